@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// The single test entry (`npm test` builds first, then runs this): unit tests beside the code
+// (dist/src/**/*.test.js) and integration tests (dist/test/**/*.test.js), on node's test runner.
+// Arguments narrow the run to files whose path contains one of them: `npm test -- static-file`.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+const dist = join(root, 'dist');
+
+function walk(dir, out) {
+  let names;
+  try { names = readdirSync(dir); } catch { return out; }
+  for (const name of names) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2);
+const files = [...walk(join(dist, 'src'), []), ...walk(join(dist, 'test'), [])]
+  .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files matched', filters.join(' '));
+  process.exit(1);
+}
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+  cwd: root,
+});
+child.on('exit', (code, signal) => process.exit(signal ? 1 : code ?? 1));

@@ -1,0 +1,109 @@
+/**
+ * The error catalogue. Every failure Wharf reports has one subclass here with a stable `code`;
+ * callers branch on `code`, never on message text. `docs/errors.md` lists every code (a test keeps
+ * the two in step).
+ */
+
+export interface SourcePosition {
+  /** Absolute path of the file the problem is in. */
+  readonly file: string;
+  /** 1-based line. */
+  readonly line: number;
+  /** 1-based column. */
+  readonly column: number;
+}
+
+export class WharfError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * IIS's HRESULTs for configuration errors, shown on the 500.19 page and in the server log.
+ * 0x8007000d malformed XML / unrecognized element or attribute / invalid value,
+ * 0x80070021 locked section or element, 0x800700b7 duplicate collection entry,
+ * 0x80070005 file cannot be read (permissions), 0x80070003 path not found.
+ */
+export const HRESULT = {
+  invalidData: 0x8007000d,
+  lockViolation: 0x80070021,
+  alreadyExists: 0x800700b7,
+  accessDenied: 0x80070005,
+  pathNotFound: 0x80070003,
+} as const;
+
+export function formatHResult(hr: number): string {
+  return '0x' + (hr >>> 0).toString(16).padStart(8, '0');
+}
+
+/** A configuration file is invalid. Carries the position and IIS HRESULT for 500.19. */
+export class ConfigError extends WharfError {
+  readonly position: SourcePosition | undefined;
+  readonly hresult: number;
+  constructor(
+    code: ConfigErrorCode,
+    message: string,
+    position: SourcePosition | undefined,
+    hresult: number = HRESULT.invalidData,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.position = position;
+    this.hresult = hresult;
+  }
+  /** `file:line:column: message`, the form used in logs and the CLI. */
+  describe(): string {
+    const p = this.position;
+    return p ? `${p.file}:${p.line}:${p.column}: ${this.message}` : this.message;
+  }
+}
+
+export type ConfigErrorCode =
+  | 'CFG_XML' // not well-formed XML
+  | 'CFG_READ' // file cannot be read
+  | 'CFG_UNKNOWN_ELEMENT' // element not in the section's schema
+  | 'CFG_UNKNOWN_ATTRIBUTE' // attribute not in the element's schema
+  | 'CFG_INVALID_VALUE' // value does not parse or fails its validator
+  | 'CFG_MISSING_ATTRIBUTE' // a required attribute is absent
+  | 'CFG_DUPLICATE_ENTRY' // <add> of a key that already exists
+  | 'CFG_LOCKED' // section, attribute, element or item locked at a parent level
+  | 'CFG_WRONG_LEVEL' // section used where allowDefinition forbids it, or in a forbidden <location>
+  | 'CFG_DUPLICATE_SECTION' // a section appears twice at one level
+  | 'CFG_INVALID_SITE'; // sites/pools that cannot be served (duplicate ids, missing root application…)
+
+/** The listener refused a request or connection (HTTP.sys-level). */
+export class ListenerError extends WharfError {}
+/** Worker process management. */
+export class WasError extends WharfError {}
+/** The listener ↔ worker channel. */
+export class IpcError extends WharfError {}
+/** A pipeline module failed. */
+export class ModuleError extends WharfError {}
+
+/** All codes, with a one-line meaning; docs/errors.md must list each of them. */
+export const ERROR_CODES: Readonly<Record<string, string>> = {
+  CFG_XML: 'A configuration file is not well-formed XML.',
+  CFG_READ: 'A configuration file exists but cannot be read.',
+  CFG_UNKNOWN_ELEMENT: 'An element is not part of its section\'s schema.',
+  CFG_UNKNOWN_ATTRIBUTE: 'An attribute is not part of its element\'s schema.',
+  CFG_INVALID_VALUE: 'An attribute value does not parse as its schema type or fails its validator.',
+  CFG_MISSING_ATTRIBUTE: 'A required attribute is missing.',
+  CFG_DUPLICATE_ENTRY: 'A collection <add> repeats a key that is already present.',
+  CFG_LOCKED: 'A section, attribute, element or collection item is locked at a parent level.',
+  CFG_WRONG_LEVEL: 'A section is used at a level its allowDefinition or allowLocation forbids.',
+  CFG_DUPLICATE_SECTION: 'A section appears twice at the same level of one file.',
+  CFG_INVALID_SITE: 'The sites or application pools cannot be served as configured.',
+  LSN_BIND: 'A binding\'s address and port cannot be listened on.',
+  LSN_PROTOCOL: 'A client sent a malformed HTTP request.',
+  LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',
+  WAS_WORKER_START: 'A worker process could not be started.',
+  WAS_WORKER_EXIT: 'A worker process exited while requests were in flight.',
+  IPC_CLOSED: 'The channel to a worker closed.',
+  IPC_PROTOCOL: 'A frame on a worker channel is malformed.',
+  MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',
+  MOD_FAILED: 'A module threw while processing a request.',
+};

@@ -1,0 +1,168 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, connect, type Socket } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListenerChannel, WorkerChannel } from './channel.js';
+import type { ListenerInbound, WorkerInbound, RequestHeadMessage, ResponseEndMessage } from './messages.js';
+
+/** A connected pair of real unix sockets, like the socketpair a worker inherits. */
+async function socketPair(): Promise<[Socket, Socket]> {
+  const path = join(mkdtempSync(join(tmpdir(), 'wharf-ipc-')), 's');
+  return new Promise((resolve) => {
+    const server = createServer((a) => {
+      server.close();
+      resolve([a, b]);
+    });
+    let b: Socket;
+    server.listen(path, () => {
+      b = connect(path);
+    });
+  });
+}
+
+function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
+  return {
+    ready() {},
+    responseHead() {},
+    responseBody() {},
+    responseEnd() {},
+    requestPause() {},
+    requestResume() {},
+    pong() {},
+    log() {},
+    closed() {},
+    ...over,
+  };
+}
+function noopWorker(over: Partial<WorkerInbound>): WorkerInbound {
+  return {
+    init() {},
+    config() {},
+    requestHead() {},
+    requestBody() {},
+    requestEnd() {},
+    requestAbort() {},
+    responsePause() {},
+    responseResume() {},
+    ping() {},
+    shutdown() {},
+    closed() {},
+    ...over,
+  };
+}
+
+test('request heads, bodies and responses cross the channel intact', async () => {
+  const [a, b] = await socketPair();
+  const heads: Array<[number, RequestHeadMessage]> = [];
+  const bodies: Buffer[] = [];
+  let ended = 0;
+  const gotAll = new Promise<void>((resolve) => {
+    const worker = new WorkerChannel(
+      b,
+      noopWorker({
+        requestHead: (s, h) => heads.push([s, h]),
+        requestBody: (_s, c) => bodies.push(Buffer.from(c)),
+        requestEnd: () => {
+          ended++;
+          worker.sendResponseHead(7, { status: 404, reason: 'Not Found', headers: ['Content-Type', 'text/html', 'X-A', ''] });
+          worker.sendResponseBody(7, Buffer.alloc(100000, 0x61));
+          worker.sendResponseEnd(7, { subStatus: 3, win32Status: 0, username: 'josé', close: false, abort: false });
+        },
+      }),
+    );
+    void worker;
+    resolve();
+  });
+  await gotAll;
+  const responses: { status?: number; headers?: readonly string[]; body: number; end?: ResponseEndMessage } = { body: 0 };
+  const done = new Promise<void>((resolve) => {
+    const listener = new ListenerChannel(
+      a,
+      noopListener({
+        responseHead: (_s, h) => {
+          responses.status = h.status;
+          responses.headers = h.headers;
+        },
+        responseBody: (_s, c) => (responses.body += c.length),
+        responseEnd: (_s, e) => {
+          responses.end = e;
+          resolve();
+        },
+      }),
+    );
+    listener.sendRequestHead(7, {
+      method: 'GET',
+      rawUrl: '/caf%C3%A9?x=1',
+      path: '/café',
+      query: 'x=1',
+      protocol: 'HTTP/1.1',
+      siteId: 3,
+      remoteAddress: '127.0.0.1',
+      remotePort: 5555,
+      localAddress: '127.0.0.1',
+      localPort: 80,
+      contentLength: -1,
+      rawHeaders: ['Host', 'example', 'Empty', ''],
+    });
+    listener.sendRequestBody(7, Buffer.alloc(3000, 1));
+    listener.sendRequestBody(7, Buffer.from('xy'));
+    listener.sendRequestEnd(7);
+  });
+  await done;
+  assert.equal(heads.length, 1);
+  const [stream, h] = heads[0]!;
+  assert.equal(stream, 7);
+  assert.equal(h.path, '/café');
+  assert.equal(h.rawUrl, '/caf%C3%A9?x=1');
+  assert.equal(h.siteId, 3);
+  assert.equal(h.contentLength, -1);
+  assert.deepEqual(h.rawHeaders, ['Host', 'example', 'Empty', '']);
+  assert.equal(Buffer.concat(bodies).length, 3002);
+  assert.equal(ended, 1);
+  assert.equal(responses.status, 404);
+  assert.deepEqual(responses.headers, ['Content-Type', 'text/html', 'X-A', '']);
+  assert.equal(responses.body, 100000);
+  assert.deepEqual(responses.end, { subStatus: 3, win32Status: 0, username: 'josé', close: false, abort: false });
+  a.destroy();
+  b.destroy();
+});
+
+test('frames written in one tick are delivered in order, and closing is reported', async () => {
+  const [a, b] = await socketPair();
+  const seen: number[] = [];
+  let closedWith: Error | undefined | 'not-closed' = 'not-closed';
+  const done = new Promise<void>((resolve) => {
+    new ListenerChannel(
+      a,
+      noopListener({
+        pong: (id) => seen.push(id),
+        closed: (e) => {
+          closedWith = e;
+          resolve();
+        },
+      }),
+    );
+  });
+  const w = new WorkerChannel(b, noopWorker({}));
+  for (let i = 1; i <= 1000; i++) w.sendPong(i);
+  setTimeout(() => w.close(), 50);
+  await done;
+  assert.equal(seen.length, 1000);
+  assert.deepEqual(seen.slice(0, 3), [1, 2, 3]);
+  assert.equal(seen[999], 1000);
+  assert.equal(closedWith, undefined);
+});
+
+test('a corrupt frame length closes the channel with IPC_PROTOCOL', async () => {
+  const [a, b] = await socketPair();
+  const err = await new Promise<Error | undefined>((resolve) => {
+    new ListenerChannel(a, noopListener({ closed: (e) => resolve(e) }));
+    const bad = Buffer.alloc(9);
+    bad.writeUInt32BE(0xffffffff, 0);
+    b.write(bad);
+  });
+  assert.equal((err as { code?: string } | undefined)?.code, 'IPC_PROTOCOL');
+  b.destroy();
+});

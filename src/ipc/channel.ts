@@ -1,0 +1,416 @@
+/**
+ * A framed, batched, backpressured channel over one stream socket (the private socketpair a
+ * worker inherits as fd 3). Frames queued during one event-loop turn leave in one writev: the
+ * listener answering many connections per turn pays one syscall, not one per frame.
+ */
+import type { Duplex } from 'node:stream';
+import { IpcError } from '../errors.js';
+import {
+  MessageType,
+  type ConfigMessage,
+  type ListenerInbound,
+  type LogMessage,
+  type RequestHeadMessage,
+  type ResponseEndMessage,
+  type ResponseHeadMessage,
+  type WorkerInbound,
+} from './messages.js';
+
+const HEADER = 9; // u32 length + u8 type + u32 stream
+/** Larger frames are refused: a corrupt length must not make us buffer gigabytes. */
+const MAX_FRAME = 64 * 1024 * 1024;
+const SEP = '\0';
+
+export abstract class Channel {
+  readonly #socket: Duplex;
+  #out: Buffer[] = [];
+  #outBytes = 0;
+  #flushScheduled = false;
+  #blocked = false;
+  #drainWaiters: Array<() => void> = [];
+  #closed = false;
+  // Reader state: chunks of a partially received frame.
+  #inChunks: Buffer[] = [];
+  #inBytes = 0;
+
+  constructor(socket: Duplex) {
+    this.#socket = socket;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', (err: Error) => this.#close(err));
+    socket.on('close', () => this.#close(undefined));
+  }
+
+  /** False while the socket's buffer is above its high-water mark: producers should wait. */
+  get writable(): boolean {
+    return !this.#blocked && !this.#closed;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Resolves when the channel accepts writes again (or closes). */
+  waitDrain(): Promise<void> {
+    if (!this.#blocked || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /** Register a callback for the next drain (no promise allocation on hot paths). */
+  onceDrain(cb: () => void): void {
+    if (!this.#blocked || this.#closed) cb();
+    else this.#drainWaiters.push(cb);
+  }
+
+  close(): void {
+    this.#flush();
+    this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  protected abstract dispatch(type: number, stream: number, payload: Buffer): void;
+  protected abstract onClosed(error: Error | undefined): void;
+
+  protected frame(type: number, stream: number, payload?: Buffer | string): void {
+    if (this.#closed) return;
+    if (payload === undefined) {
+      const b = Buffer.allocUnsafe(HEADER);
+      b.writeUInt32BE(HEADER - 4, 0);
+      b[4] = type;
+      b.writeUInt32BE(stream, 5);
+      this.#push(b);
+    } else if (typeof payload === 'string') {
+      const len = Buffer.byteLength(payload, 'latin1');
+      const b = Buffer.allocUnsafe(HEADER + len);
+      b.writeUInt32BE(HEADER - 4 + len, 0);
+      b[4] = type;
+      b.writeUInt32BE(stream, 5);
+      b.write(payload, HEADER, 'latin1');
+      this.#push(b);
+    } else if (payload.length <= 1024) {
+      // Small payloads are copied so the frame is one buffer (fewer iovecs).
+      const b = Buffer.allocUnsafe(HEADER + payload.length);
+      b.writeUInt32BE(HEADER - 4 + payload.length, 0);
+      b[4] = type;
+      b.writeUInt32BE(stream, 5);
+      payload.copy(b, HEADER);
+      this.#push(b);
+    } else {
+      const b = Buffer.allocUnsafe(HEADER);
+      b.writeUInt32BE(HEADER - 4 + payload.length, 0);
+      b[4] = type;
+      b.writeUInt32BE(stream, 5);
+      this.#push(b);
+      this.#push(payload);
+    }
+  }
+
+  protected jsonFrame(type: number, value: unknown): void {
+    this.frame(type, 0, Buffer.from(JSON.stringify(value), 'utf8'));
+  }
+
+  #push(b: Buffer): void {
+    this.#out.push(b);
+    this.#outBytes += b.length;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushBound);
+    }
+  }
+
+  readonly #flushBound = (): void => this.#flush();
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const out = this.#out;
+    if (out.length === 0 || this.#closed) return;
+    this.#out = [];
+    this.#outBytes = 0;
+    const s = this.#socket;
+    let ok: boolean;
+    if (out.length === 1) {
+      ok = s.write(out[0]!);
+    } else {
+      s.cork();
+      ok = true;
+      for (let i = 0; i < out.length; i++) ok = s.write(out[i]!);
+      s.uncork();
+    }
+    if (!ok) this.#blocked = true;
+  }
+
+  #onDrain(): void {
+    this.#blocked = false;
+    const waiters = this.#drainWaiters;
+    if (waiters.length === 0) return;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #onData(chunk: Buffer): void {
+    let buf: Buffer;
+    if (this.#inBytes === 0) {
+      buf = chunk;
+    } else {
+      this.#inChunks.push(chunk);
+      this.#inBytes += chunk.length;
+      // Wait until the pending frame is complete before concatenating (avoids quadratic copies
+      // for large body frames arriving in many reads).
+      const first = this.#inChunks[0]!;
+      if (this.#inBytes >= 4) {
+        const need = (first.length >= 4 ? first.readUInt32BE(0) : Buffer.concat(this.#inChunks).readUInt32BE(0)) + 4;
+        if (this.#inBytes < need) return;
+      }
+      buf = Buffer.concat(this.#inChunks, this.#inBytes);
+      this.#inChunks = [];
+      this.#inBytes = 0;
+    }
+    let off = 0;
+    while (buf.length - off >= HEADER) {
+      const len = buf.readUInt32BE(off);
+      if (len < HEADER - 4 || len > MAX_FRAME) {
+        this.#close(new IpcError('IPC_PROTOCOL', `malformed frame length ${len}`));
+        this.#socket.destroy();
+        return;
+      }
+      const end = off + 4 + len;
+      if (end > buf.length) break;
+      const type = buf[off + 4]!;
+      const stream = buf.readUInt32BE(off + 5);
+      const payload = buf.subarray(off + HEADER, end);
+      off = end;
+      try {
+        this.dispatch(type, stream, payload);
+      } catch (err) {
+        this.#close(new IpcError('IPC_PROTOCOL', `failed to handle frame type ${type}`, { cause: err }));
+        this.#socket.destroy();
+        return;
+      }
+      if (this.#closed) return;
+    }
+    if (off < buf.length) {
+      const rest = buf.subarray(off);
+      this.#inChunks = [rest];
+      this.#inBytes = rest.length;
+    }
+  }
+
+  #close(error: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#out = [];
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+    this.onClosed(error);
+  }
+}
+
+function splitHead(payload: Buffer): string[] {
+  return payload.toString('latin1').split(SEP);
+}
+
+/** The listener's end of a worker channel. */
+export class ListenerChannel extends Channel {
+  readonly #h: ListenerInbound;
+  constructor(socket: Duplex, handlers: ListenerInbound) {
+    super(socket);
+    this.#h = handlers;
+  }
+
+  sendInit(msg: ConfigMessage): void {
+    this.jsonFrame(MessageType.Init, msg);
+  }
+  sendConfig(msg: ConfigMessage): void {
+    this.jsonFrame(MessageType.Config, msg);
+  }
+  sendRequestHead(stream: number, h: RequestHeadMessage): void {
+    // The decoded path may hold non-latin1 characters: it travels as its UTF-8 bytes.
+    const path = isAscii(h.path) ? h.path : toLatin1Bytes(h.path);
+    let s =
+      h.method + SEP + h.rawUrl + SEP + path + SEP + h.query + SEP + h.protocol + SEP + h.siteId + SEP +
+      h.remoteAddress + SEP + h.remotePort + SEP + h.localAddress + SEP + h.localPort + SEP + h.contentLength;
+    const hs = h.rawHeaders;
+    for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
+    this.frame(MessageType.RequestHead, stream, s);
+  }
+  sendRequestBody(stream: number, chunk: Buffer): void {
+    this.frame(MessageType.RequestBody, stream, chunk);
+  }
+  sendRequestEnd(stream: number): void {
+    this.frame(MessageType.RequestEnd, stream);
+  }
+  sendRequestAbort(stream: number): void {
+    this.frame(MessageType.RequestAbort, stream);
+  }
+  sendResponsePause(stream: number): void {
+    this.frame(MessageType.ResponsePause, stream);
+  }
+  sendResponseResume(stream: number): void {
+    this.frame(MessageType.ResponseResume, stream);
+  }
+  sendPing(id: number): void {
+    this.frame(MessageType.Ping, id);
+  }
+  sendShutdown(): void {
+    this.frame(MessageType.Shutdown, 0);
+  }
+
+  protected dispatch(type: number, stream: number, payload: Buffer): void {
+    const h = this.#h;
+    switch (type) {
+      case MessageType.ResponseBody:
+        h.responseBody(stream, payload);
+        return;
+      case MessageType.ResponseHead: {
+        const f = splitHead(payload);
+        h.responseHead(stream, { status: Number(f[0]), reason: f[1]!, headers: f.slice(2) });
+        return;
+      }
+      case MessageType.ResponseEnd: {
+        const f = splitHead(payload);
+        h.responseEnd(stream, {
+          subStatus: Number(f[0]),
+          win32Status: Number(f[1]),
+          username: Buffer.from(f[2]!, 'latin1').toString('utf8'),
+          close: f[3] === '1',
+          abort: f[4] === '1',
+        });
+        return;
+      }
+      case MessageType.RequestPause:
+        h.requestPause(stream);
+        return;
+      case MessageType.RequestResume:
+        h.requestResume(stream);
+        return;
+      case MessageType.Pong:
+        h.pong(stream);
+        return;
+      case MessageType.Ready:
+        h.ready(stream);
+        return;
+      case MessageType.Log:
+        h.log(JSON.parse(payload.toString('utf8')) as LogMessage);
+        return;
+      default:
+        throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from worker`);
+    }
+  }
+
+  protected onClosed(error: Error | undefined): void {
+    this.#h.closed(error);
+  }
+}
+
+/** The worker's end of its channel. */
+export class WorkerChannel extends Channel {
+  readonly #h: WorkerInbound;
+  constructor(socket: Duplex, handlers: WorkerInbound) {
+    super(socket);
+    this.#h = handlers;
+  }
+
+  sendReady(pid: number): void {
+    this.frame(MessageType.Ready, pid);
+  }
+  sendResponseHead(stream: number, h: ResponseHeadMessage): void {
+    let s = h.status + SEP + h.reason;
+    const hs = h.headers;
+    for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
+    this.frame(MessageType.ResponseHead, stream, s);
+  }
+  sendResponseBody(stream: number, chunk: Buffer): void {
+    this.frame(MessageType.ResponseBody, stream, chunk);
+  }
+  sendResponseEnd(stream: number, e: ResponseEndMessage): void {
+    const user = e.username === '' ? '' : toLatin1Bytes(e.username);
+    this.frame(
+      MessageType.ResponseEnd,
+      stream,
+      e.subStatus + SEP + e.win32Status + SEP + user + SEP + (e.close ? '1' : '0') + SEP + (e.abort ? '1' : '0'),
+    );
+  }
+  sendRequestPause(stream: number): void {
+    this.frame(MessageType.RequestPause, stream);
+  }
+  sendRequestResume(stream: number): void {
+    this.frame(MessageType.RequestResume, stream);
+  }
+  sendPong(id: number): void {
+    this.frame(MessageType.Pong, id);
+  }
+  sendLog(msg: LogMessage): void {
+    this.jsonFrame(MessageType.Log, msg);
+  }
+
+  protected dispatch(type: number, stream: number, payload: Buffer): void {
+    const h = this.#h;
+    switch (type) {
+      case MessageType.RequestBody:
+        h.requestBody(stream, payload);
+        return;
+      case MessageType.RequestHead: {
+        const f = splitHead(payload);
+        const path = f[2]!;
+        h.requestHead(stream, {
+          method: f[0]!,
+          rawUrl: f[1]!,
+          path: isAscii(path) ? path : Buffer.from(path, 'latin1').toString('utf8'),
+          query: f[3]!,
+          protocol: f[4]!,
+          siteId: Number(f[5]),
+          remoteAddress: f[6]!,
+          remotePort: Number(f[7]),
+          localAddress: f[8]!,
+          localPort: Number(f[9]),
+          contentLength: Number(f[10]),
+          rawHeaders: f.slice(11),
+        });
+        return;
+      }
+      case MessageType.RequestEnd:
+        h.requestEnd(stream);
+        return;
+      case MessageType.RequestAbort:
+        h.requestAbort(stream);
+        return;
+      case MessageType.ResponsePause:
+        h.responsePause(stream);
+        return;
+      case MessageType.ResponseResume:
+        h.responseResume(stream);
+        return;
+      case MessageType.Ping:
+        h.ping(stream);
+        return;
+      case MessageType.Init:
+        h.init(JSON.parse(payload.toString('utf8')) as ConfigMessage);
+        return;
+      case MessageType.Config:
+        h.config(JSON.parse(payload.toString('utf8')) as ConfigMessage);
+        return;
+      case MessageType.Shutdown:
+        h.shutdown();
+        return;
+      default:
+        throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from listener`);
+    }
+  }
+
+  protected onClosed(error: Error | undefined): void {
+    this.#h.closed(error);
+  }
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+/** UTF-8 bytes of `s` as a latin1 string (so the frame stays one latin1 string). */
+function toLatin1Bytes(s: string): string {
+  return Buffer.from(s, 'utf8').toString('latin1');
+}

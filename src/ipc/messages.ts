@@ -1,0 +1,112 @@
+/**
+ * The one catalogue of listener ↔ worker messages (STYLE.md §3). Each direction has an interface
+ * with one method per message: a side that forgets to handle a message does not compile.
+ *
+ * Wire format (all integers big-endian): [u32 length of the rest][u8 type][u32 stream][payload].
+ * `stream` is the request id (0 for channel-level messages). Head payloads are latin1 strings
+ * with NUL separators — HTTP heads are latin1 on the wire and the listener's parser refuses NUL,
+ * so NUL can never occur inside a field; splitting one string is the cheapest decode V8 offers.
+ * Bodies travel as raw bytes. Channel-level payloads that are rare (init, config, log) are JSON.
+ */
+
+export const MessageType = {
+  // listener → worker
+  Init: 1,
+  Config: 2,
+  RequestHead: 3,
+  RequestBody: 4,
+  RequestEnd: 5,
+  RequestAbort: 6,
+  ResponsePause: 7,
+  ResponseResume: 8,
+  Ping: 9,
+  Shutdown: 10,
+  // worker → listener
+  Ready: 20,
+  ResponseHead: 21,
+  ResponseBody: 22,
+  ResponseEnd: 23,
+  RequestPause: 24,
+  RequestResume: 25,
+  Pong: 26,
+  Log: 27,
+} as const;
+export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
+
+/** Sent once when the worker's channel opens, and again (as Config) after every config change. */
+export interface ConfigMessage {
+  readonly generation: number;
+  readonly poolName: string;
+  readonly configFile: string;
+  readonly configText: string;
+  readonly systemDrive: string;
+  readonly variables: Readonly<Record<string, string>>;
+}
+
+/** What the listener tells a worker about one request (after routing). */
+export interface RequestHeadMessage {
+  readonly method: string;
+  readonly rawUrl: string;
+  /** Canonical decoded path (see src/http/url-path.ts). */
+  readonly path: string;
+  readonly query: string;
+  readonly protocol: string;
+  readonly siteId: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** -1 chunked/unknown, 0 no body. */
+  readonly contentLength: number;
+  readonly rawHeaders: readonly string[];
+}
+
+export interface ResponseHeadMessage {
+  readonly status: number;
+  readonly reason: string;
+  /** Flat [name, value, …]. */
+  readonly headers: readonly string[];
+}
+
+export interface ResponseEndMessage {
+  readonly subStatus: number;
+  readonly win32Status: number;
+  readonly username: string;
+  /** The worker asks the listener to close the client connection after this response. */
+  readonly close: boolean;
+  /** Abort: nothing (more) is sent; the connection is reset. */
+  readonly abort: boolean;
+}
+
+export interface LogMessage {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly message: string;
+}
+
+/** Messages a worker receives. */
+export interface WorkerInbound {
+  init(msg: ConfigMessage): void;
+  config(msg: ConfigMessage): void;
+  requestHead(stream: number, head: RequestHeadMessage): void;
+  requestBody(stream: number, chunk: Buffer): void;
+  requestEnd(stream: number): void;
+  requestAbort(stream: number): void;
+  responsePause(stream: number): void;
+  responseResume(stream: number): void;
+  ping(id: number): void;
+  shutdown(): void;
+  closed(error: Error | undefined): void;
+}
+
+/** Messages the listener receives from a worker. */
+export interface ListenerInbound {
+  ready(pid: number): void;
+  responseHead(stream: number, head: ResponseHeadMessage): void;
+  responseBody(stream: number, chunk: Buffer): void;
+  responseEnd(stream: number, end: ResponseEndMessage): void;
+  requestPause(stream: number): void;
+  requestResume(stream: number): void;
+  pong(id: number): void;
+  log(msg: LogMessage): void;
+  closed(error: Error | undefined): void;
+}

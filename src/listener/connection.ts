@@ -1,0 +1,451 @@
+/**
+ * One client connection: parses requests (pipelined or not), hands each to its pool's queue and
+ * writes the responses back strictly in request order. The connection is never closed because a
+ * worker died or recycled — only because the client or the protocol asks for it (BRIEF.md
+ * invariant 1).
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { parseRequestTarget } from '../http/url-path.js';
+import { RequestParser, type HttpParseError, type ParserLimits, type ParserSink, type RequestHead } from './http-parser.js';
+import {
+  cachedDateHeader,
+  HTTP_SYS_ERROR_PAGES,
+  httpSysErrorPageFor,
+  httpSysErrorResponse,
+  reasonPhrase,
+  serializeResponseHead,
+  type HttpSysErrorPage,
+} from './http-response.js';
+import type { HttpErrReason } from './httperr-log.js';
+import { Exchange } from './exchange.js';
+import { RoutingTable, normalizeAddress } from './routing.js';
+
+/** What a connection needs from the listener. */
+export interface ConnectionHost {
+  readonly routing: RoutingTable;
+  readonly parserLimits: ParserLimits;
+  /** Draining: answer with Connection: close and take no new requests after the current ones. */
+  readonly draining: boolean;
+  readonly serverHeader: string | null;
+  submit(ex: Exchange, conn: Connection): void;
+  /** The exchange left its pool queue or worker (client went away). */
+  cancel(ex: Exchange): void;
+  completed(ex: Exchange, conn: Connection): void;
+  httpErr(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void;
+  connectionClosed(conn: Connection): void;
+}
+
+/** How many requests one connection may have outstanding before we stop reading it. */
+const MAX_PIPELINE = 32;
+/** Response bytes buffered for a not-yet-head-of-line exchange before its worker is paused. */
+const MAX_HELD_OUTPUT = 256 * 1024;
+/** Request body bytes held for a queued (not yet dispatched) request before reading pauses. */
+const MAX_HELD_BODY = 1024 * 1024;
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+export class Connection implements ParserSink {
+  readonly socket: Socket;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly #host: ConnectionHost;
+  readonly #parser: RequestParser;
+  /** Outstanding exchanges in request order; [0] owns the socket's output. */
+  readonly exchanges: Exchange[] = [];
+  /** The exchange whose request body the parser is reading. */
+  #receiving: Exchange | undefined;
+  #closing = false;
+  #closed = false;
+  #corked = false;
+  #outputBlocked = false;
+  #readPauses = 0;
+
+  constructor(socket: Socket, host: ConnectionHost) {
+    this.socket = socket;
+    this.#host = host;
+    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = normalizeAddress(socket.localAddress ?? '');
+    this.localPort = socket.localPort ?? 0;
+    this.#parser = new RequestParser(host.parserLimits, this);
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.#parser.execute(d));
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', () => undefined); // 'close' follows; resets by clients are routine
+    socket.on('close', () => this.#onClose());
+    socket.on('end', () => {
+      // Half-close from the client: finish what is outstanding, then close our side.
+      this.#closing = true;
+      if (this.exchanges.length === 0) socket.end();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---- ParserSink ----------------------------------------------------------------------------
+
+  onRequestHead(head: RequestHead): void {
+    if (this.#closing) return;
+    const startedAt = performance.now();
+    const target = parseRequestTarget(head.target);
+    if (!target.ok) {
+      this.#rejectHead(head, 'invalidUrl', 'URL', startedAt);
+      return;
+    }
+    const route = this.#host.routing.site(this.localAddress, this.localPort, target.host ?? head.host);
+    if (route === undefined) {
+      this.#rejectHead(head, 'invalidHostname', 'Hostname', startedAt);
+      return;
+    }
+    const app = RoutingTable.application(route, target.path);
+    const ex = new Exchange({
+      conn: this,
+      head,
+      path: target.path,
+      query: target.query,
+      site: route.site,
+      application: app,
+      poolName: app.applicationPool,
+      startedAt,
+    });
+    if (this.#host.draining) ex.keepAlive = false;
+    this.exchanges.push(ex);
+    this.#receiving = ex;
+    if (this.exchanges.length >= MAX_PIPELINE) this.#pauseReading();
+    if (head.expectContinue && !ex.bodyDone) this.enqueue(ex, CONTINUE);
+    this.#host.submit(ex, this);
+  }
+
+  onBody(chunk: Buffer): void {
+    const ex = this.#receiving;
+    if (ex === undefined) return;
+    ex.bytesReceived += chunk.length;
+    if (ex.state === 'dispatched') {
+      ex.owner!.sendBody(ex, chunk);
+    } else if (ex.state === 'queued') {
+      (ex.bodyQueue ??= []).push(chunk);
+      ex.bodyQueued += chunk.length;
+      if (ex.bodyQueued > MAX_HELD_BODY && ex.bodyQueued - chunk.length <= MAX_HELD_BODY) this.#pauseReading();
+    }
+    // local/done: the answer is already decided; the body is read and discarded.
+  }
+
+  onRequestEnd(): void {
+    const ex = this.#receiving;
+    if (ex === undefined) return;
+    ex.bodyDone = true;
+    if (ex.state === 'dispatched') ex.owner!.sendBodyEnd(ex);
+  }
+
+  onError(err: HttpParseError): void {
+    // The stream cannot be resynchronised: answer after the outstanding responses, then close.
+    const cur = this.#receiving;
+    let ex: Exchange;
+    if (cur !== undefined && !cur.bodyDone && (cur.state === 'queued' || cur.state === 'dispatched') && !cur.wrote) {
+      // Malformed body framing: the request never completed, so it is answered in its own slot.
+      this.#host.cancel(cur);
+      ex = cur;
+      ex.out = [];
+      ex.outBytes = 0;
+    } else {
+      ex = this.#localExchange(undefined, performance.now());
+    }
+    this.#receiving = undefined;
+    this.#host.httpErr(this, err.reason, err.status, ex, ex.head);
+    this.#respondLocal(ex, httpSysErrorPageFor(err.reason), err.reason, false);
+  }
+
+  // ---- dispatch hooks -------------------------------------------------------------------------
+
+  /** Called when an exchange is handed to a worker: forward the body held so far. */
+  dispatched(ex: Exchange): void {
+    const q = ex.bodyQueue;
+    if (q !== undefined) {
+      const wasOver = ex.bodyQueued > MAX_HELD_BODY;
+      ex.bodyQueue = undefined;
+      ex.bodyQueued = 0;
+      for (const c of q) ex.owner!.sendBody(ex, c);
+      if (wasOver) this.resumeReading();
+    }
+    if (ex.bodyDone) ex.owner!.sendBodyEnd(ex);
+  }
+
+  /** The listener answers this request itself (503 queue full, 502 worker lost …). */
+  respondLocally(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason): void {
+    this.#respondLocal(ex, page, reason, ex.keepAlive && !this.#host.draining);
+  }
+
+  // ---- responses from the worker --------------------------------------------------------------
+
+  responseHead(ex: Exchange, status: number, reason: string, headers: readonly string[]): void {
+    if (ex.state !== 'dispatched' || ex.responded) return;
+    ex.responded = true;
+    ex.status = status;
+    let contentLength = -1;
+    let close = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 14 && name.toLowerCase() === 'content-length') {
+        const v = headers[i + 1]!;
+        contentLength = /^\d+$/.test(v) ? Number(v) : -1;
+      } else if (name.length === 10 && name.toLowerCase() === 'connection') {
+        if (/\bclose\b/i.test(headers[i + 1]!)) close = true;
+      }
+    }
+    const http10 = ex.head.versionMinor === 0;
+    const noBody = ex.isHead || status === 204 || status === 304 || status < 200;
+    ex.noBody = noBody;
+    ex.chunked = !noBody && contentLength < 0 && !http10;
+    ex.remaining = noBody ? -1 : contentLength;
+    if (close || this.#closing || this.#host.draining) ex.keepAlive = false;
+    // A body with no length on HTTP/1.0 ends when the connection closes.
+    if (!noBody && contentLength < 0 && http10) ex.keepAlive = false;
+    let buf: Buffer;
+    try {
+      buf = serializeResponseHead(status, reason === '' ? reasonPhrase(status) : reason, headers, {
+        keepAlive: ex.keepAlive,
+        chunked: ex.chunked,
+        contentLength,
+        date: cachedDateHeader(),
+        server: this.#host.serverHeader,
+        isHead: ex.isHead,
+        http10,
+      });
+    } catch {
+      // The application produced an invalid head (e.g. CR/LF in a value): never forward it.
+      ex.owner?.abort(ex);
+      ex.state = 'local';
+      ex.responded = false;
+      this.#respondLocal(ex, 'internalError', 'Internal', false);
+      return;
+    }
+    this.enqueue(ex, buf);
+  }
+
+  responseBody(ex: Exchange, chunk: Buffer): void {
+    if (ex.state !== 'dispatched' || !ex.responded || ex.noBody) return;
+    if (ex.remaining >= 0) {
+      if (chunk.length > ex.remaining) {
+        // More than Content-Length promised: cut it, and the connection cannot be reused.
+        chunk = chunk.subarray(0, ex.remaining);
+        ex.keepAlive = false;
+      }
+      ex.remaining -= chunk.length;
+      if (chunk.length === 0) return;
+    }
+    if (ex.chunked) {
+      this.enqueue(ex, Buffer.from(chunk.length.toString(16) + '\r\n', 'latin1'));
+      this.enqueue(ex, chunk);
+      this.enqueue(ex, CRLF);
+    } else {
+      this.enqueue(ex, chunk);
+    }
+  }
+
+  responseEnd(ex: Exchange, subStatus: number, win32Status: number, username: string, close: boolean, abort: boolean): void {
+    if (ex.state !== 'dispatched') return;
+    ex.subStatus = subStatus;
+    ex.win32Status = win32Status;
+    ex.username = username;
+    if (abort || !ex.responded) {
+      // IIS abort: no (further) bytes, the connection is reset; the request is still logged.
+      ex.state = 'done';
+      ex.ended = true;
+      ex.keepAlive = false;
+      this.#host.completed(ex, this);
+      this.socket.destroy();
+      return;
+    }
+    if (ex.chunked) this.enqueue(ex, CHUNK_END);
+    if (ex.remaining > 0) ex.keepAlive = false; // the body was shorter than promised
+    if (close) ex.keepAlive = false;
+    ex.ended = true;
+    this.#advance();
+  }
+
+  /** Output for `ex`: written now if it is head-of-line, else held until its turn. */
+  enqueue(ex: Exchange, buf: Buffer): void {
+    if (this.exchanges[0] === ex) {
+      this.#write(ex, buf);
+    } else {
+      ex.out.push(buf);
+      ex.outBytes += buf.length;
+      if (ex.outBytes > MAX_HELD_OUTPUT && !ex.responsePaused && ex.state === 'dispatched') {
+        ex.responsePaused = true;
+        ex.owner!.pauseResponse(ex);
+      }
+    }
+  }
+
+  #write(ex: Exchange, buf: Buffer): void {
+    if (this.#closed) return;
+    if (!this.#corked) {
+      // Coalesce everything written during this tick (head, body, chunk frames, other
+      // pipelined responses) into one writev.
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(uncork, this);
+    }
+    ex.wrote = true;
+    ex.bytesSent += buf.length;
+    if (!this.socket.write(buf) && !this.#outputBlocked) {
+      this.#outputBlocked = true;
+      if (ex.state === 'dispatched' && !ex.ended && !ex.responsePaused) {
+        ex.responsePaused = true;
+        ex.owner!.pauseResponse(ex);
+      }
+    }
+  }
+
+  uncork(): void {
+    this.#corked = false;
+    this.socket.uncork();
+  }
+
+  #onDrain(): void {
+    this.#outputBlocked = false;
+    const ex = this.exchanges[0];
+    if (ex !== undefined && ex.responsePaused && ex.state === 'dispatched') {
+      ex.responsePaused = false;
+      ex.owner!.resumeResponse(ex);
+    }
+  }
+
+  /** Complete finished head-of-line exchanges and hand the socket to the next one. */
+  #advance(): void {
+    for (;;) {
+      const ex = this.exchanges[0];
+      if (ex === undefined || !ex.ended) return;
+      this.exchanges.shift();
+      if (ex.state !== 'local') ex.state = 'done';
+      this.#host.completed(ex, this);
+      if (this.#receiving === ex && ex.bodyDone) this.#receiving = undefined;
+      if (this.exchanges.length === MAX_PIPELINE - 1) this.resumeReading();
+      if (!ex.keepAlive) {
+        this.#closeAfterOutput();
+        return;
+      }
+      const next = this.exchanges[0];
+      if (next === undefined) {
+        if (this.#closing) this.socket.end();
+        return;
+      }
+      const held = next.out;
+      if (held.length !== 0) {
+        next.out = [];
+        next.outBytes = 0;
+        for (const b of held) this.#write(next, b);
+      }
+      if (next.responsePaused && !this.#outputBlocked && next.state === 'dispatched') {
+        next.responsePaused = false;
+        next.owner!.resumeResponse(next);
+      }
+    }
+  }
+
+  /** Stop taking requests; cancel the ones after the current; close once output is flushed. */
+  #closeAfterOutput(): void {
+    this.#closing = true;
+    this.#parser.pause();
+    for (const rest of this.exchanges.splice(0)) this.#cancel(rest);
+    this.#receiving = undefined;
+    this.socket.end();
+  }
+
+  #cancel(ex: Exchange): void {
+    if (ex.state === 'queued' || ex.state === 'dispatched') this.#host.cancel(ex);
+    ex.state = 'done';
+  }
+
+  #pauseReading(): void {
+    if (this.#readPauses++ === 0) this.socket.pause();
+  }
+
+  /** Undo one #pauseReading (the socket reads again when every pause is lifted). */
+  resumeReading(): void {
+    if (this.#readPauses > 0 && --this.#readPauses === 0 && !this.#closed) this.socket.resume();
+  }
+
+  /** A worker asked to stop reading this exchange's body (its handler is slow). */
+  pauseForBody(): void {
+    this.#pauseReading();
+  }
+
+  #localExchange(head: RequestHead | undefined, startedAt: number): Exchange {
+    const ex = new Exchange({
+      conn: this,
+      head: head ?? EMPTY_HEAD,
+      path: '',
+      query: '',
+      site: undefined,
+      application: undefined,
+      poolName: '',
+      startedAt,
+    });
+    ex.state = 'local';
+    this.exchanges.push(ex);
+    return ex;
+  }
+
+  #rejectHead(head: RequestHead, page: HttpSysErrorPage, reason: HttpErrReason, startedAt: number): void {
+    const ex = this.#localExchange(head, startedAt);
+    this.#receiving = ex;
+    this.#host.httpErr(this, reason, 400, ex, head);
+    this.#respondLocal(ex, page, reason, ex.keepAlive && !this.#host.draining);
+  }
+
+  #respondLocal(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason, keepAlive: boolean): void {
+    ex.state = 'local';
+    ex.httpErrReason = reason;
+    ex.keepAlive = keepAlive;
+    ex.status = HTTP_SYS_ERROR_PAGES[page].status;
+    ex.responded = true;
+    this.enqueue(ex, httpSysErrorResponse({ page, keepAlive, isHead: ex.isHead, http10: ex.head.versionMinor === 0 }));
+    ex.ended = true;
+    this.#advance();
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const ex of this.exchanges.splice(0)) {
+      if (ex.state === 'queued' || ex.state === 'dispatched') {
+        const wasDispatched = ex.state === 'dispatched';
+        this.#host.cancel(ex);
+        ex.state = 'done';
+        if (wasDispatched && ex.responded) {
+          ex.win32Status = 64; // ERROR_NETNAME_DELETED: the client went away mid-response
+          this.#host.completed(ex, this);
+        } else {
+          this.#host.httpErr(this, 'Connection_Dropped', undefined, ex, ex.head);
+        }
+      }
+    }
+    this.#host.connectionClosed(this);
+  }
+}
+
+function uncork(conn: Connection): void {
+  conn.uncork();
+}
+
+const EMPTY_HEAD: RequestHead = {
+  method: '',
+  target: '',
+  versionMajor: 1,
+  versionMinor: 1,
+  rawHeaders: [],
+  host: undefined,
+  contentLength: -1,
+  chunked: false,
+  keepAlive: false,
+  expectContinue: false,
+  upgrade: false,
+  headBytes: 0,
+};

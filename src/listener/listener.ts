@@ -1,0 +1,412 @@
+/**
+ * The listener (HTTP.sys's role): owns the listening sockets and every client connection, routes
+ * requests to their pool's queue, answers what it must answer itself, and writes the W3C and
+ * httperr logs. It never runs application code and never imports worker code.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { AppHostConfig, SiteConfig } from '../config/types.js';
+import { ListenerError } from '../errors.js';
+import type { ConfigMessage, LogMessage } from '../ipc/messages.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import type { Exchange } from './exchange.js';
+import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
+import type { HttpSysErrorPage } from './http-response.js';
+import { HttpErrLog, type HttpErrReason } from './httperr-log.js';
+import type { LogRecord } from './log-record.js';
+import { PoolQueue, type PoolQueueHost } from './pool-queue.js';
+import { RoutingTable, type Endpoint } from './routing.js';
+import { W3cLogFile, type W3cLogPeriod } from './w3c-log.js';
+import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
+
+export interface ListenerLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface ListenerOptions {
+  readonly logger: ListenerLogger;
+  /** Folder for httperr logs (HTTP.sys: %windir%\System32\LogFiles\HTTPERR). */
+  readonly httpErrDirectory: string;
+  /** The activation service: start a worker for this pool. */
+  readonly demandWorker: (pool: string) => void;
+  /** A worker finished starting (the activation service stops its start-up timer). */
+  readonly workerReady?: (pool: string, pid: number) => void;
+  /** A worker's channel closed (the activation service decides about restarting). */
+  readonly workerClosed?: (pool: string, pid: number) => void;
+  readonly pong?: (pool: string, pid: number, id: number) => void;
+  readonly parserLimits?: ParserLimits;
+}
+
+function endpointKey(e: Endpoint): string {
+  return `[${e.address}]:${e.port}`;
+}
+
+export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEvents {
+  routing: RoutingTable;
+  readonly parserLimits: ParserLimits;
+  draining = false;
+  readonly serverHeader: string | null = 'Wharf/0.1';
+  readonly #o: ListenerOptions;
+  readonly #servers = new Map<string, Server>();
+  readonly #connections = new Set<Connection>();
+  readonly #pools = new Map<string, PoolQueue>();
+  readonly #siteLogs = new Map<number, { log: W3cLogFile; signature: string }>();
+  readonly #httpErr: HttpErrLog;
+  readonly #computerName = hostname();
+  #config: ConfigMessage | undefined;
+  readonly #workers = new Set<WorkerEndpoint>();
+
+  constructor(options: ListenerOptions) {
+    this.#o = options;
+    this.parserLimits = options.parserLimits ?? DEFAULT_PARSER_LIMITS;
+    this.routing = new RoutingTable({ sites: [], applicationPools: [] } as unknown as AppHostConfig);
+    this.#httpErr = new HttpErrLog({
+      directory: options.httpErrDirectory,
+      onError: (err) => options.logger.warn(err.message),
+    });
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  pool(name: string): PoolQueue | undefined {
+    return this.#pools.get(name.toLowerCase());
+  }
+
+  get pools(): IterableIterator<PoolQueue> {
+    return this.#pools.values();
+  }
+
+  /**
+   * Apply a (new) configuration: routing table, pools, site logs and listening sockets. Sockets
+   * for endpoints that remain are kept open (a config edit never drops connections). Throws
+   * LSN_BIND when a new endpoint cannot be listened on; the old endpoints then stay as they were.
+   */
+  async apply(config: AppHostConfig, message: ConfigMessage): Promise<void> {
+    const routing = new RoutingTable(config);
+    const wanted = new Map(routing.endpoints.map((e) => [endpointKey(e), e]));
+    const opened: string[] = [];
+    try {
+      for (const [key, e] of wanted) {
+        if (this.#servers.has(key)) continue;
+        this.#servers.set(key, await this.#listen(e));
+        opened.push(key);
+      }
+    } catch (err) {
+      for (const key of opened) {
+        this.#servers.get(key)?.close();
+        this.#servers.delete(key);
+      }
+      throw err;
+    }
+    for (const [key, server] of this.#servers) {
+      if (!wanted.has(key)) {
+        server.close();
+        this.#servers.delete(key);
+      }
+    }
+    this.routing = routing;
+    this.#config = message;
+    // Pools: new ones get queues, changed queueLength applies, removed ones stop and drain.
+    const poolNames = new Set<string>();
+    for (const p of config.applicationPools) {
+      const key = p.name.toLowerCase();
+      poolNames.add(key);
+      const q = this.#pools.get(key);
+      if (q === undefined) this.#pools.set(key, new PoolQueue(p.name, p.queueLength, this));
+      else q.queueLength = p.queueLength;
+    }
+    for (const [key, q] of this.#pools) {
+      if (poolNames.has(key)) continue;
+      q.stop('AppShutdown');
+      for (const w of q.workers) w.drain();
+      this.#pools.delete(key);
+    }
+    this.#applySiteLogs(config.sites);
+    for (const w of this.#workers) if (w.state !== 'closed') w.reconfigure(message);
+  }
+
+  #listen(e: Endpoint): Promise<Server> {
+    return new Promise((resolve, reject) => {
+      const server = createServer({ noDelay: true, keepAlive: false }, (socket: Socket) => this.#accept(socket));
+      const onError = (err: NodeJS.ErrnoException): void => {
+        if (e.address === '::' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) {
+          // No IPv6 on this host: the wildcard is IPv4 only.
+          server.removeListener('error', onError);
+          server.once('error', (err2: Error) => reject(bindError(e, err2)));
+          server.listen({ host: '0.0.0.0', port: e.port, backlog: 511 }, () => resolve(server));
+          return;
+        }
+        reject(bindError(e, err));
+      };
+      server.once('error', onError);
+      server.listen({ host: e.address, port: e.port, backlog: 511, ipv6Only: false }, () => {
+        server.removeListener('error', onError);
+        server.on('error', (err: Error) => this.#o.logger.error(`listening socket ${endpointKey(e)} failed: ${err.message}`));
+        resolve(server);
+      });
+    });
+  }
+
+  /** Actual bound addresses (port 0 in a binding is not allowed by IIS, but tests read this). */
+  addresses(): Array<{ address: string; port: number }> {
+    const out: Array<{ address: string; port: number }> = [];
+    for (const s of this.#servers.values()) {
+      const a = s.address();
+      if (a !== null && typeof a === 'object') out.push({ address: a.address, port: a.port });
+    }
+    return out;
+  }
+
+  #accept(socket: Socket): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(socket, this);
+    this.#connections.add(conn);
+  }
+
+  #applySiteLogs(sites: readonly SiteConfig[]): void {
+    const seen = new Set<number>();
+    for (const site of sites) {
+      seen.add(site.id);
+      const lf = site.logFile;
+      const signature = [
+        site.logFileDirectory,
+        lf.num('logExtFileFlags'),
+        lf.enumName('period'),
+        lf.num('truncateSize'),
+        lf.bool('localTimeRollover'),
+        lf.bool('logSiteId'),
+        lf.bool('enabled'),
+      ].join('|');
+      const cur = this.#siteLogs.get(site.id);
+      if (cur !== undefined && cur.signature === signature) continue;
+      if (cur !== undefined) void cur.log.close();
+      const log = new W3cLogFile({
+        directory: site.logFileDirectory,
+        siteId: site.id,
+        fields: lf.num('logExtFileFlags'),
+        period: lf.enumName('period') as W3cLogPeriod,
+        truncateSize: lf.num('truncateSize'),
+        localTimeRollover: lf.bool('localTimeRollover'),
+        logSiteId: lf.bool('logSiteId'),
+        enabled: lf.bool('enabled'),
+        onError: (err) => this.#o.logger.warn(err.message),
+      });
+      this.#siteLogs.set(site.id, { log, signature });
+    }
+    for (const [id, cur] of this.#siteLogs) {
+      if (!seen.has(id)) {
+        void cur.log.close();
+        this.#siteLogs.delete(id);
+      }
+    }
+  }
+
+  // ---- workers ---------------------------------------------------------------------------------
+
+  /** The activation service started a worker: open its channel and configure it. */
+  attachWorker(pool: string, pid: number, socket: Duplex): WorkerEndpoint {
+    const ep = new WorkerEndpoint(pool, pid, socket, this);
+    this.#workers.add(ep);
+    if (this.#config !== undefined) ep.init({ ...this.#config, poolName: pool });
+    return ep;
+  }
+
+  ready(ep: WorkerEndpoint): void {
+    this.#o.workerReady?.(ep.poolName, ep.pid);
+    const q = this.pool(ep.poolName);
+    if (q === undefined) {
+      ep.drain();
+      return;
+    }
+    q.workerReady(ep);
+  }
+
+  closed(ep: WorkerEndpoint, orphans: Exchange[]): void {
+    this.#workers.delete(ep);
+    const q = this.pool(ep.poolName);
+    q?.workerGone(ep);
+    for (const ex of orphans) {
+      if (ex.conn.closed) continue;
+      if (ex.replayable && !ex.replayed && !ex.wrote && q !== undefined && q.state === 'Started') {
+        // Nothing reached the client and the request is safe to repeat: run it again.
+        ex.resetForReplay();
+        q.requeueFront(ex);
+      } else if (!ex.wrote) {
+        ex.state = 'queued'; // hand it back so the connection answers it in order
+        ex.out = [];
+        ex.outBytes = 0;
+        ex.responded = false;
+        this.reject(ex, 'badGateway', 'Connection_Abandoned_By_AppPool');
+      } else {
+        // Part of the response is already on the wire: the only honest signal is a reset.
+        this.#httpErrFor(ex.conn, 'Connection_Abandoned_By_AppPool', undefined, ex, ex.head);
+        ex.conn.socket.destroy();
+      }
+    }
+    this.#o.workerClosed?.(ep.poolName, ep.pid);
+    q?.ensureCapacity();
+  }
+
+  idle(ep: WorkerEndpoint): void {
+    this.pool(ep.poolName)?.workerIdle();
+  }
+
+  pong(ep: WorkerEndpoint, id: number): void {
+    this.#o.pong?.(ep.poolName, ep.pid, id);
+  }
+
+  log(ep: WorkerEndpoint, msg: LogMessage): void {
+    const text = `[${ep.poolName} pid ${ep.pid}] ${msg.message}`;
+    if (msg.level === 'error') this.#o.logger.error(text);
+    else if (msg.level === 'warn') this.#o.logger.warn(text);
+    else this.#o.logger.info(text);
+  }
+
+  // ---- ConnectionHost / PoolQueueHost ----------------------------------------------------------
+
+  submit(ex: Exchange): void {
+    const q = this.pool(ex.poolName);
+    if (q === undefined) {
+      this.reject(ex, 'serviceUnavailable', 'AppOffline');
+      return;
+    }
+    q.submit(ex);
+  }
+
+  demand(pool: PoolQueue): void {
+    this.#o.demandWorker(pool.name);
+  }
+
+  reject(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason): void {
+    this.#httpErrFor(ex.conn, reason, undefined, ex, ex.head);
+    ex.conn.respondLocally(ex, page, reason);
+  }
+
+  cancel(ex: Exchange): void {
+    if (ex.state === 'dispatched') ex.owner?.abort(ex);
+    // queued exchanges are skipped by the pool queue once their state is no longer 'queued'
+  }
+
+  completed(ex: Exchange, conn: Connection): void {
+    if (ex.state === 'local' || ex.site === undefined) return; // httperr has it
+    const entry = this.#siteLogs.get(ex.site.id);
+    if (entry === undefined) return;
+    const raw = ex.head.rawHeaders;
+    const rec: LogRecord = {
+      time: Date.now(),
+      siteId: ex.site.id,
+      siteName: ex.site.name,
+      computerName: this.#computerName,
+      serverIp: conn.localAddress,
+      method: ex.method,
+      uriStem: ex.path,
+      uriQuery: ex.query,
+      serverPort: conn.localPort,
+      username: ex.username,
+      clientIp: conn.remoteAddress,
+      clientPort: conn.remotePort,
+      protocolVersion: 'HTTP/' + ex.head.versionMajor + '.' + ex.head.versionMinor,
+      userAgent: headerValue(raw, 'user-agent'),
+      cookie: headerValue(raw, 'cookie'),
+      referer: headerValue(raw, 'referer'),
+      host: ex.head.host ?? '',
+      status: ex.status,
+      subStatus: ex.subStatus,
+      win32Status: ex.win32Status,
+      bytesSent: ex.bytesSent,
+      bytesReceived: ex.bytesReceived,
+      timeTakenMs: Math.round(performance.now() - ex.startedAt),
+    };
+    entry.log.write(rec);
+  }
+
+  httpErr(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void {
+    this.#httpErrFor(conn, reason, status, ex, head);
+  }
+
+  #httpErrFor(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void {
+    const h = head ?? ex?.head;
+    const known = h !== undefined && h.method !== '';
+    this.#httpErr.write({
+      time: Date.now(),
+      clientIp: conn.remoteAddress,
+      clientPort: conn.remotePort,
+      serverIp: conn.localAddress,
+      serverPort: conn.localPort,
+      protocolVersion: known ? 'HTTP/' + h.versionMajor + '.' + h.versionMinor : '-',
+      method: known ? h.method : '',
+      uri: known ? h.target : '',
+      status: status ?? statusForReason(reason),
+      siteId: ex?.site?.id,
+      reason,
+      queueName: ex !== undefined && ex.poolName !== '' ? ex.poolName : undefined,
+    });
+  }
+
+  connectionClosed(conn: Connection): void {
+    this.#connections.delete(conn);
+  }
+
+  /**
+   * Stop accepting, let every connection finish its outstanding requests (answered with
+   * Connection: close, so no idle keep-alive connection is cut while a client writes on it),
+   * then resolve. Connections still open after `timeoutMs` are destroyed.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    for (const s of this.#servers.values()) s.close();
+    this.#servers.clear();
+    for (const c of this.#connections) if (c.exchanges.length === 0) c.socket.end();
+    const deadline = Date.now() + timeoutMs;
+    while (this.#connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      for (const c of this.#connections) if (c.exchanges.length === 0) c.socket.end();
+    }
+    for (const c of this.#connections) c.socket.destroy();
+    for (const w of this.#workers) w.drain();
+    await Promise.all([...this.#siteLogs.values()].map((e) => e.log.close()));
+    await this.#httpErr.close();
+  }
+
+  async flushLogs(): Promise<void> {
+    await Promise.all([...this.#siteLogs.values()].map((e) => e.log.flush()));
+    await this.#httpErr.flush();
+  }
+}
+
+function bindError(e: Endpoint, err: Error): ListenerError {
+  return new ListenerError('LSN_BIND', `cannot listen on ${endpointKey(e)}: ${err.message}`, { cause: err });
+}
+
+function headerValue(raw: readonly string[], lowerName: string): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return raw[i + 1]!;
+  }
+  return '';
+}
+
+function statusForReason(reason: HttpErrReason): number | undefined {
+  switch (reason) {
+    case 'QueueFull':
+    case 'AppOffline':
+    case 'Disabled':
+    case 'AppShutdown':
+    case 'ConnLimit':
+      return 503;
+    case 'Connection_Abandoned_By_AppPool':
+    case 'Connection_Dropped':
+      return undefined;
+    default:
+      return 400;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * HTTP.sys URL-prefix routing rebuilt from the sites' bindings: which sockets to listen on, which
+ * site a request belongs to (host name > IP > wildcard), and which application — therefore which
+ * application pool queue — serves its URL (longest path prefix, whole segments, any case).
+ */
+import { isIP } from 'node:net';
+import type { ApplicationConfig, AppHostConfig, BindingConfig, SiteConfig } from '../config/types.js';
+import { isUnderUrlPath } from '../http/url-path.js';
+
+/** One listening socket: '::'/'0.0.0.0' for wildcard bindings, else a literal address. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface SiteRoute {
+  readonly site: SiteConfig;
+  /** Applications sorted longest path first, for prefix matching. */
+  readonly applications: readonly ApplicationConfig[];
+}
+
+interface BindingRoute {
+  readonly binding: BindingConfig;
+  readonly route: SiteRoute;
+}
+
+export interface AppRoute {
+  readonly site: SiteConfig;
+  readonly application: ApplicationConfig;
+}
+
+export class RoutingTable {
+  readonly endpoints: readonly Endpoint[];
+  /** port → bindings on that port. */
+  readonly #byPort = new Map<number, BindingRoute[]>();
+  readonly sites: readonly SiteRoute[];
+
+  constructor(config: AppHostConfig, options: { startedSites?: ReadonlySet<number> } = {}) {
+    const sites: SiteRoute[] = [];
+    for (const site of config.sites) {
+      if (options.startedSites ? !options.startedSites.has(site.id) : !site.serverAutoStart) continue;
+      const route: SiteRoute = {
+        site,
+        applications: [...site.applications].sort((a, b) => b.path.length - a.path.length),
+      };
+      sites.push(route);
+      for (const binding of site.bindings) {
+        if (binding.protocol.toLowerCase() !== 'http') continue;
+        let list = this.#byPort.get(binding.port);
+        if (list === undefined) this.#byPort.set(binding.port, (list = []));
+        list.push({ binding, route });
+      }
+    }
+    this.sites = sites;
+    const endpoints: Endpoint[] = [];
+    for (const [port, list] of this.#byPort) {
+      // Linux will not let a specific address and the wildcard listen on one port together, so a
+      // port with any wildcard binding gets one wildcard socket and routes by local address.
+      if (list.some((b) => b.binding.ip === '*')) {
+        endpoints.push({ address: '::', port });
+      } else {
+        const seen = new Set<string>();
+        for (const b of list) {
+          if (seen.has(b.binding.ip)) continue;
+          seen.add(b.binding.ip);
+          endpoints.push({ address: b.binding.ip, port });
+        }
+      }
+    }
+    this.endpoints = endpoints;
+  }
+
+  /**
+   * The site for a request that arrived on localAddress:localPort with this Host header value
+   * (undefined → HTTP.sys's 400 Invalid Hostname).
+   */
+  site(localAddress: string, localPort: number, hostHeader: string | undefined): SiteRoute | undefined {
+    const list = this.#byPort.get(localPort);
+    if (list === undefined) return undefined;
+    const host = hostHeader === undefined ? '' : normalizeHost(hostHeader);
+    const local = normalizeAddress(localAddress);
+    // Rank: exact host (IP-specific, then wildcard IP), wildcard host (*.example.com),
+    // IP-specific without host, wildcard without host.
+    let best: BindingRoute | undefined;
+    let bestRank = 99;
+    for (let i = 0; i < list.length; i++) {
+      const br = list[i]!;
+      const b = br.binding;
+      const ipMatch = b.ip === '*' ? 1 : normalizeAddress(b.ip) === local ? 0 : -1;
+      if (ipMatch < 0) continue;
+      let rank: number;
+      if (b.host === '') rank = 4 + ipMatch;
+      else if (b.host === host) rank = ipMatch;
+      else if (b.host.startsWith('*.') && host.endsWith(b.host.slice(1)) && host.length > b.host.length - 1) rank = 2 + ipMatch;
+      else continue;
+      if (rank < bestRank) {
+        bestRank = rank;
+        best = br;
+      }
+    }
+    return best?.route;
+  }
+
+  /** The application of a site that serves `path` (the root application always matches). */
+  static application(route: SiteRoute, path: string): ApplicationConfig {
+    const apps = route.applications;
+    for (let i = 0; i < apps.length; i++) {
+      const a = apps[i]!;
+      if (isUnderUrlPath(path, a.path)) return a;
+    }
+    return apps[apps.length - 1]!;
+  }
+}
+
+/** Host header → lower-case host without port ('[::1]:80' → '::1'). */
+export function normalizeHost(value: string): string {
+  let v = value.trim().toLowerCase();
+  if (v.startsWith('[')) {
+    const end = v.indexOf(']');
+    return end === -1 ? v : v.slice(1, end);
+  }
+  const colon = v.lastIndexOf(':');
+  if (colon !== -1 && v.indexOf(':') === colon) v = v.slice(0, colon);
+  if (v.endsWith('.')) v = v.slice(0, -1);
+  return v;
+}
+
+/** '::ffff:127.0.0.1' (an IPv4 client on a dual-stack socket) → '127.0.0.1'. */
+export function normalizeAddress(a: string): string {
+  if (a.startsWith('::ffff:') && isIP(a.slice(7)) === 4) return a.slice(7);
+  return a;
+}

@@ -1,0 +1,170 @@
+/**
+ * The listener's end of one worker's channel: assigns stream ids, forwards request bodies and
+ * routes the worker's response frames to the right connection. When the channel closes, every
+ * exchange still on it is handed back to the pool queue for replay or a clean 502.
+ */
+import type { Duplex } from 'node:stream';
+import { ListenerChannel } from '../ipc/channel.js';
+import type { ConfigMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { Exchange, ExchangeOwner } from './exchange.js';
+
+export type WorkerEndpointState = 'starting' | 'ready' | 'draining' | 'closed';
+
+export interface WorkerEndpointEvents {
+  ready(ep: WorkerEndpoint): void;
+  closed(ep: WorkerEndpoint, orphans: Exchange[]): void;
+  /** An exchange on this worker finished (frees a slot for least-outstanding dispatch). */
+  idle(ep: WorkerEndpoint): void;
+  pong(ep: WorkerEndpoint, id: number): void;
+  log(ep: WorkerEndpoint, msg: LogMessage): void;
+}
+
+export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
+  readonly poolName: string;
+  pid: number;
+  state: WorkerEndpointState = 'starting';
+  readonly #channel: ListenerChannel;
+  readonly #inflight = new Map<number, Exchange>();
+  #nextStream = 1;
+  readonly #events: WorkerEndpointEvents;
+  /** Requests served (for periodicRestart requests, issue 3). */
+  served = 0;
+
+  constructor(poolName: string, pid: number, socket: Duplex, events: WorkerEndpointEvents) {
+    this.poolName = poolName;
+    this.pid = pid;
+    this.#events = events;
+    this.#channel = new ListenerChannel(socket, this);
+  }
+
+  get outstanding(): number {
+    return this.#inflight.size;
+  }
+
+  init(config: ConfigMessage): void {
+    this.#channel.sendInit(config);
+  }
+  reconfigure(config: ConfigMessage): void {
+    this.#channel.sendConfig(config);
+  }
+  ping(id: number): void {
+    this.#channel.sendPing(id);
+  }
+  /** Ask the worker to finish its requests and exit. */
+  drain(): void {
+    if (this.state === 'closed') return;
+    this.state = 'draining';
+    this.#channel.sendShutdown();
+  }
+  destroy(): void {
+    this.#channel.destroy();
+  }
+
+  dispatch(ex: Exchange): void {
+    const conn = ex.conn;
+    const stream = this.#nextStream++;
+    if (this.#nextStream > 0xfffffff0) this.#nextStream = 1;
+    ex.state = 'dispatched';
+    ex.owner = this;
+    ex.stream = stream;
+    this.#inflight.set(stream, ex);
+    const h = ex.head;
+    this.#channel.sendRequestHead(stream, {
+      method: h.method,
+      rawUrl: h.target,
+      path: ex.path,
+      query: ex.query,
+      protocol: 'HTTP/' + h.versionMajor + '.' + h.versionMinor,
+      siteId: ex.site!.id,
+      remoteAddress: conn.remoteAddress,
+      remotePort: conn.remotePort,
+      localAddress: conn.localAddress,
+      localPort: conn.localPort,
+      contentLength: ex.requestContentLength,
+      rawHeaders: h.rawHeaders,
+    });
+    conn.dispatched(ex);
+  }
+
+  // ---- ExchangeOwner ---------------------------------------------------------------------------
+
+  sendBody(ex: Exchange, chunk: Buffer): void {
+    this.#channel.sendRequestBody(ex.stream, chunk);
+  }
+  sendBodyEnd(ex: Exchange): void {
+    this.#channel.sendRequestEnd(ex.stream);
+  }
+  pauseResponse(ex: Exchange): void {
+    this.#channel.sendResponsePause(ex.stream);
+  }
+  resumeResponse(ex: Exchange): void {
+    this.#channel.sendResponseResume(ex.stream);
+  }
+  abort(ex: Exchange): void {
+    if (this.#inflight.delete(ex.stream)) {
+      this.#releaseBody(ex);
+      this.#channel.sendRequestAbort(ex.stream);
+      this.#events.idle(this);
+    }
+  }
+
+  // ---- ListenerInbound -------------------------------------------------------------------------
+
+  ready(pid: number): void {
+    this.pid = pid;
+    if (this.state === 'starting') {
+      this.state = 'ready';
+      this.#events.ready(this);
+    }
+  }
+  responseHead(stream: number, head: ResponseHeadMessage): void {
+    const ex = this.#inflight.get(stream);
+    if (ex !== undefined) ex.conn.responseHead(ex, head.status, head.reason, head.headers);
+  }
+  responseBody(stream: number, chunk: Buffer): void {
+    const ex = this.#inflight.get(stream);
+    if (ex !== undefined) ex.conn.responseBody(ex, chunk);
+  }
+  responseEnd(stream: number, end: ResponseEndMessage): void {
+    const ex = this.#inflight.get(stream);
+    if (ex === undefined) return;
+    this.#inflight.delete(stream);
+    this.served++;
+    this.#releaseBody(ex);
+    ex.conn.responseEnd(ex, end.subStatus, end.win32Status, end.username, end.close, end.abort);
+    this.#events.idle(this);
+  }
+  requestPause(stream: number): void {
+    const ex = this.#inflight.get(stream);
+    if (ex === undefined || ex.bodyPausedByWorker) return;
+    ex.bodyPausedByWorker = true;
+    ex.conn.pauseForBody();
+  }
+  requestResume(stream: number): void {
+    const ex = this.#inflight.get(stream);
+    if (ex !== undefined) this.#releaseBody(ex);
+  }
+  #releaseBody(ex: Exchange): void {
+    if (!ex.bodyPausedByWorker) return;
+    ex.bodyPausedByWorker = false;
+    ex.conn.resumeReading();
+  }
+  pong(id: number): void {
+    this.#events.pong(this, id);
+  }
+  log(msg: LogMessage): void {
+    this.#events.log(this, msg);
+  }
+  closed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    const orphans: Exchange[] = [];
+    for (const ex of this.#inflight.values()) {
+      this.#releaseBody(ex); // a pause the dead worker asked for would never be lifted
+      orphans.push(ex);
+    }
+    this.#inflight.clear();
+    this.#events.closed(this, orphans);
+  }
+
+}

@@ -1,0 +1,248 @@
+/**
+ * The main process (W3SVC + WAS + HTTP.sys in one trusted process that never runs application
+ * code): loads and watches applicationHost.config, applies each valid version live, and wires
+ * the listener to the activation service.
+ */
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { homedir } from 'node:os';
+import { loadAppHost } from './config/index.js';
+import type { AppHostConfig } from './config/types.js';
+import { ConfigError, WharfError } from './errors.js';
+import type { ConfigMessage } from './ipc/messages.js';
+import { mapWindowsPath } from './config/path-map.js';
+import { Listener, type ListenerLogger } from './listener/listener.js';
+import { ActivationService, type PoolSettings } from './was/activation.js';
+
+/** Wharf's bundled files (default site, custom error pages): `%IIS_BIN%` points here. */
+export const ASSETS_DIR = fileURLToPath(new URL('../../assets/', import.meta.url));
+export const DEFAULT_CONFIG = join(ASSETS_DIR, 'default', 'applicationHost.config');
+
+export interface ServerOptions {
+  /** applicationHost.config to load; undefined → Wharf's embedded default. */
+  readonly configFile?: string | undefined;
+  /** Where `%SystemDrive%` and `C:\` point (see docs/configuration.md). */
+  readonly systemDrive?: string | undefined;
+  /** With the embedded default: serve this folder instead of the welcome site. */
+  readonly root?: string | undefined;
+  /** With the embedded default: listen on this port instead of 8080. */
+  readonly port?: number | undefined;
+  readonly logger?: ListenerLogger;
+}
+
+export function defaultSystemDrive(): string {
+  if (process.env['WHARF_SYSTEM_DRIVE']) return resolve(process.env['WHARF_SYSTEM_DRIVE']);
+  if (process.getuid?.() === 0) return '/var/lib/wharf';
+  const state = process.env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state');
+  return join(state, 'wharf');
+}
+
+export const consoleLogger: ListenerLogger = {
+  info: (m) => process.stderr.write(`${new Date().toISOString()} info  ${m}\n`),
+  warn: (m) => process.stderr.write(`${new Date().toISOString()} warn  ${m}\n`),
+  error: (m) => process.stderr.write(`${new Date().toISOString()} error ${m}\n`),
+};
+
+export class WharfServer {
+  readonly configFile: string;
+  readonly systemDrive: string;
+  readonly #o: ServerOptions;
+  readonly #log: ListenerLogger;
+  readonly #variables: Record<string, string>;
+  #listener: Listener | undefined;
+  #activation: ActivationService | undefined;
+  #config: AppHostConfig | undefined;
+  #text = '';
+  #generation = 0;
+  #watcher: FSWatcher | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #reloading: Promise<void> = Promise.resolve();
+
+  constructor(options: ServerOptions = {}) {
+    this.#o = options;
+    this.#log = options.logger ?? consoleLogger;
+    this.configFile = resolve(options.configFile ?? DEFAULT_CONFIG);
+    this.systemDrive = resolve(options.systemDrive ?? defaultSystemDrive());
+    this.#variables = {
+      IIS_BIN: ASSETS_DIR.replace(/\/$/, ''),
+      WHARF_WWWROOT: options.root !== undefined ? resolve(options.root) : join(ASSETS_DIR, 'default', 'wwwroot'),
+    };
+  }
+
+  get listener(): Listener {
+    if (this.#listener === undefined) throw new WharfError('WAS_WORKER_START', 'server not started');
+    return this.#listener;
+  }
+
+  get config(): AppHostConfig | undefined {
+    return this.#config;
+  }
+
+  get activation(): ActivationService | undefined {
+    return this.#activation;
+  }
+
+  /** Read and validate the configuration text (throws ConfigError with file:line:column). */
+  #load(): { config: AppHostConfig; text: string } {
+    let text: string;
+    try {
+      text = readFileSync(this.configFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError('CFG_READ', `cannot read ${this.configFile}: ${(err as Error).message}`, undefined, 0x80070003, { cause: err });
+    }
+    if (this.#o.configFile === undefined && this.#o.port !== undefined) {
+      // Only the embedded default may be re-ported from the command line.
+      text = text.replace(/bindingInformation="\*:8080:"/g, `bindingInformation="*:${this.#o.port}:"`);
+    }
+    const config = loadAppHost(this.configFile, text, { systemDrive: this.systemDrive, variables: this.#variables });
+    return { config, text };
+  }
+
+  #message(config: AppHostConfig, text: string): ConfigMessage {
+    return {
+      generation: this.#generation,
+      poolName: '',
+      configFile: config.file,
+      configText: text,
+      systemDrive: this.systemDrive,
+      variables: this.#variables,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { config, text } = this.#load();
+    this.#generation = 1;
+    this.#reportUnsupported(config);
+    const activation = new ActivationService({
+      attach: (pool, pid, channel) => this.#listener?.attachWorker(pool, pid, channel),
+      giveUp: (pool, reason) => {
+        const q = this.#listener?.pool(pool);
+        if (q === undefined) return;
+        this.#log.error(`pool ${pool}: workers keep failing to start (${reason}); answering its queued requests with 503`);
+        q.stop('AppOffline');
+        q.start(); // the next request tries again
+      },
+      log: (level, m) => this.#log[level](m),
+    });
+    const listener = new Listener({
+      logger: this.#log,
+      httpErrDirectory: mapWindowsPath('C:\\Windows\\System32\\LogFiles\\HTTPERR', { systemDrive: this.systemDrive, baseDir: '/' }),
+      demandWorker: (pool) => activation.demand(pool),
+      workerReady: (pool, pid) => activation.workerReady(pool, pid),
+    });
+    this.#activation = activation;
+    this.#listener = listener;
+    activation.configure(poolSettings(config));
+    await listener.apply(config, this.#message(config, text));
+    this.#config = config;
+    this.#text = text;
+    for (const p of config.applicationPools) {
+      if (p.startMode === 'AlwaysRunning' && p.autoStart) activation.demand(p.name);
+    }
+    for (const site of config.sites) {
+      const b = site.bindings.map((x) => `${x.protocol}/${x.bindingInformation}`).join(',');
+      this.#log.info(`site "${site.name}" (id ${site.id}) ${site.serverAutoStart ? 'started' : 'stopped'}: ${b}; logs in ${join(site.logFileDirectory, 'W3SVC' + site.id)}`);
+    }
+    for (const a of listener.addresses()) this.#log.info(`listening on ${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
+    this.#watch();
+  }
+
+  #reportUnsupported(config: AppHostConfig): void {
+    for (const u of config.unsupported) {
+      this.#log.info(`${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
+    }
+  }
+
+  /**
+   * Watch the configuration file. Editors often replace the file (write a temp file, rename), so
+   * the folder is watched; a 1 s poll backs it up on file systems without inotify.
+   */
+  #watch(): void {
+    const dir = dirname(this.configFile);
+    const name = basename(this.configFile);
+    try {
+      this.#watcher = watch(dir, (_event, file) => {
+        if (file === null || file === name) this.#scheduleReload();
+      });
+      this.#watcher.on('error', () => undefined);
+    } catch {
+      // no inotify: the poll below still notices changes
+    }
+    this.#poll = setInterval(() => this.#scheduleReload(), 1000);
+    this.#poll.unref();
+  }
+
+  #scheduleReload(): void {
+    if (this.#reloadTimer !== undefined) return;
+    this.#reloadTimer = setTimeout(() => {
+      this.#reloadTimer = undefined;
+      this.#reloading = this.#reloading.then(() => this.reload());
+    }, 100);
+    this.#reloadTimer.unref();
+  }
+
+  /** Apply the file's current content if it changed and is valid; otherwise keep serving. */
+  async reload(): Promise<void> {
+    let text: string;
+    try {
+      text = readFileSync(this.configFile, 'utf8');
+    } catch {
+      return; // mid-replace; the next event retries
+    }
+    if (this.#o.configFile === undefined && this.#o.port !== undefined) {
+      text = text.replace(/bindingInformation="\*:8080:"/g, `bindingInformation="*:${this.#o.port}:"`);
+    }
+    if (text === this.#text) return;
+    let config: AppHostConfig;
+    try {
+      config = loadAppHost(this.configFile, text, { systemDrive: this.systemDrive, variables: this.#variables });
+    } catch (err) {
+      this.#text = text; // report a broken version once, not on every poll
+      const desc = err instanceof ConfigError ? err.describe() : (err as Error).message;
+      this.#log.error(`configuration change rejected, still serving generation ${this.#generation}: ${desc}`);
+      return;
+    }
+    const generation = this.#generation + 1;
+    const prev = this.#generation;
+    this.#generation = generation;
+    try {
+      this.#activation!.configure(poolSettings(config));
+      await this.#listener!.apply(config, this.#message(config, text));
+    } catch (err) {
+      this.#generation = prev;
+      this.#text = text;
+      this.#log.error(`configuration change could not be applied, still serving generation ${prev}: ${(err as Error).message}`);
+      return;
+    }
+    this.#config = config;
+    this.#text = text;
+    this.#reportUnsupported(config);
+    this.#log.info(`configuration generation ${generation} applied from ${this.configFile}`);
+  }
+
+  /** Drain: stop accepting, finish outstanding requests, stop workers. */
+  async stop(timeoutMs = 10000): Promise<void> {
+    this.#watcher?.close();
+    if (this.#poll !== undefined) clearInterval(this.#poll);
+    if (this.#reloadTimer !== undefined) clearTimeout(this.#reloadTimer);
+    await this.#listener?.close(timeoutMs);
+    await this.#activation?.stop(Math.min(timeoutMs, 5000));
+  }
+}
+
+function poolSettings(config: AppHostConfig): PoolSettings[] {
+  return config.applicationPools.map((p) => {
+    const pm = p.element.child('processModel');
+    const env: Record<string, string> = {};
+    for (const item of p.element.child('environmentVariables').items) env[item.str('name')] = item.str('value');
+    return {
+      name: p.name,
+      maxProcesses: pm.num('maxProcesses'),
+      startupTimeLimitMs: pm.num('startupTimeLimit'),
+      shutdownTimeLimitMs: pm.num('shutdownTimeLimit'),
+      environment: env,
+    };
+  });
+}

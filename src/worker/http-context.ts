@@ -1,0 +1,323 @@
+/**
+ * The worker's implementations of HttpRequest, HttpResponse and HttpContext (module-api.ts).
+ * A response is buffered until it is flushed, like IIS: that is what lets CustomErrorModule
+ * replace an error body at SendResponse and lets the pipeline send an exact Content-Length.
+ */
+import type { ResolvedConfig, SiteConfig } from '../config/types.js';
+import type { RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
+import type {
+  ErrorDetail,
+  FileInfo,
+  HandlerMapping,
+  HttpContext,
+  HttpRequest,
+  HttpResponse,
+  Notification,
+} from './module-api.js';
+import type { RequestBody } from './request-body.js';
+
+/** Where a response goes: the worker channel for one stream. */
+export interface ResponseTransport {
+  head(status: number, reason: string, headers: string[]): void;
+  /** Returns false when the caller should wait for writable(). */
+  body(chunk: Buffer): boolean;
+  writable(): Promise<void>;
+  end(info: ResponseEndMessage): void;
+}
+
+/** The part of the pipeline a context calls back into. */
+export interface ContextHost {
+  runSendResponse(ctx: WorkerContext): Promise<void>;
+  runChildRequest(parent: WorkerContext, url: string): Promise<void>;
+  stat(path: string): Promise<FileInfo | undefined>;
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+}
+
+export class WorkerRequest implements HttpRequest {
+  readonly method: string;
+  readonly rawUrl: string;
+  readonly path: string;
+  readonly queryString: string;
+  readonly protocol: string;
+  readonly rawHeaders: readonly string[];
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly contentLength: number;
+  readonly hasBody: boolean;
+  #headers: Record<string, string> | undefined;
+  readonly #body: RequestBody | undefined;
+
+  constructor(head: RequestHeadMessage, body: RequestBody | undefined, path?: string, query?: string) {
+    this.method = head.method;
+    this.rawUrl = head.rawUrl;
+    this.path = path ?? head.path;
+    this.queryString = query ?? head.query;
+    this.protocol = head.protocol;
+    this.rawHeaders = head.rawHeaders;
+    this.remoteAddress = head.remoteAddress;
+    this.remotePort = head.remotePort;
+    this.localAddress = head.localAddress;
+    this.localPort = head.localPort;
+    this.contentLength = head.contentLength;
+    this.hasBody = head.contentLength !== 0;
+    this.#body = body;
+  }
+
+  /** Built on first use: most static requests read one or two headers, and rawHeaders suffices. */
+  get headers(): Readonly<Record<string, string>> {
+    if (this.#headers === undefined) {
+      const h: Record<string, string> = Object.create(null) as Record<string, string>;
+      const raw = this.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]!.toLowerCase();
+        const prev = h[name];
+        h[name] = prev === undefined ? raw[i + 1]! : name === 'cookie' ? prev + '; ' + raw[i + 1] : prev + ', ' + raw[i + 1];
+      }
+      this.#headers = h;
+    }
+    return this.#headers;
+  }
+
+  get isLocal(): boolean {
+    const a = this.remoteAddress;
+    return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+  }
+
+  body(): AsyncIterable<Buffer> {
+    if (this.#body === undefined) return emptyBody();
+    return this.#body;
+  }
+}
+
+async function* emptyBody(): AsyncGenerator<Buffer> {
+  // no body
+}
+
+type HeaderEntry = { name: string; value: string | readonly string[] };
+
+export class WorkerResponse implements HttpResponse {
+  subStatus = 0;
+  win32Status = 0;
+  statusReason = '';
+  trySkipCustomErrors = false;
+  /** Set when a module touched the status, wrote, or flushed: the handler "produced" a response. */
+  produced = false;
+  #status = 200;
+  #headers = new Map<string, HeaderEntry>();
+  #chunks: Buffer[] = [];
+  #bodyLength = 0;
+  #headersSent = false;
+  #aborted = false;
+  #closeConnection = false;
+  readonly #transport: ResponseTransport;
+  readonly #isHead: boolean;
+  #host: (() => Promise<void>) | undefined;
+
+  constructor(transport: ResponseTransport, isHead: boolean) {
+    this.#transport = transport;
+    this.#isHead = isHead;
+  }
+
+  /** The pipeline installs the SendResponse runner (needs the top-level context). */
+  setSendResponseHook(hook: () => Promise<void>): void {
+    this.#host = hook;
+  }
+
+  get statusCode(): number {
+    return this.#status;
+  }
+  set statusCode(v: number) {
+    this.#status = v;
+    this.produced = true;
+  }
+
+  get headersSent(): boolean {
+    return this.#headersSent;
+  }
+  get bodyLength(): number {
+    return this.#bodyLength;
+  }
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  requestClose(): void {
+    this.#closeConnection = true;
+  }
+
+  setHeader(name: string, value: string | readonly string[]): void {
+    this.#headers.set(name.toLowerCase(), { name, value });
+  }
+  getHeader(name: string): string | readonly string[] | undefined {
+    return this.#headers.get(name.toLowerCase())?.value;
+  }
+  removeHeader(name: string): void {
+    this.#headers.delete(name.toLowerCase());
+  }
+  headerNames(): string[] {
+    const out: string[] = [];
+    for (const e of this.#headers.values()) out.push(e.name);
+    return out;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.#aborted) return true;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    if (buf.length === 0) return true;
+    this.produced = true;
+    this.#bodyLength += buf.length;
+    if (this.#isHead) return true; // HEAD: count for Content-Length, send nothing
+    if (!this.#headersSent) {
+      this.#chunks.push(buf);
+      return true;
+    }
+    return this.#transport.body(buf);
+  }
+
+  drained(): Promise<void> {
+    return this.#transport.writable();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#aborted) return;
+    this.produced = true;
+    if (!this.#headersSent) await this.#sendHead(false);
+  }
+
+  clearBody(): boolean {
+    if (this.#headersSent) return false;
+    this.#chunks = [];
+    this.#bodyLength = 0;
+    return true;
+  }
+
+  clear(): boolean {
+    if (this.#headersSent) return false;
+    this.#headers.clear();
+    return this.clearBody();
+  }
+
+  abort(): void {
+    this.#aborted = true;
+    this.#chunks = [];
+  }
+
+  /** Called by the pipeline once every stage ran: send what is left and end the stream. */
+  async finish(user: string): Promise<void> {
+    if (!this.#aborted && !this.#headersSent) await this.#sendHead(true);
+    this.#transport.end({
+      subStatus: this.subStatus,
+      win32Status: this.win32Status,
+      username: user,
+      close: this.#closeConnection,
+      abort: this.#aborted,
+    });
+  }
+
+  async #sendHead(final: boolean): Promise<void> {
+    if (this.#host !== undefined) {
+      const hook = this.#host;
+      this.#host = undefined; // SendResponse fires once
+      await hook();
+      if (this.#aborted || this.#headersSent) return;
+    }
+    const status = this.#status;
+    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (final && !noBody && !this.#headers.has('content-length') && !this.#headers.has('transfer-encoding')) {
+      this.#headers.set('content-length', { name: 'Content-Length', value: String(this.#bodyLength) });
+    }
+    const flat: string[] = [];
+    for (const e of this.#headers.values()) {
+      if (typeof e.value === 'string') flat.push(e.name, e.value);
+      else for (const v of e.value) flat.push(e.name, v);
+    }
+    this.#headersSent = true;
+    this.#transport.head(status, this.statusReason, flat);
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    if (noBody) return;
+    for (let i = 0; i < chunks.length; i++) this.#transport.body(chunks[i]!);
+  }
+}
+
+export class WorkerContext implements HttpContext {
+  readonly request: WorkerRequest;
+  readonly response: WorkerResponse;
+  readonly site: SiteConfig;
+  readonly config: ResolvedConfig;
+  readonly physicalPath: string;
+  handler: HandlerMapping | undefined = undefined;
+  readonly appPoolName: string;
+  user = '';
+  readonly isChildRequest: boolean;
+  notification: Notification = 'BeginRequest';
+  /** Module whose handler is running (recorded by setStatus for the detailed error page). */
+  currentModule = 'IIS Web Core';
+  readonly items = new Map<string, unknown>();
+  errorDetail: ErrorDetail | undefined = undefined;
+  finished = false;
+  readonly #host: ContextHost;
+  readonly parent: WorkerContext | undefined;
+
+  constructor(init: {
+    request: WorkerRequest;
+    response: WorkerResponse;
+    config: ResolvedConfig;
+    appPoolName: string;
+    host: ContextHost;
+    parent?: WorkerContext;
+  }) {
+    this.request = init.request;
+    this.response = init.response;
+    this.config = init.config;
+    this.site = init.config.site;
+    this.physicalPath = init.config.physicalPath;
+    this.appPoolName = init.appPoolName;
+    this.#host = init.host;
+    this.parent = init.parent;
+    this.isChildRequest = init.parent !== undefined;
+  }
+
+  finish(): void {
+    this.finished = true;
+  }
+
+  setStatus(status: number, subStatus: number, detail?: Partial<ErrorDetail> & { trySkipCustomErrors?: boolean }): void {
+    const r = this.response;
+    r.clearBody();
+    r.statusCode = status;
+    r.subStatus = subStatus;
+    r.statusReason = '';
+    if (detail?.trySkipCustomErrors !== undefined) r.trySkipCustomErrors = detail.trySkipCustomErrors;
+    const d: ErrorDetail = {
+      module: detail?.module ?? this.currentModule,
+      notification: detail?.notification ?? this.notification,
+      hresult: detail?.hresult ?? 0,
+      description: detail?.description ?? '',
+      ...(detail?.configFile !== undefined ? { configFile: detail.configFile } : {}),
+      ...(detail?.configLine !== undefined ? { configLine: detail.configLine } : {}),
+      ...(detail?.configSource !== undefined ? { configSource: detail.configSource } : {}),
+    };
+    this.errorDetail = d;
+    // A child request's status is the parent's response status too (they share the response).
+    let p = this.parent;
+    while (p !== undefined) {
+      p.errorDetail = d;
+      p = p.parent;
+    }
+  }
+
+  executeChildRequest(url: string): Promise<void> {
+    return this.#host.runChildRequest(this, url);
+  }
+
+  stat(path: string): Promise<FileInfo | undefined> {
+    return this.#host.stat(path);
+  }
+
+  log(level: 'info' | 'warn' | 'error', message: string): void {
+    this.#host.log(level, `${this.currentModule}: ${message}`);
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The module registration API shared by built-in and third-party modules: IIS's integrated
+ * pipeline (reference §3). A module subscribes handlers to notifications; one handler is chosen at
+ * MapRequestHandler from `<handlers>` and the modules it names run in ExecuteRequestHandler.
+ *
+ * A notification handler may return a promise (async work such as reading a file); synchronous
+ * handlers return nothing and cost no promise (STYLE.md §8).
+ */
+import type { ConfigElement, ResolvedConfig, SiteConfig } from '../config/types.js';
+
+/** Request notifications in IIS order (RQ_BEGIN_REQUEST … RQ_END_REQUEST). */
+export const STAGES = [
+  'BeginRequest',
+  'AuthenticateRequest',
+  'AuthorizeRequest',
+  'ResolveRequestCache',
+  'MapRequestHandler',
+  'AcquireRequestState',
+  'PreExecuteRequestHandler',
+  'ExecuteRequestHandler',
+  'ReleaseRequestState',
+  'UpdateRequestCache',
+  'LogRequest',
+  'EndRequest',
+] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** Stages plus RQ_SEND_RESPONSE, which fires once, just before the response head is flushed. */
+export type Notification = Stage | 'SendResponse';
+
+export type NotificationHandler = (ctx: HttpContext) => void | Promise<void>;
+
+export interface ModuleDefinition {
+  /** The name used in `<modules>` and in a handler's `modules="…"` list, e.g. 'StaticFileModule'. */
+  readonly name: string;
+  /** Handlers for the notifications this module hooks (run in `<modules>` order within a stage). */
+  readonly notifications?: Partial<Record<Notification, NotificationHandler>>;
+  /**
+   * Set when the module can serve as (part of) a request handler: called in ExecuteRequestHandler
+   * when the selected `<handlers>` entry names this module. Several modules of one handler run in
+   * `<modules>` order until one of them finishes the request (ctx.finish()) or produces a response.
+   */
+  readonly executeHandler?: NotificationHandler;
+}
+
+/** A `<handlers>` entry chosen at MapRequestHandler. */
+export interface HandlerMapping {
+  readonly name: string;
+  readonly path: string;
+  readonly verb: string;
+  /** Module names from `modules="A,B"`, in the order written. */
+  readonly modules: readonly string[];
+  readonly scriptProcessor: string;
+  readonly resourceType: string; // File | Directory | Either | Unspecified
+  readonly requireAccess: string; // None | Read | Write | Script | Execute
+  readonly element: ConfigElement;
+}
+
+/** Extra information shown on IIS's detailed error page and in traces. */
+export interface ErrorDetail {
+  /** Module that set the status ('IIS Web Core' for the core). */
+  readonly module: string;
+  readonly notification: Notification;
+  /** HRESULT-style code, e.g. 0x80070002 for file not found; 0 when none. */
+  readonly hresult: number;
+  /** One-sentence description for the detailed page. */
+  readonly description: string;
+  /** Config file/line for 500.19. */
+  readonly configFile?: string;
+  readonly configLine?: number;
+  readonly configSource?: string;
+}
+
+export interface HttpRequest {
+  readonly method: string;
+  /** The request-target as received (encoded, with query). */
+  readonly rawUrl: string;
+  /** Decoded, canonical URL path (IIS's URL / SCRIPT_NAME): starts with '/', no dot segments. */
+  readonly path: string;
+  /** Query string without '?' ('' if none), still encoded. */
+  readonly queryString: string;
+  /** 'HTTP/1.1' */
+  readonly protocol: string;
+  /** Header values by lower-case name (repeats joined with ', '). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** As received: [name, value, name, value, …]. */
+  readonly rawHeaders: readonly string[];
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Client is on a loopback address (IIS "local request" for DetailedLocalOnly). */
+  readonly isLocal: boolean;
+  /** Content-Length, or -1 when chunked/unknown; 0 when there is no body. */
+  readonly contentLength: number;
+  readonly hasBody: boolean;
+  /** The request body, streamed with backpressure. Iterate once. */
+  body(): AsyncIterable<Buffer>;
+}
+
+export interface HttpResponse {
+  statusCode: number;
+  subStatus: number;
+  /** Windows error code logged as sc-win32-status (0 = success, 2 = file not found, 64 = client gone…). */
+  win32Status: number;
+  /** Reason phrase; '' means the standard one for statusCode. */
+  statusReason: string;
+  /** IIS fTrySkipCustomErrors: ask CustomErrorModule (existingResponse="Auto") to leave this response alone. */
+  trySkipCustomErrors: boolean;
+  setHeader(name: string, value: string | readonly string[]): void;
+  getHeader(name: string): string | readonly string[] | undefined;
+  removeHeader(name: string): void;
+  /** Header names as set (original case). */
+  headerNames(): string[];
+  /**
+   * Append body bytes. Buffered until the response is flushed (the pipeline ends, flush() is called,
+   * or more than the handler's responseBufferLimit is buffered); afterwards bytes stream to the
+   * client. Returns false when the caller should `await drained()` before writing more.
+   */
+  write(chunk: Buffer | string): boolean;
+  /** Resolves when written bytes have been accepted by the channel again. */
+  drained(): Promise<void>;
+  /** Send the head (running SendResponse first) and everything buffered so far. */
+  flush(): Promise<void>;
+  /** Drop buffered body bytes (not possible once streaming began: returns false then). */
+  clearBody(): boolean;
+  /** Drop headers and body (IIS IHttpResponse::Clear). */
+  clear(): boolean;
+  readonly headersSent: boolean;
+  /** Body bytes written so far (buffered or sent). */
+  readonly bodyLength: number;
+  /** Close the client connection without a response (IIS abort): LogRequest/EndRequest still run. */
+  abort(): void;
+}
+
+export interface FileInfo {
+  readonly path: string;
+  readonly isFile: boolean;
+  readonly isDirectory: boolean;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+}
+
+export interface HttpContext {
+  readonly request: HttpRequest;
+  readonly response: HttpResponse;
+  readonly site: SiteConfig;
+  /** Effective configuration for this request's URL. */
+  readonly config: ResolvedConfig;
+  /** Physical path for request.path (may not exist). */
+  readonly physicalPath: string;
+  /** The handler chosen at MapRequestHandler (undefined before it). */
+  readonly handler: HandlerMapping | undefined;
+  /** Name of the pool this worker serves. */
+  readonly appPoolName: string;
+  /** Authenticated user name ('' = anonymous), logged as cs-username. */
+  user: string;
+  readonly isChildRequest: boolean;
+  /** The notification currently running. */
+  readonly notification: Notification;
+  /** Typed per-request storage for modules (key it by your module name). */
+  readonly items: Map<string, unknown>;
+  /**
+   * IIS RQ_NOTIFICATION_FINISH_REQUEST: skip the remaining stages after this handler, except
+   * LogRequest and EndRequest, which always run.
+   */
+  finish(): void;
+  /**
+   * Set an error (or other) status the IIS way: clears any buffered body, records who set it for
+   * the detailed error page, and marks the response so CustomErrorModule can substitute a page at
+   * SendResponse. Does not finish the request by itself.
+   */
+  setStatus(status: number, subStatus: number, detail?: Partial<ErrorDetail> & { trySkipCustomErrors?: boolean }): void;
+  /** Information recorded by the last setStatus (for the detailed error page). */
+  readonly errorDetail: ErrorDetail | undefined;
+  /**
+   * Run a child request for another URL of the same site (IIS IHttpContext::ExecuteRequest), e.g.
+   * a default document. The child writes into this request's response.
+   */
+  executeChildRequest(url: string): Promise<void>;
+  /** Stat through the worker's file cache (undefined when the path does not exist). */
+  stat(path: string): Promise<FileInfo | undefined>;
+  /** Server log (goes to the main process log, tagged with the pool and module). */
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+}

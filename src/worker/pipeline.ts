@@ -1,0 +1,273 @@
+/**
+ * The integrated pipeline (reference §3): stages in IIS order, module handlers per stage in
+ * `<modules>` order, one handler chosen at MapRequestHandler, LogRequest and EndRequest always
+ * run, SendResponse fires once when the head is flushed.
+ */
+import type { ConfigError } from '../errors.js';
+import { formatHResult } from '../errors.js';
+import type { ResolveResult } from '../config/types.js';
+import type { RequestHeadMessage } from '../ipc/messages.js';
+import { canonicalizePath } from '../http/url-path.js';
+import { selectHandler, type PoolTraits } from './handler-mapping.js';
+import {
+  WorkerContext,
+  WorkerRequest,
+  WorkerResponse,
+  type ContextHost,
+  type ResponseTransport,
+} from './http-context.js';
+import { STAGES, type FileInfo, type Notification } from './module-api.js';
+import type { ChainEntry, ModuleChain, ModuleRegistry } from './module-registry.js';
+import type { RequestBody } from './request-body.js';
+import { StatCache } from './file-cache.js';
+import { renderConfigErrorPage } from './config-error-page.js';
+
+export interface ConfigResolver {
+  resolve(siteId: number, urlPath: string): ResolveResult;
+}
+
+export interface PipelineOptions {
+  readonly poolName: string;
+  readonly pool: PoolTraits;
+  readonly registry: ModuleRegistry;
+  readonly config: ConfigResolver;
+  readonly statCache: StatCache;
+  readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+/** Access flags of `handlers accessPolicy` and the sub-status IIS answers when one is missing. */
+const ACCESS: Readonly<Record<string, { flag: string; sub: number }>> = {
+  Read: { flag: 'Read', sub: 2 },
+  Write: { flag: 'Write', sub: 3 },
+  Script: { flag: 'Script', sub: 1 },
+  Execute: { flag: 'Execute', sub: 1 },
+};
+
+const MAX_CHILD_DEPTH = 8;
+
+export class Pipeline implements ContextHost {
+  readonly #o: PipelineOptions;
+
+  constructor(options: PipelineOptions) {
+    this.#o = options;
+  }
+
+  /** Serve one request from head to end frame. Never throws. */
+  async run(head: RequestHeadMessage, transport: ResponseTransport, body: RequestBody | undefined): Promise<void> {
+    const response = new WorkerResponse(transport, head.method === 'HEAD');
+    const request = new WorkerRequest(head, body);
+    const resolved = this.#o.config.resolve(head.siteId, head.path === '*' ? '/' : head.path);
+    if (!resolved.ok) {
+      this.#sendConfigError(request, response, resolved.error);
+      await response.finish('');
+      return;
+    }
+    const ctx = new WorkerContext({ request, response, config: resolved.config, appPoolName: this.#o.poolName, host: this });
+    response.setSendResponseHook(() => this.runSendResponse(ctx));
+    await this.#runStages(ctx);
+    try {
+      await response.finish(ctx.user);
+    } catch (err) {
+      this.#o.log('error', `sending the response for ${head.path} failed: ${(err as Error).stack ?? String(err)}`);
+      response.abort();
+      await response.finish(ctx.user).catch(() => undefined);
+    }
+  }
+
+  async #runStages(ctx: WorkerContext): Promise<void> {
+    const chain = this.#o.registry.chain(ctx.config.section('system.webServer/modules'));
+    const n = chain.notifications;
+    for (let s = 0; s < STAGES.length; s++) {
+      const stage = STAGES[s]!;
+      if (stage === 'LogRequest') break;
+      if (ctx.finished || ctx.response.aborted) break;
+      ctx.notification = stage;
+      if (stage === 'MapRequestHandler') {
+        await this.#mapHandler(ctx);
+        if (ctx.finished) break;
+      } else if (stage === 'ExecuteRequestHandler') {
+        await this.#executeHandler(ctx, chain);
+        if (ctx.finished) break;
+      }
+      const list = n[stage];
+      if (list.length !== 0) await this.#notify(ctx, list, stage);
+    }
+    // LogRequest and EndRequest always run (for child requests only EndRequest: the parent logs).
+    if (!ctx.isChildRequest && n.LogRequest.length !== 0) await this.#notify(ctx, n.LogRequest, 'LogRequest', true);
+    if (n.EndRequest.length !== 0) await this.#notify(ctx, n.EndRequest, 'EndRequest', true);
+  }
+
+  async #notify(ctx: WorkerContext, list: readonly ChainEntry[], stage: Notification, always = false): Promise<void> {
+    ctx.notification = stage;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      ctx.currentModule = e.module;
+      try {
+        const r = e.fn(ctx);
+        if (r !== undefined) await r;
+      } catch (err) {
+        this.#moduleFailed(ctx, err);
+        if (!always) return;
+      }
+      if (ctx.finished && !always) return;
+    }
+    ctx.currentModule = 'IIS Web Core';
+  }
+
+  #moduleFailed(ctx: WorkerContext, err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.#o.log('error', `${ctx.currentModule} failed in ${ctx.notification} for ${ctx.request.path}: ${e.stack ?? e.message}`);
+    if (!ctx.response.headersSent) {
+      ctx.setStatus(500, 0, { hresult: 0x80004005, description: e.message });
+    } else {
+      ctx.response.abort();
+    }
+    ctx.finish();
+  }
+
+  async #mapHandler(ctx: WorkerContext): Promise<void> {
+    ctx.currentModule = 'IIS Web Core';
+    const req = ctx.request;
+    const handlers = ctx.config.section('system.webServer/handlers');
+    const m = selectHandler(handlers, req.method, req.path, this.#o.pool);
+    if (m.kind === 'no-handler') {
+      ctx.setStatus(404, 4, { description: 'The resource you are looking for does not have a handler associated with it.' });
+      ctx.finish();
+      return;
+    }
+    if (m.kind === 'verb-not-allowed') {
+      ctx.setStatus(405, 0, { description: `The HTTP verb ${req.method} used to access this page is not allowed.` });
+      ctx.finish();
+      return;
+    }
+    const h = m.handler;
+    ctx.handler = h;
+    const access = ACCESS[h.requireAccess];
+    if (access !== undefined && !handlers.flagNames('accessPolicy').has(access.flag)) {
+      ctx.setStatus(403, access.sub, {
+        description: `The handler ${h.name} requires ${h.requireAccess} access, which the handlers accessPolicy does not grant.`,
+      });
+      ctx.finish();
+      return;
+    }
+    if (h.resourceType !== 'Unspecified') {
+      const info = await this.stat(ctx.physicalPath);
+      const ok =
+        info !== undefined &&
+        (h.resourceType === 'Either' || (h.resourceType === 'File' ? info.isFile : info.isDirectory));
+      if (!ok) {
+        ctx.response.win32Status = 2;
+        ctx.setStatus(404, 0, {
+          hresult: 0x80070002,
+          description: 'The resource you are looking for has been removed, had its name changed, or is temporarily unavailable.',
+        });
+        ctx.finish();
+      }
+    }
+  }
+
+  async #executeHandler(ctx: WorkerContext, chain: ModuleChain): Promise<void> {
+    const h = ctx.handler;
+    if (h === undefined) return;
+    // Every module the handler names must be enabled here (IIS 500.21 otherwise).
+    for (const name of h.modules) {
+      const def = chain.enabled.get(name.toLowerCase());
+      if (def === undefined || def.executeHandler === undefined) {
+        ctx.setStatus(500, 21, {
+          description: `Handler "${h.name}" has a bad module "${name}" in its module list.`,
+        });
+        ctx.finish();
+        return;
+      }
+    }
+    const wanted = new Set(h.modules.map((m) => m.toLowerCase()));
+    for (const [key, def] of chain.enabled) {
+      if (!wanted.has(key)) continue;
+      ctx.currentModule = def.name;
+      try {
+        const r = def.executeHandler!(ctx);
+        if (r !== undefined) await r;
+      } catch (err) {
+        this.#moduleFailed(ctx, err);
+        return;
+      }
+      if (ctx.finished || ctx.response.produced) break;
+    }
+    ctx.currentModule = 'IIS Web Core';
+  }
+
+  async runSendResponse(ctx: WorkerContext): Promise<void> {
+    const chain = this.#o.registry.chain(ctx.config.section('system.webServer/modules'));
+    const list = chain.notifications.SendResponse;
+    if (list.length !== 0) await this.#notify(ctx, list, 'SendResponse', true);
+  }
+
+  async runChildRequest(parent: WorkerContext, url: string): Promise<void> {
+    let depth = 0;
+    for (let p: WorkerContext | undefined = parent; p !== undefined; p = p.parent) depth++;
+    if (depth > MAX_CHILD_DEPTH) {
+      parent.setStatus(500, 0, { description: `Child requests nest deeper than ${MAX_CHILD_DEPTH} levels (${url}).` });
+      return;
+    }
+    const q = url.indexOf('?');
+    const path = canonicalizePath(q === -1 ? url : url.slice(0, q));
+    const query = q === -1 ? parent.request.queryString : url.slice(q + 1);
+    if (path === undefined) {
+      parent.setStatus(500, 0, { description: `Invalid child request URL ${url}.` });
+      return;
+    }
+    const pr = parent.request;
+    const head: RequestHeadMessage = {
+      method: pr.method,
+      rawUrl: pr.rawUrl,
+      path,
+      query,
+      protocol: pr.protocol,
+      siteId: parent.site.id,
+      remoteAddress: pr.remoteAddress,
+      remotePort: pr.remotePort,
+      localAddress: pr.localAddress,
+      localPort: pr.localPort,
+      contentLength: pr.contentLength,
+      rawHeaders: pr.rawHeaders,
+    };
+    const resolved = this.#o.config.resolve(parent.site.id, path);
+    if (!resolved.ok) {
+      this.#sendConfigError(new WorkerRequest(head, undefined), parent.response, resolved.error);
+      return;
+    }
+    const child = new WorkerContext({
+      request: new WorkerRequest(head, undefined),
+      response: parent.response,
+      config: resolved.config,
+      appPoolName: this.#o.poolName,
+      host: this,
+      parent,
+    });
+    child.user = parent.user;
+    await this.#runStages(child);
+  }
+
+  stat(path: string): Promise<FileInfo | undefined> {
+    return this.#o.statCache.stat(path);
+  }
+
+  log(level: 'info' | 'warn' | 'error', message: string): void {
+    this.#o.log(level, message);
+  }
+
+  /**
+   * 500.19: the configuration for this URL is invalid. No module can run (their configuration is
+   * what failed), so the core answers: the detailed page for local clients, a plain one for
+   * remote clients, as IIS's default errorMode DetailedLocalOnly does.
+   */
+  #sendConfigError(request: WorkerRequest, response: WorkerResponse, error: ConfigError): void {
+    this.#o.log('warn', `500.19 for ${request.path}: ${error.describe()} (${formatHResult(error.hresult)})`);
+    response.clear();
+    response.statusCode = 500;
+    response.subStatus = 19;
+    response.win32Status = error.hresult & 0xffff;
+    response.setHeader('Content-Type', 'text/html; charset=utf-8');
+    response.write(renderConfigErrorPage(request, error));
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * A worker process (w3wp's role): `node worker-main.js -ap "<pool>"`, so `ps` shows the pool.
+ * It talks to the listener over the private socket it inherits as fd 3 and serves the pool's
+ * requests through the pipeline. Application code runs here, never in the main process.
+ */
+import { Socket } from 'node:net';
+import { ConfigSystem, loadAppHost } from '../config/index.js';
+import type { AppHostConfig } from '../config/types.js';
+import { WorkerChannel } from '../ipc/channel.js';
+import type { ConfigMessage, RequestHeadMessage, WorkerInbound } from '../ipc/messages.js';
+import { BUILTIN_MODULES } from '../modules/index.js';
+import { StatCache } from './file-cache.js';
+import type { ResponseTransport } from './http-context.js';
+import { ModuleRegistry } from './module-registry.js';
+import { Pipeline } from './pipeline.js';
+import { RequestBody } from './request-body.js';
+
+function poolFromArgv(argv: readonly string[]): string {
+  const i = argv.indexOf('-ap');
+  const name = i === -1 ? undefined : argv[i + 1];
+  if (name === undefined || name === '') {
+    process.stderr.write('usage: worker-main -ap "<application pool>" (started by the Wharf server; fd 3 is its channel)\n');
+    process.exit(2);
+  }
+  return name;
+}
+
+interface StreamState {
+  readonly body: RequestBody | undefined;
+  paused: boolean;
+  waiters: Array<() => void>;
+  aborted: boolean;
+}
+
+class Worker implements WorkerInbound {
+  readonly #poolName: string;
+  readonly #channel: WorkerChannel;
+  readonly #streams = new Map<number, StreamState>();
+  readonly #statCache = new StatCache();
+  #pipeline: Pipeline | undefined;
+  #registry: ModuleRegistry | undefined;
+  #generation = -1;
+  #shuttingDown = false;
+  readonly #reported = new Set<string>();
+
+  constructor(poolName: string) {
+    this.#poolName = poolName;
+    const socket = new Socket({ fd: 3, readable: true, writable: true });
+    this.#channel = new WorkerChannel(socket, this);
+  }
+
+  #log = (level: 'info' | 'warn' | 'error', message: string): void => {
+    this.#channel.sendLog({ level, message });
+  };
+
+  init(msg: ConfigMessage): void {
+    void this.#configure(msg, true);
+  }
+
+  config(msg: ConfigMessage): void {
+    void this.#configure(msg, false);
+  }
+
+  async #configure(msg: ConfigMessage, first: boolean): Promise<void> {
+    if (msg.generation <= this.#generation) return;
+    let appHost: AppHostConfig;
+    try {
+      appHost = loadAppHost(msg.configFile, msg.configText, { systemDrive: msg.systemDrive, variables: msg.variables });
+    } catch (err) {
+      // The main process validated this text; failing here means a bug, and serving with the
+      // previous configuration is the safe choice.
+      this.#log('error', `worker could not load configuration generation ${msg.generation}: ${(err as Error).message}`);
+      if (first) process.exit(1);
+      return;
+    }
+    this.#generation = msg.generation;
+    const registry = this.#registry ?? new ModuleRegistry((m) => this.#log('warn', m));
+    if (this.#registry === undefined) {
+      for (const def of BUILTIN_MODULES) registry.register(def);
+      this.#registry = registry;
+    }
+    await registry.loadGlobalModules(appHost.section('system.webServer/globalModules'));
+    const pool = appHost.applicationPools.find((p) => p.name.toLowerCase() === this.#poolName.toLowerCase());
+    const configSystem = new ConfigSystem(appHost, {
+      systemDrive: msg.systemDrive,
+      variables: msg.variables,
+      onUnsupported: (u) => {
+        const key = `${u.position.file}\0${u.section}`;
+        if (this.#reported.has(key)) return;
+        this.#reported.add(key);
+        this.#log('info', `${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
+      },
+    });
+    this.#statCache.clear();
+    this.#pipeline = new Pipeline({
+      poolName: this.#poolName,
+      pool: {
+        managedRuntimeVersion: pool?.element.str('managedRuntimeVersion') ?? '',
+        managedPipelineMode: pool?.element.enumName('managedPipelineMode') ?? 'Integrated',
+      },
+      registry,
+      config: configSystem,
+      statCache: this.#statCache,
+      log: this.#log,
+    });
+    if (first) this.#channel.sendReady(process.pid);
+  }
+
+  requestHead(stream: number, head: RequestHeadMessage): void {
+    const pipeline = this.#pipeline;
+    if (pipeline === undefined) {
+      this.#log('error', 'request received before configuration');
+      return;
+    }
+    const channel = this.#channel;
+    const state: StreamState = {
+      body:
+        head.contentLength !== 0
+          ? new RequestBody({
+              pause: () => channel.sendRequestPause(stream),
+              resume: () => channel.sendRequestResume(stream),
+            })
+          : undefined,
+      paused: false,
+      waiters: [],
+      aborted: false,
+    };
+    this.#streams.set(stream, state);
+    const transport: ResponseTransport = {
+      head: (status, reason, headers) => {
+        if (!state.aborted) channel.sendResponseHead(stream, { status, reason, headers });
+      },
+      body: (chunk) => {
+        if (state.aborted) return true;
+        channel.sendResponseBody(stream, chunk);
+        return channel.writable && !state.paused;
+      },
+      writable: () => {
+        if (state.aborted || (channel.writable && !state.paused)) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (state.aborted || channel.closed) return resolve();
+            if (state.paused) state.waiters.push(check);
+            else if (!channel.writable) channel.onceDrain(check);
+            else resolve();
+          };
+          check();
+        });
+      },
+      end: (info) => {
+        this.#streams.delete(stream);
+        if (!state.aborted) channel.sendResponseEnd(stream, info);
+        if (this.#shuttingDown && this.#streams.size === 0) this.#exitSoon();
+      },
+    };
+    void pipeline.run(head, transport, state.body).catch((err: unknown) => {
+      this.#log('error', `pipeline failure: ${(err as Error).stack ?? String(err)}`);
+    });
+  }
+
+  requestBody(stream: number, chunk: Buffer): void {
+    this.#streams.get(stream)?.body?.push(chunk);
+  }
+  requestEnd(stream: number): void {
+    this.#streams.get(stream)?.body?.end();
+  }
+  requestAbort(stream: number): void {
+    const s = this.#streams.get(stream);
+    if (s === undefined) return;
+    s.aborted = true;
+    s.body?.fail(new Error('the client disconnected'));
+    this.#wake(s);
+  }
+  responsePause(stream: number): void {
+    const s = this.#streams.get(stream);
+    if (s !== undefined) s.paused = true;
+  }
+  responseResume(stream: number): void {
+    const s = this.#streams.get(stream);
+    if (s === undefined) return;
+    s.paused = false;
+    this.#wake(s);
+  }
+  #wake(s: StreamState): void {
+    const w = s.waiters;
+    s.waiters = [];
+    for (const f of w) f();
+  }
+  ping(id: number): void {
+    this.#channel.sendPong(id);
+  }
+  shutdown(): void {
+    this.#shuttingDown = true;
+    if (this.#streams.size === 0) this.#exitSoon();
+  }
+  closed(): void {
+    // The listener is gone: nothing can reach us any more.
+    process.exit(0);
+  }
+  #exitSoon(): void {
+    this.#channel.close();
+    setTimeout(() => process.exit(0), 50).unref();
+  }
+}
+
+process.title = `wharf-worker -ap ${poolFromArgv(process.argv)}`;
+new Worker(poolFromArgv(process.argv));
