@@ -1,0 +1,387 @@
+/**
+ * Per-site W3C extended logs, byte-compatible with IIS's `u_ex*.log` files so that LogParser,
+ * GoAccess, AWStats and the like read them unchanged.
+ *
+ * Layout as IIS writes it (logInUTF8, the default, gives the `u_` prefix): `<directory>/W3SVC<id>/`
+ * holding `u_exYYMMDD.log` (Daily), `u_exYYMMDDHH.log` (Hourly), `u_exYYMMWW.log` (Weekly, WW = week
+ * of the month, weeks starting on Sunday), `u_exYYMM.log` (Monthly) or `u_extendN.log` (MaxSize).
+ * Periods roll at UTC boundaries unless localTimeRollover; the timestamps inside are always UTC.
+ * Lines end in CRLF, as on Windows. Each file, and each restart appending to one, begins with the
+ * `#Software/#Version/#Date/#Fields` block; fields appear in IIS's fixed order whatever the order of
+ * the configured flags.
+ */
+import { join } from 'node:path';
+import { BufferedLogFile, type LogFileNaming, type LogPeriod } from './buffered-log-file.js';
+import type { LogRecord } from './log-record.js';
+import type { ListenerError } from '../errors.js';
+
+/** IIS's `logExtFileFlags` bits (applicationHost schema values). */
+export const W3cLogFlag = {
+  Date: 1,
+  Time: 2,
+  ClientIP: 4,
+  UserName: 8,
+  SiteName: 16,
+  ComputerName: 32,
+  ServerIP: 64,
+  Method: 128,
+  UriStem: 256,
+  UriQuery: 512,
+  HttpStatus: 1024,
+  Win32Status: 2048,
+  BytesSent: 4096,
+  BytesRecv: 8192,
+  TimeTaken: 16384,
+  ServerPort: 32768,
+  UserAgent: 65536,
+  Cookie: 131072,
+  Referer: 262144,
+  ProtocolVersion: 524288,
+  Host: 1048576,
+  HttpSubStatus: 2097152,
+} as const;
+export type W3cLogFlagName = keyof typeof W3cLogFlag;
+
+/**
+ * IIS 10's default `logExtFileFlags`: Date, Time, ClientIP, UserName, ServerIP, Method, UriStem,
+ * UriQuery, HttpStatus, Win32Status, TimeTaken, ServerPort, UserAgent, Referer, HttpSubStatus.
+ */
+export const W3C_DEFAULT_FLAGS =
+  W3cLogFlag.Date | W3cLogFlag.Time | W3cLogFlag.ClientIP | W3cLogFlag.UserName | W3cLogFlag.ServerIP |
+  W3cLogFlag.Method | W3cLogFlag.UriStem | W3cLogFlag.UriQuery | W3cLogFlag.HttpStatus |
+  W3cLogFlag.Win32Status | W3cLogFlag.TimeTaken | W3cLogFlag.ServerPort | W3cLogFlag.UserAgent |
+  W3cLogFlag.Referer | W3cLogFlag.HttpSubStatus;
+
+/** The fields in the order IIS writes them, independent of flag order or value. */
+const W3C_FIELDS: readonly (readonly [flag: number, name: string])[] = [
+  [W3cLogFlag.Date, 'date'],
+  [W3cLogFlag.Time, 'time'],
+  [W3cLogFlag.SiteName, 's-sitename'],
+  [W3cLogFlag.ComputerName, 's-computername'],
+  [W3cLogFlag.ServerIP, 's-ip'],
+  [W3cLogFlag.Method, 'cs-method'],
+  [W3cLogFlag.UriStem, 'cs-uri-stem'],
+  [W3cLogFlag.UriQuery, 'cs-uri-query'],
+  [W3cLogFlag.ServerPort, 's-port'],
+  [W3cLogFlag.UserName, 'cs-username'],
+  [W3cLogFlag.ClientIP, 'c-ip'],
+  [W3cLogFlag.ProtocolVersion, 'cs-version'],
+  [W3cLogFlag.UserAgent, 'cs(User-Agent)'],
+  [W3cLogFlag.Cookie, 'cs(Cookie)'],
+  [W3cLogFlag.Referer, 'cs(Referer)'],
+  [W3cLogFlag.Host, 'cs-host'],
+  [W3cLogFlag.HttpStatus, 'sc-status'],
+  [W3cLogFlag.HttpSubStatus, 'sc-substatus'],
+  [W3cLogFlag.Win32Status, 'sc-win32-status'],
+  [W3cLogFlag.BytesSent, 'sc-bytes'],
+  [W3cLogFlag.BytesRecv, 'cs-bytes'],
+  [W3cLogFlag.TimeTaken, 'time-taken'],
+];
+
+/**
+ * Deliberately IIS's own product string, not Wharf's: log analysers (LogParser, AWStats, GoAccess,
+ * SIEM parsers) recognise the IIS W3C dialect by this exact `#Software:` line.
+ */
+export const W3C_SOFTWARE = 'Microsoft Internet Information Services 10.0';
+
+/** logFile `period` values. */
+export type W3cLogPeriod = 'Daily' | 'Hourly' | 'Weekly' | 'Monthly' | 'MaxSize';
+
+/** IIS's default logFile truncateSize (20 MB); it only matters for MaxSize. */
+export const W3C_DEFAULT_TRUNCATE_SIZE = 20_971_520;
+
+export interface W3cLogFileOptions {
+  /** The site's logFile directory, already mapped to a Linux path; files go in `W3SVC<siteId>/` under it. */
+  directory: string;
+  siteId: number;
+  /** logExtFileFlags as a bitmask (see W3cLogFlag). */
+  fields: number;
+  period: W3cLogPeriod;
+  /** MaxSize: roll to the next `u_extendN.log` before a record would take the file past this many bytes. */
+  truncateSize?: number;
+  /** Roll periods at local-time boundaries (file names then use local dates); timestamps stay UTC. */
+  localTimeRollover?: boolean;
+  /** `s-sitename` holds `W3SVC<id>` when true (IIS default), else the site's name. */
+  logSiteId?: boolean;
+  /** logFile enabled; when false, write() does nothing. */
+  enabled?: boolean;
+  now?: () => number;
+  flushIntervalMs?: number;
+  onError?: (err: ListenerError) => void;
+}
+
+/** The `#Fields:` value for a flags bitmask, in IIS's fixed order. */
+export function w3cFieldNames(flags: number): string {
+  const names: string[] = [];
+  for (const [flag, name] of W3C_FIELDS) if ((flags & flag) !== 0) names.push(name);
+  return names.join(' ');
+}
+
+/** A header block as IIS and HTTP.sys write it, `#Date` being `time` in UTC. */
+export function w3cHeaderBlock(software: string, time: number, fields: string): string {
+  const stamp = new W3cTimestamp();
+  stamp.set(time);
+  return (
+    `#Software: ${software}\r\n#Version: 1.0\r\n` +
+    `#Date: ${stamp.date} ${stamp.time}\r\n#Fields: ${fields}\r\n`
+  );
+}
+
+// Space and the C0/DEL controls: W3C fields are space-separated, one record per line.
+const UNSAFE_CHAR = /[\u0000-\u0020\u007f]/;
+const UNSAFE_CHARS = /[\u0000-\u0020\u007f]/g;
+
+/** W3C value encoding as IIS does it: empty → `-`; spaces and control characters → `+`. */
+export function w3cField(value: string): string {
+  if (value === '') return '-';
+  // test() first: most values are clean, and replace() would copy them anyway.
+  return UNSAFE_CHAR.test(value) ? value.replace(UNSAFE_CHARS, '+') : value;
+}
+
+/**
+ * UTC `yyyy-mm-dd` and `hh:mm:ss` for a time, recomputed only when the second changes: a busy site
+ * logs many records per second, and formatting a Date each time would dominate the line's cost.
+ */
+export class W3cTimestamp {
+  date = '';
+  time = '';
+  #second = Number.NaN;
+
+  set(time: number): void {
+    const second = Math.floor(time / 1000);
+    if (second === this.#second) return;
+    this.#second = second;
+    const iso = new Date(second * 1000).toISOString();
+    this.date = iso.slice(0, 10);
+    this.time = iso.slice(11, 19);
+  }
+}
+
+interface CalendarFields {
+  year: number;
+  /** 0-based. */
+  month: number;
+  day: number;
+  hour: number;
+  /** 0 = Sunday. */
+  weekday: number;
+}
+
+interface Calendar {
+  fields(time: number): CalendarFields;
+  /** The instant of a calendar time; out-of-range days/months carry over (day 32 = next month). */
+  at(year: number, month: number, day: number, hour: number): number;
+}
+
+const UTC_CALENDAR: Calendar = {
+  fields(time) {
+    const d = new Date(time);
+    return {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth(),
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      weekday: d.getUTCDay(),
+    };
+  },
+  at: (year, month, day, hour) => Date.UTC(year, month, day, hour),
+};
+
+const LOCAL_CALENDAR: Calendar = {
+  fields(time) {
+    const d = new Date(time);
+    return { year: d.getFullYear(), month: d.getMonth(), day: d.getDate(), hour: d.getHours(), weekday: d.getDay() };
+  },
+  at: (year, month, day, hour) => new Date(year, month, day, hour).getTime(),
+};
+
+function two(n: number): string {
+  return n < 10 ? '0' + n : String(n);
+}
+
+/**
+ * The time-based file covering `time`, with its span. Weekly files follow IIS: a new file starts
+ * with the first record after Saturday midnight, and WW counts weeks within the month (the 1st is in
+ * week 01 whatever its weekday; a 31-day month starting on a Saturday reaches week 06).
+ */
+export function w3cLogPeriod(
+  period: Exclude<W3cLogPeriod, 'MaxSize'>,
+  time: number,
+  localTimeRollover: boolean,
+): LogPeriod {
+  const cal = localTimeRollover ? LOCAL_CALENDAR : UTC_CALENDAR;
+  const f = cal.fields(time);
+  const yymm = two(f.year % 100) + two(f.month + 1);
+  switch (period) {
+    case 'Hourly':
+      return {
+        name: `u_ex${yymm}${two(f.day)}${two(f.hour)}.log`,
+        start: cal.at(f.year, f.month, f.day, f.hour),
+        end: cal.at(f.year, f.month, f.day, f.hour + 1),
+      };
+    case 'Daily':
+      return {
+        name: `u_ex${yymm}${two(f.day)}.log`,
+        start: cal.at(f.year, f.month, f.day, 0),
+        end: cal.at(f.year, f.month, f.day + 1, 0),
+      };
+    case 'Weekly': {
+      const firstWeekday = (((f.weekday - (f.day - 1)) % 7) + 7) % 7;
+      const week = Math.floor((f.day - 1 + firstWeekday) / 7) + 1;
+      const sunday = f.day - f.weekday;
+      return {
+        name: `u_ex${yymm}${two(week)}.log`,
+        start: cal.at(f.year, f.month, Math.max(1, sunday), 0),
+        end: Math.min(cal.at(f.year, f.month, sunday + 7, 0), cal.at(f.year, f.month + 1, 1, 0)),
+      };
+    }
+    case 'Monthly':
+      return {
+        name: `u_ex${yymm}.log`,
+        start: cal.at(f.year, f.month, 1, 0),
+        end: cal.at(f.year, f.month + 1, 1, 0),
+      };
+  }
+}
+
+const EXTEND_FILE = /^u_extend([1-9][0-9]*)\.log$/;
+
+function w3cNaming(period: W3cLogPeriod, truncateSize: number, localTimeRollover: boolean): LogFileNaming {
+  if (period === 'MaxSize') {
+    return {
+      kind: 'size',
+      truncateSize,
+      fileName: (n) => `u_extend${n}.log`,
+      sequenceOf(name) {
+        const m = EXTEND_FILE.exec(name);
+        return m === null ? undefined : Number(m[1]);
+      },
+    };
+  }
+  return { kind: 'time', period: (time) => w3cLogPeriod(period, time, localTimeRollover) };
+}
+
+/** One site's W3C log. write() never blocks or throws; see BufferedLogFile for failure handling. */
+export class W3cLogFile {
+  /** The folder this site's files go in: `<directory>/W3SVC<siteId>`. */
+  readonly folder: string;
+  readonly #file: BufferedLogFile | undefined;
+  /** Enabled flags in IIS field order, so formatting is one loop with no bit tests per field. */
+  readonly #fields: readonly number[];
+  /** `W3SVC<id>` when logSiteId, else undefined (the record's site name is used). */
+  readonly #siteIdName: string | undefined;
+  readonly #stamp = new W3cTimestamp();
+  readonly #now: () => number;
+
+  constructor(options: W3cLogFileOptions) {
+    this.#now = options.now ?? Date.now;
+    this.folder = join(options.directory, `W3SVC${options.siteId}`);
+    const flags = options.fields;
+    this.#fields = W3C_FIELDS.filter(([flag]) => (flags & flag) !== 0).map(([flag]) => flag);
+    this.#siteIdName = options.logSiteId === false ? undefined : `W3SVC${options.siteId}`;
+    if (options.enabled === false) {
+      this.#file = undefined;
+      return;
+    }
+    const fieldNames = w3cFieldNames(flags);
+    this.#file = new BufferedLogFile({
+      directory: this.folder,
+      naming: w3cNaming(
+        options.period,
+        options.truncateSize ?? W3C_DEFAULT_TRUNCATE_SIZE,
+        options.localTimeRollover ?? false,
+      ),
+      header: (time) => w3cHeaderBlock(W3C_SOFTWARE, time, fieldNames),
+      description: `W3C log of site ${options.siteId}`,
+      now: options.now,
+      flushIntervalMs: options.flushIntervalMs,
+      onError: options.onError,
+    });
+  }
+
+  /** Records dropped (memory cap during write failures, or written after close). */
+  get droppedRecords(): number {
+    return this.#file?.droppedRecords ?? 0;
+  }
+
+  /** Queues one request's line. Never blocks and never throws. */
+  write(record: LogRecord): void {
+    const file = this.#file;
+    if (file === undefined) return;
+    // A broken clock value must not throw into the request path; log it as completing now.
+    const time = Number.isFinite(record.time) ? record.time : this.#now();
+    file.append(time, this.formatLine(record, time));
+  }
+
+  /** The record's line (CRLF-terminated) as it will appear in the file. */
+  formatLine(record: LogRecord, time: number = record.time): string {
+    this.#stamp.set(time);
+    const fields = this.#fields;
+    let line = '';
+    for (let i = 0; i < fields.length; i++) {
+      if (i > 0) line += ' ';
+      line += this.#value(fields[i], record);
+    }
+    return line + '\r\n';
+  }
+
+  flush(): Promise<void> {
+    return this.#file === undefined ? Promise.resolve() : this.#file.flush();
+  }
+
+  close(): Promise<void> {
+    return this.#file === undefined ? Promise.resolve() : this.#file.close();
+  }
+
+  #value(flag: number, r: LogRecord): string {
+    switch (flag) {
+      case W3cLogFlag.Date:
+        return this.#stamp.date;
+      case W3cLogFlag.Time:
+        return this.#stamp.time;
+      case W3cLogFlag.SiteName:
+        return this.#siteIdName ?? w3cField(r.siteName);
+      case W3cLogFlag.ComputerName:
+        return w3cField(r.computerName);
+      case W3cLogFlag.ServerIP:
+        return w3cField(r.serverIp);
+      case W3cLogFlag.Method:
+        return w3cField(r.method);
+      case W3cLogFlag.UriStem:
+        return w3cField(r.uriStem);
+      case W3cLogFlag.UriQuery:
+        return w3cField(r.uriQuery);
+      case W3cLogFlag.ServerPort:
+        return String(r.serverPort);
+      case W3cLogFlag.UserName:
+        return w3cField(r.username);
+      case W3cLogFlag.ClientIP:
+        return w3cField(r.clientIp);
+      case W3cLogFlag.ProtocolVersion:
+        return w3cField(r.protocolVersion);
+      case W3cLogFlag.UserAgent:
+        return w3cField(r.userAgent);
+      case W3cLogFlag.Cookie:
+        return w3cField(r.cookie);
+      case W3cLogFlag.Referer:
+        return w3cField(r.referer);
+      case W3cLogFlag.Host:
+        return w3cField(r.host);
+      case W3cLogFlag.HttpStatus:
+        return String(r.status);
+      case W3cLogFlag.HttpSubStatus:
+        return String(r.subStatus);
+      case W3cLogFlag.Win32Status:
+        return String(r.win32Status);
+      case W3cLogFlag.BytesSent:
+        return String(r.bytesSent);
+      case W3cLogFlag.BytesRecv:
+        return String(r.bytesReceived);
+      case W3cLogFlag.TimeTaken:
+        // IIS logs whole milliseconds; callers measuring with performance.now() pass fractions.
+        return String(Math.round(r.timeTakenMs));
+      default:
+        return '-';
+    }
+  }
+}

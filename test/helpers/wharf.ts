@@ -1,0 +1,270 @@
+/**
+ * Integration-test harness: copies a fixture folder to a temp dir (filling in {{PORT}} and
+ * {{ROOT}}), starts a real Wharf process on it, waits until it listens, and stops it with SIGTERM.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const WHARF_BIN = join(REPO_ROOT, 'bin', 'wharf.js');
+export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function fillTemplates(dir: string, vars: Record<string, string>): void {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      fillTemplates(p, vars);
+      continue;
+    }
+    if (!/\.(config|html?|txt)$/i.test(name)) continue;
+    let text = readFileSync(p, 'utf8');
+    if (!text.includes('{{')) continue;
+    for (const [k, v] of Object.entries(vars)) text = text.split(`{{${k}}}`).join(v);
+    writeFileSync(p, text);
+  }
+}
+
+export interface WharfProcess {
+  readonly port: number;
+  /** The fixture copy (content, configs) for this run. */
+  readonly root: string;
+  readonly configFile: string;
+  readonly systemDrive: string;
+  readonly child: ChildProcess;
+  /** Everything the server printed so far. */
+  output(): string;
+  /** Wait until the server output matches. */
+  waitForOutput(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** W3C log lines (without # headers) of a site, for today's file. */
+  logLines(siteId: number): string[];
+  httpErrLines(): string[];
+  stop(): Promise<number | null>;
+}
+
+export interface StartOptions {
+  /** Fixture folder name under test/fixtures, or an absolute path. */
+  readonly fixture: string;
+  /** Extra template variables. */
+  readonly vars?: Record<string, string>;
+  /** Extra arguments after `start`. */
+  readonly args?: readonly string[];
+  /** Do not pass --config (embedded default). */
+  readonly embedded?: boolean;
+}
+
+export async function startWharf(options: StartOptions): Promise<WharfProcess> {
+  const port = await freePort();
+  const root = mkdtempSync(join(tmpdir(), 'wharf-it-'));
+  const src = options.fixture.startsWith('/') ? options.fixture : join(FIXTURES, options.fixture);
+  cpSync(src, root, { recursive: true });
+  const systemDrive = join(root, 'systemdrive');
+  fillTemplates(root, { PORT: String(port), ROOT: root, ...(options.vars ?? {}) });
+  const configFile = join(root, 'applicationHost.config');
+  const args = [WHARF_BIN, 'start', '--system-drive', systemDrive];
+  if (!options.embedded) args.push('--config', configFile);
+  else args.push('--port', String(port));
+  args.push(...(options.args ?? []));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  let out = '';
+  const waiters: Array<() => void> = [];
+  const onData = (d: Buffer): void => {
+    out += d.toString('utf8');
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+    for (const w of waiters.splice(0)) w();
+  });
+  const waitForOutput = async (re: RegExp, timeoutMs = 15000): Promise<string> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(out);
+      if (m) return m[0];
+      if (exited) throw new Error(`wharf exited before printing ${re}; output:\n${out}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${re}; output:\n${out}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 200));
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  };
+  await waitForOutput(/Wharf is serving/);
+  const logDir = (siteId: number): string => join(systemDrive, 'inetpub', 'logs', 'LogFiles', `W3SVC${siteId}`);
+  return {
+    port,
+    root,
+    configFile,
+    systemDrive,
+    child,
+    output: () => out,
+    waitForOutput,
+    logLines(siteId) {
+      const dir = logDir(siteId);
+      if (!existsSync(dir)) return [];
+      const lines: string[] = [];
+      for (const f of readdirSync(dir).sort()) {
+        for (const l of readFileSync(join(dir, f), 'utf8').split(/\r?\n/)) if (l !== '' && !l.startsWith('#')) lines.push(l);
+      }
+      return lines;
+    },
+    httpErrLines() {
+      const dir = join(systemDrive, 'Windows', 'System32', 'LogFiles', 'HTTPERR');
+      if (!existsSync(dir)) return [];
+      const lines: string[] = [];
+      for (const f of readdirSync(dir).sort()) {
+        for (const l of readFileSync(join(dir, f), 'utf8').split(/\r?\n/)) if (l !== '' && !l.startsWith('#')) lines.push(l);
+      }
+      return lines;
+    },
+    async stop() {
+      if (exited) return child.exitCode;
+      const done = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+      const code = await done;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+  readonly raw: string;
+}
+
+/** Send raw bytes, read until the server closes or `until` says the data is complete. */
+export async function rawRequest(
+  port: number,
+  data: string | Buffer,
+  options: { until?: (text: string) => boolean; timeoutMs?: number } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(got);
+    }, options.timeoutMs ?? 5000);
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      if (options.until?.(got)) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      if (got !== '') resolve(got);
+      else reject(e);
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    s.write(data);
+  });
+}
+
+/** Parse the first response in `raw` (Content-Length framed or to the end). */
+export function parseResponse(raw: string): RawResponse {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.slice(0, end);
+  const lines = head.split('\r\n');
+  const status = Number(lines[0]!.split(' ')[1]);
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+  }
+  const rest = raw.slice(end + 4);
+  const len = headers['content-length'] !== undefined ? Number(headers['content-length']) : rest.length;
+  return { status, headers, body: Buffer.from(rest.slice(0, len), 'latin1'), raw };
+}
+
+/** A simple GET with node's fetch-free client: returns status, headers and body. */
+export async function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<RawResponse> {
+  const h = { Host: 'localhost', Connection: 'close', ...headers };
+  const req = `${method} ${path} HTTP/1.1\r\n` + Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n';
+  return parseResponse(await rawRequest(port, req));
+}
+
+/** Run a command (curl, wrk…) and capture its output. */
+export async function run(cmd: string, args: readonly string[], timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    c.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * A tool the test needs. Under CI (CI=true) a missing tool fails the test; on a laptop the test
+ * is skipped with a loud reason.
+ */
+export function requireTool(name: string): { ok: true } | { ok: false; reason: string } {
+  const paths = (process.env['PATH'] ?? '').split(':');
+  if (paths.some((p) => p !== '' && existsSync(join(p, name)))) return { ok: true };
+  const reason = `${name} is not installed (apt-get install ${name}); .ci/run installs it`;
+  if (process.env['CI'] === 'true') throw new Error(`CI=true and ${reason}`);
+  process.stderr.write(`\n*** SKIPPING: ${reason} ***\n\n`);
+  return { ok: false, reason };
+}
+
+/** Poll until `fn` returns a truthy value (for log lines that are flushed asynchronously). */
+export async function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
