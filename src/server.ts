@@ -124,6 +124,7 @@ export class WharfServer {
         q.stop('AppOffline');
         q.start(); // the next request tries again
       },
+      exited: (pool) => this.#listener?.pool(pool)?.ensureCapacity(),
       log: (level, m) => this.#log[level](m),
     });
     const listener = new Listener({

@@ -397,7 +397,9 @@ export class Connection implements ParserSink {
     const ex = this.#localExchange(head, startedAt);
     this.#receiving = ex;
     this.#host.httpErr(this, reason, 400, ex, head);
-    this.#respondLocal(ex, page, reason, ex.keepAlive && !this.#host.draining);
+    // A malformed URL is refused and the connection closed; an unknown host name is an ordinary
+    // routing miss and the connection may carry on.
+    this.#respondLocal(ex, page, reason, reason === 'Hostname' && ex.keepAlive && !this.#host.draining);
   }
 
   #respondLocal(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason, keepAlive: boolean): void {

@@ -178,7 +178,11 @@ export function serializeResponseHead(
         if (equalsIgnoreCase(name, 'date')) hasDate = true;
         break;
       case 6:
-        if (equalsIgnoreCase(name, 'server')) hasServer = true;
+        if (equalsIgnoreCase(name, 'server')) {
+          hasServer = true;
+          // An empty Server value means "send none" (requestFiltering removeServerHeader).
+          if (value === '') continue;
+        }
         break;
       case 10:
         // The listener owns the connection: RFC 9110 §7.6.1 hop-by-hop fields.

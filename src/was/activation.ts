@@ -24,6 +24,8 @@ export interface ActivationHost {
   attach(pool: string, pid: number, channel: Duplex): void;
   /** Every start attempt failed for a while: the listener answers the pool's queue with 503. */
   giveUp(pool: string, reason: string): void;
+  /** A worker process is gone: the listener may need another one for waiting requests. */
+  exited(pool: string, pid: number): void;
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
@@ -148,6 +150,8 @@ export class ActivationService {
       if (this.#stopping) return;
       if (wasStarting) this.#failed(rt, new WasError('WAS_WORKER_START', `worker ${pid} of pool ${s.name} exited during start-up (${how})`));
       else if (code !== 0) this.#host.log('warn', `worker ${pid} of pool ${s.name} exited unexpectedly (${how})`);
+      // The channel usually closes before 'exit' arrives; only now may a replacement start.
+      this.#host.exited(s.name, pid);
     });
     this.#host.log('info', `started worker ${pid} for pool ${s.name}`);
     this.#host.attach(s.name, pid, child.stdio[3] as Duplex);

@@ -8,7 +8,7 @@ import { ConfigSystem, loadAppHost } from '../config/index.js';
 import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
 import type { ConfigMessage, RequestHeadMessage, WorkerInbound } from '../ipc/messages.js';
-import { BUILTIN_MODULES } from '../modules/index.js';
+import { BUILTIN_MODULES, createCustomErrorModule } from '../modules/index.js';
 import { StatCache } from './file-cache.js';
 import type { ResponseTransport } from './http-context.js';
 import { ModuleRegistry } from './module-registry.js';
@@ -76,7 +76,10 @@ class Worker implements WorkerInbound {
     this.#generation = msg.generation;
     const registry = this.#registry ?? new ModuleRegistry((m) => this.#log('warn', m));
     if (this.#registry === undefined) {
-      for (const def of BUILTIN_MODULES) registry.register(def);
+      for (const def of BUILTIN_MODULES) {
+        // CustomErrorModule needs the system drive to find error files under C:\ paths.
+        registry.register(def.name === 'CustomErrorModule' ? createCustomErrorModule({ systemDrive: msg.systemDrive }) : def);
+      }
       this.#registry = registry;
     }
     await registry.loadGlobalModules(appHost.section('system.webServer/globalModules'));
@@ -85,6 +88,7 @@ class Worker implements WorkerInbound {
       systemDrive: msg.systemDrive,
       variables: msg.variables,
       onUnsupported: (u) => {
+        if (u.position.file === appHost.file) return; // the main process reports applicationHost.config
         const key = `${u.position.file}\0${u.section}`;
         if (this.#reported.has(key)) return;
         this.#reported.add(key);
@@ -203,5 +207,5 @@ class Worker implements WorkerInbound {
   }
 }
 
-process.title = `wharf-worker -ap ${poolFromArgv(process.argv)}`;
+process.title = `wharf-worker -ap "${poolFromArgv(process.argv)}"`;
 new Worker(poolFromArgv(process.argv));

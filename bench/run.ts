@@ -1,0 +1,194 @@
+/**
+ * `npm run bench`: Wharf beside a bare node:http server and nginx (when installed), in one run,
+ * printed as ratios. Servers run pinned to CPU 0 and wrk to CPU 1 when taskset exists (one core
+ * for the server side, as in BRIEF.md's baselines). Loopback only; every load is bounded in time.
+ *
+ * Environment: BENCH_DURATION (seconds per measurement, default 5), BENCH_CONNECTIONS (50).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const DIST_BENCH = fileURLToPath(new URL('./', import.meta.url));
+const DURATION = Number(process.env['BENCH_DURATION'] ?? 5);
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50);
+
+function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+const TASKSET = has('taskset');
+const pin = (cpu: number, argv: string[]): string[] => (TASKSET ? ['taskset', '-c', String(cpu), ...argv] : argv);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+function start(argv: string[], readyRe: RegExp): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv;
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (readyRe.test(out)) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${argv.join(' ')} exited (${code}): ${out}`)));
+    setTimeout(() => reject(new Error(`${argv.join(' ')} not ready: ${out}`)), 20000).unref();
+  });
+}
+
+function stop(child: ChildProcess | undefined): void {
+  if (child?.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGTERM'); // the whole process group (Wharf's workers too)
+  } catch {
+    // already gone
+  }
+}
+
+function getOnce(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function wrk(port: number, path: string, seconds: number): number {
+  const r = spawnSync(
+    pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`])[0]!,
+    pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`]).slice(1),
+    { encoding: 'utf8', timeout: (seconds + 10) * 1000 },
+  );
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout ?? '');
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout ?? '');
+  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} error responses on ${path}`);
+  return m ? Number(m[1]) : 0;
+}
+
+function measure(port: number, path: string): number {
+  wrk(port, path, 1); // warm-up: JIT, file caches, keep-alive connections
+  return wrk(port, path, DURATION);
+}
+
+async function main(): Promise<void> {
+  if (!has('wrk')) {
+    console.error('npm run bench needs wrk (apt-get install wrk)');
+    process.exit(1);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
+  const www = join(dir, 'www');
+  mkdirSync(www);
+  writeFileSync(join(www, '1k.txt'), Buffer.alloc(1024, 'a'));
+  writeFileSync(join(www, '100k.txt'), Buffer.alloc(100 * 1024, 'b'));
+  const children: ChildProcess[] = [];
+  const results: Array<{ name: string; rps: number; base: 'node' | 'nginx' | 'send'; note?: string }> = [];
+  try {
+    // Bare node:http.
+    const nodePort = await freePort();
+    children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/node-hello.js'), String(nodePort)]), /ready/));
+    const nodeHello = measure(nodePort, '/');
+    stop(children.pop());
+
+    // Wharf.
+    const wharfPort = await freePort();
+    const config = readFileSync(join(REPO, 'bench/fixtures/applicationHost.config'), 'utf8')
+      .replaceAll('{{PORT}}', String(wharfPort))
+      .replaceAll('{{ROOT}}', dir)
+      .replaceAll('{{HELLO}}', join(REPO, 'bench/fixtures/hello-module.mjs'));
+    writeFileSync(join(dir, 'applicationHost.config'), config);
+    const t0 = performance.now();
+    const wharf = await start(
+      pin(0, [process.execPath, join(REPO, 'bin/wharf.js'), 'start', '--config', join(dir, 'applicationHost.config'), '--system-drive', join(dir, 'sd')]),
+      /Wharf is serving/,
+    );
+    children.push(wharf);
+    const listening = performance.now();
+    await getOnce(wharfPort, '/hello');
+    const coldStartMs = performance.now() - listening;
+    const serverStartMs = listening - t0;
+    const wharfHello = measure(wharfPort, '/hello');
+    const wharf1k = measure(wharfPort, '/1k.txt');
+    const wharf100k = measure(wharfPort, '/100k.txt');
+    stop(children.pop());
+
+    // HTTP/1.1 forwarding to a worker process (the IPC design Wharf did not choose).
+    const fwdPort = await freePort();
+    children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/http-forward.js'), String(fwdPort)]), /ready/));
+    const fwdHello = measure(fwdPort, '/');
+    stop(children.pop());
+
+    // send (Express's static file serving).
+    const sendPort = await freePort();
+    children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/send-static.js'), String(sendPort), www]), /ready/));
+    const send1k = measure(sendPort, '/1k.txt');
+    const send100k = measure(sendPort, '/100k.txt');
+    stop(children.pop());
+
+    // nginx, when installed.
+    let nginx: { hello: number; s1k: number; s100k: number } | undefined;
+    const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+    if (nginxBin !== undefined) {
+      const nPort = await freePort();
+      const conf = join(dir, 'nginx.conf');
+      writeFileSync(
+        conf,
+        `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log;
+events { worker_connections 1024; }
+http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  client_body_temp_path ${dir}/nt; proxy_temp_path ${dir}/np; fastcgi_temp_path ${dir}/nf; uwsgi_temp_path ${dir}/nu; scgi_temp_path ${dir}/ns;
+  server { listen 127.0.0.1:${nPort}; root ${www};
+    location = /hello { default_type text/plain; return 200 'hello world'; } } }\n`,
+      );
+      const ng = await start(pin(0, [nginxBin, '-c', conf, '-e', join(dir, 'nginx-error.log')]), /.*/);
+      children.push(ng);
+      await new Promise((r) => setTimeout(r, 300));
+      nginx = { hello: measure(nPort, '/hello'), s1k: measure(nPort, '/1k.txt'), s100k: measure(nPort, '/100k.txt') };
+      stop(children.pop());
+    }
+
+    const fmt = (n: number): string => n.toFixed(0).padStart(8);
+    const ratio = (a: number, b: number | undefined): string => (b ? (a / b).toFixed(2) + 'x' : '  -  ').padStart(7);
+    console.log(`\nWharf bench — ${new Date().toISOString()} — wrk -t1 -c${CONNECTIONS} -d${DURATION}s, ${TASKSET ? 'server on CPU 0, wrk on CPU 1' : 'no taskset: unpinned'}`);
+    console.log(`${'scenario'.padEnd(42)}${'req/s'.padStart(8)}  vs node hello  vs nginx same`);
+    const row = (name: string, rps: number, nginxSame: number | undefined, extra = ''): void =>
+      console.log(`${name.padEnd(42)}${fmt(rps)}  ${ratio(rps, nodeHello)}        ${ratio(rps, nginxSame)}  ${extra}`);
+    row('bare node:http hello', nodeHello, nginx?.hello);
+    row('Wharf hello (listener → worker module)', wharfHello, nginx?.hello);
+    row('HTTP/1.1 forward to a worker (node→node)', fwdHello, nginx?.hello);
+    row('Wharf static 1 KiB (through the worker)', wharf1k, nginx?.s1k, `${(wharf1k / send1k).toFixed(2)}x send`);
+    row('send static 1 KiB', send1k, nginx?.s1k);
+    row('Wharf static 100 KiB (through the worker)', wharf100k, nginx?.s100k, `${(wharf100k / send100k).toFixed(2)}x send`);
+    row('send static 100 KiB', send100k, nginx?.s100k);
+    if (nginx) {
+      row('nginx return 200', nginx.hello, nginx.hello);
+      row('nginx static 1 KiB', nginx.s1k, nginx.s1k);
+      row('nginx static 100 KiB', nginx.s100k, nginx.s100k);
+    } else {
+      console.log('(nginx not installed: apt-get install nginx-light for the nginx columns)');
+    }
+    console.log(`Wharf start to listening: ${serverStartMs.toFixed(0)} ms; cold start of a pool (first response, worker spawned): ${coldStartMs.toFixed(0)} ms`);
+    void results;
+  } finally {
+    for (const c of children) stop(c);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

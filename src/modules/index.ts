@@ -1,0 +1,31 @@
+/**
+ * Wharf's built-in pipeline modules. They register through the same ModuleDefinition API as
+ * third-party modules (STYLE.md §5); `<modules>` and the `<handlers>` entries decide where they run.
+ */
+import type { ModuleDefinition } from '../worker/module-api.js';
+import { CustomErrorModule } from './custom-error/index.js';
+import { DefaultDocumentModule } from './default-document/index.js';
+import { DirectoryListingModule } from './directory-listing/index.js';
+import { ProtocolSupportModule } from './protocol-support/index.js';
+import { RequestFilteringModule } from './request-filtering/index.js';
+import { StaticFileModule } from './static-file/index.js';
+
+export { CustomErrorModule, createCustomErrorModule } from './custom-error/index.js';
+export type { CustomErrorOptions } from './custom-error/index.js';
+export { DefaultDocumentModule } from './default-document/index.js';
+export { DirectoryListingModule } from './directory-listing/index.js';
+export { ProtocolSupportModule } from './protocol-support/index.js';
+export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
+export { StaticFileModule } from './static-file/index.js';
+export { statusText } from './sub-status.js';
+export type { StatusText } from './sub-status.js';
+
+/** In the relative order of IIS's shipped `<modules>` list. */
+export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
+  DefaultDocumentModule,
+  DirectoryListingModule,
+  ProtocolSupportModule,
+  StaticFileModule,
+  RequestFilteringModule,
+  CustomErrorModule,
+];

@@ -1,0 +1,19 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ERROR_CODES } from '../src/errors.js';
+import { REPO_ROOT } from './helpers/wharf.js';
+
+test('docs/errors.md lists every error code in the catalogue', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'errors.md'), 'utf8');
+  const missing = Object.keys(ERROR_CODES).filter((code) => !doc.includes('`' + code + '`'));
+  assert.deepEqual(missing, []);
+});
+
+test('the README shows how to install, start and test', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  assert.match(readme, /npm install/);
+  assert.match(readme, /npm start/);
+  assert.match(readme, /npm test/);
+});
