@@ -365,11 +365,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.draining = true;
     for (const s of this.#servers.values()) s.close();
     this.#servers.clear();
-    for (const c of this.#connections) if (c.exchanges.length === 0) c.socket.end();
+    // Idle keep-alive connections are not closed: a client may be writing its next request on
+    // one right now, and closing it would lose that request (BRIEF.md, "keep-alive close race").
+    // Each further request is answered with Connection: close instead; clients close, we exit.
     const deadline = Date.now() + timeoutMs;
     while (this.#connections.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
-      for (const c of this.#connections) if (c.exchanges.length === 0) c.socket.end();
     }
     for (const c of this.#connections) c.socket.destroy();
     for (const w of this.#workers) w.drain();

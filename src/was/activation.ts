@@ -115,7 +115,9 @@ export class ActivationService {
     const s = rt.settings;
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [WORKER_MAIN, '-ap', s.name], {
+      // WHARF_WORKER_NODE_ARGS passes extra node flags to workers (--inspect, --cpu-prof …).
+      const nodeArgs = (process.env['WHARF_WORKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+      child = spawn(process.execPath, [...nodeArgs, WORKER_MAIN, '-ap', s.name], {
         // fd 3 is the private channel: a socketpair only this child holds.
         stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
         env: { ...process.env, ...s.environment, APP_POOL_ID: s.name },
