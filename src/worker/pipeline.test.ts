@@ -1,0 +1,229 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigSystem, loadAppHost } from '../config/index.js';
+import type { RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
+import { StatCache } from './file-cache.js';
+import type { ResponseTransport } from './http-context.js';
+import type { HttpContext, ModuleDefinition, Notification } from './module-api.js';
+import { ModuleRegistry } from './module-registry.js';
+import { Pipeline } from './pipeline.js';
+
+const calls: string[] = [];
+function tracer(name: string, behaviour: Partial<Record<Notification, (ctx: HttpContext) => void>> = {}): ModuleDefinition {
+  const notifications: Partial<Record<Notification, (ctx: HttpContext) => void | Promise<void>>> = {};
+  for (const n of ['BeginRequest', 'AuthenticateRequest', 'AuthorizeRequest', 'ResolveRequestCache', 'MapRequestHandler', 'AcquireRequestState', 'PreExecuteRequestHandler', 'ExecuteRequestHandler', 'ReleaseRequestState', 'UpdateRequestCache', 'LogRequest', 'EndRequest', 'SendResponse'] as const) {
+    notifications[n] = (ctx) => {
+      calls.push(`${name}:${n}`);
+      behaviour[n]?.(ctx);
+    };
+  }
+  return { name, notifications };
+}
+
+function setup(options: { handlers: string; modules: ModuleDefinition[]; moduleNames: string[] }) {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-pipeline-'));
+  mkdirSync(join(dir, 'www', 'sub'), { recursive: true });
+  writeFileSync(join(dir, 'www', 'a.txt'), 'A');
+  writeFileSync(join(dir, 'www', 'sub', 'inner.txt'), 'INNER');
+  const text = `<?xml version="1.0"?>
+<configuration>
+  <system.applicationHost>
+    <applicationPools><add name="P" /></applicationPools>
+    <sites>
+      <site name="S" id="1">
+        <application path="/" applicationPool="P"><virtualDirectory path="/" physicalPath="www" /></application>
+        <bindings><binding protocol="http" bindingInformation="*:8080:" /></bindings>
+      </site>
+    </sites>
+  </system.applicationHost>
+  <system.webServer>
+    <modules>${options.moduleNames.map((n) => `<add name="${n}" />`).join('')}</modules>
+    <handlers accessPolicy="Read, Script">${options.handlers}</handlers>
+  </system.webServer>
+</configuration>`;
+  const file = join(dir, 'applicationHost.config');
+  writeFileSync(file, text);
+  const appHost = loadAppHost(file, text, { systemDrive: dir });
+  const registry = new ModuleRegistry(() => undefined);
+  for (const m of options.modules) registry.register(m);
+  const logs: string[] = [];
+  const pipeline = new Pipeline({
+    poolName: 'P',
+    pool: { managedRuntimeVersion: '', managedPipelineMode: 'Integrated' },
+    registry,
+    config: new ConfigSystem(appHost, { systemDrive: dir }),
+    statCache: new StatCache(),
+    log: (_l, m) => logs.push(m),
+  });
+  return { pipeline, logs };
+}
+
+interface Captured {
+  status: number;
+  headers: string[];
+  body: string;
+  end: ResponseEndMessage | undefined;
+}
+
+async function serve(pipeline: Pipeline, path: string, method = 'GET'): Promise<Captured> {
+  const c: Captured = { status: 0, headers: [], body: '', end: undefined };
+  const transport: ResponseTransport = {
+    head: (status, _reason, headers) => {
+      c.status = status;
+      c.headers = headers;
+    },
+    body: (chunk) => {
+      c.body += chunk.toString();
+      return true;
+    },
+    writable: () => Promise.resolve(),
+    end: (info) => (c.end = info),
+  };
+  const head: RequestHeadMessage = {
+    method,
+    rawUrl: path,
+    path,
+    query: '',
+    protocol: 'HTTP/1.1',
+    siteId: 1,
+    remoteAddress: '10.0.0.9',
+    remotePort: 4000,
+    localAddress: '10.0.0.1',
+    localPort: 8080,
+    contentLength: 0,
+    rawHeaders: ['Host', 'x'],
+  };
+  await pipeline.run(head, transport, undefined);
+  return c;
+}
+
+const writer: ModuleDefinition = {
+  name: 'Writer',
+  executeHandler(ctx) {
+    ctx.response.setHeader('Content-Type', 'text/plain');
+    ctx.response.write('handled ' + ctx.request.path);
+  },
+};
+
+test('notifications run in IIS order; SendResponse fires once, after EndRequest, before the head leaves', async () => {
+  calls.length = 0;
+  const { pipeline } = setup({
+    handlers: '<add name="W" path="*" verb="*" modules="Writer" />',
+    modules: [tracer('T'), writer],
+    moduleNames: ['T', 'Writer'],
+  });
+  const r = await serve(pipeline, '/x');
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'handled /x');
+  assert.deepEqual(r.headers, ['Content-Type', 'text/plain', 'Content-Length', '10']);
+  assert.deepEqual(calls, [
+    'T:BeginRequest',
+    'T:AuthenticateRequest',
+    'T:AuthorizeRequest',
+    'T:ResolveRequestCache',
+    'T:MapRequestHandler',
+    'T:AcquireRequestState',
+    'T:PreExecuteRequestHandler',
+    'T:ExecuteRequestHandler',
+    'T:ReleaseRequestState',
+    'T:UpdateRequestCache',
+    'T:LogRequest',
+    'T:EndRequest',
+    'T:SendResponse',
+  ]);
+});
+
+test('a module that finishes the request skips the rest, but LogRequest and EndRequest still run', async () => {
+  calls.length = 0;
+  const stopper = tracer('Stop', {
+    AuthenticateRequest: (ctx) => {
+      ctx.setStatus(401, 2);
+      ctx.finish();
+    },
+  });
+  const { pipeline } = setup({
+    handlers: '<add name="W" path="*" verb="*" modules="Writer" />',
+    modules: [stopper, tracer('After'), writer],
+    moduleNames: ['Stop', 'After', 'Writer'],
+  });
+  const r = await serve(pipeline, '/x');
+  assert.equal(r.status, 401);
+  assert.equal(r.end?.subStatus, 2);
+  assert.ok(!calls.includes('After:AuthenticateRequest'), 'modules after the finisher in the same stage are skipped');
+  assert.ok(!calls.some((c) => c.endsWith(':ExecuteRequestHandler')));
+  assert.ok(calls.includes('After:LogRequest') && calls.includes('After:EndRequest') && calls.includes('Stop:EndRequest'));
+});
+
+test('a module that throws gives 500.0, logs the error, and EndRequest still runs', async () => {
+  calls.length = 0;
+  const thrower: ModuleDefinition = {
+    name: 'Thrower',
+    notifications: {
+      BeginRequest() {
+        throw new Error('boom');
+      },
+    },
+  };
+  const { pipeline, logs } = setup({
+    handlers: '<add name="W" path="*" verb="*" modules="Writer" />',
+    modules: [thrower, tracer('T'), writer],
+    moduleNames: ['Thrower', 'T', 'Writer'],
+  });
+  const r = await serve(pipeline, '/x');
+  assert.equal(r.status, 500);
+  assert.equal(r.end?.subStatus, 0);
+  assert.ok(logs.some((l) => l.includes('Thrower failed in BeginRequest') && l.includes('boom')));
+  assert.ok(calls.includes('T:EndRequest'));
+  assert.ok(!calls.includes('T:AuthenticateRequest'));
+});
+
+test('handler mapping: first match wins, 404.4 without a handler, 405 for a verb, 500.21 for a missing module, 404.0 for a missing file', async () => {
+  const { pipeline } = setup({
+    handlers: [
+      '<add name="Txt" path="*.txt" verb="GET,HEAD" modules="Writer" resourceType="File" />',
+      '<add name="Asp" path="*.aspx" verb="*" type="System.Web.UI.PageHandlerFactory" modules="ManagedPipelineHandler" />',
+      '<add name="Ext" path="*." verb="GET" modules="Writer" />',
+    ].join(''),
+    modules: [writer],
+    moduleNames: ['Writer'],
+  });
+  assert.equal((await serve(pipeline, '/a.txt')).body, 'handled /a.txt');
+  const noHandler = await serve(pipeline, '/a.css');
+  assert.deepEqual([noHandler.status, noHandler.end?.subStatus], [404, 4]);
+  const verb = await serve(pipeline, '/a.txt', 'POST');
+  assert.deepEqual([verb.status, verb.end?.subStatus], [405, 0]);
+  const bad = await serve(pipeline, '/page.aspx');
+  assert.deepEqual([bad.status, bad.end?.subStatus], [500, 21]);
+  const missing = await serve(pipeline, '/nope.txt');
+  assert.deepEqual([missing.status, missing.end?.subStatus, missing.end?.win32Status], [404, 0, 2]);
+  assert.equal((await serve(pipeline, '/extensionless')).body, 'handled /extensionless');
+});
+
+test('a child request runs the pipeline for another URL and writes into the same response', async () => {
+  const parent: ModuleDefinition = {
+    name: 'Parent',
+    async executeHandler(ctx) {
+      if (ctx.request.path === '/') {
+        await ctx.executeChildRequest('/sub/inner.txt');
+        ctx.finish();
+      }
+    },
+  };
+  const reader: ModuleDefinition = {
+    name: 'Reader',
+    executeHandler(ctx) {
+      ctx.response.write(`child ${ctx.request.path} ${ctx.isChildRequest}`);
+    },
+  };
+  const { pipeline } = setup({
+    handlers: '<add name="Root" path="*" verb="*" modules="Parent,Reader" />',
+    modules: [parent, reader],
+    moduleNames: ['Parent', 'Reader'],
+  });
+  const r = await serve(pipeline, '/');
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'child /sub/inner.txt true');
+});

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIXTURES, REPO_ROOT, WHARF_BIN, freePort, get, run, startWharf } from './helpers/wharf.js';
+
+test('wharf --help explains the commands', async () => {
+  const r = await run(process.execPath, [WHARF_BIN, '--help']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /Usage:/);
+  assert.match(r.stdout, /wharf start \[--config <applicationHost\.config>\]/);
+  const bad = await run(process.execPath, [WHARF_BIN, 'frobnicate']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown command "frobnicate"/);
+});
+
+test('without a config Wharf serves its welcome site, logs where it listens, and stops on SIGTERM', async () => {
+  const w = await startWharf({ fixture: 'embedded', embedded: true });
+  assert.match(w.output(), new RegExp(`listening on \\[::\\]:${w.port}|listening on 0\\.0\\.0\\.0:${w.port}`));
+  const r = await get(w.port, '/');
+  assert.equal(r.status, 200);
+  assert.match(r.body.toString(), /Wharf is running/);
+  assert.equal(r.headers['content-type'], 'text/html');
+  const code = await w.stop();
+  assert.equal(code, 0);
+  assert.match(w.output(), /SIGTERM: draining/);
+  assert.match(w.output(), /stopped/);
+});
+
+test('--root serves a folder with the embedded defaults; SIGINT stops too', async () => {
+  const w = await startWharf({ fixture: 'embedded', embedded: true, args: ['--root', join(FIXTURES, 'embedded', 'site')] });
+  const r = await get(w.port, '/');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), '<p>my folder</p>\n');
+  w.child.kill('SIGINT');
+  const code = await new Promise((resolve) => w.child.once('exit', resolve));
+  assert.equal(code, 0);
+});
+
+test('npm start runs the same server (port overridable after --)', async () => {
+  const port = await freePort();
+  const child = spawn('npm', ['start', '--silent', '--', '--port', String(port), '--system-drive', mkdtempSync(join(tmpdir(), 'wharf-npm-start-'))], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    const deadline = Date.now() + 15000;
+    while (!out.includes('Wharf is serving') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /Wharf is serving/);
+    const r = await get(port, '/');
+    assert.equal(r.status, 200);
+    assert.match(r.body.toString(), /Wharf is running/);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+});
+
+test('an invalid applicationHost.config stops start-up with file:line:column', async () => {
+  const file = join(FIXTURES, 'embedded', 'broken.config');
+  const r = await run(process.execPath, [WHARF_BIN, 'start', '--config', file, '--system-drive', mkdtempSync(join(tmpdir(), 'wharf-broken-'))]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`invalid configuration: ${file.replace(/[.]/g, '\\.')}:\\d+:\\d+: `));
+});
