@@ -44,6 +44,7 @@ test('npm start runs the same server (port overridable after --)', async () => {
   const child = spawn('npm', ['start', '--silent', '--', '--port', String(port), '--system-drive', mkdtempSync(join(tmpdir(), 'wharf-npm-start-'))], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, so the stop below reaches npm and the server like Ctrl+C would
   });
   let out = '';
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -56,8 +57,9 @@ test('npm start runs the same server (port overridable after --)', async () => {
     assert.equal(r.status, 200);
     assert.match(r.body.toString(), /Wharf is running/);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    process.kill(-child.pid!, 'SIGTERM');
+    await exited;
   }
 });
 
