@@ -65,7 +65,7 @@ function compatSite(): { appHostText: string; siteDir: string } {
   mkdirSync(siteDir, { recursive: true });
   const delegated = [...SECTIONS.values()].filter((s) => s.overrideModeDefault === 'Deny' && s.allowDefinition !== 'AppHostOnly').map((s) => s.path);
   const text = readFileSync(defaultAppHost, 'utf8')
-    .replace('physicalPath="wwwroot"', `physicalPath="${siteDir}"`)
+    .replace('physicalPath="%WHARF_WWWROOT%"', `physicalPath="${siteDir}"`)
     .replace('</configuration>', `<location path="Default Web Site" overrideMode="Allow">${sectionsXml(delegated)}</location>\n</configuration>`);
   return { appHostText: text, siteDir };
 }
@@ -112,6 +112,8 @@ describe('compat: real IIS configuration files', () => {
         for (const url of urls) {
           const r = system.resolve(1, url);
           assert.ok(r.ok, `${url}: ${r.ok ? '' : r.error.describe()}`);
+          // The site really is the folder holding the file under test.
+          assert.ok(r.config.physicalPath.startsWith(siteDir), r.config.physicalPath);
         }
         const own = reports.filter((u) => u.position.file === webConfig);
         show(name, own);
