@@ -7,7 +7,7 @@
  * BENCH_ROUNDS (3; the best round of each scenario is reported).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -89,18 +89,41 @@ function getOnce(port: number, path: string): Promise<number> {
   });
 }
 
-function wrk(port: number, path: string, seconds: number): number {
-  const r = spawnSync(
-    pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`])[0]!,
-    pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`]).slice(1),
-    { encoding: 'utf8', timeout: (seconds + 10) * 1000 },
-  );
-  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout ?? '');
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout ?? '');
-  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} error responses on ${path}`);
-  return m ? Number(m[1]) : 0;
+/** CPU time (user + system, clock ticks) of every process in a process group. */
+function groupTicks(pgid: number): number {
+  let ticks = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks;
+}
+const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
+
+interface Measurement {
+  readonly rps: number;
+  /** Server CPU per request (all of its processes), µs: steadier than req/s on a busy machine. */
+  readonly cpuUs: number;
 }
 
+function wrk(port: number, path: string, seconds: number, pgid?: number): Measurement {
+  const argv = pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`]);
+  const before = pgid !== undefined ? groupTicks(pgid) : 0;
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
+  const after = pgid !== undefined ? groupTicks(pgid) : 0;
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout ?? '');
+  const n = /(\d+) requests in/.exec(r.stdout ?? '');
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout ?? '');
+  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} error responses on ${path}`);
+  const requests = n ? Number(n[1]) : 0;
+  return { rps: m ? Number(m[1]) : 0, cpuUs: requests > 0 && pgid !== undefined ? ((after - before) * TICK_US) / requests : 0 };
+}
 
 async function main(): Promise<void> {
   if (!has('wrk')) {
@@ -118,8 +141,10 @@ async function main(): Promise<void> {
     // Every server starts once and idles while another is measured; rounds interleave the
     // scenarios and the best round counts, so a noisy neighbour on a shared machine skews
     // all columns alike instead of one.
+    const groups = new Map<number, number>(); // port → process group of its server
     const nodePort = await freePort();
     children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/node-hello.js'), String(nodePort)]), /ready/));
+    groups.set(nodePort, children[children.length - 1]!.pid!);
 
     const wharfPort = await freePort();
     const config = readFileSync(join(REPO, 'bench/fixtures/applicationHost.config'), 'utf8')
@@ -135,14 +160,17 @@ async function main(): Promise<void> {
       ),
     );
     const listening = performance.now();
+    groups.set(wharfPort, children[children.length - 1]!.pid!);
     await getOnce(wharfPort, '/hello');
     const coldStartMs = performance.now() - listening;
     const serverStartMs = listening - t0;
 
     const fwdPort = await freePort();
     children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/http-forward.js'), String(fwdPort)]), /ready/));
+    groups.set(fwdPort, children[children.length - 1]!.pid!);
     const sendPort = await freePort();
     children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/send-static.js'), String(sendPort), www]), /ready/));
+    groups.set(sendPort, children[children.length - 1]!.pid!);
 
     let nginxPort: number | undefined;
     const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
@@ -159,10 +187,13 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     location = /hello { default_type text/plain; return 200 'hello world'; } } }\n`,
       );
       const [cmd, ...args] = pin(0, [nginxBin, '-c', conf, '-e', join(dir, 'nginx-error.log')]);
-      children.push(spawn(cmd!, args, { stdio: 'ignore', detached: true }));
+      const ng = spawn(cmd!, args, { stdio: 'ignore', detached: true });
+      children.push(ng);
+      groups.set(nginxPort, ng.pid!);
       await waitForPort(nginxPort);
     }
 
+    const pgidOf = (port: number): number | undefined => groups.get(port);
     const scenarios: Array<[string, number, string]> = [
       ['nodeHello', nodePort, '/'],
       ['wharfHello', wharfPort, '/hello'],
@@ -174,9 +205,14 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     ];
     if (nginxPort !== undefined) scenarios.push(['nginxHello', nginxPort, '/hello'], ['nginx1k', nginxPort, '/1k.txt'], ['nginx100k', nginxPort, '/100k.txt']);
     const best = new Map<string, number>();
+    const cpu = new Map<string, number>();
     for (const [, port, path] of scenarios) wrk(port, path, 1); // warm-up: JIT, caches, connections
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, port, path] of scenarios) best.set(name, Math.max(best.get(name) ?? 0, wrk(port, path, DURATION)));
+      for (const [name, port, path] of scenarios) {
+        const m = wrk(port, path, DURATION, pgidOf(port));
+        best.set(name, Math.max(best.get(name) ?? 0, m.rps));
+        if (m.cpuUs > 0) cpu.set(name, Math.min(cpu.get(name) ?? Infinity, m.cpuUs));
+      }
     }
     const r = (k: string): number => best.get(k) ?? 0;
     const nodeHello = r('nodeHello');
@@ -191,9 +227,17 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const fmt = (n: number): string => n.toFixed(0).padStart(8);
     const ratio = (a: number, b: number | undefined): string => (b ? (a / b).toFixed(2) + 'x' : '  -  ').padStart(7);
     console.log(`\nWharf bench — ${new Date().toISOString()} — wrk -t1 -c${CONNECTIONS} -d${DURATION}s, best of ${ROUNDS} rounds, ${TASKSET ? 'server on CPU 0, wrk on CPU 1' : 'no taskset: unpinned'}`);
-    console.log(`${'scenario'.padEnd(42)}${'req/s'.padStart(8)}  vs node hello  vs nginx same`);
-    const row = (name: string, rps: number, nginxSame: number | undefined, extra = ''): void =>
-      console.log(`${name.padEnd(42)}${fmt(rps)}  ${ratio(rps, nodeHello)}        ${ratio(rps, nginxSame)}  ${extra}`);
+    console.log(`${'scenario'.padEnd(42)}${'req/s'.padStart(8)}  vs node hello  vs nginx same  CPU µs/req`);
+    const cpuOf = new Map<number, string>([
+      [nodeHello, 'nodeHello'], [wharfHello, 'wharfHello'], [fwdHello, 'fwdHello'], [wharf1k, 'wharf1k'], [send1k, 'send1k'],
+      [wharf100k, 'wharf100k'], [send100k, 'send100k'],
+    ]);
+    if (nginx) for (const [k, v] of [['nginxHello', nginx.hello], ['nginx1k', nginx.s1k], ['nginx100k', nginx.s100k]] as const) cpuOf.set(v, k);
+    const row = (name: string, rps: number, nginxSame: number | undefined, extra = ''): void => {
+      const c = cpu.get(cpuOf.get(rps) ?? '');
+      const cpuText = (c !== undefined ? c.toFixed(1) : '-').padStart(10);
+      console.log(`${name.padEnd(42)}${fmt(rps)}  ${ratio(rps, nodeHello)}        ${ratio(rps, nginxSame)}  ${cpuText}  ${extra}`);
+    };
     row('bare node:http hello', nodeHello, nginx?.hello);
     row('Wharf hello (listener → worker module)', wharfHello, nginx?.hello);
     row('HTTP/1.1 forward to a worker (node→node)', fwdHello, nginx?.hello);
@@ -208,6 +252,9 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     } else {
       console.log('(nginx not installed: apt-get install nginx-light for the nginx columns)');
     }
+    const cw = cpu.get('wharfHello');
+    const cn = cpu.get('nodeHello');
+    if (cw !== undefined && cn !== undefined) console.log(`CPU efficiency, hello: node:http ${cn.toFixed(1)} µs/req, Wharf ${cw.toFixed(1)} µs/req (all processes) → ${(cn / cw).toFixed(2)}x`);
     console.log(`Wharf start to listening: ${serverStartMs.toFixed(0)} ms; cold start of a pool (first response, worker spawned): ${coldStartMs.toFixed(0)} ms`);
   } finally {
     for (const c of children) stop(c);

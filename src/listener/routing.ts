@@ -33,6 +33,8 @@ export class RoutingTable {
   readonly endpoints: readonly Endpoint[];
   /** port → bindings on that port. */
   readonly #byPort = new Map<number, BindingRoute[]>();
+  /** Per port whose bindings are all wildcard-IP: Host header value → site (null = none). */
+  readonly #hostCache = new Map<number, Map<string, SiteRoute | null>>();
   readonly sites: readonly SiteRoute[];
 
   constructor(config: AppHostConfig, options: { startedSites?: ReadonlySet<number> } = {}) {
@@ -52,6 +54,9 @@ export class RoutingTable {
       }
     }
     this.sites = sites;
+    for (const [port, list] of this.#byPort) {
+      if (list.every((b) => b.binding.ip === '*')) this.#hostCache.set(port, new Map());
+    }
     const endpoints: Endpoint[] = [];
     for (const [port, list] of this.#byPort) {
       // Linux will not let a specific address and the wildcard listen on one port together, so a
@@ -77,6 +82,21 @@ export class RoutingTable {
   site(localAddress: string, localPort: number, hostHeader: string | undefined): SiteRoute | undefined {
     const list = this.#byPort.get(localPort);
     if (list === undefined) return undefined;
+    // Clients repeat the same Host value on every request: remember the answer per port when
+    // the port's bindings do not depend on the local address.
+    const cache = this.#hostCache.get(localPort);
+    if (cache !== undefined && hostHeader !== undefined) {
+      const hit = cache.get(hostHeader);
+      if (hit !== undefined) return hit === null ? undefined : hit;
+      const route = this.#match(list, localAddress, hostHeader);
+      if (cache.size >= 4096) cache.clear();
+      cache.set(hostHeader, route ?? null);
+      return route;
+    }
+    return this.#match(list, localAddress, hostHeader);
+  }
+
+  #match(list: readonly BindingRoute[], localAddress: string, hostHeader: string | undefined): SiteRoute | undefined {
     const host = hostHeader === undefined ? '' : normalizeHost(hostHeader);
     const local = normalizeAddress(localAddress);
     // Rank: exact host (IP-specific, then wildcard IP), wildcard host (*.example.com),

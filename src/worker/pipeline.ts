@@ -5,7 +5,7 @@
  */
 import type { ConfigError } from '../errors.js';
 import { formatHResult } from '../errors.js';
-import type { ResolveResult } from '../config/types.js';
+import type { ConfigElement, ResolveResult } from '../config/types.js';
 import type { RequestHeadMessage } from '../ipc/messages.js';
 import { canonicalizePath } from '../http/url-path.js';
 import { selectHandler, type PoolTraits } from './handler-mapping.js';
@@ -16,7 +16,7 @@ import {
   type ContextHost,
   type ResponseTransport,
 } from './http-context.js';
-import { STAGES, type FileInfo, type Notification } from './module-api.js';
+import { STAGES, type FileInfo, type HandlerMapping, type ModuleDefinition, type Notification } from './module-api.js';
 import type { ChainEntry, ModuleChain, ModuleRegistry } from './module-registry.js';
 import type { RequestBody } from './request-body.js';
 import { StatCache } from './file-cache.js';
@@ -44,6 +44,28 @@ const ACCESS: Readonly<Record<string, { flag: string; sub: number }>> = {
 };
 
 const MAX_CHILD_DEPTH = 8;
+
+/** accessPolicy flags per effective `<handlers>` element (computed once, not per request). */
+const accessCache = new WeakMap<ConfigElement, ReadonlySet<string>>();
+function grantedAccess(handlers: ConfigElement): ReadonlySet<string> {
+  let set = accessCache.get(handlers);
+  if (set === undefined) accessCache.set(handlers, (set = handlers.flagNames('accessPolicy')));
+  return set;
+}
+
+/** A handler's modules in `<modules>` order (IIS runs them in that order), per chain. */
+const handlerModuleCache = new WeakMap<ModuleChain, Map<HandlerMapping, readonly ModuleDefinition[]>>();
+function handlerModules(chain: ModuleChain, h: HandlerMapping): readonly ModuleDefinition[] {
+  let perChain = handlerModuleCache.get(chain);
+  if (perChain === undefined) handlerModuleCache.set(chain, (perChain = new Map()));
+  let list = perChain.get(h);
+  if (list === undefined) {
+    const wanted = new Set(h.modules.map((m) => m.toLowerCase()));
+    list = [...chain.enabled].filter(([key]) => wanted.has(key)).map(([, def]) => def);
+    perChain.set(h, list);
+  }
+  return list;
+}
 
 export class Pipeline implements ContextHost {
   readonly #o: PipelineOptions;
@@ -143,7 +165,7 @@ export class Pipeline implements ContextHost {
     const h = m.handler;
     ctx.handler = h;
     const access = ACCESS[h.requireAccess];
-    if (access !== undefined && !handlers.flagNames('accessPolicy').has(access.flag)) {
+    if (access !== undefined && !grantedAccess(handlers).has(access.flag)) {
       ctx.setStatus(403, access.sub, {
         description: `The handler ${h.name} requires ${h.requireAccess} access, which the handlers accessPolicy does not grant.`,
       });
@@ -180,9 +202,9 @@ export class Pipeline implements ContextHost {
         return;
       }
     }
-    const wanted = new Set(h.modules.map((m) => m.toLowerCase()));
-    for (const [key, def] of chain.enabled) {
-      if (!wanted.has(key)) continue;
+    const defs = handlerModules(chain, h);
+    for (let i = 0; i < defs.length; i++) {
+      const def = defs[i]!;
       ctx.currentModule = def.name;
       try {
         const r = def.executeHandler!(ctx);
