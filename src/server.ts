@@ -3,11 +3,11 @@
  * code): loads and watches applicationHost.config, applies each valid version live, and wires
  * the listener to the activation service.
  */
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
-import { loadAppHost } from './config/index.js';
+import { loadAppHost, readConfigText } from './config/index.js';
 import type { AppHostConfig } from './config/types.js';
 import { ConfigError, WharfError } from './errors.js';
 import type { ConfigMessage } from './ipc/messages.js';
@@ -86,12 +86,8 @@ export class WharfServer {
 
   /** Read and validate the configuration text (throws ConfigError with file:line:column). */
   #load(): { config: AppHostConfig; text: string } {
-    let text: string;
-    try {
-      text = readFileSync(this.configFile, 'utf8');
-    } catch (err) {
-      throw new ConfigError('CFG_READ', `cannot read ${this.configFile}: ${(err as Error).message}`, undefined, 0x80070003, { cause: err });
-    }
+    // UTF-8 with or without BOM, or UTF-16 as Windows tools sometimes save it; CFG_READ otherwise.
+    let text = readConfigText(this.configFile);
     if (this.#o.configFile === undefined && this.#o.port !== undefined) {
       // Only the embedded default may be re-ported from the command line.
       text = text.replace(/bindingInformation="\*:8080:"/g, `bindingInformation="*:${this.#o.port}:"`);
@@ -188,7 +184,7 @@ export class WharfServer {
   async reload(): Promise<void> {
     let text: string;
     try {
-      text = readFileSync(this.configFile, 'utf8');
+      text = readConfigText(this.configFile);
     } catch {
       return; // mid-replace; the next event retries
     }
@@ -209,8 +205,9 @@ export class WharfServer {
     const prev = this.#generation;
     this.#generation = generation;
     try {
-      this.#activation!.configure(poolSettings(config));
+      // The listener first: if a new binding cannot be listened on, nothing else has changed.
       await this.#listener!.apply(config, this.#message(config, text));
+      this.#activation!.configure(poolSettings(config));
     } catch (err) {
       this.#generation = prev;
       this.#text = text;

@@ -193,10 +193,14 @@ function describeXmlBody(el: XmlElement): string[] {
   return out;
 }
 
+/** Elements IIS added after the IIS_schema.xml in ../shared/compat (site hsts: IIS 10 1709). */
+const NEWER_THAN_SHIPPED_SCHEMA: ReadonlySet<string> = new Set(['hsts']);
+
 function describeDefBody(body: readonly SchemaDef[]): string[] {
   const out: string[] = [];
   for (const d of body) {
     if (d.kind === 'attribute') out.push(describeDefAttribute(d));
+    else if (d.kind === 'element' && NEWER_THAN_SHIPPED_SCHEMA.has((d as ElementDef).name)) continue;
     else if (d.kind === 'element') out.push(`element ${(d as ElementDef).name} default=${d.isCollectionDefault} {`, ...describeDefBody(d.body), '}');
     else {
       const o = (d as CollectionDef).options;

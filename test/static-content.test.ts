@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { get, rawRequest, requireTool, run, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { eventually, get, rawRequest, requireTool, run, startWharf, type WharfProcess } from './helpers/wharf.js';
 
 let w: WharfProcess;
 let base: string;
@@ -119,6 +119,14 @@ test('folders: 301 without slash, default document, 403.14, and a listing where 
   assert.match(html, /<A HREF="\/files\/Two.txt">Two.txt<\/A>/i);
   assert.match(html, /&lt;dir&gt;/);
   assert.ok(!html.includes('web.config'), 'hidden segments are not listed');
+  // 403.14 is logged with its sub-status; httpLogging dontLog under /files keeps those out.
+  const lines = await eventually(() => {
+    const l = w.logLines(7);
+    return l.some((x) => x.includes(' /docs/ ')) ? l : undefined;
+  });
+  const f = lines.find((x) => x.includes(' /docs/ '))!.split(' ');
+  assert.deepEqual([f[11], f[12]], ['403', '14']);
+  assert.ok(!lines.some((x) => x.includes('/files/')), 'dontLog honoured');
 });
 
 test('status codes IIS gives: 405 for POST, 404.3 without a mimeMap, 404.8 for web.config', async () => {

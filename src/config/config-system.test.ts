@@ -279,6 +279,17 @@ describe('ConfigSystem: errors', () => {
     assert.equal(err.position?.file, join(f.dir, 'root/sub/web.config'));
   });
 
+  it('does not let a web.config re-register a built-in section to unlock it', () => {
+    // applicationHost.config here registers no directoryBrowse/httpLogging: Wharf's schema does.
+    const f = fixture();
+    f.write(
+      'root/web.config',
+      '<configuration><configSections><sectionGroup name="system.webServer"><section name="httpLogging" overrideModeDefault="Allow" /></sectionGroup></configSections><system.webServer><httpLogging dontLog="true" /></system.webServer></configuration>',
+    );
+    const err = failed(f.system().resolve(1, '/'));
+    assert.equal(err.code, 'CFG_DUPLICATE_SECTION');
+  });
+
   it('reports an unreadable web.config as CFG_READ (0x80070005)', () => {
     const f = fixture();
     mkdirSync(join(f.dir, 'root/sub/web.config'));

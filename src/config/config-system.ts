@@ -449,7 +449,10 @@ export class ConfigSystem {
       if (!e.file || seenFiles.has(e.file)) continue;
       seenFiles.add(e.file);
       for (const r of e.file.registrations.values()) {
-        if (registrations.has(r.path)) {
+        // Sections in Wharf's schema table count as registered at the server level even when
+        // applicationHost.config has no <configSections> entry for them: otherwise a web.config
+        // could re-register `handlers` with overrideModeDefault="Allow" and unlock itself.
+        if (registrations.has(r.path) || SECTIONS.has(r.path)) {
           throw new ConfigError(
             'CFG_DUPLICATE_SECTION',
             `The configuration section '${r.path}' is already defined; a web.config may register new sections but not redefine existing ones`,

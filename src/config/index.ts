@@ -24,7 +24,7 @@ export type {
   UnsupportedUse,
   VirtualDirectoryConfig,
 } from './types.js';
-export { loadAppHost, loadAppHostFile, parseBindingInformation } from './app-host.js';
+export { loadAppHost, loadAppHostFile, parseBindingInformation, readConfigText } from './app-host.js';
 export type { LoadAppHostOptions } from './app-host.js';
 export { ConfigSystem } from './config-system.js';
 export type { ConfigSystemOptions } from './config-system.js';

@@ -722,6 +722,14 @@ export const SECTION_TABLE: readonly SectionDef[] = [
           ]),
         ]),
       ]),
+      // IIS 10 version 1709+ (not in the shipped IIS_schema.xml of 10.0): HTTP Strict Transport Security.
+      element('hsts', [
+        attr('enabled', 'bool', { default: 'false' }),
+        attr('max-age', 'uint', { default: '0' }),
+        attr('includeSubDomains', 'bool', { default: 'false' }),
+        attr('preload', 'bool', { default: 'false' }),
+        attr('redirectHttpToHttps', 'bool', { default: 'false' }),
+      ]),
       element('traceFailedRequestsLogging', [
         attr('enabled', 'bool', { default: 'false' }),
         attr('directory', 'string', { default: '%SystemDrive%\\inetpub\\logs\\FailedReqLogFiles', expanded: true }),
@@ -808,6 +816,14 @@ export const SECTION_TABLE: readonly SectionDef[] = [
             attr('sourceType', 'enum', { required: true, values: { RequestHeader: 0, ResponseHeader: 1, ServerVariable: 2 } }),
           ]),
         ]),
+      ]),
+      // IIS 10 version 1709+ (not in the shipped IIS_schema.xml of 10.0): HTTP Strict Transport Security.
+      element('hsts', [
+        attr('enabled', 'bool', { default: 'false' }),
+        attr('max-age', 'uint', { default: '0' }),
+        attr('includeSubDomains', 'bool', { default: 'false' }),
+        attr('preload', 'bool', { default: 'false' }),
+        attr('redirectHttpToHttps', 'bool', { default: 'false' }),
       ]),
       element('traceFailedRequestsLogging', [
         attr('enabled', 'bool', { default: 'false' }),

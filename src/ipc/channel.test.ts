@@ -68,7 +68,7 @@ test('request heads, bodies and responses cross the channel intact', async () =>
           ended++;
           worker.sendResponseHead(7, { status: 404, reason: 'Not Found', headers: ['Content-Type', 'text/html', 'X-A', ''] });
           worker.sendResponseBody(7, Buffer.alloc(100000, 0x61));
-          worker.sendResponseEnd(7, { subStatus: 3, win32Status: 0, username: 'josé', close: false, abort: false });
+          worker.sendResponseEnd(7, { subStatus: 3, win32Status: 0, username: 'josé', close: false, abort: false, log: true });
         },
       }),
     );
@@ -124,7 +124,7 @@ test('request heads, bodies and responses cross the channel intact', async () =>
   assert.equal(responses.status, 404);
   assert.deepEqual(responses.headers, ['Content-Type', 'text/html', 'X-A', '']);
   assert.equal(responses.body, 100000);
-  assert.deepEqual(responses.end, { subStatus: 3, win32Status: 0, username: 'josé', close: false, abort: false });
+  assert.deepEqual(responses.end, { subStatus: 3, win32Status: 0, username: 'josé', close: false, abort: false, log: true });
   a.destroy();
   b.destroy();
 });

@@ -284,6 +284,7 @@ export class ListenerChannel extends Channel {
           username: Buffer.from(f[2]!, 'latin1').toString('utf8'),
           close: f[3] === '1',
           abort: f[4] === '1',
+          log: f[5] !== '0',
         });
         return;
       }
@@ -337,7 +338,7 @@ export class WorkerChannel extends Channel {
     this.frame(
       MessageType.ResponseEnd,
       stream,
-      e.subStatus + SEP + e.win32Status + SEP + user + SEP + (e.close ? '1' : '0') + SEP + (e.abort ? '1' : '0'),
+      e.subStatus + SEP + e.win32Status + SEP + user + SEP + (e.close ? '1' : '0') + SEP + (e.abort ? '1' : '0') + SEP + (e.log ? '1' : '0'),
     );
   }
   sendRequestPause(stream: number): void {

@@ -76,6 +76,8 @@ export interface ResponseEndMessage {
   readonly close: boolean;
   /** Abort: nothing (more) is sent; the connection is reset. */
   readonly abort: boolean;
+  /** Write a W3C log line for this request (false: httpLogging dontLog / selectiveLogging). */
+  readonly log: boolean;
 }
 
 export interface LogMessage {

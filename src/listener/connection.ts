@@ -223,6 +223,7 @@ export class Connection implements ParserSink {
       ex.owner?.abort(ex);
       ex.state = 'local';
       ex.responded = false;
+      this.#host.httpErr(this, 'Internal', 500, ex, ex.head);
       this.#respondLocal(ex, 'internalError', 'Internal', false);
       return;
     }

@@ -67,6 +67,8 @@ export class Exchange {
   keepAlive: boolean;
   ended = false;
   responsePaused = false;
+  /** Write a W3C line when done (the worker's HttpLoggingModule may say no). */
+  logged = true;
   /** httperr reason for a listener-generated answer (or a dropped request). */
   httpErrReason: HttpErrReason | undefined = undefined;
 
@@ -131,5 +133,6 @@ export class Exchange {
     this.keepAlive = this.head.keepAlive;
     this.ended = false;
     this.responsePaused = false;
+    this.logged = true;
   }
 }

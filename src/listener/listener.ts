@@ -297,7 +297,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   completed(ex: Exchange, conn: Connection): void {
-    if (ex.state === 'local' || ex.site === undefined) return; // httperr has it
+    if (ex.state === 'local' || ex.site === undefined || !ex.logged) return; // httperr has it, or dontLog
     const entry = this.#siteLogs.get(ex.site.id);
     if (entry === undefined) return;
     const raw = ex.head.rawHeaders;

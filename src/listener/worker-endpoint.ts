@@ -131,6 +131,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     this.#inflight.delete(stream);
     this.served++;
     this.#releaseBody(ex);
+    if (!end.log) ex.logged = false;
     ex.conn.responseEnd(ex, end.subStatus, end.win32Status, end.username, end.close, end.abort);
     this.#events.idle(this);
   }

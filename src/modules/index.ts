@@ -6,6 +6,7 @@ import type { ModuleDefinition } from '../worker/module-api.js';
 import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
 import { DirectoryListingModule } from './directory-listing/index.js';
+import { HttpLoggingModule } from './http-logging/index.js';
 import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
 import { StaticFileModule } from './static-file/index.js';
@@ -14,6 +15,7 @@ export { CustomErrorModule, createCustomErrorModule } from './custom-error/index
 export type { CustomErrorOptions } from './custom-error/index.js';
 export { DefaultDocumentModule } from './default-document/index.js';
 export { DirectoryListingModule } from './directory-listing/index.js';
+export { HttpLoggingModule } from './http-logging/index.js';
 export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
 export { StaticFileModule } from './static-file/index.js';
@@ -22,6 +24,7 @@ export type { StatusText } from './sub-status.js';
 
 /** In the relative order of IIS's shipped `<modules>` list. */
 export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
+  HttpLoggingModule,
   DefaultDocumentModule,
   DirectoryListingModule,
   ProtocolSupportModule,

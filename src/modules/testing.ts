@@ -72,6 +72,9 @@ export const SCHEMA_DEFAULTS: Readonly<Record<string, ElementSpec>> = {
       },
     },
   },
+  'system.webServer/httpLogging': {
+    attributes: { dontLog: false, selectiveLogging: 'LogAll' },
+  },
   'system.webServer/httpProtocol': {
     attributes: { allowKeepAlive: true },
     children: { customHeaders: {}, redirectHeaders: {} },
@@ -242,6 +245,7 @@ export class RecordingResponse implements HttpResponse {
   win32Status = 0;
   statusReason = '';
   trySkipCustomErrors = false;
+  logRequest = true;
   headersSent = false;
   aborted = false;
   /** Set by requestClose() (the worker response's close-the-connection request). */

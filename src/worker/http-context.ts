@@ -102,6 +102,7 @@ export class WorkerResponse implements HttpResponse {
   win32Status = 0;
   statusReason = '';
   trySkipCustomErrors = false;
+  logRequest = true;
   /** Set when a module touched the status, wrote, or flushed: the handler "produced" a response. */
   produced = false;
   #status = 200;
@@ -213,6 +214,7 @@ export class WorkerResponse implements HttpResponse {
       username: user,
       close: this.#closeConnection,
       abort: this.#aborted,
+      log: this.logRequest,
     });
   }
 

@@ -131,6 +131,8 @@ export interface HttpResponse {
   readonly bodyLength: number;
   /** Close the client connection without a response (IIS abort): LogRequest/EndRequest still run. */
   abort(): void;
+  /** Whether the listener writes a W3C line for this request (HttpLoggingModule clears it). */
+  logRequest: boolean;
 }
 
 export interface FileInfo {
