@@ -6,6 +6,7 @@ import { statusText } from './sub-status.js';
 test('built-in modules carry IIS names, once each, and hook what IIS hooks', () => {
   const names = BUILTIN_MODULES.map((m) => m.name);
   assert.deepEqual(names, [
+    'HttpLoggingModule',
     'DefaultDocumentModule',
     'DirectoryListingModule',
     'ProtocolSupportModule',
@@ -17,6 +18,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     BUILTIN_MODULES.map((m) => [m.name, [...Object.keys(m.notifications ?? {}), ...(m.executeHandler ? ['handler'] : [])].sort()]),
   );
   assert.deepEqual(hooks, {
+    HttpLoggingModule: ['SendResponse'],
     DefaultDocumentModule: ['handler'],
     DirectoryListingModule: ['handler'],
     ProtocolSupportModule: ['SendResponse', 'handler'],
