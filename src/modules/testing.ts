@@ -487,6 +487,7 @@ export class TestContext implements HttpContext {
       scriptProcessor: '',
       resourceType: 'Either',
       requireAccess: 'Read',
+      responseBufferLimit: 4194304,
       element: empty,
     };
   }

@@ -55,6 +55,7 @@ function compileHandler(item: ConfigElement, pool: PoolTraits): CompiledHandler 
     scriptProcessor: item.str('scriptProcessor'),
     resourceType: item.enumName('resourceType'),
     requireAccess: item.enumName('requireAccess'),
+    responseBufferLimit: item.num('responseBufferLimit'),
     element: item,
   };
   return {

@@ -103,6 +103,9 @@ export class WorkerResponse implements HttpResponse {
   statusReason = '';
   trySkipCustomErrors = false;
   logRequest = true;
+  /** Bytes buffered before the response starts streaming (-1: until the pipeline ends). */
+  bufferLimit = -1;
+  #autoFlushing = false;
   /** Set when a module touched the status, wrote, or flushed: the handler "produced" a response. */
   produced = false;
   #status = 200;
@@ -172,12 +175,20 @@ export class WorkerResponse implements HttpResponse {
     if (this.#isHead) return true; // HEAD: count for Content-Length, send nothing
     if (!this.#headersSent) {
       this.#chunks.push(buf);
+      // The handler's responseBufferLimit (IIS: 4 MiB by default, 0 = stream at once): past it
+      // the head goes out and the body streams instead of growing in memory.
+      if (this.bufferLimit >= 0 && this.#bodyLength > this.bufferLimit && !this.#autoFlushing) {
+        this.#autoFlushing = true;
+        void this.flush().catch(() => this.abort());
+        return false;
+      }
       return true;
     }
     return this.#transport.body(buf);
   }
 
   drained(): Promise<void> {
+    if (this.#autoFlushing && !this.#headersSent) return this.flush();
     return this.#transport.writable();
   }
 

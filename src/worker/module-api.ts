@@ -53,6 +53,8 @@ export interface HandlerMapping {
   readonly scriptProcessor: string;
   readonly resourceType: string; // File | Directory | Either | Unspecified
   readonly requireAccess: string; // None | Read | Write | Script | Execute
+  /** Bytes buffered before the response streams (IIS default 4 MiB; 0 = stream at once). */
+  readonly responseBufferLimit: number;
   readonly element: ConfigElement;
 }
 

@@ -227,3 +227,30 @@ test('a child request runs the pipeline for another URL and writes into the same
   assert.equal(r.status, 200);
   assert.equal(r.body, 'child /sub/inner.txt true');
 });
+
+test('responseBufferLimit: 0 streams from the first write (no Content-Length); the default buffers and counts', async () => {
+  const events: string[] = [];
+  const streamer: ModuleDefinition = {
+    name: 'Streamer',
+    async executeHandler(ctx) {
+      for (const part of ['a', 'b', 'c']) {
+        if (!ctx.response.write(part)) await ctx.response.drained();
+        events.push(`wrote ${part} headersSent=${ctx.response.headersSent}`);
+      }
+    },
+  };
+  const { pipeline } = setup({
+    handlers: '<add name="Stream" path="stream" verb="*" modules="Streamer" responseBufferLimit="0" /><add name="Buffered" path="*" verb="*" modules="Streamer" />',
+    modules: [streamer],
+    moduleNames: ['Streamer'],
+  });
+  const streamed = await serve(pipeline, '/stream');
+  assert.equal(streamed.body, 'abc');
+  assert.ok(!streamed.headers.includes('Content-Length'));
+  assert.deepEqual(events, ['wrote a headersSent=true', 'wrote b headersSent=true', 'wrote c headersSent=true']);
+  events.length = 0;
+  const buffered = await serve(pipeline, '/other');
+  assert.equal(buffered.body, 'abc');
+  assert.deepEqual(buffered.headers, ['Content-Length', '3']);
+  assert.deepEqual(events, ['wrote a headersSent=false', 'wrote b headersSent=false', 'wrote c headersSent=false']);
+});

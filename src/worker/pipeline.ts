@@ -164,6 +164,7 @@ export class Pipeline implements ContextHost {
     }
     const h = m.handler;
     ctx.handler = h;
+    ctx.response.bufferLimit = h.responseBufferLimit;
     const access = ACCESS[h.requireAccess];
     if (access !== undefined && !grantedAccess(handlers).has(access.flag)) {
       ctx.setStatus(403, access.sub, {
@@ -173,7 +174,9 @@ export class Pipeline implements ContextHost {
       return;
     }
     if (h.resourceType !== 'Unspecified') {
-      const info = await this.stat(ctx.physicalPath);
+      // A fresh cached stat answers without a promise (the common case on a hot URL).
+      const cached = this.#o.statCache.peek(ctx.physicalPath);
+      const info = cached !== undefined ? cached.info : await this.stat(ctx.physicalPath);
       const ok =
         info !== undefined &&
         (h.resourceType === 'Either' || (h.resourceType === 'File' ? info.isFile : info.isDirectory));
