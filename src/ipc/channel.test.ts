@@ -28,6 +28,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     responseHead() {},
     responseBody() {},
     responseEnd() {},
+    responseComplete() {},
     requestPause() {},
     requestResume() {},
     pong() {},
@@ -164,5 +165,34 @@ test('a corrupt frame length closes the channel with IPC_PROTOCOL', async () => 
     b.write(bad);
   });
   assert.equal((err as { code?: string } | undefined)?.code, 'IPC_PROTOCOL');
+  b.destroy();
+});
+
+test('a buffered response travels as one ResponseComplete frame, small or large', async () => {
+  const [a, b] = await socketPair();
+  const got: Array<{ status: number; headers: readonly string[]; body: Buffer; user: string; log: boolean; close: boolean }> = [];
+  const done = new Promise<void>((resolve) => {
+    new ListenerChannel(
+      a,
+      noopListener({
+        responseComplete: (_s, h, body, end) => {
+          got.push({ status: h.status, headers: h.headers, body: Buffer.from(body), user: end.username, log: end.log, close: end.close });
+          if (got.length === 2) resolve();
+        },
+      }),
+    );
+  });
+  const w = new WorkerChannel(b, noopWorker({}));
+  const end = { subStatus: 0, win32Status: 0, username: 'zoë', close: true, abort: false, log: false };
+  w.sendResponseComplete(1, { status: 200, reason: '', headers: ['Content-Length', '5'] }, [Buffer.from('he'), Buffer.from('llo')], 5, end);
+  const big = Buffer.alloc(100000, 7);
+  w.sendResponseComplete(2, { status: 404, reason: 'Not Found', headers: [] }, [big, big], 200000, { ...end, username: '' });
+  await done;
+  assert.deepEqual(got[0], { status: 200, headers: ['Content-Length', '5'], body: Buffer.from('hello'), user: 'zoë', log: false, close: true });
+  assert.equal(got[1]!.status, 404);
+  assert.deepEqual(got[1]!.headers, []);
+  assert.equal(got[1]!.body.length, 200000);
+  assert.equal(got[1]!.user, '');
+  a.destroy();
   b.destroy();
 });

@@ -109,6 +109,29 @@ export abstract class Channel {
     }
   }
 
+  /** One frame made of a prefix buffer and body parts (large parts are not copied). */
+  protected partsFrame(type: number, stream: number, prefix: Buffer, parts: readonly Buffer[], partsBytes: number): void {
+    if (this.#closed) return;
+    const len = prefix.length + partsBytes;
+    if (len <= 16384) {
+      const b = Buffer.allocUnsafe(HEADER + len);
+      b.writeUInt32BE(HEADER - 4 + len, 0);
+      b[4] = type;
+      b.writeUInt32BE(stream, 5);
+      let off = HEADER + prefix.copy(b, HEADER);
+      for (let i = 0; i < parts.length; i++) off += parts[i]!.copy(b, off);
+      this.#push(b);
+      return;
+    }
+    const h = Buffer.allocUnsafe(HEADER + prefix.length);
+    h.writeUInt32BE(HEADER - 4 + len, 0);
+    h[4] = type;
+    h.writeUInt32BE(stream, 5);
+    prefix.copy(h, HEADER);
+    this.#push(h);
+    for (let i = 0; i < parts.length; i++) this.#push(parts[i]!);
+  }
+
   protected jsonFrame(type: number, value: unknown): void {
     this.frame(type, 0, Buffer.from(JSON.stringify(value), 'utf8'));
   }
@@ -288,6 +311,24 @@ export class ListenerChannel extends Channel {
         });
         return;
       }
+      case MessageType.ResponseComplete: {
+        const headLen = payload.readUInt32BE(0);
+        const f = payload.toString('latin1', 4, 4 + headLen).split(SEP);
+        h.responseComplete(
+          stream,
+          { status: Number(f[0]), reason: f[1]!, headers: f.slice(8) },
+          payload.subarray(4 + headLen),
+          {
+            subStatus: Number(f[2]),
+            win32Status: Number(f[3]),
+            username: f[4] === '' ? '' : Buffer.from(f[4]!, 'latin1').toString('utf8'),
+            close: f[5] === '1',
+            abort: false,
+            log: f[7] !== '0',
+          },
+        );
+        return;
+      }
       case MessageType.RequestPause:
         h.requestPause(stream);
         return;
@@ -340,6 +381,18 @@ export class WorkerChannel extends Channel {
       stream,
       e.subStatus + SEP + e.win32Status + SEP + user + SEP + (e.close ? '1' : '0') + SEP + (e.abort ? '1' : '0') + SEP + (e.log ? '1' : '0'),
     );
+  }
+  /** Head + body + end of a buffered response in one frame (one dispatch in the listener). */
+  sendResponseComplete(stream: number, h: ResponseHeadMessage, body: readonly Buffer[], bodyBytes: number, e: ResponseEndMessage): void {
+    let s =
+      h.status + SEP + h.reason + SEP + e.subStatus + SEP + e.win32Status + SEP +
+      (e.username === '' ? '' : toLatin1Bytes(e.username)) + SEP + (e.close ? '1' : '0') + SEP + '0' + SEP + (e.log ? '1' : '0');
+    const hs = h.headers;
+    for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
+    const prefix = Buffer.allocUnsafe(4 + s.length);
+    prefix.writeUInt32BE(s.length, 0);
+    prefix.write(s, 4, 'latin1');
+    this.partsFrame(MessageType.ResponseComplete, stream, prefix, body, bodyBytes);
   }
   sendRequestPause(stream: number): void {
     this.frame(MessageType.RequestPause, stream);

@@ -30,6 +30,8 @@ export const MessageType = {
   RequestResume: 25,
   Pong: 26,
   Log: 27,
+  /** Head, whole body and end in one frame: the common case of a buffered response. */
+  ResponseComplete: 28,
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
@@ -106,6 +108,7 @@ export interface ListenerInbound {
   responseHead(stream: number, head: ResponseHeadMessage): void;
   responseBody(stream: number, chunk: Buffer): void;
   responseEnd(stream: number, end: ResponseEndMessage): void;
+  responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
   requestPause(stream: number): void;
   requestResume(stream: number): void;
   pong(id: number): void;

@@ -92,7 +92,8 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     this.#channel.sendRequestBody(ex.stream, chunk);
   }
   sendBodyEnd(ex: Exchange): void {
-    this.#channel.sendRequestEnd(ex.stream);
+    // A request without a body is complete with its head: the worker needs no end frame.
+    if (ex.requestContentLength !== 0) this.#channel.sendRequestEnd(ex.stream);
   }
   pauseResponse(ex: Exchange): void {
     this.#channel.sendResponsePause(ex.stream);
@@ -134,6 +135,13 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     if (!end.log) ex.logged = false;
     ex.conn.responseEnd(ex, end.subStatus, end.win32Status, end.username, end.close, end.abort);
     this.#events.idle(this);
+  }
+  responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void {
+    const ex = this.#inflight.get(stream);
+    if (ex === undefined) return;
+    ex.conn.responseHead(ex, head.status, head.reason, head.headers);
+    if (body.length !== 0) ex.conn.responseBody(ex, body);
+    this.responseEnd(stream, end);
   }
   requestPause(stream: number): void {
     const ex = this.#inflight.get(stream);

@@ -23,6 +23,8 @@ export interface ResponseTransport {
   body(chunk: Buffer): boolean;
   writable(): Promise<void>;
   end(info: ResponseEndMessage): void;
+  /** A buffered response in one go: head, whole body, end. */
+  complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void;
 }
 
 /** The part of the pipeline a context calls back into. */
@@ -218,7 +220,24 @@ export class WorkerResponse implements HttpResponse {
 
   /** Called by the pipeline once every stage ran: send what is left and end the stream. */
   async finish(user: string): Promise<void> {
-    if (!this.#aborted && !this.#headersSent) await this.#sendHead(true);
+    if (!this.#aborted && !this.#headersSent) {
+      const head = await this.#prepareHead(true);
+      if (head !== undefined) {
+        // The whole response is known: one frame instead of head, body and end frames.
+        this.#headersSent = true;
+        const chunks = head.noBody ? [] : this.#chunks;
+        this.#chunks = [];
+        this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : this.#bodyLength, {
+          subStatus: this.subStatus,
+          win32Status: this.win32Status,
+          username: user,
+          close: this.#closeConnection,
+          abort: false,
+          log: this.logRequest,
+        });
+        return;
+      }
+    }
     this.#transport.end({
       subStatus: this.subStatus,
       win32Status: this.win32Status,
@@ -229,12 +248,13 @@ export class WorkerResponse implements HttpResponse {
     });
   }
 
-  async #sendHead(final: boolean): Promise<void> {
+  /** Run SendResponse (once) and fix the head; undefined when the response was aborted or sent meanwhile. */
+  async #prepareHead(final: boolean): Promise<{ status: number; headers: string[]; noBody: boolean } | undefined> {
     if (this.#host !== undefined) {
       const hook = this.#host;
       this.#host = undefined; // SendResponse fires once
       await hook();
-      if (this.#aborted || this.#headersSent) return;
+      if (this.#aborted || this.#headersSent) return undefined;
     }
     const status = this.#status;
     const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
@@ -246,11 +266,17 @@ export class WorkerResponse implements HttpResponse {
       if (typeof e.value === 'string') flat.push(e.name, e.value);
       else for (const v of e.value) flat.push(e.name, v);
     }
+    return { status, headers: flat, noBody };
+  }
+
+  async #sendHead(final: boolean): Promise<void> {
+    const head = await this.#prepareHead(final);
+    if (head === undefined) return;
     this.#headersSent = true;
-    this.#transport.head(status, this.statusReason, flat);
+    this.#transport.head(head.status, this.statusReason, head.headers);
     const chunks = this.#chunks;
     this.#chunks = [];
-    if (noBody) return;
+    if (head.noBody) return;
     for (let i = 0; i < chunks.length; i++) this.#transport.body(chunks[i]!);
   }
 }

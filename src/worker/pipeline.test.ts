@@ -81,6 +81,12 @@ async function serve(pipeline: Pipeline, path: string, method = 'GET'): Promise<
     },
     writable: () => Promise.resolve(),
     end: (info) => (c.end = info),
+    complete: (status, _reason, headers, body, _bytes, info) => {
+      c.status = status;
+      c.headers = headers;
+      c.body += Buffer.concat(body).toString();
+      c.end = info;
+    },
   };
   const head: RequestHeadMessage = {
     method,

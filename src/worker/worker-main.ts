@@ -156,6 +156,11 @@ class Worker implements WorkerInbound {
         if (!state.aborted) channel.sendResponseEnd(stream, info);
         if (this.#shuttingDown && this.#streams.size === 0) this.#exitSoon();
       },
+      complete: (status, reason, headers, body, bodyBytes, info) => {
+        this.#streams.delete(stream);
+        if (!state.aborted) channel.sendResponseComplete(stream, { status, reason, headers }, body, bodyBytes, info);
+        if (this.#shuttingDown && this.#streams.size === 0) this.#exitSoon();
+      },
     };
     void pipeline.run(head, transport, state.body).catch((err: unknown) => {
       this.#log('error', `pipeline failure: ${(err as Error).stack ?? String(err)}`);
