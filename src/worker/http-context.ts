@@ -29,7 +29,7 @@ export interface ResponseTransport {
 
 /** The part of the pipeline a context calls back into. */
 export interface ContextHost {
-  runSendResponse(ctx: WorkerContext): Promise<void>;
+  runSendResponse(ctx: WorkerContext): void | Promise<void>;
   runChildRequest(parent: WorkerContext, url: string): Promise<void>;
   stat(path: string): Promise<FileInfo | undefined>;
   log(level: 'info' | 'warn' | 'error', message: string): void;
@@ -119,7 +119,7 @@ export class WorkerResponse implements HttpResponse {
   #closeConnection = false;
   readonly #transport: ResponseTransport;
   readonly #isHead: boolean;
-  #host: (() => Promise<void>) | undefined;
+  #host: (() => void | Promise<void>) | undefined;
 
   constructor(transport: ResponseTransport, isHead: boolean) {
     this.#transport = transport;
@@ -127,7 +127,7 @@ export class WorkerResponse implements HttpResponse {
   }
 
   /** The pipeline installs the SendResponse runner (needs the top-level context). */
-  setSendResponseHook(hook: () => Promise<void>): void {
+  setSendResponseHook(hook: () => void | Promise<void>): void {
     this.#host = hook;
   }
 
@@ -253,7 +253,8 @@ export class WorkerResponse implements HttpResponse {
     if (this.#host !== undefined) {
       const hook = this.#host;
       this.#host = undefined; // SendResponse fires once
-      await hook();
+      const r = hook();
+      if (r !== undefined) await r;
       if (this.#aborted || this.#headersSent) return undefined;
     }
     const status = this.#status;

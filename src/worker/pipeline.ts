@@ -53,18 +53,37 @@ function grantedAccess(handlers: ConfigElement): ReadonlySet<string> {
   return set;
 }
 
-/** A handler's modules in `<modules>` order (IIS runs them in that order), per chain. */
-const handlerModuleCache = new WeakMap<ModuleChain, Map<HandlerMapping, readonly ModuleDefinition[]>>();
-function handlerModules(chain: ModuleChain, h: HandlerMapping): readonly ModuleDefinition[] {
+/** A handler's modules in `<modules>` order (IIS runs them in that order), per chain, and the
+ *  first module it names that is not enabled there (→ 500.21). */
+interface HandlerModules {
+  readonly defs: readonly ModuleDefinition[];
+  readonly bad: string | undefined;
+}
+const handlerModuleCache = new WeakMap<ModuleChain, Map<HandlerMapping, HandlerModules>>();
+function handlerModules(chain: ModuleChain, h: HandlerMapping): HandlerModules {
   let perChain = handlerModuleCache.get(chain);
   if (perChain === undefined) handlerModuleCache.set(chain, (perChain = new Map()));
-  let list = perChain.get(h);
-  if (list === undefined) {
+  let entry = perChain.get(h);
+  if (entry === undefined) {
+    const bad = h.modules.find((name) => chain.enabled.get(name.toLowerCase())?.executeHandler === undefined);
     const wanted = new Set(h.modules.map((m) => m.toLowerCase()));
-    list = [...chain.enabled].filter(([key]) => wanted.has(key)).map(([, def]) => def);
-    perChain.set(h, list);
+    const defs = [...chain.enabled].filter(([key]) => wanted.has(key)).map(([, def]) => def);
+    entry = { defs, bad };
+    perChain.set(h, entry);
   }
-  return list;
+  return entry;
+}
+
+/** resourceType File / Directory / Either needs the target on disk (IIS Web Core: 404.0). */
+function checkResource(ctx: WorkerContext, h: HandlerMapping, info: FileInfo | undefined): void {
+  const ok = info !== undefined && (h.resourceType === 'Either' || (h.resourceType === 'File' ? info.isFile : info.isDirectory));
+  if (ok) return;
+  ctx.response.win32Status = 2;
+  ctx.setStatus(404, 0, {
+    hresult: 0x80070002,
+    description: 'The resource you are looking for has been removed, had its name changed, or is temporarily unavailable.',
+  });
+  ctx.finish();
 }
 
 export class Pipeline implements ContextHost {
@@ -96,6 +115,10 @@ export class Pipeline implements ContextHost {
     }
   }
 
+  // The stage runners below return a promise only when a handler went asynchronous: most
+  // notifications finish synchronously, and an async function per step would cost a promise
+  // and a microtask hop each, several times per request.
+
   async #runStages(ctx: WorkerContext): Promise<void> {
     const chain = this.#o.registry.chain(ctx.config.section('system.webServer/modules'));
     const n = chain.notifications;
@@ -105,33 +128,84 @@ export class Pipeline implements ContextHost {
       if (ctx.finished || ctx.response.aborted) break;
       ctx.notification = stage;
       if (stage === 'MapRequestHandler') {
-        await this.#mapHandler(ctx);
+        const r = this.#mapHandler(ctx);
+        if (r !== undefined) await r;
         if (ctx.finished) break;
       } else if (stage === 'ExecuteRequestHandler') {
-        await this.#executeHandler(ctx, chain);
+        const r = this.#executeHandler(ctx, chain);
+        if (r !== undefined) await r;
         if (ctx.finished) break;
       }
       const list = n[stage];
-      if (list.length !== 0) await this.#notify(ctx, list, stage);
+      if (list.length !== 0) {
+        const r = this.#notify(ctx, list, stage, false);
+        if (r !== undefined) await r;
+      }
     }
     // LogRequest and EndRequest always run (for child requests only EndRequest: the parent logs).
-    if (!ctx.isChildRequest && n.LogRequest.length !== 0) await this.#notify(ctx, n.LogRequest, 'LogRequest', true);
-    if (n.EndRequest.length !== 0) await this.#notify(ctx, n.EndRequest, 'EndRequest', true);
+    if (!ctx.isChildRequest && n.LogRequest.length !== 0) {
+      const r = this.#notify(ctx, n.LogRequest, 'LogRequest', true);
+      if (r !== undefined) await r;
+    }
+    if (n.EndRequest.length !== 0) {
+      const r = this.#notify(ctx, n.EndRequest, 'EndRequest', true);
+      if (r !== undefined) await r;
+    }
   }
 
-  async #notify(ctx: WorkerContext, list: readonly ChainEntry[], stage: Notification, always = false): Promise<void> {
+  #notify(ctx: WorkerContext, list: readonly ChainEntry[], stage: Notification, always: boolean): void | Promise<void> {
     ctx.notification = stage;
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       ctx.currentModule = e.module;
+      let r: void | Promise<void>;
       try {
-        const r = e.fn(ctx);
-        if (r !== undefined) await r;
+        r = e.fn(ctx);
+      } catch (err) {
+        this.#moduleFailed(ctx, err);
+        if (!always) return;
+        continue;
+      }
+      if (r !== undefined) return this.#notifyFrom(ctx, list, stage, always, i, r);
+      if (ctx.finished && !always) return;
+    }
+    ctx.currentModule = 'IIS Web Core';
+  }
+
+  /** #notify's continuation once handler `i` returned a promise. */
+  async #notifyFrom(
+    ctx: WorkerContext,
+    list: readonly ChainEntry[],
+    stage: Notification,
+    always: boolean,
+    i: number,
+    pending: Promise<void>,
+  ): Promise<void> {
+    for (;;) {
+      try {
+        await pending;
       } catch (err) {
         this.#moduleFailed(ctx, err);
         if (!always) return;
       }
       if (ctx.finished && !always) return;
+      let next: void | Promise<void> = undefined;
+      for (i++; i < list.length; i++) {
+        const e = list[i]!;
+        ctx.notification = stage;
+        ctx.currentModule = e.module;
+        try {
+          next = e.fn(ctx);
+        } catch (err) {
+          this.#moduleFailed(ctx, err);
+          if (!always) return;
+          continue;
+        }
+        if (next !== undefined) break;
+        if (ctx.finished && !always) return;
+      }
+      if (next === undefined) break;
+      pending = next;
     }
     ctx.currentModule = 'IIS Web Core';
   }
@@ -147,7 +221,7 @@ export class Pipeline implements ContextHost {
     ctx.finish();
   }
 
-  async #mapHandler(ctx: WorkerContext): Promise<void> {
+  #mapHandler(ctx: WorkerContext): void | Promise<void> {
     ctx.currentModule = 'IIS Web Core';
     const req = ctx.request;
     const handlers = ctx.config.section('system.webServer/handlers');
@@ -173,40 +247,47 @@ export class Pipeline implements ContextHost {
       ctx.finish();
       return;
     }
-    if (h.resourceType !== 'Unspecified') {
-      // A fresh cached stat answers without a promise (the common case on a hot URL).
-      const cached = this.#o.statCache.peek(ctx.physicalPath);
-      const info = cached !== undefined ? cached.info : await this.stat(ctx.physicalPath);
-      const ok =
-        info !== undefined &&
-        (h.resourceType === 'Either' || (h.resourceType === 'File' ? info.isFile : info.isDirectory));
-      if (!ok) {
-        ctx.response.win32Status = 2;
-        ctx.setStatus(404, 0, {
-          hresult: 0x80070002,
-          description: 'The resource you are looking for has been removed, had its name changed, or is temporarily unavailable.',
-        });
-        ctx.finish();
-      }
-    }
+    if (h.resourceType === 'Unspecified') return;
+    // A fresh cached stat answers without a promise (the common case on a hot URL).
+    const cached = this.#o.statCache.peek(ctx.physicalPath);
+    if (cached !== undefined) return checkResource(ctx, h, cached.info);
+    return this.stat(ctx.physicalPath).then((info) => checkResource(ctx, h, info));
   }
 
-  async #executeHandler(ctx: WorkerContext, chain: ModuleChain): Promise<void> {
+  #executeHandler(ctx: WorkerContext, chain: ModuleChain): void | Promise<void> {
     const h = ctx.handler;
     if (h === undefined) return;
-    // Every module the handler names must be enabled here (IIS 500.21 otherwise).
-    for (const name of h.modules) {
-      const def = chain.enabled.get(name.toLowerCase());
-      if (def === undefined || def.executeHandler === undefined) {
-        ctx.setStatus(500, 21, {
-          description: `Handler "${h.name}" has a bad module "${name}" in its module list.`,
-        });
-        ctx.finish();
+    const { defs, bad } = handlerModules(chain, h);
+    if (bad !== undefined) {
+      // Every module the handler names must be enabled here (IIS 500.21 otherwise).
+      ctx.setStatus(500, 21, { description: `Handler "${h.name}" has a bad module "${bad}" in its module list.` });
+      ctx.finish();
+      return;
+    }
+    for (let i = 0; i < defs.length; i++) {
+      const def = defs[i]!;
+      ctx.currentModule = def.name;
+      let r: void | Promise<void>;
+      try {
+        r = def.executeHandler!(ctx);
+      } catch (err) {
+        this.#moduleFailed(ctx, err);
         return;
       }
+      if (r !== undefined) return this.#executeFrom(ctx, defs, i, r);
+      if (ctx.finished || ctx.response.produced) break;
     }
-    const defs = handlerModules(chain, h);
-    for (let i = 0; i < defs.length; i++) {
+    ctx.currentModule = 'IIS Web Core';
+  }
+
+  async #executeFrom(ctx: WorkerContext, defs: readonly ModuleDefinition[], i: number, pending: Promise<void>): Promise<void> {
+    try {
+      await pending;
+    } catch (err) {
+      this.#moduleFailed(ctx, err);
+      return;
+    }
+    for (i++; i < defs.length && !ctx.finished && !ctx.response.produced; i++) {
       const def = defs[i]!;
       ctx.currentModule = def.name;
       try {
@@ -216,15 +297,14 @@ export class Pipeline implements ContextHost {
         this.#moduleFailed(ctx, err);
         return;
       }
-      if (ctx.finished || ctx.response.produced) break;
     }
     ctx.currentModule = 'IIS Web Core';
   }
 
-  async runSendResponse(ctx: WorkerContext): Promise<void> {
+  runSendResponse(ctx: WorkerContext): void | Promise<void> {
     const chain = this.#o.registry.chain(ctx.config.section('system.webServer/modules'));
     const list = chain.notifications.SendResponse;
-    if (list.length !== 0) await this.#notify(ctx, list, 'SendResponse', true);
+    if (list.length !== 0) return this.#notify(ctx, list, 'SendResponse', true);
   }
 
   async runChildRequest(parent: WorkerContext, url: string): Promise<void> {

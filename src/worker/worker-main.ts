@@ -7,13 +7,13 @@ import { Socket } from 'node:net';
 import { ConfigSystem, loadAppHost } from '../config/index.js';
 import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
-import type { ConfigMessage, RequestHeadMessage, WorkerInbound } from '../ipc/messages.js';
+import type { ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
 import { BUILTIN_MODULES, createCustomErrorModule } from '../modules/index.js';
 import { StatCache } from './file-cache.js';
 import type { ResponseTransport } from './http-context.js';
 import { ModuleRegistry } from './module-registry.js';
 import { Pipeline } from './pipeline.js';
-import { RequestBody } from './request-body.js';
+import { RequestBody, type BodyFlowControl } from './request-body.js';
 
 function poolFromArgv(argv: readonly string[]): string {
   const i = argv.indexOf('-ap');
@@ -25,17 +25,74 @@ function poolFromArgv(argv: readonly string[]): string {
   return name;
 }
 
-interface StreamState {
-  readonly body: RequestBody | undefined;
-  paused: boolean;
-  waiters: Array<() => void>;
-  aborted: boolean;
+/**
+ * One request's stream on the channel: its body queue, flow state, and the ResponseTransport the
+ * pipeline writes to. A class rather than a bag of closures: one allocation per request.
+ */
+class Stream implements ResponseTransport, BodyFlowControl {
+  readonly id: number;
+  readonly requestBody: RequestBody | undefined;
+  paused = false;
+  aborted = false;
+  waiters: Array<() => void> = [];
+  readonly #worker: Worker;
+  readonly #channel: WorkerChannel;
+
+  constructor(worker: Worker, channel: WorkerChannel, id: number, hasBody: boolean) {
+    this.id = id;
+    this.#worker = worker;
+    this.#channel = channel;
+    this.requestBody = hasBody ? new RequestBody(this) : undefined;
+  }
+
+  // BodyFlowControl: the handler reads the body slower than it arrives.
+  pause(): void {
+    this.#channel.sendRequestPause(this.id);
+  }
+  resume(): void {
+    this.#channel.sendRequestResume(this.id);
+  }
+
+  head(status: number, reason: string, headers: string[]): void {
+    if (!this.aborted) this.#channel.sendResponseHead(this.id, { status, reason, headers });
+  }
+  body(chunk: Buffer): boolean {
+    if (this.aborted) return true;
+    this.#channel.sendResponseBody(this.id, chunk);
+    return this.#channel.writable && !this.paused;
+  }
+  writable(): Promise<void> {
+    const channel = this.#channel;
+    if (this.aborted || (channel.writable && !this.paused)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (this.aborted || channel.closed) return resolve();
+        if (this.paused) this.waiters.push(check);
+        else if (!channel.writable) channel.onceDrain(check);
+        else resolve();
+      };
+      check();
+    });
+  }
+  end(info: ResponseEndMessage): void {
+    if (!this.aborted) this.#channel.sendResponseEnd(this.id, info);
+    this.#worker.streamDone(this);
+  }
+  complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void {
+    if (!this.aborted) this.#channel.sendResponseComplete(this.id, { status, reason, headers }, body, bodyBytes, info);
+    this.#worker.streamDone(this);
+  }
+  wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
 }
 
 class Worker implements WorkerInbound {
   readonly #poolName: string;
   readonly #channel: WorkerChannel;
-  readonly #streams = new Map<number, StreamState>();
+  readonly #streams = new Map<number, Stream>();
   readonly #statCache = new StatCache();
   #pipeline: Pipeline | undefined;
   #registry: ModuleRegistry | undefined;
@@ -116,69 +173,32 @@ class Worker implements WorkerInbound {
       this.#log('error', 'request received before configuration');
       return;
     }
-    const channel = this.#channel;
-    const state: StreamState = {
-      body:
-        head.contentLength !== 0
-          ? new RequestBody({
-              pause: () => channel.sendRequestPause(stream),
-              resume: () => channel.sendRequestResume(stream),
-            })
-          : undefined,
-      paused: false,
-      waiters: [],
-      aborted: false,
-    };
-    this.#streams.set(stream, state);
-    const transport: ResponseTransport = {
-      head: (status, reason, headers) => {
-        if (!state.aborted) channel.sendResponseHead(stream, { status, reason, headers });
-      },
-      body: (chunk) => {
-        if (state.aborted) return true;
-        channel.sendResponseBody(stream, chunk);
-        return channel.writable && !state.paused;
-      },
-      writable: () => {
-        if (state.aborted || (channel.writable && !state.paused)) return Promise.resolve();
-        return new Promise<void>((resolve) => {
-          const check = (): void => {
-            if (state.aborted || channel.closed) return resolve();
-            if (state.paused) state.waiters.push(check);
-            else if (!channel.writable) channel.onceDrain(check);
-            else resolve();
-          };
-          check();
-        });
-      },
-      end: (info) => {
-        this.#streams.delete(stream);
-        if (!state.aborted) channel.sendResponseEnd(stream, info);
-        if (this.#shuttingDown && this.#streams.size === 0) this.#exitSoon();
-      },
-      complete: (status, reason, headers, body, bodyBytes, info) => {
-        this.#streams.delete(stream);
-        if (!state.aborted) channel.sendResponseComplete(stream, { status, reason, headers }, body, bodyBytes, info);
-        if (this.#shuttingDown && this.#streams.size === 0) this.#exitSoon();
-      },
-    };
-    void pipeline.run(head, transport, state.body).catch((err: unknown) => {
-      this.#log('error', `pipeline failure: ${(err as Error).stack ?? String(err)}`);
-    });
+    const st = new Stream(this, this.#channel, stream, head.contentLength !== 0);
+    this.#streams.set(stream, st);
+    pipeline.run(head, st, st.requestBody).catch(this.#pipelineFailed);
+  }
+
+  readonly #pipelineFailed = (err: unknown): void => {
+    this.#log('error', `pipeline failure: ${(err as Error).stack ?? String(err)}`);
+  };
+
+  streamDone(st: Stream): void {
+    this.#streams.delete(st.id);
+    if (this.#shuttingDown && this.#streams.size === 0) this.#exitSoon();
   }
 
   requestBody(stream: number, chunk: Buffer): void {
-    this.#streams.get(stream)?.body?.push(chunk);
+    this.#streams.get(stream)?.requestBody?.push(chunk);
   }
   requestEnd(stream: number): void {
-    this.#streams.get(stream)?.body?.end();
+    this.#streams.get(stream)?.requestBody?.end();
   }
   requestAbort(stream: number): void {
     const s = this.#streams.get(stream);
     if (s === undefined) return;
     s.aborted = true;
-    s.body?.fail(new Error('the client disconnected'));
-    this.#wake(s);
+    s.requestBody?.fail(new Error('the client disconnected'));
+    s.wake();
   }
   responsePause(stream: number): void {
     const s = this.#streams.get(stream);
@@ -188,12 +208,7 @@ class Worker implements WorkerInbound {
     const s = this.#streams.get(stream);
     if (s === undefined) return;
     s.paused = false;
-    this.#wake(s);
-  }
-  #wake(s: StreamState): void {
-    const w = s.waiters;
-    s.waiters = [];
-    for (const f of w) f();
+    s.wake();
   }
   ping(id: number): void {
     this.#channel.sendPong(id);
