@@ -96,6 +96,10 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   consoleLogger.info(`Wharf is serving ${server.configFile} (system drive ${server.systemDrive}); pid ${process.pid}`);
+  // The main process holds every client connection: an unexpected exception is logged, not
+  // allowed to drop them all. (Application code never runs here; workers crash on their own.)
+  process.on('uncaughtException', (err) => consoleLogger.error(`uncaught exception in the main process: ${err.stack ?? String(err)}`));
+  process.on('unhandledRejection', (err) => consoleLogger.error(`unhandled rejection in the main process: ${(err as Error)?.stack ?? String(err)}`));
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {

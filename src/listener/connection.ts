@@ -34,6 +34,8 @@ export interface ConnectionHost {
   completed(ex: Exchange, conn: Connection): void;
   httpErr(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void;
   connectionClosed(conn: Connection): void;
+  /** An unexpected exception while handling this connection (logged; the connection is dropped). */
+  internalError(conn: Connection, err: unknown): void;
 }
 
 /** How many requests one connection may have outstanding before we stop reading it. */
@@ -74,7 +76,15 @@ export class Connection implements ParserSink {
     this.localPort = socket.localPort ?? 0;
     this.#parser = new RequestParser(host.parserLimits, this);
     socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.#parser.execute(d));
+    socket.on('data', (d: Buffer) => {
+      try {
+        this.#parser.execute(d);
+      } catch (err) {
+        // A bug must cost this connection, never the listener and everyone else's requests.
+        host.internalError(this, err);
+        socket.destroy();
+      }
+    });
     socket.on('drain', () => this.#onDrain());
     socket.on('error', () => undefined); // 'close' follows; resets by clients are routine
     socket.on('close', () => this.#onClose());

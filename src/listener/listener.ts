@@ -356,6 +356,11 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#connections.delete(conn);
   }
 
+  internalError(conn: Connection, err: unknown): void {
+    this.#o.logger.error(`internal error on the connection from ${conn.remoteAddress}:${conn.remotePort}: ${(err as Error).stack ?? String(err)}`);
+    this.#httpErrFor(conn, 'Internal', undefined, undefined);
+  }
+
   /**
    * Stop accepting, let every connection finish its outstanding requests (answered with
    * Connection: close, so no idle keep-alive connection is cut while a client writes on it),
