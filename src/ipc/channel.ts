@@ -5,6 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { IpcError } from '../errors.js';
+import { writeBatch } from './write-batch.js';
 import {
   MessageType,
   type ConfigMessage,
@@ -154,20 +155,7 @@ export abstract class Channel {
     const bytes = this.#outBytes;
     this.#out = [];
     this.#outBytes = 0;
-    const s = this.#socket;
-    let ok: boolean;
-    if (out.length === 1) {
-      ok = s.write(out[0]!);
-    } else if (bytes <= 262144) {
-      // One buffer per flush: joining small frames costs less than writev's per-chunk
-      // bookkeeping in node's stream layer.
-      ok = s.write(Buffer.concat(out, bytes));
-    } else {
-      s.cork();
-      ok = true;
-      for (let i = 0; i < out.length; i++) ok = s.write(out[i]!);
-      s.uncork();
-    }
+    const ok = writeBatch(this.#socket, out, bytes);
     if (!ok) this.#blocked = true;
   }
 

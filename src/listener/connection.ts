@@ -19,6 +19,7 @@ import {
 } from './http-response.js';
 import type { HttpErrReason } from './httperr-log.js';
 import { Exchange } from './exchange.js';
+import { writeBatch } from '../ipc/write-batch.js';
 import { RoutingTable, normalizeAddress } from './routing.js';
 
 /** What a connection needs from the listener. */
@@ -319,18 +320,7 @@ export class Connection implements ParserSink {
     this.#out = [];
     const bytes = this.#outBytes;
     this.#outBytes = 0;
-    const s = this.socket;
-    let ok: boolean;
-    if (out.length === 1) {
-      ok = s.write(out[0]!);
-    } else if (bytes <= 65536) {
-      ok = s.write(Buffer.concat(out, bytes));
-    } else {
-      s.cork();
-      ok = true;
-      for (let i = 0; i < out.length; i++) ok = s.write(out[i]!);
-      s.uncork();
-    }
+    const ok = writeBatch(this.socket, out, bytes);
     if (!ok && !this.#outputBlocked) {
       this.#outputBlocked = true;
       const ex = this.exchanges[0];

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
 import type { ConfigElement } from '../config/types.js';
 import { ModuleError } from '../errors.js';
-import type { ModuleDefinition, Notification, NotificationHandler } from './module-api.js';
+import { STAGES, type ModuleDefinition, type Notification, type NotificationHandler } from './module-api.js';
 
 export interface ChainEntry {
   readonly module: string;
@@ -22,21 +22,7 @@ export interface ModuleChain {
   readonly enabled: ReadonlyMap<string, ModuleDefinition>;
 }
 
-const NOTIFICATIONS: readonly Notification[] = [
-  'BeginRequest',
-  'AuthenticateRequest',
-  'AuthorizeRequest',
-  'ResolveRequestCache',
-  'MapRequestHandler',
-  'AcquireRequestState',
-  'PreExecuteRequestHandler',
-  'ExecuteRequestHandler',
-  'ReleaseRequestState',
-  'UpdateRequestCache',
-  'LogRequest',
-  'EndRequest',
-  'SendResponse',
-];
+const NOTIFICATIONS: readonly Notification[] = [...STAGES, 'SendResponse'];
 
 export class ModuleRegistry {
   readonly #modules = new Map<string, ModuleDefinition>();
