@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { eventually, freePort, get, startWharf, type WharfProcess } from './helpers/wharf.js';
 
 let w: WharfProcess;
 let subConfig: string;
@@ -95,4 +95,22 @@ test('a broken applicationHost.config edit is rejected and the old configuration
   assert.equal(edited.status, 200);
   assert.equal(w.child.pid, pidBefore);
   assert.equal(w.child.exitCode, null);
+});
+
+test('a binding edit moves the site to a new port live; the old port stops listening', async () => {
+  const good = readFileSync(w.configFile, 'utf8');
+  const newPort = await freePort();
+  replaceFile(w.configFile, good.replace(`127.0.0.1:${w.port}:`, `127.0.0.1:${newPort}:`));
+  const moved = await eventually(async () => {
+    const r = await get(newPort, '/').catch(() => undefined);
+    return r?.status === 200 ? r : undefined;
+  }, 4000);
+  assert.match(moved.body.toString(), /root index/);
+  await eventually(async () => {
+    const refused = await get(w.port, '/').then(
+      () => false,
+      () => true,
+    );
+    return refused;
+  }, 4000);
 });
