@@ -103,6 +103,13 @@ export class Exchange {
     this.replayable = !hasBody && (m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || m === 'TRACE');
   }
 
+  /** 'HTTP/1.1' or 'HTTP/1.0' without building the string per request. */
+  get protocol(): string {
+    const h = this.head;
+    if (h.versionMajor === 1) return h.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+    return 'HTTP/' + h.versionMajor + '.' + h.versionMinor;
+  }
+
   get isHead(): boolean {
     return this.method === 'HEAD';
   }

@@ -314,7 +314,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       username: ex.username,
       clientIp: conn.remoteAddress,
       clientPort: conn.remotePort,
-      protocolVersion: 'HTTP/' + ex.head.versionMajor + '.' + ex.head.versionMinor,
+      protocolVersion: ex.protocol,
       userAgent: headerValue(raw, 'user-agent'),
       cookie: headerValue(raw, 'cookie'),
       referer: headerValue(raw, 'referer'),

@@ -74,7 +74,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
       rawUrl: h.target,
       path: ex.path,
       query: ex.query,
-      protocol: 'HTTP/' + h.versionMajor + '.' + h.versionMinor,
+      protocol: ex.protocol,
       siteId: ex.site!.id,
       remoteAddress: conn.remoteAddress,
       remotePort: conn.remotePort,
