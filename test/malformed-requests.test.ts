@@ -99,6 +99,13 @@ test('pipelined requests are answered in order on one connection', async () => {
   assert.equal(raw.split('HTTP/1.1 200 OK').length - 1, 3);
 });
 
+test('a deep pipeline (100 requests in one write) is answered completely and in order', async () => {
+  let data = '';
+  for (let i = 0; i < 100; i++) data += `GET /site.css?n=${i} HTTP/1.1\r\nHost: a\r\n${i === 99 ? 'Connection: close\r\n' : ''}\r\n`;
+  const raw = await rawRequest(w.port, data, { timeoutMs: 10000 });
+  assert.equal(raw.split('HTTP/1.1 200 OK').length - 1, 100);
+});
+
 test('a client that sends half a request and vanishes does not disturb anyone', async () => {
   await rawRequest(w.port, 'GET /site.css HTTP/1.1\r\nHost: a\r\nX-Half', { timeoutMs: 200 });
   const raw = await rawRequest(w.port, 'GET /site.css HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');

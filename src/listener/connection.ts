@@ -67,6 +67,8 @@ export class Connection implements ParserSink {
   #outBytes = 0;
   #outputBlocked = false;
   #readPauses = 0;
+  /** Reading is paused because MAX_PIPELINE requests are outstanding (one pause, one resume). */
+  #pipelineFull = false;
 
   constructor(socket: Socket, host: ConnectionHost) {
     this.socket = socket;
@@ -103,7 +105,12 @@ export class Connection implements ParserSink {
   // ---- ParserSink ----------------------------------------------------------------------------
 
   onRequestHead(head: RequestHead): void {
-    if (this.#closing) return;
+    if (this.#closing) {
+      // Requests after we decided to close are not served; their bytes are not anyone's body.
+      this.#receiving = undefined;
+      this.#parser.pause();
+      return;
+    }
     const startedAt = performance.now();
     const target = parseRequestTarget(head.target);
     if (!target.ok) {
@@ -129,14 +136,17 @@ export class Connection implements ParserSink {
     if (this.#host.draining) ex.keepAlive = false;
     this.exchanges.push(ex);
     this.#receiving = ex;
-    if (this.exchanges.length >= MAX_PIPELINE) this.#pauseReading();
+    if (this.exchanges.length >= MAX_PIPELINE && !this.#pipelineFull) {
+      this.#pipelineFull = true;
+      this.#pauseReading();
+    }
     if (head.expectContinue && !ex.bodyDone) this.enqueue(ex, CONTINUE);
     this.#host.submit(ex, this);
   }
 
   onBody(chunk: Buffer): void {
     const ex = this.#receiving;
-    if (ex === undefined) return;
+    if (ex === undefined || ex.bodyDone) return;
     ex.bytesReceived += chunk.length;
     if (ex.state === 'dispatched') {
       ex.owner!.sendBody(ex, chunk);
@@ -355,7 +365,10 @@ export class Connection implements ParserSink {
       if (ex.state !== 'local') ex.state = 'done';
       this.#host.completed(ex, this);
       if (this.#receiving === ex && ex.bodyDone) this.#receiving = undefined;
-      if (this.exchanges.length === MAX_PIPELINE - 1) this.resumeReading();
+      if (this.#pipelineFull && this.exchanges.length < MAX_PIPELINE) {
+        this.#pipelineFull = false;
+        this.resumeReading();
+      }
       if (!ex.keepAlive) {
         this.#closeAfterOutput();
         return;

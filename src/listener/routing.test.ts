@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadAppHost } from '../config/index.js';
+import { RoutingTable, normalizeHost } from './routing.js';
+
+function table(sites: string): RoutingTable {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-routing-'));
+  const text = `<configuration><system.applicationHost>
+    <applicationPools><add name="P" /><add name="Q" /></applicationPools>
+    <sites>${sites}<applicationDefaults applicationPool="P" /></sites>
+  </system.applicationHost></configuration>`;
+  return new RoutingTable(loadAppHost(join(dir, 'applicationHost.config'), text, { systemDrive: dir }));
+}
+
+function site(id: number, name: string, bindings: string[], apps = '<application path="/"><virtualDirectory path="/" physicalPath="." /></application>', extra = ''): string {
+  return `<site name="${name}" id="${id}" ${extra}>${apps}<bindings>${bindings.map((b) => `<binding protocol="http" bindingInformation="${b}" />`).join('')}</bindings></site>`;
+}
+
+test('host-name bindings beat IP-specific ones, which beat the wildcard', () => {
+  const t = table(
+    site(1, 'Wild', ['*:80:']) +
+      site(2, 'ByIp', ['10.0.0.5:80:']) +
+      site(3, 'ByHost', ['*:80:www.example.com']) +
+      site(4, 'WildHost', ['*:80:*.example.com']) +
+      site(5, 'HostOnIp', ['10.0.0.5:80:api.example.com']),
+  );
+  const name = (local: string, host: string | undefined): string | undefined => t.site(local, 80, host)?.site.name;
+  assert.equal(name('10.0.0.9', 'www.example.com'), 'ByHost');
+  assert.equal(name('10.0.0.9', 'WWW.Example.COM:80'), 'ByHost');
+  assert.equal(name('10.0.0.5', 'other.test'), 'ByIp');
+  assert.equal(name('10.0.0.9', 'other.test'), 'Wild');
+  assert.equal(name('10.0.0.9', 'shop.example.com'), 'WildHost');
+  assert.equal(name('10.0.0.9', 'example.com'), 'Wild', 'the wildcard host needs a label before the dot');
+  assert.equal(name('10.0.0.5', 'api.example.com'), 'HostOnIp');
+  assert.equal(name('10.0.0.9', 'api.example.com'), 'WildHost', 'an IP-specific host binding needs its IP');
+  assert.equal(name('::ffff:10.0.0.5', 'x'), 'ByIp', 'an IPv4 client on a dual-stack socket matches IPv4 bindings');
+  assert.equal(t.site('10.0.0.9', 81, 'www.example.com'), undefined, 'no binding on that port');
+  // A port with a wildcard binding gets one socket for all addresses.
+  assert.deepEqual(t.endpoints, [{ address: '::', port: 80 }]);
+});
+
+test('without a wildcard binding each address gets its own socket; unknown hosts find no site', () => {
+  const t = table(site(1, 'A', ['127.0.0.1:8080:a.test', '127.0.0.2:8080:']));
+  assert.deepEqual(
+    t.endpoints.map((e) => `${e.address}:${e.port}`).sort(),
+    ['127.0.0.1:8080', '127.0.0.2:8080'],
+  );
+  assert.equal(t.site('127.0.0.1', 8080, 'b.test'), undefined);
+  assert.equal(t.site('127.0.0.1', 8080, 'a.test')?.site.name, 'A');
+  assert.equal(t.site('127.0.0.2', 8080, 'anything')?.site.name, 'A');
+});
+
+test('stopped sites (serverAutoStart="false") are not routed', () => {
+  const t = table(site(1, 'On', ['*:80:on.test']) + site(2, 'Off', ['*:80:off.test'], undefined, 'serverAutoStart="false"'));
+  assert.equal(t.site('1.2.3.4', 80, 'on.test')?.site.name, 'On');
+  assert.equal(t.site('1.2.3.4', 80, 'off.test'), undefined);
+});
+
+test('the longest application path wins, by whole segments and in any case', () => {
+  const t = table(
+    site(
+      1,
+      'S',
+      ['*:80:'],
+      '<application path="/"><virtualDirectory path="/" physicalPath="." /></application>' +
+        '<application path="/app" applicationPool="Q"><virtualDirectory path="/" physicalPath="." /></application>' +
+        '<application path="/app/deep"><virtualDirectory path="/" physicalPath="." /></application>',
+    ),
+  );
+  const route = t.site('1.1.1.1', 80, 'x')!;
+  assert.equal(RoutingTable.application(route, '/').path, '/');
+  assert.equal(RoutingTable.application(route, '/APP/x').path, '/app');
+  assert.equal(RoutingTable.application(route, '/app').applicationPool, 'Q');
+  assert.equal(RoutingTable.application(route, '/apple').path, '/');
+  assert.equal(RoutingTable.application(route, '/app/deep/er').path, '/app/deep');
+});
+
+test('Host header normalisation', () => {
+  assert.equal(normalizeHost('Example.COM:8080'), 'example.com');
+  assert.equal(normalizeHost('[::1]:80'), '::1');
+  assert.equal(normalizeHost('example.com.'), 'example.com');
+});
