@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { startWharf, type WharfProcess } from './helpers/wharf.js';
@@ -11,6 +11,7 @@ const BIG = randomBytes(24 * 1024 * 1024);
 const BIG_SHA = createHash('sha256').update(BIG).digest('hex');
 before(async () => {
   w = await startWharf({ fixture: 'stream' });
+  mkdirSync(join(w.root, 'www'), { recursive: true }); // git keeps no empty folders
   writeFileSync(join(w.root, 'www', 'big.bin'), BIG);
 });
 after(async () => {
