@@ -3,7 +3,7 @@
  * code): loads and watches applicationHost.config, applies each valid version live, and wires
  * the listener to the activation service.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
@@ -67,6 +67,9 @@ export class WharfServer {
     this.systemDrive = resolve(options.systemDrive ?? defaultSystemDrive());
     this.#variables = {
       IIS_BIN: ASSETS_DIR.replace(/\/$/, ''),
+      // IIS Express's per-user folders (Documents\IISExpress, Documents\My Web Sites).
+      IIS_USER_HOME: join(this.systemDrive, 'IISExpress'),
+      IIS_SITES_HOME: join(this.systemDrive, 'IISExpress', 'Sites'),
       WHARF_WWWROOT: options.root !== undefined ? resolve(options.root) : join(ASSETS_DIR, 'default', 'wwwroot'),
     };
   }
@@ -149,6 +152,22 @@ export class WharfServer {
   #reportUnsupported(config: AppHostConfig): void {
     for (const u of config.unsupported) {
       this.#log.info(`${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
+    }
+    // What a newcomer would otherwise only learn from a stream of 404s or a silent port.
+    for (const site of config.sites) {
+      for (const b of site.bindings) {
+        if (b.protocol.toLowerCase() !== 'http') {
+          this.#log.warn(`site "${site.name}": ${b.protocol} binding ${b.bindingInformation} is not served (Wharf serves http bindings only for now)`);
+        }
+      }
+      for (const app of site.applications) {
+        for (const vdir of app.virtualDirectories) {
+          if (!existsSync(vdir.physicalPath)) {
+            const url = (app.path === '/' ? '' : app.path) + (vdir.path === '/' ? '/' : vdir.path);
+            this.#log.warn(`site "${site.name}": ${url} maps to ${vdir.physicalPath}, which does not exist (see --system-drive and docs/configuration.md, "Paths")`);
+          }
+        }
+      }
     }
   }
 

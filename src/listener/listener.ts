@@ -138,7 +138,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
         if (e.address === '::' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) {
           // No IPv6 on this host: the wildcard is IPv4 only.
           server.removeListener('error', onError);
-          server.once('error', (err2: Error) => reject(bindError(e, err2)));
+          server.once('error', (err2: NodeJS.ErrnoException) => reject(bindError(e, err2)));
           server.listen({ host: '0.0.0.0', port: e.port, backlog: 511 }, () => resolve(server));
           return;
         }
@@ -389,8 +389,14 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 }
 
-function bindError(e: Endpoint, err: Error): ListenerError {
-  return new ListenerError('LSN_BIND', `cannot listen on ${endpointKey(e)}: ${err.message}`, { cause: err });
+function bindError(e: Endpoint, err: NodeJS.ErrnoException): ListenerError {
+  const hint =
+    err.code === 'EACCES' && e.port < 1024
+      ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE: setcap cap_net_bind_service=+ep "$(command -v node)")'
+      : err.code === 'EADDRINUSE'
+        ? ' (another process listens there)'
+        : '';
+  return new ListenerError('LSN_BIND', `cannot listen on ${endpointKey(e)}: ${err.message}${hint}`, { cause: err });
 }
 
 function headerValue(raw: readonly string[], lowerName: string): string {

@@ -96,10 +96,10 @@ export function preconditionHolds(value: string, pool: PoolTraits): boolean {
     if (p === 'integratedmode' && pool.managedPipelineMode.toLowerCase() !== 'integrated') return false;
     if ((p === 'classicmode' || p === 'isapimode') && pool.managedPipelineMode.toLowerCase() !== 'classic') return false;
     if (p === 'bitness32') return false;
-    if (p.startsWith('runtimeversion')) {
-      const want = p.slice('runtimeversion'.length);
-      if (pool.managedRuntimeVersion.toLowerCase() !== want) return false;
-    }
+    // runtimeVersionv2.0 / v4.0 name the .NET CLR a pool loads. Wharf's workers host no CLR
+    // whatever managedRuntimeVersion says, so ASP.NET's handler mappings never match and
+    // requests fall through to the next mapping (e.g. StaticFile), as on an IIS without .NET.
+    if (p.startsWith('runtimeversion')) return false;
   }
   return true;
 }
