@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { AppHostConfig, SiteConfig } from '../config/types.js';
+import type { AppHostConfig, ApplicationConfig, SiteConfig } from '../config/types.js';
 import { ListenerError } from '../errors.js';
 import type { ConfigMessage, LogMessage } from '../ipc/messages.js';
 import { Connection, type ConnectionHost } from './connection.js';
@@ -54,6 +54,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   readonly #servers = new Map<string, Server>();
   readonly #connections = new Set<Connection>();
   readonly #pools = new Map<string, PoolQueue>();
+  /** Application → its pool's queue, so routing a request needs no name lookup. */
+  #appPools = new WeakMap<ApplicationConfig, PoolQueue>();
   readonly #siteLogs = new Map<number, { log: W3cLogFile; signature: string }>();
   readonly #httpErr: HttpErrLog;
   readonly #computerName = hostname();
@@ -111,6 +113,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       }
     }
     this.routing = routing;
+    this.#appPools = new WeakMap();
     this.#config = message;
     // Pools: new ones get queues, changed queueLength applies, removed ones stop and drain.
     const poolNames = new Set<string>();
@@ -274,7 +277,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   // ---- ConnectionHost / PoolQueueHost ----------------------------------------------------------
 
   submit(ex: Exchange): void {
-    const q = this.pool(ex.poolName);
+    const app = ex.application!;
+    let q = this.#appPools.get(app);
+    if (q === undefined) {
+      q = this.pool(ex.poolName);
+      if (q !== undefined) this.#appPools.set(app, q);
+    }
     if (q === undefined) {
       this.reject(ex, 'serviceUnavailable', 'AppOffline');
       return;

@@ -33,7 +33,7 @@ export class RoutingTable {
   readonly endpoints: readonly Endpoint[];
   /** port → bindings on that port. */
   readonly #byPort = new Map<number, BindingRoute[]>();
-  /** Per port whose bindings are all wildcard-IP: Host header value → site (null = none). */
+  /** Per port whose bindings share one IP: Host header value → site (null = none). */
   readonly #hostCache = new Map<number, Map<string, SiteRoute | null>>();
   readonly sites: readonly SiteRoute[];
 
@@ -55,7 +55,9 @@ export class RoutingTable {
     }
     this.sites = sites;
     for (const [port, list] of this.#byPort) {
-      if (list.every((b) => b.binding.ip === '*')) this.#hostCache.set(port, new Map());
+      // One IP for every binding on the port (all '*', or all one address, whose socket only
+      // ever sees that local address): the answer depends on the Host header alone.
+      if (list.every((b) => b.binding.ip === list[0]!.binding.ip)) this.#hostCache.set(port, new Map());
     }
     const endpoints: Endpoint[] = [];
     for (const [port, list] of this.#byPort) {
