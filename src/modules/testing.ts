@@ -5,7 +5,7 @@
  * so a module's notification or handler can be unit-tested alone. Never import it from
  * production code.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { stat as fsStat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -540,6 +540,16 @@ export class TestContext implements HttpContext {
       return undefined;
     }
   }
+
+  /** Like a warm worker cache: a synchronous, always-fresh stat (statCacheCold=true → undefined). */
+  statCached(path: string): FileInfo | null | undefined {
+    if (this.statCacheCold) return undefined;
+    const s = statSync(path, { throwIfNoEntry: false });
+    if (s === undefined) return null;
+    return { path, isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
+  }
+  /** Make statCached() report nothing cached, so modules take their asynchronous path. */
+  statCacheCold = false;
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     this.logs.push({ level, message });

@@ -32,6 +32,7 @@ export interface ContextHost {
   runSendResponse(ctx: WorkerContext): void | Promise<void>;
   runChildRequest(parent: WorkerContext, url: string): Promise<void>;
   stat(path: string): Promise<FileInfo | undefined>;
+  statCached(path: string): FileInfo | null | undefined;
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
@@ -355,6 +356,10 @@ export class WorkerContext implements HttpContext {
 
   stat(path: string): Promise<FileInfo | undefined> {
     return this.#host.stat(path);
+  }
+
+  statCached(path: string): FileInfo | null | undefined {
+    return this.#host.statCached(path);
   }
 
   log(level: 'info' | 'warn' | 'error', message: string): void {

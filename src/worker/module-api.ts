@@ -185,6 +185,12 @@ export interface HttpContext {
   executeChildRequest(url: string): Promise<void>;
   /** Stat through the worker's file cache (undefined when the path does not exist). */
   stat(path: string): Promise<FileInfo | undefined>;
+  /**
+   * The cached stat when it is fresh, without a promise: FileInfo, null when the path is known
+   * not to exist, undefined when nothing fresh is cached (then call stat()). Lets hot paths stay
+   * synchronous.
+   */
+  statCached(path: string): FileInfo | null | undefined;
   /** Server log (goes to the main process log, tagged with the pool and module). */
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }

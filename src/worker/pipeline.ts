@@ -357,6 +357,11 @@ export class Pipeline implements ContextHost {
     return this.#o.statCache.stat(path);
   }
 
+  statCached(path: string): FileInfo | null | undefined {
+    const e = this.#o.statCache.peek(path);
+    return e === undefined ? undefined : (e.info ?? null);
+  }
+
   log(level: 'info' | 'warn' | 'error', message: string): void {
     this.#o.log(level, message);
   }

@@ -186,7 +186,10 @@ export function createCustomErrorModule(options: CustomErrorOptions = {}): Modul
   const systemDrive = options.systemDrive;
   return {
     name: 'CustomErrorModule',
-    notifications: { SendResponse: (ctx) => sendResponse(ctx, systemDrive) },
+    notifications: {
+      // Successful responses (the vast majority) return without creating a promise.
+      SendResponse: (ctx) => (ctx.response.statusCode < 400 ? undefined : sendResponse(ctx, systemDrive)),
+    },
   };
 }
 

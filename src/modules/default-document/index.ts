@@ -20,7 +20,14 @@ export function redirectToSlash(ctx: HttpContext): void {
   ctx.finish();
 }
 
-async function executeHandler(ctx: HttpContext): Promise<void> {
+function executeHandler(ctx: HttpContext): void | Promise<void> {
+  // Requests for files (nearly all) leave at once, without a promise, when the stat is cached.
+  const cached = ctx.statCached(ctx.physicalPath);
+  if (cached === null || (cached !== undefined && !cached.isDirectory)) return;
+  return forDirectory(ctx);
+}
+
+async function forDirectory(ctx: HttpContext): Promise<void> {
   const info = await ctx.stat(ctx.physicalPath);
   if (info === undefined || !info.isDirectory) return;
   const path = ctx.request.path;

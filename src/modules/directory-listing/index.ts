@@ -55,7 +55,14 @@ async function readEntries(folder: string, hidden: ReadonlySet<string>): Promise
   return sortEntries(entries.filter((e): e is ListingEntry => e !== undefined));
 }
 
-async function executeHandler(ctx: HttpContext): Promise<void> {
+function executeHandler(ctx: HttpContext): void | Promise<void> {
+  // Requests for files leave at once, without a promise, when the stat is cached.
+  const cached = ctx.statCached(ctx.physicalPath);
+  if (cached === null || (cached !== undefined && !cached.isDirectory)) return;
+  return forDirectory(ctx);
+}
+
+async function forDirectory(ctx: HttpContext): Promise<void> {
   const info = await ctx.stat(ctx.physicalPath);
   if (info === undefined || !info.isDirectory) return;
   // Normally DefaultDocumentModule has redirected already; needed when it is not in the handler.

@@ -7,7 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { ConfigElement } from '../../config/types.js';
-import type { HttpContext, HttpResponse, ModuleDefinition } from '../../worker/module-api.js';
+import type { FileInfo, HttpContext, HttpResponse, ModuleDefinition } from '../../worker/module-api.js';
 import { statusText } from '../sub-status.js';
 import { parseRange, type ByteRange, type RangeRequest } from './byte-range.js';
 import { clientCacheHeaders, type ClientCacheHeaders } from './client-cache.js';
@@ -82,9 +82,16 @@ function failRead(ctx: HttpContext, err: unknown): void {
   throw err;
 }
 
-async function executeHandler(ctx: HttpContext): Promise<void> {
+// The hot path — a small, cached file with a fresh cached stat — runs without a promise; only
+// disk work (first stat, open, read, streaming) goes asynchronous.
+function executeHandler(ctx: HttpContext): void | Promise<void> {
+  const cached = ctx.statCached(ctx.physicalPath);
+  if (cached === undefined) return ctx.stat(ctx.physicalPath).then((info) => withInfo(ctx, info));
+  return withInfo(ctx, cached ?? undefined);
+}
+
+function withInfo(ctx: HttpContext, info: FileInfo | undefined): void | Promise<void> {
   const path = ctx.physicalPath;
-  const info = await ctx.stat(path);
   if (info === undefined) return notFound(ctx);
   if (info.isDirectory) {
     // Folders belong to DirectoryListingModule (after DefaultDocumentModule) when the handler
@@ -108,7 +115,10 @@ async function executeHandler(ctx: HttpContext): Promise<void> {
 
   const cached = cache.get(path, info);
   if (cached !== undefined) return serve(ctx, staticContent, type, cached);
+  return readAndServe(ctx, path, staticContent, type);
+}
 
+async function readAndServe(ctx: HttpContext, path: string, staticContent: ConfigElement, type: string): Promise<void> {
   const real = await realPathInsideRoot(path, ctx.config.virtualDirectory.physicalPath);
   if (real === undefined) return notFound(ctx);
 
@@ -156,7 +166,7 @@ function setEntityHeaders(res: HttpResponse, rep: Representation, cc: ClientCach
   if (cc.expires !== undefined) res.setHeader('Expires', cc.expires);
 }
 
-async function serve(ctx: HttpContext, staticContent: ConfigElement, type: string, file: Representation): Promise<void> {
+function serve(ctx: HttpContext, staticContent: ConfigElement, type: string, file: Representation): void | Promise<void> {
   const cc = clientCacheHeaders(staticContent.child('clientCache'));
   const rep: Representation = cc.setEtag ? file : { ...file, etag: undefined };
   const req = ctx.request;
@@ -195,22 +205,27 @@ async function serve(ctx: HttpContext, staticContent: ConfigElement, type: strin
       res.setHeader('Content-Type', type);
       res.setHeader('Content-Range', `bytes ${only.start}-${only.end}/${rep.size}`);
       res.setHeader('Content-Length', String(only.end - only.start + 1));
-      await sendBytes(ctx, rep, only.start, only.end);
-    } else {
-      await sendMultipart(ctx, rep, type, range.ranges);
+      return thenFinish(ctx, sendBytes(ctx, rep, only.start, only.end));
     }
-    ctx.finish();
-    return;
+    return thenFinish(ctx, sendMultipart(ctx, rep, type, range.ranges));
   }
 
   res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', rep.contentLength);
-  await sendBytes(ctx, rep, 0, rep.size - 1);
-  ctx.finish();
+  return thenFinish(ctx, sendBytes(ctx, rep, 0, rep.size - 1));
+}
+
+/** ctx.finish() after `pending` (now, when nothing is pending). */
+function thenFinish(ctx: HttpContext, pending: void | Promise<void>): void | Promise<void> {
+  if (pending === undefined) {
+    ctx.finish();
+    return;
+  }
+  return pending.then(() => ctx.finish());
 }
 
 /** Send bytes start..end (inclusive) of the file; nothing for HEAD. */
-async function sendBytes(ctx: HttpContext, rep: Representation, start: number, end: number): Promise<void> {
+function sendBytes(ctx: HttpContext, rep: Representation, start: number, end: number): void | Promise<void> {
   if (ctx.request.method === 'HEAD' || end < start) return;
   const res = ctx.response;
   if (rep.body !== undefined) {
@@ -219,9 +234,13 @@ async function sendBytes(ctx: HttpContext, rep: Representation, start: number, e
     return;
   }
   if (rep.handle === undefined) return;
+  return streamLarge(ctx, rep.handle, start, end);
+}
+
+async function streamLarge(ctx: HttpContext, handle: FileHandle, start: number, end: number): Promise<void> {
   // Large file: send the head now so the client starts receiving while we read.
-  await res.flush();
-  await streamFromHandle(ctx, rep.handle, start, end);
+  await ctx.response.flush();
+  await streamFromHandle(ctx, handle, start, end);
 }
 
 async function streamFromHandle(ctx: HttpContext, handle: FileHandle, start: number, end: number): Promise<void> {

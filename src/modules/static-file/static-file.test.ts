@@ -67,6 +67,21 @@ test('GET of a small file: 200 with type, length, validators and body', async ()
   assert.equal(res.writeCount, 1);
 });
 
+test('the same answers whether the worker\'s stat cache is warm (synchronous) or cold (asynchronous)', async () => {
+  for (const cold of [false, true]) {
+    const ctx = new TestContext({ root, url: '/hello.txt' });
+    ctx.statCacheCold = cold;
+    const r = runHandler(ctx, [StaticFileModule]);
+    await r;
+    assert.equal(ctx.response.statusCode, 200, `cold=${cold}`);
+    assert.equal(ctx.response.text(), TEXT);
+    const missing = new TestContext({ root, url: '/nope.txt' });
+    missing.statCacheCold = cold;
+    await runHandler(missing, [StaticFileModule]);
+    assert.deepEqual([missing.response.statusCode, missing.response.subStatus], [404, 0]);
+  }
+});
+
 test('a cache hit serves the cached bytes while the file identity is unchanged, and rereads after a change', async () => {
   await get('/digits.txt');
   // Same size, inode and mtime: the worker-local cache must answer without reading.
