@@ -120,7 +120,8 @@ export class WorkerResponse implements HttpResponse {
   #closeConnection = false;
   readonly #transport: ResponseTransport;
   readonly #isHead: boolean;
-  #host: (() => void | Promise<void>) | undefined;
+  #hookHost: ContextHost | undefined;
+  #hookCtx: WorkerContext | undefined;
 
   constructor(transport: ResponseTransport, isHead: boolean) {
     this.#transport = transport;
@@ -128,8 +129,9 @@ export class WorkerResponse implements HttpResponse {
   }
 
   /** The pipeline installs the SendResponse runner (needs the top-level context). */
-  setSendResponseHook(hook: () => void | Promise<void>): void {
-    this.#host = hook;
+  setSendResponseHook(host: ContextHost, ctx: WorkerContext): void {
+    this.#hookHost = host;
+    this.#hookCtx = ctx;
   }
 
   get statusCode(): number {
@@ -251,10 +253,10 @@ export class WorkerResponse implements HttpResponse {
 
   /** Run SendResponse (once) and fix the head; undefined when the response was aborted or sent meanwhile. */
   async #prepareHead(final: boolean): Promise<{ status: number; headers: string[]; noBody: boolean } | undefined> {
-    if (this.#host !== undefined) {
-      const hook = this.#host;
-      this.#host = undefined; // SendResponse fires once
-      const r = hook();
+    const host = this.#hookHost;
+    if (host !== undefined) {
+      this.#hookHost = undefined; // SendResponse fires once
+      const r = host.runSendResponse(this.#hookCtx!);
       if (r !== undefined) await r;
       if (this.#aborted || this.#headersSent) return undefined;
     }
@@ -296,7 +298,11 @@ export class WorkerContext implements HttpContext {
   notification: Notification = 'BeginRequest';
   /** Module whose handler is running (recorded by setStatus for the detailed error page). */
   currentModule = 'IIS Web Core';
-  readonly items = new Map<string, unknown>();
+  #items: Map<string, unknown> | undefined;
+  /** Created on first use: most requests never store anything. */
+  get items(): Map<string, unknown> {
+    return (this.#items ??= new Map());
+  }
   errorDetail: ErrorDetail | undefined = undefined;
   finished = false;
   readonly #host: ContextHost;

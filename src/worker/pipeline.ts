@@ -104,7 +104,7 @@ export class Pipeline implements ContextHost {
       return;
     }
     const ctx = new WorkerContext({ request, response, config: resolved.config, appPoolName: this.#o.poolName, host: this });
-    response.setSendResponseHook(() => this.runSendResponse(ctx));
+    response.setSendResponseHook(this, ctx);
     await this.#runStages(ctx);
     try {
       await response.finish(ctx.user);
