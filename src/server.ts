@@ -131,6 +131,7 @@ export class WharfServer {
       httpErrDirectory: mapWindowsPath('C:\\Windows\\System32\\LogFiles\\HTTPERR', { systemDrive: this.systemDrive, baseDir: '/' }),
       demandWorker: (pool) => activation.demand(pool),
       workerReady: (pool, pid) => activation.workerReady(pool, pid),
+      workerClosed: (pool, pid) => activation.channelClosed(pool, pid),
     });
     this.#activation = activation;
     this.#listener = listener;

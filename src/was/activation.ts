@@ -100,6 +100,17 @@ export class ActivationService {
     this.#spawn(rt);
   }
 
+  /**
+   * The listener lost its channel to a worker. A worker without a channel can serve nobody but
+   * still counts against maxProcesses, so it must not linger: it gets a moment to exit, then
+   * is killed (its 'exit' then lets a replacement start).
+   */
+  channelClosed(pool: string, pid: number): void {
+    const w = this.#pools.get(pool.toLowerCase())?.workers.get(pid);
+    if (w === undefined || w.info.state === 'Exited') return;
+    this.#killAfter(w.child, 1000);
+  }
+
   /** A worker said it is ready (its configuration loaded). */
   workerReady(pool: string, pid: number): void {
     const rt = this.#pools.get(pool.toLowerCase());
