@@ -154,3 +154,12 @@ test('a URL never resolves outside the site folder', async () => {
   assert.equal(link.status, 404);
   assert.ok(!link.body.toString().includes('top secret'));
 });
+
+test('OPTIONS is answered by ProtocolSupportModule with the verbs the server allows', async () => {
+  const r = await get(w.port, '/site.css', {}, 'OPTIONS');
+  assert.equal(r.status, 200);
+  assert.match(r.headers['allow'] ?? '', /GET/);
+  assert.match(r.headers['allow'] ?? '', /OPTIONS/);
+  assert.equal(r.headers['content-length'], '0');
+  assert.equal(r.headers['x-powered-by'], 'Wharf', 'customHeaders go on every response');
+});
