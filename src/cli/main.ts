@@ -103,9 +103,12 @@ async function main(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
-      if (stopping) return;
+      if (stopping) {
+        consoleLogger.warn(`${signal} again: stopping at once`);
+        process.exit(1);
+      }
       stopping = true;
-      consoleLogger.info(`${signal}: draining`);
+      consoleLogger.info(`${signal}: draining (open connections get up to 10 s; send the signal again to stop at once)`);
       server.stop(10000).then(resolve, resolve);
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
