@@ -10,7 +10,7 @@ import { ConfigError, HRESULT } from '../errors.js';
 import type { SourcePosition } from '../errors.js';
 import { parseConfigFile } from './config-file.js';
 import type { ConfigFile, LocationBlock, SectionRegistration } from './config-file.js';
-import { mergeSection, ValueContext } from './merge.js';
+import { mergeSection, sectionOrDefaults, ValueContext } from './merge.js';
 import type { Contribution, EffectiveRegistration, MergedElement } from './merge.js';
 import { mapExpandedPath } from './path-map.js';
 import { SECTIONS } from './schema.js';
@@ -96,11 +96,7 @@ class LoadedAppHost implements AppHostConfig {
   }
 
   section(path: string): ConfigElement {
-    const merged = this.#sections.get(path);
-    if (merged) return merged;
-    const schema = SECTIONS.get(path);
-    if (!schema) throw new TypeError(`'${path}' is not a configuration section Wharf implements`);
-    return this.#context.defaults(schema);
+    return sectionOrDefaults(this.#sections, this.#context, path);
   }
 }
 

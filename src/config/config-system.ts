@@ -13,7 +13,7 @@ import { appHostInternals, loadAppHost, readConfigText, registrationFor } from '
 import type { AppHostInternals, SiteLocation } from './app-host.js';
 import { parseConfigFile } from './config-file.js';
 import type { ConfigFile, LocationBlock, SectionRegistration } from './config-file.js';
-import { mergeSection, ValueContext } from './merge.js';
+import { mergeSection, sectionOrDefaults, ValueContext } from './merge.js';
 import type { Contribution, MergedElement } from './merge.js';
 import { SECTIONS } from './schema.js';
 import type {
@@ -171,11 +171,7 @@ class ResolvedView implements ResolvedConfig {
   }
 
   section(path: string): ConfigElement {
-    const merged = this.#sections.get(path);
-    if (merged) return merged;
-    const schema = SECTIONS.get(path);
-    if (!schema) throw new TypeError(`'${path}' is not a configuration section Wharf implements`);
-    return this.#context.defaults(schema);
+    return sectionOrDefaults(this.#sections, this.#context, path);
   }
 }
 

@@ -18,7 +18,7 @@ import type { SourcePosition } from '../errors.js';
 import type { LocationBlock, SectionUse } from './config-file.js';
 import { dirname } from 'node:path';
 import { expandVariables, mapExpandedPath } from './path-map.js';
-import { enumNameOf, flagNamesOf } from './schema.js';
+import { enumNameOf, flagNamesOf, SECTIONS } from './schema.js';
 import type { AllowDefinition, AttributeSchema, CollectionSchema, ElementSchema, OverrideModeDefault, SectionSchema } from './schema.js';
 import { keyDisplay, keyOf } from './section-node.js';
 import type { AttrValue, ElementNode, LockSpec } from './section-node.js';
@@ -513,4 +513,13 @@ export function resolvePathAttribute(
   const source = element instanceof MergedElement ? element.attributeSource(attribute) : undefined;
   const baseDir = source && source.line > 0 ? dirname(source.file) : opts.baseDir;
   return mapExpandedPath(element.str(attribute), { ...opts, baseDir }, source);
+}
+
+/** A merged section, else its schema defaults; a path Wharf does not implement is a caller bug. */
+export function sectionOrDefaults(sections: ReadonlyMap<string, MergedElement>, context: ValueContext, path: string): MergedElement {
+  const merged = sections.get(path);
+  if (merged) return merged;
+  const schema = SECTIONS.get(path);
+  if (!schema) throw new TypeError(`'${path}' is not a configuration section Wharf implements`);
+  return context.defaults(schema);
 }

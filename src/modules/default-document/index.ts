@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { encodeUrlPath, redirect } from '../html-response.js';
+import { forDirectories } from '../directory-handler.js';
 
 export const DEFAULT_DOCUMENT_SECTION = 'system.webServer/defaultDocument';
 
@@ -20,16 +21,8 @@ export function redirectToSlash(ctx: HttpContext): void {
   ctx.finish();
 }
 
-function executeHandler(ctx: HttpContext): void | Promise<void> {
-  // Requests for files (nearly all) leave at once, without a promise, when the stat is cached.
-  const cached = ctx.statCached(ctx.physicalPath);
-  if (cached === null || (cached !== undefined && !cached.isDirectory)) return;
-  return forDirectory(ctx);
-}
-
+/** Runs only for URLs that map to a directory (see forDirectories). */
 async function forDirectory(ctx: HttpContext): Promise<void> {
-  const info = await ctx.stat(ctx.physicalPath);
-  if (info === undefined || !info.isDirectory) return;
   const path = ctx.request.path;
   if (!path.endsWith('/')) return redirectToSlash(ctx);
 
@@ -49,5 +42,5 @@ async function forDirectory(ctx: HttpContext): Promise<void> {
 
 export const DefaultDocumentModule: ModuleDefinition = {
   name: 'DefaultDocumentModule',
-  executeHandler,
+  executeHandler: forDirectories(forDirectory),
 };

@@ -10,6 +10,7 @@ import { sendBody } from '../html-response.js';
 import { requestFilterFor } from '../request-filtering/index.js';
 import { statusText } from '../sub-status.js';
 import { renderListing, sortEntries, type ListingEntry } from './listing-page.js';
+import { forDirectories } from '../directory-handler.js';
 
 export { renderListing } from './listing-page.js';
 export type { ListingEntry, ListingOptions } from './listing-page.js';
@@ -55,16 +56,8 @@ async function readEntries(folder: string, hidden: ReadonlySet<string>): Promise
   return sortEntries(entries.filter((e): e is ListingEntry => e !== undefined));
 }
 
-function executeHandler(ctx: HttpContext): void | Promise<void> {
-  // Requests for files leave at once, without a promise, when the stat is cached.
-  const cached = ctx.statCached(ctx.physicalPath);
-  if (cached === null || (cached !== undefined && !cached.isDirectory)) return;
-  return forDirectory(ctx);
-}
-
+/** Runs only for URLs that map to a directory (see forDirectories). */
 async function forDirectory(ctx: HttpContext): Promise<void> {
-  const info = await ctx.stat(ctx.physicalPath);
-  if (info === undefined || !info.isDirectory) return;
   // Normally DefaultDocumentModule has redirected already; needed when it is not in the handler.
   if (!ctx.request.path.endsWith('/')) return redirectToSlash(ctx);
 
@@ -86,5 +79,5 @@ async function forDirectory(ctx: HttpContext): Promise<void> {
 
 export const DirectoryListingModule: ModuleDefinition = {
   name: 'DirectoryListingModule',
-  executeHandler,
+  executeHandler: forDirectories(forDirectory),
 };
