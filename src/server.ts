@@ -124,6 +124,7 @@ export class WharfServer {
         q.start(); // the next request tries again
       },
       exited: (pool) => this.#listener?.pool(pool)?.ensureCapacity(),
+      ping: (_pool, pid, id) => void this.#listener?.pingWorker(pid, id),
       log: (level, m) => this.#log[level](m),
     });
     const listener = new Listener({
@@ -132,6 +133,7 @@ export class WharfServer {
       demandWorker: (pool) => activation.demand(pool),
       workerReady: (pool, pid) => activation.workerReady(pool, pid),
       workerClosed: (pool, pid) => activation.channelClosed(pool, pid),
+      pong: (pool, pid, id) => activation.pong(pool, pid, id),
     });
     this.#activation = activation;
     this.#listener = listener;
@@ -260,6 +262,9 @@ function poolSettings(config: AppHostConfig): PoolSettings[] {
       maxProcesses: pm.num('maxProcesses'),
       startupTimeLimitMs: pm.num('startupTimeLimit'),
       shutdownTimeLimitMs: pm.num('shutdownTimeLimit'),
+      pingingEnabled: pm.bool('pingingEnabled'),
+      pingIntervalMs: pm.num('pingInterval'),
+      pingResponseTimeMs: pm.num('pingResponseTime'),
       environment: env,
     };
   });

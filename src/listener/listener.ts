@@ -215,6 +215,17 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   // ---- workers ---------------------------------------------------------------------------------
 
+  /** Send a health ping through a worker's channel (false when the listener has no such worker). */
+  pingWorker(pid: number, id: number): boolean {
+    for (const w of this.#workers) {
+      if (w.pid === pid && w.state !== 'closed') {
+        w.ping(id);
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** The activation service started a worker: open its channel and configure it. */
   attachWorker(pool: string, pid: number, socket: Duplex): WorkerEndpoint {
     const ep = new WorkerEndpoint(pool, pid, socket, this);

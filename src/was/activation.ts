@@ -26,6 +26,8 @@ export interface ActivationHost {
   giveUp(pool: string, reason: string): void;
   /** A worker process is gone: the listener may need another one for waiting requests. */
   exited(pool: string, pid: number): void;
+  /** Send a health ping to a worker through its channel. */
+  ping(pool: string, pid: number, id: number): void;
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
@@ -34,15 +36,31 @@ export interface PoolSettings {
   readonly maxProcesses: number;
   readonly startupTimeLimitMs: number;
   readonly shutdownTimeLimitMs: number;
+  /** processModel pingingEnabled / pingInterval / pingResponseTime (ms). */
+  readonly pingingEnabled: boolean;
+  readonly pingIntervalMs: number;
+  readonly pingResponseTimeMs: number;
   readonly environment: Readonly<Record<string, string>>;
 }
 
 interface PoolRuntime {
   settings: PoolSettings;
-  readonly workers: Map<number, { child: ChildProcess; info: WorkerProcessInfo; startupTimer: NodeJS.Timeout | undefined }>;
+  readonly workers: Map<number, WorkerEntry>;
   consecutiveFailures: number;
   retryTimer: NodeJS.Timeout | undefined;
 }
+
+interface WorkerEntry {
+  readonly child: ChildProcess;
+  readonly info: WorkerProcessInfo;
+  startupTimer: NodeJS.Timeout | undefined;
+  /** Health: the next ping, or the deadline of the ping awaiting its pong. */
+  pingTimer: NodeJS.Timeout | undefined;
+  /** Id of the ping awaiting its pong (0 = none). */
+  pingId: number;
+}
+
+let nextPingId = 1;
 
 const WORKER_MAIN = fileURLToPath(new URL('../worker/worker-main.js', import.meta.url));
 /** Start failures in a row before the queue is answered with 503 instead of waiting. */
@@ -120,6 +138,43 @@ export class ActivationService {
     if (w.startupTimer !== undefined) clearTimeout(w.startupTimer);
     w.startupTimer = undefined;
     rt.consecutiveFailures = 0;
+    this.#schedulePing(rt, w);
+  }
+
+  /**
+   * Health (WAS pinging): every pingInterval a ping goes through the worker's event loop; no
+   * pong within pingResponseTime means the worker is hung (a busy loop, a deadlock) and it is
+   * killed. Its requests are then replayed or answered by the listener, and a new worker starts.
+   */
+  #schedulePing(rt: PoolRuntime, w: WorkerEntry): void {
+    const s = rt.settings;
+    if (!s.pingingEnabled || w.info.state !== 'Running' || this.#stopping) return;
+    w.pingTimer = setTimeout(() => {
+      if (w.info.state !== 'Running') return;
+      const id = nextPingId++;
+      w.pingId = id;
+      this.#host.ping(s.name, w.info.pid, id);
+      w.pingTimer = setTimeout(() => {
+        if (w.pingId !== id || w.info.state !== 'Running') return;
+        this.#host.log(
+          'warn',
+          `worker ${w.info.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${rt.settings.pingResponseTimeMs} ms); killing it`,
+        );
+        w.child.kill('SIGKILL');
+      }, s.pingResponseTimeMs);
+      w.pingTimer.unref();
+    }, s.pingIntervalMs);
+    w.pingTimer.unref();
+  }
+
+  /** A worker answered a ping. */
+  pong(pool: string, pid: number, id: number): void {
+    const rt = this.#pools.get(pool.toLowerCase());
+    const w = rt?.workers.get(pid);
+    if (rt === undefined || w === undefined || w.pingId !== id) return;
+    w.pingId = 0;
+    if (w.pingTimer !== undefined) clearTimeout(w.pingTimer);
+    this.#schedulePing(rt, w);
   }
 
   #spawn(rt: PoolRuntime): void {
@@ -143,9 +198,11 @@ export class ActivationService {
       return;
     }
     const info: WorkerProcessInfo = { pid, pool: s.name, state: 'Starting', startedAt: Date.now() };
-    const entry = {
+    const entry: WorkerEntry = {
       child,
       info,
+      pingTimer: undefined,
+      pingId: 0,
       startupTimer: setTimeout(() => {
         this.#host.log('warn', `worker ${pid} of pool ${s.name} did not start within startupTimeLimit (${s.startupTimeLimitMs} ms); killing it`);
         child.kill('SIGKILL');
@@ -156,6 +213,7 @@ export class ActivationService {
     this.#pipeOutput(child, s.name, pid);
     child.on('exit', (code, signal) => {
       if (entry.startupTimer !== undefined) clearTimeout(entry.startupTimer);
+      if (entry.pingTimer !== undefined) clearTimeout(entry.pingTimer);
       const wasStarting = info.state === 'Starting';
       info.state = 'Exited';
       rt.workers.delete(pid);

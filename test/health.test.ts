@@ -1,0 +1,37 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { get, startWharf, type WharfProcess } from './helpers/wharf.js';
+
+let w: WharfProcess;
+before(async () => {
+  w = await startWharf({ fixture: 'hang' });
+});
+after(async () => {
+  await w?.stop();
+});
+
+test('a worker whose application busy-loops is found by pings and replaced; another pool keeps answering', async () => {
+  const first = await get(w.port, '/fine.txt');
+  assert.equal(first.status, 200);
+  const started = Date.now();
+  const spinning = get(w.port, '/spin');
+  // While HangPool's worker is stuck, OkPool answers every time.
+  let okCount = 0;
+  while (Date.now() - started < 2500) {
+    const r = await get(w.port, '/other/ok.txt');
+    assert.equal(r.status, 200);
+    okCount++;
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+  assert.ok(okCount > 5);
+  // The GET is replayed once on a fresh worker (it had sent nothing), spins again, and after the
+  // second replacement the listener answers 502: the request is not left hanging.
+  const r = await spinning;
+  assert.equal(r.status, 502);
+  assert.ok(Date.now() - started < 15000);
+  await w.waitForOutput(/did not answer a ping within pingResponseTime \(1000 ms\); killing it/);
+  // A fresh worker serves the pool's other URLs.
+  const after = await get(w.port, '/fine.txt');
+  assert.equal(after.status, 200);
+  assert.equal(after.body.toString(), 'fine\n');
+});
