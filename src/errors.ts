@@ -83,6 +83,8 @@ export class WasError extends WharfError {}
 export class IpcError extends WharfError {}
 /** A pipeline module failed. */
 export class ModuleError extends WharfError {}
+/** The admin socket or an admin command (`wharf list|start|stop|recycle …`). */
+export class AdminError extends WharfError {}
 
 /** All codes, with a one-line meaning; docs/errors.md must list each of them. */
 export const ERROR_CODES: Readonly<Record<string, string>> = {
@@ -102,6 +104,11 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',
   WAS_WORKER_START: 'A worker process could not be started.',
   WAS_WORKER_EXIT: 'A worker process exited while requests were in flight.',
+  WAS_RAPID_FAIL: 'A pool\'s workers failed rapidFailProtectionMaxCrashes times within rapidFailProtectionInterval; the pool was stopped.',
+  WAS_IDENTITY: 'A pool\'s identity cannot be resolved to a Linux user, or the user cannot be created.',
+  ADM_CONNECT: 'The admin socket of the running server cannot be reached.',
+  ADM_NOT_FOUND: 'An admin command names a site, pool or other object that does not exist.',
+  ADM_REQUEST: 'An admin command is malformed or not allowed in the object\'s current state.',
   IPC_CLOSED: 'The channel to a worker closed.',
   IPC_PROTOCOL: 'A frame on a worker channel is malformed.',
   MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',
