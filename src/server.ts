@@ -13,7 +13,8 @@ import { ConfigError, WharfError } from './errors.js';
 import type { ConfigMessage } from './ipc/messages.js';
 import { mapWindowsPath } from './config/path-map.js';
 import { Listener, type ListenerLogger } from './listener/listener.js';
-import { ActivationService, type PoolSettings } from './was/activation.js';
+import { ActivationService } from './was/activation.js';
+import { poolSettings } from './was/pool-settings.js';
 
 /** Wharf's bundled files (default site, custom error pages): `%IIS_BIN%` points here. */
 export const ASSETS_DIR = fileURLToPath(new URL('../../assets/', import.meta.url));
@@ -125,6 +126,10 @@ export class WharfServer {
       },
       exited: (pool) => this.#listener?.pool(pool)?.ensureCapacity(),
       ping: (_pool, pid, id) => void this.#listener?.pingWorker(pid, id),
+      drain: (_pool, pid) => this.#listener?.drainWorker(pid),
+      poolStopped: (pool, reason, reset) => this.#listener?.pool(pool)?.stop(reason, reset),
+      poolStarted: (pool) => this.#listener?.pool(pool)?.start(),
+      activity: (_pool, pid) => this.#listener?.workerActivity(pid),
       log: (level, m) => this.#log[level](m),
     });
     const listener = new Listener({
@@ -134,16 +139,15 @@ export class WharfServer {
       workerReady: (pool, pid) => activation.workerReady(pool, pid),
       workerClosed: (pool, pid) => activation.channelClosed(pool, pid),
       pong: (pool, pid, id) => activation.pong(pool, pid, id),
+      requestLimitReached: (pool, pid) => activation.requestLimitReached(pool, pid),
     });
     this.#activation = activation;
     this.#listener = listener;
-    activation.configure(poolSettings(config));
     await listener.apply(config, this.#message(config, text));
+    // After the listener has the pools' queues: autoStart=false pools stop them, AlwaysRunning starts workers.
+    activation.configure(poolSettings(config));
     this.#config = config;
     this.#text = text;
-    for (const p of config.applicationPools) {
-      if (p.startMode === 'AlwaysRunning' && p.autoStart) activation.demand(p.name);
-    }
     for (const site of config.sites) {
       const b = site.bindings.map((x) => `${x.protocol}/${x.bindingInformation}`).join(',');
       this.#log.info(`site "${site.name}" (id ${site.id}) ${site.serverAutoStart ? 'started' : 'stopped'}: ${b}; logs in ${join(site.logFileDirectory, 'W3SVC' + site.id)}`);
@@ -250,22 +254,4 @@ export class WharfServer {
     await this.#listener?.close(timeoutMs);
     await this.#activation?.stop(Math.min(timeoutMs, 5000));
   }
-}
-
-function poolSettings(config: AppHostConfig): PoolSettings[] {
-  return config.applicationPools.map((p) => {
-    const pm = p.element.child('processModel');
-    const env: Record<string, string> = {};
-    for (const item of p.element.child('environmentVariables').items) env[item.str('name')] = item.str('value');
-    return {
-      name: p.name,
-      maxProcesses: pm.num('maxProcesses'),
-      startupTimeLimitMs: pm.num('startupTimeLimit'),
-      shutdownTimeLimitMs: pm.num('shutdownTimeLimit'),
-      pingingEnabled: pm.bool('pingingEnabled'),
-      pingIntervalMs: pm.num('pingInterval'),
-      pingResponseTimeMs: pm.num('pingResponseTime'),
-      environment: env,
-    };
-  });
 }

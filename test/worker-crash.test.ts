@@ -81,5 +81,5 @@ test('kill -9 of the worker during a burst: requests keep being answered by a ne
   assert.equal(now.length, 1);
   assert.notEqual(now[0], pid, 'a new worker serves');
   assert.equal(w.child.exitCode, null, 'the listener is alive');
-  await w.waitForOutput(new RegExp(`worker ${pid} of pool DefaultAppPool exited unexpectedly`));
+  await w.waitForOutput(new RegExp(`worker ${pid} of pool DefaultAppPool terminated unexpectedly`));
 });

@@ -38,6 +38,8 @@ export interface ListenerOptions {
   /** A worker's channel closed (the activation service decides about restarting). */
   readonly workerClosed?: (pool: string, pid: number) => void;
   readonly pong?: (pool: string, pid: number, id: number) => void;
+  /** A worker was given its pool's periodicRestart requests: WAS recycles it. */
+  readonly requestLimitReached?: (pool: string, pid: number) => void;
   readonly parserLimits?: ParserLimits;
 }
 
@@ -120,9 +122,11 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     for (const p of config.applicationPools) {
       const key = p.name.toLowerCase();
       poolNames.add(key);
-      const q = this.#pools.get(key);
-      if (q === undefined) this.#pools.set(key, new PoolQueue(p.name, p.queueLength, this));
+      let q = this.#pools.get(key);
+      if (q === undefined) this.#pools.set(key, (q = new PoolQueue(p.name, p.queueLength, this)));
       else q.queueLength = p.queueLength;
+      q.maxProcesses = Math.max(1, p.element.child('processModel').num('maxProcesses'));
+      q.requestLimit = p.element.child('recycling').child('periodicRestart').num('requests');
     }
     for (const [key, q] of this.#pools) {
       if (poolNames.has(key)) continue;
@@ -215,15 +219,48 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   // ---- workers ---------------------------------------------------------------------------------
 
+  #worker(pid: number): WorkerEndpoint | undefined {
+    for (const w of this.#workers) if (w.pid === pid && w.state !== 'closed') return w;
+    return undefined;
+  }
+
   /** Send a health ping through a worker's channel (false when the listener has no such worker). */
   pingWorker(pid: number, id: number): boolean {
+    const w = this.#worker(pid);
+    w?.ping(id);
+    return w !== undefined;
+  }
+
+  /** Dispatch nothing more to a worker; it finishes its requests and exits (recycle, idle, stop). */
+  drainWorker(pid: number): void {
+    this.#worker(pid)?.drain();
+  }
+
+  /** Requests in flight on a worker and when it was last busy (WAS's idle timeout). */
+  workerActivity(pid: number): { outstanding: number; lastActivity: number; served: number } | undefined {
+    const w = this.#worker(pid);
+    return w === undefined ? undefined : { outstanding: w.outstanding, lastActivity: w.lastActivity, served: w.served };
+  }
+
+  /** Every request being served by a worker (admin: `wharf list requests`). */
+  requestsInFlight(): Array<{ id: string; verb: string; url: string; elapsedMs: number; client: string; siteId: number; pid: number; pool: string }> {
+    const now = performance.now();
+    const out = [];
     for (const w of this.#workers) {
-      if (w.pid === pid && w.state !== 'closed') {
-        w.ping(id);
-        return true;
+      for (const [stream, ex] of w.inflight()) {
+        out.push({
+          id: (w.pid >>> 0).toString(16).padStart(8, '0') + (stream >>> 0).toString(16).padStart(8, '0'),
+          verb: ex.method,
+          url: ex.head.target,
+          elapsedMs: Math.round(now - ex.startedAt),
+          client: ex.conn.remoteAddress,
+          siteId: ex.site?.id ?? 0,
+          pid: w.pid,
+          pool: w.poolName,
+        });
       }
     }
-    return false;
+    return out;
   }
 
   /** The activation service started a worker: open its channel and configure it. */
@@ -305,9 +342,18 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#o.demandWorker(pool.name);
   }
 
-  reject(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason): void {
+  reject(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason, reset = false): void {
     this.#httpErrFor(ex.conn, reason, undefined, ex, ex.head);
+    if (reset) {
+      // loadBalancerCapabilities TcpLevel: a load balancer in front sees a dead server at once.
+      ex.conn.socket.resetAndDestroy();
+      return;
+    }
     ex.conn.respondLocally(ex, page, reason);
+  }
+
+  requestLimitReached(pool: PoolQueue, w: WorkerEndpoint): void {
+    this.#o.requestLimitReached?.(pool.name, w.pid);
   }
 
   cancel(ex: Exchange): void {

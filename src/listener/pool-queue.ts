@@ -13,8 +13,13 @@ export type PoolQueueState = 'Started' | 'Stopped';
 export interface PoolQueueHost {
   /** Ask the activation service for a worker for this pool. */
   demand(pool: PoolQueue): void;
-  /** Answer an exchange from the listener itself and log the httperr reason. */
-  reject(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason): void;
+  /**
+   * Answer an exchange from the listener itself and log the httperr reason; with `reset` the
+   * connection is reset instead (loadBalancerCapabilities TcpLevel).
+   */
+  reject(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason, reset?: boolean): void;
+  /** A worker was given periodicRestart requests requests: WAS recycles it. */
+  requestLimitReached(pool: PoolQueue, w: WorkerEndpoint): void;
 }
 
 export class PoolQueue {
@@ -23,9 +28,17 @@ export class PoolQueue {
   state: PoolQueueState = 'Started';
   /** Why the pool is stopped: 'Disabled' (admin) or 'AppOffline' (rapid-fail). */
   stopReason: HttpErrReason = 'Disabled';
+  /** While stopped: reset connections instead of answering 503 (loadBalancerCapabilities TcpLevel). */
+  resetConnections = false;
+  /** Web garden size: another worker is demanded while every ready one is busy and there are fewer. */
+  maxProcesses = 1;
+  /** periodicRestart requests (0 = no limit). */
+  requestLimit = 0;
   readonly #host: PoolQueueHost;
   #pending: Exchange[] = [];
   #head = 0;
+  /** Workers that can take requests, as counted by the last #pick(). */
+  #readyCount = 0;
   readonly workers: WorkerEndpoint[] = [];
 
   constructor(name: string, queueLength: number, host: PoolQueueHost) {
@@ -41,12 +54,14 @@ export class PoolQueue {
 
   submit(ex: Exchange): void {
     if (this.state === 'Stopped') {
-      this.#host.reject(ex, 'serviceUnavailable', this.stopReason);
+      this.#host.reject(ex, 'serviceUnavailable', this.stopReason, this.resetConnections);
       return;
     }
     const w = this.#pick();
     if (w !== undefined && this.pendingCount === 0) {
-      w.dispatch(ex);
+      // Web garden: every ready worker is busy and the pool may have more, so ask for one.
+      if (w.outstanding > 0 && this.#readyCount < this.maxProcesses) this.#host.demand(this);
+      this.#dispatch(w, ex);
       return;
     }
     if (this.pendingCount >= this.queueLength) {
@@ -85,15 +100,22 @@ export class PoolQueue {
     else if (this.pendingCount > 0) this.#drain();
   }
 
-  /** Stop the pool: waiting requests get 503 with the reason (Disabled / AppOffline). */
-  stop(reason: HttpErrReason): void {
+  /** Stop the pool: waiting requests get 503 with the reason (Disabled / AppOffline), or a reset. */
+  stop(reason: HttpErrReason, resetConnections = false): void {
     this.state = 'Stopped';
     this.stopReason = reason;
-    for (const ex of this.#takeAll()) this.#host.reject(ex, 'serviceUnavailable', reason);
+    this.resetConnections = resetConnections;
+    for (const ex of this.#takeAll()) this.#host.reject(ex, 'serviceUnavailable', reason, resetConnections);
   }
 
   start(): void {
     this.state = 'Started';
+    this.resetConnections = false;
+  }
+
+  #dispatch(w: WorkerEndpoint, ex: Exchange): void {
+    w.dispatch(ex);
+    if (this.requestLimit > 0 && w.dispatched === this.requestLimit) this.#host.requestLimitReached(this, w);
   }
 
   #takeAll(): Exchange[] {
@@ -103,13 +125,17 @@ export class PoolQueue {
     return all;
   }
 
+  /** Least outstanding requests first (IIS's web garden dispatch is per connection; per request balances better). */
   #pick(): WorkerEndpoint | undefined {
     let best: WorkerEndpoint | undefined;
+    let ready = 0;
     for (let i = 0; i < this.workers.length; i++) {
       const w = this.workers[i]!;
       if (w.state !== 'ready') continue;
+      ready++;
       if (best === undefined || w.outstanding < best.outstanding) best = w;
     }
+    this.#readyCount = ready;
     return best;
   }
 
@@ -122,8 +148,9 @@ export class PoolQueue {
       }
       const w = this.#pick();
       if (w === undefined) break;
+      if (w.outstanding > 0 && this.#readyCount < this.maxProcesses) this.#host.demand(this);
       this.#pending[this.#head++] = undefined as unknown as Exchange;
-      w.dispatch(ex);
+      this.#dispatch(w, ex);
     }
     if (this.#head === this.#pending.length) {
       this.#pending = [];

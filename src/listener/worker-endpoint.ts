@@ -27,8 +27,12 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   readonly #inflight = new Map<number, Exchange>();
   #nextStream = 1;
   readonly #events: WorkerEndpointEvents;
-  /** Requests served (for periodicRestart requests, issue 3). */
+  /** Requests given to this worker (periodicRestart requests) and answered by it. */
+  dispatched = 0;
   served = 0;
+  /** When it last took or finished a request (Date.now(); for idleTimeout). */
+  lastActivity = Date.now();
+  readonly startedAt = Date.now();
 
   constructor(poolName: string, pid: number, socket: Duplex, events: WorkerEndpointEvents) {
     this.poolName = poolName;
@@ -39,6 +43,11 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
 
   get outstanding(): number {
     return this.#inflight.size;
+  }
+
+  /** Requests in flight on this worker, with their stream ids (admin: `wharf list requests`). */
+  inflight(): IterableIterator<[number, Exchange]> {
+    return this.#inflight.entries();
   }
 
   init(config: ConfigMessage): void {
@@ -66,6 +75,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     if (this.#nextStream > 0xfffffff0) this.#nextStream = 1;
     ex.state = 'dispatched';
     ex.owner = this;
+    this.dispatched++;
     ex.stream = stream;
     this.#inflight.set(stream, ex);
     const h = ex.head;
@@ -131,6 +141,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     if (ex === undefined) return;
     this.#inflight.delete(stream);
     this.served++;
+    if (this.#inflight.size === 0) this.lastActivity = Date.now();
     this.#releaseBody(ex);
     if (!end.log) ex.logged = false;
     ex.conn.responseEnd(ex, end.subStatus, end.win32Status, end.username, end.close, end.abort);

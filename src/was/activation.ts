@@ -1,81 +1,162 @@
 /**
- * The activation service (WAS's role, first cut): starts a worker process for a pool when its
- * queue has work (or at start-up for startMode="AlwaysRunning"), hands the worker's private
- * channel to the listener, restarts workers that die while work is waiting, and backs off when
- * a pool's workers keep failing to start. Pings, recycling, identities and rapid-fail protection
- * build on this (see the application-pools issue).
+ * The activation service (WAS): application pools and their worker processes, each with an
+ * explicit state machine.
+ *
+ *   pool:    Started ⇄ Stopping → Stopped → Started
+ *   worker:  Starting → Running → Recycling → Draining → Exited
+ *                  ╰──────────╰──────────╰─────────────↗  (crash, kill)
+ *
+ * A pool starts workers on demand (or keeps one running: startMode AlwaysRunning), up to
+ * maxProcesses (a web garden). Each Running worker is pinged through its event loop, ended after
+ * idleTimeout without requests, and recycled on periodicRestart time / requests / memory /
+ * privateMemory / schedule, on a configuration change to its pool and on demand. A recycle is
+ * overlapped unless disallowOverlappingRotation: the old worker (Recycling) keeps serving until
+ * its replacement is Running, then drains. Draining workers take no new requests and are killed
+ * after shutdownTimeLimit. Workers that exit without being asked count against rapid-fail
+ * protection, which stops the pool. The listener owns the requests throughout: nothing here
+ * ever holds or answers one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
-import { WasError } from '../errors.js';
+import { AdminError, WasError } from '../errors.js';
+import type { PoolSettings, RecycleReason } from './pool-settings.js';
+import { readCpuMs, readMemory } from './proc-stats.js';
 
-export type WorkerProcessState = 'Starting' | 'Running' | 'Exited';
+export type { PoolSettings, RecycleReason } from './pool-settings.js';
+
+export type PoolState = 'Started' | 'Stopping' | 'Stopped';
+export type WorkerState = 'Starting' | 'Running' | 'Recycling' | 'Draining' | 'Exited';
+
+/** Allowed worker transitions: anything else is a bug, caught at once. */
+const WORKER_TRANSITIONS: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
+  Starting: ['Running', 'Draining', 'Exited'],
+  Running: ['Recycling', 'Draining', 'Exited'],
+  Recycling: ['Draining', 'Exited'],
+  Draining: ['Exited'],
+  Exited: [],
+};
 
 export interface WorkerProcessInfo {
   readonly pid: number;
   readonly pool: string;
-  state: WorkerProcessState;
+  readonly state: WorkerState;
   readonly startedAt: number;
+  /** Why the worker is recycling or draining ('' while it is not). */
+  readonly exitReason: string;
+}
+
+/** Who a pool's workers run as (resolved by identity.ts when Wharf runs as root). */
+export interface WorkerLaunch {
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly user?: string;
+  /** The pool's private runtime directory (TMPDIR and HOME of its workers). */
+  readonly runtimeDirectory?: string;
 }
 
 export interface ActivationHost {
   /** Give the worker's channel to the listener. */
   attach(pool: string, pid: number, channel: Duplex): void;
-  /** Every start attempt failed for a while: the listener answers the pool's queue with 503. */
+  /** Stop dispatching to the worker and ask it to finish its requests and exit. */
+  drain(pool: string, pid: number): void;
+  /** The pool stopped: the listener answers its requests itself (503, or a reset at TcpLevel). */
+  poolStopped(pool: string, reason: 'Disabled' | 'AppOffline', resetConnections: boolean): void;
+  poolStarted(pool: string): void;
+  /** Start attempts keep failing and rapid-fail protection is off: answer what is queued with 503. */
   giveUp(pool: string, reason: string): void;
   /** A worker process is gone: the listener may need another one for waiting requests. */
   exited(pool: string, pid: number): void;
   /** Send a health ping to a worker through its channel. */
   ping(pool: string, pid: number, id: number): void;
+  /** Requests in flight on a worker and when it last started or finished one (Date.now() ms). */
+  activity(pool: string, pid: number): { readonly outstanding: number; readonly lastActivity: number; readonly served: number } | undefined;
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
-export interface PoolSettings {
-  readonly name: string;
-  readonly maxProcesses: number;
-  readonly startupTimeLimitMs: number;
-  readonly shutdownTimeLimitMs: number;
-  /** processModel pingingEnabled / pingInterval / pingResponseTime (ms). */
-  readonly pingingEnabled: boolean;
-  readonly pingIntervalMs: number;
-  readonly pingResponseTimeMs: number;
-  readonly environment: Readonly<Record<string, string>>;
+export interface ActivationOptions {
+  /** Resolve the pool's identity and runtime directory before each start (identity.ts). */
+  readonly prepare?: (pool: PoolSettings) => Promise<WorkerLaunch>;
+  /** Extra node flags for workers (--inspect, --cpu-prof …); default: $WHARF_WORKER_NODE_ARGS. */
+  readonly nodeArgs?: readonly string[];
 }
 
 interface PoolRuntime {
   settings: PoolSettings;
+  state: PoolState;
   readonly workers: Map<number, WorkerEntry>;
+  /** Starts whose identity is being prepared (they count as Starting). */
+  launching: number;
+  /** Start failures in a row (reset when a worker becomes Running). */
   consecutiveFailures: number;
+  /** Times of recent failures, for rapid-fail protection. */
+  failures: number[];
   retryTimer: NodeJS.Timeout | undefined;
+  scheduleTimer: NodeJS.Timeout | undefined;
+  /** CPU accounting window for cpu limit (pool-wide, like IIS's job object). */
+  cpuWindowStart: number;
+  cpuWindowUsedMs: number;
+  cpuReported: boolean;
 }
 
 interface WorkerEntry {
   readonly child: ChildProcess;
-  readonly info: WorkerProcessInfo;
+  readonly pid: number;
+  readonly startedAt: number;
+  state: WorkerState;
+  exitReason: string;
+  /** WAS asked this worker to go (drain, kill): its exit is not a failure. */
+  expected: boolean;
   startupTimer: NodeJS.Timeout | undefined;
   /** Health: the next ping, or the deadline of the ping awaiting its pong. */
   pingTimer: NodeJS.Timeout | undefined;
-  /** Id of the ping awaiting its pong (0 = none). */
   pingId: number;
+  idleTimer: NodeJS.Timeout | undefined;
+  timeTimer: NodeJS.Timeout | undefined;
+  killTimer: NodeJS.Timeout | undefined;
+  /** CPU time at the start of the pool's current accounting window. */
+  cpuAtWindowStart: number;
+  lastCpuMs: number;
 }
 
 let nextPingId = 1;
 
 const WORKER_MAIN = fileURLToPath(new URL('../worker/worker-main.js', import.meta.url));
-/** Start failures in a row before the queue is answered with 503 instead of waiting. */
+/** Start failures in a row before the queue is answered with 503 (when rapid-fail protection is off). */
 const MAX_START_FAILURES = 5;
+/** How often memory and CPU limits are sampled from /proc. */
+const MONITOR_INTERVAL_MS = 1000;
+
+/** WAS event ids and texts for recycles (IIS writes these to the System event log). */
+const RECYCLE_EVENTS: Readonly<Record<RecycleReason, readonly [number, string]>> = {
+  Time: [5074, 'reached its allowed processing time limit'],
+  Requests: [5075, 'reached its allowed processing request limit'],
+  Schedule: [5076, 'reached its scheduled recycle time'],
+  Memory: [5077, 'reached its allowed virtual memory limit'],
+  IsapiUnhealthy: [5078, 'was reported unhealthy'],
+  OnDemand: [5079, 'was asked to recycle by an administrator'],
+  ConfigChange: [5080, 'had its application pool configuration changed'],
+  PrivateMemory: [5117, 'reached its allowed private bytes limit'],
+};
 
 export class ActivationService {
   readonly #host: ActivationHost;
+  readonly #o: ActivationOptions;
   readonly #pools = new Map<string, PoolRuntime>();
   #stopping = false;
+  #monitor: NodeJS.Timeout | undefined;
 
-  constructor(host: ActivationHost) {
+  constructor(host: ActivationHost, options: ActivationOptions = {}) {
     this.#host = host;
+    this.#o = options;
   }
 
-  /** Pool settings from the current configuration (new pools appear, removed ones vanish). */
+  /**
+   * Pool settings from the current configuration: new pools appear (started when autoStart),
+   * removed ones drain away, and a changed pool's workers recycle (ConfigChange) unless
+   * disallowRotationOnConfigChange.
+   */
   configure(pools: readonly PoolSettings[]): void {
     const keep = new Set<string>();
     for (const p of pools) {
@@ -83,39 +164,100 @@ export class ActivationService {
       keep.add(key);
       const rt = this.#pools.get(key);
       if (rt === undefined) {
-        this.#pools.set(key, { settings: p, workers: new Map(), consecutiveFailures: 0, retryTimer: undefined });
-      } else {
-        rt.settings = p;
+        const fresh: PoolRuntime = {
+          settings: p,
+          state: p.autoStart ? 'Started' : 'Stopped',
+          workers: new Map(),
+          launching: 0,
+          consecutiveFailures: 0,
+          failures: [],
+          retryTimer: undefined,
+          scheduleTimer: undefined,
+          cpuWindowStart: Date.now(),
+          cpuWindowUsedMs: 0,
+          cpuReported: false,
+        };
+        this.#pools.set(key, fresh);
+        if (fresh.state === 'Stopped') this.#host.poolStopped(p.name, 'Disabled', false);
+        this.#armSchedule(fresh);
+        this.#reconcile(fresh);
+        continue;
       }
+      const changed = rt.settings.signature !== p.signature;
+      rt.settings = p;
+      if (!changed) continue;
+      this.#armSchedule(rt);
+      if (!p.recycling.disallowRotationOnConfigChange) {
+        for (const w of [...rt.workers.values()]) if (w.state === 'Running') this.#recycle(rt, w, 'ConfigChange');
+      }
+      this.#reconcile(rt);
     }
     for (const [key, rt] of this.#pools) {
       if (keep.has(key)) continue;
-      if (rt.retryTimer !== undefined) clearTimeout(rt.retryTimer);
       this.#pools.delete(key);
-      // Their workers were asked to drain by the listener; make sure they do not linger.
-      for (const w of rt.workers.values()) this.#killAfter(w.child, rt.settings.shutdownTimeLimitMs);
+      this.#clearPoolTimers(rt);
+      for (const w of rt.workers.values()) this.#drain(rt, w, 'its application pool was removed from the configuration');
     }
+    this.#armMonitor();
   }
+
+  // ---- queries (admin socket) ------------------------------------------------------------------
 
   workers(): WorkerProcessInfo[] {
     const out: WorkerProcessInfo[] = [];
-    for (const rt of this.#pools.values()) for (const w of rt.workers.values()) out.push(w.info);
+    for (const rt of this.#pools.values()) {
+      for (const w of rt.workers.values()) {
+        out.push({ pid: w.pid, pool: rt.settings.name, state: w.state, startedAt: w.startedAt, exitReason: w.exitReason });
+      }
+    }
     return out;
   }
 
-  /** The pool's queue has work and no worker can take it: start one unless one is coming. */
+  poolState(pool: string): PoolState | undefined {
+    return this.#pools.get(pool.toLowerCase())?.state;
+  }
+
+  // ---- listener → WAS --------------------------------------------------------------------------
+
+  /**
+   * The pool's queue has work no Running worker can take at once: start another worker unless
+   * one is already starting or the pool has maxProcesses workers taking requests.
+   */
   demand(pool: string): void {
     const rt = this.#pools.get(pool.toLowerCase());
-    if (rt === undefined || this.#stopping || rt.retryTimer !== undefined) return;
-    let live = 0;
-    let starting = 0;
+    if (rt === undefined || !this.#canStart(rt)) return;
+    let serving = 0;
     for (const w of rt.workers.values()) {
-      if (w.info.state === 'Exited') continue;
-      live++;
-      if (w.info.state === 'Starting') starting++;
+      if (w.state === 'Starting') return;
+      if (w.state === 'Running') serving++;
     }
-    if (starting > 0 || live >= Math.max(1, rt.settings.maxProcesses)) return;
+    if (rt.launching > 0 || serving >= rt.settings.maxProcesses) return;
     this.#spawn(rt);
+  }
+
+  /** A worker said it is ready (its configuration loaded, preload pages run). */
+  workerReady(pool: string, pid: number): void {
+    const rt = this.#pools.get(pool.toLowerCase());
+    const w = rt?.workers.get(pid);
+    if (rt === undefined || w === undefined || w.state !== 'Starting') return;
+    this.#transition(w, 'Running');
+    clearTimeout(w.startupTimer);
+    w.startupTimer = undefined;
+    rt.consecutiveFailures = 0;
+    this.#schedulePing(rt, w);
+    this.#armIdle(rt, w, rt.settings.idleTimeoutMs);
+    const t = rt.settings.recycling.timeMs;
+    if (t > 0) {
+      w.timeTimer = setTimeout(() => this.#recycle(rt, w, 'Time'), t);
+      w.timeTimer.unref();
+    }
+    w.cpuAtWindowStart = readCpuMs(pid) ?? 0;
+    // An overlapped recycle completes: the oldest worker it replaces now drains.
+    let oldest: WorkerEntry | undefined;
+    for (const o of rt.workers.values()) if (o.state === 'Recycling' && (oldest === undefined || o.startedAt < oldest.startedAt)) oldest = o;
+    if (oldest !== undefined) this.#drain(rt, oldest, oldest.exitReason);
+    if (rt.state !== 'Started') this.#drain(rt, w, 'its application pool is stopping');
+    this.#reconcile(rt);
   }
 
   /**
@@ -125,20 +267,142 @@ export class ActivationService {
    */
   channelClosed(pool: string, pid: number): void {
     const w = this.#pools.get(pool.toLowerCase())?.workers.get(pid);
-    if (w === undefined || w.info.state === 'Exited') return;
-    this.#killAfter(w.child, 1000);
+    if (w === undefined || w.state === 'Exited') return;
+    this.#killAfter(w, 1000);
   }
 
-  /** A worker said it is ready (its configuration loaded). */
-  workerReady(pool: string, pid: number): void {
+  /** A worker answered a ping. */
+  pong(pool: string, pid: number, id: number): void {
     const rt = this.#pools.get(pool.toLowerCase());
     const w = rt?.workers.get(pid);
-    if (rt === undefined || w === undefined) return;
-    w.info.state = 'Running';
-    if (w.startupTimer !== undefined) clearTimeout(w.startupTimer);
-    w.startupTimer = undefined;
-    rt.consecutiveFailures = 0;
+    if (rt === undefined || w === undefined || w.pingId !== id) return;
+    w.pingId = 0;
+    clearTimeout(w.pingTimer);
     this.#schedulePing(rt, w);
+  }
+
+  /** A worker reached periodicRestart requests (the listener counts dispatches). */
+  requestLimitReached(pool: string, pid: number): void {
+    const rt = this.#pools.get(pool.toLowerCase());
+    const w = rt?.workers.get(pid);
+    if (rt !== undefined && w !== undefined) this.#recycle(rt, w, 'Requests');
+  }
+
+  // ---- admin verbs -----------------------------------------------------------------------------
+
+  startPool(name: string): string {
+    const rt = this.#pool(name);
+    if (rt.state === 'Started') throw new AdminError('ADM_REQUEST', `application pool "${rt.settings.name}" is already started`);
+    rt.state = 'Started';
+    rt.failures = [];
+    rt.consecutiveFailures = 0;
+    clearTimeout(rt.retryTimer);
+    rt.retryTimer = undefined;
+    this.#host.poolStarted(rt.settings.name);
+    this.#host.log('info', `application pool ${rt.settings.name} started`);
+    this.#reconcile(rt);
+    return `"${rt.settings.name}" successfully started.`;
+  }
+
+  stopPool(name: string): string {
+    const rt = this.#pool(name);
+    if (rt.state !== 'Started') throw new AdminError('ADM_REQUEST', `application pool "${rt.settings.name}" is already stopped`);
+    this.#stopPool(rt, 'Disabled', 'an administrator stopped its application pool');
+    this.#host.log('info', `application pool ${rt.settings.name} stopped`);
+    return `"${rt.settings.name}" successfully stopped.`;
+  }
+
+  recyclePool(name: string): string {
+    const rt = this.#pool(name);
+    if (rt.state !== 'Started') throw new AdminError('ADM_REQUEST', `application pool "${rt.settings.name}" is stopped; start it instead of recycling it`);
+    for (const w of [...rt.workers.values()]) {
+      if (w.state === 'Running') this.#recycle(rt, w, 'OnDemand');
+      else if (w.state === 'Starting') this.#drain(rt, w, RECYCLE_EVENTS.OnDemand[1]);
+    }
+    this.#reconcile(rt);
+    return `"${rt.settings.name}" successfully recycled.`;
+  }
+
+  #pool(name: string): PoolRuntime {
+    const rt = this.#pools.get(name.toLowerCase());
+    if (rt === undefined) throw new AdminError('ADM_NOT_FOUND', `Cannot find APPPOOL object with identifier "${name}".`);
+    return rt;
+  }
+
+  // ---- the state machines ----------------------------------------------------------------------
+
+  #transition(w: WorkerEntry, to: WorkerState): void {
+    if (!WORKER_TRANSITIONS[w.state].includes(to)) {
+      throw new WasError('WAS_WORKER_START', `worker ${w.pid}: invalid state change ${w.state} → ${to}`);
+    }
+    w.state = to;
+  }
+
+  #canStart(rt: PoolRuntime): boolean {
+    return !this.#stopping && rt.state === 'Started' && rt.retryTimer === undefined;
+  }
+
+  /** Start what the pool needs without a request asking: recycle replacements, AlwaysRunning. */
+  #reconcile(rt: PoolRuntime): void {
+    if (!this.#canStart(rt) || rt.launching > 0) return;
+    let running = 0;
+    let recycling = 0;
+    for (const w of rt.workers.values()) {
+      if (w.state === 'Starting') return;
+      if (w.state === 'Running') running++;
+      else if (w.state === 'Recycling') recycling++;
+    }
+    if (recycling > 0 || (rt.settings.startMode === 'AlwaysRunning' && running === 0)) this.#spawn(rt);
+  }
+
+  #stopPool(rt: PoolRuntime, reason: 'Disabled' | 'AppOffline', why: string): void {
+    rt.state = 'Stopping';
+    clearTimeout(rt.retryTimer);
+    rt.retryTimer = undefined;
+    const reset = reason === 'AppOffline' && rt.settings.failure.loadBalancerCapabilities === 'TcpLevel';
+    this.#host.poolStopped(rt.settings.name, reason, reset);
+    for (const w of [...rt.workers.values()]) this.#drain(rt, w, why);
+    this.#settleStopped(rt);
+  }
+
+  #settleStopped(rt: PoolRuntime): void {
+    if (rt.state === 'Stopping' && rt.workers.size === 0 && rt.launching === 0) rt.state = 'Stopped';
+  }
+
+  /** Recycle one Running worker (overlapped: it serves on until its replacement is Running). */
+  #recycle(rt: PoolRuntime, w: WorkerEntry, reason: RecycleReason): void {
+    if (w.state !== 'Running') return;
+    const [event, text] = RECYCLE_EVENTS[reason];
+    const why = `worker process ${w.pid} serving application pool '${rt.settings.name}' ${text}`;
+    if (rt.settings.recycling.logEventOn.has(reason)) this.#host.log('info', `WAS ${event}: ${why}; recycling it`);
+    if (rt.settings.recycling.disallowOverlappingRotation || rt.state !== 'Started') {
+      this.#drain(rt, w, why);
+      return;
+    }
+    this.#transition(w, 'Recycling');
+    w.exitReason = why;
+    clearTimeout(w.idleTimer);
+    clearTimeout(w.timeTimer);
+    this.#reconcile(rt);
+  }
+
+  /**
+   * Ask a worker to finish what it has and exit: the listener dispatches nothing more to it.
+   * After shutdownTimeLimit it is killed (WAS event 5013).
+   */
+  #drain(rt: PoolRuntime, w: WorkerEntry, why: string): void {
+    if (w.state === 'Draining' || w.state === 'Exited') return;
+    this.#transition(w, 'Draining');
+    w.exitReason = why;
+    w.expected = true;
+    for (const t of [w.startupTimer, w.pingTimer, w.idleTimer, w.timeTimer]) clearTimeout(t);
+    this.#host.drain(rt.settings.name, w.pid);
+    const limit = rt.settings.shutdownTimeLimitMs;
+    w.killTimer = setTimeout(() => {
+      this.#host.log('warn', `WAS 5013: worker ${w.pid} of pool ${rt.settings.name} exceeded shutdownTimeLimit (${limit} ms) while shutting down; killing it`);
+      w.child.kill('SIGKILL');
+    }, limit);
+    w.killTimer.unref();
   }
 
   /**
@@ -148,18 +412,16 @@ export class ActivationService {
    */
   #schedulePing(rt: PoolRuntime, w: WorkerEntry): void {
     const s = rt.settings;
-    if (!s.pingingEnabled || w.info.state !== 'Running' || this.#stopping) return;
+    if (!s.pingingEnabled || (w.state !== 'Running' && w.state !== 'Recycling') || this.#stopping) return;
     w.pingTimer = setTimeout(() => {
-      if (w.info.state !== 'Running') return;
+      if (w.state !== 'Running' && w.state !== 'Recycling') return;
       const id = nextPingId++;
       w.pingId = id;
-      this.#host.ping(s.name, w.info.pid, id);
+      this.#host.ping(s.name, w.pid, id);
       w.pingTimer = setTimeout(() => {
-        if (w.pingId !== id || w.info.state !== 'Running') return;
-        this.#host.log(
-          'warn',
-          `worker ${w.info.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${rt.settings.pingResponseTimeMs} ms); killing it`,
-        );
+        if (w.pingId !== id || (w.state !== 'Running' && w.state !== 'Recycling')) return;
+        this.#host.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); killing it`);
+        w.exitReason = 'it failed to respond to a ping';
         w.child.kill('SIGKILL');
       }, s.pingResponseTimeMs);
       w.pingTimer.unref();
@@ -167,83 +429,277 @@ export class ActivationService {
     w.pingTimer.unref();
   }
 
-  /** A worker answered a ping. */
-  pong(pool: string, pid: number, id: number): void {
-    const rt = this.#pools.get(pool.toLowerCase());
-    const w = rt?.workers.get(pid);
-    if (rt === undefined || w === undefined || w.pingId !== id) return;
-    w.pingId = 0;
-    if (w.pingTimer !== undefined) clearTimeout(w.pingTimer);
-    this.#schedulePing(rt, w);
+  /** Idle timeout: a Running worker with no request for idleTimeout exits (Terminate). */
+  #armIdle(rt: PoolRuntime, w: WorkerEntry, delay: number): void {
+    const idle = rt.settings.idleTimeoutMs;
+    if (idle <= 0 || w.state !== 'Running') return;
+    w.idleTimer = setTimeout(() => {
+      if (w.state !== 'Running') return;
+      const a = this.#host.activity(rt.settings.name, w.pid);
+      if (a === undefined) return;
+      const quiet = Date.now() - a.lastActivity;
+      if (a.outstanding > 0 || quiet < idle) {
+        this.#armIdle(rt, w, a.outstanding > 0 ? idle : idle - quiet);
+        return;
+      }
+      const minutes = Math.round(idle / 60000);
+      const why = `was shut down due to inactivity (idleTimeout ${minutes} minute${minutes === 1 ? '' : 's'})`;
+      if (rt.settings.logIdleTimeout) this.#host.log('info', `WAS 5186: worker process ${w.pid} serving application pool '${rt.settings.name}' ${why}`);
+      this.#drain(rt, w, why);
+      // AlwaysRunning keeps a worker: the replacement starts when this one has gone.
+    }, Math.max(10, delay));
+    w.idleTimer.unref();
   }
 
+  #armSchedule(rt: PoolRuntime): void {
+    clearTimeout(rt.scheduleTimer);
+    rt.scheduleTimer = undefined;
+    const times = rt.settings.recycling.schedule;
+    if (times.length === 0) return;
+    const now = new Date();
+    const midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+    const sinceMidnight = now.getTime() - midnight;
+    const next = times.find((t) => t > sinceMidnight) ?? times[0]! + 24 * 3600 * 1000;
+    rt.scheduleTimer = setTimeout(() => {
+      for (const w of [...rt.workers.values()]) this.#recycle(rt, w, 'Schedule');
+      this.#armSchedule(rt);
+    }, next - sinceMidnight);
+    rt.scheduleTimer.unref();
+  }
+
+  /** Sample memory and CPU of workers in pools that limit them. */
+  #armMonitor(): void {
+    const needed = [...this.#pools.values()].some(
+      (rt) =>
+        rt.settings.recycling.memoryKb > 0 ||
+        rt.settings.recycling.privateMemoryKb > 0 ||
+        (rt.settings.cpu.limit > 0 && rt.settings.cpu.resetIntervalMs > 0),
+    );
+    if (needed && this.#monitor === undefined) {
+      this.#monitor = setInterval(() => this.#sample(), MONITOR_INTERVAL_MS);
+      this.#monitor.unref();
+    } else if (!needed && this.#monitor !== undefined) {
+      clearInterval(this.#monitor);
+      this.#monitor = undefined;
+    }
+  }
+
+  #sample(): void {
+    const now = Date.now();
+    for (const rt of this.#pools.values()) {
+      const r = rt.settings.recycling;
+      if (r.memoryKb > 0 || r.privateMemoryKb > 0) {
+        for (const w of [...rt.workers.values()]) {
+          if (w.state !== 'Running') continue;
+          const m = readMemory(w.pid);
+          if (m === undefined) continue;
+          if (r.memoryKb > 0 && m.virtualKb > r.memoryKb) this.#recycle(rt, w, 'Memory');
+          else if (r.privateMemoryKb > 0 && m.privateKb > r.privateMemoryKb) this.#recycle(rt, w, 'PrivateMemory');
+        }
+      }
+      this.#checkCpu(rt, now);
+    }
+  }
+
+  /**
+   * cpu limit: the pool's workers together may use limit/1000 % of the machine's CPU time per
+   * resetInterval (IIS measures a pool's job object the same way). Over it: NoAction logs once
+   * per interval; KillW3wp kills the pool's workers (new ones start on the next request).
+   */
+  #checkCpu(rt: PoolRuntime, now: number): void {
+    const c = rt.settings.cpu;
+    if (c.limit <= 0 || c.resetIntervalMs <= 0) return;
+    if (now - rt.cpuWindowStart >= c.resetIntervalMs) {
+      rt.cpuWindowStart = now;
+      rt.cpuWindowUsedMs = 0;
+      rt.cpuReported = false;
+      for (const w of rt.workers.values()) w.cpuAtWindowStart = w.lastCpuMs;
+    }
+    let used = rt.cpuWindowUsedMs;
+    for (const w of rt.workers.values()) {
+      const cpu = readCpuMs(w.pid);
+      if (cpu === undefined) continue;
+      w.lastCpuMs = cpu;
+      used += cpu - w.cpuAtWindowStart;
+    }
+    const allowed = (c.limit / 100000) * c.resetIntervalMs * availableParallelism();
+    if (used <= allowed || rt.cpuReported) return;
+    rt.cpuReported = true;
+    const pct = (c.limit / 1000).toFixed(3).replace(/\.?0+$/, '');
+    const msg = `application pool ${rt.settings.name} used ${Math.round(used)} ms of CPU time, over its limit of ${pct}% (${Math.round(allowed)} ms) per resetInterval`;
+    if (c.action === 'KillW3wp') {
+      this.#host.log('warn', `WAS 5021: ${msg}; killing its worker processes (cpu action KillW3wp)`);
+      for (const w of rt.workers.values()) {
+        // Time spent by a killed worker still counts for the rest of this interval.
+        rt.cpuWindowUsedMs += w.lastCpuMs - w.cpuAtWindowStart;
+        w.cpuAtWindowStart = w.lastCpuMs;
+        w.expected = true;
+        w.exitReason = 'it exceeded its pool\'s CPU limit';
+        w.child.kill('SIGKILL');
+      }
+    } else {
+      const note = c.action === 'NoAction' ? '' : ` (cpu action ${c.action} needs CPU throttling, which Wharf does not do yet: treated as NoAction)`;
+      this.#host.log('warn', `WAS 5021: ${msg}${note}`);
+    }
+  }
+
+  // ---- processes -------------------------------------------------------------------------------
+
   #spawn(rt: PoolRuntime): void {
+    rt.launching++;
+    const prepare = this.#o.prepare ?? ((): Promise<WorkerLaunch> => Promise.resolve({}));
+    prepare(rt.settings).then(
+      (launch) => {
+        rt.launching--;
+        if (!this.#canStart(rt) || this.#pools.get(rt.settings.name.toLowerCase()) !== rt) {
+          this.#settleStopped(rt);
+          return;
+        }
+        this.#launch(rt, launch);
+      },
+      (err: unknown) => {
+        rt.launching--;
+        const e = err instanceof WasError ? err : new WasError('WAS_IDENTITY', (err as Error).message);
+        this.#startFailed(rt, e);
+      },
+    );
+  }
+
+  #launch(rt: PoolRuntime, launch: WorkerLaunch): void {
     const s = rt.settings;
+    const nodeArgs = this.#o.nodeArgs ?? (process.env['WHARF_WORKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const env: Record<string, string | undefined> = { ...process.env, ...s.environment, APP_POOL_ID: s.name };
+    if (launch.runtimeDirectory !== undefined) {
+      env['TMPDIR'] = launch.runtimeDirectory;
+      env['WHARF_RUNTIME_DIR'] = launch.runtimeDirectory;
+    }
+    if (launch.uid !== undefined && launch.gid !== undefined && launch.user !== undefined) {
+      // The worker loads Wharf's code as root, then drops to the pool's user before it reads
+      // any configuration or serves anything (src/worker/privileges.ts).
+      env['WHARF_WORKER_UID'] = String(launch.uid);
+      env['WHARF_WORKER_GID'] = String(launch.gid);
+      env['WHARF_WORKER_USER'] = launch.user;
+      env['USER'] = env['LOGNAME'] = launch.user;
+      env['HOME'] = launch.runtimeDirectory ?? '/nonexistent';
+    }
     let child: ChildProcess;
     try {
-      // WHARF_WORKER_NODE_ARGS passes extra node flags to workers (--inspect, --cpu-prof …).
-      const nodeArgs = (process.env['WHARF_WORKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
       child = spawn(process.execPath, [...nodeArgs, WORKER_MAIN, '-ap', s.name], {
         // fd 3 is the private channel: a socketpair only this child holds.
         stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-        env: { ...process.env, ...s.environment, APP_POOL_ID: s.name },
+        env,
       });
     } catch (err) {
-      this.#failed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${(err as Error).message}`));
+      this.#startFailed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${(err as Error).message}`));
       return;
     }
     const pid = child.pid;
     if (pid === undefined) {
-      child.once('error', (err) => this.#failed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${err.message}`)));
+      child.once('error', (err) => this.#startFailed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${err.message}`)));
       return;
     }
-    const info: WorkerProcessInfo = { pid, pool: s.name, state: 'Starting', startedAt: Date.now() };
-    const entry: WorkerEntry = {
+    const w: WorkerEntry = {
       child,
-      info,
+      pid,
+      startedAt: Date.now(),
+      state: 'Starting',
+      exitReason: '',
+      expected: false,
+      startupTimer: undefined,
       pingTimer: undefined,
       pingId: 0,
-      startupTimer: setTimeout(() => {
-        this.#host.log('warn', `worker ${pid} of pool ${s.name} did not start within startupTimeLimit (${s.startupTimeLimitMs} ms); killing it`);
-        child.kill('SIGKILL');
-      }, s.startupTimeLimitMs) as NodeJS.Timeout | undefined,
+      idleTimer: undefined,
+      timeTimer: undefined,
+      killTimer: undefined,
+      cpuAtWindowStart: 0,
+      lastCpuMs: 0,
     };
-    entry.startupTimer?.unref();
-    rt.workers.set(pid, entry);
+    w.startupTimer = setTimeout(() => {
+      this.#host.log('warn', `worker ${pid} of pool ${s.name} did not start within startupTimeLimit (${s.startupTimeLimitMs} ms); killing it`);
+      child.kill('SIGKILL');
+    }, s.startupTimeLimitMs);
+    w.startupTimer.unref();
+    rt.workers.set(pid, w);
     this.#pipeOutput(child, s.name, pid);
-    child.on('exit', (code, signal) => {
-      if (entry.startupTimer !== undefined) clearTimeout(entry.startupTimer);
-      if (entry.pingTimer !== undefined) clearTimeout(entry.pingTimer);
-      const wasStarting = info.state === 'Starting';
-      info.state = 'Exited';
-      rt.workers.delete(pid);
-      const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
-      if (this.#stopping) return;
-      if (wasStarting) this.#failed(rt, new WasError('WAS_WORKER_START', `worker ${pid} of pool ${s.name} exited during start-up (${how})`));
-      else if (code !== 0) this.#host.log('warn', `worker ${pid} of pool ${s.name} exited unexpectedly (${how})`);
-      // The channel usually closes before 'exit' arrives; only now may a replacement start.
-      this.#host.exited(s.name, pid);
-    });
-    this.#host.log('info', `started worker ${pid} for pool ${s.name}`);
+    child.on('exit', (code, signal) => this.#exited(rt, w, code, signal));
+    this.#host.log('info', `started worker ${pid} for pool ${s.name}${launch.user !== undefined ? ` as ${launch.user}` : ''}`);
     this.#host.attach(s.name, pid, child.stdio[3] as Duplex);
   }
 
-  #failed(rt: PoolRuntime, err: WasError): void {
+  #exited(rt: PoolRuntime, w: WorkerEntry, code: number | null, signal: NodeJS.Signals | null): void {
+    for (const t of [w.startupTimer, w.pingTimer, w.idleTimer, w.timeTimer, w.killTimer]) clearTimeout(t);
+    const was = w.state;
+    this.#transition(w, 'Exited');
+    rt.workers.delete(w.pid);
+    rt.cpuWindowUsedMs += Math.max(0, w.lastCpuMs - w.cpuAtWindowStart);
+    if (this.#stopping) return;
+    const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+    const name = rt.settings.name;
+    if (was === 'Starting' && !w.expected) {
+      this.#startFailed(rt, new WasError('WAS_WORKER_START', `worker ${w.pid} of pool ${name} exited during start-up (${how})`));
+    } else if (!w.expected) {
+      const why = w.exitReason !== '' ? ` because ${w.exitReason}` : '';
+      this.#host.log('warn', `WAS 5009: worker ${w.pid} of pool ${name} terminated unexpectedly${why} (${how})`);
+      this.#recordFailure(rt);
+    }
+    // The channel usually closes before 'exit' arrives; only now may a replacement start.
+    this.#host.exited(name, w.pid);
+    this.#settleStopped(rt);
+    this.#reconcile(rt);
+  }
+
+  #startFailed(rt: PoolRuntime, err: WasError): void {
     rt.consecutiveFailures++;
     this.#host.log('error', err.message);
-    if (rt.consecutiveFailures >= MAX_START_FAILURES) {
+    if (this.#recordFailure(rt)) return;
+    if (!rt.settings.failure.rapidFailProtection && rt.consecutiveFailures >= MAX_START_FAILURES) {
       rt.consecutiveFailures = 0;
       this.#host.giveUp(rt.settings.name, err.message);
       return;
     }
-    // Back off so a broken pool cannot spin the CPU: 100 ms, 200 ms, 400 ms …
+    if (rt.state !== 'Started') return;
+    // Back off so a broken pool cannot spin the CPU: 100 ms, 200 ms, 400 ms … 5 s.
     const delay = Math.min(5000, 100 * 2 ** (rt.consecutiveFailures - 1));
+    clearTimeout(rt.retryTimer);
     rt.retryTimer = setTimeout(() => {
       rt.retryTimer = undefined;
       this.#host.log('info', `retrying start of pool ${rt.settings.name}`);
       this.demand(rt.settings.name);
+      this.#reconcile(rt);
     }, delay);
     rt.retryTimer.unref();
+  }
+
+  /** Count a failure; true when rapid-fail protection stopped the pool. */
+  #recordFailure(rt: PoolRuntime): boolean {
+    const f = rt.settings.failure;
+    if (!f.rapidFailProtection || rt.state !== 'Started') return false;
+    const now = Date.now();
+    rt.failures = rt.failures.filter((t) => now - t < f.intervalMs);
+    rt.failures.push(now);
+    if (rt.failures.length < f.maxCrashes) return false;
+    const minutes = Math.round(f.intervalMs / 60000);
+    this.#host.log(
+      'error',
+      `WAS 5002: application pool '${rt.settings.name}' is being automatically disabled due to a series of failures in the process(es) serving it ` +
+        `(${rt.failures.length} within ${minutes} minute${minutes === 1 ? '' : 's'}: rapidFailProtection). Start it again with: wharf start apppool "${rt.settings.name}"`,
+    );
+    rt.failures = [];
+    this.#stopPool(rt, 'AppOffline', 'rapid-fail protection stopped its application pool');
+    if (f.autoShutdownExe !== '') this.#runAutoShutdown(rt);
+    return true;
+  }
+
+  #runAutoShutdown(rt: PoolRuntime): void {
+    const f = rt.settings.failure;
+    const args = f.autoShutdownParams.split(' ').filter((a) => a !== '');
+    try {
+      const c = spawn(f.autoShutdownExe, args, { stdio: 'ignore', detached: true });
+      c.on('error', (err) => this.#host.log('warn', `autoShutdownExe ${f.autoShutdownExe} for pool ${rt.settings.name} failed: ${err.message}`));
+      c.unref();
+    } catch (err) {
+      this.#host.log('warn', `autoShutdownExe ${f.autoShutdownExe} for pool ${rt.settings.name} failed: ${(err as Error).message}`);
+    }
   }
 
   #pipeOutput(child: ChildProcess, pool: string, pid: number): void {
@@ -262,22 +718,30 @@ export class ActivationService {
     }
   }
 
-  #killAfter(child: ChildProcess, ms: number): void {
-    const t = setTimeout(() => child.kill('SIGKILL'), ms);
+  #killAfter(w: WorkerEntry, ms: number): void {
+    w.expected = w.expected || w.state === 'Draining';
+    const t = setTimeout(() => w.child.kill('SIGKILL'), ms);
     t.unref();
-    child.once('exit', () => clearTimeout(t));
+    w.child.once('exit', () => clearTimeout(t));
+  }
+
+  #clearPoolTimers(rt: PoolRuntime): void {
+    clearTimeout(rt.retryTimer);
+    clearTimeout(rt.scheduleTimer);
+    rt.retryTimer = rt.scheduleTimer = undefined;
   }
 
   /** Stop everything: workers get `graceMs` to finish after the listener asked them to drain. */
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
+    if (this.#monitor !== undefined) clearInterval(this.#monitor);
     const exits: Array<Promise<void>> = [];
     for (const rt of this.#pools.values()) {
-      if (rt.retryTimer !== undefined) clearTimeout(rt.retryTimer);
+      this.#clearPoolTimers(rt);
       for (const w of rt.workers.values()) {
-        if (w.info.state === 'Exited') continue;
+        if (w.state === 'Exited') continue;
         exits.push(new Promise((resolve) => w.child.once('exit', () => resolve())));
-        this.#killAfter(w.child, graceMs);
+        this.#killAfter(w, graceMs);
       }
     }
     await Promise.all(exits);
