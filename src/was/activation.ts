@@ -178,7 +178,7 @@ export class ActivationService {
           cpuReported: false,
         };
         this.#pools.set(key, fresh);
-        if (fresh.state === 'Stopped') this.#host.poolStopped(p.name, 'Disabled', false);
+        if (fresh.state === 'Stopped') this.#host.poolStopped(p.name, 'Disabled', p.failure.loadBalancerCapabilities === 'TcpLevel');
         this.#armSchedule(fresh);
         this.#reconcile(fresh);
         continue;
@@ -359,7 +359,8 @@ export class ActivationService {
     rt.state = 'Stopping';
     clearTimeout(rt.retryTimer);
     rt.retryTimer = undefined;
-    const reset = reason === 'AppOffline' && rt.settings.failure.loadBalancerCapabilities === 'TcpLevel';
+    // TcpLevel: a load balancer in front sees the server as down (connection reset), not a 503.
+    const reset = rt.settings.failure.loadBalancerCapabilities === 'TcpLevel';
     this.#host.poolStopped(rt.settings.name, reason, reset);
     for (const w of [...rt.workers.values()]) this.#drain(rt, w, why);
     this.#settleStopped(rt);

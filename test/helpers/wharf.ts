@@ -3,7 +3,7 @@
  * {{ROOT}}), starts a real Wharf process on it, waits until it listens, and stops it with SIGTERM.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,8 @@ export interface StartOptions {
 export async function startWharf(options: StartOptions): Promise<WharfProcess> {
   const port = await freePort();
   const root = mkdtempSync(join(tmpdir(), 'wharf-it-'));
+  // mkdtemp makes the folder 0700; pools run as their own users when the tests run as root.
+  chmodSync(root, 0o755);
   const src = options.fixture.startsWith('/') ? options.fixture : join(FIXTURES, options.fixture);
   cpSync(src, root, { recursive: true });
   const systemDrive = join(root, 'systemdrive');
