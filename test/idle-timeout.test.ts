@@ -1,0 +1,58 @@
+// Time-driven worker lifecycle: idleTimeout (Terminate) and periodicRestart time. IIS counts both
+// in whole minutes, so this file takes a little over a minute; its two tests run side by side.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { get, startWharf, type WharfProcess } from './helpers/wharf.js';
+
+let w: WharfProcess;
+before(async () => {
+  w = await startWharf({ fixture: 'idle' });
+});
+after(async () => {
+  await w?.stop();
+});
+
+function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+describe('time-driven lifecycle', { concurrency: true }, () => {
+  test('idleTimeout: the worker exits after a minute without requests; the next request starts a new one', async () => {
+    const first = await get(w.port, '/who.app');
+    assert.equal(first.status, 200);
+    const pid = Number(first.headers['x-pid']);
+    // Still there well inside the minute …
+    await new Promise((r) => setTimeout(r, 45000));
+    assert.ok(alive(pid), 'the worker is still running after 45 s');
+    // … and gone shortly after it.
+    await w.waitForOutput(new RegExp(`WAS 5186: worker process ${pid} serving application pool 'Idle' was shut down due to inactivity \\(idleTimeout 1 minute\\)`), 25000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(!alive(pid), 'the idle worker process has exited');
+    const next = await get(w.port, '/who.app');
+    assert.equal(next.status, 200);
+    assert.notEqual(Number(next.headers['x-pid']), pid);
+  });
+
+  test('periodicRestart time: the worker is recycled after a minute, overlapped, while requests keep succeeding', async () => {
+    const first = await get(w.port, '/timed/who.app');
+    assert.equal(first.status, 200);
+    const pid = Number(first.headers['x-pid']);
+    const statuses = new Map<number, number>();
+    let newPid = 0;
+    const deadline = Date.now() + 75000;
+    while (Date.now() < deadline && newPid === 0) {
+      const r = await get(w.port, '/timed/who.app');
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      if (Number(r.headers['x-pid']) !== pid) newPid = Number(r.headers['x-pid']);
+      await new Promise((r2) => setTimeout(r2, 100));
+    }
+    assert.notEqual(newPid, 0, 'a new worker took over');
+    assert.deepEqual([...statuses.keys()], [200], `every request succeeded: ${JSON.stringify([...statuses])}`);
+    await w.waitForOutput(new RegExp(`WAS 5074: worker process ${pid} serving application pool 'Timed' reached its allowed processing time limit`));
+  });
+});
