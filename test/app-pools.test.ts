@@ -25,11 +25,13 @@ function wharf(...args: string[]): Promise<{ code: number | null; stdout: string
   return run(process.execPath, [WHARF_BIN, ...args, '--config', w.configFile]);
 }
 
-test('startMode AlwaysRunning: the pool has a worker before any request', async () => {
+test('startMode AlwaysRunning + preloadEnabled: the worker starts and runs its initializationPage before any request', async () => {
   await w.waitForOutput(/started worker \d+ for pool Warm/, 5000);
-  const r = await get(w.port, '/hello.app');
+  await w.waitForOutput(/applicationInitialization: GET \/warm\.app \(Host: localhost\) → 200/, 5000);
+  const r = await get(w.port, '/warmed.app');
   assert.equal(r.status, 200);
   assert.equal(r.headers['x-pool'], 'Warm');
+  assert.deepEqual(JSON.parse(r.body.toString().split('\n')[0]!), { count: 1, warmingUp: '1' });
 });
 
 test('web garden: maxProcesses="2" starts a second worker when the first is busy, and both serve', async () => {
@@ -145,6 +147,10 @@ test('a configuration change to a pool recycles its workers (overlapped): new en
     return r.body.toString().startsWith('second') ? r : undefined;
   }, 10000);
   assert.notEqual(pidOf(after), oldPid);
+  // The replacement was warmed up before it took traffic.
+  const warmed = await get(w.port, '/warmed.app');
+  assert.equal(pidOf(warmed), pidOf(after));
+  assert.deepEqual(JSON.parse(warmed.body.toString().split('\n')[0]!), { count: 1, warmingUp: '1' });
   assert.ok(statuses.every((s) => s === 200), `statuses during the recycle: ${statuses.join(' ')}`);
   await w.waitForOutput(new RegExp(`WAS 5080: worker process ${oldPid} serving application pool 'Warm' had its application pool configuration changed`));
 });

@@ -14,6 +14,7 @@ import type { ResponseTransport } from './http-context.js';
 import { ModuleRegistry } from './module-registry.js';
 import { Pipeline } from './pipeline.js';
 import { RequestBody, type BodyFlowControl } from './request-body.js';
+import { runApplicationInitialization } from './app-init.js';
 
 function poolFromArgv(argv: readonly string[]): string {
   const i = argv.indexOf('-ap');
@@ -153,7 +154,7 @@ class Worker implements WorkerInbound {
       },
     });
     this.#statCache.clear();
-    this.#pipeline = new Pipeline({
+    const pipeline = new Pipeline({
       poolName: this.#poolName,
       pool: {
         managedRuntimeVersion: pool?.element.str('managedRuntimeVersion') ?? '',
@@ -164,7 +165,13 @@ class Worker implements WorkerInbound {
       statCache: this.#statCache,
       log: this.#log,
     });
-    if (first) this.#channel.sendReady(process.pid);
+    this.#pipeline = pipeline;
+    if (!first) return;
+    // Warm the pool's preloadEnabled applications before WAS routes traffic here.
+    await runApplicationInitialization(this.#poolName, appHost, configSystem, pipeline, this.#log).catch((err: unknown) =>
+      this.#log('warn', `applicationInitialization failed: ${(err as Error).message}`),
+    );
+    this.#channel.sendReady(process.pid);
   }
 
   requestHead(stream: number, head: RequestHeadMessage): void {
