@@ -14,7 +14,9 @@ import type { ConfigMessage } from './ipc/messages.js';
 import { mapWindowsPath } from './config/path-map.js';
 import { Listener, type ListenerLogger } from './listener/listener.js';
 import { ActivationService } from './was/activation.js';
-import { poolSettings } from './was/pool-settings.js';
+import { poolSettings, type PoolSettings } from './was/pool-settings.js';
+import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment } from './was/identity.js';
+import type { WorkerLaunch } from './was/activation.js';
 
 /** Wharf's bundled files (default site, custom error pages): `%IIS_BIN%` points here. */
 export const ASSETS_DIR = fileURLToPath(new URL('../../assets/', import.meta.url));
@@ -45,6 +47,8 @@ export const consoleLogger: ListenerLogger = {
   error: (m) => process.stderr.write(`${new Date().toISOString()} error ${m}\n`),
 };
 
+export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'unreadable';
+
 export class WharfServer {
   readonly configFile: string;
   readonly systemDrive: string;
@@ -60,6 +64,7 @@ export class WharfServer {
   #reloadTimer: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
   #reloading: Promise<void> = Promise.resolve();
+  readonly #identitiesReported = new Set<string>();
 
   constructor(options: ServerOptions = {}) {
     this.#o = options;
@@ -115,6 +120,7 @@ export class WharfServer {
     const { config, text } = this.#load();
     this.#generation = 1;
     this.#reportUnsupported(config);
+    await this.#reportIdentities(config);
     const activation = new ActivationService({
       attach: (pool, pid, channel) => this.#listener?.attachWorker(pool, pid, channel),
       giveUp: (pool, reason) => {
@@ -131,7 +137,7 @@ export class WharfServer {
       poolStarted: (pool) => this.#listener?.pool(pool)?.start(),
       activity: (_pool, pid) => this.#listener?.workerActivity(pid),
       log: (level, m) => this.#log[level](m),
-    });
+    }, { prepare: (s) => this.#prepareLaunch(s) });
     const listener = new Listener({
       logger: this.#log,
       httpErrDirectory: mapWindowsPath('C:\\Windows\\System32\\LogFiles\\HTTPERR', { systemDrive: this.systemDrive, baseDir: '/' }),
@@ -154,6 +160,50 @@ export class WharfServer {
     }
     for (const a of listener.addresses()) this.#log.info(`listening on ${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
     this.#watch();
+  }
+
+  /** Who the pool's next worker runs as, and its private runtime directory (identity.ts). */
+  async #prepareLaunch(s: PoolSettings): Promise<WorkerLaunch> {
+    const id = await resolvePoolIdentity({ name: s.name, identityType: s.identityType, userName: s.userName });
+    const dir = await ensureRuntimeDirectory(id, s.name);
+    const env: Record<string, string> = { ...workerIdentityEnvironment(id), TMPDIR: dir, WHARF_RUNTIME_DIR: dir };
+    if (id !== undefined && (id.home === '/nonexistent' || !existsSync(id.home))) env['HOME'] = dir;
+    return { user: id?.user, environment: env };
+  }
+
+  /**
+   * Started as root, each pool runs as its own user: say so once, and warn about content that
+   * user cannot read (IIS would answer 401.3 / 500.19 for it, and so does Wharf).
+   */
+  async #reportIdentities(config: AppHostConfig): Promise<void> {
+    const pools = poolSettings(config);
+    const warning = identityWarning(pools);
+    if (warning !== undefined) this.#log.warn(warning);
+    for (const p of pools) {
+      let id;
+      try {
+        id = await resolvePoolIdentity({ name: p.name, identityType: p.identityType, userName: p.userName });
+      } catch (err) {
+        this.#log.error(`application pool ${p.name}: ${(err as Error).message}`);
+        continue;
+      }
+      if (id === undefined) continue;
+      const key = `${p.name}\0${id.user}`;
+      if (!this.#identitiesReported.has(key)) {
+        this.#identitiesReported.add(key);
+        this.#log.info(`application pool ${p.name} runs as ${id.description}`);
+      }
+      for (const site of config.sites) {
+        for (const app of site.applications) {
+          if (app.applicationPool.toLowerCase() !== p.name.toLowerCase()) continue;
+          for (const vdir of app.virtualDirectories) {
+            if (!existsSync(vdir.physicalPath)) continue;
+            const problem = accessProblem(vdir.physicalPath, id);
+            if (problem !== undefined) this.#log.warn(`site "${site.name}": content not readable by the pool's user: ${problem} (see docs/configuration.md, "Identities")`);
+          }
+        }
+      }
+    }
   }
 
   #reportUnsupported(config: AppHostConfig): void {
@@ -201,23 +251,23 @@ export class WharfServer {
     if (this.#reloadTimer !== undefined) return;
     this.#reloadTimer = setTimeout(() => {
       this.#reloadTimer = undefined;
-      this.#reloading = this.#reloading.then(() => this.reload());
+      this.#reloading = this.#reloading.then(() => this.reload()).then(() => undefined);
     }, 100);
     this.#reloadTimer.unref();
   }
 
   /** Apply the file's current content if it changed and is valid; otherwise keep serving. */
-  async reload(): Promise<void> {
+  async reload(): Promise<ReloadOutcome> {
     let text: string;
     try {
       text = readConfigText(this.configFile);
     } catch {
-      return; // mid-replace; the next event retries
+      return 'unreadable'; // mid-replace; the next event retries
     }
     if (this.#o.configFile === undefined && this.#o.port !== undefined) {
       text = text.replace(/bindingInformation="\*:8080:"/g, `bindingInformation="*:${this.#o.port}:"`);
     }
-    if (text === this.#text) return;
+    if (text === this.#text) return 'unchanged';
     let config: AppHostConfig;
     try {
       config = loadAppHost(this.configFile, text, { systemDrive: this.systemDrive, variables: this.#variables });
@@ -225,7 +275,7 @@ export class WharfServer {
       this.#text = text; // report a broken version once, not on every poll
       const desc = err instanceof ConfigError ? err.describe() : (err as Error).message;
       this.#log.error(`configuration change rejected, still serving generation ${this.#generation}: ${desc}`);
-      return;
+      return 'rejected';
     }
     const generation = this.#generation + 1;
     const prev = this.#generation;
@@ -238,12 +288,21 @@ export class WharfServer {
       this.#generation = prev;
       this.#text = text;
       this.#log.error(`configuration change could not be applied, still serving generation ${prev}: ${(err as Error).message}`);
-      return;
+      return 'rejected';
     }
     this.#config = config;
     this.#text = text;
     this.#reportUnsupported(config);
+    await this.#reportIdentities(config);
     this.#log.info(`configuration generation ${generation} applied from ${this.configFile}`);
+    return 'applied';
+  }
+
+  /** Re-read the configuration now, after any reload in progress (SIGHUP). */
+  reloadNow(): Promise<ReloadOutcome> {
+    const next = this.#reloading.then(() => this.reload());
+    this.#reloading = next.then(() => undefined);
+    return next;
   }
 
   /** Drain: stop accepting, finish outstanding requests, stop workers. */

@@ -38,7 +38,7 @@ describe('the embedded applicationHost.config', () => {
     assert.deepEqual([app.path, app.applicationPool], ['/', 'DefaultAppPool']);
     assert.equal(app.virtualDirectories[0]!.physicalPath, join(assets, 'wwwroot'));
     assert.match(readFileSync(join(assets, 'wwwroot/index.html'), 'utf8'), /Wharf is running/);
-    assert.deepEqual(appHost.applicationPools.map((p) => [p.name, p.element.child('processModel').enumName('identityType')]), [['DefaultAppPool', 'ApplicationPoolIdentity']]);
+    assert.deepEqual(appHost.applicationPools.map((p) => [p.name, p.element.child('processModel').enumName('identityType')]), [['DefaultAppPool', 'LocalSystem']]);
     assert.equal(site.logFileDirectory, join(systemDrive, 'inetpub/logs/LogFiles'), 'the IIS default directory, mapped');
     assert.equal(site.logFile.enumName('logFormat'), 'W3C');
   });

@@ -47,13 +47,12 @@ export interface WorkerProcessInfo {
   readonly exitReason: string;
 }
 
-/** Who a pool's workers run as (resolved by identity.ts when Wharf runs as root). */
+/** How a pool's next worker is started: who it runs as (identity.ts) and its private directory. */
 export interface WorkerLaunch {
-  readonly uid?: number;
-  readonly gid?: number;
+  /** The pool's Linux user when Wharf runs as root (for the log line). */
   readonly user?: string;
-  /** The pool's private runtime directory (TMPDIR and HOME of its workers). */
-  readonly runtimeDirectory?: string;
+  /** Added last to the worker's environment (WHARF_WORKER_UID/GID/USER, HOME, TMPDIR …). */
+  readonly environment?: Readonly<Record<string, string>>;
 }
 
 export interface ActivationHost {
@@ -569,20 +568,10 @@ export class ActivationService {
   #launch(rt: PoolRuntime, launch: WorkerLaunch): void {
     const s = rt.settings;
     const nodeArgs = this.#o.nodeArgs ?? (process.env['WHARF_WORKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-    const env: Record<string, string | undefined> = { ...process.env, ...s.environment, APP_POOL_ID: s.name };
-    if (launch.runtimeDirectory !== undefined) {
-      env['TMPDIR'] = launch.runtimeDirectory;
-      env['WHARF_RUNTIME_DIR'] = launch.runtimeDirectory;
-    }
-    if (launch.uid !== undefined && launch.gid !== undefined && launch.user !== undefined) {
-      // The worker loads Wharf's code as root, then drops to the pool's user before it reads
-      // any configuration or serves anything (src/worker/privileges.ts).
-      env['WHARF_WORKER_UID'] = String(launch.uid);
-      env['WHARF_WORKER_GID'] = String(launch.gid);
-      env['WHARF_WORKER_USER'] = launch.user;
-      env['USER'] = env['LOGNAME'] = launch.user;
-      env['HOME'] = launch.runtimeDirectory ?? '/nonexistent';
-    }
+    // The launch environment comes last: a pool's environmentVariables cannot change who the
+    // worker runs as. The worker loads Wharf's code as root, then drops to the pool's user before
+    // it reads any configuration or serves anything (src/worker/privileges.ts).
+    const env = { ...process.env, ...s.environment, APP_POOL_ID: s.name, ...launch.environment };
     let child: ChildProcess;
     try {
       child = spawn(process.execPath, [...nodeArgs, WORKER_MAIN, '-ap', s.name], {

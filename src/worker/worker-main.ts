@@ -15,6 +15,7 @@ import { ModuleRegistry } from './module-registry.js';
 import { Pipeline } from './pipeline.js';
 import { RequestBody, type BodyFlowControl } from './request-body.js';
 import { runApplicationInitialization } from './app-init.js';
+import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
 
 function poolFromArgv(argv: readonly string[]): string {
   const i = argv.indexOf('-ap');
@@ -235,4 +236,14 @@ class Worker implements WorkerInbound {
 }
 
 process.title = `wharf-worker -ap "${poolFromArgv(process.argv)}"`;
+// Started as root for a pool with its own identity: become the pool's user now, with Wharf's code
+// loaded and before any configuration, module or request is touched. Never serve as root by mistake.
+try {
+  const target = privilegeTargetFromEnv(process.env);
+  if (target !== undefined) dropPrivileges(target);
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(1);
+}
+for (const name of ['WHARF_WORKER_UID', 'WHARF_WORKER_GID', 'WHARF_WORKER_USER']) delete process.env[name];
 new Worker(poolFromArgv(process.argv));
