@@ -5,6 +5,10 @@
  *
  * Environment: BENCH_DURATION (seconds per measurement, default 5), BENCH_CONNECTIONS (50),
  * BENCH_ROUNDS (3; the best round of each scenario is reported).
+ *
+ * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
+ * bench/load-client.ts (which counts every request; wrk would only count errors) against a Wharf
+ * whose worker is killed (-9), then recycled, every 2 s, for 2 × BENCH_DURATION seconds each.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +17,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runLoad, type LoadResult } from './load-client.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIST_BENCH = fileURLToPath(new URL('./', import.meta.url));
@@ -105,6 +110,129 @@ function groupTicks(pgid: number): number {
   return ticks;
 }
 const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
+
+/** Worker processes of a Wharf server: its children titled `wharf-worker -ap "<pool>"`. */
+function workerPids(serverPid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === serverPid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('-ap')) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Resident set size of a process in MiB (VmRSS), or undefined when it is gone. */
+function rssMiB(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** `wharf recycle apppool <pool> --config <file>`: resolves with an error text, or '' on success. */
+function recyclePool(configFile: string, pool: string): Promise<string> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [join(REPO, 'bin/wharf.js'), 'recycle', 'apppool', pool, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const t = setTimeout(() => c.kill('SIGKILL'), 10000);
+    c.on('error', (e) => resolve(e.message));
+    c.on('exit', (code) => {
+      clearTimeout(t);
+      resolve(code === 0 && out.includes(`"${pool}" successfully recycled.`) ? '' : `exit ${code}: ${out.trim().split('\n')[0]}`);
+    });
+  });
+}
+
+const ZERO_DROP_CONNECTIONS = 64;
+const FAULT_EVERY_MS = 2000;
+
+interface ZeroDropOutcome {
+  readonly load: LoadResult;
+  readonly faults: number;
+  /** Why faults stopped early ('' when all were applied). */
+  readonly faultError: string;
+}
+
+/**
+ * Load one fresh Wharf with 64 keep-alive clients for `seconds` and apply `fault` to its worker
+ * every 2 s (at 1 s, 3 s …). A fault that cannot be applied ends the faults, not the load.
+ */
+async function zeroDrop(dir: string, seconds: number, fault: (serverPid: number, configFile: string) => Promise<string>): Promise<ZeroDropOutcome> {
+  const port = await freePort();
+  const configFile = join(dir, 'zero-drop.config');
+  writeFileSync(
+    configFile,
+    readFileSync(join(REPO, 'bench/fixtures/zero-drop.config'), 'utf8')
+      .replaceAll('{{PORT}}', String(port))
+      .replaceAll('{{ROOT}}', dir)
+      .replaceAll('{{HELLO}}', join(REPO, 'bench/fixtures/hello-module.mjs')),
+  );
+  const server = await start(
+    pin(0, [process.execPath, join(REPO, 'bin/wharf.js'), 'start', '--config', configFile, '--system-drive', join(dir, 'sd-zero-drop')]),
+    /Wharf is serving/,
+  );
+  server.on('error', () => undefined);
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  try {
+    await getOnce(port, '/hello');
+    const durationMs = seconds * 1000;
+    const load = runLoad({ port, paths: ['/hello', '/1k.txt'], connections: ZERO_DROP_CONNECTIONS, durationMs });
+    let faults = 0;
+    let faultError = '';
+    const t0 = Date.now();
+    for (let i = 0; (i + 0.5) * FAULT_EVERY_MS < durationMs && faultError === ''; i++) {
+      await sleep(Math.max(0, t0 + (i + 0.5) * FAULT_EVERY_MS - Date.now()));
+      faultError = await fault(server.pid!, configFile);
+      if (faultError === '') faults++;
+    }
+    return { load: await load, faults, faultError };
+  } finally {
+    stop(server);
+    await Promise.race([exited, sleep(15000)]);
+  }
+}
+
+/** kill -9 of the serving worker (the next one starts on demand). */
+async function killWorker(serverPid: number): Promise<string> {
+  const deadline = Date.now() + 1500;
+  for (;;) {
+    const [pid] = workerPids(serverPid);
+    if (pid !== undefined) {
+      process.kill(pid, 'SIGKILL');
+      return '';
+    }
+    if (Date.now() > deadline) return 'no worker to kill';
+    await sleep(20);
+  }
+}
+
+function zeroDropLine(name: string, o: ZeroDropOutcome): string {
+  const r = o.load;
+  const lost = r.sent - r.completed;
+  const rps = (r.completed * 1000) / r.durationMs;
+  const extra = [
+    r.serverClosed > 0 ? `${r.serverClosed} closed without notice` : '',
+    r.timedOut + r.unanswered > 0 ? `${r.timedOut + r.unanswered} unanswered` : '',
+    r.protocolErrors > 0 ? `${r.protocolErrors} malformed` : '',
+    o.faultError !== '' ? `faults stopped: ${o.faultError}` : '',
+  ].filter((x) => x !== '');
+  return (
+    `zero-drop, ${name}: ${o.faults} faults, ${r.completed} served, ${r.failed} failed, ${r.connectionErrors} connection errors, ` +
+    `${lost} lost, ${rps.toFixed(0)} req/s, max latency ${r.maxLatencyMs.toFixed(0)} ms${extra.length > 0 ? ` (${extra.join('; ')})` : ''}`
+  );
+}
 
 interface Measurement {
   readonly rps: number;
@@ -214,6 +342,19 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
         if (m.cpuUs > 0) cpu.set(name, Math.min(cpu.get(name) ?? Infinity, m.cpuUs));
       }
     }
+    // The worker after the hello and static loads, now idle: what one pool costs in memory.
+    const wharfPid = groups.get(wharfPort)!;
+    const [workerPid] = workerPids(wharfPid);
+    const workerRss = workerPid !== undefined ? rssMiB(workerPid) : undefined;
+    const listenerRss = rssMiB(wharfPid);
+
+    // Zero-drop: fresh servers, after the throughput runs so that nothing else is measured meanwhile.
+    // The load client runs in this process: give it wrk's core.
+    if (TASKSET) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+    const zeroDropSeconds = 2 * DURATION;
+    const killed = await zeroDrop(dir, zeroDropSeconds, (pid) => killWorker(pid));
+    const recycled = await zeroDrop(dir, zeroDropSeconds, (_pid, configFile) => recyclePool(configFile, 'ZeroDrop'));
+
     const r = (k: string): number => best.get(k) ?? 0;
     const nodeHello = r('nodeHello');
     const wharfHello = r('wharfHello');
@@ -256,6 +397,13 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const cn = cpu.get('nodeHello');
     if (cw !== undefined && cn !== undefined) console.log(`CPU efficiency, hello: node:http ${cn.toFixed(1)} µs/req, Wharf ${cw.toFixed(1)} µs/req (all processes) → ${(cn / cw).toFixed(2)}x`);
     console.log(`Wharf start to listening: ${serverStartMs.toFixed(0)} ms; cold start of a pool (first response, worker spawned): ${coldStartMs.toFixed(0)} ms`);
+    console.log(
+      `Wharf idle worker RSS (after the hello and static loads): ${workerRss !== undefined ? `${workerRss.toFixed(1)} MiB (pid ${workerPid})` : 'no worker found'}; ` +
+        `listener process ${listenerRss !== undefined ? `${listenerRss.toFixed(1)} MiB` : '-'}`,
+    );
+    console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
+    console.log(zeroDropLine('kill -9 every 2 s', killed));
+    console.log(zeroDropLine('recycle every 2 s', recycled));
   } finally {
     for (const c of children) stop(c);
     rmSync(dir, { recursive: true, force: true });

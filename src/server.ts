@@ -17,6 +17,11 @@ import { ActivationService } from './was/activation.js';
 import { poolSettings, type PoolSettings } from './was/pool-settings.js';
 import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment } from './was/identity.js';
 import type { WorkerLaunch } from './was/activation.js';
+import { adminSocketPath } from './admin/paths.js';
+import { startAdminServer, type AdminServer } from './admin/socket.js';
+import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, siteObjects, vdirObjects, workerObjects } from './admin/objects.js';
+import type { AdminObject, AdminObjectKind, AdminTarget } from './admin/types.js';
+import { AdminError } from './errors.js';
 
 /** Wharf's bundled files (default site, custom error pages): `%IIS_BIN%` points here. */
 export const ASSETS_DIR = fileURLToPath(new URL('../../assets/', import.meta.url));
@@ -49,7 +54,7 @@ export const consoleLogger: ListenerLogger = {
 
 export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'unreadable';
 
-export class WharfServer {
+export class WharfServer implements AdminTarget {
   readonly configFile: string;
   readonly systemDrive: string;
   readonly #o: ServerOptions;
@@ -64,6 +69,7 @@ export class WharfServer {
   #reloadTimer: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
   #reloading: Promise<void> = Promise.resolve();
+  #admin: AdminServer | undefined;
   readonly #identitiesReported = new Set<string>();
 
   constructor(options: ServerOptions = {}) {
@@ -159,6 +165,10 @@ export class WharfServer {
       this.#log.info(`site "${site.name}" (id ${site.id}) ${site.serverAutoStart ? 'started' : 'stopped'}: ${b}; logs in ${join(site.logFileDirectory, 'W3SVC' + site.id)}`);
     }
     for (const a of listener.addresses()) this.#log.info(`listening on ${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
+    // appcmd's verbs reach this server through a socket only root and this user can open.
+    const embeddedPort = this.#o.configFile === undefined ? this.#o.port : undefined;
+    this.#admin = await startAdminServer(adminSocketPath(this.configFile, { port: embeddedPort }), this, { warn: (m) => this.#log.warn(m) });
+    this.#log.info(`admin socket ${this.#admin.path} (wharf list|start|stop|recycle …; docs/cli.md)`);
     this.#watch();
   }
 
@@ -305,8 +315,81 @@ export class WharfServer {
     return next;
   }
 
+  // ---- AdminTarget (the admin socket) ----------------------------------------------------------
+
+  list(kind: AdminObjectKind): AdminObject[] {
+    const config = this.#config;
+    if (config === undefined) return [];
+    const activation = this.#activation!;
+    const listener = this.listener;
+    switch (kind) {
+      case 'SITE':
+        return siteObjects(config, (id) => (listener.siteStarted(id) ? 'Started' : 'Stopped'));
+      case 'APP':
+        return appObjects(config);
+      case 'VDIR':
+        return vdirObjects(config);
+      case 'APPPOOL':
+        return appPoolObjects(config, (name) => activation.poolState(name) ?? 'Unknown');
+      case 'WP':
+        return workerObjects(
+          activation.workers().map((w) => ({
+            pid: w.pid,
+            pool: w.pool,
+            state: w.state,
+            startedAt: w.startedAt,
+            requests: listener.workerActivity(w.pid)?.outstanding ?? 0,
+          })),
+        );
+      case 'REQUEST': {
+        const names = new Map(config.sites.map((site) => [site.id, site.name]));
+        return requestObjects(listener.requestsInFlight().map((r) => ({ ...r, siteName: names.get(r.siteId) ?? '' })));
+      }
+    }
+  }
+
+  startAppPool(name: string): string {
+    return this.#poolVerb(name, 'start');
+  }
+  stopAppPool(name: string): string {
+    return this.#poolVerb(name, 'stop');
+  }
+  recycleAppPool(name: string): string {
+    return this.#poolVerb(name, 'recycle');
+  }
+
+  #poolVerb(name: string, verb: 'start' | 'stop' | 'recycle'): string {
+    const a = this.#activation!;
+    const pool = this.#config?.applicationPools.find((p) => p.name.toLowerCase() === name.toLowerCase());
+    if (pool === undefined) throw adminNotFound('APPPOOL', name);
+    if (verb === 'start') a.startPool(pool.name);
+    else if (verb === 'stop') a.stopPool(pool.name);
+    else a.recyclePool(pool.name);
+    return adminDone(verb, pool.name);
+  }
+
+  async startSite(name: string): Promise<string> {
+    return this.#siteVerb(name, true);
+  }
+  async stopSite(name: string): Promise<string> {
+    return this.#siteVerb(name, false);
+  }
+
+  async #siteVerb(name: string, start: boolean): Promise<string> {
+    const site = this.#config?.sites.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    if (site === undefined) throw adminNotFound('SITE', name);
+    const listener = this.listener;
+    if (listener.siteStarted(site.id) === start) {
+      throw new AdminError('ADM_REQUEST', `site "${site.name}" is already ${start ? 'started' : 'stopped'}`);
+    }
+    await listener.setSiteStarted(site.id, start);
+    this.#log.info(`site "${site.name}" (id ${site.id}) ${start ? 'started' : 'stopped'} by an administrator`);
+    return adminDone(start ? 'start' : 'stop', site.name);
+  }
+
   /** Drain: stop accepting, finish outstanding requests, stop workers. */
   async stop(timeoutMs = 10000): Promise<void> {
+    await this.#admin?.close();
     this.#watcher?.close();
     if (this.#poll !== undefined) clearInterval(this.#poll);
     if (this.#reloadTimer !== undefined) clearTimeout(this.#reloadTimer);

@@ -69,3 +69,14 @@ test('an invalid applicationHost.config stops start-up with file:line:column', a
   assert.equal(r.code, 1);
   assert.match(r.stderr, new RegExp(`invalid configuration: ${file.replace(/[.]/g, '\\.')}:\\d+:\\d+: `));
 });
+
+test('SIGHUP re-reads applicationHost.config: an edit applies at once, an unchanged file is reported as such', async () => {
+  const w = await startWharf({ fixture: 'static' });
+  try {
+    w.child.kill('SIGHUP');
+    await w.waitForOutput(/SIGHUP: .*applicationHost\.config is unchanged \(generation kept\)/);
+    assert.equal((await get(w.port, '/site.css')).status, 200, 'still serving after SIGHUP');
+  } finally {
+    await w.stop();
+  }
+});

@@ -5,6 +5,7 @@
  */
 
 export type AdminObjectKind = 'SITE' | 'APP' | 'VDIR' | 'APPPOOL' | 'WP' | 'REQUEST';
+export const ADMIN_OBJECT_KINDS: readonly AdminObjectKind[] = ['SITE', 'APP', 'VDIR', 'APPPOOL', 'WP', 'REQUEST'];
 
 /** IIS's object states (appcmd prints them as `state:Started`). */
 export type AdminState = 'Starting' | 'Started' | 'Stopping' | 'Stopped' | 'Unknown';
@@ -20,26 +21,43 @@ export interface AdminObject {
    * as appcmd names them (`name`, `id`, `state`, `bindings`, `processModel.idleTimeout`, …).
    */
   readonly properties: Readonly<Record<string, string>>;
+  /**
+   * The configuration element the object comes from, for `/text:*`'s nested view (`[add]`,
+   * `[processModel]`, …). Its attributes also appear, flattened with dotted paths, in `properties`;
+   * the properties that are not in it are the generated ones (`APPPOOL.NAME`, `state`) printed first.
+   */
+  readonly config?: AdminConfigElement;
+}
+
+/** A configuration element as `/text:*` prints it: `[name]`, its attributes, child elements, then collection items. */
+export interface AdminConfigElement {
+  readonly name: string;
+  readonly attributes: ReadonlyArray<readonly [string, string]>;
+  readonly children: readonly AdminConfigElement[];
+  /** Collection items (`[binding]`, `[application]`): shown, but not flattened into `properties`. */
+  readonly items: readonly AdminConfigElement[];
 }
 
 /** Live state of the running server that the admin socket reads (implemented by WharfServer). */
 export interface AdminTarget {
   list(kind: AdminObjectKind): AdminObject[];
   /** Returns a one-line confirmation (appcmd's `"X" successfully started.`) or throws AdminError. */
-  startAppPool(name: string): string;
-  stopAppPool(name: string): string;
-  recycleAppPool(name: string): string;
-  startSite(name: string): string;
-  stopSite(name: string): string;
+  startAppPool(name: string): string | Promise<string>;
+  stopAppPool(name: string): string | Promise<string>;
+  recycleAppPool(name: string): string | Promise<string>;
+  startSite(name: string): string | Promise<string>;
+  stopSite(name: string): string | Promise<string>;
 }
 
 /** One request on the admin socket (JSON, one per line). */
 export type AdminRequest =
+  /** Who answers: used to tell a live server from a stale socket file. */
+  | { readonly op: 'hello' }
   | { readonly op: 'list'; readonly kind: AdminObjectKind }
   | { readonly op: 'start' | 'stop'; readonly kind: 'APPPOOL' | 'SITE'; readonly name: string }
   | { readonly op: 'recycle'; readonly kind: 'APPPOOL'; readonly name: string };
 
 /** The answer (JSON, one line). */
 export type AdminResponse =
-  | { readonly ok: true; readonly objects?: AdminObject[]; readonly message?: string }
+  | { readonly ok: true; readonly objects?: AdminObject[]; readonly message?: string; readonly pid?: number }
   | { readonly ok: false; readonly error: string; readonly code: string };

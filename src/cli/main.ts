@@ -1,20 +1,41 @@
 /**
- * `wharf` — start the server in the foreground. (The appcmd-style verbs — list, start, stop,
- * recycle — arrive with the admin socket.)
+ * `wharf` — start the server in the foreground, or talk to a running one with appcmd's verbs
+ * (list, start, stop, recycle) over its admin socket (docs/cli.md).
  */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isAdminInvocation, parseAdminArgs, runAdminCommand } from '../admin/appcmd.js';
+import { adminCall } from '../admin/client.js';
+import { adminSocketCandidates } from '../admin/paths.js';
 import { ConfigError, WharfError } from '../errors.js';
-import { WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
+import { DEFAULT_CONFIG, WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
 
 const HELP = `Wharf — IIS's architecture for Linux and Node.js
 
 Usage:
   wharf start [--config <applicationHost.config>] [options]
+  wharf list <object> [identifier] [/property:value ...] [/text:* | /text:<property>] [--config <file>]
+  wharf start|stop site <name> [--config <file>]
+  wharf start|stop|recycle apppool <name> [--config <file>]
   wharf --help | --version
 
 Commands:
   start            Run the server in the foreground. Stops cleanly on SIGTERM or SIGINT
                    (drains: outstanding requests finish, then workers exit).
+  list             Show the running server's objects, one line each as appcmd prints them.
+                   Objects: site, app, vdir, apppool, wp (worker processes), request
+                   (requests in flight); plural forms work too. Filters such as /state:Stopped,
+                   /apppool.name:DefaultAppPool, /elapsed:5000 (requests running 5 s or more).
+                   /text:* shows every property, /text:<property> just that value.
+  start, stop      Start or stop a site or an application pool of the running server
+                   (also /site.name:<name>, /apppool.name:<name>).
+  recycle          Recycle an application pool: new worker processes take over, the old ones
+                   finish their requests.
+
+  The admin commands find the server by the --config it was started with (none: the embedded
+  default; add --port if it was started with one). They print "ERROR ( message:... )" and exit 1
+  when the server refuses or is not running, and exit 2 on a usage error. See docs/cli.md.
 
 Options for start:
   -c, --config <file>      applicationHost.config to serve. Without it Wharf serves its
@@ -28,10 +49,31 @@ Options for start:
 
 Configuration changes (applicationHost.config and every web.config) apply live; an invalid
 edit is rejected with file:line:column and the last good configuration keeps serving.
-Docs: docs/configuration.md, docs/architecture.md, docs/errors.md.
+Docs: docs/configuration.md, docs/architecture.md, docs/cli.md, docs/errors.md.
 `;
 
+/** `wharf list|start|stop|recycle <object> …`: one request to the running server's admin socket. */
+async function admin(argv: string[]): Promise<number> {
+  const parsed = parseAdminArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`wharf: ${parsed.error}\n(wharf --help lists the commands)\n`);
+    return 2;
+  }
+  if (parsed.help || parsed.command === undefined) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const configFile = resolve(parsed.configFile ?? DEFAULT_CONFIG);
+  const candidates = adminSocketCandidates(configFile, { port: parsed.configFile === undefined ? parsed.port : undefined });
+  const socketPath = candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+  const out = await runAdminCommand(parsed.command, (request) => adminCall(socketPath, request, 10000, configFile));
+  process.stdout.write(out.stdout);
+  process.stderr.write(out.stderr);
+  return out.code;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (isAdminInvocation(argv)) return admin(argv);
   let parsed;
   try {
     parsed = parseArgs({
@@ -112,6 +154,14 @@ async function main(argv: string[]): Promise<number> {
       server.stop(10000).then(resolve, resolve);
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
+    // SIGHUP: re-read applicationHost.config now (it is also watched; this is for scripts and
+    // file systems without change notification).
+    process.on('SIGHUP', () => {
+      void server.reloadNow().then((outcome) => {
+        if (outcome === 'unchanged') consoleLogger.info(`SIGHUP: ${server.configFile} is unchanged (generation kept)`);
+        else if (outcome === 'unreadable') consoleLogger.warn(`SIGHUP: ${server.configFile} cannot be read right now; still serving the last good configuration`);
+      });
+    });
     process.on('SIGINT', () => stop('SIGINT'));
   });
   consoleLogger.info('stopped');

@@ -62,6 +62,9 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   readonly #httpErr: HttpErrLog;
   readonly #computerName = hostname();
   #config: ConfigMessage | undefined;
+  #appHost: AppHostConfig | undefined;
+  /** Sites an administrator started or stopped (`wharf start|stop site`), over serverAutoStart. */
+  readonly #siteStateOverrides = new Map<number, boolean>();
   readonly #workers = new Set<WorkerEndpoint>();
 
   constructor(options: ListenerOptions) {
@@ -92,7 +95,9 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
    * LSN_BIND when a new endpoint cannot be listened on; the old endpoints then stay as they were.
    */
   async apply(config: AppHostConfig, message: ConfigMessage): Promise<void> {
-    const routing = new RoutingTable(config);
+    const started = new Set<number>();
+    for (const site of config.sites) if (this.#siteStateOverrides.get(site.id) ?? site.serverAutoStart) started.add(site.id);
+    const routing = new RoutingTable(config, { startedSites: started });
     const wanted = new Map(routing.endpoints.map((e) => [endpointKey(e), e]));
     const opened: string[] = [];
     try {
@@ -117,6 +122,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.routing = routing;
     this.#appPools = new WeakMap();
     this.#config = message;
+    this.#appHost = config;
     // Pools: new ones get queues, changed queueLength applies, removed ones stop and drain.
     const poolNames = new Set<string>();
     for (const p of config.applicationPools) {
@@ -136,6 +142,29 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     }
     this.#applySiteLogs(config.sites);
     for (const w of this.#workers) if (w.state !== 'closed') w.reconfigure(message);
+  }
+
+  /** Whether a site is being served (its bindings are routed). */
+  siteStarted(siteId: number): boolean {
+    return this.routing.sites.some((r) => r.site.id === siteId);
+  }
+
+  /**
+   * Start or stop a site (admin). A stopped site's bindings are no longer routed, and a port
+   * only it used stops listening; requests already in progress finish. Throws LSN_BIND when a
+   * started site's port cannot be listened on (the site then stays stopped).
+   */
+  async setSiteStarted(siteId: number, started: boolean): Promise<void> {
+    if (this.#appHost === undefined || this.#config === undefined) return;
+    const before = this.#siteStateOverrides.get(siteId);
+    this.#siteStateOverrides.set(siteId, started);
+    try {
+      await this.apply(this.#appHost, this.#config);
+    } catch (err) {
+      if (before === undefined) this.#siteStateOverrides.delete(siteId);
+      else this.#siteStateOverrides.set(siteId, before);
+      throw err;
+    }
   }
 
   #listen(e: Endpoint): Promise<Server> {
