@@ -388,12 +388,20 @@ export class WharfServer implements AdminTarget {
   }
 
   /** Drain: stop accepting, finish outstanding requests, stop workers. */
-  async stop(timeoutMs = 10000): Promise<void> {
+  async stop(timeoutMs = this.shutdownTimeLimitMs): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     await this.#admin?.close();
     this.#watcher?.close();
     if (this.#poll !== undefined) clearInterval(this.#poll);
     if (this.#reloadTimer !== undefined) clearTimeout(this.#reloadTimer);
     await this.#listener?.close(timeoutMs);
-    await this.#activation?.stop(Math.min(timeoutMs, 5000));
+    // Workers were told to drain when the last connection closed; what is left of the budget is theirs.
+    await this.#activation?.stop(Math.max(1000, deadline - Date.now()));
+  }
+
+  /** The whole server's drain budget: the longest shutdownTimeLimit of its pools (IIS: 90 s). */
+  get shutdownTimeLimitMs(): number {
+    const pools = this.#config === undefined ? [] : poolSettings(this.#config);
+    return pools.reduce((max, p) => Math.max(max, p.shutdownTimeLimitMs), pools.length === 0 ? 10000 : 0);
   }
 }

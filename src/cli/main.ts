@@ -124,6 +124,33 @@ async function main(argv: string[]): Promise<number> {
     root: values.root,
     port,
   });
+  // Signals are wired before start-up, so one that arrives early is never fatal by default.
+  let started = false;
+  let stopping = false;
+  let stopped!: () => void;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  const stop = (signal: string): void => {
+    if (stopping) {
+      consoleLogger.warn(`${signal} again: stopping at once`);
+      process.exit(1);
+    }
+    stopping = true;
+    if (!started) return; // start-up sees `stopping` and stops when it is done
+    const budget = server.shutdownTimeLimitMs;
+    consoleLogger.info(`${signal}: draining (requests in progress get up to ${budget / 1000} s, the pools' shutdownTimeLimit; send the signal again to stop at once)`);
+    server.stop(budget).then(stopped, stopped);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: re-read applicationHost.config now (it is also watched; this is for scripts and file
+  // systems without change notification).
+  process.on('SIGHUP', () => {
+    if (!started) return;
+    void server.reloadNow().then((outcome) => {
+      if (outcome === 'unchanged') consoleLogger.info(`SIGHUP: ${server.configFile} is unchanged (generation kept)`);
+      else if (outcome === 'unreadable') consoleLogger.warn(`SIGHUP: ${server.configFile} cannot be read right now; still serving the last good configuration`);
+    });
+  });
   try {
     await server.start();
   } catch (err) {
@@ -137,33 +164,17 @@ async function main(argv: string[]): Promise<number> {
     await server.stop(1000).catch(() => undefined);
     return 1;
   }
-  consoleLogger.info(`Wharf is serving ${server.configFile} (system drive ${server.systemDrive}); pid ${process.pid}`);
+  started = true;
   // The main process holds every client connection: an unexpected exception is logged, not
   // allowed to drop them all. (Application code never runs here; workers crash on their own.)
   process.on('uncaughtException', (err) => consoleLogger.error(`uncaught exception in the main process: ${err.stack ?? String(err)}`));
   process.on('unhandledRejection', (err) => consoleLogger.error(`unhandled rejection in the main process: ${(err as Error)?.stack ?? String(err)}`));
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        consoleLogger.warn(`${signal} again: stopping at once`);
-        process.exit(1);
-      }
-      stopping = true;
-      consoleLogger.info(`${signal}: draining (open connections get up to 10 s; send the signal again to stop at once)`);
-      server.stop(10000).then(resolve, resolve);
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    // SIGHUP: re-read applicationHost.config now (it is also watched; this is for scripts and
-    // file systems without change notification).
-    process.on('SIGHUP', () => {
-      void server.reloadNow().then((outcome) => {
-        if (outcome === 'unchanged') consoleLogger.info(`SIGHUP: ${server.configFile} is unchanged (generation kept)`);
-        else if (outcome === 'unreadable') consoleLogger.warn(`SIGHUP: ${server.configFile} cannot be read right now; still serving the last good configuration`);
-      });
-    });
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  consoleLogger.info(`Wharf is serving ${server.configFile} (system drive ${server.systemDrive}); pid ${process.pid}`);
+  if (stopping) {
+    stopping = false;
+    stop('a signal during start-up');
+  }
+  await done;
   consoleLogger.info('stopped');
   return 0;
 }

@@ -69,6 +69,8 @@ export class Connection implements ParserSink {
   #readPauses = 0;
   /** Reading is paused because MAX_PIPELINE requests are outstanding (one pause, one resume). */
   #pipelineFull = false;
+  /** When bytes last arrived or the last response completed (Date.now()), for the shutdown drain. */
+  lastActivity = Date.now();
 
   constructor(socket: Socket, host: ConnectionHost) {
     this.socket = socket;
@@ -80,6 +82,7 @@ export class Connection implements ParserSink {
     this.#parser = new RequestParser(host.parserLimits, this);
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => {
+      this.lastActivity = Date.now();
       try {
         this.#parser.execute(d);
       } catch (err) {
@@ -100,6 +103,11 @@ export class Connection implements ParserSink {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Nothing outstanding and nothing received for this long (ms); -1 while a request is in progress. */
+  idleFor(now: number): number {
+    return this.exchanges.length === 0 ? now - this.lastActivity : -1;
   }
 
   // ---- ParserSink ----------------------------------------------------------------------------
@@ -375,6 +383,7 @@ export class Connection implements ParserSink {
       }
       const next = this.exchanges[0];
       if (next === undefined) {
+        this.lastActivity = Date.now();
         if (this.#closing) this.#endSocket();
         return;
       }

@@ -43,6 +43,9 @@ export interface ListenerOptions {
   readonly parserLimits?: ParserLimits;
 }
 
+/** During shutdown, a keep-alive connection idle this long is closed (see close()). */
+const DRAIN_IDLE_MS = 2000;
+
 function endpointKey(e: Endpoint): string {
   return `[${e.address}]:${e.port}`;
 }
@@ -457,18 +460,21 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   /**
    * Stop accepting, let every connection finish its outstanding requests (answered with
-   * Connection: close, so no idle keep-alive connection is cut while a client writes on it),
-   * then resolve. Connections still open after `timeoutMs` are destroyed.
+   * Connection: close), then resolve. Connections still open after `timeoutMs` are destroyed.
    */
   async close(timeoutMs: number): Promise<void> {
     this.draining = true;
     for (const s of this.#servers.values()) s.close();
     this.#servers.clear();
-    // Idle keep-alive connections are not closed: a client may be writing its next request on
-    // one right now, and closing it would lose that request (BRIEF.md, "keep-alive close race").
-    // Each further request is answered with Connection: close instead; clients close, we exit.
+    // A busy keep-alive connection is never closed under its client: the client may be writing
+    // its next request on it right now, and closing would lose that request (BRIEF.md, "keep-alive
+    // close race"). Its next request is answered with Connection: close instead. A connection that
+    // has been quiet for DRAIN_IDLE_MS has no request on the way in all likelihood: it is closed,
+    // so an idle browser tab does not hold the shutdown for the whole shutdownTimeLimit.
     const deadline = Date.now() + timeoutMs;
     while (this.#connections.size > 0 && Date.now() < deadline) {
+      const now = Date.now();
+      for (const c of this.#connections) if (c.idleFor(now) >= DRAIN_IDLE_MS) c.socket.destroy();
       await new Promise((r) => setTimeout(r, 25));
     }
     for (const c of this.#connections) c.socket.destroy();
