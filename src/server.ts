@@ -128,7 +128,7 @@ export class WharfServer implements AdminTarget {
     this.#reportUnsupported(config);
     await this.#reportIdentities(config);
     const activation = new ActivationService({
-      attach: (pool, pid, channel) => this.#listener?.attachWorker(pool, pid, channel),
+      attach: (pool, pid, channel, assign) => this.#listener?.attachWorker(pool, pid, channel, assign),
       giveUp: (pool, reason) => {
         const q = this.#listener?.pool(pool);
         if (q === undefined) return;

@@ -3,7 +3,8 @@
 // TcpLevel reset), the cpu limit, and the admin verbs that start them again.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { eventually, get, run, startWharf, WHARF_BIN, type RawResponse, type WharfProcess } from './helpers/wharf.js';
 
@@ -16,6 +17,14 @@ after(async () => {
 });
 
 const pidOf = (r: RawResponse): number => Number(r.headers['x-pid']);
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
 
 function post(path: string): Promise<RawResponse> {
   return get(w.port, path, { 'Content-Length': '0' }, 'POST');
@@ -32,6 +41,23 @@ test('startMode AlwaysRunning + preloadEnabled: the worker starts and runs its i
   assert.equal(r.status, 200);
   assert.equal(r.headers['x-pool'], 'Warm');
   assert.deepEqual(JSON.parse(r.body.toString().split('\n')[0]!), { count: 1, warmingUp: '1' });
+});
+
+test('a pre-started spare worker becomes the pool\'s worker: its name, environment and user', async () => {
+  await eventually(() => readdirSync('/proc').some((d) => /^\d+$/.test(d) && cmdline(Number(d)) === 'wharf-worker --spare'), 5000);
+  const r = await get(w.port, '/fresh/env.app?name=FRESH');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString().split('\n')[0], 'yes');
+  assert.equal(r.headers['x-pool'], 'Fresh');
+  const pid = pidOf(r);
+  assert.match(w.output(), new RegExp(`started worker ${pid} for pool Fresh.* \\(pre-started spare\\)`));
+  assert.equal(cmdline(pid), 'wharf-worker -ap "Fresh"');
+  const id = await get(w.port, '/fresh/id.app');
+  const [uid, tmpdir] = id.body.toString().split('\n')[0]!.split(' ');
+  if (process.getuid?.() === 0) {
+    assert.equal(uid, execFileSync('id', ['-u', 'wharf-fresh'], { encoding: 'utf8' }).trim(), 'runs as the pool\'s user');
+    assert.equal(tmpdir, '/run/wharf/pools/fresh');
+  }
 });
 
 test('web garden: maxProcesses="2" starts a second worker when the first is busy, and both serve', async () => {

@@ -43,6 +43,11 @@ export interface ConfigMessage {
   readonly configText: string;
   readonly systemDrive: string;
   readonly variables: Readonly<Record<string, string>>;
+  /**
+   * Init to a pre-started spare worker only: the environment it takes on (the pool's
+   * environmentVariables, APP_POOL_ID, and who to run as) before it loads anything of the pool's.
+   */
+  readonly assign?: Readonly<Record<string, string>>;
 }
 
 /** What the listener tells a worker about one request (after routing). */

@@ -296,10 +296,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   /** The activation service started a worker: open its channel and configure it. */
-  attachWorker(pool: string, pid: number, socket: Duplex): WorkerEndpoint {
+  attachWorker(pool: string, pid: number, socket: Duplex, assign?: Readonly<Record<string, string>>): WorkerEndpoint {
     const ep = new WorkerEndpoint(pool, pid, socket, this);
     this.#workers.add(ep);
-    if (this.#config !== undefined) ep.init({ ...this.#config, poolName: pool });
+    if (this.#config !== undefined) ep.init(assign === undefined ? { ...this.#config, poolName: pool } : { ...this.#config, poolName: pool, assign });
     return ep;
   }
 

@@ -56,8 +56,11 @@ export interface WorkerLaunch {
 }
 
 export interface ActivationHost {
-  /** Give the worker's channel to the listener. */
-  attach(pool: string, pid: number, channel: Duplex): void;
+  /**
+   * Give the worker's channel to the listener. `assign` is set for a pre-started spare: the
+   * environment (identity included) it takes on before it loads the pool's configuration.
+   */
+  attach(pool: string, pid: number, channel: Duplex, assign?: Readonly<Record<string, string>>): void;
   /** Stop dispatching to the worker and ask it to finish its requests and exit. */
   drain(pool: string, pid: number): void;
   /** The pool stopped: the listener answers its requests itself (503, or a reset at TcpLevel). */
@@ -79,6 +82,11 @@ export interface ActivationOptions {
   readonly prepare?: (pool: PoolSettings) => Promise<WorkerLaunch>;
   /** Extra node flags for workers (--inspect, --cpu-prof …); default: $WHARF_WORKER_NODE_ARGS. */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Keep one worker process started in advance, not yet given to any pool, so a pool's cold start
+   * skips node's start-up and Wharf's module loading. Default: on unless $WHARF_SPARE_WORKER=0.
+   */
+  readonly spareWorker?: boolean;
 }
 
 interface PoolRuntime {
@@ -126,6 +134,24 @@ const WORKER_MAIN = fileURLToPath(new URL('../worker/worker-main.js', import.met
 const MAX_START_FAILURES = 5;
 /** How often memory and CPU limits are sampled from /proc. */
 const MONITOR_INTERVAL_MS = 1000;
+/**
+ * Node flags every worker gets (before $WHARF_WORKER_NODE_ARGS, which can override them): a small
+ * young generation keeps an idle worker near 55 MiB instead of ~100 MiB after a burst of load;
+ * request-sized garbage dies young either way.
+ */
+const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'];
+/** A new spare is started this long after the last one was taken (it must not slow the start it serves). */
+const SPARE_DELAY_MS = 1000;
+/** Spares that die before being used, in a row, before Wharf stops keeping one. */
+const MAX_SPARE_FAILURES = 3;
+
+interface Spare {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Where its output is logged from: 'spare' until a pool takes it. */
+  readonly label: { name: string };
+  readonly onExit: () => void;
+}
 
 /** WAS event ids and texts for recycles (IIS writes these to the System event log). */
 const RECYCLE_EVENTS: Readonly<Record<RecycleReason, readonly [number, string]>> = {
@@ -145,10 +171,15 @@ export class ActivationService {
   readonly #pools = new Map<string, PoolRuntime>();
   #stopping = false;
   #monitor: NodeJS.Timeout | undefined;
+  #spare: Spare | undefined;
+  #spareTimer: NodeJS.Timeout | undefined;
+  #spareFailures = 0;
+  #sparesEnabled: boolean;
 
   constructor(host: ActivationHost, options: ActivationOptions = {}) {
     this.#host = host;
     this.#o = options;
+    this.#sparesEnabled = options.spareWorker ?? process.env['WHARF_SPARE_WORKER'] !== '0';
   }
 
   /**
@@ -198,6 +229,7 @@ export class ActivationService {
       for (const w of rt.workers.values()) this.#drain(rt, w, 'its application pool was removed from the configuration');
     }
     this.#armMonitor();
+    this.#ensureSpare(SPARE_DELAY_MS);
   }
 
   // ---- queries (admin socket) ------------------------------------------------------------------
@@ -565,23 +597,37 @@ export class ActivationService {
     );
   }
 
+  #nodeArgs(): string[] {
+    const extra = this.#o.nodeArgs ?? (process.env['WHARF_WORKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    return [...WORKER_NODE_FLAGS, ...extra];
+  }
+
   #launch(rt: PoolRuntime, launch: WorkerLaunch): void {
     const s = rt.settings;
-    const nodeArgs = this.#o.nodeArgs ?? (process.env['WHARF_WORKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     // The launch environment comes last: a pool's environmentVariables cannot change who the
     // worker runs as. The worker loads Wharf's code as root, then drops to the pool's user before
     // it reads any configuration or serves anything (src/worker/privileges.ts).
-    const env = { ...process.env, ...s.environment, APP_POOL_ID: s.name, ...launch.environment };
+    const assigned: Record<string, string> = { ...s.environment, APP_POOL_ID: s.name, ...launch.environment };
     let child: ChildProcess;
-    try {
-      child = spawn(process.execPath, [...nodeArgs, WORKER_MAIN, '-ap', s.name], {
-        // fd 3 is the private channel: a socketpair only this child holds.
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-        env,
-      });
-    } catch (err) {
-      this.#startFailed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${(err as Error).message}`));
-      return;
+    let label = { name: s.name };
+    // A spare already ran node's start-up and loaded Wharf; it takes the pool's environment from
+    // its Init message. NODE_OPTIONS only works at process start, so such pools get a fresh process.
+    const spare = 'NODE_OPTIONS' in s.environment ? undefined : this.#takeSpare();
+    if (spare !== undefined) {
+      child = spare.child;
+      label = spare.label;
+      label.name = s.name;
+    } else {
+      try {
+        child = spawn(process.execPath, [...this.#nodeArgs(), WORKER_MAIN, '-ap', s.name], {
+          // fd 3 is the private channel: a socketpair only this child holds.
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+          env: { ...process.env, ...assigned },
+        });
+      } catch (err) {
+        this.#startFailed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${(err as Error).message}`));
+        return;
+      }
     }
     const pid = child.pid;
     if (pid === undefined) {
@@ -610,10 +656,68 @@ export class ActivationService {
     }, s.startupTimeLimitMs);
     w.startupTimer.unref();
     rt.workers.set(pid, w);
-    this.#pipeOutput(child, s.name, pid);
+    if (spare === undefined) this.#pipeOutput(child, label, pid);
     child.on('exit', (code, signal) => this.#exited(rt, w, code, signal));
-    this.#host.log('info', `started worker ${pid} for pool ${s.name}${launch.user !== undefined ? ` as ${launch.user}` : ''}`);
-    this.#host.attach(s.name, pid, child.stdio[3] as Duplex);
+    const as = launch.user !== undefined ? ` as ${launch.user}` : '';
+    this.#host.log('info', `started worker ${pid} for pool ${s.name}${as}${spare !== undefined ? ' (pre-started spare)' : ''}`);
+    this.#host.attach(s.name, pid, child.stdio[3] as Duplex, spare !== undefined ? assigned : undefined);
+    this.#ensureSpare(SPARE_DELAY_MS);
+  }
+
+  // ---- the spare worker ------------------------------------------------------------------------
+
+  #takeSpare(): Spare | undefined {
+    const spare = this.#spare;
+    if (spare === undefined || spare.child.exitCode !== null || spare.child.signalCode !== null) return undefined;
+    this.#spare = undefined;
+    spare.child.removeListener('exit', spare.onExit);
+    this.#spareFailures = 0;
+    return spare;
+  }
+
+  #ensureSpare(delay: number): void {
+    if (!this.#sparesEnabled || this.#stopping || this.#spare !== undefined || this.#spareTimer !== undefined) return;
+    if (this.#pools.size === 0) return;
+    this.#spareTimer = setTimeout(() => {
+      this.#spareTimer = undefined;
+      if (!this.#stopping && this.#spare === undefined) this.#startSpare();
+    }, delay);
+    this.#spareTimer.unref();
+  }
+
+  #startSpare(): void {
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [...this.#nodeArgs(), WORKER_MAIN, '--spare'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: process.env });
+    } catch (err) {
+      this.#spareFailed(`cannot start a spare worker: ${(err as Error).message}`);
+      return;
+    }
+    const pid = child.pid;
+    if (pid === undefined) {
+      child.once('error', (err) => this.#spareFailed(`cannot start a spare worker: ${err.message}`));
+      return;
+    }
+    const label = { name: 'spare' };
+    this.#pipeOutput(child, label, pid);
+    const onExit = (): void => {
+      if (this.#spare?.child !== child) return;
+      this.#spare = undefined;
+      if (!this.#stopping) this.#spareFailed(`spare worker ${pid} exited before a pool needed it (exit code ${child.exitCode}, signal ${child.signalCode})`);
+    };
+    child.on('exit', onExit);
+    this.#spare = { child, pid, label, onExit };
+  }
+
+  #spareFailed(message: string): void {
+    this.#spareFailures++;
+    if (this.#spareFailures >= MAX_SPARE_FAILURES) {
+      this.#sparesEnabled = false;
+      this.#host.log('warn', `${message}; no longer keeping a spare worker (pools start fresh processes)`);
+      return;
+    }
+    this.#host.log('warn', message);
+    this.#ensureSpare(SPARE_DELAY_MS * 5);
   }
 
   #exited(rt: PoolRuntime, w: WorkerEntry, code: number | null, signal: NodeJS.Signals | null): void {
@@ -692,7 +796,7 @@ export class ActivationService {
     }
   }
 
-  #pipeOutput(child: ChildProcess, pool: string, pid: number): void {
+  #pipeOutput(child: ChildProcess, label: { readonly name: string }, pid: number): void {
     for (const [stream, level] of [
       [child.stdout, 'info'],
       [child.stderr, 'warn'],
@@ -703,7 +807,7 @@ export class ActivationService {
       stream.on('data', (text: string) => {
         const lines = (partial + text).split('\n');
         partial = lines.pop() ?? '';
-        for (const line of lines) if (line !== '') this.#host.log(level, `[${pool} pid ${pid}] ${line}`);
+        for (const line of lines) if (line !== '') this.#host.log(level, `[${label.name} pid ${pid}] ${line}`);
       });
     }
   }
@@ -725,7 +829,13 @@ export class ActivationService {
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     if (this.#monitor !== undefined) clearInterval(this.#monitor);
+    clearTimeout(this.#spareTimer);
     const exits: Array<Promise<void>> = [];
+    const spare = this.#spare;
+    if (spare !== undefined && spare.child.exitCode === null && spare.child.signalCode === null) {
+      exits.push(new Promise((resolve) => spare.child.once('exit', () => resolve())));
+      spare.child.kill('SIGTERM');
+    }
     for (const rt of this.#pools.values()) {
       this.#clearPoolTimers(rt);
       for (const w of rt.workers.values()) {

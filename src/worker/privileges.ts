@@ -5,7 +5,7 @@
  * `IIS AppPool\<pool>`; Linux has no such spawn-as-user-with-groups in Node, hence the drop).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { WasError } from '../errors.js';
 
 export interface PrivilegeTarget {
@@ -95,6 +95,16 @@ export function dropPrivileges(target: PrivilegeTarget): void {
 const ID = existsSync('/usr/bin/id') ? '/usr/bin/id' : 'id';
 
 function uidOfName(user: string): number | undefined {
+  // /etc/passwd answers for local users (all users Wharf creates) without starting a process;
+  // `id` asks NSS for the rest (LDAP, sssd).
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[0] === user && f[2] !== undefined && /^[0-9]+$/.test(f[2])) return Number(f[2]);
+    }
+  } catch {
+    // no readable /etc/passwd: ask id
+  }
   try {
     const out = execFileSync(ID, ['-u', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
     return /^[0-9]+$/.test(out) ? Number(out) : undefined;

@@ -3,7 +3,9 @@
  * It talks to the listener over the private socket it inherits as fd 3 and serves the pool's
  * requests through the pipeline. Application code runs here, never in the main process.
  */
+import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { ConfigSystem, loadAppHost } from '../config/index.js';
 import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
@@ -17,14 +19,33 @@ import { RequestBody, type BodyFlowControl } from './request-body.js';
 import { runApplicationInitialization } from './app-init.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
 
-function poolFromArgv(argv: readonly string[]): string {
+/** The pool from `-ap "<pool>"`, or undefined for `--spare` (a pool is assigned by the Init message). */
+function poolFromArgv(argv: readonly string[]): string | undefined {
+  if (argv.includes('--spare')) return undefined;
   const i = argv.indexOf('-ap');
   const name = i === -1 ? undefined : argv[i + 1];
   if (name === undefined || name === '') {
-    process.stderr.write('usage: worker-main -ap "<application pool>" (started by the Wharf server; fd 3 is its channel)\n');
+    process.stderr.write('usage: worker-main -ap "<application pool>" | --spare (started by the Wharf server; fd 3 is its channel)\n');
     process.exit(2);
   }
   return name;
+}
+
+const IDENTITY_VARIABLES = ['WHARF_WORKER_UID', 'WHARF_WORKER_GID', 'WHARF_WORKER_USER'];
+
+/**
+ * Become the pool's user (when WHARF_WORKER_UID/GID/USER say so), with Wharf's code loaded and
+ * before any configuration, module or request is touched. Never serve as root by mistake.
+ */
+function becomePoolUser(): void {
+  try {
+    const target = privilegeTargetFromEnv(process.env);
+    if (target !== undefined) dropPrivileges(target);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  for (const name of IDENTITY_VARIABLES) delete process.env[name];
 }
 
 /**
@@ -92,7 +113,7 @@ class Stream implements ResponseTransport, BodyFlowControl {
 }
 
 class Worker implements WorkerInbound {
-  readonly #poolName: string;
+  #poolName: string;
   readonly #channel: WorkerChannel;
   readonly #streams = new Map<number, Stream>();
   readonly #statCache = new StatCache();
@@ -102,8 +123,8 @@ class Worker implements WorkerInbound {
   #shuttingDown = false;
   readonly #reported = new Set<string>();
 
-  constructor(poolName: string) {
-    this.#poolName = poolName;
+  constructor(poolName: string | undefined) {
+    this.#poolName = poolName ?? '';
     const socket = new Socket({ fd: 3, readable: true, writable: true });
     this.#channel = new WorkerChannel(socket, this);
   }
@@ -113,6 +134,13 @@ class Worker implements WorkerInbound {
   };
 
   init(msg: ConfigMessage): void {
+    if (msg.assign !== undefined && this.#poolName === '') {
+      // A pre-started spare becomes the pool's worker: its environment, its name, its user.
+      Object.assign(process.env, msg.assign);
+      this.#poolName = msg.poolName;
+      process.title = `wharf-worker -ap "${msg.poolName}"`;
+      becomePoolUser();
+    }
     void this.#configure(msg, true);
   }
 
@@ -235,15 +263,24 @@ class Worker implements WorkerInbound {
   }
 }
 
-process.title = `wharf-worker -ap "${poolFromArgv(process.argv)}"`;
-// Started as root for a pool with its own identity: become the pool's user now, with Wharf's code
-// loaded and before any configuration, module or request is touched. Never serve as root by mistake.
-try {
-  const target = privilegeTargetFromEnv(process.env);
-  if (target !== undefined) dropPrivileges(target);
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(1);
+const pool = poolFromArgv(process.argv);
+if (pool === undefined) {
+  // A spare: everything is loaded; it waits, as the server's user, for a pool to need it. Parsing
+  // Wharf's own embedded configuration once now makes the parser's code hot for the real one.
+  process.title = 'wharf-worker --spare';
+  setTimeout(warmUpConfigParser, 50).unref();
+} else {
+  process.title = `wharf-worker -ap "${pool}"`;
+  becomePoolUser();
 }
-for (const name of ['WHARF_WORKER_UID', 'WHARF_WORKER_GID', 'WHARF_WORKER_USER']) delete process.env[name];
-new Worker(poolFromArgv(process.argv));
+new Worker(pool);
+
+function warmUpConfigParser(): void {
+  const file = fileURLToPath(new URL('../../../assets/default/applicationHost.config', import.meta.url));
+  try {
+    const text = readFileSync(file, 'utf8');
+    for (let i = 0; i < 3; i++) loadAppHost(file, text, { systemDrive: '/nonexistent', variables: { WHARF_WWWROOT: '/nonexistent' } });
+  } catch {
+    // only an optimisation
+  }
+}
