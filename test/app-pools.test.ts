@@ -4,8 +4,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { eventually, get, run, startWharf, WHARF_BIN, type RawResponse, type WharfProcess } from './helpers/wharf.js';
 
 let w: WharfProcess;
@@ -90,6 +91,24 @@ test('periodicRestart requests: the worker is recycled after 5 requests, overlap
   await w.waitForOutput(/WAS 5075: worker process \d+ serving application pool 'Counted' reached its allowed processing request limit/);
 });
 
+test('disallowOverlappingRotation: on recycle the old worker finishes its request and exits before the new one serves', async () => {
+  const first = await get(w.port, '/serial/x.app');
+  const oldPid = pidOf(first);
+  const slow = get(w.port, '/serial/sleep.app?ms=1500');
+  await new Promise((r) => setTimeout(r, 200));
+  const recycled = await wharf('recycle', 'apppool', 'Serial');
+  assert.equal(recycled.stdout.trim(), '"Serial" successfully recycled.');
+  // Meanwhile a new request waits in the pool's queue: no worker takes requests until the old one is gone.
+  const next = await get(w.port, '/serial/x.app');
+  assert.equal(next.status, 200);
+  assert.notEqual(pidOf(next), oldPid);
+  assert.ok(!existsSync(`/proc/${oldPid}/cmdline`) || cmdline(oldPid) === '', 'the old worker exited before the new one served');
+  const s = await slow;
+  assert.equal(s.status, 200, 'the request in flight on the old worker completed');
+  assert.equal(pidOf(s), oldPid);
+  await w.waitForOutput(new RegExp(`WAS 5079: worker process ${oldPid} serving application pool 'Serial' was asked to recycle by an administrator`));
+});
+
 test('an autoStart="false" pool answers 503 (httperr Disabled) until `wharf start apppool`', async () => {
   const r = await get(w.port, '/manual/hello.txt');
   assert.equal(r.status, 503);
@@ -158,6 +177,29 @@ test('cpu limit with action KillW3wp: a worker over the pool\'s CPU budget is ki
   await w.waitForOutput(/application pool Hog used \d+ ms of CPU time, over its limit of 1% .*killing its worker processes/);
   const again = await get(w.port, '/hog/hello.txt');
   assert.equal(again.status, 200);
+});
+
+test('cpu action Throttle: the pool\'s workers are capped at the limit by a control group', async (t) => {
+  if (/pool Throttled.*acts as NoAction/.test(w.output())) {
+    const reason = /(application pool Throttled: cannot throttle CPU[^\n]*)/.exec(w.output())?.[1] ?? 'no control groups';
+    process.stderr.write(`\n*** SKIPPING the CPU throttle test: ${reason} ***\n\n`);
+    t.skip(reason);
+    return;
+  }
+  assert.match(w.output(), /application pool Throttled: CPU capped at 10% of the machine/);
+  const warm = await get(w.port, '/throttled/x.app');
+  const pid = pidOf(warm);
+  const cpuMs = (): number => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  };
+  const before = cpuMs();
+  const r = await get(w.port, '/throttled/burn.app?ms=2000'); // 2 s of wall-clock busy looping
+  assert.equal(r.status, 200);
+  const used = cpuMs() - before;
+  // 10 % of this machine's cores for 2 s; an unthrottled loop uses a whole core (2000 ms).
+  const allowed = 0.1 * availableParallelism() * 2000;
+  assert.ok(used < allowed * 2 && used < 1500, `the worker used ${used} ms of CPU in 2 s (cap ${allowed} ms)`);
 });
 
 test('a configuration change to a pool recycles its workers (overlapped): new environment, no failed request', async () => {

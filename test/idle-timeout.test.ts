@@ -3,11 +3,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { get, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
+
+/** The first whole minute at least 15 s from now, local time, as hh:mm:ss (periodicRestart schedule). */
+const scheduleAt = new Date(Math.ceil((Date.now() + 15000) / 60000) * 60000);
+const two = (n: number): string => String(n).padStart(2, '0');
 
 let w: WharfProcess;
 before(async () => {
-  w = await startWharf({ fixture: 'idle' });
+  w = await startWharf({ fixture: 'idle', vars: { SCHEDULE: `${two(scheduleAt.getHours())}:${two(scheduleAt.getMinutes())}:00` } });
 });
 after(async () => {
   await w?.stop();
@@ -22,6 +26,21 @@ function alive(pid: number): boolean {
 }
 
 describe('time-driven lifecycle', { concurrency: true }, () => {
+  test('periodicRestart schedule: the worker is recycled at the scheduled time of day', async () => {
+    const first = await get(w.port, '/scheduled/who.app');
+    assert.equal(first.status, 200);
+    const pid = Number(first.headers['x-pid']);
+    await w.waitForOutput(new RegExp(`WAS 5076: worker process ${pid} serving application pool 'Scheduled' reached its scheduled recycle time`), scheduleAt.getTime() - Date.now() + 15000);
+    assert.ok(Date.now() >= scheduleAt.getTime() - 1000, 'not before the scheduled time');
+    // Overlapped: the old worker answers until its replacement is ready, then the new one does.
+    const next = await eventually(async () => {
+      const r = await get(w.port, '/scheduled/who.app');
+      assert.equal(r.status, 200);
+      return Number(r.headers['x-pid']) !== pid ? r : undefined;
+    }, 10000);
+    assert.equal(next.status, 200);
+  });
+
   test('idleTimeout: the worker exits after a minute without requests; the next request starts a new one', async () => {
     const first = await get(w.port, '/who.app');
     assert.equal(first.status, 200);

@@ -23,6 +23,7 @@ import type { Duplex } from 'node:stream';
 import { AdminError, WasError } from '../errors.js';
 import type { PoolSettings, RecycleReason } from './pool-settings.js';
 import { readCpuMs, readMemory } from './proc-stats.js';
+import { createCpuThrottle, type CpuThrottleGroup, type ThrottleMode } from './cpu-throttle.js';
 
 export type { PoolSettings, RecycleReason } from './pool-settings.js';
 
@@ -105,6 +106,10 @@ interface PoolRuntime {
   cpuWindowStart: number;
   cpuWindowUsedMs: number;
   cpuReported: boolean;
+  /** cpu action Throttle / ThrottleUnderLoad: the pool's control group (undefined when not throttled). */
+  throttle: CpuThrottleGroup | undefined;
+  /** Why throttling is unavailable, reported once per pool. */
+  throttleProblem: string;
 }
 
 interface WorkerEntry {
@@ -206,7 +211,10 @@ export class ActivationService {
           cpuWindowStart: Date.now(),
           cpuWindowUsedMs: 0,
           cpuReported: false,
+          throttle: undefined,
+          throttleProblem: '',
         };
+        this.#applyThrottle(fresh);
         this.#pools.set(key, fresh);
         if (fresh.state === 'Stopped') this.#host.poolStopped(p.name, 'Disabled', p.failure.loadBalancerCapabilities === 'TcpLevel');
         this.#armSchedule(fresh);
@@ -217,6 +225,7 @@ export class ActivationService {
       rt.settings = p;
       if (!changed) continue;
       this.#armSchedule(rt);
+      this.#applyThrottle(rt);
       if (!p.recycling.disallowRotationOnConfigChange) {
         for (const w of [...rt.workers.values()]) if (w.state === 'Running') this.#recycle(rt, w, 'ConfigChange');
       }
@@ -226,6 +235,7 @@ export class ActivationService {
       if (keep.has(key)) continue;
       this.#pools.delete(key);
       this.#clearPoolTimers(rt);
+      if (rt.workers.size === 0) this.#releaseThrottle(rt);
       for (const w of rt.workers.values()) this.#drain(rt, w, 'its application pool was removed from the configuration');
     }
     this.#armMonitor();
@@ -258,9 +268,12 @@ export class ActivationService {
     const rt = this.#pools.get(pool.toLowerCase());
     if (rt === undefined || !this.#canStart(rt)) return;
     let serving = 0;
+    const serial = rt.settings.recycling.disallowOverlappingRotation;
     for (const w of rt.workers.values()) {
       if (w.state === 'Starting') return;
       if (w.state === 'Running') serving++;
+      // disallowOverlappingRotation: the replacement starts only once the old worker is gone.
+      else if (w.state === 'Draining' && serial) return;
     }
     if (rt.launching > 0 || serving >= rt.settings.maxProcesses) return;
     this.#spawn(rt);
@@ -499,6 +512,52 @@ export class ActivationService {
     rt.scheduleTimer.unref();
   }
 
+  /**
+   * cpu action Throttle / ThrottleUnderLoad: the pool's workers share a control group capped (or
+   * weighted) at the limit. Where cgroups cannot be used the reason is logged once and the limit
+   * acts as NoAction.
+   */
+  #applyThrottle(rt: PoolRuntime): void {
+    const c = rt.settings.cpu;
+    const mode: ThrottleMode | undefined = c.action === 'Throttle' || c.action === 'ThrottleUnderLoad' ? c.action : undefined;
+    if (mode === undefined || c.limit <= 0) {
+      this.#releaseThrottle(rt);
+      return;
+    }
+    const fraction = c.limit / 100000;
+    if (rt.throttle !== undefined) {
+      try {
+        rt.throttle.update(fraction, mode);
+      } catch (err) {
+        this.#host.log('warn', `application pool ${rt.settings.name}: cannot change its CPU control group: ${(err as Error).message}`);
+      }
+      return;
+    }
+    const made = createCpuThrottle(rt.settings.name, fraction, mode);
+    if (!made.ok) {
+      if (rt.throttleProblem !== made.reason) this.#host.log('warn', `${made.reason}; its cpu action ${mode} acts as NoAction`);
+      rt.throttleProblem = made.reason;
+      return;
+    }
+    rt.throttle = made.group;
+    rt.throttleProblem = '';
+    const pct = (c.limit / 1000).toFixed(3).replace(/\.?0+$/, '');
+    this.#host.log('info', `application pool ${rt.settings.name}: CPU ${mode === 'Throttle' ? 'capped' : 'weighted'} at ${pct}% of the machine (${made.group.path})`);
+    for (const w of rt.workers.values()) {
+      try {
+        made.group.add(w.pid);
+      } catch (err) {
+        this.#host.log('warn', `application pool ${rt.settings.name}: worker ${w.pid} could not be put in its CPU control group: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  #releaseThrottle(rt: PoolRuntime): void {
+    if (rt.throttle === undefined) return;
+    // Workers still inside keep the group; it goes when they have gone (remove() is then retried).
+    if (rt.throttle.remove()) rt.throttle = undefined;
+  }
+
   /** Sample memory and CPU of workers in pools that limit them. */
   #armMonitor(): void {
     const needed = [...this.#pools.values()].some(
@@ -540,7 +599,7 @@ export class ActivationService {
    */
   #checkCpu(rt: PoolRuntime, now: number): void {
     const c = rt.settings.cpu;
-    if (c.limit <= 0 || c.resetIntervalMs <= 0) return;
+    if (c.limit <= 0 || c.resetIntervalMs <= 0 || rt.throttle !== undefined) return;
     if (now - rt.cpuWindowStart >= c.resetIntervalMs) {
       rt.cpuWindowStart = now;
       rt.cpuWindowUsedMs = 0;
@@ -570,7 +629,7 @@ export class ActivationService {
         w.child.kill('SIGKILL');
       }
     } else {
-      const note = c.action === 'NoAction' ? '' : ` (cpu action ${c.action} needs CPU throttling, which Wharf does not do yet: treated as NoAction)`;
+      const note = c.action === 'NoAction' ? '' : ` (cpu action ${c.action} acts as NoAction: ${rt.throttleProblem || 'no control group'})`;
       this.#host.log('warn', `WAS 5021: ${msg}${note}`);
     }
   }
@@ -656,6 +715,13 @@ export class ActivationService {
     }, s.startupTimeLimitMs);
     w.startupTimer.unref();
     rt.workers.set(pid, w);
+    if (rt.throttle !== undefined) {
+      try {
+        rt.throttle.add(pid);
+      } catch (err) {
+        this.#host.log('warn', `application pool ${s.name}: worker ${pid} could not be put in its CPU control group: ${(err as Error).message}`);
+      }
+    }
     if (spare === undefined) this.#pipeOutput(child, label, pid);
     child.on('exit', (code, signal) => this.#exited(rt, w, code, signal));
     const as = launch.user !== undefined ? ` as ${launch.user}` : '';
@@ -726,6 +792,7 @@ export class ActivationService {
     this.#transition(w, 'Exited');
     rt.workers.delete(w.pid);
     rt.cpuWindowUsedMs += Math.max(0, w.lastCpuMs - w.cpuAtWindowStart);
+    if (rt.workers.size === 0 && (this.#stopping || this.#pools.get(rt.settings.name.toLowerCase()) !== rt)) this.#releaseThrottle(rt);
     if (this.#stopping) return;
     const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
     const name = rt.settings.name;

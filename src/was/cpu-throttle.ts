@@ -342,17 +342,17 @@ function findHierarchy(proc: string): { ok: true; hierarchy: Hierarchy } | { ok:
 }
 
 function hierarchy(version: 1 | 2, m: Mount, ownPath: string | undefined): Hierarchy {
-  const bases: string[] = [];
   // /proc/self/cgroup and the mount's root are both relative to our cgroup namespace; a path
-  // outside the mounted subtree (`/../..`) or a directory that is not there falls back to the root.
+  // outside the mounted subtree (`/../..`) or a directory that is not there means the root.
+  let own = m.mountPoint;
   if (ownPath !== undefined && !ownPath.includes('/..')) {
     const rel = m.root === '/' ? ownPath : ownPath === m.root || ownPath.startsWith(m.root + '/') ? ownPath.slice(m.root.length) : undefined;
-    if (rel !== undefined) {
-      const dir = join(m.mountPoint, rel);
-      if (dir !== m.mountPoint && existsSync(dir)) bases.push(dir);
-    }
+    if (rel !== undefined && existsSync(join(m.mountPoint, rel))) own = join(m.mountPoint, rel);
   }
-  bases.push(m.mountPoint);
+  // Only v2 falls back to the root: there Wharf's own cgroup (a systemd service's, say) cannot
+  // have cpu-controlled children while Wharf is in it. With v1 a failure under our own cgroup
+  // (a quota above the service's own) would only repeat at the root, escaping the service's limits.
+  const bases = version === 2 && own !== m.mountPoint ? [own, m.mountPoint] : [own];
   return { version, mountPoint: m.mountPoint, readOnly: m.readOnly, bases };
 }
 
@@ -366,7 +366,7 @@ function parseMountinfo(text: string): Mount[] {
     mounts.push({
       root: unescapeOctal(fields[3]!),
       mountPoint: unescapeOctal(fields[4]!),
-      readOnly: fields[5]!.split(',').includes('ro'),
+      readOnly: fields[5]!.split(',').includes('ro') || fields[dash + 3]!.split(',').includes('ro'),
       fsType: fields[dash + 1]!,
       superOptions: fields[dash + 3]!.split(','),
     });
