@@ -45,7 +45,9 @@ test('startMode AlwaysRunning + preloadEnabled: the worker starts and runs its i
 });
 
 test('a pre-started spare worker becomes the pool\'s worker: its name, environment and user', async () => {
-  await eventually(() => readdirSync('/proc').some((d) => /^\d+$/.test(d) && cmdline(Number(d)) === 'wharf-worker --spare'), 5000);
+  // This server's spare (other test files run servers of their own).
+  const ppid = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  await eventually(() => readdirSync('/proc').some((d) => /^\d+$/.test(d) && cmdline(Number(d)) === 'wharf-worker --spare' && ppid(Number(d)) === w.child.pid), 5000);
   const r = await get(w.port, '/fresh/env.app?name=FRESH');
   assert.equal(r.status, 200);
   assert.equal(r.body.toString().split('\n')[0], 'yes');
