@@ -127,6 +127,17 @@ function workerPids(serverPid: number): number[] {
   return out;
 }
 
+/** The worker of one pool (its title names the pool). */
+function workerOfPool(serverPid: number, pool: string): number | undefined {
+  return workerPids(serverPid).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`-ap "${pool}"`);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Resident set size of a process in MiB (VmRSS), or undefined when it is gone. */
 function rssMiB(pid: number): number | undefined {
   try {
@@ -292,6 +303,15 @@ async function main(): Promise<void> {
     await getOnce(wharfPort, '/hello');
     const coldStartMs = performance.now() - listening;
     const serverStartMs = listening - t0;
+    // The spare worker is started a second after the pools are configured; a pool started after
+    // that takes it instead of spawning node.
+    await new Promise((r) => setTimeout(r, 2000));
+    const s0 = performance.now();
+    await getOnce(wharfPort, '/cold/hello');
+    const coldSpareMs = performance.now() - s0;
+    await new Promise((r) => setTimeout(r, 1000));
+    const coldWorker = workerOfPool(children[children.length - 1]!.pid!, 'ColdPool');
+    const freshRss = coldWorker !== undefined ? rssMiB(coldWorker) : undefined;
 
     const fwdPort = await freePort();
     children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/http-forward.js'), String(fwdPort)]), /ready/));
@@ -344,7 +364,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     }
     // The worker after the hello and static loads, now idle: what one pool costs in memory.
     const wharfPid = groups.get(wharfPort)!;
-    const [workerPid] = workerPids(wharfPid);
+    const workerPid = workerOfPool(wharfPid, 'BenchPool');
     const workerRss = workerPid !== undefined ? rssMiB(workerPid) : undefined;
     const listenerRss = rssMiB(wharfPid);
 
@@ -396,7 +416,8 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const cw = cpu.get('wharfHello');
     const cn = cpu.get('nodeHello');
     if (cw !== undefined && cn !== undefined) console.log(`CPU efficiency, hello: node:http ${cn.toFixed(1)} µs/req, Wharf ${cw.toFixed(1)} µs/req (all processes) → ${(cn / cw).toFixed(2)}x`);
-    console.log(`Wharf start to listening: ${serverStartMs.toFixed(0)} ms; cold start of a pool (first response, worker spawned): ${coldStartMs.toFixed(0)} ms`);
+    console.log(`Wharf start to listening: ${serverStartMs.toFixed(0)} ms; cold start of a pool (first response): ${coldStartMs.toFixed(0)} ms spawning node, ${coldSpareMs.toFixed(0)} ms with the pre-started spare worker`);
+    console.log(`Wharf idle worker RSS after one request: ${freshRss !== undefined ? `${freshRss.toFixed(1)} MiB` : '-'}`);
     console.log(
       `Wharf idle worker RSS (after the hello and static loads): ${workerRss !== undefined ? `${workerRss.toFixed(1)} MiB (pid ${workerPid})` : 'no worker found'}; ` +
         `listener process ${listenerRss !== undefined ? `${listenerRss.toFixed(1)} MiB` : '-'}`,
