@@ -127,6 +127,16 @@ function workerPids(serverPid: number): number[] {
   return out;
 }
 
+/** Private (anonymous) resident memory in MiB: what one more process really costs; file-backed pages (node's binary) are shared. */
+function privateMiB(pid: number): number | undefined {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The worker of one pool (its title names the pool). */
 function workerOfPool(serverPid: number, pool: string): number | undefined {
   return workerPids(serverPid).find((pid) => {
@@ -312,6 +322,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
     const coldWorker = workerOfPool(children[children.length - 1]!.pid!, 'ColdPool');
     const freshRss = coldWorker !== undefined ? rssMiB(coldWorker) : undefined;
+    const freshPrivate = coldWorker !== undefined ? privateMiB(coldWorker) : undefined;
 
     const fwdPort = await freePort();
     children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/http-forward.js'), String(fwdPort)]), /ready/));
@@ -366,6 +377,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const wharfPid = groups.get(wharfPort)!;
     const workerPid = workerOfPool(wharfPid, 'BenchPool');
     const workerRss = workerPid !== undefined ? rssMiB(workerPid) : undefined;
+    const workerPrivate = workerPid !== undefined ? privateMiB(workerPid) : undefined;
     const listenerRss = rssMiB(wharfPid);
 
     // Zero-drop: fresh servers, after the throughput runs so that nothing else is measured meanwhile.
@@ -417,9 +429,12 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const cn = cpu.get('nodeHello');
     if (cw !== undefined && cn !== undefined) console.log(`CPU efficiency, hello: node:http ${cn.toFixed(1)} µs/req, Wharf ${cw.toFixed(1)} µs/req (all processes) → ${(cn / cw).toFixed(2)}x`);
     console.log(`Wharf start to listening: ${serverStartMs.toFixed(0)} ms; cold start of a pool (first response): ${coldStartMs.toFixed(0)} ms spawning node, ${coldSpareMs.toFixed(0)} ms with the pre-started spare worker`);
-    console.log(`Wharf idle worker RSS after one request: ${freshRss !== undefined ? `${freshRss.toFixed(1)} MiB` : '-'}`);
     console.log(
-      `Wharf idle worker RSS (after the hello and static loads): ${workerRss !== undefined ? `${workerRss.toFixed(1)} MiB (pid ${workerPid})` : 'no worker found'}; ` +
+      `Wharf idle worker after one request: RSS ${freshRss !== undefined ? `${freshRss.toFixed(1)} MiB` : '-'}, ` +
+        `private ${freshPrivate !== undefined ? `${freshPrivate.toFixed(1)} MiB` : '-'} (the rest is node's binary, file-backed and shared by every worker)`,
+    );
+    console.log(
+      `Wharf idle worker after the hello and static loads: RSS ${workerRss !== undefined ? `${workerRss.toFixed(1)} MiB, private ${workerPrivate?.toFixed(1) ?? '-'} MiB (pid ${workerPid})` : 'no worker found'}; ` +
         `listener process ${listenerRss !== undefined ? `${listenerRss.toFixed(1)} MiB` : '-'}`,
     );
     console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
