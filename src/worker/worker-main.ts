@@ -10,7 +10,7 @@ import { ConfigSystem, loadAppHost } from '../config/index.js';
 import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
 import type { ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
-import { BUILTIN_MODULES, createCustomErrorModule } from '../modules/index.js';
+import { BUILTIN_MODULES, createCustomErrorModule, preloadBuiltinErrorPages } from '../modules/index.js';
 import { StatCache } from './file-cache.js';
 import type { ResponseTransport } from './http-context.js';
 import { ModuleRegistry } from './module-registry.js';
@@ -264,6 +264,8 @@ class Worker implements WorkerInbound {
 }
 
 const pool = poolFromArgv(process.argv);
+// Wharf's own files, read before the worker becomes a pool's user who may not reach them.
+preloadBuiltinErrorPages();
 if (pool === undefined) {
   // A spare: everything is loaded; it waits, as the server's user, for a pool to need it. Parsing
   // Wharf's own embedded configuration once now makes the parser's code hot for the real one.

@@ -2,6 +2,7 @@
  * The bytes of error pages: files named by httpErrors (re-read only when they change), and Wharf's
  * built-in pages (assets/custerr/en-US/<status>.htm, or a generated page for other statuses).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +52,34 @@ async function loadBuiltin(status: number): Promise<Buffer> {
   return Buffer.from(genericErrorPage(status), 'utf8');
 }
 
+/**
+ * Wharf's bundled pages, read while the worker still runs as the user who installed Wharf: a
+ * pool's own user may not be able to read the package folder (a checkout under /root), and these
+ * files never change while Wharf runs. Keyed by absolute path, so `%IIS_BIN%\custerr` paths in
+ * httpErrors are served from here too.
+ */
+const bundled = new Map<string, Buffer>();
+
+export function preloadBuiltinErrorPages(): void {
+  const dir = join(BUILTIN_CUSTERR_DIR, ERROR_LANGUAGE);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // package installed without its assets: generated pages are used
+  }
+  for (const name of names) {
+    try {
+      const body = readFileSync(join(dir, name));
+      bundled.set(join(dir, name), body);
+      const status = Number(/^(\d{3})\.htm$/.exec(name)?.[1]);
+      if (SHIPPED.has(status)) builtin.set(status, Promise.resolve(body));
+    } catch {
+      // unreadable: loaded on demand, or generated
+    }
+  }
+}
+
 /** Wharf's own page for a status (read once per worker). */
 export function builtinErrorPage(status: number): Promise<Buffer> {
   let page = builtin.get(status);
@@ -73,6 +102,8 @@ const MAX_FILES = 256;
 
 /** A configured error file's bytes, or undefined when it is missing or unreadable. */
 export async function readErrorFile(ctx: HttpContext, path: string): Promise<Buffer | undefined> {
+  const shipped = bundled.get(path);
+  if (shipped !== undefined) return shipped;
   const info = await ctx.stat(path);
   if (info === undefined || !info.isFile) return undefined;
   const hit = files.get(path);

@@ -13,7 +13,7 @@ import { ERROR_LANGUAGE, builtinErrorPage, readErrorFile, warnMissingOnce } from
 
 export { renderDetailedPage, configSourceExcerpt } from './detailed-page.js';
 export type { DetailedPageInput } from './detailed-page.js';
-export { BUILTIN_CUSTERR_DIR, builtinErrorPage, genericErrorPage } from './error-files.js';
+export { BUILTIN_CUSTERR_DIR, builtinErrorPage, genericErrorPage, preloadBuiltinErrorPages } from './error-files.js';
 
 export const HTTP_ERRORS_SECTION = 'system.webServer/httpErrors';
 
