@@ -126,7 +126,6 @@ export class WharfServer implements AdminTarget {
     const { config, text } = this.#load();
     this.#generation = 1;
     this.#reportUnsupported(config);
-    await this.#reportIdentities(config);
     const activation = new ActivationService({
       attach: (pool, pid, channel, assign) => this.#listener?.attachWorker(pool, pid, channel, assign),
       giveUp: (pool, reason) => {
@@ -170,6 +169,9 @@ export class WharfServer implements AdminTarget {
     this.#admin = await startAdminServer(adminSocketPath(this.configFile, { port: embeddedPort }), this, { warn: (m) => this.#log.warn(m) });
     this.#log.info(`admin socket ${this.#admin.path} (wharf list|start|stop|recycle …; docs/cli.md)`);
     this.#watch();
+    // Resolving (and creating) pool users and checking content access can take a while with many
+    // pools: it runs once Wharf listens; a worker start waits for its own pool's user only.
+    this.#backgroundReport(config);
   }
 
   /** Who the pool's next worker runs as, and its private runtime directory (identity.ts). */
@@ -179,6 +181,10 @@ export class WharfServer implements AdminTarget {
     const env: Record<string, string> = { ...workerIdentityEnvironment(id), TMPDIR: dir, WHARF_RUNTIME_DIR: dir };
     if (id !== undefined && (id.home === '/nonexistent' || !existsSync(id.home))) env['HOME'] = dir;
     return { user: id?.user, environment: env };
+  }
+
+  #backgroundReport(config: AppHostConfig): void {
+    this.#reportIdentities(config).catch((err: unknown) => this.#log.warn(`checking pool identities failed: ${(err as Error).message}`));
   }
 
   /**
@@ -303,7 +309,7 @@ export class WharfServer implements AdminTarget {
     this.#config = config;
     this.#text = text;
     this.#reportUnsupported(config);
-    await this.#reportIdentities(config);
+    this.#backgroundReport(config);
     this.#log.info(`configuration generation ${generation} applied from ${this.configFile}`);
     return 'applied';
   }
