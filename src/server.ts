@@ -138,6 +138,7 @@ export class WharfServer implements AdminTarget {
       exited: (pool) => this.#listener?.pool(pool)?.ensureCapacity(),
       ping: (_pool, pid, id) => void this.#listener?.pingWorker(pid, id),
       drain: (_pool, pid) => this.#listener?.drainWorker(pid),
+      orphan: (_pool, pid) => this.#listener?.abandonWorker(pid),
       poolStopped: (pool, reason, reset) => this.#listener?.pool(pool)?.stop(reason, reset),
       poolStarted: (pool) => this.#listener?.pool(pool)?.start(),
       activity: (_pool, pid) => this.#listener?.workerActivity(pid),

@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { get, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES, eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
 
 let w: WharfProcess;
 before(async () => {
@@ -34,4 +36,23 @@ test('a worker whose application busy-loops is found by pings and replaced; anot
   const after = await get(w.port, '/fine.txt');
   assert.equal(after.status, 200);
   assert.equal(after.body.toString(), 'fine\n');
+});
+
+test('failure orphanWorkerProcess: a hung worker is left running for debugging, orphanActionExe runs, a new worker serves', async () => {
+  const o = await startWharf({ fixture: 'orphan', vars: { SPIN: join(FIXTURES, 'hang', 'spin.mjs') } });
+  try {
+    const first = await get(o.port, '/fine.txt');
+    assert.equal(first.status, 200);
+    const spinning = get(o.port, '/spin', { 'Content-Length': '0' }, 'POST');
+    const line = await o.waitForOutput(/worker (\d+) of pool OrphanPool did not answer a ping within pingResponseTime \(1000 ms\); orphaning it/, 10000);
+    const pid = Number(/worker (\d+)/.exec(line)![1]);
+    // The POST had reached the application: not replayed, answered 502.
+    assert.equal((await spinning).status, 502);
+    await eventually(() => existsSync(join(o.root, `orphaned-${pid}`)), 5000);
+    assert.ok(existsSync(`/proc/${pid}/stat`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), 'the orphan is still running');
+    const after = await get(o.port, '/fine.txt');
+    assert.equal(after.status, 200);
+  } finally {
+    await o.stop();
+  }
 });

@@ -268,6 +268,11 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#worker(pid)?.drain();
   }
 
+  /** Treat a worker as gone without waiting for it to exit (orphanWorkerProcess): close its channel. */
+  abandonWorker(pid: number): void {
+    this.#worker(pid)?.destroy();
+  }
+
   /** Requests in flight on a worker and when it was last busy (WAS's idle timeout). */
   workerActivity(pid: number): { outstanding: number; lastActivity: number; served: number } | undefined {
     const w = this.#worker(pid);

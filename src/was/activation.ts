@@ -28,14 +28,16 @@ import { createCpuThrottle, type CpuThrottleGroup, type ThrottleMode } from './c
 export type { PoolSettings, RecycleReason } from './pool-settings.js';
 
 export type PoolState = 'Started' | 'Stopping' | 'Stopped';
-export type WorkerState = 'Starting' | 'Running' | 'Recycling' | 'Draining' | 'Exited';
+export type WorkerState = 'Starting' | 'Running' | 'Recycling' | 'Draining' | 'Orphaned' | 'Exited';
 
 /** Allowed worker transitions: anything else is a bug, caught at once. */
 const WORKER_TRANSITIONS: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
   Starting: ['Running', 'Draining', 'Exited'],
-  Running: ['Recycling', 'Draining', 'Exited'],
-  Recycling: ['Draining', 'Exited'],
+  Running: ['Recycling', 'Draining', 'Orphaned', 'Exited'],
+  Recycling: ['Draining', 'Orphaned', 'Exited'],
   Draining: ['Exited'],
+  // failure orphanWorkerProcess: a hung worker left running for a debugger, no longer the pool's.
+  Orphaned: ['Exited'],
   Exited: [],
 };
 
@@ -64,6 +66,8 @@ export interface ActivationHost {
   attach(pool: string, pid: number, channel: Duplex, assign?: Readonly<Record<string, string>>): void;
   /** Stop dispatching to the worker and ask it to finish its requests and exit. */
   drain(pool: string, pid: number): void;
+  /** Cut the listener's channel to a hung worker left running (orphanWorkerProcess): its requests are replayed or answered. */
+  orphan(pool: string, pid: number): void;
   /** The pool stopped: the listener answers its requests itself (503, or a reset at TcpLevel). */
   poolStopped(pool: string, reason: 'Disabled' | 'AppOffline', resetConnections: boolean): void;
   poolStarted(pool: string): void;
@@ -178,6 +182,8 @@ export class ActivationService {
   #monitor: NodeJS.Timeout | undefined;
   #spare: Spare | undefined;
   #spareTimer: NodeJS.Timeout | undefined;
+  /** Hung workers left running for debugging (orphanWorkerProcess); killed when Wharf stops. */
+  readonly #orphans = new Set<ChildProcess>();
   #spareFailures = 0;
   #sparesEnabled: boolean;
 
@@ -465,13 +471,49 @@ export class ActivationService {
       this.#host.ping(s.name, w.pid, id);
       w.pingTimer = setTimeout(() => {
         if (w.pingId !== id || (w.state !== 'Running' && w.state !== 'Recycling')) return;
-        this.#host.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); killing it`);
         w.exitReason = 'it failed to respond to a ping';
+        if (s.failure.orphanWorkerProcess) {
+          this.#orphan(rt, w);
+          return;
+        }
+        this.#host.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); killing it`);
         w.child.kill('SIGKILL');
       }, s.pingResponseTimeMs);
       w.pingTimer.unref();
     }, s.pingIntervalMs);
     w.pingTimer.unref();
+  }
+
+  /**
+   * failure orphanWorkerProcess: the hung worker is left running, as it is, for a debugger
+   * (`node inspect -p <pid>`, `gcore <pid>`), and orphanActionExe runs with `%1%` replaced by its
+   * pid. The pool forgets it (a replacement starts on demand); its requests are replayed or answered
+   * by the listener. Orphans are killed only when Wharf stops.
+   */
+  #orphan(rt: PoolRuntime, w: WorkerEntry): void {
+    const s = rt.settings;
+    this.#host.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); orphaning it (orphanWorkerProcess): it is left running for debugging`);
+    this.#transition(w, 'Orphaned');
+    w.expected = true;
+    for (const t of [w.startupTimer, w.pingTimer, w.idleTimer, w.timeTimer, w.killTimer]) clearTimeout(t);
+    rt.workers.delete(w.pid);
+    this.#orphans.add(w.child);
+    w.child.once('exit', () => this.#orphans.delete(w.child));
+    this.#host.orphan(s.name, w.pid);
+    const exe = s.failure.orphanActionExe;
+    if (exe !== '') {
+      const args = s.failure.orphanActionParams.split(' ').filter((a) => a !== '').map((a) => a.replaceAll('%1%', String(w.pid)));
+      try {
+        const c = spawn(exe, args, { stdio: 'ignore', detached: true });
+        c.on('error', (err) => this.#host.log('warn', `orphanActionExe ${exe} for pool ${s.name} failed: ${err.message}`));
+        c.unref();
+      } catch (err) {
+        this.#host.log('warn', `orphanActionExe ${exe} for pool ${s.name} failed: ${(err as Error).message}`);
+      }
+    }
+    this.#recordFailure(rt);
+    this.#host.exited(s.name, w.pid);
+    this.#reconcile(rt);
   }
 
   /** Idle timeout: a Running worker with no request for idleTimeout exits (Terminate). */
@@ -898,6 +940,7 @@ export class ActivationService {
     if (this.#monitor !== undefined) clearInterval(this.#monitor);
     clearTimeout(this.#spareTimer);
     const exits: Array<Promise<void>> = [];
+    for (const o of this.#orphans) o.kill('SIGKILL');
     const spare = this.#spare;
     if (spare !== undefined && spare.child.exitCode === null && spare.child.signalCode === null) {
       exits.push(new Promise((resolve) => spare.child.once('exit', () => resolve())));

@@ -45,6 +45,9 @@ export interface PoolSettings {
     readonly loadBalancerCapabilities: 'HttpLevel' | 'TcpLevel';
     readonly autoShutdownExe: string;
     readonly autoShutdownParams: string;
+    readonly orphanWorkerProcess: boolean;
+    readonly orphanActionExe: string;
+    readonly orphanActionParams: string;
   };
   readonly cpu: {
     /** In 1/1000 of a percent of one CPU per resetInterval (100000 = 100 %). */
@@ -120,6 +123,9 @@ function onePool(config: AppHostConfig, p: AppPoolConfig): PoolSettings {
       loadBalancerCapabilities: fl.enumName('loadBalancerCapabilities') === 'TcpLevel' ? 'TcpLevel' : 'HttpLevel',
       autoShutdownExe: fl.str('autoShutdownExe'),
       autoShutdownParams: fl.str('autoShutdownParams'),
+      orphanWorkerProcess: fl.bool('orphanWorkerProcess'),
+      orphanActionExe: fl.str('orphanActionExe'),
+      orphanActionParams: fl.str('orphanActionParams'),
     },
     cpu: {
       limit: cpu.num('limit'),
@@ -146,7 +152,7 @@ function signatureOf(e: ConfigElement): string {
     pick(rc, ['disallowOverlappingRotation', 'logEventOnRecycle']),
     pick(pr, ['memory', 'privateMemory', 'requests', 'time']),
     pr.child('schedule').items.map((i) => i.num('value')),
-    pick(e.child('failure'), ['loadBalancerCapabilities', 'rapidFailProtection', 'rapidFailProtectionInterval', 'rapidFailProtectionMaxCrashes']),
+    pick(e.child('failure'), ['loadBalancerCapabilities', 'rapidFailProtection', 'rapidFailProtectionInterval', 'rapidFailProtectionMaxCrashes', 'orphanWorkerProcess']),
     pick(e.child('cpu'), ['limit', 'action', 'resetInterval']),
     e.child('environmentVariables').items.map((i) => [i.str('name'), i.str('value')]),
   ];
