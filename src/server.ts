@@ -201,7 +201,7 @@ export class WharfServer implements AdminTarget {
       try {
         id = await resolvePoolIdentity({ name: p.name, identityType: p.identityType, userName: p.userName });
       } catch (err) {
-        this.#log.error(`application pool ${p.name}: ${(err as Error).message}`);
+        this.#log.error((err as Error).message);
         continue;
       }
       if (id === undefined) continue;
