@@ -13,6 +13,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { privateMiB, rssMiB, workerPids } from './procs.js';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,53 +111,6 @@ function groupTicks(pgid: number): number {
   return ticks;
 }
 const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
-
-/** Worker processes of a Wharf server: its children titled `wharf-worker -ap "<pool>"`. */
-function workerPids(serverPid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === serverPid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('-ap')) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-/** Private (anonymous) resident memory in MiB: what one more process really costs; file-backed pages (node's binary) are shared. */
-function privateMiB(pid: number): number | undefined {
-  try {
-    const m = /^RssAnon:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The worker of one pool (its title names the pool). */
-function workerOfPool(serverPid: number, pool: string): number | undefined {
-  return workerPids(serverPid).find((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`-ap "${pool}"`);
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** Resident set size of a process in MiB (VmRSS), or undefined when it is gone. */
-function rssMiB(pid: number): number | undefined {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -320,7 +274,7 @@ async function main(): Promise<void> {
     await getOnce(wharfPort, '/cold/hello');
     const coldSpareMs = performance.now() - s0;
     await new Promise((r) => setTimeout(r, 1000));
-    const coldWorker = workerOfPool(children[children.length - 1]!.pid!, 'ColdPool');
+    const coldWorker = workerPids(children[children.length - 1]!.pid!, 'ColdPool')[0];
     const freshRss = coldWorker !== undefined ? rssMiB(coldWorker) : undefined;
     const freshPrivate = coldWorker !== undefined ? privateMiB(coldWorker) : undefined;
 
@@ -375,7 +329,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     }
     // The worker after the hello and static loads, now idle: what one pool costs in memory.
     const wharfPid = groups.get(wharfPort)!;
-    const workerPid = workerOfPool(wharfPid, 'BenchPool');
+    const workerPid = workerPids(wharfPid, 'BenchPool')[0];
     const workerRss = workerPid !== undefined ? rssMiB(workerPid) : undefined;
     const workerPrivate = workerPid !== undefined ? privateMiB(workerPid) : undefined;
     const listenerRss = rssMiB(wharfPid);

@@ -14,7 +14,7 @@ let portB: number;
 
 before(async () => {
   portB = await freePort();
-  w = await startWharf({ fixture: 'admin', vars: { PORT_B: String(portB) } });
+  w = await startWharf({ fixture: 'admin', vars: { PORT_B: String(portB) }, files: { 'pools.mjs': 'pools/pools.mjs' } });
 });
 after(async () => {
   await w?.stop();

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
 
 let w: WharfProcess;
 before(async () => {
@@ -39,7 +39,7 @@ test('a worker whose application busy-loops is found by pings and replaced; anot
 });
 
 test('failure orphanWorkerProcess: a hung worker is left running for debugging, orphanActionExe runs, a new worker serves', async () => {
-  const o = await startWharf({ fixture: 'orphan', vars: { SPIN: join(FIXTURES, 'hang', 'spin.mjs') } });
+  const o = await startWharf({ fixture: 'orphan', files: { 'spin.mjs': 'hang/spin.mjs' } });
   try {
     const first = await get(o.port, '/fine.txt');
     assert.equal(first.status, 200);

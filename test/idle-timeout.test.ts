@@ -11,7 +11,7 @@ const two = (n: number): string => String(n).padStart(2, '0');
 
 let w: WharfProcess;
 before(async () => {
-  w = await startWharf({ fixture: 'idle', vars: { SCHEDULE: `${two(scheduleAt.getHours())}:${two(scheduleAt.getMinutes())}:00` } });
+  w = await startWharf({ fixture: 'idle', files: { 'pools.mjs': 'pools/pools.mjs' }, vars: { SCHEDULE: `${two(scheduleAt.getHours())}:${two(scheduleAt.getMinutes())}:00` } });
 });
 after(async () => {
   await w?.stop();

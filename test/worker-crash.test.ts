@@ -1,8 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { get, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { workerPids } from '../bench/procs.js';
 
 let w: WharfProcess;
 before(async () => {
@@ -11,23 +11,6 @@ before(async () => {
 after(async () => {
   await w?.stop();
 });
-
-/** Worker processes of the server (children whose command line names a pool). */
-function workerPids(serverPid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== serverPid) continue;
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('-ap')) out.push(Number(d));
-    } catch {
-      // process ended meanwhile
-    }
-  }
-  return out;
-}
 
 test('kill -9 of the worker during a burst: requests keep being answered by a new worker', async () => {
   const first = await get(w.port, '/site.css');

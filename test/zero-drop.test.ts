@@ -5,10 +5,11 @@
  */
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { runLoad, type LoadResult } from './helpers/load.js';
 import { WHARF_BIN, freePort, get, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { workerPids } from '../bench/procs.js';
 
 const FAULT_EVERY_MS = 2000;
 const LOAD_MS = 20000;
@@ -32,23 +33,9 @@ async function start(): Promise<{ w: WharfProcess; portB: number }> {
   return { w: wharf, portB };
 }
 
-/** Worker pids of a pool: children of the server whose command line ends in `-ap <pool>`. */
+/** Worker pids of a pool. */
 function poolPids(serverPid: number, pool: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== serverPid) continue;
-      // The worker titles itself `wharf-worker -ap "<pool>"` (one string); before that, argv.
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-      if (cmd.endsWith(`-ap "${pool}"`) || cmd.endsWith(`-ap ${pool}`)) out.push(Number(d));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out.sort((a, b) => a - b);
+  return workerPids(serverPid, pool);
 }
 
 async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs: number): Promise<T> {

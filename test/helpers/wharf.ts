@@ -66,6 +66,11 @@ export interface StartOptions {
   readonly args?: readonly string[];
   /** Do not pass --config (embedded default). */
   readonly embedded?: boolean;
+  /**
+   * Files from other fixtures to copy into this one's root (name → path under test/fixtures), so
+   * one test application serves several fixtures and pool users can read it wherever the repo is.
+   */
+  readonly files?: Record<string, string>;
 }
 
 export async function startWharf(options: StartOptions): Promise<WharfProcess> {
@@ -75,6 +80,7 @@ export async function startWharf(options: StartOptions): Promise<WharfProcess> {
   chmodSync(root, 0o755);
   const src = options.fixture.startsWith('/') ? options.fixture : join(FIXTURES, options.fixture);
   cpSync(src, root, { recursive: true });
+  for (const [name, from] of Object.entries(options.files ?? {})) cpSync(join(FIXTURES, from), join(root, name));
   const systemDrive = join(root, 'systemdrive');
   fillTemplates(root, { PORT: String(port), ROOT: root, ...(options.vars ?? {}) });
   const configFile = join(root, 'applicationHost.config');
