@@ -1,4 +1,4 @@
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,37 +17,17 @@ import {
   workerIdentityEnvironment,
   type PoolIdentity,
 } from './identity.js';
+import { admin, getent, isRoot, needsRoot } from './test-users.js';
 
-const isRoot = process.getuid?.() === 0;
+const WHY = 'identity tests create Linux users with useradd';
 
-/** Root-only tests skip loudly elsewhere; CI runs as root, so there a skip would hide a regression. */
-function needsRoot(t: TestContext): boolean {
-  if (isRoot) return true;
-  if (process.env['CI'] === 'true') assert.fail('CI=true but the tests do not run as root: identity tests need root to create users');
-  t.skip('needs root: creates Linux users with useradd (run the tests as root, as CI does)');
-  return false;
-}
 
-function getent(db: 'passwd' | 'group', name: string): string[] | undefined {
-  const r = spawnSync('getent', [db, name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split(':') : undefined;
-}
+
 
 /** Users and groups this file created, removed in after(). useradd/userdel retry while another test holds the lock. */
 const createdUsers = new Set<string>();
 const createdGroups = new Set<string>();
 
-function admin(cmd: string, args: string[]): void {
-  for (let attempt = 1; ; attempt++) {
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
-    if (r.status === 0) return;
-    if (attempt < 20 && /lock/i.test(r.stderr)) {
-      execFileSync('sleep', ['0.1']);
-      continue;
-    }
-    throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  }
-}
 
 after(() => {
   for (const u of createdUsers) if (getent('passwd', u) !== undefined) admin('userdel', [u]);
@@ -153,7 +133,7 @@ describe('without root', () => {
 
 describe('as root: users', () => {
   test('ApplicationPoolIdentity creates a locked-down system user once, and concurrent callers share it', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     const pool = testPool();
     const user = poolUserName(pool);
     assert.equal(getent('passwd', user), undefined);
@@ -174,7 +154,7 @@ describe('as root: users', () => {
   });
 
   test('an existing user is used as it is (how an administrator chooses the uid)', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     const pool = testPool();
     const user = poolUserName(pool);
     admin('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/bin/false', '--comment', 'made by the admin', user]);
@@ -186,7 +166,7 @@ describe('as root: users', () => {
   });
 
   test('create: false reports a missing user with the useradd command to run, and creates nothing', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     const pool = testPool();
     const user = poolUserName(pool);
     await assert.rejects(resolvePoolIdentity({ name: pool, identityType: 'ApplicationPoolIdentity', userName: '' }, { create: false }), (err: unknown) => {
@@ -199,7 +179,7 @@ describe('as root: users', () => {
   });
 
   test('SpecificUser: DOMAIN\\ and @domain are stripped; a missing user is an error and is never created', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     const user = `wharf-test-${randomBytes(4).toString('hex')}`;
     createdUsers.add(user);
     admin('useradd', ['--system', '--user-group', '--no-create-home', user]);
@@ -223,7 +203,7 @@ describe('as root: users', () => {
   });
 
   test('LocalService and NetworkService get their own shared users; LocalSystem is the user Wharf runs as', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     for (const u of ['wharf-localservice', 'wharf-networkservice']) if (getent('passwd', u) === undefined) createdUsers.add(u);
     const ls1 = await resolvePoolIdentity({ name: 'A', identityType: 'LocalService', userName: 'ignored' });
     const ls2 = await resolvePoolIdentity({ name: 'B', identityType: 'LocalService', userName: '' });
@@ -242,7 +222,7 @@ describe('as root: users', () => {
   });
 
   test('an unknown identityType is reported, not ignored', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     await assert.rejects(resolvePoolIdentity({ name: 'E', identityType: 'Guest', userName: '' }), (err: unknown) => {
       assert.ok(err instanceof WasError && err.code === 'WAS_IDENTITY');
       assert.match(err.message, /identityType 'Guest' is not one of/);
@@ -271,7 +251,7 @@ describe('as root: runtime directory and access', () => {
   });
 
   test('the runtime directory is 0700, owned by the pool user, re-owned and emptied when found with another owner', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     const base = join(tmp, 'run', 'pools');
     const dir = await ensureRuntimeDirectory(identity, pool, base);
     assert.equal(dir, join(base, pool));
@@ -303,7 +283,7 @@ describe('as root: runtime directory and access', () => {
   });
 
   test('accessProblem: mode bits, owner, primary and supplementary groups along the whole path', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     const site = join(tmp, 'site');
     const file = join(site, 'index.html');
     mkdirSync(site);
@@ -352,7 +332,7 @@ describe('as root: runtime directory and access', () => {
   });
 
   test('accessProblem follows symbolic links: the target\'s directories must be searchable too', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     const hidden = join(tmp, 'hidden');
     mkdirSync(join(hidden, 'www'), { recursive: true });
     writeFileSync(join(hidden, 'www', 'a.txt'), 'a');
@@ -365,7 +345,7 @@ describe('as root: runtime directory and access', () => {
   });
 
   test('accessProblem honours a POSIX ACL that grants what the mode bits do not', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     if (spawnSync('setfacl', ['--version']).status !== 0) {
       t.skip('setfacl is not installed (Debian package acl)');
       return;
@@ -383,7 +363,7 @@ describe('as root: runtime directory and access', () => {
   });
 
   test('root (LocalSystem) only needs the path to exist', async (t) => {
-    if (!needsRoot(t)) return;
+    if (!needsRoot(t, WHY)) return;
     const root = (await resolvePoolIdentity({ name: 'Sys', identityType: 'LocalSystem', userName: '' }))!;
     const dir = join(tmp, 'private');
     mkdirSync(dir, { mode: 0o700 });

@@ -1,36 +1,12 @@
-import { after, test, type TestContext } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { WasError } from '../errors.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
+import { admin, getent, isRoot, needsRoot } from '../was/test-users.js';
 
-const isRoot = process.getuid?.() === 0;
-
-function needsRoot(t: TestContext): boolean {
-  if (isRoot) return true;
-  if (process.env['CI'] === 'true') assert.fail('CI=true but the tests do not run as root: privilege tests need root to switch users');
-  t.skip('needs root: a child process must start as root to drop to a created user (run the tests as root, as CI does)');
-  return false;
-}
-
-function getent(db: 'passwd' | 'group', name: string): string[] | undefined {
-  const r = spawnSync('getent', [db, name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split(':') : undefined;
-}
-
-/** useradd and friends, retried while another test file holds the passwd lock. */
-function admin(cmd: string, args: string[]): void {
-  for (let attempt = 1; ; attempt++) {
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
-    if (r.status === 0) return;
-    if (attempt < 20 && /lock/i.test(r.stderr)) {
-      execFileSync('sleep', ['0.1']);
-      continue;
-    }
-    throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  }
-}
+const WHY = 'a child process must start as root to drop to a created user';
 
 const suffix = randomBytes(4).toString('hex');
 const user = `wharf-test-${suffix}`;
@@ -92,7 +68,7 @@ process.stdout.write(JSON.stringify({
 }
 
 test('a root child drops to the user: uid, gid and the user\'s groups, and cannot become root again', (t) => {
-  if (!needsRoot(t)) return;
+  if (!needsRoot(t, WHY)) return;
   const { uid, gid, extraGid } = createUser();
   const report = runChild({ uid, gid, user, home: '/nonexistent' });
   assert.equal(report.code, undefined, report.message);
@@ -106,7 +82,7 @@ test('a root child drops to the user: uid, gid and the user\'s groups, and canno
 });
 
 test('a user name that is unknown or not the uid\'s is a WAS_IDENTITY error (the worker must exit, not serve)', (t) => {
-  if (!needsRoot(t)) return;
+  if (!needsRoot(t, WHY)) return;
   const { uid, gid } = createUser();
   // initgroups alone would accept an unknown name and silently give no supplementary groups.
   const missing = runChild({ uid, gid, user: `wharf-test-missing-${suffix}` });
