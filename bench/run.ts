@@ -14,7 +14,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { privateMiB, rssMiB, workerPids } from './procs.js';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,7 +163,7 @@ async function zeroDrop(dir: string, seconds: number, fault: (serverPid: number,
   try {
     await getOnce(port, '/hello');
     const durationMs = seconds * 1000;
-    const load = runLoad({ port, paths: ['/hello', '/1k.txt'], connections: ZERO_DROP_CONNECTIONS, durationMs });
+    const load = runLoad({ port, paths: ['/hello', '/uncached/1k.txt'], connections: ZERO_DROP_CONNECTIONS, durationMs });
     let faults = 0;
     let faultError = '';
     const t0 = Date.now();
@@ -191,6 +191,55 @@ async function killWorker(serverPid: number): Promise<string> {
     if (Date.now() > deadline) return 'no worker to kill';
     await sleep(20);
   }
+}
+
+/** How many idle keep-alive connections the scale scenario holds (ISSUE: QoS, scope 8). */
+const IDLE_CONNECTIONS = 10_000;
+
+/**
+ * Open `count` keep-alive connections from this process (raw sockets, in batches so the listen
+ * backlog never overflows), each serving one request and then left idle; measure the listener's
+ * RSS before and after. Bounded: gives up after 60 s. Every socket is destroyed before returning.
+ */
+async function idleConnections(port: number, serverPid: number, count: number): Promise<{ held: number; growthMiB: number | undefined }> {
+  const before = rssMiB(serverPid);
+  const sockets: Socket[] = [];
+  const deadline = Date.now() + 60_000;
+  const req = Buffer.from('GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n', 'latin1');
+  try {
+    for (let i = 0; i < count && Date.now() < deadline; i += 250) {
+      const batch = Array.from({ length: Math.min(250, count - i) }, () =>
+        new Promise<Socket | undefined>((resolve) => {
+          const s = connect(port, '127.0.0.1');
+          const t = setTimeout(() => resolve(undefined), 10_000);
+          s.once('error', () => {
+            clearTimeout(t);
+            resolve(undefined);
+          });
+          s.once('connect', () => s.write(req));
+          s.once('data', () => {
+            clearTimeout(t);
+            resolve(s);
+          });
+          sockets.push(s);
+        }),
+      );
+      await Promise.all(batch);
+    }
+    await new Promise((r) => setTimeout(r, 1000)); // let the listener settle
+    const held = sockets.filter((s) => !s.destroyed).length;
+    const after = rssMiB(serverPid);
+    return { held, growthMiB: before !== undefined && after !== undefined ? after - before : undefined };
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+}
+
+/** The soft limit on open files (`ulimit -n`), or undefined when it cannot be read. */
+function openFileLimit(): number | undefined {
+  const r = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
+  const n = Number(r.stdout.trim());
+  return r.status === 0 && Number.isFinite(n) ? n : r.stdout.trim() === 'unlimited' ? Infinity : undefined;
 }
 
 function zeroDropLine(name: string, o: ZeroDropOutcome): string {
@@ -239,6 +288,11 @@ async function main(): Promise<void> {
   chmodSync(dir, 0o755); // nginx's worker runs as an unprivileged user and must read www/
   writeFileSync(join(www, '1k.txt'), Buffer.alloc(1024, 'a'));
   writeFileSync(join(www, '100k.txt'), Buffer.alloc(100 * 1024, 'b'));
+  // The same files where the listener's response cache is off: every request reaches the worker.
+  mkdirSync(join(www, 'uncached'));
+  writeFileSync(join(www, 'uncached', '1k.txt'), Buffer.alloc(1024, 'a'));
+  writeFileSync(join(www, 'uncached', '100k.txt'), Buffer.alloc(100 * 1024, 'b'));
+  writeFileSync(join(www, 'uncached', 'web.config'), '<configuration><system.webServer><caching enableKernelCache="false" /></system.webServer></configuration>\n');
   const children: ChildProcess[] = [];
   try {
     // Every server starts once and idles while another is measured; rounds interleave the
@@ -311,9 +365,11 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       ['nodeHello', nodePort, '/'],
       ['wharfHello', wharfPort, '/hello'],
       ['fwdHello', fwdPort, '/'],
-      ['wharf1k', wharfPort, '/1k.txt'],
+      ['wharf1k', wharfPort, '/uncached/1k.txt'],
+      ['wharf1kCache', wharfPort, '/1k.txt'],
       ['send1k', sendPort, '/1k.txt'],
-      ['wharf100k', wharfPort, '/100k.txt'],
+      ['wharf100k', wharfPort, '/uncached/100k.txt'],
+      ['wharf100kCache', wharfPort, '/100k.txt'],
       ['send100k', sendPort, '/100k.txt'],
     ];
     if (nginxPort !== undefined) scenarios.push(['nginxHello', nginxPort, '/hello'], ['nginx1k', nginxPort, '/1k.txt'], ['nginx100k', nginxPort, '/100k.txt']);
@@ -333,6 +389,9 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const workerRss = workerPid !== undefined ? rssMiB(workerPid) : undefined;
     const workerPrivate = workerPid !== undefined ? privateMiB(workerPid) : undefined;
     const listenerRss = rssMiB(wharfPid);
+    // Scale: idle keep-alive connections held by the listener (one timer-wheel entry each).
+    const fdLimit = openFileLimit();
+    const idle = fdLimit !== undefined && fdLimit >= IDLE_CONNECTIONS + 1000 ? await idleConnections(wharfPort, wharfPid, IDLE_CONNECTIONS) : undefined;
 
     // Zero-drop: fresh servers, after the throughput runs so that nothing else is measured meanwhile.
     // The load client runs in this process: give it wrk's core.
@@ -348,6 +407,8 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const wharf1k = r('wharf1k');
     const send1k = r('send1k');
     const wharf100k = r('wharf100k');
+    const wharf1kCache = r('wharf1kCache');
+    const wharf100kCache = r('wharf100kCache');
     const send100k = r('send100k');
     const nginx = nginxPort !== undefined ? { hello: r('nginxHello'), s1k: r('nginx1k'), s100k: r('nginx100k') } : undefined;
 
@@ -357,7 +418,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     console.log(`${'scenario'.padEnd(42)}${'req/s'.padStart(8)}  vs node hello  vs nginx same  CPU µs/req`);
     const cpuOf = new Map<number, string>([
       [nodeHello, 'nodeHello'], [wharfHello, 'wharfHello'], [fwdHello, 'fwdHello'], [wharf1k, 'wharf1k'], [send1k, 'send1k'],
-      [wharf100k, 'wharf100k'], [send100k, 'send100k'],
+      [wharf100k, 'wharf100k'], [send100k, 'send100k'], [wharf1kCache, 'wharf1kCache'], [wharf100kCache, 'wharf100kCache'],
     ]);
     if (nginx) for (const [k, v] of [['nginxHello', nginx.hello], ['nginx1k', nginx.s1k], ['nginx100k', nginx.s100k]] as const) cpuOf.set(v, k);
     const row = (name: string, rps: number, nginxSame: number | undefined, extra = ''): void => {
@@ -368,8 +429,10 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     row('bare node:http hello', nodeHello, nginx?.hello);
     row('Wharf hello (listener → worker module)', wharfHello, nginx?.hello);
     row('HTTP/1.1 forward to a worker (node→node)', fwdHello, nginx?.hello);
+    row('Wharf static 1 KiB (listener cache)', wharf1kCache, nginx?.s1k);
     row('Wharf static 1 KiB (through the worker)', wharf1k, nginx?.s1k, `${(wharf1k / send1k).toFixed(2)}x send`);
     row('send static 1 KiB', send1k, nginx?.s1k);
+    row('Wharf static 100 KiB (listener cache)', wharf100kCache, nginx?.s100k);
     row('Wharf static 100 KiB (through the worker)', wharf100k, nginx?.s100k, `${(wharf100k / send100k).toFixed(2)}x send`);
     row('send static 100 KiB', send100k, nginx?.s100k);
     if (nginx) {
@@ -391,6 +454,14 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       `Wharf idle worker after the hello and static loads: RSS ${workerRss !== undefined ? `${workerRss.toFixed(1)} MiB, private ${workerPrivate?.toFixed(1) ?? '-'} MiB (pid ${workerPid})` : 'no worker found'}; ` +
         `listener process ${listenerRss !== undefined ? `${listenerRss.toFixed(1)} MiB` : '-'}`,
     );
+    if (idle === undefined) {
+      console.log(`10,000 idle connections: skipped — ulimit -n is ${fdLimit ?? 'unknown'}; raise it first (ulimit -n 20000), both this process and Wharf need one fd per connection`);
+    } else {
+      console.log(
+        `10,000 idle connections: listener RSS +${idle.growthMiB !== undefined ? idle.growthMiB.toFixed(1) : '-'} MiB` +
+          (idle.held < IDLE_CONNECTIONS ? ` (only ${idle.held} connections held)` : ` (${((idle.growthMiB ?? 0) * 1024 * 1024 / IDLE_CONNECTIONS / 1024).toFixed(1)} KiB per connection)`),
+      );
+    }
     console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
     console.log(zeroDropLine('kill -9 every 2 s', killed));
     console.log(zeroDropLine('recycle every 2 s', recycled));

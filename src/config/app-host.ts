@@ -74,6 +74,7 @@ class LoadedAppHost implements AppHostConfig {
   readonly sites: readonly SiteConfig[];
   readonly applicationPools: readonly AppPoolConfig[];
   readonly unsupported: readonly UnsupportedUse[];
+  readonly centralW3CLogDirectory: string;
   readonly #sections: ReadonlyMap<string, MergedElement>;
   readonly #context: ValueContext;
 
@@ -85,7 +86,9 @@ class LoadedAppHost implements AppHostConfig {
     unsupported: readonly UnsupportedUse[],
     sections: ReadonlyMap<string, MergedElement>,
     context: ValueContext,
+    centralW3CLogDirectory: string,
   ) {
+    this.centralW3CLogDirectory = centralW3CLogDirectory;
     this.file = file;
     this.text = text;
     this.sites = sites;
@@ -310,7 +313,9 @@ export function loadAppHost(file: string, text: string, opts: LoadAppHostOptions
 
   checkLocations(serverBlocks, siteBlocks, config.registrations, context);
 
-  const loaded = new LoadedAppHost(file, text, sites, applicationPools, config.unsupported, sections, context);
+  const centralW3C = sectionOrDefaults(sections, context, 'system.applicationHost/log').child('centralW3CLogFile');
+  const centralW3CLogDirectory = mapExpandedPath(centralW3C.str('directory'), mapOptions, centralW3C.attributeSource('directory'));
+  const loaded = new LoadedAppHost(file, text, sites, applicationPools, config.unsupported, sections, context, centralW3CLogDirectory);
   internals.set(loaded, { config, context, mapOptions, serverBlocks, siteBlocks });
   return loaded;
 }

@@ -150,6 +150,7 @@ class ResolvedView implements ResolvedConfig {
   readonly virtualDirectory: VirtualDirectoryConfig;
   readonly virtualDirectoryUrl: string;
   readonly physicalPath: string;
+  readonly configFiles: readonly string[];
   readonly #sections: ReadonlyMap<string, MergedElement>;
   readonly #context: ValueContext;
 
@@ -160,7 +161,9 @@ class ResolvedView implements ResolvedConfig {
     physicalPath: string,
     sections: ReadonlyMap<string, MergedElement>,
     context: ValueContext,
+    configFiles: readonly string[],
   ) {
+    this.configFiles = configFiles;
     this.site = site;
     this.application = app;
     this.virtualDirectory = vdir.vdir;
@@ -380,7 +383,8 @@ export class ConfigSystem {
     const chain = this.#chain(site, levels, files, app);
     const merged = this.#merge(chain);
     if (!merged.ok) return done(merged);
-    const view = new ResolvedView(site.site, app.app, vdir, physicalPath, merged.sections, this.#context);
+    const configFiles = levels.filter((l) => l.readsConfig).map((l) => l.folder + (l.folder.endsWith('/') ? '' : '/') + 'web.config');
+    const view = new ResolvedView(site.site, app.app, vdir, physicalPath, merged.sections, this.#context, configFiles);
     return done({ ok: true, config: view });
   }
 

@@ -97,6 +97,8 @@ export interface AppHostConfig {
   readonly text: string;
   readonly sites: readonly SiteConfig[];
   readonly applicationPools: readonly AppPoolConfig[];
+  /** `system.applicationHost/log centralW3CLogFile directory`, expanded and mapped like logFile directories. */
+  readonly centralW3CLogDirectory: string;
   /** Server-level sections (outside any <location>), e.g. 'system.applicationHost/webLimits'. */
   section(path: string): ConfigElement;
   readonly unsupported: readonly UnsupportedUse[];
@@ -111,6 +113,8 @@ export interface ResolvedConfig {
   readonly virtualDirectoryUrl: string;
   /** Physical path the URL maps to (may not exist). Never outside the virtual directory. */
   readonly physicalPath: string;
+  /** The web.config paths (existing or not) whose content applies to this URL, outermost first. */
+  readonly configFiles: readonly string[];
   /** Merged system.webServer (or other) section, e.g. 'system.webServer/staticContent'. */
   section(path: string): ConfigElement;
 }

@@ -29,6 +29,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     responseBody() {},
     responseEnd() {},
     responseComplete() {},
+    responseCacheable() {},
     requestPause() {},
     requestResume() {},
     pong() {},

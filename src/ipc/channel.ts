@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { IpcError } from '../errors.js';
 import { writeBatch } from './write-batch.js';
 import {
+  type CacheableMessage,
   MessageType,
   type ConfigMessage,
   type ListenerInbound,
@@ -133,8 +134,8 @@ export abstract class Channel {
     for (let i = 0; i < parts.length; i++) this.#push(parts[i]!);
   }
 
-  protected jsonFrame(type: number, value: unknown): void {
-    this.frame(type, 0, Buffer.from(JSON.stringify(value), 'utf8'));
+  protected jsonFrame(type: number, value: unknown, stream = 0): void {
+    this.frame(type, stream, Buffer.from(JSON.stringify(value), 'utf8'));
   }
 
   #push(b: Buffer): void {
@@ -323,6 +324,9 @@ export class ListenerChannel extends Channel {
       case MessageType.RequestResume:
         h.requestResume(stream);
         return;
+      case MessageType.ResponseCacheable:
+        h.responseCacheable(stream, JSON.parse(payload.toString('utf8')) as CacheableMessage);
+        return;
       case MessageType.Pong:
         h.pong(stream);
         return;
@@ -387,6 +391,9 @@ export class WorkerChannel extends Channel {
   }
   sendRequestResume(stream: number): void {
     this.frame(MessageType.RequestResume, stream);
+  }
+  sendResponseCacheable(stream: number, hint: CacheableMessage): void {
+    this.jsonFrame(MessageType.ResponseCacheable, hint, stream);
   }
   sendPong(id: number): void {
     this.frame(MessageType.Pong, id);

@@ -32,6 +32,8 @@ export const MessageType = {
   Log: 27,
   /** Head, whole body and end in one frame: the common case of a buffered response. */
   ResponseComplete: 28,
+  /** The next ResponseComplete on this stream may be kept by the listener's response cache. */
+  ResponseCacheable: 29,
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
@@ -87,6 +89,20 @@ export interface ResponseEndMessage {
   readonly log: boolean;
 }
 
+/**
+ * A response the worker allows the listener to cache (IIS's kernel cache policy), decided with
+ * the URL's configuration: `system.webServer/caching` and serverRuntime frequentHit*.
+ */
+export interface CacheableMessage {
+  readonly policy: 'untilChange' | 'timePeriod';
+  /** For timePeriod; also an upper bound for untilChange entries whose files cannot be watched. */
+  readonly durationMs: number;
+  /** Files whose change invalidates the entry (the served file, the web.config files of its URL). */
+  readonly dependencies: readonly string[];
+  readonly frequentHitThreshold: number;
+  readonly frequentHitTimePeriodMs: number;
+}
+
 export interface LogMessage {
   readonly level: 'info' | 'warn' | 'error';
   readonly message: string;
@@ -114,6 +130,7 @@ export interface ListenerInbound {
   responseBody(stream: number, chunk: Buffer): void;
   responseEnd(stream: number, end: ResponseEndMessage): void;
   responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
+  responseCacheable(stream: number, hint: CacheableMessage): void;
   requestPause(stream: number): void;
   requestResume(stream: number): void;
   pong(id: number): void;

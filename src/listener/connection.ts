@@ -21,6 +21,9 @@ import type { HttpErrReason } from './httperr-log.js';
 import { Exchange } from './exchange.js';
 import { writeBatch } from '../ipc/write-batch.js';
 import { RoutingTable, normalizeAddress } from './routing.js';
+import { BandwidthThrottle } from './bandwidth-throttle.js';
+import type { ServerQos, SiteQos } from './qos-limits.js';
+import { WheelTimer, type TimerOwner, type TimerWheel } from './timer-wheel.js';
 
 /** What a connection needs from the listener. */
 export interface ConnectionHost {
@@ -29,10 +32,16 @@ export interface ConnectionHost {
   /** Draining: answer with Connection: close and take no new requests after the current ones. */
   readonly draining: boolean;
   readonly serverHeader: string | null;
+  /** The one wheel every connection timer lives in. */
+  readonly timers: TimerWheel;
+  /** webLimits (and server-level serverRuntime) values, read live. */
+  readonly qos: ServerQos;
   submit(ex: Exchange, conn: Connection): void;
   /** The exchange left its pool queue or worker (client went away). */
   cancel(ex: Exchange): void;
   completed(ex: Exchange, conn: Connection): void;
+  /** The site's log reads response headers (custom fields): keep them on the exchange. */
+  keepsResponseHeaders?(ex: Exchange): boolean;
   httpErr(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void;
   connectionClosed(conn: Connection): void;
   /** An unexpected exception while handling this connection (logged; the connection is dropped). */
@@ -49,7 +58,10 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 
-export class Connection implements ParserSink {
+/** The HTTP.sys timer running on a connection: at most one at a time (see #nextTimer). */
+type ConnectionTimer = 'Timer_ConnectionIdle' | 'Timer_HeaderWait' | 'Timer_EntityBody' | 'Timer_MinBytesPerSecond';
+
+export class Connection implements ParserSink, TimerOwner {
   readonly socket: Socket;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -71,6 +83,21 @@ export class Connection implements ParserSink {
   #pipelineFull = false;
   /** When bytes last arrived or the last response completed (Date.now()), for the shutdown drain. */
   lastActivity = Date.now();
+  /** The site this connection counts for (its first routed request): maxConnections, connectionTimeout. */
+  qos: SiteQos | undefined = undefined;
+  readonly #timer: WheelTimer;
+  #timerKind: ConnectionTimer = 'Timer_ConnectionIdle';
+  /** Last progress in either direction, on the timer wheel's clock. */
+  #lastIo: number;
+  /** When the first byte of a still incomplete request head arrived (wheel clock); -1: none. */
+  #headStartedAt = -1;
+  /** When everything handed to the socket should have been sent at minBytesPerSecond (wheel clock). */
+  #sendDeadline = 0;
+  /** Pacing of the bytes being written (the writing exchange's bandwidth throttle). */
+  #throttle: BandwidthThrottle | undefined = undefined;
+  #paceTimer: NodeJS.Timeout | undefined = undefined;
+  /** #endSocket() was asked for while paced output was still waiting. */
+  #endAfterFlush = false;
 
   constructor(socket: Socket, host: ConnectionHost) {
     this.socket = socket;
@@ -80,16 +107,22 @@ export class Connection implements ParserSink {
     this.localAddress = normalizeAddress(socket.localAddress ?? '');
     this.localPort = socket.localPort ?? 0;
     this.#parser = new RequestParser(host.parserLimits, this);
+    this.#timer = new WheelTimer(this);
+    this.#lastIo = host.timers.now();
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => {
       this.lastActivity = Date.now();
+      this.#lastIo = host.timers.now();
       try {
         this.#parser.execute(d);
       } catch (err) {
         // A bug must cost this connection, never the listener and everyone else's requests.
         host.internalError(this, err);
         socket.destroy();
+        return;
       }
+      if (this.#headStartedAt < 0 && this.#parser.inHead) this.#headStartedAt = this.#lastIo;
+      this.#armTimer();
     });
     socket.on('drain', () => this.#onDrain());
     socket.on('error', () => undefined); // 'close' follows; resets by clients are routine
@@ -99,6 +132,7 @@ export class Connection implements ParserSink {
       this.#closing = true;
       if (this.exchanges.length === 0) this.#endSocket();
     });
+    this.#armTimer();
   }
 
   get closed(): boolean {
@@ -113,6 +147,7 @@ export class Connection implements ParserSink {
   // ---- ParserSink ----------------------------------------------------------------------------
 
   onRequestHead(head: RequestHead): void {
+    this.#headStartedAt = -1;
     if (this.#closing) {
       // Requests after we decided to close are not served; their bytes are not anyone's body.
       this.#receiving = undefined;
@@ -207,7 +242,7 @@ export class Connection implements ParserSink {
   }
 
   /** The listener answers this request itself (503 queue full, 502 worker lost …). */
-  respondLocally(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason): void {
+  respondLocally(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason | undefined): void {
     this.#respondLocal(ex, page, reason, ex.keepAlive && !this.#host.draining);
   }
 
@@ -217,6 +252,8 @@ export class Connection implements ParserSink {
     if (ex.state !== 'dispatched' || ex.responded) return;
     ex.responded = true;
     ex.status = status;
+    // Only for sites that log a response header: others keep no reference (and allocate nothing).
+    if (this.#host.keepsResponseHeaders?.(ex) === true) ex.responseHeaders = headers;
     let contentLength = -1;
     let close = false;
     for (let i = 0; i < headers.length; i += 2) {
@@ -321,6 +358,7 @@ export class Connection implements ParserSink {
     // pipelined responses) leaves in one write: small pieces are joined into one buffer, which
     // measured cheaper than writev through cork/uncork for typical responses.
     if (this.#out.length === 0) process.nextTick(flushOutput, this);
+    this.#throttle = ex.throttle;
     this.#out.push(buf);
     this.#outBytes += buf.length;
     ex.wrote = true;
@@ -335,9 +373,73 @@ export class Connection implements ParserSink {
       this.#outBytes = 0;
       return;
     }
+    if (this.#throttle !== undefined) {
+      this.#flushPaced(this.#throttle);
+      return;
+    }
     this.#out = [];
     const bytes = this.#outBytes;
     this.#outBytes = 0;
+    this.#send(out, bytes);
+  }
+
+  /**
+   * Bandwidth throttling: write one slice now if the buckets allow, keep the rest in #out and
+   * come back when they allow again. The worker is paused while more than MAX_HELD_OUTPUT waits.
+   * (A setTimeout per throttled connection: pacing needs finer steps than the timer wheel's.)
+   */
+  #flushPaced(throttle: BandwidthThrottle): void {
+    if (this.#paceTimer !== undefined) return; // the pending pace timer continues
+    const out = this.#out;
+    const now = performance.now();
+    const wait = throttle.wait(now);
+    if (wait === 0) {
+      const pieces: Buffer[] = [];
+      let taken = 0;
+      while (out.length !== 0 && taken < throttle.slice) {
+        const b = out[0]!;
+        const room = throttle.slice - taken;
+        if (b.length <= room) {
+          pieces.push(b);
+          out.shift();
+          taken += b.length;
+        } else {
+          pieces.push(b.subarray(0, room));
+          out[0] = b.subarray(room);
+          taken += room;
+        }
+      }
+      this.#outBytes -= taken;
+      throttle.charge(taken, now);
+      this.#send(pieces, taken);
+    }
+    const ex = this.exchanges[0];
+    if (out.length !== 0) {
+      if (this.#outBytes > MAX_HELD_OUTPUT && ex !== undefined && ex.state === 'dispatched' && !ex.ended && !ex.responsePaused) {
+        ex.responsePaused = true;
+        ex.owner!.pauseResponse(ex);
+      }
+      this.#paceTimer = setTimeout(paceAgain, Math.max(1, Math.ceil(throttle.wait(performance.now()))), this);
+      return;
+    }
+    if (ex !== undefined && ex.responsePaused && !this.#outputBlocked && ex.state === 'dispatched') {
+      ex.responsePaused = false;
+      ex.owner!.resumeResponse(ex);
+    }
+    if (this.#endAfterFlush) this.socket.end();
+  }
+
+  /** The pace timer fired: write the next slice. */
+  pace(): void {
+    this.#paceTimer = undefined;
+    if (this.#out.length === 0 || this.#closed) return;
+    this.#flushPaced(this.#throttle ?? NO_THROTTLE);
+  }
+
+  /** Hand bytes to the socket; note when they should be gone (minBytesPerSecond). */
+  #send(out: Buffer[], bytes: number): void {
+    const minRate = this.#host.qos.minBytesPerSecond;
+    if (minRate > 0) this.#sendDeadline = Math.max(this.#sendDeadline, this.#host.timers.now()) + (bytes * 1000) / minRate;
     const ok = writeBatch(this.socket, out, bytes);
     if (!ok && !this.#outputBlocked) {
       this.#outputBlocked = true;
@@ -346,19 +448,25 @@ export class Connection implements ParserSink {
         ex.responsePaused = true;
         ex.owner!.pauseResponse(ex);
       }
+      this.#armTimer();
     }
   }
 
   /** Close our side once everything queued has been written. */
   #endSocket(): void {
     this.flushOutput();
+    if (this.#out.length !== 0) {
+      this.#endAfterFlush = true; // paced output still waiting: end after its last slice
+      return;
+    }
     this.socket.end();
   }
 
   #onDrain(): void {
     this.#outputBlocked = false;
+    this.#lastIo = this.#host.timers.now();
     const ex = this.exchanges[0];
-    if (ex !== undefined && ex.responsePaused && ex.state === 'dispatched') {
+    if (ex !== undefined && ex.responsePaused && ex.state === 'dispatched' && this.#outBytes <= MAX_HELD_OUTPUT) {
       ex.responsePaused = false;
       ex.owner!.resumeResponse(ex);
     }
@@ -384,7 +492,9 @@ export class Connection implements ParserSink {
       const next = this.exchanges[0];
       if (next === undefined) {
         this.lastActivity = Date.now();
+        this.#lastIo = this.#host.timers.now();
         if (this.#closing) this.#endSocket();
+        else this.#armTimer();
         return;
       }
       const held = next.out;
@@ -420,7 +530,12 @@ export class Connection implements ParserSink {
 
   /** Undo one #pauseReading (the socket reads again when every pause is lifted). */
   resumeReading(): void {
-    if (this.#readPauses > 0 && --this.#readPauses === 0 && !this.#closed) this.socket.resume();
+    if (this.#readPauses > 0 && --this.#readPauses === 0 && !this.#closed) {
+      this.socket.resume();
+      // The entity-body timer restarts: the wait was ours, not the client's.
+      this.#lastIo = this.#host.timers.now();
+      this.#armTimer();
+    }
   }
 
   /** A worker asked to stop reading this exchange's body (its handler is slow). */
@@ -453,7 +568,7 @@ export class Connection implements ParserSink {
     this.#respondLocal(ex, page, reason, reason === 'Hostname' && ex.keepAlive && !this.#host.draining);
   }
 
-  #respondLocal(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason, keepAlive: boolean): void {
+  #respondLocal(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason | undefined, keepAlive: boolean): void {
     ex.state = 'local';
     ex.httpErrReason = reason;
     ex.keepAlive = keepAlive;
@@ -464,9 +579,74 @@ export class Connection implements ParserSink {
     this.#advance();
   }
 
+  // ---- HTTP.sys timers (iis-behavior.md §6.1) -------------------------------------------------
+
+  /**
+   * The timer that applies now and its deadline (-1: none). One at a time, most specific first:
+   * a client not reading our response (MinBytesPerSecond), a request body that stopped arriving
+   * (EntityBody, reset by every chunk, not while we paused reading), then, with nothing in
+   * progress, an unfinished request head (HeaderWait) or an idle keep-alive connection.
+   */
+  #nextTimer(): number {
+    if (this.#closed) return -1;
+    if (this.#outputBlocked && this.#host.qos.minBytesPerSecond > 0) {
+      this.#timerKind = 'Timer_MinBytesPerSecond';
+      return this.#sendDeadline;
+    }
+    const rx = this.#receiving;
+    if (rx !== undefined && !rx.bodyDone && this.#readPauses === 0 && (rx.state === 'queued' || rx.state === 'dispatched')) {
+      this.#timerKind = 'Timer_EntityBody';
+      return this.#lastIo + (this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs);
+    }
+    if (this.exchanges.length !== 0 || this.#closing) return -1;
+    if (this.#headStartedAt >= 0) {
+      this.#timerKind = 'Timer_HeaderWait';
+      return this.#headStartedAt + this.#host.qos.headerWaitMs;
+    }
+    // Before its first routed request a connection has webLimits' idle time; after, its site's.
+    this.#timerKind = 'Timer_ConnectionIdle';
+    return this.#lastIo + (this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs);
+  }
+
+  /**
+   * Arm the wheel timer if it would fire too late. Deadlines are lazy: a timer armed earlier than
+   * needed re-checks when it fires (onTimer), so progress on the hot path costs no re-linking.
+   */
+  #armTimer(): void {
+    const d = this.#nextTimer();
+    if (d < 0) return;
+    const t = this.#timer;
+    if (!t.armed || d < t.deadline) this.#host.timers.arm(t, d);
+  }
+
+  onTimer(now: number): void {
+    const d = this.#nextTimer();
+    if (d < 0) return;
+    if (d > now) {
+      this.#host.timers.arm(this.#timer, d);
+      return;
+    }
+    this.#expire(this.#timerKind);
+  }
+
+  /** HTTP.sys closes silently on a timer and writes the reason to httperr; nothing else logs it. */
+  #expire(reason: ConnectionTimer): void {
+    const ex = reason === 'Timer_EntityBody' ? this.#receiving : this.exchanges[0];
+    this.#host.httpErr(this, reason, undefined, ex, ex?.head);
+    for (const e of this.exchanges.splice(0)) this.#cancel(e);
+    this.#receiving = undefined;
+    this.#closing = true;
+    // An idle keep-alive connection is closed; a stalled transfer is reset.
+    if (reason === 'Timer_ConnectionIdle') this.socket.destroy();
+    else this.socket.resetAndDestroy();
+  }
+
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#host.timers.disarm(this.#timer);
+    if (this.#paceTimer !== undefined) clearTimeout(this.#paceTimer);
+    this.#paceTimer = undefined;
     for (const ex of this.exchanges.splice(0)) {
       if (ex.state === 'queued' || ex.state === 'dispatched') {
         const wasDispatched = ex.state === 'dispatched';
@@ -487,6 +667,13 @@ export class Connection implements ParserSink {
 function flushOutput(conn: Connection): void {
   conn.flushOutput();
 }
+
+function paceAgain(conn: Connection): void {
+  conn.pace();
+}
+
+/** Paced output whose throttle is gone (cannot happen in practice): write it unthrottled. */
+const NO_THROTTLE = new BandwidthThrottle([]);
 
 const EMPTY_HEAD: RequestHead = {
   method: '',

@@ -10,6 +10,8 @@ import type { ApplicationConfig, SiteConfig } from '../config/types.js';
 import type { Connection } from './connection.js';
 import type { RequestHead } from './http-parser.js';
 import type { HttpErrReason } from './httperr-log.js';
+import type { BandwidthThrottle } from './bandwidth-throttle.js';
+import type { CacheableMessage } from '../ipc/messages.js';
 
 export type ExchangeState = 'queued' | 'dispatched' | 'local' | 'done';
 
@@ -74,6 +76,21 @@ export class Exchange {
 
   /** The worker asked us to stop reading this request's body (undone if the worker dies). */
   bodyPausedByWorker = false;
+
+  // QoS (qos-limits.ts)
+  /** Paced by maxBandwidth / maxGlobalBandwidth: never stored in the response cache (IIS doesn't either). */
+  throttled = false;
+  /** The pacing applied to this response's bytes, when throttled. */
+  throttle: BandwidthThrottle | undefined = undefined;
+  /** Counted against serverRuntime appConcurrentRequestLimit until completed or cancelled. */
+  concurrencySlot = false;
+
+  /** The response's headers, kept only when the site's log has ResponseHeader custom fields. */
+  responseHeaders: readonly string[] | undefined = undefined;
+  /** The worker allowed the listener to cache this response (kernel cache policy). */
+  cacheHint: CacheableMessage | undefined = undefined;
+  /** Response cache key when the request could be served from (and fill) the cache. */
+  cacheKey: string | undefined = undefined;
 
   constructor(init: {
     conn: Connection;
@@ -141,5 +158,7 @@ export class Exchange {
     this.ended = false;
     this.responsePaused = false;
     this.logged = true;
+    this.cacheHint = undefined;
+    this.responseHeaders = undefined;
   }
 }

@@ -329,6 +329,15 @@ export class RequestParser {
     return this.#paused;
   }
 
+  /**
+   * Some bytes of a request head (or leading empty lines) arrived and the head is not complete:
+   * what HTTP.sys's HeaderWait timer measures.
+   */
+  get inHead(): boolean {
+    const s = this.#state;
+    return s === State.Headers || (s === State.RequestLine && (this.#lineLen > 0 || this.#leadingBytes > 0));
+  }
+
   /** Bytes kept while paused — what a connection should bound before it stops reading. */
   get bufferedBytes(): number {
     return this.#pending === null ? 0 : this.#pending.length;

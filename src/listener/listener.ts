@@ -7,18 +7,22 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { AppHostConfig, ApplicationConfig, SiteConfig } from '../config/types.js';
+import type { AppHostConfig, ApplicationConfig } from '../config/types.js';
 import { ListenerError } from '../errors.js';
-import type { ConfigMessage, LogMessage } from '../ipc/messages.js';
+import type { ConfigMessage, LogMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { Exchange } from './exchange.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
 import type { HttpSysErrorPage } from './http-response.js';
 import { HttpErrLog, type HttpErrReason } from './httperr-log.js';
-import type { LogRecord } from './log-record.js';
+import { NO_HEADERS, type LogRecord } from './log-record.js';
 import { PoolQueue, type PoolQueueHost } from './pool-queue.js';
+import { DEFAULT_SERVER_QOS, SiteQos, serverQos, type ServerQos } from './qos-limits.js';
+import { TimerWheel } from './timer-wheel.js';
+import { ResponseCache, type CachedResponse } from './response-cache.js';
+import type { ExchangeOwner } from './exchange.js';
 import { RoutingTable, type Endpoint } from './routing.js';
-import { W3cLogFile, type W3cLogPeriod } from './w3c-log.js';
+import { SiteLogs } from './site-logs.js';
 import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
 
 export interface ListenerLogger {
@@ -43,6 +47,58 @@ export interface ListenerOptions {
   readonly parserLimits?: ParserLimits;
 }
 
+/** caching maxCacheSize="0" (IIS: "the system decides"): Wharf keeps up to 64 MiB of responses. */
+const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+
+/** Cache answers have no worker behind them. */
+const CACHE_OWNER: ExchangeOwner = {
+  sendBody() {},
+  sendBodyEnd() {},
+  pauseResponse() {},
+  resumeResponse() {},
+  abort() {},
+};
+
+/**
+ * The cache key of a request the cache may answer, or undefined when HTTP.sys would not serve it
+ * from its cache: Authorization, Range / If-Range, Translate, or validators it does not evaluate
+ * (If-Match, If-Unmodified-Since) send it to a worker.
+ */
+function cacheKeyOf(ex: Exchange): string | undefined {
+  const raw = ex.head.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    const c = n.charCodeAt(0) | 0x20;
+    if (c !== 0x61 && c !== 0x72 && c !== 0x69 && c !== 0x74) continue; // a, r, i, t
+    const lower = n.toLowerCase();
+    if (lower === 'authorization' || lower === 'range' || lower === 'if-range' || lower === 'translate' || lower === 'if-match' || lower === 'if-unmodified-since') return undefined;
+  }
+  return ex.site!.id + ' ' + (ex.head.host ?? '').toLowerCase() + ' ' + ex.path + (ex.query === '' ? '' : '?' + ex.query);
+}
+
+/** If-None-Match (weak comparison) or, without it, If-Modified-Since against the cached validators. */
+function notModified(raw: readonly string[], e: CachedResponse): boolean {
+  let inm: string | undefined;
+  let ims: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === 13 && n.toLowerCase() === 'if-none-match') inm = raw[i + 1];
+    else if (n.length === 17 && n.toLowerCase() === 'if-modified-since') ims = raw[i + 1];
+  }
+  if (inm !== undefined) {
+    if (e.etag === undefined) return false;
+    if (inm.trim() === '*') return true;
+    const strip = (t: string): string => t.trim().replace(/^W\//, '');
+    const mine = strip(e.etag);
+    return inm.split(',').some((t) => strip(t) === mine);
+  }
+  if (ims !== undefined && e.lastModifiedMs !== undefined) {
+    const t = Date.parse(ims);
+    return !Number.isNaN(t) && e.lastModifiedMs <= t;
+  }
+  return false;
+}
+
 /** During shutdown, a keep-alive connection idle this long is closed (see close()). */
 const DRAIN_IDLE_MS = 2000;
 
@@ -55,14 +111,22 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   readonly parserLimits: ParserLimits;
   draining = false;
   readonly serverHeader: string | null = 'Wharf/0.1';
+  readonly timers = new TimerWheel();
+  qos: ServerQos = DEFAULT_SERVER_QOS;
+  /** Per-site limits and connection counts, by site id (kept across configuration changes). */
+  readonly #siteQos = new Map<number, SiteQos>();
+  /** Requests in progress (submitted, not yet completed): serverRuntime appConcurrentRequestLimit. */
+  #inProgress = 0;
   readonly #o: ListenerOptions;
   readonly #servers = new Map<string, Server>();
   readonly #connections = new Set<Connection>();
   readonly #pools = new Map<string, PoolQueue>();
   /** Application → its pool's queue, so routing a request needs no name lookup. */
   #appPools = new WeakMap<ApplicationConfig, PoolQueue>();
-  readonly #siteLogs = new Map<number, { log: W3cLogFile; signature: string }>();
+  /** Per-site (or central) W3C, IIS and NCSA request logs. */
+  readonly #siteLogs: SiteLogs;
   readonly #httpErr: HttpErrLog;
+  readonly #cache = new ResponseCache({ maxBytes: DEFAULT_CACHE_BYTES });
   readonly #computerName = hostname();
   #config: ConfigMessage | undefined;
   #appHost: AppHostConfig | undefined;
@@ -72,6 +136,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   constructor(options: ListenerOptions) {
     this.#o = options;
+    this.#siteLogs = new SiteLogs({
+      onError: (err) => options.logger.warn(err.message),
+      notice: (message) => options.logger.warn(message),
+    });
     this.parserLimits = options.parserLimits ?? DEFAULT_PARSER_LIMITS;
     this.routing = new RoutingTable({ sites: [], applicationPools: [] } as unknown as AppHostConfig);
     this.#httpErr = new HttpErrLog({
@@ -143,7 +211,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       for (const w of q.workers) w.drain();
       this.#pools.delete(key);
     }
-    this.#applySiteLogs(config.sites);
+    this.#siteLogs.apply(config);
+    this.#applyQos(config);
+    // A new configuration may change any response: start the cache afresh (IIS flushes too).
+    const maxCacheSize = config.section('system.webServer/caching').num('maxCacheSize');
+    this.#cache.maxBytes = maxCacheSize > 0 ? maxCacheSize * 1024 * 1024 : DEFAULT_CACHE_BYTES;
+    this.#cache.clear();
     for (const w of this.#workers) if (w.state !== 'closed') w.reconfigure(message);
   }
 
@@ -209,44 +282,6 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     }
     const conn = new Connection(socket, this);
     this.#connections.add(conn);
-  }
-
-  #applySiteLogs(sites: readonly SiteConfig[]): void {
-    const seen = new Set<number>();
-    for (const site of sites) {
-      seen.add(site.id);
-      const lf = site.logFile;
-      const signature = [
-        site.logFileDirectory,
-        lf.num('logExtFileFlags'),
-        lf.enumName('period'),
-        lf.num('truncateSize'),
-        lf.bool('localTimeRollover'),
-        lf.bool('logSiteId'),
-        lf.bool('enabled'),
-      ].join('|');
-      const cur = this.#siteLogs.get(site.id);
-      if (cur !== undefined && cur.signature === signature) continue;
-      if (cur !== undefined) void cur.log.close();
-      const log = new W3cLogFile({
-        directory: site.logFileDirectory,
-        siteId: site.id,
-        fields: lf.num('logExtFileFlags'),
-        period: lf.enumName('period') as W3cLogPeriod,
-        truncateSize: lf.num('truncateSize'),
-        localTimeRollover: lf.bool('localTimeRollover'),
-        logSiteId: lf.bool('logSiteId'),
-        enabled: lf.bool('enabled'),
-        onError: (err) => this.#o.logger.warn(err.message),
-      });
-      this.#siteLogs.set(site.id, { log, signature });
-    }
-    for (const [id, cur] of this.#siteLogs) {
-      if (!seen.has(id)) {
-        void cur.log.close();
-        this.#siteLogs.delete(id);
-      }
-    }
   }
 
   // ---- workers ---------------------------------------------------------------------------------
@@ -362,6 +397,23 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   // ---- ConnectionHost / PoolQueueHost ----------------------------------------------------------
 
   submit(ex: Exchange): void {
+    if (!this.#admit(ex)) return;
+    // The response cache answers before any pool is involved (HTTP.sys serves kernel-cached
+    // responses even while the application pool is stopped).
+    if ((ex.method === 'GET' || ex.method === 'HEAD') && ex.bodyDone) {
+      const key = cacheKeyOf(ex);
+      if (key !== undefined) {
+        const hit = this.#cache.lookup(key);
+        if (hit !== undefined) {
+          this.#serveCached(ex, hit);
+          return;
+        }
+        if (ex.method === 'GET') {
+          this.#cache.noteRequest(key);
+          ex.cacheKey = key;
+        }
+      }
+    }
     const app = ex.application!;
     let q = this.#appPools.get(app);
     if (q === undefined) {
@@ -373,6 +425,85 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       return;
     }
     q.submit(ex);
+  }
+
+  /** A worker's response that may be kept (see response-cache.ts for the rules). */
+  cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer): void {
+    if (ex.cacheKey === undefined || ex.cacheHint === undefined || ex.replayed || ex.throttled) return;
+    // The frame buffer may be shared with other responses: keep a copy of just this body.
+    this.#cache.offer(ex.cacheKey, ex.cacheHint, head.status, head.reason, head.headers, Buffer.from(body));
+  }
+
+  /** Answer from the cache: a fresh Date, HEAD without a body, 304 for a matching validator. */
+  #serveCached(ex: Exchange, e: CachedResponse): void {
+    ex.state = 'dispatched';
+    ex.owner = CACHE_OWNER;
+    const conn = ex.conn;
+    if (notModified(ex.head.rawHeaders, e)) {
+      conn.responseHead(ex, 304, '', e.notModifiedHeaders);
+    } else {
+      conn.responseHead(ex, e.status, e.reason, e.headers);
+      if (!ex.isHead) conn.responseBody(ex, e.body);
+    }
+    conn.responseEnd(ex, 0, 0, '', false, false);
+  }
+
+  /** Response cache figures (tests, admin). */
+  get cacheStats(): { entries: number; bytes: number; hits: number; stored: number; invalidated: number; evicted: number } {
+    return { entries: this.#cache.size, bytes: this.#cache.bytes, ...this.#cache.stats };
+  }
+
+  // ---- QoS (qos-limits.ts) -----------------------------------------------------------------------
+
+  #applyQos(config: AppHostConfig): void {
+    this.qos = serverQos(config, this.qos);
+    const seen = new Set<number>();
+    for (const site of config.sites) {
+      seen.add(site.id);
+      let q = this.#siteQos.get(site.id);
+      if (q === undefined) this.#siteQos.set(site.id, (q = new SiteQos(site.id)));
+      q.configure(site, this.qos);
+    }
+    for (const id of this.#siteQos.keys()) if (!seen.has(id)) this.#siteQos.delete(id);
+  }
+
+  /**
+   * The listener's admission checks, before the cache or a pool sees the request: the site's
+   * maxConnections (a connection counts for the site its first request routed to; over the
+   * limit → 503 ConnLimit and the connection closes) and appConcurrentRequestLimit (→ 503.2,
+   * which IIS logs in the site's log as 503 2, not in httperr). Also marks throttled responses.
+   */
+  #admit(ex: Exchange): boolean {
+    const conn = ex.conn;
+    const site = this.#siteQos.get(ex.site!.id);
+    if (conn.qos === undefined && site !== undefined) {
+      if (site.connections >= site.maxConnections) {
+        ex.keepAlive = false;
+        this.reject(ex, 'serviceUnavailable', 'ConnLimit');
+        return false;
+      }
+      site.connections++;
+      conn.qos = site;
+    }
+    if (this.#inProgress >= this.qos.appConcurrentRequestLimit) {
+      ex.subStatus = 2;
+      conn.respondLocally(ex, 'serviceUnavailable', undefined);
+      return false;
+    }
+    this.#inProgress++;
+    ex.concurrencySlot = true;
+    const throttle = site?.throttle;
+    if (throttle !== undefined) {
+      ex.throttle = throttle;
+      ex.throttled = true;
+    }
+    return true;
+  }
+
+  #release(ex: Exchange): void {
+    if (!ex.concurrencySlot) return;
+    ex.concurrencySlot = false;
+    this.#inProgress--;
   }
 
   demand(pool: PoolQueue): void {
@@ -394,14 +525,17 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   cancel(ex: Exchange): void {
+    this.#release(ex);
     if (ex.state === 'dispatched') ex.owner?.abort(ex);
     // queued exchanges are skipped by the pool queue once their state is no longer 'queued'
   }
 
   completed(ex: Exchange, conn: Connection): void {
-    if (ex.state === 'local' || ex.site === undefined || !ex.logged) return; // httperr has it, or dontLog
-    const entry = this.#siteLogs.get(ex.site.id);
-    if (entry === undefined) return;
+    this.#release(ex);
+    // A local answer with an httperr reason is logged there; 503.2 (no reason) goes to the site log.
+    if ((ex.state === 'local' && ex.httpErrReason !== undefined) || ex.site === undefined || !ex.logged) return; // httperr has it, or dontLog
+    const log = this.#siteLogs.get(ex.site.id);
+    if (log === undefined) return;
     const raw = ex.head.rawHeaders;
     const rec: LogRecord = {
       time: Date.now(),
@@ -427,8 +561,16 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       bytesSent: ex.bytesSent,
       bytesReceived: ex.bytesReceived,
       timeTakenMs: Math.round(performance.now() - ex.startedAt),
+      appPoolId: ex.poolName,
+      requestHeaders: raw,
+      responseHeaders: ex.responseHeaders ?? NO_HEADERS,
     };
-    entry.log.write(rec);
+    log.write(rec);
+  }
+
+  /** The site's log has custom fields reading response headers: the connection keeps them on the exchange. */
+  keepsResponseHeaders(ex: Exchange): boolean {
+    return ex.site !== undefined && this.#siteLogs.needsResponseHeaders(ex.site.id);
   }
 
   httpErr(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void {
@@ -455,6 +597,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   connectionClosed(conn: Connection): void {
+    if (conn.qos !== undefined) conn.qos.connections--;
     this.#connections.delete(conn);
   }
 
@@ -484,12 +627,13 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     }
     for (const c of this.#connections) c.socket.destroy();
     for (const w of this.#workers) w.drain();
-    await Promise.all([...this.#siteLogs.values()].map((e) => e.log.close()));
+    this.timers.stop();
+    await this.#siteLogs.close();
     await this.#httpErr.close();
   }
 
   async flushLogs(): Promise<void> {
-    await Promise.all([...this.#siteLogs.values()].map((e) => e.log.flush()));
+    await this.#siteLogs.flush();
     await this.#httpErr.flush();
   }
 }
@@ -520,6 +664,10 @@ function statusForReason(reason: HttpErrReason): number | undefined {
     case 'AppShutdown':
     case 'ConnLimit':
       return 503;
+    case 'Timer_ConnectionIdle':
+    case 'Timer_HeaderWait':
+    case 'Timer_EntityBody':
+    case 'Timer_MinBytesPerSecond':
     case 'Connection_Abandoned_By_AppPool':
     case 'Connection_Dropped':
       return undefined;

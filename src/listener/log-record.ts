@@ -54,4 +54,33 @@ export interface LogRecord {
   bytesReceived: number;
   /** `time-taken`: ms from the first request byte received to the last response byte sent. */
   timeTakenMs: number;
+  /** The application pool that served the request (server variable APP_POOL_ID). */
+  appPoolId: string;
+  /**
+   * The request's headers as name/value pairs, as parsed (the parser's own array, not a copy):
+   * custom log fields and `HTTP_*` server variables read them.
+   */
+  requestHeaders: readonly string[];
+  /**
+   * The response's headers as the worker sent them (name/value pairs), kept only for sites whose
+   * custom fields read response headers; otherwise an empty array.
+   */
+  responseHeaders: readonly string[];
+}
+
+/** The shared empty header list, so records without response headers allocate nothing. */
+export const NO_HEADERS: readonly string[] = Object.freeze([]);
+
+/** What the listener needs from any request log (W3C, IIS, NCSA; per site or central). */
+export interface RequestLogFile {
+  /** The folder the log's files go in. */
+  readonly folder: string;
+  /** Records dropped (memory cap during write failures, or written after close). */
+  readonly droppedRecords: number;
+  /** Whether records must carry the response's headers. */
+  readonly needsResponseHeaders: boolean;
+  /** Queues one request's line. Never blocks and never throws. */
+  write(record: LogRecord): void;
+  flush(): Promise<void>;
+  close(): Promise<void>;
 }

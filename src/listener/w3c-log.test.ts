@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { W3cLogFile, W3cLogFlag, W3C_DEFAULT_FLAGS, w3cField, w3cLogPeriod, type W3cLogFileOptions } from './w3c-log.js';
 import type { LogRecord } from './log-record.js';
+import { CustomLogFields } from './custom-log-fields.js';
 import type { ListenerError } from '../errors.js';
 
 const ALL_FLAGS = 0x3fffff;
@@ -40,6 +41,9 @@ function record(overrides: Partial<LogRecord> = {}): LogRecord {
     bytesSent: 5120,
     bytesReceived: 410,
     timeTakenMs: 12,
+    appPoolId: 'DefaultAppPool',
+    requestHeaders: ['Host', 'www.example.com', 'X-Forwarded-For', '198.51.100.7', 'User-Agent', 'Mozilla/5.0 (Windows NT 10.0)'],
+    responseHeaders: [],
     ...overrides,
   };
 }
@@ -369,4 +373,61 @@ test('disabled logging writes nothing; writes after close are counted as dropped
   assert.doesNotThrow(() => log.write(record()));
   assert.equal(log.droppedRecords, 1);
   await log.close(); // idempotent
+});
+
+test('custom fields: named as configured after the standard fields, in a _x file', async () => {
+  const dir = await tempDir();
+  const customFields = new CustomLogFields([
+    { logFieldName: 'X-Forwarded-For', sourceName: 'X-Forwarded-For', sourceType: 'RequestHeader' },
+    { logFieldName: 'ContentType', sourceName: 'Content-Type', sourceType: 'ResponseHeader' },
+    { logFieldName: 'Pool', sourceName: 'APP_POOL_ID', sourceType: 'ServerVariable' },
+    { logFieldName: 'Missing', sourceName: 'X-Not-There', sourceType: 'RequestHeader' },
+  ]);
+  const log = logFile(dir, { customFields });
+  log.write(record({ responseHeaders: ['Content-Type', 'text/html; charset=utf-8'] }));
+  await log.close();
+  assert.deepEqual(await readdir(join(dir, 'W3SVC1')), ['u_ex240501_x.log']);
+  assert.equal(
+    await readFile(join(dir, 'W3SVC1', 'u_ex240501_x.log'), 'utf8'),
+    SOFTWARE +
+      '#Date: 2024-05-01 00:00:03\r\n' +
+      '#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken X-Forwarded-For ContentType Pool Missing\r\n' +
+      '2024-05-01 00:00:03 10.0.0.4 GET /index.html - 80 - 203.0.113.9 Mozilla/5.0+(Windows+NT+10.0) - 200 0 0 12 198.51.100.7 text/html;+charset=utf-8 DefaultAppPool -\r\n',
+  );
+});
+
+test('custom fields with MaxSize: u_extendN_x.log', async () => {
+  const dir = await tempDir();
+  const customFields = new CustomLogFields([{ logFieldName: 'XFF', sourceName: 'X-Forwarded-For', sourceType: 'RequestHeader' }]);
+  const log = logFile(dir, { customFields, period: 'MaxSize' });
+  log.write(record());
+  await log.close();
+  assert.deepEqual(await readdir(join(dir, 'W3SVC1')), ['u_extend1_x.log']);
+});
+
+test('central W3C log: one W3SVC folder, s-sitename per record', async () => {
+  const dir = await tempDir();
+  const log = logFile(dir, {
+    central: true,
+    siteId: 0,
+    fields: W3cLogFlag.Date | W3cLogFlag.Time | W3cLogFlag.SiteName | W3cLogFlag.UriStem | W3cLogFlag.HttpStatus,
+  });
+  log.write(record({ siteId: 1, uriStem: '/one' }));
+  log.write(record({ siteId: 2, uriStem: '/two', status: 404 }));
+  await log.close();
+  assert.deepEqual(await readdir(dir), ['W3SVC']);
+  assert.equal(
+    await readFile(join(dir, 'W3SVC', 'u_ex240501.log'), 'utf8'),
+    SOFTWARE +
+      '#Date: 2024-05-01 00:00:03\r\n#Fields: date time s-sitename cs-uri-stem sc-status\r\n' +
+      '2024-05-01 00:00:03 W3SVC1 /one 200\r\n2024-05-01 00:00:03 W3SVC2 /two 404\r\n',
+  );
+});
+
+test('logInUTF8="false": names without the u_ prefix', async () => {
+  const dir = await tempDir();
+  const log = logFile(dir, { utf8: false });
+  log.write(record());
+  await log.close();
+  assert.deepEqual(await readdir(join(dir, 'W3SVC1')), ['ex240501.log']);
 });

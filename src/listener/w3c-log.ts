@@ -11,8 +11,10 @@
  * the configured flags.
  */
 import { join } from 'node:path';
-import { BufferedLogFile, type LogFileNaming, type LogPeriod } from './buffered-log-file.js';
-import type { LogRecord } from './log-record.js';
+import { BufferedLogFile, type LogPeriod } from './buffered-log-file.js';
+import type { CustomLogFields } from './custom-log-fields.js';
+import { logFileNaming, logFilePeriod, W3C_STEMS, withoutUtf8Prefix, type LogFilePeriod } from './log-file-naming.js';
+import type { LogRecord, RequestLogFile } from './log-record.js';
 import type { ListenerError } from '../errors.js';
 
 /** IIS's `logExtFileFlags` bits (applicationHost schema values). */
@@ -85,7 +87,7 @@ const W3C_FIELDS: readonly (readonly [flag: number, name: string])[] = [
 export const W3C_SOFTWARE = 'Microsoft Internet Information Services 10.0';
 
 /** logFile `period` values. */
-export type W3cLogPeriod = 'Daily' | 'Hourly' | 'Weekly' | 'Monthly' | 'MaxSize';
+export type W3cLogPeriod = LogFilePeriod;
 
 /** IIS's default logFile truncateSize (20 MB); it only matters for MaxSize. */
 export const W3C_DEFAULT_TRUNCATE_SIZE = 20_971_520;
@@ -105,6 +107,15 @@ export interface W3cLogFileOptions {
   logSiteId?: boolean;
   /** logFile enabled; when false, write() does nothing. */
   enabled?: boolean;
+  /** Custom fields (IIS 8.5+), appended after the standard ones; files then end in `_x.log`. */
+  customFields?: CustomLogFields | undefined;
+  /**
+   * Central W3C logging (`log centralLogFileMode="CentralW3C"`): one file for every site, in
+   * `<directory>/W3SVC/`, `s-sitename` being each record's `W3SVC<id>`; `siteId` is ignored.
+   */
+  central?: boolean;
+  /** `log logInUTF8` (default true): file names carry the `u_` prefix. */
+  utf8?: boolean;
   now?: () => number;
   flushIntervalMs?: number;
   onError?: (err: ListenerError) => void;
@@ -157,146 +168,68 @@ export class W3cTimestamp {
   }
 }
 
-interface CalendarFields {
-  year: number;
-  /** 0-based. */
-  month: number;
-  day: number;
-  hour: number;
-  /** 0 = Sunday. */
-  weekday: number;
-}
-
-interface Calendar {
-  fields(time: number): CalendarFields;
-  /** The instant of a calendar time; out-of-range days/months carry over (day 32 = next month). */
-  at(year: number, month: number, day: number, hour: number): number;
-}
-
-const UTC_CALENDAR: Calendar = {
-  fields(time) {
-    const d = new Date(time);
-    return {
-      year: d.getUTCFullYear(),
-      month: d.getUTCMonth(),
-      day: d.getUTCDate(),
-      hour: d.getUTCHours(),
-      weekday: d.getUTCDay(),
-    };
-  },
-  at: (year, month, day, hour) => Date.UTC(year, month, day, hour),
-};
-
-const LOCAL_CALENDAR: Calendar = {
-  fields(time) {
-    const d = new Date(time);
-    return { year: d.getFullYear(), month: d.getMonth(), day: d.getDate(), hour: d.getHours(), weekday: d.getDay() };
-  },
-  at: (year, month, day, hour) => new Date(year, month, day, hour).getTime(),
-};
-
-function two(n: number): string {
-  return n < 10 ? '0' + n : String(n);
-}
-
 /**
- * The time-based file covering `time`, with its span. Weekly files follow IIS: a new file starts
- * with the first record after Saturday midnight, and WW counts weeks within the month (the 1st is in
- * week 01 whatever its weekday; a 31-day month starting on a Saturday reaches week 06).
+ * The time-based W3C file covering `time`, with its span (see log-file-naming.ts for the scheme).
  */
 export function w3cLogPeriod(
   period: Exclude<W3cLogPeriod, 'MaxSize'>,
   time: number,
   localTimeRollover: boolean,
 ): LogPeriod {
-  const cal = localTimeRollover ? LOCAL_CALENDAR : UTC_CALENDAR;
-  const f = cal.fields(time);
-  const yymm = two(f.year % 100) + two(f.month + 1);
-  switch (period) {
-    case 'Hourly':
-      return {
-        name: `u_ex${yymm}${two(f.day)}${two(f.hour)}.log`,
-        start: cal.at(f.year, f.month, f.day, f.hour),
-        end: cal.at(f.year, f.month, f.day, f.hour + 1),
-      };
-    case 'Daily':
-      return {
-        name: `u_ex${yymm}${two(f.day)}.log`,
-        start: cal.at(f.year, f.month, f.day, 0),
-        end: cal.at(f.year, f.month, f.day + 1, 0),
-      };
-    case 'Weekly': {
-      const firstWeekday = (((f.weekday - (f.day - 1)) % 7) + 7) % 7;
-      const week = Math.floor((f.day - 1 + firstWeekday) / 7) + 1;
-      const sunday = f.day - f.weekday;
-      return {
-        name: `u_ex${yymm}${two(week)}.log`,
-        start: cal.at(f.year, f.month, Math.max(1, sunday), 0),
-        end: Math.min(cal.at(f.year, f.month, sunday + 7, 0), cal.at(f.year, f.month + 1, 1, 0)),
-      };
-    }
-    case 'Monthly':
-      return {
-        name: `u_ex${yymm}.log`,
-        start: cal.at(f.year, f.month, 1, 0),
-        end: cal.at(f.year, f.month + 1, 1, 0),
-      };
-  }
+  return logFilePeriod(W3C_STEMS.time, period, time, localTimeRollover);
 }
 
-const EXTEND_FILE = /^u_extend([1-9][0-9]*)\.log$/;
-
-function w3cNaming(period: W3cLogPeriod, truncateSize: number, localTimeRollover: boolean): LogFileNaming {
-  if (period === 'MaxSize') {
-    return {
-      kind: 'size',
-      truncateSize,
-      fileName: (n) => `u_extend${n}.log`,
-      sequenceOf(name) {
-        const m = EXTEND_FILE.exec(name);
-        return m === null ? undefined : Number(m[1]);
-      },
-    };
-  }
-  return { kind: 'time', period: (time) => w3cLogPeriod(period, time, localTimeRollover) };
-}
-
-/** One site's W3C log. write() never blocks or throws; see BufferedLogFile for failure handling. */
-export class W3cLogFile {
-  /** The folder this site's files go in: `<directory>/W3SVC<siteId>`. */
+/** One site's W3C log (or the central one). write() never blocks or throws; see BufferedLogFile for failure handling. */
+export class W3cLogFile implements RequestLogFile {
+  /** The folder this log's files go in: `<directory>/W3SVC<siteId>`, or `<directory>/W3SVC` when central. */
   readonly folder: string;
   readonly #file: BufferedLogFile | undefined;
   /** Enabled flags in IIS field order, so formatting is one loop with no bit tests per field. */
   readonly #fields: readonly number[];
   /** `W3SVC<id>` when logSiteId, else undefined (the record's site name is used). */
   readonly #siteIdName: string | undefined;
+  readonly #central: boolean;
+  /** Central log: `W3SVC<id>` per site id, built once rather than per record. */
+  readonly #siteNames = new Map<number, string>();
+  readonly #custom: CustomLogFields | undefined;
   readonly #stamp = new W3cTimestamp();
   readonly #now: () => number;
 
   constructor(options: W3cLogFileOptions) {
     this.#now = options.now ?? Date.now;
-    this.folder = join(options.directory, `W3SVC${options.siteId}`);
+    this.#central = options.central === true;
+    this.folder = join(options.directory, this.#central ? 'W3SVC' : `W3SVC${options.siteId}`);
     const flags = options.fields;
     this.#fields = W3C_FIELDS.filter(([flag]) => (flags & flag) !== 0).map(([flag]) => flag);
-    this.#siteIdName = options.logSiteId === false ? undefined : `W3SVC${options.siteId}`;
+    this.#siteIdName = options.logSiteId === false || this.#central ? undefined : `W3SVC${options.siteId}`;
+    const custom = options.customFields !== undefined && options.customFields.count > 0 ? options.customFields : undefined;
+    this.#custom = custom;
     if (options.enabled === false) {
       this.#file = undefined;
       return;
     }
-    const fieldNames = w3cFieldNames(flags);
+    let fieldNames = w3cFieldNames(flags);
+    if (custom !== undefined) fieldNames = fieldNames === '' ? custom.names : fieldNames + ' ' + custom.names;
     this.#file = new BufferedLogFile({
       directory: this.folder,
-      naming: w3cNaming(
-        options.period,
-        options.truncateSize ?? W3C_DEFAULT_TRUNCATE_SIZE,
-        options.localTimeRollover ?? false,
-      ),
+      naming: logFileNaming({
+        stems: options.utf8 === false ? withoutUtf8Prefix(W3C_STEMS) : W3C_STEMS,
+        period: options.period,
+        truncateSize: options.truncateSize ?? W3C_DEFAULT_TRUNCATE_SIZE,
+        localTime: options.localTimeRollover ?? false,
+        suffix: custom === undefined ? '' : '_x',
+      }),
       header: (time) => w3cHeaderBlock(W3C_SOFTWARE, time, fieldNames),
-      description: `W3C log of site ${options.siteId}`,
+      description: this.#central ? 'central W3C log' : `W3C log of site ${options.siteId}`,
       now: options.now,
       flushIntervalMs: options.flushIntervalMs,
       onError: options.onError,
     });
+  }
+
+  /** Whether records must carry the response's headers (a custom field reads one). */
+  get needsResponseHeaders(): boolean {
+    return this.#custom?.needsResponseHeaders ?? false;
   }
 
   /** Records dropped (memory cap during write failures, or written after close). */
@@ -320,8 +253,10 @@ export class W3cLogFile {
     let line = '';
     for (let i = 0; i < fields.length; i++) {
       if (i > 0) line += ' ';
-      line += this.#value(fields[i], record);
+      line += this.#value(fields[i]!, record);
     }
+    const custom = this.#custom;
+    if (custom !== undefined) line += fields.length === 0 ? custom.format(record).slice(1) : custom.format(record);
     return line + '\r\n';
   }
 
@@ -333,6 +268,12 @@ export class W3cLogFile {
     return this.#file === undefined ? Promise.resolve() : this.#file.close();
   }
 
+  #centralSiteName(siteId: number): string {
+    let name = this.#siteNames.get(siteId);
+    if (name === undefined) this.#siteNames.set(siteId, (name = `W3SVC${siteId}`));
+    return name;
+  }
+
   #value(flag: number, r: LogRecord): string {
     switch (flag) {
       case W3cLogFlag.Date:
@@ -340,6 +281,7 @@ export class W3cLogFile {
       case W3cLogFlag.Time:
         return this.#stamp.time;
       case W3cLogFlag.SiteName:
+        if (this.#central) return this.#centralSiteName(r.siteId);
         return this.#siteIdName ?? w3cField(r.siteName);
       case W3cLogFlag.ComputerName:
         return w3cField(r.computerName);

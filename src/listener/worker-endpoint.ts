@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
-import type { ConfigMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 
 export type WorkerEndpointState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -16,6 +16,8 @@ export interface WorkerEndpointEvents {
   /** An exchange on this worker finished (frees a slot for least-outstanding dispatch). */
   idle(ep: WorkerEndpoint): void;
   pong(ep: WorkerEndpoint, id: number): void;
+  /** A whole response the worker allowed the listener to cache (before it goes to the client). */
+  cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer): void;
   log(ep: WorkerEndpoint, msg: LogMessage): void;
 }
 
@@ -150,9 +152,14 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void {
     const ex = this.#inflight.get(stream);
     if (ex === undefined) return;
+    if (ex.cacheHint !== undefined) this.#events.cacheable(ex, head, body);
     ex.conn.responseHead(ex, head.status, head.reason, head.headers);
     if (body.length !== 0) ex.conn.responseBody(ex, body);
     this.responseEnd(stream, end);
+  }
+  responseCacheable(stream: number, hint: CacheableMessage): void {
+    const ex = this.#inflight.get(stream);
+    if (ex !== undefined) ex.cacheHint = hint;
   }
   requestPause(stream: number): void {
     const ex = this.#inflight.get(stream);

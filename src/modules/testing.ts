@@ -18,6 +18,7 @@ import type {
   VirtualDirectoryConfig,
 } from '../config/types.js';
 import type { SourcePosition } from '../errors.js';
+import { KernelCache } from '../worker/http-context.js';
 import type {
   ErrorDetail,
   FileInfo,
@@ -240,6 +241,8 @@ export interface RecordingResponseOptions {
 }
 
 export class RecordingResponse implements HttpResponse {
+  /** The kernel cache policy a module set (asserted by tests). */
+  readonly kernelCache = new KernelCache();
   statusCode = 200;
   subStatus = 0;
   win32Status = 0;
@@ -468,6 +471,7 @@ export class TestContext implements HttpContext {
       virtualDirectory: vdir,
       virtualDirectoryUrl: '/',
       physicalPath: this.physicalPath,
+      configFiles: [join(this.root, 'web.config')],
       section(p: string): ConfigElement {
         let s = self.#sections.get(p);
         if (!s) {

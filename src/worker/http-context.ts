@@ -4,7 +4,7 @@
  * replace an error body at SendResponse and lets the pipeline send an exact Content-Length.
  */
 import type { ResolvedConfig, SiteConfig } from '../config/types.js';
-import type { RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
+import type { CacheableMessage, RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
 import type {
   ErrorDetail,
   FileInfo,
@@ -12,6 +12,7 @@ import type {
   HttpContext,
   HttpRequest,
   HttpResponse,
+  KernelCachePolicy,
   Notification,
 } from './module-api.js';
 import type { RequestBody } from './request-body.js';
@@ -25,6 +26,28 @@ export interface ResponseTransport {
   end(info: ResponseEndMessage): void;
   /** A buffered response in one go: head, whole body, end. */
   complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void;
+  /** The listener may cache the response that complete() sends next. */
+  cacheable?(hint: CacheableMessage): void;
+}
+
+/** IHttpCachePolicy's kernel part (module-api.ts KernelCachePolicy). */
+export class KernelCache implements KernelCachePolicy {
+  policy: 'none' | 'untilChange' | 'timePeriod' | 'disabled' = 'none';
+  durationMs = 0;
+  dependencies: string[] = [];
+  cacheUntilChange(...files: string[]): void {
+    if (this.policy === 'disabled') return;
+    this.policy = 'untilChange';
+    this.dependencies.push(...files);
+  }
+  cacheForTimePeriod(ms: number): void {
+    if (this.policy === 'disabled') return;
+    this.policy = 'timePeriod';
+    this.durationMs = ms;
+  }
+  disable(): void {
+    this.policy = 'disabled';
+  }
 }
 
 /** The part of the pipeline a context calls back into. */
@@ -111,6 +134,11 @@ export class WorkerResponse implements HttpResponse {
   #autoFlushing = false;
   /** Set when a module touched the status, wrote, or flushed: the handler "produced" a response. */
   produced = false;
+  #kernelCache: KernelCache | undefined;
+  /** Set by the pipeline when the response may go to the listener's cache (decided per URL). */
+  cacheHint: CacheableMessage | undefined;
+  /** caching maxResponseSize for this URL: a larger body is not offered to the cache. */
+  maxCacheableBytes = 0;
   #status = 200;
   #headers = new Map<string, HeaderEntry>();
   #chunks: Buffer[] = [];
@@ -154,6 +182,15 @@ export class WorkerResponse implements HttpResponse {
 
   requestClose(): void {
     this.#closeConnection = true;
+  }
+
+  /** Created on first use: most responses never touch it. */
+  get kernelCache(): KernelCache {
+    return (this.#kernelCache ??= new KernelCache());
+  }
+  /** The policy if a module set one (without creating it). */
+  get kernelCacheIfSet(): KernelCache | undefined {
+    return this.#kernelCache;
   }
 
   setHeader(name: string, value: string | readonly string[]): void {
@@ -230,6 +267,10 @@ export class WorkerResponse implements HttpResponse {
         this.#headersSent = true;
         const chunks = head.noBody ? [] : this.#chunks;
         this.#chunks = [];
+        const hint = this.cacheHint;
+        if (hint !== undefined && head.status === 200 && this.#bodyLength <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
+          this.#transport.cacheable(hint);
+        }
         this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : this.#bodyLength, {
           subStatus: this.subStatus,
           win32Status: this.win32Status,
@@ -283,6 +324,21 @@ export class WorkerResponse implements HttpResponse {
     if (head.noBody) return;
     for (let i = 0; i < chunks.length; i++) this.#transport.body(chunks[i]!);
   }
+}
+
+/**
+ * The response headers HTTP.sys would still cache (after SendResponse): no Set-Cookie, no
+ * Cache-Control private / no-cache / no-store, no Vary but Accept-Encoding.
+ */
+function cacheableHeaders(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    const value = headers[i + 1]!.toLowerCase();
+    if (name === 'set-cookie') return false;
+    if (name === 'cache-control' && /(?:^|[\s,])(?:private|no-cache|no-store)(?:$|[\s,=])/.test(value)) return false;
+    if (name === 'vary' && value.split(',').some((v) => v.trim() !== 'accept-encoding' && v.trim() !== '')) return false;
+  }
+  return true;
 }
 
 export class WorkerContext implements HttpContext {
@@ -356,7 +412,11 @@ export class WorkerContext implements HttpContext {
     }
   }
 
+  /** Child requests this request ran (a response made by one is not kernel-cached: CHILD_REQUEST). */
+  childRequests = 0;
+
   executeChildRequest(url: string): Promise<void> {
+    this.childRequests++;
     return this.#host.runChildRequest(this, url);
   }
 

@@ -135,6 +135,24 @@ export interface HttpResponse {
   abort(): void;
   /** Whether the listener writes a W3C line for this request (HttpLoggingModule clears it). */
   logRequest: boolean;
+  /**
+   * IIS's kernel cache policy (IHttpCachePolicy): ask the listener's response cache to keep this
+   * response. Honoured only when IIS would: anonymous GET, 200, sent whole, no Set-Cookie,
+   * cacheable Cache-Control, `caching enableKernelCache`, under `maxResponseSize`, frequently hit.
+   */
+  readonly kernelCache: KernelCachePolicy;
+}
+
+export interface KernelCachePolicy {
+  /** Keep the response until one of these files changes (CacheUntilChange; StaticFileModule uses it). */
+  cacheUntilChange(...files: string[]): void;
+  /** Keep the response for this long (CacheForTimePeriod). */
+  cacheForTimePeriod(ms: number): void;
+  /** Never cache this response, whatever a profile says (DisableCache). */
+  disable(): void;
+  readonly policy: 'none' | 'untilChange' | 'timePeriod' | 'disabled';
+  readonly durationMs: number;
+  readonly dependencies: readonly string[];
 }
 
 export interface FileInfo {

@@ -106,6 +106,7 @@ export class Pipeline implements ContextHost {
     const ctx = new WorkerContext({ request, response, config: resolved.config, appPoolName: this.#o.poolName, host: this });
     response.setSendResponseHook(this, ctx);
     await this.#runStages(ctx);
+    if (head.method === 'GET') offerToCache(ctx);
     try {
       await response.finish(ctx.user);
     } catch (err) {
@@ -380,4 +381,60 @@ export class Pipeline implements ContextHost {
     response.setHeader('Content-Type', 'text/html; charset=utf-8');
     response.write(renderConfigErrorPage(request, error));
   }
+}
+
+/** Request headers that keep a response out of the kernel cache (HTTP.sys's rules). */
+const UNCACHEABLE_REQUEST_HEADERS = ['authorization', 'range', 'if-range', 'translate'];
+
+/**
+ * The kernel cache decision a worker can make (the listener adds frequent-hit counting): a module
+ * set a policy (StaticFileModule: until the file changes) or a `caching/profiles` entry for the
+ * extension asks for one; the request is an anonymous GET with no Authorization or Range; caching
+ * and enableKernelCache are on for the URL; a static response has no query string
+ * (STATIC_REQUEST_QUERYSTRING). WorkerResponse.finish checks the final status and headers.
+ */
+function offerToCache(ctx: WorkerContext): void {
+  const res = ctx.response;
+  const set = res.kernelCacheIfSet;
+  if (set?.policy === 'disabled' || ctx.user !== '' || ctx.childRequests !== 0 || ctx.response.aborted) return;
+  const caching = ctx.config.section('system.webServer/caching');
+  if (!caching.bool('enabled') || !caching.bool('enableKernelCache')) return;
+  let policy: 'untilChange' | 'timePeriod';
+  let durationMs = 0;
+  const dependencies: string[] = [];
+  if (set !== undefined && set.policy !== 'none') {
+    if (set.policy === 'untilChange' && ctx.request.queryString !== '') return;
+    policy = set.policy;
+    durationMs = set.durationMs;
+    dependencies.push(...set.dependencies);
+  } else {
+    const profiles = caching.child('profiles').items;
+    if (profiles.length === 0) return;
+    const path = ctx.request.path;
+    const dot = path.lastIndexOf('.');
+    const ext = dot > path.lastIndexOf('/') ? path.slice(dot).toLowerCase() : '';
+    const profile = profiles.find((p) => p.str('extension').toLowerCase() === ext || p.str('extension') === '*');
+    if (profile === undefined) return;
+    const kp = profile.enumName('kernelCachePolicy');
+    if (kp === 'CacheUntilChange') {
+      // Until the file behind the URL changes (a script), or the configuration does.
+      policy = 'untilChange';
+      dependencies.push(ctx.physicalPath);
+    } else if (kp === 'CacheForTimePeriod') {
+      policy = 'timePeriod';
+      durationMs = profile.num('duration');
+    } else return;
+  }
+  const h = ctx.request.headers;
+  for (const name of UNCACHEABLE_REQUEST_HEADERS) if (h[name] !== undefined) return;
+  dependencies.push(...ctx.config.configFiles);
+  const runtime = ctx.config.section('system.webServer/serverRuntime');
+  res.cacheHint = {
+    policy,
+    durationMs,
+    dependencies,
+    frequentHitThreshold: runtime.num('frequentHitThreshold'),
+    frequentHitTimePeriodMs: runtime.num('frequentHitTimePeriod'),
+  };
+  res.maxCacheableBytes = caching.num('maxResponseSize');
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigSystem, loadAppHost } from '../config/index.js';
 import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
-import type { ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
+import type { CacheableMessage, ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
 import { BUILTIN_MODULES, createCustomErrorModule, preloadBuiltinErrorPages } from '../modules/index.js';
 import { StatCache } from './file-cache.js';
 import type { ResponseTransport } from './http-context.js';
@@ -100,6 +100,9 @@ class Stream implements ResponseTransport, BodyFlowControl {
   end(info: ResponseEndMessage): void {
     if (!this.aborted) this.#channel.sendResponseEnd(this.id, info);
     this.#worker.streamDone(this);
+  }
+  cacheable(hint: CacheableMessage): void {
+    if (!this.aborted) this.#channel.sendResponseCacheable(this.id, hint);
   }
   complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void {
     if (!this.aborted) this.#channel.sendResponseComplete(this.id, { status, reason, headers }, body, bodyBytes, info);

@@ -212,6 +212,8 @@ function serve(ctx: HttpContext, staticContent: ConfigElement, type: string, fil
 
   res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', rep.contentLength);
+  // IIS's static file handler: kernel-cacheable until the file changes (the listener decides).
+  if (req.method === 'GET') res.kernelCache.cacheUntilChange(ctx.physicalPath);
   return thenFinish(ctx, sendBytes(ctx, rep, 0, rep.size - 1));
 }
 
