@@ -520,6 +520,17 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     ex.conn.respondLocally(ex, page, reason);
   }
 
+  queueTimeoutMs(ex: Exchange): number {
+    return this.#siteQos.get(ex.site!.id)?.connectionTimeoutMs ?? 120_000;
+  }
+
+  expire(ex: Exchange): void {
+    // HTTP.sys's timers end silently: the connection is dropped, the reason goes to httperr.
+    ex.state = 'done';
+    this.#httpErrFor(ex.conn, 'Timer_AppPool', undefined, ex, ex.head);
+    ex.conn.socket.destroy();
+  }
+
   requestLimitReached(pool: PoolQueue, w: WorkerEndpoint): void {
     this.#o.requestLimitReached?.(pool.name, w.pid);
   }

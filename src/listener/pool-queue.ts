@@ -20,7 +20,14 @@ export interface PoolQueueHost {
   reject(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason, reset?: boolean): void;
   /** A worker was given periodicRestart requests requests: WAS recycles it. */
   requestLimitReached(pool: PoolQueue, w: WorkerEndpoint): void;
+  /** How long a request may wait in the queue (its site's connectionTimeout). */
+  queueTimeoutMs(ex: Exchange): number;
+  /** A request waited longer than that: HTTP.sys drops its connection (httperr Timer_AppPool). */
+  expire(ex: Exchange): void;
 }
+
+/** How often waiting requests are checked against their queue timeout. */
+const QUEUE_SWEEP_MS = 1000;
 
 export class PoolQueue {
   readonly name: string;
@@ -39,6 +46,7 @@ export class PoolQueue {
   #head = 0;
   /** Workers that can take requests, as counted by the last #pick(). */
   #readyCount = 0;
+  #sweeper: NodeJS.Timeout | undefined;
   readonly workers: WorkerEndpoint[] = [];
 
   constructor(name: string, queueLength: number, host: PoolQueueHost) {
@@ -69,14 +77,34 @@ export class PoolQueue {
       return;
     }
     this.#pending.push(ex);
+    this.#armSweeper();
     if (w !== undefined) this.#drain();
     else this.#host.demand(this);
+  }
+
+  /** While requests wait, drop those older than their site's connectionTimeout (Timer_AppPool). */
+  #armSweeper(): void {
+    if (this.#sweeper !== undefined) return;
+    this.#sweeper = setInterval(() => {
+      if (this.pendingCount === 0) {
+        clearInterval(this.#sweeper);
+        this.#sweeper = undefined;
+        return;
+      }
+      const now = performance.now();
+      for (let i = this.#head; i < this.#pending.length; i++) {
+        const ex = this.#pending[i]!;
+        if (ex.state === 'queued' && now - ex.startedAt > this.#host.queueTimeoutMs(ex)) this.#host.expire(ex);
+      }
+    }, QUEUE_SWEEP_MS);
+    this.#sweeper.unref();
   }
 
   /** Put a replayed request at the front: it was accepted before anything still waiting. */
   requeueFront(ex: Exchange): void {
     if (this.#head > 0) this.#pending[--this.#head] = ex;
     else this.#pending.unshift(ex);
+    this.#armSweeper();
   }
 
   workerReady(w: WorkerEndpoint): void {
