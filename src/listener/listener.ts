@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { AppHostConfig, ApplicationConfig } from '../config/types.js';
 import { ListenerError } from '../errors.js';
-import type { ConfigMessage, LogMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { Exchange } from './exchange.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
@@ -428,16 +428,17 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   /** A worker's response that may be kept (see response-cache.ts for the rules). */
-  cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer): void {
+  cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void {
     if (ex.cacheKey === undefined || ex.cacheHint === undefined || ex.replayed || ex.throttled) return;
     // The frame buffer may be shared with other responses: keep a copy of just this body.
-    this.#cache.offer(ex.cacheKey, ex.cacheHint, head.status, head.reason, head.headers, Buffer.from(body));
+    this.#cache.offer(ex.cacheKey, ex.cacheHint, head.status, head.reason, head.headers, Buffer.from(body), end.log);
   }
 
   /** Answer from the cache: a fresh Date, HEAD without a body, 304 for a matching validator. */
   #serveCached(ex: Exchange, e: CachedResponse): void {
     ex.state = 'dispatched';
     ex.owner = CACHE_OWNER;
+    ex.logged = e.log; // httpLogging dontLog / selectiveLogging decided for the URL
     const conn = ex.conn;
     if (notModified(ex.head.rawHeaders, e)) {
       conn.responseHead(ex, 304, '', e.notModifiedHeaders);

@@ -23,6 +23,8 @@ export interface CachedResponse {
   readonly lastModifiedMs: number | undefined;
   /** The headers a 304 from the cache carries (ETag, Last-Modified, Cache-Control, Expires …). */
   readonly notModifiedHeaders: readonly string[];
+  /** Whether hits write a W3C line (the worker's httpLogging decision for the URL). */
+  readonly log: boolean;
   /** Date.now() after which the entry is stale (Infinity: until a dependency changes). */
   readonly expiresAt: number;
   readonly bytes: number;
@@ -124,7 +126,7 @@ export class ResponseCache {
    * A worker's response that it allowed to be cached. Stored when the URL was asked for
    * frequentHitThreshold times within frequentHitTimePeriod and it fits; returns whether it was.
    */
-  offer(key: string, hint: CacheableMessage, status: number, reason: string, headers: readonly string[], body: Buffer): boolean {
+  offer(key: string, hint: CacheableMessage, status: number, reason: string, headers: readonly string[], body: Buffer, log = true): boolean {
     const now = this.#now();
     const h = this.#hits.get(key);
     if (h === undefined) return false;
@@ -186,6 +188,7 @@ export class ResponseCache {
       etag,
       lastModifiedMs,
       notModifiedHeaders: notModified,
+      log,
       expiresAt,
       bytes,
       lastHit: now,

@@ -17,7 +17,7 @@ export interface WorkerEndpointEvents {
   idle(ep: WorkerEndpoint): void;
   pong(ep: WorkerEndpoint, id: number): void;
   /** A whole response the worker allowed the listener to cache (before it goes to the client). */
-  cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer): void;
+  cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
   log(ep: WorkerEndpoint, msg: LogMessage): void;
 }
 
@@ -152,7 +152,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void {
     const ex = this.#inflight.get(stream);
     if (ex === undefined) return;
-    if (ex.cacheHint !== undefined) this.#events.cacheable(ex, head, body);
+    if (ex.cacheHint !== undefined) this.#events.cacheable(ex, head, body, end);
     ex.conn.responseHead(ex, head.status, head.reason, head.headers);
     if (body.length !== 0) ex.conn.responseBody(ex, body);
     this.responseEnd(stream, end);
