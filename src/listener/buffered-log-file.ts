@@ -17,6 +17,7 @@
 import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListenerError } from '../errors.js';
+import type { LogRecord } from './log-record.js';
 
 /** One time-based file: its name inside the log folder and the span [start, end) it covers (epoch ms). */
 export interface LogPeriod {
@@ -445,4 +446,43 @@ export class BufferedLogFile {
 
 function isCode(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && err.code === code;
+}
+
+/**
+ * What every request log file shares (W3C, IIS, NCSA): a BufferedLogFile (absent when logging is
+ * disabled) fed one formatted line per request. Subclasses only format.
+ */
+export abstract class LineLogFile {
+  /** The file lines go to; undefined when the log is disabled. Set by the subclass's constructor. */
+  protected file: BufferedLogFile | undefined = undefined;
+  readonly #now: () => number;
+
+  protected constructor(now: (() => number) | undefined) {
+    this.#now = now ?? Date.now;
+  }
+
+  /** The record's line (CRLF-terminated) as it will appear in the file. */
+  abstract formatLine(record: LogRecord, time?: number): string;
+
+  /** Records dropped (memory cap during write failures, or written after close). */
+  get droppedRecords(): number {
+    return this.file?.droppedRecords ?? 0;
+  }
+
+  /** Queues one request's line. Never blocks and never throws. */
+  write(record: LogRecord): void {
+    const file = this.file;
+    if (file === undefined) return;
+    // A broken clock value must not throw into the request path; log it as completing now.
+    const time = Number.isFinite(record.time) ? record.time : this.#now();
+    file.append(time, this.formatLine(record, time));
+  }
+
+  flush(): Promise<void> {
+    return this.file === undefined ? Promise.resolve() : this.file.flush();
+  }
+
+  close(): Promise<void> {
+    return this.file === undefined ? Promise.resolve() : this.file.close();
+  }
 }

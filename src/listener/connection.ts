@@ -81,8 +81,6 @@ export class Connection implements ParserSink, TimerOwner {
   #readPauses = 0;
   /** Reading is paused because MAX_PIPELINE requests are outstanding (one pause, one resume). */
   #pipelineFull = false;
-  /** When bytes last arrived or the last response completed (Date.now()), for the shutdown drain. */
-  lastActivity = Date.now();
   /** The site this connection counts for (its first routed request): maxConnections, connectionTimeout. */
   qos: SiteQos | undefined = undefined;
   readonly #timer: WheelTimer;
@@ -111,7 +109,6 @@ export class Connection implements ParserSink, TimerOwner {
     this.#lastIo = host.timers.now();
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => {
-      this.lastActivity = Date.now();
       this.#lastIo = host.timers.now();
       try {
         this.#parser.execute(d);
@@ -139,9 +136,12 @@ export class Connection implements ParserSink, TimerOwner {
     return this.#closed;
   }
 
-  /** Nothing outstanding and nothing received for this long (ms); -1 while a request is in progress. */
+  /**
+   * Nothing outstanding and no byte received or response finished for this long (ms, on the
+   * timer wheel's clock); -1 while a request is in progress. For the shutdown drain.
+   */
   idleFor(now: number): number {
-    return this.exchanges.length === 0 ? now - this.lastActivity : -1;
+    return this.exchanges.length === 0 ? now - this.#lastIo : -1;
   }
 
   // ---- ParserSink ----------------------------------------------------------------------------
@@ -491,7 +491,6 @@ export class Connection implements ParserSink, TimerOwner {
       }
       const next = this.exchanges[0];
       if (next === undefined) {
-        this.lastActivity = Date.now();
         this.#lastIo = this.#host.timers.now();
         if (this.#closing) this.#endSocket();
         else this.#armTimer();

@@ -17,7 +17,7 @@
  * turns `"` into `%22`.
  */
 import { join } from 'node:path';
-import { BufferedLogFile } from './buffered-log-file.js';
+import { BufferedLogFile, LineLogFile } from './buffered-log-file.js';
 import { IIS_STEMS, logFileNaming, NCSA_STEMS, withoutUtf8Prefix, type LogFilePeriod } from './log-file-naming.js';
 import { LocalTimestamp } from './local-time.js';
 import type { LogRecord, RequestLogFile } from './log-record.js';
@@ -44,25 +44,20 @@ export interface FixedFormatLogOptions {
 const QUOTE = /"/g;
 
 /** One site's IIS-format or NCSA log. write() never blocks or throws. */
-export class FixedFormatLogFile implements RequestLogFile {
+export class FixedFormatLogFile extends LineLogFile implements RequestLogFile {
   readonly folder: string;
   readonly format: FixedLogFormat;
   readonly needsResponseHeaders = false;
-  readonly #file: BufferedLogFile | undefined;
   readonly #service: string;
   readonly #stamp = new LocalTimestamp();
-  readonly #now: () => number;
 
   constructor(o: FixedFormatLogOptions) {
+    super(o.now);
     this.format = o.format;
-    this.#now = o.now ?? Date.now;
     this.#service = `W3SVC${o.siteId}`;
     this.folder = join(o.directory, this.#service);
-    if (o.enabled === false) {
-      this.#file = undefined;
-      return;
-    }
-    this.#file = new BufferedLogFile({
+    if (o.enabled === false) return;
+    this.file = new BufferedLogFile({
       directory: this.folder,
       naming: logFileNaming({
         stems: o.utf8 === false ? withoutUtf8Prefix(o.format === 'IIS' ? IIS_STEMS : NCSA_STEMS) : o.format === 'IIS' ? IIS_STEMS : NCSA_STEMS,
@@ -78,16 +73,7 @@ export class FixedFormatLogFile implements RequestLogFile {
     });
   }
 
-  get droppedRecords(): number {
-    return this.#file?.droppedRecords ?? 0;
-  }
 
-  write(record: LogRecord): void {
-    const file = this.#file;
-    if (file === undefined) return;
-    const time = Number.isFinite(record.time) ? record.time : this.#now();
-    file.append(time, this.formatLine(record, time));
-  }
 
   /** The record's line (CRLF-terminated) as it will appear in the file. */
   formatLine(r: LogRecord, time: number = r.time): string {
@@ -95,13 +81,7 @@ export class FixedFormatLogFile implements RequestLogFile {
     return this.format === 'IIS' ? this.#iisLine(r) : this.#ncsaLine(r);
   }
 
-  flush(): Promise<void> {
-    return this.#file === undefined ? Promise.resolve() : this.#file.flush();
-  }
 
-  close(): Promise<void> {
-    return this.#file === undefined ? Promise.resolve() : this.#file.close();
-  }
 
   #iisLine(r: LogRecord): string {
     const s = this.#stamp;

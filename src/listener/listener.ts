@@ -633,7 +633,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     // so an idle browser tab does not hold the shutdown for the whole shutdownTimeLimit.
     const deadline = Date.now() + timeoutMs;
     while (this.#connections.size > 0 && Date.now() < deadline) {
-      const now = Date.now();
+      const now = this.timers.now();
       for (const c of this.#connections) if (c.idleFor(now) >= DRAIN_IDLE_MS) c.socket.destroy();
       await new Promise((r) => setTimeout(r, 25));
     }

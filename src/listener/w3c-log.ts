@@ -11,7 +11,7 @@
  * the configured flags.
  */
 import { join } from 'node:path';
-import { BufferedLogFile, type LogPeriod } from './buffered-log-file.js';
+import { BufferedLogFile, LineLogFile, type LogPeriod } from './buffered-log-file.js';
 import type { CustomLogFields } from './custom-log-fields.js';
 import { logFileNaming, logFilePeriod, W3C_STEMS, withoutUtf8Prefix, type LogFilePeriod } from './log-file-naming.js';
 import type { LogRecord, RequestLogFile } from './log-record.js';
@@ -180,10 +180,9 @@ export function w3cLogPeriod(
 }
 
 /** One site's W3C log (or the central one). write() never blocks or throws; see BufferedLogFile for failure handling. */
-export class W3cLogFile implements RequestLogFile {
+export class W3cLogFile extends LineLogFile implements RequestLogFile {
   /** The folder this log's files go in: `<directory>/W3SVC<siteId>`, or `<directory>/W3SVC` when central. */
   readonly folder: string;
-  readonly #file: BufferedLogFile | undefined;
   /** Enabled flags in IIS field order, so formatting is one loop with no bit tests per field. */
   readonly #fields: readonly number[];
   /** `W3SVC<id>` when logSiteId, else undefined (the record's site name is used). */
@@ -193,10 +192,9 @@ export class W3cLogFile implements RequestLogFile {
   readonly #siteNames = new Map<number, string>();
   readonly #custom: CustomLogFields | undefined;
   readonly #stamp = new W3cTimestamp();
-  readonly #now: () => number;
 
   constructor(options: W3cLogFileOptions) {
-    this.#now = options.now ?? Date.now;
+    super(options.now);
     this.#central = options.central === true;
     this.folder = join(options.directory, this.#central ? 'W3SVC' : `W3SVC${options.siteId}`);
     const flags = options.fields;
@@ -204,13 +202,10 @@ export class W3cLogFile implements RequestLogFile {
     this.#siteIdName = options.logSiteId === false || this.#central ? undefined : `W3SVC${options.siteId}`;
     const custom = options.customFields !== undefined && options.customFields.count > 0 ? options.customFields : undefined;
     this.#custom = custom;
-    if (options.enabled === false) {
-      this.#file = undefined;
-      return;
-    }
+    if (options.enabled === false) return;
     let fieldNames = w3cFieldNames(flags);
     if (custom !== undefined) fieldNames = fieldNames === '' ? custom.names : fieldNames + ' ' + custom.names;
-    this.#file = new BufferedLogFile({
+    this.file = new BufferedLogFile({
       directory: this.folder,
       naming: logFileNaming({
         stems: options.utf8 === false ? withoutUtf8Prefix(W3C_STEMS) : W3C_STEMS,
@@ -232,19 +227,7 @@ export class W3cLogFile implements RequestLogFile {
     return this.#custom?.needsResponseHeaders ?? false;
   }
 
-  /** Records dropped (memory cap during write failures, or written after close). */
-  get droppedRecords(): number {
-    return this.#file?.droppedRecords ?? 0;
-  }
 
-  /** Queues one request's line. Never blocks and never throws. */
-  write(record: LogRecord): void {
-    const file = this.#file;
-    if (file === undefined) return;
-    // A broken clock value must not throw into the request path; log it as completing now.
-    const time = Number.isFinite(record.time) ? record.time : this.#now();
-    file.append(time, this.formatLine(record, time));
-  }
 
   /** The record's line (CRLF-terminated) as it will appear in the file. */
   formatLine(record: LogRecord, time: number = record.time): string {
@@ -260,13 +243,7 @@ export class W3cLogFile implements RequestLogFile {
     return line + '\r\n';
   }
 
-  flush(): Promise<void> {
-    return this.#file === undefined ? Promise.resolve() : this.#file.flush();
-  }
 
-  close(): Promise<void> {
-    return this.#file === undefined ? Promise.resolve() : this.#file.close();
-  }
 
   #centralSiteName(siteId: number): string {
     let name = this.#siteNames.get(siteId);

@@ -446,7 +446,7 @@ export class ActivationService {
     this.#transition(w, 'Draining');
     w.exitReason = why;
     w.expected = true;
-    for (const t of [w.startupTimer, w.pingTimer, w.idleTimer, w.timeTimer]) clearTimeout(t);
+    this.#clearTimers(w); // the kill timer is armed just below
     this.#host.drain(rt.settings.name, w.pid);
     const limit = rt.settings.shutdownTimeLimitMs;
     w.killTimer = setTimeout(() => {
@@ -495,22 +495,13 @@ export class ActivationService {
     this.#host.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); orphaning it (orphanWorkerProcess): it is left running for debugging`);
     this.#transition(w, 'Orphaned');
     w.expected = true;
-    for (const t of [w.startupTimer, w.pingTimer, w.idleTimer, w.timeTimer, w.killTimer]) clearTimeout(t);
+    this.#clearTimers(w);
     rt.workers.delete(w.pid);
     this.#orphans.add(w.child);
     w.child.once('exit', () => this.#orphans.delete(w.child));
     this.#host.orphan(s.name, w.pid);
-    const exe = s.failure.orphanActionExe;
-    if (exe !== '') {
-      const args = s.failure.orphanActionParams.split(' ').filter((a) => a !== '').map((a) => a.replaceAll('%1%', String(w.pid)));
-      try {
-        const c = spawn(exe, args, { stdio: 'ignore', detached: true });
-        c.on('error', (err) => this.#host.log('warn', `orphanActionExe ${exe} for pool ${s.name} failed: ${err.message}`));
-        c.unref();
-      } catch (err) {
-        this.#host.log('warn', `orphanActionExe ${exe} for pool ${s.name} failed: ${(err as Error).message}`);
-      }
-    }
+    const f = s.failure;
+    if (f.orphanActionExe !== '') this.#runAction(rt, 'orphanActionExe', f.orphanActionExe, f.orphanActionParams, w.pid);
     this.#recordFailure(rt);
     this.#host.exited(s.name, w.pid);
     this.#reconcile(rt);
@@ -829,7 +820,7 @@ export class ActivationService {
   }
 
   #exited(rt: PoolRuntime, w: WorkerEntry, code: number | null, signal: NodeJS.Signals | null): void {
-    for (const t of [w.startupTimer, w.pingTimer, w.idleTimer, w.timeTimer, w.killTimer]) clearTimeout(t);
+    this.#clearTimers(w);
     const was = w.state;
     this.#transition(w, 'Exited');
     rt.workers.delete(w.pid);
@@ -889,21 +880,34 @@ export class ActivationService {
     );
     rt.failures = [];
     this.#stopPool(rt, 'AppOffline', 'rapid-fail protection stopped its application pool');
-    if (f.autoShutdownExe !== '') this.#runAutoShutdown(rt);
+    if (f.autoShutdownExe !== '') this.#runAction(rt, 'autoShutdownExe', f.autoShutdownExe, f.autoShutdownParams);
     return true;
   }
 
-  #runAutoShutdown(rt: PoolRuntime): void {
-    const f = rt.settings.failure;
-    const args = f.autoShutdownParams.split(' ').filter((a) => a !== '');
+  /**
+   * Run an administrator's program for a pool event (autoShutdownExe, orphanActionExe): detached,
+   * params split on spaces, `%1%` replaced by `pid` when given. Failures are logged, never thrown.
+   */
+  #runAction(rt: PoolRuntime, attribute: string, exe: string, params: string, pid?: number): void {
+    const args = params
+      .split(' ')
+      .filter((a) => a !== '')
+      .map((a) => (pid === undefined ? a : a.replaceAll('%1%', String(pid))));
+    const failed = (err: Error): void => this.#host.log('warn', `${attribute} ${exe} for pool ${rt.settings.name} failed: ${err.message}`);
     try {
-      const c = spawn(f.autoShutdownExe, args, { stdio: 'ignore', detached: true });
-      c.on('error', (err) => this.#host.log('warn', `autoShutdownExe ${f.autoShutdownExe} for pool ${rt.settings.name} failed: ${err.message}`));
+      const c = spawn(exe, args, { stdio: 'ignore', detached: true });
+      c.on('error', failed);
       c.unref();
     } catch (err) {
-      this.#host.log('warn', `autoShutdownExe ${f.autoShutdownExe} for pool ${rt.settings.name} failed: ${(err as Error).message}`);
+      failed(err as Error);
     }
   }
+
+  /** Every timer a worker entry may hold. */
+  #clearTimers(w: WorkerEntry): void {
+    for (const t of [w.startupTimer, w.pingTimer, w.idleTimer, w.timeTimer, w.killTimer]) clearTimeout(t);
+  }
+
 
   #pipeOutput(child: ChildProcess, label: { readonly name: string }, pid: number): void {
     for (const [stream, level] of [
