@@ -152,6 +152,7 @@ export class WharfServer implements AdminTarget {
       workerClosed: (pool, pid) => activation.channelClosed(pool, pid),
       pong: (pool, pid, id) => activation.pong(pool, pid, id),
       requestLimitReached: (pool, pid) => activation.requestLimitReached(pool, pid),
+      recycleRequested: (pool, pid, reason) => activation.recycleRequested(pool, pid, reason),
     });
     this.#activation = activation;
     this.#listener = listener;

@@ -84,6 +84,11 @@ export interface SectionDelegation {
 export interface SectionDef extends SectionDelegation {
   readonly path: string;
   readonly body: readonly SchemaDef[];
+  /**
+   * The schema file a third-party module installs for this section (iisnode_schema.xml), when
+   * the section is not IIS's own: the compat test checks only IIS's sections against IIS_schema.xml.
+   */
+  readonly schemaFile?: string;
 }
 
 type AttributeOptions = Omit<AttributeDef, 'kind' | 'name' | 'type'>;
@@ -98,7 +103,7 @@ function element(name: string, ...rest: [readonly SchemaDef[]] | [{ isCollection
 function collection(options: CollectionOptions, body: readonly SchemaDef[]): CollectionDef {
   return { kind: 'collection', options, body };
 }
-function section(path: string, delegation: SectionDelegation, body: readonly SchemaDef[]): SectionDef {
+function section(path: string, delegation: SectionDelegation & { schemaFile?: string }, body: readonly SchemaDef[]): SectionDef {
   return { path, ...delegation, body };
 }
 
@@ -953,6 +958,47 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('exactDestination', 'bool', { default: 'false' }),
     attr('childOnly', 'bool', { default: 'false' }),
     attr('httpResponseStatus', 'enum', { default: 'Found', values: { Permanent: 301, Found: 302, Temporary: 307, PermRedirect: 308 } }),
+  ]),
+  // iisnode's own section (iisnode_schema_x64.xml of tjanczuk/iisnode 0.2.x, plus the attributes
+  // its documented sample web.config uses that later releases added). Wharf honours the ones
+  // docs/configuration.md lists under "Node.js applications"; the named-pipe and debugger ones
+  // describe iisnode's out-of-process design and are accepted but have no effect.
+  section('system.webServer/iisnode', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', schemaFile: 'iisnode_schema.xml' }, [
+    attr('node_env', 'string', { expanded: true, default: '%node_env%' }),
+    attr('asyncCompletionThreadCount', 'uint', { default: '0' }),
+    attr('nodeProcessCountPerApplication', 'uint', { default: '1' }),
+    attr('nodeProcessCommandLine', 'string', { expanded: true, default: '"%programfiles%\\nodejs\\node.exe"' }),
+    attr('interceptor', 'string', { expanded: true, default: '"%programfiles%\\iisnode\\interceptor.js"' }),
+    attr('maxConcurrentRequestsPerProcess', 'uint', { default: '1024' }),
+    attr('maxNamedPipeConnectionRetry', 'uint', { default: '100' }),
+    attr('namedPipeConnectionRetryDelay', 'uint', { default: '250' }),
+    attr('maxNamedPipeConnectionPoolSize', 'uint', { default: '512' }),
+    attr('maxNamedPipePooledConnectionAge', 'uint', { default: '30000' }),
+    attr('initialRequestBufferSize', 'uint', { default: '4096' }),
+    attr('maxRequestBufferSize', 'uint', { default: '65536' }),
+    attr('uncFileChangesPollingInterval', 'uint', { default: '5000' }),
+    attr('gracefulShutdownTimeout', 'uint', { default: '60000' }),
+    attr('logDirectoryNameSuffix', 'string', { expanded: true, default: 'logs' }),
+    attr('logDirectory', 'string', { expanded: true, default: 'iisnode' }),
+    attr('debuggingEnabled', 'bool', { default: 'true' }),
+    attr('debuggerPathSegment', 'string', { expanded: true, default: 'debug' }),
+    attr('debuggerPortRange', 'string', { expanded: true, default: '5058-6058' }),
+    attr('debuggerExtensionDll', 'string', { expanded: true, default: '' }),
+    attr('debugHeaderEnabled', 'bool', { default: 'false' }),
+    attr('logFileFlushInterval', 'uint', { default: '5000' }),
+    attr('maxLogFileSizeInKB', 'uint', { default: '128' }),
+    attr('maxTotalLogFileSizeInKB', 'uint', { default: '1024' }),
+    attr('maxLogFiles', 'uint', { default: '20' }),
+    attr('loggingEnabled', 'bool', { default: 'true' }),
+    attr('appendToExistingLog', 'bool', { default: 'false' }),
+    attr('devErrorsEnabled', 'bool', { default: 'true' }),
+    attr('flushResponse', 'bool', { default: 'false' }),
+    attr('watchedFiles', 'string', { expanded: true, default: '*.js;iisnode.yml' }),
+    attr('enableXFF', 'bool', { default: 'false' }),
+    attr('promoteServerVars', 'string', { default: '' }),
+    attr('configOverrides', 'string', { expanded: true, default: 'iisnode.yml' }),
+    attr('recycleSignalEnabled', 'bool', { default: 'false' }),
+    attr('idlePageOutTimePeriod', 'uint', { default: '0' }),
   ]),
   section('system.webServer/modules', { overrideModeDefault: 'Deny', allowDefinition: 'MachineToApplication' }, [
     attr('runAllManagedModulesForAllRequests', 'bool', { default: 'false' }),

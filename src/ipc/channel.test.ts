@@ -34,6 +34,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     requestResume() {},
     pong() {},
     log() {},
+    recycleRequest() {},
     closed() {},
     ...over,
   };

@@ -12,6 +12,7 @@ import {
   type ConfigMessage,
   type ListenerInbound,
   type LogMessage,
+  type RecycleRequestMessage,
   type RequestHeadMessage,
   type ResponseEndMessage,
   type ResponseHeadMessage,
@@ -336,6 +337,9 @@ export class ListenerChannel extends Channel {
       case MessageType.Log:
         h.log(JSON.parse(payload.toString('utf8')) as LogMessage);
         return;
+      case MessageType.RecycleRequest:
+        h.recycleRequest(JSON.parse(payload.toString('utf8')) as RecycleRequestMessage);
+        return;
       default:
         throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from worker`);
     }
@@ -400,6 +404,9 @@ export class WorkerChannel extends Channel {
   }
   sendLog(msg: LogMessage): void {
     this.jsonFrame(MessageType.Log, msg);
+  }
+  sendRecycleRequest(msg: RecycleRequestMessage): void {
+    this.jsonFrame(MessageType.RecycleRequest, msg);
   }
 
   protected dispatch(type: number, stream: number, payload: Buffer): void {

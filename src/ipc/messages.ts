@@ -34,6 +34,8 @@ export const MessageType = {
   ResponseComplete: 28,
   /** The next ResponseComplete on this stream may be kept by the listener's response cache. */
   ResponseCacheable: 29,
+  /** The worker asks WAS for an overlapped recycle (a hosted app's watchedFiles changed, app_offline.htm appeared). */
+  RecycleRequest: 30,
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
@@ -103,6 +105,11 @@ export interface CacheableMessage {
   readonly frequentHitTimePeriodMs: number;
 }
 
+export interface RecycleRequestMessage {
+  /** Why, for the WAS event line ("watchedFiles: app.js changed"). */
+  readonly reason: string;
+}
+
 export interface LogMessage {
   readonly level: 'info' | 'warn' | 'error';
   readonly message: string;
@@ -135,5 +142,6 @@ export interface ListenerInbound {
   requestResume(stream: number): void;
   pong(id: number): void;
   log(msg: LogMessage): void;
+  recycleRequest(msg: RecycleRequestMessage): void;
   closed(error: Error | undefined): void;
 }

@@ -44,6 +44,8 @@ export interface ListenerOptions {
   readonly pong?: (pool: string, pid: number, id: number) => void;
   /** A worker was given its pool's periodicRestart requests: WAS recycles it. */
   readonly requestLimitReached?: (pool: string, pid: number) => void;
+  /** A worker asked to be recycled (its hosted app's watchedFiles changed …). */
+  readonly recycleRequested?: (pool: string, pid: number, reason: string) => void;
   readonly parserLimits?: ParserLimits;
 }
 
@@ -385,6 +387,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   pong(ep: WorkerEndpoint, id: number): void {
     this.#o.pong?.(ep.poolName, ep.pid, id);
+  }
+
+  recycleRequest(ep: WorkerEndpoint, reason: string): void {
+    this.#o.recycleRequested?.(ep.poolName, ep.pid, reason);
   }
 
   log(ep: WorkerEndpoint, msg: LogMessage): void {

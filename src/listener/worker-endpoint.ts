@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
-import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, RecycleRequestMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 
 export type WorkerEndpointState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -19,6 +19,8 @@ export interface WorkerEndpointEvents {
   /** A whole response the worker allowed the listener to cache (before it goes to the client). */
   cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
   log(ep: WorkerEndpoint, msg: LogMessage): void;
+  /** The worker asked for an overlapped recycle. */
+  recycleRequest(ep: WorkerEndpoint, reason: string): void;
 }
 
 export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
@@ -181,6 +183,9 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   }
   log(msg: LogMessage): void {
     this.#events.log(this, msg);
+  }
+  recycleRequest(msg: RecycleRequestMessage): void {
+    this.#events.recycleRequest(this, msg.reason);
   }
   closed(): void {
     if (this.state === 'closed') return;

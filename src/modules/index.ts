@@ -7,6 +7,7 @@ import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
 import { DirectoryListingModule } from './directory-listing/index.js';
 import { HttpLoggingModule } from './http-logging/index.js';
+import { IisNodeModule } from './iisnode/index.js';
 import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
 import { StaticFileModule } from './static-file/index.js';
@@ -16,6 +17,7 @@ export type { CustomErrorOptions } from './custom-error/index.js';
 export { DefaultDocumentModule } from './default-document/index.js';
 export { DirectoryListingModule } from './directory-listing/index.js';
 export { HttpLoggingModule } from './http-logging/index.js';
+export { IisNodeModule } from './iisnode/index.js';
 export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
 export { StaticFileModule } from './static-file/index.js';
@@ -31,4 +33,5 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   StaticFileModule,
   RequestFilteringModule,
   CustomErrorModule,
+  IisNodeModule,
 ];

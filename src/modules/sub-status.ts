@@ -253,6 +253,21 @@ const BY_SUB_STATUS: Readonly<Record<string, Entry>> = {
   '500.22': { description: 'A system.web/httpModules setting does not apply in integrated pipeline mode.' },
   '500.23': { description: 'A system.web/httpHandlers setting does not apply in integrated pipeline mode.' },
   '500.24': { description: 'A system.web/identity impersonation setting does not apply in integrated pipeline mode.' },
+  '500.30': {
+    description: 'The Node.js application failed to start.',
+    causes: ['The application entry threw an exception while it was loaded.', 'A module the application requires is missing from its node_modules.'],
+    tries: ["Read the application's stderr in the pool's log (wharf logs apppool NAME).", 'Run the entry with node directly to see the error.'],
+  },
+  '500.35': {
+    description: 'A second Node.js application cannot be hosted in the same worker process.',
+    causes: ['Two handler mappings of one application pool name different entry files.'],
+    tries: ['Give each Node.js application an application pool of its own (one application per pool, like ASP.NET Core in-process hosting).'],
+  },
+  '500.37': {
+    description: 'The Node.js application did not start listening within its start-up time limit.',
+    causes: ['The application never calls listen() on an http.Server, or waits for something that does not come.'],
+    tries: ['Check that the entry creates an http.Server (express, fastify, koa and http.createServer all do) and calls listen().'],
+  },
   '500.50': { description: 'A URL rewrite rule failed while processing the request.' },
   '500.51': { description: 'A global URL rewrite rule failed while processing the request.' },
   '500.52': { description: 'An outbound rewrite rule failed while sending the response.' },

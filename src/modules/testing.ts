@@ -296,6 +296,10 @@ export class RecordingResponse implements HttpResponse {
     this.writeCount++;
     return this.#pending < this.#highWaterMark;
   }
+  readonly abortListeners: Array<() => void> = [];
+  onClientAbort(listener: () => void): void {
+    this.abortListeners.push(listener);
+  }
   drained(): Promise<void> {
     this.drainCount++;
     this.#pending = 0;

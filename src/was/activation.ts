@@ -168,7 +168,7 @@ const RECYCLE_EVENTS: Readonly<Record<RecycleReason, readonly [number, string]>>
   Requests: [5075, 'reached its allowed processing request limit'],
   Schedule: [5076, 'reached its scheduled recycle time'],
   Memory: [5077, 'reached its allowed virtual memory limit'],
-  IsapiUnhealthy: [5078, 'was reported unhealthy'],
+  IsapiUnhealthy: [5078, 'asked to be recycled'],
   OnDemand: [5079, 'was asked to recycle by an administrator'],
   ConfigChange: [5080, 'had its application pool configuration changed'],
   PrivateMemory: [5117, 'reached its allowed private bytes limit'],
@@ -338,6 +338,19 @@ export class ActivationService {
     if (rt !== undefined && w !== undefined) this.#recycle(rt, w, 'Requests');
   }
 
+  /**
+   * A worker asked to be recycled (IIS: an ISAPI extension reporting itself unhealthy, WAS 5078;
+   * here a hosted app whose watchedFiles changed or whose app_offline.htm appeared). Overlapped,
+   * like every recycle; logged always, since the worker said why.
+   */
+  recycleRequested(pool: string, pid: number, reason: string): void {
+    const rt = this.#pools.get(pool.toLowerCase());
+    const w = rt?.workers.get(pid);
+    if (rt === undefined || w === undefined || w.state !== 'Running') return;
+    this.#host.log('info', `WAS 5078: worker process ${pid} serving application pool '${rt.settings.name}' asked to be recycled (${reason}); recycling it`);
+    this.#recycle(rt, w, 'IsapiUnhealthy', true);
+  }
+
   // ---- admin verbs -----------------------------------------------------------------------------
 
   startPool(name: string): string {
@@ -421,11 +434,11 @@ export class ActivationService {
   }
 
   /** Recycle one Running worker (overlapped: it serves on until its replacement is Running). */
-  #recycle(rt: PoolRuntime, w: WorkerEntry, reason: RecycleReason): void {
+  #recycle(rt: PoolRuntime, w: WorkerEntry, reason: RecycleReason, logged = false): void {
     if (w.state !== 'Running') return;
     const [event, text] = RECYCLE_EVENTS[reason];
     const why = `worker process ${w.pid} serving application pool '${rt.settings.name}' ${text}`;
-    if (rt.settings.recycling.logEventOn.has(reason)) this.#host.log('info', `WAS ${event}: ${why}; recycling it`);
+    if (!logged && rt.settings.recycling.logEventOn.has(reason)) this.#host.log('info', `WAS ${event}: ${why}; recycling it`);
     if (rt.settings.recycling.disallowOverlappingRotation || rt.state !== 'Started') {
       this.#drain(rt, w, why);
       return;

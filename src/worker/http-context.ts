@@ -28,6 +28,8 @@ export interface ResponseTransport {
   complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void;
   /** The listener may cache the response that complete() sends next. */
   cacheable?(hint: CacheableMessage): void;
+  /** Call `listener` once when the client goes away before the response ended. */
+  onAbort?(listener: () => void): void;
 }
 
 /** IHttpCachePolicy's kernel part (module-api.ts KernelCachePolicy). */
@@ -258,6 +260,10 @@ export class WorkerResponse implements HttpResponse {
     this.#chunks = [];
   }
 
+  onClientAbort(listener: () => void): void {
+    this.#transport.onAbort?.(listener);
+  }
+
   /** Called by the pipeline once every stage ran: send what is left and end the stream. */
   async finish(user: string): Promise<void> {
     if (!this.#aborted && !this.#headersSent) {
@@ -302,7 +308,9 @@ export class WorkerResponse implements HttpResponse {
       if (this.#aborted || this.#headersSent) return undefined;
     }
     const status = this.#status;
-    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+    // After a 101 the "body" is the new protocol's bytes (a WebSocket tunnel): they still flow.
+    if (status === 101) final = false;
+    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200 && status !== 101);
     if (final && !noBody && !this.#headers.has('content-length') && !this.#headers.has('transfer-encoding')) {
       this.#headers.set('content-length', { name: 'Content-Length', value: String(this.#bodyLength) });
     }

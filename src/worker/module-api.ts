@@ -30,6 +30,18 @@ export type Notification = Stage | 'SendResponse';
 
 export type NotificationHandler = (ctx: HttpContext) => void | Promise<void>;
 
+/** What a module may ask of its worker process outside any request (ModuleDefinition.attach). */
+export interface WorkerServices {
+  /** Name of the pool the worker serves ('' for a spare not yet given a pool). */
+  readonly poolName: () => string;
+  /**
+   * Ask WAS for an overlapped recycle of this worker (a new one starts, this one drains), e.g.
+   * because files the module loaded changed. Asked once: later calls do nothing.
+   */
+  requestRecycle(reason: string): void;
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+}
+
 export interface ModuleDefinition {
   /** The name used in `<modules>` and in a handler's `modules="…"` list, e.g. 'StaticFileModule'. */
   readonly name: string;
@@ -41,6 +53,8 @@ export interface ModuleDefinition {
    * `<modules>` order until one of them finishes the request (ctx.finish()) or produces a response.
    */
   readonly executeHandler?: NotificationHandler;
+  /** Called once when the module is registered in a worker, with the worker's services. */
+  readonly attach?: (worker: WorkerServices) => void;
 }
 
 /** A `<handlers>` entry chosen at MapRequestHandler. */
@@ -133,6 +147,12 @@ export interface HttpResponse {
   readonly bodyLength: number;
   /** Close the client connection without a response (IIS abort): LogRequest/EndRequest still run. */
   abort(): void;
+  /**
+   * Call `listener` once if the client goes away before the response is complete (the listener
+   * saw the connection close): a handler that waits on something else (a hosted app, a timer)
+   * can stop. Not called for responses that completed.
+   */
+  onClientAbort(listener: () => void): void;
   /** Whether the listener writes a W3C line for this request (HttpLoggingModule clears it). */
   logRequest: boolean;
   /**

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
 import type { ConfigElement } from '../config/types.js';
 import { ModuleError } from '../errors.js';
-import { STAGES, type ModuleDefinition, type Notification, type NotificationHandler } from './module-api.js';
+import { STAGES, type ModuleDefinition, type Notification, type NotificationHandler, type WorkerServices } from './module-api.js';
 
 export interface ChainEntry {
   readonly module: string;
@@ -29,15 +29,18 @@ export class ModuleRegistry {
   readonly #chains = new WeakMap<ConfigElement, ModuleChain>();
   readonly #reported = new Set<string>();
   readonly #report: (message: string) => void;
+  readonly #services: WorkerServices | undefined;
 
-  constructor(report: (message: string) => void) {
+  constructor(report: (message: string) => void, services?: WorkerServices) {
     this.#report = report;
+    this.#services = services;
   }
 
   register(def: ModuleDefinition): void {
     const key = def.name.toLowerCase();
     if (this.#modules.has(key)) throw new ModuleError('MOD_FAILED', `module ${def.name} is registered twice`);
     this.#modules.set(key, def);
+    if (def.attach !== undefined && this.#services !== undefined) def.attach(this.#services);
   }
 
   get(name: string): ModuleDefinition | undefined {

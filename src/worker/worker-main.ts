@@ -14,6 +14,7 @@ import { BUILTIN_MODULES, createCustomErrorModule, preloadBuiltinErrorPages } fr
 import { StatCache } from './file-cache.js';
 import type { ResponseTransport } from './http-context.js';
 import { ModuleRegistry } from './module-registry.js';
+import type { WorkerServices } from './module-api.js';
 import { Pipeline } from './pipeline.js';
 import { RequestBody, type BodyFlowControl } from './request-body.js';
 import { runApplicationInitialization } from './app-init.js';
@@ -29,6 +30,18 @@ function poolFromArgv(argv: readonly string[]): string | undefined {
     process.exit(2);
   }
   return name;
+}
+
+/** `Connection: upgrade` with an Upgrade header (the listener parsed the same rule, RFC 9110 §7.8). */
+function isUpgradeRequest(raw: readonly string[]): boolean {
+  let upgrade = false;
+  let connection = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 7 && name.toLowerCase() === 'upgrade') upgrade = true;
+    else if (name.length === 10 && name.toLowerCase() === 'connection' && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(raw[i + 1]!)) connection = true;
+  }
+  return upgrade && connection;
 }
 
 const IDENTITY_VARIABLES = ['WHARF_WORKER_UID', 'WHARF_WORKER_GID', 'WHARF_WORKER_USER'];
@@ -58,6 +71,8 @@ class Stream implements ResponseTransport, BodyFlowControl {
   paused = false;
   aborted = false;
   waiters: Array<() => void> = [];
+  /** Handlers waiting to hear that the client went away (HttpResponse.onClientAbort). */
+  abortListeners: Array<() => void> | undefined = undefined;
   readonly #worker: Worker;
   readonly #channel: WorkerChannel;
 
@@ -66,6 +81,14 @@ class Stream implements ResponseTransport, BodyFlowControl {
     this.#worker = worker;
     this.#channel = channel;
     this.requestBody = hasBody ? new RequestBody(this) : undefined;
+  }
+
+  onAbort(listener: () => void): void {
+    if (this.aborted) {
+      queueMicrotask(listener);
+      return;
+    }
+    (this.abortListeners ??= []).push(listener);
   }
 
   // BodyFlowControl: the handler reads the body slower than it arrives.
@@ -136,6 +159,17 @@ class Worker implements WorkerInbound {
     this.#channel.sendLog({ level, message });
   };
 
+  #recycleAsked = false;
+  readonly #services: WorkerServices = {
+    poolName: () => this.#poolName,
+    requestRecycle: (reason) => {
+      if (this.#recycleAsked || this.#shuttingDown) return;
+      this.#recycleAsked = true;
+      this.#channel.sendRecycleRequest({ reason });
+    },
+    log: (level, message) => this.#log(level, message),
+  };
+
   init(msg: ConfigMessage): void {
     if (msg.assign !== undefined && this.#poolName === '') {
       // A pre-started spare becomes the pool's worker: its environment, its name, its user.
@@ -164,7 +198,7 @@ class Worker implements WorkerInbound {
       return;
     }
     this.#generation = msg.generation;
-    const registry = this.#registry ?? new ModuleRegistry((m) => this.#log('warn', m));
+    const registry = this.#registry ?? new ModuleRegistry((m) => this.#log('warn', m), this.#services);
     if (this.#registry === undefined) {
       for (const def of BUILTIN_MODULES) {
         // CustomErrorModule needs the system drive to find error files under C:\ paths.
@@ -212,7 +246,9 @@ class Worker implements WorkerInbound {
       this.#log('error', 'request received before configuration');
       return;
     }
-    const st = new Stream(this, this.#channel, stream, head.contentLength !== 0);
+    // An upgrade request has no body, but after a 101 the client's bytes of the new protocol
+    // arrive as body frames on the same stream.
+    const st = new Stream(this, this.#channel, stream, head.contentLength !== 0 || isUpgradeRequest(head.rawHeaders));
     this.#streams.set(stream, st);
     pipeline.run(head, st, st.requestBody).catch(this.#pipelineFailed);
   }
@@ -238,6 +274,9 @@ class Worker implements WorkerInbound {
     s.aborted = true;
     s.requestBody?.fail(new Error('the client disconnected'));
     s.wake();
+    const listeners = s.abortListeners;
+    s.abortListeners = undefined;
+    if (listeners !== undefined) for (const f of listeners) f();
   }
   responsePause(stream: number): void {
     const s = this.#streams.get(stream);

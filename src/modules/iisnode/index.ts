@@ -1,0 +1,169 @@
+/**
+ * The `iisnode` handler module: requests mapped to it are served by an unmodified Node.js
+ * application hosted in this worker process (src/modules/iisnode/app-host.ts), under every
+ * protection of the pool — its identity, pings, recycling, rapid-fail and queues.
+ *
+ * Mapped like iisnode (`<add name="iisnode" path="server.js" verb="*" modules="iisnode"/>`: the
+ * requested file is the entry), or in Wharf's concise form, which names the entry and takes every
+ * URL of the application:
+ *
+ *     <add name="node" path="*" verb="*" modules="iisnode" scriptProcessor="server.js" />
+ *
+ * `<iisnode>` attributes that apply are read per request (docs/configuration.md, "Node.js
+ * applications"); app_offline.htm in the application's root stops the app and answers 503.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { ConfigElement } from '../../config/types.js';
+import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
+import { escapeHtml } from '../html-response.js';
+import { AppExchange, serializeRequestHead } from './app-exchange.js';
+import { hostedApp, startApp, type HostedApp } from './app-host.js';
+import { promotedServerVariables } from './server-variables.js';
+import { appOfflineChanged, attachWorker, watchApplication } from './app-watch.js';
+
+/** ANCM's startupTimeLimit default: the app has this long to call listen() once loaded. */
+const STARTUP_TIME_LIMIT_MS = 120_000;
+
+let inflight = 0;
+
+export const IisNodeModule: ModuleDefinition = {
+  name: 'iisnode',
+  executeHandler(ctx) {
+    return serve(ctx);
+  },
+  attach: attachWorker,
+};
+
+function applicationRoot(ctx: HttpContext): string {
+  const app = ctx.config.application;
+  const root = app.virtualDirectories.find((v) => v.path === '/');
+  return root?.physicalPath ?? ctx.config.virtualDirectory.physicalPath;
+}
+
+/** The entry file: the handler's scriptProcessor (relative to the application's root), else the requested file. */
+function entryFile(ctx: HttpContext, appRoot: string): string {
+  const named = ctx.handler?.scriptProcessor.trim() ?? '';
+  if (named === '') return ctx.physicalPath;
+  const unquoted = named.replace(/^"(.*)"$/, '$1').replace(/\\/g, '/');
+  return isAbsolute(unquoted) ? unquoted : resolve(appRoot, unquoted);
+}
+
+async function serve(ctx: HttpContext): Promise<void> {
+  const settings = ctx.config.section('system.webServer/iisnode');
+  const appRoot = applicationRoot(ctx);
+  const res = ctx.response;
+
+  // app_offline.htm: the app is stopped and every request gets the file as 503 (ANCM's rule).
+  const offline = join(appRoot, 'app_offline.htm');
+  const offlineInfo = ctx.statCached(offline) ?? (await ctx.stat(offline)) ?? null;
+  if (offlineInfo !== null && offlineInfo.isFile) {
+    appOfflineChanged(true);
+    let body: Buffer;
+    try {
+      body = await readFile(offline);
+    } catch {
+      body = Buffer.from('');
+    }
+    res.clear();
+    res.statusCode = 503;
+    res.trySkipCustomErrors = true;
+    res.setHeader('Content-Type', 'text/html');
+    res.write(body);
+    ctx.finish();
+    return;
+  }
+
+  const entry = entryFile(ctx, appRoot);
+  let app = hostedApp();
+  if (app === undefined) {
+    const info = await ctx.stat(entry);
+    if (info === undefined || !info.isFile) {
+      ctx.setStatus(500, 30, {
+        description: `The Node.js application's entry ${entry} does not exist (handler ${ctx.handler?.name ?? ''}).`,
+        hresult: 0x80070002,
+      });
+      ctx.finish();
+      return;
+    }
+    app = startApp(entry, { startupTimeLimitMs: STARTUP_TIME_LIMIT_MS, environment: appEnvironment(settings) });
+    if (app !== undefined) watchApplication(ctx, entry, settings);
+  } else if (app.entry !== entry) {
+    app = undefined;
+  }
+  if (app === undefined) {
+    const other = hostedApp()?.entry ?? '';
+    ctx.setStatus(500, 35, {
+      description: `This worker process of pool ${ctx.appPoolName} already hosts the Node.js application ${other}; ${entry} cannot be hosted beside it. Give each application a pool of its own.`,
+    });
+    ctx.finish();
+    return;
+  }
+  if (app.state === 'loading') await app.settled();
+  if (app.state !== 'listening' || app.server === undefined) {
+    startFailure(ctx, app, settings);
+    return;
+  }
+
+  const limit = settings.num('maxConcurrentRequestsPerProcess');
+  if (limit > 0 && inflight >= limit) {
+    ctx.setStatus(503, 2, { description: `The Node.js application is already serving ${limit} requests (iisnode maxConcurrentRequestsPerProcess).` });
+    ctx.finish();
+    return;
+  }
+  inflight++;
+  try {
+    const ex = new AppExchange(ctx);
+    const server = app.server;
+    ex.start((socket) => server.emit('connection', socket), serializeRequestHead(ctx, extraHeaders(ctx, settings)));
+    await ex.done;
+  } finally {
+    inflight--;
+  }
+  ctx.finish();
+}
+
+/** NODE_ENV from `node_env` when it is set to something other than its unexpanded default. */
+function appEnvironment(settings: ConfigElement): Record<string, string> {
+  const env: Record<string, string> = {};
+  const nodeEnv = settings.str('node_env');
+  if (nodeEnv !== '' && !/^%node_env%$/i.test(nodeEnv)) env['NODE_ENV'] = nodeEnv;
+  return env;
+}
+
+function extraHeaders(ctx: HttpContext, settings: ConfigElement): string[] {
+  const out: string[] = [];
+  const promote = settings.str('promoteServerVars');
+  if (promote !== '') promotedServerVariables(ctx, promote, out);
+  if (settings.bool('enableXFF')) {
+    const prev = ctx.request.headers['x-forwarded-for'];
+    out.push('X-Forwarded-For', prev === undefined ? ctx.request.remoteAddress : `${prev}, ${ctx.request.remoteAddress}`);
+  }
+  return out;
+}
+
+/**
+ * The app could not start: 500.30 (its entry threw) or 500.37 (no listen() in time). Details —
+ * the error and its stack — go to local clients, or to everyone when the site sets iisnode
+ * devErrorsEnabled="true" explicitly (iisnode's default of true would show stacks to the world).
+ */
+function startFailure(ctx: HttpContext, app: HostedApp, settings: ConfigElement): void {
+  const f = app.failure ?? { subStatus: 30 as const, message: 'the application closed its server', stack: '' };
+  const description =
+    f.subStatus === 37
+      ? `The Node.js application ${app.entry} did not start listening: ${f.message}.`
+      : `The Node.js application ${app.entry} failed to start: ${f.message}`;
+  ctx.setStatus(500, f.subStatus, { description });
+  const devErrors = settings.isSet('devErrorsEnabled') && settings.bool('devErrorsEnabled');
+  if (devErrors || (ctx.request.isLocal && f.stack !== '')) {
+    const res = ctx.response;
+    res.trySkipCustomErrors = true;
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.write(
+      `<!DOCTYPE html>\n<html><head><title>HTTP Error 500.${f.subStatus} - Node.js application start failure</title></head>\n` +
+        `<body><h1>HTTP Error 500.${f.subStatus} - Node.js application start failure</h1>\n<p>${escapeHtml(description)}</p>\n` +
+        `<pre>${escapeHtml(f.stack || f.message)}</pre>\n<p>Pool ${escapeHtml(ctx.appPoolName)}; the application's output is in the pool's log (wharf logs apppool).</p></body></html>\n`,
+    );
+  }
+  ctx.finish();
+}
