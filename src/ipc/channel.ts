@@ -298,6 +298,7 @@ export class ListenerChannel extends Channel {
           close: f[3] === '1',
           abort: f[4] === '1',
           log: f[5] !== '0',
+          ...(f.length > 6 ? { trailers: f.slice(6) } : {}),
         });
         return;
       }
@@ -375,7 +376,8 @@ export class WorkerChannel extends Channel {
     this.frame(
       MessageType.ResponseEnd,
       stream,
-      e.subStatus + SEP + e.win32Status + SEP + user + SEP + (e.close ? '1' : '0') + SEP + (e.abort ? '1' : '0') + SEP + (e.log ? '1' : '0'),
+      e.subStatus + SEP + e.win32Status + SEP + user + SEP + (e.close ? '1' : '0') + SEP + (e.abort ? '1' : '0') + SEP + (e.log ? '1' : '0') +
+        (e.trailers !== undefined && e.trailers.length !== 0 ? SEP + e.trailers.join(SEP) : ''),
     );
   }
   /** Head + body + end of a buffered response in one frame (one dispatch in the listener). */

@@ -89,6 +89,8 @@ export interface ResponseEndMessage {
   readonly abort: boolean;
   /** Write a W3C log line for this request (false: httpLogging dontLog / selectiveLogging). */
   readonly log: boolean;
+  /** Trailer fields of a streamed response, flat [name, value, …] (sent when the client's framing is chunked). */
+  readonly trailers?: readonly string[];
 }
 
 /**

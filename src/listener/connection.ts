@@ -73,6 +73,8 @@ export class Connection implements ParserSink, TimerOwner {
   readonly exchanges: Exchange[] = [];
   /** The exchange whose request body the parser is reading. */
   #receiving: Exchange | undefined;
+  /** The exchange whose 101 switched this connection to another protocol (a WebSocket). */
+  #tunnel: Exchange | undefined;
   #closing = false;
   #closed = false;
   #out: Buffer[] = [];
@@ -110,6 +112,13 @@ export class Connection implements ParserSink, TimerOwner {
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => {
       this.#lastIo = host.timers.now();
+      const tunnel = this.#tunnel;
+      if (tunnel !== undefined) {
+        // After a 101 the client's bytes are the new protocol's: they go to the worker as they are.
+        tunnel.bytesReceived += d.length;
+        if (tunnel.state === 'dispatched') tunnel.owner!.sendBody(tunnel, d);
+        return;
+      }
       try {
         this.#parser.execute(d);
       } catch (err) {
@@ -125,8 +134,14 @@ export class Connection implements ParserSink, TimerOwner {
     socket.on('error', () => undefined); // 'close' follows; resets by clients are routine
     socket.on('close', () => this.#onClose());
     socket.on('end', () => {
-      // Half-close from the client: finish what is outstanding, then close our side.
+      // Half-close from the client: finish what is outstanding, then close our side. In a tunnel
+      // the worker's side hears of it and decides when the tunnel ends.
       this.#closing = true;
+      const tunnel = this.#tunnel;
+      if (tunnel !== undefined) {
+        if (tunnel.state === 'dispatched') tunnel.owner!.sendBodyEnd(tunnel);
+        return;
+      }
       if (this.exchanges.length === 0) this.#endSocket();
     });
     this.#armTimer();
@@ -206,6 +221,9 @@ export class Connection implements ParserSink, TimerOwner {
     if (ex === undefined) return;
     ex.bodyDone = true;
     if (ex.state === 'dispatched') ex.owner!.sendBodyEnd(ex);
+    // Bytes after an upgrade request may already be the new protocol's: hold them until the
+    // response says whether the protocol switched (101) or not (#advance resumes parsing).
+    if (ex.head.upgrade && ex.state !== 'local' && ex.state !== 'done') this.#parser.pause();
   }
 
   onError(err: HttpParseError): void {
@@ -265,6 +283,10 @@ export class Connection implements ParserSink, TimerOwner {
         if (/\bclose\b/i.test(headers[i + 1]!)) close = true;
       }
     }
+    if (status === 101) {
+      this.#switchProtocols(ex, reason, headers);
+      return;
+    }
     const http10 = ex.head.versionMinor === 0;
     const noBody = ex.isHead || status === 204 || status === 304 || status < 200;
     ex.noBody = noBody;
@@ -296,6 +318,52 @@ export class Connection implements ParserSink, TimerOwner {
     this.enqueue(ex, buf);
   }
 
+  /**
+   * 101 Switching Protocols (RFC 9110 §15.2.2): the head goes out, then the connection is a
+   * tunnel between the client and the worker until either side ends it. Only for a request that
+   * asked to upgrade; the listener still owns the socket (a worker's exit ends the tunnel, never
+   * another connection).
+   */
+  #switchProtocols(ex: Exchange, reason: string, headers: readonly string[]): void {
+    if (!ex.head.upgrade || this.exchanges[0] !== ex) {
+      ex.owner?.abort(ex);
+      ex.state = 'local';
+      ex.responded = false;
+      this.#host.httpErr(this, 'Internal', 502, ex, ex.head);
+      this.#respondLocal(ex, 'internalError', 'Internal', false);
+      return;
+    }
+    let head: Buffer;
+    try {
+      head = serializeResponseHead(101, reason === '' ? reasonPhrase(101) : reason, headers, {
+        keepAlive: false,
+        chunked: false,
+        contentLength: -1,
+        date: cachedDateHeader(),
+        server: this.#host.serverHeader,
+        isHead: false,
+      });
+    } catch {
+      ex.owner?.abort(ex);
+      ex.state = 'local';
+      ex.responded = false;
+      this.#host.httpErr(this, 'Internal', 500, ex, ex.head);
+      this.#respondLocal(ex, 'internalError', 'Internal', false);
+      return;
+    }
+    ex.noBody = false;
+    ex.chunked = false;
+    ex.remaining = -1;
+    ex.keepAlive = false;
+    ex.tunnel = true;
+    this.#tunnel = ex;
+    this.#receiving = undefined;
+    this.enqueue(ex, head);
+    const early = this.#parser.takeUnconsumed();
+    if (early.length !== 0) ex.owner!.sendBody(ex, early);
+    if (this.#closing) ex.owner!.sendBodyEnd(ex); // the client had half-closed already
+  }
+
   responseBody(ex: Exchange, chunk: Buffer): void {
     if (ex.state !== 'dispatched' || !ex.responded || ex.noBody) return;
     if (ex.remaining >= 0) {
@@ -316,7 +384,7 @@ export class Connection implements ParserSink, TimerOwner {
     }
   }
 
-  responseEnd(ex: Exchange, subStatus: number, win32Status: number, username: string, close: boolean, abort: boolean): void {
+  responseEnd(ex: Exchange, subStatus: number, win32Status: number, username: string, close: boolean, abort: boolean, trailers?: readonly string[]): void {
     if (ex.state !== 'dispatched') return;
     ex.subStatus = subStatus;
     ex.win32Status = win32Status;
@@ -331,7 +399,7 @@ export class Connection implements ParserSink, TimerOwner {
       this.socket.destroy();
       return;
     }
-    if (ex.chunked) this.enqueue(ex, CHUNK_END);
+    if (ex.chunked) this.enqueue(ex, trailers === undefined || trailers.length === 0 ? CHUNK_END : lastChunkWithTrailers(trailers));
     if (ex.remaining > 0) ex.keepAlive = false; // the body was shorter than promised
     if (close) ex.keepAlive = false;
     ex.ended = true;
@@ -489,6 +557,8 @@ export class Connection implements ParserSink, TimerOwner {
         this.#closeAfterOutput();
         return;
       }
+      // An upgrade that was answered without switching: parse the requests held behind it.
+      if (ex.head.upgrade && this.#parser.paused && !this.#pipelineFull && this.#readPauses === 0) this.#parser.resume();
       const next = this.exchanges[0];
       if (next === undefined) {
         this.#lastIo = this.#host.timers.now();
@@ -661,6 +731,21 @@ export class Connection implements ParserSink, TimerOwner {
     }
     this.#host.connectionClosed(this);
   }
+}
+
+/**
+ * The last chunk with trailer fields (RFC 9112 §7.1.2). Fields that are not tokens or carry
+ * control characters are dropped: a trailer must not split the response either.
+ */
+function lastChunkWithTrailers(trailers: readonly string[]): Buffer {
+  let s = '0\r\n';
+  for (let i = 0; i + 1 < trailers.length; i += 2) {
+    const name = trailers[i]!;
+    const value = trailers[i + 1]!;
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) continue;
+    s += name + ': ' + value + '\r\n';
+  }
+  return Buffer.from(s + '\r\n', 'latin1');
 }
 
 function flushOutput(conn: Connection): void {

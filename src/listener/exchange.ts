@@ -67,6 +67,8 @@ export class Exchange {
   /** Content-Length bytes still expected from the worker (-1: not counting). */
   remaining = -1;
   keepAlive: boolean;
+  /** The response was a 101: the connection carries the new protocol's bytes both ways. */
+  tunnel = false;
   ended = false;
   responsePaused = false;
   /** Write a W3C line when done (the worker's HttpLoggingModule may say no). */

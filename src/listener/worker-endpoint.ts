@@ -107,7 +107,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   }
   sendBodyEnd(ex: Exchange): void {
     // A request without a body is complete with its head: the worker needs no end frame.
-    if (ex.requestContentLength !== 0) this.#channel.sendRequestEnd(ex.stream);
+    if (ex.requestContentLength !== 0 || ex.tunnel) this.#channel.sendRequestEnd(ex.stream);
   }
   pauseResponse(ex: Exchange): void {
     this.#channel.sendResponsePause(ex.stream);
@@ -148,7 +148,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     if (this.#inflight.size === 0) this.lastActivity = Date.now();
     this.#releaseBody(ex);
     if (!end.log) ex.logged = false;
-    ex.conn.responseEnd(ex, end.subStatus, end.win32Status, end.username, end.close, end.abort);
+    ex.conn.responseEnd(ex, end.subStatus, end.win32Status, end.username, end.close, end.abort, end.trailers);
     this.#events.idle(this);
   }
   responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void {

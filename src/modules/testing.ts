@@ -296,6 +296,7 @@ export class RecordingResponse implements HttpResponse {
     this.writeCount++;
     return this.#pending < this.#highWaterMark;
   }
+  trailers: string[] | undefined = undefined;
   readonly abortListeners: Array<() => void> = [];
   onClientAbort(listener: () => void): void {
     this.abortListeners.push(listener);

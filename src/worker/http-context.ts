@@ -131,6 +131,8 @@ export class WorkerResponse implements HttpResponse {
   statusReason = '';
   trySkipCustomErrors = false;
   logRequest = true;
+  /** Trailer fields for the end of a streamed (chunked) response, flat [name, value, …]. */
+  trailers: string[] | undefined = undefined;
   /** Bytes buffered before the response starts streaming (-1: until the pipeline ends). */
   bufferLimit = -1;
   #autoFlushing = false;
@@ -295,6 +297,7 @@ export class WorkerResponse implements HttpResponse {
       close: this.#closeConnection,
       abort: this.#aborted,
       log: this.logRequest,
+      ...(this.trailers !== undefined ? { trailers: this.trailers } : {}),
     });
   }
 

@@ -156,6 +156,11 @@ export interface HttpResponse {
   /** Whether the listener writes a W3C line for this request (HttpLoggingModule clears it). */
   logRequest: boolean;
   /**
+   * Trailer fields sent after the body, flat [name, value, …] (RFC 9112 §7.1.2). Only a
+   * response that streams with chunked framing carries them; set them before the pipeline ends.
+   */
+  trailers: string[] | undefined;
+  /**
    * IIS's kernel cache policy (IHttpCachePolicy): ask the listener's response cache to keep this
    * response. Honoured only when IIS would: anonymous GET, 200, sent whole, no Set-Cookie,
    * cacheable Cache-Control, `caching enableKernelCache`, under `maxResponseSize`, frequently hit.

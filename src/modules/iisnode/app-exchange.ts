@@ -103,7 +103,12 @@ export class AppExchange implements ResponseSink, SocketOwner {
     if (!this.#ctx.response.write(chunk)) this.#writable = false;
   }
 
-  end(): void {
+  end(trailers: string[]): void {
+    if (trailers.length !== 0 && !this.#upgraded) {
+      // Trailers need chunked framing: the response streams (no Content-Length) and ends with them.
+      if (!this.#streaming) this.#stream();
+      this.#ctx.response.trailers = trailers;
+    }
     this.#settle('complete');
     if (this.#upgraded) {
       this.socket.destroy();
