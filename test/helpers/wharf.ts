@@ -80,7 +80,7 @@ export async function startWharf(options: StartOptions): Promise<WharfProcess> {
   chmodSync(root, 0o755);
   const src = options.fixture.startsWith('/') ? options.fixture : join(FIXTURES, options.fixture);
   cpSync(src, root, { recursive: true });
-  for (const [name, from] of Object.entries(options.files ?? {})) cpSync(join(FIXTURES, from), join(root, name));
+  for (const [name, from] of Object.entries(options.files ?? {})) cpSync(join(FIXTURES, from), join(root, name), { recursive: true });
   const systemDrive = join(root, 'systemdrive');
   fillTemplates(root, { PORT: String(port), ROOT: root, ...(options.vars ?? {}) });
   const configFile = join(root, 'applicationHost.config');

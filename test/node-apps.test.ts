@@ -1,0 +1,188 @@
+/**
+ * Unmodified Node.js applications (plain http + ws, Express 5, Fastify 5, Koa 3) in application
+ * pools: each passes the same HTTP tests run directly with node and under Wharf; WebSockets,
+ * Server-Sent Events, trailers, Expect: 100-continue, the <iisnode> section and iisnode's own
+ * handler mapping work as a user of those would expect.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { startWharf, type WharfProcess } from './helpers/wharf.js';
+import { APPS, ensureAppInstalled, runDirect, send, type SendOptions } from './helpers/node-apps.js';
+import { checkContract } from './helpers/app-contract.js';
+
+const APPS_UNDER_TEST = [
+  { name: 'plain', framework: 'http', entry: 'server.js' },
+  { name: 'express', framework: 'express', entry: 'server.js' },
+  { name: 'fastify', framework: 'fastify', entry: 'server.mjs' },
+  { name: 'koa', framework: 'koa', entry: 'app.js' },
+] as const;
+
+describe('Node.js applications hosted in pools', () => {
+  let wharf: WharfProcess;
+  const at = (host: string) => (o: SendOptions) => send(wharf.port, host, o);
+
+  before(async () => {
+    for (const a of APPS_UNDER_TEST) ensureAppInstalled(a.name);
+    wharf = await startWharf({
+      fixture: 'node-apps',
+      files: {
+        'www-plain': 'apps/plain',
+        'www-express': 'apps/express',
+        'www-fastify': 'apps/fastify',
+        'www-koa': 'apps/koa',
+        'www-iisnode': 'apps/plain',
+        'www-mapped': 'apps/plain',
+      },
+    });
+  });
+  after(async () => {
+    await wharf?.stop();
+  });
+
+  for (const a of APPS_UNDER_TEST) {
+    it(`${a.name}: passes its HTTP tests when run directly with node`, async () => {
+      const direct = await runDirect(a.name, a.entry);
+      try {
+        await checkContract(a.framework, (o) => send(direct.port, `127.0.0.1:${direct.port}`, o));
+      } finally {
+        await direct.stop();
+      }
+    });
+    it(`${a.name}: passes the same HTTP tests under Wharf`, async () => {
+      await checkContract(a.framework, at(`${a.name}.test`));
+      // The request went through the site's W3C log like any other.
+      const site = APPS_UNDER_TEST.indexOf(a) + 1;
+      await waitFor(() => wharf.logLines(site).some((l) => l.includes(' /users/42 ') && l.includes(' 200 ')));
+    });
+  }
+
+  it('the app is its own main module, in its own folder, with nothing in its code changed', async () => {
+    const env = (await at('plain.test')({ path: '/env' })).json() as { main: boolean; cwd: string; argv1: string };
+    assert.equal(env.main, true, 'require.main === module');
+    assert.equal(env.cwd, join(wharf.root, 'www-plain'));
+    assert.equal(env.argv1, join(wharf.root, 'www-plain', 'server.js'));
+  });
+
+  it('a ws WebSocket server works unchanged: upgrade, 1,000 echoed messages in order, close', async () => {
+    const WebSocket = createRequire(join(APPS, 'plain', 'package.json'))('ws') as typeof import('ws').default;
+    const ws = new WebSocket(`ws://127.0.0.1:${wharf.port}/ws`, { headers: { host: 'plain.test' } });
+    const received: string[] = [];
+    const closed = new Promise<number>((resolve, reject) => {
+      ws.on('close', (code) => resolve(code));
+      ws.on('error', reject);
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const all = new Promise<void>((resolve) => {
+      ws.on('message', (data) => {
+        received.push(data.toString());
+        if (received.length === 1000) resolve();
+      });
+    });
+    for (let i = 0; i < 1000; i++) ws.send(`message ${i} ${'x'.repeat(i % 50)}`);
+    const binary = Buffer.from([0, 1, 2, 255]);
+    await all;
+    assert.deepEqual(received, Array.from({ length: 1000 }, (_, i) => `message ${i} ${'x'.repeat(i % 50)}`));
+    const echoedBinary = await new Promise<Buffer>((resolve) => {
+      ws.once('message', (d, isBinary) => {
+        assert.equal(isBinary, true);
+        resolve(d as Buffer);
+      });
+      ws.send(binary);
+    });
+    assert.deepEqual(echoedBinary, binary);
+    ws.close(1000, 'done');
+    assert.equal(await closed, 1000);
+    // Logged once the tunnel ended, as a 101.
+    await waitFor(() => wharf.logLines(1).some((l) => l.includes(' /ws ') && l.includes(' 101 ')));
+  });
+
+  it('Server-Sent Events reach the client as they are written, not at the end', async () => {
+    const arrivals: Array<{ at: number; text: string }> = [];
+    const started = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: wharf.port, path: '/sse?n=4&every=300', headers: { host: 'plain.test' }, agent: false }, (res) => {
+        assert.equal(res.statusCode, 200);
+        assert.equal(res.headers['content-type'], 'text/event-stream');
+        res.on('data', (d: Buffer) => arrivals.push({ at: Date.now() - started, text: d.toString() }));
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const text = arrivals.map((a) => a.text).join('');
+    assert.equal(text, [0, 1, 2, 3].map((n) => `id: ${n}\ndata: event ${n}\n\n`).join(''));
+    const first = arrivals.find((a) => a.text.includes('event 0'))!;
+    const last = arrivals.find((a) => a.text.includes('event 3'))!;
+    // Four events 300 ms apart: the first arrives long before the last one is written.
+    assert.ok(last.at - first.at >= 600, `events arrived spread out (${arrivals.map((a) => a.at).join(', ')} ms)`);
+  });
+
+  it("the app's response trailers reach the client", async () => {
+    const r = await at('plain.test')({ path: '/trailers' });
+    assert.equal(r.text(), 'part one, part two');
+    assert.equal(r.headers['transfer-encoding'], 'chunked');
+    assert.equal(r.trailers['x-checksum'], 'abc123');
+  });
+
+  it('Expect: 100-continue: the client gets 100 once and the app reads the body', async () => {
+    const body = Buffer.alloc(300_000, 'b');
+    let continues = 0;
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({
+        host: '127.0.0.1', port: wharf.port, method: 'POST', path: '/continue', agent: false,
+        headers: { host: 'plain.test', expect: '100-continue', 'content-length': body.length },
+      }, (res) => {
+        let b = '';
+        res.on('data', (d: Buffer) => (b += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+      });
+      req.on('continue', () => {
+        continues++;
+        req.end(body);
+      });
+      req.on('error', reject);
+    });
+    assert.equal(continues, 1);
+    assert.equal(r.status, 200);
+    assert.deepEqual(JSON.parse(r.body), { bytes: body.length, expect: '100-continue' });
+  });
+
+  it('<iisnode> in web.config: node_env, promoteServerVars and enableXFF reach the app', async () => {
+    const env = (await at('iisnode.test')({ path: '/env' })).json() as { nodeEnv: string };
+    assert.equal(env.nodeEnv, 'staging');
+    const h = (await at('iisnode.test')({ path: '/headers' })).json() as { promoted: string; instance: string };
+    assert.equal(h.promoted, '127.0.0.1');
+    assert.equal(h.instance, '5');
+  });
+
+  it("iisnode's own mapping: the requested file is the entry, other files stay static", async () => {
+    const app = await at('mapped.test')({ path: '/server.js' });
+    assert.equal(app.status, 404, 'the app answered for its own URL');
+    assert.deepEqual(app.json(), { error: 'not found', path: '/server.js' });
+    const file = await at('mapped.test')({ path: '/readme.txt' });
+    assert.equal(file.status, 200);
+    assert.equal(file.text(), 'a static file beside the app\n');
+  });
+
+  it('a second application in the same pool gets 500.35 and the first keeps serving', async () => {
+    const second = await at('mapped.test')({ path: '/sub/server.js' });
+    assert.equal(second.status, 500);
+    assert.match(second.text(), /500\.35/);
+    assert.equal((await at('mapped.test')({ path: '/server.js' })).status, 404);
+    await waitFor(() => wharf.logLines(6).some((l) => / \/sub\/server\.js .* 500 35 /.test(l)));
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
