@@ -8,10 +8,11 @@
  * Server-Sent Events reach the client as they are written.
  */
 import type { HttpContext } from '../../worker/module-api.js';
-import { AppSocket, type SocketOwner } from './app-socket.js';
+import type { AppSocket, SocketOwner, SocketPool } from './app-socket.js';
 import { ResponseReader, type BodyFraming, type ResponseSink } from './response-reader.js';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
+const HOP_BY_HOP = new Set(['connection', 'keep-alive']);
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 export type ExchangeOutcome = 'complete' | 'aborted' | 'failed';
@@ -25,23 +26,32 @@ export class AppExchange implements ResponseSink, SocketOwner {
   #settled = false;
   #writable = true;
   #requestDone = false;
+  /** The socket may serve another request after this one (see SocketPool). */
+  #reusable: boolean;
+  readonly #pool: SocketPool;
   #resolve!: (outcome: ExchangeOutcome) => void;
   readonly done: Promise<ExchangeOutcome>;
 
-  constructor(ctx: HttpContext) {
+  constructor(ctx: HttpContext, pool: SocketPool, upgrade: boolean) {
     this.#ctx = ctx;
+    this.#pool = pool;
     const req = ctx.request;
-    this.socket = new AppSocket(req, new ResponseReader(this, req.method === 'HEAD'), this);
+    // An upgrade request's socket may become the app's WebSocket; HTTP/1.0 closes after one response.
+    this.#reusable = !upgrade && req.protocol === 'HTTP/1.1';
+    this.socket = pool.take();
+    this.socket.attach(req, new ResponseReader(this, req.method === 'HEAD'), this);
     this.done = new Promise((resolve) => (this.#resolve = resolve));
   }
 
   /** Hand the request to the app's server: the head now, the body as the app reads it. */
-  start(serverEmit: (socket: AppSocket) => void, head: Buffer): void {
-    const socket = this.socket;
+  start(head: Buffer): void {
     this.#ctx.response.onClientAbort(() => this.#abort());
-    serverEmit(socket);
-    socket.feed(head);
-    void this.#feedBody();
+    // Before feeding: the app may answer synchronously, inside feed().
+    const bodyless = !this.#ctx.request.hasBody;
+    if (bodyless) this.#requestDone = true;
+    this.socket.feed(head);
+    // Nothing more to feed unless the socket may turn into a tunnel (an upgrade request).
+    if (!bodyless || !this.#reusable) void this.#feedBody();
   }
 
   async #feedBody(): Promise<void> {
@@ -78,8 +88,9 @@ export class AppExchange implements ResponseSink, SocketOwner {
     // 100 Continue was already sent by the listener; 102/103 are not forwarded.
   }
 
-  head(status: number, reason: string, headers: string[], framing: BodyFraming): void {
+  head(status: number, reason: string, headers: string[], framing: BodyFraming, close: boolean): void {
     this.#headSeen = true;
+    if (close) this.#reusable = false;
     const res = this.#ctx.response;
     res.statusCode = status;
     res.statusReason = reason;
@@ -110,15 +121,20 @@ export class AppExchange implements ResponseSink, SocketOwner {
       this.#ctx.response.trailers = trailers;
     }
     this.#settle('complete');
+    const socket = this.socket;
     if (this.#upgraded) {
-      this.socket.destroy();
+      socket.destroy();
+      return;
+    }
+    if (this.#reusable && this.#requestDone) {
+      // Keep-alive: Node finishes this response and waits for the next request on the socket.
+      this.#pool.release(socket);
       return;
     }
     // Let Node finish the response's write callbacks ('finish' events), then close the socket:
     // gracefully when the app saw the whole request, else at once.
-    const socket = this.socket;
     setImmediate(() => {
-      if (this.#requestDone || this.#ctx.request.contentLength === 0) socket.endRequest();
+      if (this.#requestDone) socket.endRequest();
       else socket.destroy();
     });
   }
@@ -189,11 +205,17 @@ export class AppExchange implements ResponseSink, SocketOwner {
  * The request head as the app's server parses it: the client's request line and headers, plus
  * the iisnode extras (x-iisnode-* promoted server variables, X-Forwarded-For when enableXFF).
  */
-export function serializeRequestHead(ctx: HttpContext, extra: readonly string[]): Buffer {
+export function serializeRequestHead(ctx: HttpContext, extra: readonly string[], upgrade: boolean): Buffer {
   const req = ctx.request;
   let head = req.method + ' ' + req.rawUrl + ' ' + req.protocol + '\r\n';
   const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) head += raw[i] + ': ' + raw[i + 1] + '\r\n';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // Connection and Keep-Alive describe the client's connection, which the listener owns
+    // (RFC 9110 §7.6.1); the app's socket stays alive between requests. An upgrade keeps them.
+    if (!upgrade && (name.length === 10 || name.length === 7) && HOP_BY_HOP.has(name.toLowerCase())) continue;
+    head += name + ': ' + raw[i + 1] + '\r\n';
+  }
   for (let i = 0; i < extra.length; i += 2) head += extra[i] + ': ' + extra[i + 1] + '\r\n';
   return Buffer.from(head + '\r\n', 'latin1');
 }

@@ -12,6 +12,7 @@
  */
 import { Duplex } from 'node:stream';
 import type { ResponseReader } from './response-reader.js';
+import type { Server } from 'node:http';
 
 export interface SocketEndpoint {
   readonly remoteAddress: string;
@@ -31,24 +32,30 @@ export interface SocketOwner {
 }
 
 export class AppSocket extends Duplex {
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly remoteFamily: string;
-  readonly localAddress: string;
-  readonly localPort: number;
+  // The client's and the listener's addresses of the request being served: a socket serves one
+  // request at a time and is kept alive between them (see SocketPool), so these move with it.
+  remoteAddress = '';
+  remotePort = 0;
+  remoteFamily = 'IPv4';
+  localAddress = '';
+  localPort = 0;
   /** TLS ends at the listener: the application's socket is never encrypted (req.protocol 'http'). */
   readonly encrypted = undefined;
-  readonly #reader: ResponseReader;
-  readonly #owner: SocketOwner;
+  #reader: ResponseReader | undefined;
+  #owner: SocketOwner | undefined;
   #wantRead: (() => void) | undefined;
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
   bytesRead = 0;
   bytesWritten = 0;
 
-  constructor(endpoint: SocketEndpoint, reader: ResponseReader, owner: SocketOwner) {
+  constructor() {
     // allowHalfOpen: the request's end is not the response's; the app ends its side itself.
     super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024, decodeStrings: true });
+  }
+
+  /** Serve the next request on this socket: its addresses, where its response goes. */
+  attach(endpoint: SocketEndpoint, reader: ResponseReader, owner: SocketOwner): void {
     this.remoteAddress = endpoint.remoteAddress;
     this.remotePort = endpoint.remotePort;
     this.remoteFamily = endpoint.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
@@ -56,6 +63,12 @@ export class AppSocket extends Duplex {
     this.localPort = endpoint.localPort;
     this.#reader = reader;
     this.#owner = owner;
+  }
+
+  /** The request is over and the socket idles (kept alive) until the next one. */
+  detach(): void {
+    this.#reader = undefined;
+    this.#owner = undefined;
   }
 
   /** Request bytes towards the app; false when it should wait for readWanted(). */
@@ -89,28 +102,32 @@ export class AppSocket extends Duplex {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.bytesWritten += chunk.length;
     this.#touch();
-    this.#reader.push(chunk);
+    // Between requests nothing should be written; what is (Node's own 400 for bytes it could not
+    // parse) has no client to go to.
+    this.#reader?.push(chunk);
     this.#after(callback);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    const reader = this.#reader;
     for (let i = 0; i < chunks.length; i++) {
       const c = chunks[i]!.chunk;
       this.bytesWritten += c.length;
-      this.#reader.push(c);
+      reader?.push(c);
     }
     this.#touch();
     this.#after(callback);
   }
 
   #after(callback: (error?: Error | null) => void): void {
-    if (this.#owner.afterWrite()) callback();
-    else this.#owner.drained().then(() => callback(), callback);
+    const owner = this.#owner;
+    if (owner === undefined || owner.afterWrite()) callback();
+    else owner.drained().then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#reader.finish();
-    this.#owner.socketClosed(undefined, false);
+    this.#reader?.finish();
+    this.#owner?.socketClosed(undefined, false);
     callback();
   }
 
@@ -119,7 +136,8 @@ export class AppSocket extends Duplex {
     const w = this.#wantRead;
     this.#wantRead = undefined;
     w?.();
-    this.#owner.socketClosed(error ?? undefined, true);
+    this.#owner?.socketClosed(error ?? undefined, true);
+    this.emit('wharf:destroyed');
     callback(error);
   }
 
@@ -187,5 +205,47 @@ export class AppSocket extends Duplex {
   }
   resetAndDestroy(): this {
     return this.destroy();
+  }
+}
+
+/**
+ * Idle sockets of one application's server, kept alive between requests like a proxy's upstream
+ * connections: Node's connection set-up (parser, listeners, state) is paid once per socket, not
+ * once per request. Node itself ends an idle socket after its server's keepAliveTimeout; such a
+ * socket leaves the pool as it closes.
+ */
+export class SocketPool {
+  readonly #server: Server;
+  readonly #idle: AppSocket[] = [];
+  readonly #max: number;
+
+  constructor(server: Server, maxIdle = 128) {
+    this.#server = server;
+    this.#max = maxIdle;
+  }
+
+  take(): AppSocket {
+    for (;;) {
+      const s = this.#idle.pop();
+      if (s === undefined) break;
+      if (!s.destroyed && s.writable && !s.readableEnded) return s;
+    }
+    const s = new AppSocket();
+    s.once('wharf:destroyed', () => {
+      const i = this.#idle.indexOf(s);
+      if (i !== -1) this.#idle.splice(i, 1);
+    });
+    // The documented way to give an http.Server a connection it did not accept itself.
+    this.#server.emit('connection', s);
+    return s;
+  }
+
+  release(s: AppSocket): void {
+    s.detach();
+    if (this.#idle.length >= this.#max || s.destroyed) {
+      s.destroy();
+      return;
+    }
+    this.#idle.push(s);
   }
 }

@@ -18,6 +18,7 @@ import type { ConfigElement } from '../../config/types.js';
 import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { escapeHtml } from '../html-response.js';
 import { AppExchange, serializeRequestHead } from './app-exchange.js';
+import { SocketPool } from './app-socket.js';
 import { hostedApp, startApp, type HostedApp } from './app-host.js';
 import { promotedServerVariables } from './server-variables.js';
 import { appOfflineChanged, attachWorker, watchApplication } from './app-watch.js';
@@ -26,6 +27,13 @@ import { appOfflineChanged, attachWorker, watchApplication } from './app-watch.j
 const STARTUP_TIME_LIMIT_MS = 120_000;
 
 let inflight = 0;
+/** Keep-alive sockets into the hosted app's server. */
+let pool: SocketPool | undefined;
+
+function isUpgrade(ctx: HttpContext): boolean {
+  const h = ctx.request.headers;
+  return h['upgrade'] !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(h['connection'] ?? '');
+}
 
 export const IisNodeModule: ModuleDefinition = {
   name: 'iisnode',
@@ -113,9 +121,9 @@ async function serve(ctx: HttpContext): Promise<void> {
   }
   inflight++;
   try {
-    const ex = new AppExchange(ctx);
-    const server = app.server;
-    ex.start((socket) => server.emit('connection', socket), serializeRequestHead(ctx, extraHeaders(ctx, settings)));
+    const upgrade = isUpgrade(ctx);
+    const ex = new AppExchange(ctx, (pool ??= new SocketPool(app.server)), upgrade);
+    ex.start(serializeRequestHead(ctx, extraHeaders(ctx, settings), upgrade));
     await ex.done;
   } finally {
     inflight--;

@@ -13,8 +13,11 @@
 export interface ResponseSink {
   /** An interim 1xx other than 101 (the listener already answered `Expect: 100-continue`). */
   interim(status: number, headers: string[]): void;
-  /** The final head (or a 101). `headers` is flat [name, value, …] without framing fields. */
-  head(status: number, reason: string, headers: string[], framing: BodyFraming): void;
+  /**
+   * The final head (or a 101). `headers` is flat [name, value, …] without framing fields;
+   * `close`: the app's server will close its socket after this response (Connection: close).
+   */
+  head(status: number, reason: string, headers: string[], framing: BodyFraming, close: boolean): void;
   body(chunk: Buffer): void;
   /** The response is complete (`trailers` flat, when the chunked body carried some). */
   end(trailers: string[]): void;
@@ -143,6 +146,7 @@ export class ResponseReader {
     const headers: string[] = [];
     let contentLength = -1;
     let chunked = false;
+    let close = false;
     let pos = lineEnd === -1 ? text.length : lineEnd + 2;
     while (pos < text.length) {
       let eol = text.indexOf('\r\n', pos);
@@ -161,6 +165,7 @@ export class ResponseReader {
           // Hop-by-hop fields describe the app's socket, not the client's connection; a 101
           // keeps them, since they name the protocol switch.
           if (lower === 'connection' || lower === 'keep-alive') {
+            if (lower === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
             if (status === 101) headers.push(name, value);
             continue;
           }
@@ -182,7 +187,7 @@ export class ResponseReader {
     }
     if (status === 101) {
       this.#state = State.Raw;
-      this.#sink.head(status, reason, headers, 'upgrade');
+      this.#sink.head(status, reason, headers, 'upgrade', true);
       return;
     }
     if (status < 200) {
@@ -190,21 +195,21 @@ export class ResponseReader {
       return; // the final head follows
     }
     if (this.#isHead || status === 204 || status === 304) {
-      this.#sink.head(status, reason, headers, 'none');
+      this.#sink.head(status, reason, headers, 'none', close);
       this.#complete();
     } else if (chunked) {
       // RFC 9112 §6.3: chunked wins over Content-Length (Node never sends both).
       if (contentLength >= 0) removeHeader(headers, 'content-length');
       this.#state = State.ChunkSize;
-      this.#sink.head(status, reason, headers, 'chunked');
+      this.#sink.head(status, reason, headers, 'chunked', close);
     } else if (contentLength >= 0) {
       this.#remaining = contentLength;
-      this.#sink.head(status, reason, headers, 'length');
+      this.#sink.head(status, reason, headers, 'length', close);
       if (contentLength === 0) this.#complete();
       else this.#state = State.Length;
     } else {
       this.#state = State.Close;
-      this.#sink.head(status, reason, headers, 'close');
+      this.#sink.head(status, reason, headers, 'close', true);
     }
   }
 
