@@ -14,6 +14,7 @@ import type { ConfigMessage } from './ipc/messages.js';
 import { mapWindowsPath } from './config/path-map.js';
 import { Listener, type ListenerLogger } from './listener/listener.js';
 import { ActivationService } from './was/activation.js';
+import { PoolOutputLogs } from './was/pool-output-log.js';
 import { poolSettings, type PoolSettings } from './was/pool-settings.js';
 import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment } from './was/identity.js';
 import type { WorkerLaunch } from './was/activation.js';
@@ -59,6 +60,8 @@ export class WharfServer implements AdminTarget {
   readonly systemDrive: string;
   readonly #o: ServerOptions;
   readonly #log: ListenerLogger;
+  /** What the pools' workers print (hosted apps' console output), per pool. */
+  readonly #poolOutput: PoolOutputLogs;
   readonly #variables: Record<string, string>;
   #listener: Listener | undefined;
   #activation: ActivationService | undefined;
@@ -77,6 +80,7 @@ export class WharfServer implements AdminTarget {
     this.#log = options.logger ?? consoleLogger;
     this.configFile = resolve(options.configFile ?? DEFAULT_CONFIG);
     this.systemDrive = resolve(options.systemDrive ?? defaultSystemDrive());
+    this.#poolOutput = new PoolOutputLogs(join(this.systemDrive, 'inetpub', 'logs', 'AppPools'), (m) => this.#log.warn(m));
     this.#variables = {
       IIS_BIN: ASSETS_DIR.replace(/\/$/, ''),
       // IIS Express's per-user folders (Documents\IISExpress, Documents\My Web Sites).
@@ -143,6 +147,7 @@ export class WharfServer implements AdminTarget {
       poolStarted: (pool) => this.#listener?.pool(pool)?.start(),
       activity: (_pool, pid) => this.#listener?.workerActivity(pid),
       log: (level, m) => this.#log[level](m),
+      output: (pool, pid, stream, line) => this.#poolOutput.write(pool, pid, stream, line),
     }, { prepare: (s) => this.#prepareLaunch(s) });
     const listener = new Listener({
       logger: this.#log,
@@ -364,6 +369,12 @@ export class WharfServer implements AdminTarget {
   }
   recycleAppPool(name: string): string {
     return this.#poolVerb(name, 'recycle');
+  }
+
+  poolOutput(name: string, lines: number): { lines: string[]; file: string; folder: string } {
+    const pool = this.#config?.applicationPools.find((p) => p.name.toLowerCase() === name.toLowerCase());
+    if (pool === undefined) throw adminNotFound('APPPOOL', name);
+    return { lines: this.#poolOutput.tail(pool.name, lines), file: this.#poolOutput.fileOf(pool.name), folder: this.#poolOutput.folderOf(pool.name) };
   }
 
   #poolVerb(name: string, verb: 'start' | 'stop' | 'recycle'): string {

@@ -39,6 +39,10 @@ const TARGET: AdminTarget = {
   recycleAppPool: (name) => adminDone('recycle', name),
   startSite: (name) => adminDone('start', name),
   stopSite: (name) => adminDone('stop', name),
+  poolOutput: (name) => {
+    if (name !== 'DefaultAppPool') throw adminNotFound('APPPOOL', name);
+    return { lines: ['2026-12-04T00:00:00.000Z pid 7 stdout: hello from the app'], file: '/x/output_20261204.log', folder: '/x' };
+  },
 };
 
 test('the wharf command line prints what the running server answers, with appcmd exit codes', async () => {
@@ -54,6 +58,9 @@ test('the wharf command line prints what the running server answers, with appcmd
     assert.deepEqual(await wharf(['start', 'apppool', 'Nope'], env), { code: 1, stdout: '', stderr: 'ERROR ( message:Cannot find APPPOOL object with identifier "Nope". )\n' });
     assert.deepEqual(await wharf(['recycle', 'apppool', 'DefaultAppPool'], env), { code: 0, stdout: '"DefaultAppPool" successfully recycled.\n', stderr: '' });
     assert.deepEqual(await wharf(['stop', 'site', 'Default Web Site'], env), { code: 0, stdout: '"Default Web Site" successfully stopped.\n', stderr: '' });
+    assert.deepEqual(await wharf(['logs', 'apppool', 'DefaultAppPool', '/lines:5'], env), { code: 0, stdout: '2026-12-04T00:00:00.000Z pid 7 stdout: hello from the app\n', stderr: '' });
+    assert.deepEqual(await wharf(['logs', 'apppool', 'Nope'], env), { code: 1, stdout: '', stderr: 'ERROR ( message:Cannot find APPPOOL object with identifier "Nope". )\n' });
+    assert.equal((await wharf(['logs', 'apppool', 'DefaultAppPool', '/lines:0'], env)).code, 2);
     const usage = await wharf(['recycle', 'site', 'X'], env);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /^wharf: the command "recycle" is not supported on object "SITE"\n/);

@@ -33,7 +33,7 @@ const OBJECT_WORDS: Readonly<Record<string, AdminObjectKind>> = {
   requests: 'REQUEST',
 };
 
-const VERBS = ['list', 'start', 'stop', 'recycle'] as const;
+const VERBS = ['list', 'start', 'stop', 'recycle', 'logs'] as const;
 export type AdminVerb = (typeof VERBS)[number];
 
 /** `/text` (one line per object), `/text:*` (detail view) or `/text:<property>` (its value per object). */
@@ -62,7 +62,15 @@ export interface ActionCommand {
   readonly name: string;
 }
 
-export type AdminCommand = ListCommand | ActionCommand;
+/** Wharf's own verb: `wharf logs apppool NAME [/lines:N]` prints what the pool's workers printed. */
+export interface LogsCommand {
+  readonly verb: 'logs';
+  readonly kind: 'APPPOOL';
+  readonly name: string;
+  readonly lines: number;
+}
+
+export type AdminCommand = ListCommand | ActionCommand | LogsCommand;
 
 export type ParsedAdminArgs =
   | {
@@ -148,7 +156,7 @@ export function isAdminInvocation(argv: readonly string[]): boolean {
   const split = splitWharfOptions(argv);
   if ('error' in split) return false;
   const verb = split.rest[0]?.toLowerCase();
-  if (verb === 'list' || verb === 'stop' || verb === 'recycle') return true;
+  if (verb === 'list' || verb === 'stop' || verb === 'recycle' || verb === 'logs') return true;
   const object = split.rest[1]?.toLowerCase();
   return verb === 'start' && object !== undefined && object in OBJECT_WORDS;
 }
@@ -175,7 +183,7 @@ export function parseAdminArgs(argv: readonly string[]): ParsedAdminArgs {
   }
   const kind = objectWord === undefined ? undefined : OBJECT_WORDS[objectWord.toLowerCase()];
   if (kind === undefined) {
-    const expected = verb === 'list' ? 'site, app, vdir, apppool, wp or request' : verb === 'recycle' ? 'apppool' : 'site or apppool';
+    const expected = verb === 'list' ? 'site, app, vdir, apppool, wp or request' : verb === 'recycle' || verb === 'logs' ? 'apppool' : 'site or apppool';
     return { ok: false, error: objectWord === undefined ? `${verb} needs an object: ${expected}` : `unknown object "${objectWord}" (expected ${expected})` };
   }
 
@@ -198,14 +206,18 @@ export function parseAdminArgs(argv: readonly string[]): ParsedAdminArgs {
     return done({ verb: 'list', kind, identifier: positionals[0], filters, text });
   }
 
-  if (verb === 'recycle' ? kind !== 'APPPOOL' : kind !== 'SITE' && kind !== 'APPPOOL') {
+  if (verb === 'recycle' || verb === 'logs' ? kind !== 'APPPOOL' : kind !== 'SITE' && kind !== 'APPPOOL') {
     return { ok: false, error: `the command "${verb}" is not supported on object "${kind}"` };
   }
   // appcmd names the object positionally or as /site.name:, /apppool.name: (or /name:).
   let name = positionals[0];
+  let lines = 100;
   for (const p of params) {
     const n = p.name.toLowerCase();
-    if (n === `${kind.toLowerCase()}.name` || n === 'name') {
+    if (verb === 'logs' && n === 'lines') {
+      lines = Number(p.value);
+      if (!Number.isInteger(lines) || lines < 1 || lines > 100000) return { ok: false, error: `/lines must be a number from 1 to 100000, not "${p.value}"` };
+    } else if (n === `${kind.toLowerCase()}.name` || n === 'name') {
       if (name !== undefined && name !== p.value) return { ok: false, error: `two different ${kind} names given ("${name}" and "${p.value}")` };
       name = p.value;
     } else {
@@ -213,6 +225,7 @@ export function parseAdminArgs(argv: readonly string[]): ParsedAdminArgs {
     }
   }
   if (name === undefined || name === '') return { ok: false, error: `${verb} ${kind.toLowerCase()} needs the ${kind === 'SITE' ? 'site' : 'application pool'} name` };
+  if (verb === 'logs') return done({ verb, kind: 'APPPOOL', name, lines });
   return done({ verb: verb as ActionCommand['verb'], kind: kind as ActionCommand['kind'], name });
 }
 
@@ -220,6 +233,7 @@ export function parseAdminArgs(argv: readonly string[]): ParsedAdminArgs {
 export function requestFor(command: AdminCommand): AdminRequest {
   if (command.verb === 'list') return { op: 'list', kind: command.kind };
   if (command.verb === 'recycle') return { op: 'recycle', kind: 'APPPOOL', name: command.name };
+  if (command.verb === 'logs') return { op: 'logs', kind: 'APPPOOL', name: command.name, lines: command.lines };
   return { op: command.verb, kind: command.kind, name: command.name };
 }
 
@@ -364,5 +378,12 @@ export async function runAdminCommand(command: AdminCommand, call: (request: Adm
   }
   if (!response.ok) return { stdout: '', stderr: formatError(response.error) + '\n', code: 1 };
   if (command.verb === 'list') return renderList(command, response.objects ?? []);
+  if (command.verb === 'logs') {
+    const lines = response.lines ?? [];
+    if (lines.length === 0) {
+      return { stdout: '', stderr: `No output from application pool "${command.name}" since the server started (its files are in ${response.folder ?? '?'}).\n`, code: 0 };
+    }
+    return { stdout: lines.join('\n') + '\n', stderr: '', code: 0 };
+  }
   return { stdout: (response.message ?? successMessage(command.verb, command.name)) + '\n', stderr: '', code: 0 };
 }

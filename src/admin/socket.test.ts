@@ -40,6 +40,10 @@ function target(): AdminTarget & { calls: string[] } {
     recycleAppPool: pool('recycle'),
     startSite: site('start'),
     stopSite: site('stop'),
+    poolOutput: (name: string, lines: number) => {
+      calls.push(`logs apppool ${name} ${lines}`);
+      return { lines: [], file: '', folder: '/x' };
+    },
   };
 }
 

@@ -114,6 +114,13 @@ function toRequest(value: unknown): AdminRequest {
       if (typeof name !== 'string' || name === '') throw requestError(`Malformed request: "${op}" needs the name of the ${kind}.`);
       return op === 'recycle' ? { op, kind: 'APPPOOL', name } : { op, kind: kind as 'APPPOOL' | 'SITE', name };
     }
+    case 'logs': {
+      if (kind !== 'APPPOOL') throw requestError(`The command "logs" is not supported on object ${JSON.stringify(kind)}.`);
+      if (typeof name !== 'string' || name === '') throw requestError('Malformed request: "logs" needs the name of the APPPOOL.');
+      const lines = v['lines'];
+      if (typeof lines !== 'number' || !Number.isInteger(lines) || lines < 1) throw requestError('Malformed request: "logs" needs lines, a positive integer.');
+      return { op, kind, name, lines };
+    }
     default:
       throw requestError(`Malformed request: unknown op ${JSON.stringify(op)}.`);
   }
@@ -131,6 +138,8 @@ async function perform(target: AdminTarget, request: AdminRequest): Promise<Admi
       return { ok: true, message: await (request.kind === 'SITE' ? target.stopSite(request.name) : target.stopAppPool(request.name)) };
     case 'recycle':
       return { ok: true, message: await target.recycleAppPool(request.name) };
+    case 'logs':
+      return { ok: true, ...target.poolOutput(request.name, request.lines) };
   }
 }
 

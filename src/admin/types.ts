@@ -47,6 +47,8 @@ export interface AdminTarget {
   recycleAppPool(name: string): string | Promise<string>;
   startSite(name: string): string | Promise<string>;
   stopSite(name: string): string | Promise<string>;
+  /** The last `lines` lines a pool's workers printed, and where its output files are. */
+  poolOutput(name: string, lines: number): { lines: string[]; file: string; folder: string };
 }
 
 /** One request on the admin socket (JSON, one per line). */
@@ -55,9 +57,20 @@ export type AdminRequest =
   | { readonly op: 'hello' }
   | { readonly op: 'list'; readonly kind: AdminObjectKind }
   | { readonly op: 'start' | 'stop'; readonly kind: 'APPPOOL' | 'SITE'; readonly name: string }
-  | { readonly op: 'recycle'; readonly kind: 'APPPOOL'; readonly name: string };
+  | { readonly op: 'recycle'; readonly kind: 'APPPOOL'; readonly name: string }
+  /** Wharf's own verb: a pool's worker output (`wharf logs apppool NAME`). */
+  | { readonly op: 'logs'; readonly kind: 'APPPOOL'; readonly name: string; readonly lines: number };
 
 /** The answer (JSON, one line). */
 export type AdminResponse =
-  | { readonly ok: true; readonly objects?: AdminObject[]; readonly message?: string; readonly pid?: number }
+  | {
+      readonly ok: true;
+      readonly objects?: AdminObject[];
+      readonly message?: string;
+      readonly pid?: number;
+      /** logs: the lines, and the file being written ('' before the pool printed anything) and its folder. */
+      readonly lines?: string[];
+      readonly file?: string;
+      readonly folder?: string;
+    }
   | { readonly ok: false; readonly error: string; readonly code: string };

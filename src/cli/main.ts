@@ -18,6 +18,7 @@ Usage:
   wharf list <object> [identifier] [/property:value ...] [/text:* | /text:<property>] [--config <file>]
   wharf start|stop site <name> [--config <file>]
   wharf start|stop|recycle apppool <name> [--config <file>]
+  wharf logs apppool <name> [/lines:N] [--config <file>]
   wharf --help | --version
 
 Commands:
@@ -32,6 +33,9 @@ Commands:
                    (also /site.name:<name>, /apppool.name:<name>).
   recycle          Recycle an application pool: new worker processes take over, the old ones
                    finish their requests.
+  logs             Print the last lines (default 100) an application pool's workers wrote to
+                   stdout and stderr (a hosted Node.js app's console output). The files are in
+                   <system drive>/inetpub/logs/AppPools/<pool>/.
 
   The admin commands find the server by the --config it was started with (none: the embedded
   default; add --port if it was started with one). They print "ERROR ( message:... )" and exit 1

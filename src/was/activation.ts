@@ -80,6 +80,8 @@ export interface ActivationHost {
   /** Requests in flight on a worker and when it last started or finished one (Date.now() ms). */
   activity(pool: string, pid: number): { readonly outstanding: number; readonly lastActivity: number; readonly served: number } | undefined;
   log(level: 'info' | 'warn' | 'error', message: string): void;
+  /** A line a pool's worker printed (a hosted app's console output): the pool's output log. */
+  output?(pool: string, pid: number, stream: 'stdout' | 'stderr', line: string): void;
 }
 
 export interface ActivationOptions {
@@ -923,17 +925,33 @@ export class ActivationService {
 
 
   #pipeOutput(child: ChildProcess, label: { readonly name: string }, pid: number): void {
-    for (const [stream, level] of [
-      [child.stdout, 'info'],
-      [child.stderr, 'warn'],
+    for (const [stream, level, name] of [
+      [child.stdout, 'info', 'stdout'],
+      [child.stderr, 'warn', 'stderr'],
     ] as const) {
       if (stream === null) continue;
       let partial = '';
+      const emit = (line: string): void => {
+        if (line === '') return;
+        this.#host.log(level, `[${label.name} pid ${pid}] ${line}`);
+        // A spare's own output (before a pool took it) belongs to no pool.
+        if (label.name !== 'spare') this.#host.output?.(label.name, pid, name, line);
+      };
       stream.setEncoding('utf8');
       stream.on('data', (text: string) => {
         const lines = (partial + text).split('\n');
         partial = lines.pop() ?? '';
-        for (const line of lines) if (line !== '') this.#host.log(level, `[${label.name} pid ${pid}] ${line}`);
+        // A line longer than 64 KiB without a newline is cut there: memory stays bounded.
+        if (partial.length > 65536) {
+          lines.push(partial);
+          partial = '';
+        }
+        for (const line of lines) emit(line);
+      });
+      // The last words of a crashing worker often lack a final newline.
+      stream.on('end', () => {
+        emit(partial);
+        partial = '';
       });
     }
   }
