@@ -71,6 +71,15 @@ export abstract class Channel {
     this.#socket.end();
   }
 
+  /**
+   * Write what is batched now instead of at the end of the event-loop turn: for a process about
+   * to die (an app's uncaught exception, process.exit), so answers it already produced still
+   * reach the other side. The socket's write goes to the kernel synchronously when it has room.
+   */
+  flushNow(): void {
+    if (this.#flushScheduled) this.#flush();
+  }
+
   destroy(): void {
     this.#socket.destroy();
   }

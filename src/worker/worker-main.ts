@@ -153,6 +153,11 @@ class Worker implements WorkerInbound {
     this.#poolName = poolName ?? '';
     const socket = new Socket({ fd: 3, readable: true, writable: true });
     this.#channel = new WorkerChannel(socket, this);
+    // A hosted app that throws out of a callback or calls process.exit ends this process (the
+    // pool's crash rules apply); responses it finished just before still go out.
+    const flush = (): void => this.#channel.flushNow();
+    process.on('uncaughtExceptionMonitor', flush);
+    process.on('exit', flush);
   }
 
   #log = (level: 'info' | 'warn' | 'error', message: string): void => {
