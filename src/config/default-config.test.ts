@@ -53,9 +53,12 @@ describe('the embedded applicationHost.config', () => {
       'ProtocolSupportModule',
       'RequestFilteringModule',
       'StaticFileModule',
+      'iisnode',
     ]);
     const modules = c.section('system.webServer/modules').items;
-    assert.equal(modules.length, 7);
+    assert.equal(modules.length, 8);
+    // Node.js hosting is on, unlocked: a web.config may remove it as iisnode's installer leaves it.
+    assert.equal(modules.at(-1)!.str('name'), 'iisnode');
     const handlers = c.section('system.webServer/handlers');
     assert.deepEqual([...handlers.flagNames('accessPolicy')].sort(), ['Read', 'Script']);
     assert.deepEqual(

@@ -33,6 +33,7 @@ const IMPLEMENTED = [
   'system.webServer/httpErrors',
   'system.webServer/httpProtocol',
   'system.webServer/httpRedirect',
+  'system.webServer/iisnode',
   'system.webServer/security/requestFiltering',
   'system.webServer/serverRuntime',
   'system.webServer/caching',

@@ -50,6 +50,22 @@ export abstract class Channel {
     return !this.#blocked && !this.#closed;
   }
 
+  /**
+   * Bytes framed this event-loop turn and not yet handed to the socket. A producer that never
+   * yields (a loop of synchronous writes) would otherwise grow this without bound: past a limit
+   * it should wait for onceFlushed().
+   */
+  get queuedBytes(): number {
+    return this.#outBytes;
+  }
+
+  /** Call `cb` after the batched frames went to the socket (at once when nothing is batched). */
+  onceFlushed(cb: () => void): void {
+    if (!this.#flushScheduled || this.#closed) cb();
+    else this.#flushWaiters.push(cb);
+  }
+  #flushWaiters: Array<() => void> = [];
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -162,12 +178,23 @@ export abstract class Channel {
   #flush(): void {
     this.#flushScheduled = false;
     const out = this.#out;
-    if (out.length === 0 || this.#closed) return;
+    if (out.length === 0 || this.#closed) {
+      this.#runFlushWaiters();
+      return;
+    }
     const bytes = this.#outBytes;
     this.#out = [];
     this.#outBytes = 0;
     const ok = writeBatch(this.#socket, out, bytes);
     if (!ok) this.#blocked = true;
+    this.#runFlushWaiters();
+  }
+
+  #runFlushWaiters(): void {
+    const w = this.#flushWaiters;
+    if (w.length === 0) return;
+    this.#flushWaiters = [];
+    for (const f of w) f();
   }
 
   #onDrain(): void {
@@ -230,6 +257,7 @@ export abstract class Channel {
     if (this.#closed) return;
     this.#closed = true;
     this.#out = [];
+    this.#runFlushWaiters();
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of waiters) w();

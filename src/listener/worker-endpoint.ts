@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
 import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, RecycleRequestMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
+import type { Connection } from './connection.js';
 
 export type WorkerEndpointState = 'starting' | 'ready' | 'draining' | 'closed';
 
@@ -103,8 +104,24 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   // ---- ExchangeOwner ---------------------------------------------------------------------------
 
   sendBody(ex: Exchange, chunk: Buffer): void {
-    this.#channel.sendRequestBody(ex.stream, chunk);
+    const channel = this.#channel;
+    channel.sendRequestBody(ex.stream, chunk);
+    // The channel's socket is full (the worker reads it slower than clients send): stop reading
+    // this client until it drains, or request bodies would pile up in the listener's memory.
+    if (!channel.writable && !channel.closed && !this.#stalled.includes(ex.conn)) {
+      this.#stalled.push(ex.conn);
+      ex.conn.pauseForBody();
+      if (this.#stalled.length === 1) channel.onceDrain(this.#resumeStalled);
+    }
   }
+
+  /** Connections whose reading waits for the channel to drain (each paused once). */
+  #stalled: Connection[] = [];
+  readonly #resumeStalled = (): void => {
+    const stalled = this.#stalled;
+    this.#stalled = [];
+    for (const conn of stalled) conn.resumeReading();
+  };
   sendBodyEnd(ex: Exchange): void {
     // A request without a body is complete with its head: the worker needs no end frame.
     if (ex.requestContentLength !== 0 || ex.tunnel) this.#channel.sendRequestEnd(ex.stream);

@@ -13,6 +13,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     'StaticFileModule',
     'RequestFilteringModule',
     'CustomErrorModule',
+    'iisnode',
   ]);
   const hooks = Object.fromEntries(
     BUILTIN_MODULES.map((m) => [m.name, [...Object.keys(m.notifications ?? {}), ...(m.executeHandler ? ['handler'] : [])].sort()]),
@@ -25,6 +26,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     StaticFileModule: ['handler'],
     RequestFilteringModule: ['BeginRequest', 'SendResponse'],
     CustomErrorModule: ['SendResponse'],
+    iisnode: ['handler'],
   });
 });
 

@@ -65,6 +65,12 @@ function becomePoolUser(): void {
  * One request's stream on the channel: its body queue, flow state, and the ResponseTransport the
  * pipeline writes to. A class rather than a bag of closures: one allocation per request.
  */
+/**
+ * Response bytes one turn may batch for the channel before a producer must wait for the flush: a
+ * handler that writes in a synchronous loop (a hosted app piping a generator) yields to I/O here.
+ */
+const MAX_QUEUED_BYTES = 1024 * 1024;
+
 class Stream implements ResponseTransport, BodyFlowControl {
   readonly id: number;
   readonly requestBody: RequestBody | undefined;
@@ -104,17 +110,20 @@ class Stream implements ResponseTransport, BodyFlowControl {
   }
   body(chunk: Buffer): boolean {
     if (this.aborted) return true;
-    this.#channel.sendResponseBody(this.id, chunk);
-    return this.#channel.writable && !this.paused;
+    const channel = this.#channel;
+    channel.sendResponseBody(this.id, chunk);
+    return channel.writable && !this.paused && channel.queuedBytes < MAX_QUEUED_BYTES;
   }
   writable(): Promise<void> {
     const channel = this.#channel;
-    if (this.aborted || (channel.writable && !this.paused)) return Promise.resolve();
+    if (this.aborted || (channel.writable && !this.paused && channel.queuedBytes < MAX_QUEUED_BYTES)) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const check = (): void => {
         if (this.aborted || channel.closed) return resolve();
         if (this.paused) this.waiters.push(check);
         else if (!channel.writable) channel.onceDrain(check);
+        // Let the batch go out (and the listener's pause frames come in) before more is produced.
+        else if (channel.queuedBytes >= MAX_QUEUED_BYTES) channel.onceFlushed(check);
         else resolve();
       };
       check();
