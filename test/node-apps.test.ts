@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { startWharf, type WharfProcess } from './helpers/wharf.js';
 import { APPS, ensureAppInstalled, runDirect, send, type SendOptions } from './helpers/node-apps.js';
 import { checkContract } from './helpers/app-contract.js';
@@ -35,8 +36,13 @@ describe('Node.js applications hosted in pools', () => {
         'www-koa': 'apps/koa',
         'www-iisnode': 'apps/plain',
         'www-mapped': 'apps/plain',
+        'www-runtime': 'apps/plain',
       },
     });
+    // RuntimePool's managedRuntimeVersion: a wrapper around this node that marks its children.
+    const wrapper = join(wharf.root, 'node-wrapper.sh');
+    writeFileSync(wrapper, `#!/bin/sh\nWHARF_TEST_RUNTIME=wrapper exec "${process.execPath}" "$@"\n`);
+    chmodSync(wrapper, 0o755);
   });
   after(async () => {
     await wharf?.stop();
@@ -168,6 +174,13 @@ describe('Node.js applications hosted in pools', () => {
     const file = await at('mapped.test')({ path: '/readme.txt' });
     assert.equal(file.status, 200);
     assert.equal(file.text(), 'a static file beside the app\n');
+  });
+
+  it("a pool's managedRuntimeVersion names the node its workers run on", async () => {
+    const env = (await at('runtime.test')({ path: '/env' })).json() as { runtimeMarker: string | null };
+    assert.equal(env.runtimeMarker, 'wrapper');
+    const other = (await at('plain.test')({ path: '/env' })).json() as { runtimeMarker: string | null };
+    assert.equal(other.runtimeMarker, null);
   });
 
   it('a second application in the same pool gets 500.35 and the first keeps serving', async () => {

@@ -719,14 +719,15 @@ export class ActivationService {
     let label = { name: s.name };
     // A spare already ran node's start-up and loaded Wharf; it takes the pool's environment from
     // its Init message. NODE_OPTIONS only works at process start, so such pools get a fresh process.
-    const spare = 'NODE_OPTIONS' in s.environment ? undefined : this.#takeSpare();
+    const spare = 'NODE_OPTIONS' in s.environment || s.runtime !== process.execPath ? undefined : this.#takeSpare();
     if (spare !== undefined) {
       child = spare.child;
       label = spare.label;
       label.name = s.name;
     } else {
       try {
-        child = spawn(process.execPath, [...this.#nodeArgs(), WORKER_MAIN, '-ap', s.name], {
+        // The pool's runtime (managedRuntimeVersion as a path to another node), else Wharf's own node.
+        child = spawn(s.runtime, [...this.#nodeArgs(), WORKER_MAIN, '-ap', s.name], {
           // fd 3 is the private channel: a socketpair only this child holds.
           stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
           env: { ...process.env, ...assigned },

@@ -12,6 +12,12 @@ export interface PoolSettings {
   readonly autoStart: boolean;
   readonly startMode: 'OnDemand' | 'AlwaysRunning';
   readonly managedRuntimeVersion: string;
+  /**
+   * The node executable the pool's workers run on: managedRuntimeVersion when it is an absolute
+   * path (Wharf's analog of choosing a CLR version), else the node running Wharf. IIS's own
+   * values (v4.0, v2.0, '') name .NET runtimes and select the default.
+   */
+  readonly runtime: string;
   readonly managedPipelineMode: string;
   readonly queueLength: number;
   readonly identityType: string;
@@ -89,6 +95,7 @@ function onePool(config: AppHostConfig, p: AppPoolConfig): PoolSettings {
     autoStart: p.autoStart,
     startMode: p.startMode === 'AlwaysRunning' ? 'AlwaysRunning' : 'OnDemand',
     managedRuntimeVersion: e.str('managedRuntimeVersion'),
+    runtime: runtimeOf(e.str('managedRuntimeVersion')),
     managedPipelineMode: e.enumName('managedPipelineMode'),
     queueLength: p.queueLength,
     identityType: pm.enumName('identityType'),
@@ -161,4 +168,10 @@ function signatureOf(e: ConfigElement): string {
 
 function pick(el: ConfigElement, names: readonly string[]): unknown[] {
   return names.map((n) => el.get(n));
+}
+
+/** The node binary a pool's managedRuntimeVersion names (an absolute path), else this process's. */
+export function runtimeOf(managedRuntimeVersion: string): string {
+  const v = managedRuntimeVersion.trim();
+  return v.startsWith('/') ? v : process.execPath;
 }

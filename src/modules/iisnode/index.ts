@@ -95,7 +95,10 @@ async function serve(ctx: HttpContext): Promise<void> {
       return;
     }
     app = startApp(entry, { startupTimeLimitMs: STARTUP_TIME_LIMIT_MS, environment: appEnvironment(settings) });
-    if (app !== undefined) watchApplication(ctx, entry, settings);
+    if (app !== undefined) {
+      watchApplication(ctx, entry, settings);
+      reportCommandLine(ctx, settings);
+    }
   } else if (app.entry !== entry) {
     app = undefined;
   }
@@ -129,6 +132,24 @@ async function serve(ctx: HttpContext): Promise<void> {
     inflight--;
   }
   ctx.finish();
+}
+
+/**
+ * iisnode's nodeProcessCommandLine starts node.exe per application. Wharf hosts the app inside
+ * the pool's worker, whose node is the pool's managedRuntimeVersion (applicationHost.config):
+ * a web.config must not choose what the server starts before it takes the pool's identity. A
+ * command line naming another node is reported once, with what to set instead.
+ */
+function reportCommandLine(ctx: HttpContext, settings: ConfigElement): void {
+  if (!settings.isSet('nodeProcessCommandLine')) return;
+  const line = settings.str('nodeProcessCommandLine').trim();
+  const exe = (/^"([^"]*)"/.exec(line)?.[1] ?? line.split(/\s+/)[0] ?? '').trim();
+  if (exe === '' || /\\|^[a-z]:|%/i.test(exe) || exe === process.execPath || exe === 'node') return;
+  ctx.log(
+    'warn',
+    `iisnode nodeProcessCommandLine "${line}" is not used: the application runs inside pool ${ctx.appPoolName}'s worker on ${process.execPath}; ` +
+      `set managedRuntimeVersion="${exe.startsWith('/') ? exe : '/path/to/node'}" on the pool in applicationHost.config to run it on another node`,
+  );
 }
 
 /** NODE_ENV from `node_env` when it is set to something other than its unexpanded default. */
