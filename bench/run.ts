@@ -11,7 +11,7 @@
  * whose worker is killed (-9), then recycled, every 2 s, for 2 × BENCH_DURATION seconds each.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { privateMiB, rssMiB, workerPids } from './procs.js';
 import { connect, createServer, type Socket } from 'node:net';
@@ -277,6 +277,14 @@ function wrk(port: number, path: string, seconds: number, pgid?: number): Measur
   return { rps: m ? Number(m[1]) : 0, cpuUs: requests > 0 && pgid !== undefined ? ((after - before) * TICK_US) / requests : 0 };
 }
 
+/** An ordinary Node.js app listening by itself (`node <entry>` with PORT), pinned like the others. */
+async function startDirectApp(dir: string, entry: string, port: number): Promise<ChildProcess> {
+  const [cmd, ...args] = pin(0, [process.execPath, join(dir, entry)]);
+  const child = spawn(cmd!, args, { cwd: dir, stdio: 'ignore', detached: true, env: { ...process.env, PORT: String(port), NODE_ENV: 'production' } });
+  await waitForPort(port);
+  return child;
+}
+
 async function main(): Promise<void> {
   if (!has('wrk')) {
     console.error('npm run bench needs wrk (apt-get install wrk)');
@@ -303,8 +311,25 @@ async function main(): Promise<void> {
     children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/node-hello.js'), String(nodePort)]), /ready/));
     groups.set(nodePort, children[children.length - 1]!.pid!);
 
+    // Hosted Node.js apps: a node:http hello and the Express app of the tests (its own
+    // node_modules, installed once), both also run directly for the same-app ratio.
+    const expressSrc = join(REPO, 'test/fixtures/apps/express');
+    if (!existsSync(join(expressSrc, 'node_modules', '.package-lock.json'))) {
+      const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: expressSrc, stdio: 'inherit' });
+      if (r.status !== 0) throw new Error('npm ci for the Express bench app failed');
+    }
+    cpSync(expressSrc, join(dir, 'express-app'), { recursive: true });
+    cpSync(join(REPO, 'bench/fixtures/node-hello-app'), join(dir, 'node-app'), { recursive: true });
+    const nodeAppPort = await freePort();
+    const expressPort = await freePort();
+    const expressDirectPort = await freePort();
+    children.push(await startDirectApp(join(dir, 'express-app'), 'server.js', expressDirectPort));
+    groups.set(expressDirectPort, children[children.length - 1]!.pid!);
+
     const wharfPort = await freePort();
     const config = readFileSync(join(REPO, 'bench/fixtures/applicationHost.config'), 'utf8')
+      .replaceAll('{{NODEAPP_PORT}}', String(nodeAppPort))
+      .replaceAll('{{EXPRESS_PORT}}', String(expressPort))
       .replaceAll('{{PORT}}', String(wharfPort))
       .replaceAll('{{ROOT}}', dir)
       .replaceAll('{{HELLO}}', join(REPO, 'bench/fixtures/hello-module.mjs'));
@@ -318,6 +343,8 @@ async function main(): Promise<void> {
     );
     const listening = performance.now();
     groups.set(wharfPort, children[children.length - 1]!.pid!);
+    groups.set(nodeAppPort, children[children.length - 1]!.pid!);
+    groups.set(expressPort, children[children.length - 1]!.pid!);
     await getOnce(wharfPort, '/hello');
     const coldStartMs = performance.now() - listening;
     const serverStartMs = listening - t0;
@@ -371,10 +398,14 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       ['wharf100k', wharfPort, '/uncached/100k.txt'],
       ['wharf100kCache', wharfPort, '/100k.txt'],
       ['send100k', sendPort, '/100k.txt'],
+      ['wharfNodeApp', nodeAppPort, '/'],
+      ['expressDirect', expressDirectPort, '/'],
+      ['wharfExpress', expressPort, '/'],
     ];
     if (nginxPort !== undefined) scenarios.push(['nginxHello', nginxPort, '/hello'], ['nginx1k', nginxPort, '/1k.txt'], ['nginx100k', nginxPort, '/100k.txt']);
     const best = new Map<string, number>();
     const cpu = new Map<string, number>();
+    for (const [, port, path] of scenarios) if ((await getOnce(port, path)) !== 200) throw new Error(`bench scenario ${port}${path} does not answer 200`);
     for (const [, port, path] of scenarios) wrk(port, path, 1); // warm-up: JIT, caches, connections
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, port, path] of scenarios) {
@@ -411,6 +442,9 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const wharf100kCache = r('wharf100kCache');
     const send100k = r('send100k');
     const nginx = nginxPort !== undefined ? { hello: r('nginxHello'), s1k: r('nginx1k'), s100k: r('nginx100k') } : undefined;
+    const wharfNodeApp = r('wharfNodeApp');
+    const expressDirect = r('expressDirect');
+    const wharfExpress = r('wharfExpress');
 
     const fmt = (n: number): string => n.toFixed(0).padStart(8);
     const ratio = (a: number, b: number | undefined): string => (b ? (a / b).toFixed(2) + 'x' : '  -  ').padStart(7);
@@ -419,6 +453,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const cpuOf = new Map<number, string>([
       [nodeHello, 'nodeHello'], [wharfHello, 'wharfHello'], [fwdHello, 'fwdHello'], [wharf1k, 'wharf1k'], [send1k, 'send1k'],
       [wharf100k, 'wharf100k'], [send100k, 'send100k'], [wharf1kCache, 'wharf1kCache'], [wharf100kCache, 'wharf100kCache'],
+      [wharfNodeApp, 'wharfNodeApp'], [expressDirect, 'expressDirect'], [wharfExpress, 'wharfExpress'],
     ]);
     if (nginx) for (const [k, v] of [['nginxHello', nginx.hello], ['nginx1k', nginx.s1k], ['nginx100k', nginx.s100k]] as const) cpuOf.set(v, k);
     const row = (name: string, rps: number, nginxSame: number | undefined, extra = ''): void => {
@@ -435,6 +470,9 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     row('Wharf static 100 KiB (listener cache)', wharf100kCache, nginx?.s100k);
     row('Wharf static 100 KiB (through the worker)', wharf100k, nginx?.s100k, `${(wharf100k / send100k).toFixed(2)}x send`);
     row('send static 100 KiB', send100k, nginx?.s100k);
+    row('Wharf hosted node:http app hello', wharfNodeApp, nginx?.hello, `(target ≥ 0.75x node hello)`);
+    row('Express 5 hello, listening directly', expressDirect, nginx?.hello);
+    row('Express 5 hello, hosted by Wharf', wharfExpress, nginx?.hello, `${(wharfExpress / expressDirect).toFixed(2)}x direct (target ≥ 0.85x)`);
     if (nginx) {
       row('nginx return 200', nginx.hello, nginx.hello);
       row('nginx static 1 KiB', nginx.s1k, nginx.s1k);
