@@ -43,6 +43,11 @@ export class AppExchange implements ResponseSink, SocketOwner {
     this.done = new Promise((resolve) => (this.#resolve = resolve));
   }
 
+  /** The response is complete (or failed): for a caller that can then stay synchronous. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
   /** Hand the request to the app's server: the head now, the body as the app reads it. */
   start(head: Buffer): void {
     this.#ctx.response.onClientAbort(() => this.#abort());

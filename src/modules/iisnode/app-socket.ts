@@ -75,7 +75,17 @@ export class AppSocket extends Duplex {
   feed(chunk: Buffer): boolean {
     this.bytesRead += chunk.length;
     this.#touch();
-    return this.push(chunk);
+    try {
+      // Node's parser and the app's request handler run inside push().
+      return this.push(chunk);
+    } catch (err) {
+      // A request handler that throws ends the process under `node`: the same here, so the
+      // pool's crash rules apply (instead of the exception surfacing in Wharf's pipeline).
+      process.nextTick(() => {
+        throw err;
+      });
+      return false;
+    }
   }
 
   /** Resolves when the app's side wants more request bytes. */

@@ -15,7 +15,8 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { ConfigElement } from '../../config/types.js';
-import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
+import type { Server } from 'node:http';
+import type { FileInfo, HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { escapeHtml } from '../html-response.js';
 import { AppExchange, serializeRequestHead } from './app-exchange.js';
 import { SocketPool } from './app-socket.js';
@@ -43,46 +44,70 @@ export const IisNodeModule: ModuleDefinition = {
   attach: attachWorker,
 };
 
-function applicationRoot(ctx: HttpContext): string {
-  const app = ctx.config.application;
-  const root = app.virtualDirectories.find((v) => v.path === '/');
-  return root?.physicalPath ?? ctx.config.virtualDirectory.physicalPath;
+/** Where a handler's app lives for one application: computed once, not per request. */
+interface AppTarget {
+  readonly root: string;
+  readonly offline: string;
+  /** The entry named by scriptProcessor; undefined: the requested file is the entry (iisnode's form). */
+  readonly entry: string | undefined;
 }
+const targets = new WeakMap<object, Map<object, AppTarget>>();
 
-/** The entry file: the handler's scriptProcessor (relative to the application's root), else the requested file. */
-function entryFile(ctx: HttpContext, appRoot: string): string {
-  const named = ctx.handler?.scriptProcessor.trim() ?? '';
-  if (named === '') return ctx.physicalPath;
-  const unquoted = named.replace(/^"(.*)"$/, '$1').replace(/\\/g, '/');
-  return isAbsolute(unquoted) ? unquoted : resolve(appRoot, unquoted);
-}
-
-async function serve(ctx: HttpContext): Promise<void> {
-  const settings = ctx.config.section('system.webServer/iisnode');
-  const appRoot = applicationRoot(ctx);
-  const res = ctx.response;
-
-  // app_offline.htm: the app is stopped and every request gets the file as 503 (ANCM's rule).
-  const offline = join(appRoot, 'app_offline.htm');
-  const offlineInfo = ctx.statCached(offline) ?? (await ctx.stat(offline)) ?? null;
-  if (offlineInfo !== null && offlineInfo.isFile) {
-    appOfflineChanged(true);
-    let body: Buffer;
-    try {
-      body = await readFile(offline);
-    } catch {
-      body = Buffer.from('');
-    }
-    res.clear();
-    res.statusCode = 503;
-    res.trySkipCustomErrors = true;
-    res.setHeader('Content-Type', 'text/html');
-    res.write(body);
-    ctx.finish();
-    return;
+function targetOf(ctx: HttpContext): AppTarget {
+  const handler = ctx.handler!;
+  const application = ctx.config.application;
+  let perHandler = targets.get(handler);
+  if (perHandler === undefined) targets.set(handler, (perHandler = new Map()));
+  let t = perHandler.get(application);
+  if (t === undefined) {
+    const root = application.virtualDirectories.find((v) => v.path === '/')?.physicalPath ?? ctx.config.virtualDirectory.physicalPath;
+    const named = handler.scriptProcessor.trim().replace(/^"(.*)"$/, '$1').replace(/\\/g, '/');
+    t = { root, offline: join(root, 'app_offline.htm'), entry: named === '' ? undefined : isAbsolute(named) ? named : resolve(root, named) };
+    perHandler.set(application, t);
   }
+  return t;
+}
 
-  const entry = entryFile(ctx, appRoot);
+/**
+ * The common case stays synchronous (STYLE.md §8): a fresh cached stat of app_offline.htm, the
+ * app listening, the app answering within the request's own tick. Everything else goes async.
+ */
+function serve(ctx: HttpContext): void | Promise<void> {
+  const t = targetOf(ctx);
+  const offline = ctx.statCached(t.offline);
+  if (offline === undefined) return ctx.stat(t.offline).then((info) => serveChecked(ctx, t, info ?? null));
+  return serveChecked(ctx, t, offline);
+}
+
+function serveChecked(ctx: HttpContext, t: AppTarget, offline: FileInfo | null): void | Promise<void> {
+  if (offline !== null && offline.isFile) return serveOffline(ctx, t.offline);
+  const entry = t.entry ?? ctx.physicalPath;
+  const app = hostedApp();
+  const settings = ctx.config.section('system.webServer/iisnode');
+  if (app === undefined || app.entry !== entry || app.state !== 'listening' || app.server === undefined) return startAndServe(ctx, entry, settings);
+  return dispatch(ctx, app.server, settings);
+}
+
+/** app_offline.htm: the app is stopped and every request gets the file as 503 (ANCM's rule). */
+async function serveOffline(ctx: HttpContext, file: string): Promise<void> {
+  appOfflineChanged(true);
+  let body: Buffer;
+  try {
+    body = await readFile(file);
+  } catch {
+    body = Buffer.from('');
+  }
+  const res = ctx.response;
+  res.clear();
+  res.statusCode = 503;
+  res.trySkipCustomErrors = true;
+  res.setHeader('Content-Type', 'text/html');
+  res.write(body);
+  ctx.finish();
+}
+
+/** The app is not listening yet (or another one is hosted): start it and wait, or answer 500.3x. */
+async function startAndServe(ctx: HttpContext, entry: string, settings: ConfigElement): Promise<void> {
   let app = hostedApp();
   if (app === undefined) {
     const info = await ctx.stat(entry);
@@ -115,7 +140,10 @@ async function serve(ctx: HttpContext): Promise<void> {
     startFailure(ctx, app, settings);
     return;
   }
+  await dispatch(ctx, app.server, settings);
+}
 
+function dispatch(ctx: HttpContext, server: Server, settings: ConfigElement): void | Promise<void> {
   const limit = settings.num('maxConcurrentRequestsPerProcess');
   if (limit > 0 && inflight >= limit) {
     ctx.setStatus(503, 2, { description: `The Node.js application is already serving ${limit} requests (iisnode maxConcurrentRequestsPerProcess).` });
@@ -123,14 +151,15 @@ async function serve(ctx: HttpContext): Promise<void> {
     return;
   }
   inflight++;
-  try {
-    const upgrade = isUpgrade(ctx);
-    const ex = new AppExchange(ctx, (pool ??= new SocketPool(app.server)), upgrade);
-    ex.start(serializeRequestHead(ctx, extraHeaders(ctx, settings), upgrade));
-    await ex.done;
-  } finally {
-    inflight--;
-  }
+  const upgrade = isUpgrade(ctx);
+  const ex = new AppExchange(ctx, (pool ??= new SocketPool(server)), upgrade);
+  ex.start(serializeRequestHead(ctx, extraHeaders(ctx, settings), upgrade));
+  if (ex.settled) return finished(ctx);
+  return ex.done.then(() => finished(ctx));
+}
+
+function finished(ctx: HttpContext): void {
+  inflight--;
   ctx.finish();
 }
 
