@@ -150,10 +150,15 @@ function dispatch(ctx: HttpContext, server: Server, settings: ConfigElement): vo
     ctx.finish();
     return;
   }
-  inflight++;
   const upgrade = isUpgrade(ctx);
   const ex = new AppExchange(ctx, (pool ??= new SocketPool(server)), upgrade);
-  ex.start(serializeRequestHead(ctx, extraHeaders(ctx, settings), upgrade));
+  inflight++;
+  try {
+    ex.start(serializeRequestHead(ctx, extraHeaders(ctx, settings), upgrade));
+  } catch (err) {
+    inflight--; // a request that never reached the app must not hold a maxConcurrentRequestsPerProcess slot
+    throw err;
+  }
   if (ex.settled) return finished(ctx);
   return ex.done.then(() => finished(ctx));
 }
