@@ -264,17 +264,19 @@ interface Measurement {
   readonly cpuUs: number;
 }
 
-function wrk(port: number, path: string, seconds: number, pgid?: number): Measurement {
+/** `pgids`: the process groups serving this scenario (a proxy and its upstream count together). */
+function wrk(port: number, path: string, seconds: number, pgids: readonly number[] = []): Measurement {
   const argv = pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`]);
-  const before = pgid !== undefined ? groupTicks(pgid) : 0;
+  const ticks = (): number => pgids.reduce((t, g) => t + groupTicks(g), 0);
+  const before = ticks();
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
-  const after = pgid !== undefined ? groupTicks(pgid) : 0;
+  const after = ticks();
   const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout ?? '');
   const n = /(\d+) requests in/.exec(r.stdout ?? '');
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout ?? '');
   if (non2xx) throw new Error(`wrk saw ${non2xx[1]} error responses on ${path}`);
   const requests = n ? Number(n[1]) : 0;
-  return { rps: m ? Number(m[1]) : 0, cpuUs: requests > 0 && pgid !== undefined ? ((after - before) * TICK_US) / requests : 0 };
+  return { rps: m ? Number(m[1]) : 0, cpuUs: requests > 0 && pgids.length > 0 ? ((after - before) * TICK_US) / requests : 0 };
 }
 
 /** An ordinary Node.js app listening by itself (`node <entry>` with PORT), pinned like the others. */
@@ -307,6 +309,7 @@ async function main(): Promise<void> {
     // scenarios and the best round counts, so a noisy neighbour on a shared machine skews
     // all columns alike instead of one.
     const groups = new Map<number, number>(); // port → process group of its server
+    const extraGroups = new Map<number, number[]>(); // port → more groups that serve it (a proxy's upstream)
     const nodePort = await freePort();
     children.push(await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/node-hello.js'), String(nodePort)]), /ready/));
     groups.set(nodePort, children[children.length - 1]!.pid!);
@@ -367,9 +370,11 @@ async function main(): Promise<void> {
     groups.set(sendPort, children[children.length - 1]!.pid!);
 
     let nginxPort: number | undefined;
+    let proxyPort: number | undefined;
     const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
     if (nginxBin !== undefined) {
       nginxPort = await freePort();
+      proxyPort = await freePort();
       const conf = join(dir, 'nginx.conf');
       writeFileSync(
         conf,
@@ -378,16 +383,24 @@ events { worker_connections 1024; }
 http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive_requests 100000;
   client_body_temp_path ${dir}/nt; proxy_temp_path ${dir}/np; fastcgi_temp_path ${dir}/nf; uwsgi_temp_path ${dir}/nu; scgi_temp_path ${dir}/ns;
   server { listen 127.0.0.1:${nginxPort}; root ${www};
-    location = /hello { default_type text/plain; return 200 'hello world'; } } }\n`,
+    location = /hello { default_type text/plain; return 200 'hello world'; } }
+  # The peer setup Wharf replaces: nginx in front of node apps (run by PM2 or systemd), keep-alive upstreams.
+  upstream node_hello { server 127.0.0.1:${nodePort}; keepalive 64; }
+  upstream express_app { server 127.0.0.1:${expressDirectPort}; keepalive 64; }
+  server { listen 127.0.0.1:${proxyPort};
+    proxy_http_version 1.1; proxy_set_header Connection "";
+    location = /node { proxy_pass http://node_hello/; }
+    location = /express { proxy_pass http://express_app/; } } }\n`,
       );
       const [cmd, ...args] = pin(0, [nginxBin, '-c', conf, '-e', join(dir, 'nginx-error.log')]);
       const ng = spawn(cmd!, args, { stdio: 'ignore', detached: true });
       children.push(ng);
       groups.set(nginxPort, ng.pid!);
+      groups.set(proxyPort, ng.pid!);
       await waitForPort(nginxPort);
     }
 
-    const pgidOf = (port: number): number | undefined => groups.get(port);
+    const pgidsOf = (port: number): number[] => [...(groups.has(port) ? [groups.get(port)!] : []), ...(extraGroups.get(port) ?? [])];
     const scenarios: Array<[string, number, string]> = [
       ['nodeHello', nodePort, '/'],
       ['wharfHello', wharfPort, '/hello'],
@@ -403,13 +416,18 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       ['wharfExpress', expressPort, '/'],
     ];
     if (nginxPort !== undefined) scenarios.push(['nginxHello', nginxPort, '/hello'], ['nginx1k', nginxPort, '/1k.txt'], ['nginx100k', nginxPort, '/100k.txt']);
+    if (proxyPort !== undefined) {
+      scenarios.push(['proxyNode', proxyPort, '/node'], ['proxyExpress', proxyPort, '/express']);
+      // The proxy's CPU per request includes its upstream's.
+      extraGroups.set(proxyPort, [groups.get(nodePort)!, groups.get(expressDirectPort)!]);
+    }
     const best = new Map<string, number>();
     const cpu = new Map<string, number>();
     for (const [, port, path] of scenarios) if ((await getOnce(port, path)) !== 200) throw new Error(`bench scenario ${port}${path} does not answer 200`);
     for (const [, port, path] of scenarios) wrk(port, path, 1); // warm-up: JIT, caches, connections
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, port, path] of scenarios) {
-        const m = wrk(port, path, DURATION, pgidOf(port));
+        const m = wrk(port, path, DURATION, pgidsOf(port));
         best.set(name, Math.max(best.get(name) ?? 0, m.rps));
         if (m.cpuUs > 0) cpu.set(name, Math.min(cpu.get(name) ?? Infinity, m.cpuUs));
       }
@@ -445,6 +463,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const wharfNodeApp = r('wharfNodeApp');
     const expressDirect = r('expressDirect');
     const wharfExpress = r('wharfExpress');
+    const proxy = proxyPort !== undefined ? { node: r('proxyNode'), express: r('proxyExpress') } : undefined;
 
     const fmt = (n: number): string => n.toFixed(0).padStart(8);
     const ratio = (a: number, b: number | undefined): string => (b ? (a / b).toFixed(2) + 'x' : '  -  ').padStart(7);
@@ -455,6 +474,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       [wharf100k, 'wharf100k'], [send100k, 'send100k'], [wharf1kCache, 'wharf1kCache'], [wharf100kCache, 'wharf100kCache'],
       [wharfNodeApp, 'wharfNodeApp'], [expressDirect, 'expressDirect'], [wharfExpress, 'wharfExpress'],
     ]);
+    if (proxy) cpuOf.set(proxy.node, 'proxyNode').set(proxy.express, 'proxyExpress');
     if (nginx) for (const [k, v] of [['nginxHello', nginx.hello], ['nginx1k', nginx.s1k], ['nginx100k', nginx.s100k]] as const) cpuOf.set(v, k);
     const row = (name: string, rps: number, nginxSame: number | undefined, extra = ''): void => {
       const c = cpu.get(cpuOf.get(rps) ?? '');
@@ -473,6 +493,11 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     row('Wharf hosted node:http app hello', wharfNodeApp, nginx?.hello, `(target ≥ 0.75x node hello)`);
     row('Express 5 hello, listening directly', expressDirect, nginx?.hello);
     row('Express 5 hello, hosted by Wharf', wharfExpress, nginx?.hello, `${(wharfExpress / expressDirect).toFixed(2)}x direct (target ≥ 0.85x)`);
+    if (proxy) {
+      // The peer: nginx in front of the same apps listening by themselves (nginx + PM2).
+      row('nginx → node:http hello (keep-alive proxy)', proxy.node, nginx?.hello, `Wharf hosted: ${(wharfNodeApp / proxy.node).toFixed(2)}x this`);
+      row('nginx → Express 5 hello (keep-alive proxy)', proxy.express, nginx?.hello, `${(proxy.express / expressDirect).toFixed(2)}x direct; Wharf hosted: ${(wharfExpress / proxy.express).toFixed(2)}x this`);
+    }
     if (nginx) {
       row('nginx return 200', nginx.hello, nginx.hello);
       row('nginx static 1 KiB', nginx.s1k, nginx.s1k);

@@ -198,3 +198,66 @@ test('a buffered response travels as one ResponseComplete frame, small or large'
   a.destroy();
   b.destroy();
 });
+
+test('frames split across reads at any boundary arrive intact; a large body frame is handed on in pieces without being joined', async () => {
+  // Frame bytes as the listener would write them, then delivered to the worker in slices of
+  // awkward sizes (inside the length, the header, the body, between frames).
+  const [sa, sb] = await socketPair();
+  const capture: Buffer[] = [];
+  sb.on('data', (c: Buffer) => capture.push(c));
+  const l = new ListenerChannel(sa, noopListener({}));
+  const body = Buffer.alloc(200_000);
+  for (let i = 0; i < body.length; i++) body[i] = i % 251;
+  l.sendRequestBody(1, Buffer.from('small'));
+  l.sendRequestBody(1, body);
+  l.sendPing(42);
+  l.sendRequestBody(2, body.subarray(0, 70_000));
+  l.sendRequestEnd(1);
+  const total = 9 + 5 + 9 + 200_000 + 9 + 9 + 70_000 + 9;
+  while (capture.reduce((n, c) => n + c.length, 0) < total) await new Promise((r) => setTimeout(r, 5));
+  const wire = Buffer.concat(capture);
+  sa.destroy();
+  sb.destroy();
+
+  for (const sizes of [[1, 4093], [7, 2, 1000], [4096], [65536, 10], [20, 65536, 1]]) {
+    const [x, y] = await socketPair();
+    try {
+      const got = new Map<number, Buffer[]>();
+      const order: string[] = [];
+      const done = new Promise<void>((resolve) => {
+        new WorkerChannel(
+          y,
+          noopWorker({
+            requestBody: (s, c) => {
+              // Pieces are views on the socket's reads: copy to keep them past this call.
+              (got.get(s) ?? got.set(s, []).get(s)!).push(Buffer.from(c));
+              if (order[order.length - 1] !== `body ${s}`) order.push(`body ${s}`);
+            },
+            ping: (id) => order.push(`ping ${id}`),
+            requestEnd: (s) => {
+              order.push(`end ${s}`);
+              resolve();
+            },
+          }),
+        );
+      });
+      // Write slice by slice, letting each reach the reader on its own.
+      let off = 0;
+      for (let i = 0; off < wire.length; i++) {
+        const n = sizes[i % sizes.length]!;
+        x.write(wire.subarray(off, off + n));
+        off += n;
+        if (i % 64 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await done;
+      assert.deepEqual(order, ['body 1', 'ping 42', 'body 2', 'end 1'], `slices of ${sizes.join(',')}`);
+      assert.deepEqual(Buffer.concat(got.get(1)!), Buffer.concat([Buffer.from('small'), body]), `stream 1 with slices of ${sizes.join(',')}`);
+      assert.deepEqual(Buffer.concat(got.get(2)!), body.subarray(0, 70_000));
+      // 'small', then the 200 KB frame in several pieces (it never fits one read).
+      assert.ok(got.get(1)!.length >= 3, `stream 1 came in ${got.get(1)!.length} pieces`);
+    } finally {
+      x.destroy();
+      y.destroy();
+    }
+  }
+});

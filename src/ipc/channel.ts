@@ -36,6 +36,10 @@ export abstract class Channel {
   // Reader state: chunks of a partially received frame.
   #inChunks: Buffer[] = [];
   #inBytes = 0;
+  // A splittable frame being dispatched piece by piece: its bytes still to come.
+  #partRemain = 0;
+  #partType = 0;
+  #partStream = 0;
 
   constructor(socket: Duplex) {
     this.#socket = socket;
@@ -205,21 +209,48 @@ export abstract class Channel {
     for (const w of waiters) w();
   }
 
+  /**
+   * Body frames may be handed on in pieces as their bytes arrive: a 100 KiB body frame read in
+   * two socket reads is dispatched as two chunks, never joined (no copy, no large allocation).
+   */
+  protected splittable(_type: number): boolean {
+    return false;
+  }
+
+  /** Dispatch one frame (or a piece of a splittable one); false when the channel closed. */
+  #dispatchSafe(type: number, stream: number, payload: Buffer): boolean {
+    try {
+      this.dispatch(type, stream, payload);
+    } catch (err) {
+      this.#close(new IpcError('IPC_PROTOCOL', `failed to handle frame type ${type}`, { cause: err }));
+      this.#socket.destroy();
+      return false;
+    }
+    return !this.#closed;
+  }
+
   #onData(chunk: Buffer): void {
+    if (this.#partRemain > 0) {
+      // The rest of a splittable frame whose first piece went out already.
+      const n = this.#partRemain < chunk.length ? this.#partRemain : chunk.length;
+      this.#partRemain -= n;
+      if (!this.#dispatchSafe(this.#partType, this.#partStream, n === chunk.length ? chunk : chunk.subarray(0, n))) return;
+      if (n === chunk.length) return;
+      chunk = chunk.subarray(n);
+    }
     let buf: Buffer;
     if (this.#inBytes === 0) {
       buf = chunk;
     } else {
       this.#inChunks.push(chunk);
       this.#inBytes += chunk.length;
+      if (this.#inBytes < HEADER) return;
       // Wait until the pending frame is complete before concatenating (avoids quadratic copies
-      // for large body frames arriving in many reads).
+      // for large frames arriving in many reads), unless its pieces may be dispatched as they come.
+      if (this.#inChunks[0]!.length < HEADER) this.#inChunks = [Buffer.concat(this.#inChunks, this.#inBytes)];
       const first = this.#inChunks[0]!;
-      if (this.#inBytes >= 4) {
-        const need = (first.length >= 4 ? first.readUInt32BE(0) : Buffer.concat(this.#inChunks).readUInt32BE(0)) + 4;
-        if (this.#inBytes < need) return;
-      }
-      buf = Buffer.concat(this.#inChunks, this.#inBytes);
+      if (this.#inBytes < first.readUInt32BE(0) + 4 && !this.splittable(first[4]!)) return;
+      buf = this.#inChunks.length === 1 ? first : Buffer.concat(this.#inChunks, this.#inBytes);
       this.#inChunks = [];
       this.#inBytes = 0;
     }
@@ -232,19 +263,19 @@ export abstract class Channel {
         return;
       }
       const end = off + 4 + len;
-      if (end > buf.length) break;
       const type = buf[off + 4]!;
       const stream = buf.readUInt32BE(off + 5);
-      const payload = buf.subarray(off + HEADER, end);
-      off = end;
-      try {
-        this.dispatch(type, stream, payload);
-      } catch (err) {
-        this.#close(new IpcError('IPC_PROTOCOL', `failed to handle frame type ${type}`, { cause: err }));
-        this.#socket.destroy();
+      if (end > buf.length) {
+        if (!this.splittable(type)) break;
+        this.#partType = type;
+        this.#partStream = stream;
+        this.#partRemain = end - buf.length;
+        if (buf.length > off + HEADER) this.#dispatchSafe(type, stream, buf.subarray(off + HEADER));
         return;
       }
-      if (this.#closed) return;
+      const payload = buf.subarray(off + HEADER, end);
+      off = end;
+      if (!this.#dispatchSafe(type, stream, payload)) return;
     }
     if (off < buf.length) {
       const rest = buf.subarray(off);
@@ -313,6 +344,10 @@ export class ListenerChannel extends Channel {
   }
   sendShutdown(): void {
     this.frame(MessageType.Shutdown, 0);
+  }
+
+  protected override splittable(type: number): boolean {
+    return type === MessageType.ResponseBody;
   }
 
   protected dispatch(type: number, stream: number, payload: Buffer): void {
@@ -446,6 +481,10 @@ export class WorkerChannel extends Channel {
   }
   sendRecycleRequest(msg: RecycleRequestMessage): void {
     this.jsonFrame(MessageType.RecycleRequest, msg);
+  }
+
+  protected override splittable(type: number): boolean {
+    return type === MessageType.RequestBody;
   }
 
   protected dispatch(type: number, stream: number, payload: Buffer): void {

@@ -70,6 +70,8 @@ function becomePoolUser(): void {
  * handler that writes in a synchronous loop (a hosted app piping a generator) yields to I/O here.
  */
 const MAX_QUEUED_BYTES = 1024 * 1024;
+/** A buffered response with a larger body leaves as head, body and end frames (see complete()). */
+const SPLIT_COMPLETE_BYTES = 16 * 1024;
 
 class Stream implements ResponseTransport, BodyFlowControl {
   readonly id: number;
@@ -134,10 +136,24 @@ class Stream implements ResponseTransport, BodyFlowControl {
     this.#worker.streamDone(this);
   }
   cacheable(hint: CacheableMessage): void {
+    this.#cacheable = true;
     if (!this.aborted) this.#channel.sendResponseCacheable(this.id, hint);
   }
+  #cacheable = false;
   complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void {
-    if (!this.aborted) this.#channel.sendResponseComplete(this.id, { status, reason, headers }, body, bodyBytes, info);
+    if (!this.aborted) {
+      const channel = this.#channel;
+      if (bodyBytes > SPLIT_COMPLETE_BYTES && !this.#cacheable) {
+        // A large body goes as body frames, which the listener hands to the client piece by
+        // piece as they arrive instead of joining one big frame first. (A response the listener
+        // may cache stays one frame: the cache keeps it whole.)
+        channel.sendResponseHead(this.id, { status, reason, headers });
+        for (let i = 0; i < body.length; i++) channel.sendResponseBody(this.id, body[i]!);
+        channel.sendResponseEnd(this.id, info);
+      } else {
+        channel.sendResponseComplete(this.id, { status, reason, headers }, body, bodyBytes, info);
+      }
+    }
     this.#worker.streamDone(this);
   }
   wake(): void {
