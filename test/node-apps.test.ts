@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { chmodSync, writeFileSync } from 'node:fs';
-import { startWharf, type WharfProcess } from './helpers/wharf.js';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 import { APPS, ensureAppInstalled, runDirect, send, type SendOptions } from './helpers/node-apps.js';
 import { checkContract } from './helpers/app-contract.js';
 
@@ -43,6 +43,9 @@ describe('Node.js applications hosted in pools', () => {
     const wrapper = join(wharf.root, 'node-wrapper.sh');
     writeFileSync(wrapper, `#!/bin/sh\nWHARF_TEST_RUNTIME=wrapper exec "${process.execPath}" "$@"\n`);
     chmodSync(wrapper, 0o755);
+    // BrokenPool's entry throws while loading, as a typo or a missing module would.
+    mkdirSync(join(wharf.root, 'www-broken'), { recursive: true });
+    writeFileSync(join(wharf.root, 'www-broken', 'broken.js'), "console.log('starting');\nthrow new Error('broken on purpose');\n");
   });
   after(async () => {
     await wharf?.stop();
@@ -189,6 +192,27 @@ describe('Node.js applications hosted in pools', () => {
     assert.match(second.text(), /500\.35/);
     assert.equal((await at('mapped.test')({ path: '/server.js' })).status, 404);
     await waitFor(() => wharf.logLines(6).some((l) => / \/sub\/server\.js .* 500 35 /.test(l)));
+  });
+
+  it('an entry that throws while loading: 500.30 with the error for a local client, the stack in the pool output log', async () => {
+    const r = await at('broken.test')({ path: '/' });
+    assert.equal(r.status, 500);
+    assert.match(r.text(), /HTTP Error 500\.30/);
+    assert.match(r.text(), /Error: broken on purpose/);
+    assert.match(r.text(), /broken\.js:2/);
+    // Every request gets the same answer until the worker is recycled; the worker stays up.
+    const again = await at('broken.test')({ path: '/other' });
+    assert.equal(again.status, 500);
+    assert.match(again.text(), /500\.30/);
+    await waitFor(() => wharf.logLines(8).some((l) => / \/other .* 500 30 /.test(l)));
+    const deadline = Date.now() + 15000;
+    let out = '';
+    while (!(/stderr: Error: broken on purpose/.test(out) && /failed to start \(500\.30\)/.test(out))) {
+      if (Date.now() > deadline) assert.fail(`the pool output log lacks the start failure:\n${out}`);
+      await new Promise((res) => setTimeout(res, 100));
+      out = (await run(process.execPath, [WHARF_BIN, 'logs', 'apppool', 'BrokenPool', '/lines:50', '--config', wharf.configFile], 15000)).stdout;
+    }
+    assert.match(out, /stdout: starting/);
   });
 });
 

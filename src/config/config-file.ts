@@ -262,7 +262,7 @@ export function parseConfigFile(file: string, text: string, opts: ParseConfigOpt
       for (const child of el.children) walk(block, child, path);
       return;
     }
-    // Not implemented: kept and reported, never fatal (ASP.NET, URL Rewrite, ANCM, iisnode…).
+    // Not implemented: kept and reported, never fatal (ASP.NET, URL Rewrite, ANCM…).
     preserved.push({ section: path, element: el });
     if (!reported.has(path)) {
       reported.add(path);

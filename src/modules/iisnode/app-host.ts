@@ -80,6 +80,8 @@ export function startApp(entry: string, options: StartOptions): HostedApp | unde
       message: `the application did not call listen() on an http.Server within ${Math.round(options.startupTimeLimitMs / 1000)} s of being loaded`,
       stack: '',
     };
+    // Into the pool's output log, beside what the app printed while starting.
+    process.stderr.write(`wharf: ${app.entry}: ${app.failure.message} (500.37)\n`);
     app.settle('failed');
   }, options.startupTimeLimitMs);
   timer.unref();
@@ -89,6 +91,9 @@ export function startApp(entry: string, options: StartOptions): HostedApp | unde
       clearTimeout(timer);
       const e = err instanceof Error ? err : new Error(String(err));
       app.failure = { subStatus: 30, message: e.message, stack: e.stack ?? e.message };
+      // What `node entry` would print before exiting, into the pool's output log; the worker
+      // stays up and answers 500.30 until it is recycled.
+      process.stderr.write(`${app.failure.stack}\nwharf: ${app.entry} failed to start (500.30)\n`);
       app.settle('failed');
     });
   });
