@@ -170,6 +170,20 @@ test('a corrupt frame length closes the channel with IPC_PROTOCOL', async () => 
   b.destroy();
 });
 
+test('a corrupt frame length after a partial read still closes the channel (nothing is buffered waiting for it)', { timeout: 5000 }, async () => {
+  const [a, b] = await socketPair();
+  const err = await new Promise<Error | undefined>((resolve) => {
+    new ListenerChannel(a, noopListener({ closed: (e) => resolve(e) }));
+    const bad = Buffer.alloc(9);
+    bad.writeUInt32BE(0x7fffffff, 0);
+    // The length arrives in two reads: the reader holds the first bytes, then sees the length.
+    b.write(bad.subarray(0, 2));
+    setTimeout(() => b.write(bad.subarray(2)), 20);
+  });
+  assert.equal((err as { code?: string } | undefined)?.code, 'IPC_PROTOCOL');
+  b.destroy();
+});
+
 test('a buffered response travels as one ResponseComplete frame, small or large', async () => {
   const [a, b] = await socketPair();
   const got: Array<{ status: number; headers: readonly string[]; body: Buffer; user: string; log: boolean; close: boolean }> = [];

@@ -249,7 +249,16 @@ export abstract class Channel {
       // for large frames arriving in many reads), unless its pieces may be dispatched as they come.
       if (this.#inChunks[0]!.length < HEADER) this.#inChunks = [Buffer.concat(this.#inChunks, this.#inBytes)];
       const first = this.#inChunks[0]!;
-      if (this.#inBytes < first.readUInt32BE(0) + 4 && !this.splittable(first[4]!)) return;
+      const len = first.readUInt32BE(0);
+      if (len < HEADER - 4 || len > MAX_FRAME) {
+        // Checked before waiting for the rest: a corrupt length must not make us buffer forever.
+        this.#inChunks = [];
+        this.#inBytes = 0;
+        this.#close(new IpcError('IPC_PROTOCOL', `malformed frame length ${len}`));
+        this.#socket.destroy();
+        return;
+      }
+      if (this.#inBytes < len + 4 && !this.splittable(first[4]!)) return;
       buf = this.#inChunks.length === 1 ? first : Buffer.concat(this.#inChunks, this.#inBytes);
       this.#inChunks = [];
       this.#inBytes = 0;
