@@ -81,6 +81,8 @@ class Stream implements ResponseTransport, BodyFlowControl {
   waiters: Array<() => void> = [];
   /** Handlers waiting to hear that the client went away (HttpResponse.onClientAbort). */
   abortListeners: Array<() => void> | undefined = undefined;
+  /** The listener was told it may cache this response (it then needs it as one frame). */
+  #cacheable = false;
   readonly #worker: Worker;
   readonly #channel: WorkerChannel;
 
@@ -139,7 +141,6 @@ class Stream implements ResponseTransport, BodyFlowControl {
     this.#cacheable = true;
     if (!this.aborted) this.#channel.sendResponseCacheable(this.id, hint);
   }
-  #cacheable = false;
   complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void {
     if (!this.aborted) {
       const channel = this.#channel;
