@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
@@ -184,6 +185,33 @@ describe('Node.js applications hosted in pools', () => {
     assert.equal(env.runtimeMarker, 'wrapper');
     const other = (await at('plain.test')({ path: '/env' })).json() as { runtimeMarker: string | null };
     assert.equal(other.runtimeMarker, null);
+  });
+
+  it("the app's 103 Early Hints reach an HTTP/1.1 client ahead of the response, not an HTTP/1.0 one", async () => {
+    const got = await new Promise<{ infos: Array<{ status: number; link: unknown }>; status: number; body: string }>((resolve, reject) => {
+      const infos: Array<{ status: number; link: unknown }> = [];
+      const req = request({ host: '127.0.0.1', port: wharf.port, path: '/early-hints', headers: { host: 'plain.test' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ infos, status: res.statusCode ?? 0, body }));
+      });
+      req.on('information', (i) => infos.push({ status: i.statusCode, link: i.headers['link'] }));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(got, { infos: [{ status: 103, link: '</style.css>; rel=preload; as=style' }], status: 200, body: 'hinted' });
+    // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = connect(wharf.port, '127.0.0.1', () => s.write('GET /early-hints HTTP/1.0\r\nHost: plain.test\r\n\r\n'));
+      let text = '';
+      s.setEncoding('latin1');
+      s.on('data', (d: string) => (text += d));
+      s.on('end', () => resolve(text));
+      s.on('error', reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(raw, /\r\n\r\nhinted$/);
   });
 
   it('a second application in the same pool gets 500.35 and the first keeps serving', async () => {

@@ -26,6 +26,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
   return {
     ready() {},
     responseHead() {},
+    responseInterim() {},
     responseBody() {},
     responseEnd() {},
     responseComplete() {},

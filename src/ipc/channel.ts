@@ -401,6 +401,11 @@ export class ListenerChannel extends Channel {
         );
         return;
       }
+      case MessageType.ResponseInterim: {
+        const f = splitHead(payload);
+        h.responseInterim(stream, Number(f[0]), f.slice(1));
+        return;
+      }
       case MessageType.RequestPause:
         h.requestPause(stream);
         return;
@@ -451,6 +456,11 @@ export class WorkerChannel extends Channel {
   }
   sendResponseBody(stream: number, chunk: Buffer): void {
     this.frame(MessageType.ResponseBody, stream, chunk);
+  }
+  sendResponseInterim(stream: number, status: number, headers: readonly string[]): void {
+    let s = String(status);
+    for (let i = 0; i < headers.length; i++) s += SEP + headers[i];
+    this.frame(MessageType.ResponseInterim, stream, s);
   }
   sendResponseEnd(stream: number, e: ResponseEndMessage): void {
     const user = e.username === '' ? '' : toLatin1Bytes(e.username);

@@ -36,6 +36,8 @@ export const MessageType = {
   ResponseCacheable: 29,
   /** The worker asks WAS for an overlapped recycle (a hosted app's watchedFiles changed, app_offline.htm appeared). */
   RecycleRequest: 30,
+  /** An interim 1xx (102 Processing, 103 Early Hints) before the response head: status and headers. */
+  ResponseInterim: 31,
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
@@ -136,6 +138,7 @@ export interface WorkerInbound {
 export interface ListenerInbound {
   ready(pid: number): void;
   responseHead(stream: number, head: ResponseHeadMessage): void;
+  responseInterim(stream: number, status: number, headers: readonly string[]): void;
   responseBody(stream: number, chunk: Buffer): void;
   responseEnd(stream: number, end: ResponseEndMessage): void;
   responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;

@@ -266,6 +266,21 @@ export class Connection implements ParserSink, TimerOwner {
 
   // ---- responses from the worker --------------------------------------------------------------
 
+  /**
+   * An interim 102 or 103 from the application, before its final head. HTTP/1.0 clients get none
+   * (RFC 9110 §15.2); one that cannot be serialised is dropped, the response goes on.
+   */
+  responseInterim(ex: Exchange, status: number, headers: readonly string[]): void {
+    if (ex.state !== 'dispatched' || ex.responded || ex.head.versionMinor === 0 || status < 102 || status > 199) return;
+    let buf: Buffer;
+    try {
+      buf = serializeResponseHead(status, reasonPhrase(status), headers, { keepAlive: true, chunked: false, contentLength: -1, date: '', server: null, isHead: false, http10: false });
+    } catch {
+      return;
+    }
+    this.enqueue(ex, buf);
+  }
+
   responseHead(ex: Exchange, status: number, reason: string, headers: readonly string[]): void {
     if (ex.state !== 'dispatched' || ex.responded) return;
     ex.responded = true;

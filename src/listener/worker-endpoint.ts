@@ -153,6 +153,10 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     const ex = this.#inflight.get(stream);
     if (ex !== undefined) ex.conn.responseHead(ex, head.status, head.reason, head.headers);
   }
+  responseInterim(stream: number, status: number, headers: readonly string[]): void {
+    const ex = this.#inflight.get(stream);
+    if (ex !== undefined) ex.conn.responseInterim(ex, status, headers);
+  }
   responseBody(stream: number, chunk: Buffer): void {
     const ex = this.#inflight.get(stream);
     if (ex !== undefined) ex.conn.responseBody(ex, chunk);

@@ -258,6 +258,8 @@ export class RecordingResponse implements HttpResponse {
   drainCount = 0;
   /** Number of write() calls. */
   writeCount = 0;
+  /** Interim responses sent (sendInformational), in order. */
+  readonly informational: Array<{ status: number; headers: readonly string[] }> = [];
   /** Called when flush() sends the head (the real pipeline runs SendResponse there). */
   onFlush: (() => void | Promise<void>) | undefined;
   readonly #headers = new Map<string, { name: string; value: string | readonly string[] }>();
@@ -306,6 +308,10 @@ export class RecordingResponse implements HttpResponse {
     this.#pending = 0;
     return new Promise((resolve) => setImmediate(resolve));
   }
+  sendInformational(status: number, headers: readonly string[]): void {
+    if (!this.headersSent && status >= 102 && status <= 199) this.informational.push({ status, headers: [...headers] });
+  }
+
   async flush(): Promise<void> {
     if (!this.headersSent && this.onFlush) await this.onFlush();
     this.headersSent = true;

@@ -28,6 +28,8 @@ export interface ResponseTransport {
   complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void;
   /** The listener may cache the response that complete() sends next. */
   cacheable?(hint: CacheableMessage): void;
+  /** An interim 1xx (102, 103) before the head. */
+  interim?(status: number, headers: string[]): void;
   /** Call `listener` once when the client goes away before the response ended. */
   onAbort?(listener: () => void): void;
 }
@@ -236,6 +238,11 @@ export class WorkerResponse implements HttpResponse {
   drained(): Promise<void> {
     if (this.#autoFlushing && !this.#headersSent) return this.flush();
     return this.#transport.writable();
+  }
+
+  sendInformational(status: number, headers: readonly string[]): void {
+    if (this.#headersSent || this.#aborted || status < 102 || status > 199) return;
+    this.#transport.interim?.(status, [...headers]);
   }
 
   async flush(): Promise<void> {

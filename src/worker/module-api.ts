@@ -138,6 +138,12 @@ export interface HttpResponse {
   drained(): Promise<void>;
   /** Send the head (running SendResponse first) and everything buffered so far. */
   flush(): Promise<void>;
+  /**
+   * Send an interim response (102 Processing, 103 Early Hints with its `Link` headers: flat
+   * [name, value, …]) ahead of the final one. Ignored once the head was sent, for other statuses,
+   * and, by the listener, for HTTP/1.0 clients.
+   */
+  sendInformational(status: number, headers: readonly string[]): void;
   /** Drop buffered body bytes (not possible once streaming began: returns false then). */
   clearBody(): boolean;
   /** Drop headers and body (IIS IHttpResponse::Clear). */

@@ -137,6 +137,9 @@ class Stream implements ResponseTransport, BodyFlowControl {
     if (!this.aborted) this.#channel.sendResponseEnd(this.id, info);
     this.#worker.streamDone(this);
   }
+  interim(status: number, headers: string[]): void {
+    if (!this.aborted) this.#channel.sendResponseInterim(this.id, status, headers);
+  }
   cacheable(hint: CacheableMessage): void {
     this.#cacheable = true;
     if (!this.aborted) this.#channel.sendResponseCacheable(this.id, hint);

@@ -89,8 +89,10 @@ export class AppExchange implements ResponseSink, SocketOwner {
 
   // ---- ResponseSink: what the app wrote ---------------------------------------------------------
 
-  interim(): void {
-    // 100 Continue was already sent by the listener; 102/103 are not forwarded.
+  interim(status: number, headers: string[]): void {
+    // 100 Continue was already sent by the listener (for Expect: 100-continue); 102, 103 Early
+    // Hints (res.writeEarlyHints) go to the client ahead of the response.
+    if (status !== 100) this.#ctx.response.sendInformational(status, headers);
   }
 
   head(status: number, reason: string, headers: string[], framing: BodyFraming, close: boolean): void {
