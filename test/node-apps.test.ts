@@ -140,6 +140,27 @@ describe('Node.js applications hosted in pools', () => {
     assert.equal(r.trailers['x-checksum'], 'abc123');
   });
 
+  it("the client's request trailers reach the app as req.trailers", async () => {
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port: wharf.port, method: 'POST', path: '/request-trailers', agent: false, headers: { host: 'plain.test', trailer: 'x-digest' } },
+        (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+        },
+      );
+      req.on('error', reject);
+      // No Content-Length: node sends the body chunked, then the trailer section.
+      req.write('first, ');
+      req.write('second');
+      req.addTrailers({ 'X-Digest': 'sha-256=abc', 'X-Count': '2' });
+      req.end();
+    });
+    assert.equal(r.status, 200);
+    assert.deepEqual(JSON.parse(r.body), { body: 'first, second', trailers: { 'x-digest': 'sha-256=abc', 'x-count': '2' } });
+  });
+
   it('Expect: 100-continue: the client gets 100 once and the app reads the body', async () => {
     const body = Buffer.alloc(300_000, 'b');
     let continues = 0;

@@ -23,6 +23,7 @@ const HEADER = 9; // u32 length + u8 type + u32 stream
 /** Larger frames are refused: a corrupt length must not make us buffer gigabytes. */
 const MAX_FRAME = 64 * 1024 * 1024;
 const SEP = '\0';
+const NO_FIELDS: readonly string[] = [];
 
 
 export abstract class Channel {
@@ -336,8 +337,9 @@ export class ListenerChannel extends Channel {
   sendRequestBody(stream: number, chunk: Buffer): void {
     this.frame(MessageType.RequestBody, stream, chunk);
   }
-  sendRequestEnd(stream: number): void {
-    this.frame(MessageType.RequestEnd, stream);
+  sendRequestEnd(stream: number, trailers?: readonly string[]): void {
+    if (trailers === undefined || trailers.length === 0) this.frame(MessageType.RequestEnd, stream);
+    else this.frame(MessageType.RequestEnd, stream, trailers.join(SEP));
   }
   sendRequestAbort(stream: number): void {
     this.frame(MessageType.RequestAbort, stream);
@@ -532,7 +534,7 @@ export class WorkerChannel extends Channel {
         return;
       }
       case MessageType.RequestEnd:
-        h.requestEnd(stream);
+        h.requestEnd(stream, payload.length === 0 ? NO_FIELDS : splitHead(payload));
         return;
       case MessageType.RequestAbort:
         h.requestAbort(stream);

@@ -125,7 +125,8 @@ export interface WorkerInbound {
   config(msg: ConfigMessage): void;
   requestHead(stream: number, head: RequestHeadMessage): void;
   requestBody(stream: number, chunk: Buffer): void;
-  requestEnd(stream: number): void;
+  /** `trailers`: the chunked body's trailer fields, flat name/value pairs (usually none). */
+  requestEnd(stream: number, trailers: readonly string[]): void;
   requestAbort(stream: number): void;
   responsePause(stream: number): void;
   responseResume(stream: number): void;

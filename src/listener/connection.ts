@@ -216,10 +216,11 @@ export class Connection implements ParserSink, TimerOwner {
     // local/done: the answer is already decided; the body is read and discarded.
   }
 
-  onRequestEnd(): void {
+  onRequestEnd(trailers?: readonly string[]): void {
     const ex = this.#receiving;
     if (ex === undefined) return;
     ex.bodyDone = true;
+    if (trailers !== undefined) ex.requestTrailers = trailers;
     if (ex.state === 'dispatched') ex.owner!.sendBodyEnd(ex);
     // Bytes after an upgrade request may already be the new protocol's: hold them until the
     // response says whether the protocol switched (101) or not (#advance resumes parsing).

@@ -48,6 +48,8 @@ export class Exchange {
   bodyQueue: Buffer[] | undefined = undefined; // held while not dispatched
   bodyQueued = 0;
   bodyDone: boolean;
+  /** Trailer fields after a chunked body (flat name/value pairs), for the worker's RequestEnd. */
+  requestTrailers: readonly string[] | undefined = undefined;
   bytesReceived: number;
 
   // Response

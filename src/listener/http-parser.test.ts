@@ -18,8 +18,13 @@ class Recorder implements ParserSink {
   readonly chunks: Buffer[] = [];
   readonly errors: HttpParseError[] = [];
   readonly events: string[] = [];
+  /** One entry per request: its trailer fields (undefined when it had none). */
+  readonly trailers: Array<readonly string[] | undefined> = [];
   #body = '';
-  onRequestEnd: () => void = () => this.end();
+  onRequestEnd: (trailers?: readonly string[]) => void = (trailers) => {
+    this.trailers.push(trailers);
+    this.end();
+  };
   onRequestHead(head: RequestHead): void {
     this.heads.push(head);
     this.events.push(`head ${head.method} ${head.target}`);
@@ -231,7 +236,16 @@ describe('bodies', () => {
     assert.equal(head.chunked, true);
     assert.equal(head.contentLength, -1);
     assert.equal(body, 'hello, 01234567 ');
-    assert.deepEqual(head.rawHeaders, ['Host', 'a', 'Transfer-Encoding', 'Chunked'], 'trailers are discarded');
+    assert.deepEqual(head.rawHeaders, ['Host', 'a', 'Transfer-Encoding', 'Chunked'], 'trailers are not headers');
+  });
+
+  test('trailer fields are reported with the request end, each request its own', () => {
+    const input =
+      'POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-Trailer: 1\r\nX-Other:  two \r\n\r\n' +
+      'POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n';
+    for (const split of ['whole', 'bytes', 3] as const) {
+      assert.deepEqual(parse(input, split).trailers, [['X-Trailer', '1', 'X-Other', 'two'], undefined], `split ${split}`);
+    }
   });
 
   test('chunk sizes with leading zeros and upper-case hex', () => {

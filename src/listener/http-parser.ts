@@ -69,7 +69,8 @@ export interface ParserSink {
    * execute() (no copy): copy it if that buffer is going to be reused.
    */
   onBody(chunk: Buffer): void;
-  onRequestEnd(): void;
+  /** `trailers`: the chunked body's trailer fields, flat name/value pairs, when it had any. */
+  onRequestEnd(trailers?: readonly string[]): void;
   /** The request is malformed; the parser consumes nothing more until reset(). */
   onError(err: HttpParseError): void;
 }
@@ -280,6 +281,8 @@ export class RequestParser {
   #target = '';
   #versionMinor = 1;
   #rawHeaders: string[] = [];
+  /** Trailer fields of the current chunked body (none: undefined, nothing allocated). */
+  #trailers: string[] | undefined;
   #host: string | undefined = undefined;
   #hostCount = 0;
   #contentLength = -1;
@@ -360,6 +363,7 @@ export class RequestParser {
     this.#pending = null;
     this.#lineLen = 0;
     this.#remaining = 0;
+    this.#trailers = undefined;
     this.#startRequest();
   }
 
@@ -552,7 +556,7 @@ export class RequestParser {
         // Trailers share the head's maxRequestBytes budget.
         this.#headBytes += lineBytes;
         if (this.#headBytes > this.#limits.maxRequestBytes) return this.#failRequestLength();
-        // RFC 9112 §7.1.2: trailer fields are parsed like headers; Wharf discards them.
+        // RFC 9112 §7.1.2: trailer fields are parsed like headers, and kept apart from them.
         if (e === s) this.#endRequest();
         else this.#headerLine(buf, s, e, true);
         return;
@@ -672,7 +676,10 @@ export class RequestParser {
       if (FIELD_VALUE[buf[k]!] === 0) return this.#fail(400, 'Header', 'A header value contains a control character.');
     }
     if (++this.#headerCount > this.#limits.maxHeaders) return this.#fail(400, 'Header', 'Too many header fields.');
-    if (trailer) return;
+    if (trailer) {
+      (this.#trailers ??= []).push(this.#string(buf, s, nameEnd), vs === ve ? '' : this.#string(buf, vs, ve));
+      return;
+    }
 
     const value = vs === ve ? '' : this.#string(buf, vs, ve);
     this.#rawHeaders.push(this.#string(buf, s, nameEnd), value);
@@ -831,8 +838,10 @@ export class RequestParser {
   }
 
   #endRequest(): void {
+    const trailers = this.#trailers;
+    this.#trailers = undefined;
     this.#state = State.RequestLine;
     this.#startRequest();
-    this.#sink.onRequestEnd();
+    this.#sink.onRequestEnd(trailers);
   }
 }

@@ -124,7 +124,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   };
   sendBodyEnd(ex: Exchange): void {
     // A request without a body is complete with its head: the worker needs no end frame.
-    if (ex.requestContentLength !== 0 || ex.tunnel) this.#channel.sendRequestEnd(ex.stream);
+    if (ex.requestContentLength !== 0 || ex.tunnel) this.#channel.sendRequestEnd(ex.stream, ex.requestTrailers);
   }
   pauseResponse(ex: Exchange): void {
     this.#channel.sendResponsePause(ex.stream);

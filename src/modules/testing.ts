@@ -444,6 +444,7 @@ export class TestContext implements HttpContext {
       contentLength: options.contentLength ?? 0,
       hasBody: (options.contentLength ?? 0) !== 0,
       body: async function* () {},
+      trailers: [],
     };
     const vdir: VirtualDirectoryConfig = { path: '/', physicalPath: this.root, allowSubDirConfig: true };
     const app: ApplicationConfig = {

@@ -63,6 +63,8 @@ export interface ContextHost {
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
+const NO_TRAILERS: readonly string[] = [];
+
 export class WorkerRequest implements HttpRequest {
   readonly method: string;
   readonly rawUrl: string;
@@ -113,6 +115,10 @@ export class WorkerRequest implements HttpRequest {
   get isLocal(): boolean {
     const a = this.remoteAddress;
     return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+  }
+
+  get trailers(): readonly string[] {
+    return this.#body?.trailers ?? NO_TRAILERS;
   }
 
   body(): AsyncIterable<Buffer> {

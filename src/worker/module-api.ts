@@ -112,6 +112,8 @@ export interface HttpRequest {
   readonly hasBody: boolean;
   /** The request body, streamed with backpressure. Iterate once. */
   body(): AsyncIterable<Buffer>;
+  /** Trailer fields after a chunked body, flat [name, value, …]: known once body() has ended. */
+  readonly trailers: readonly string[];
 }
 
 export interface HttpResponse {

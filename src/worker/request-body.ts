@@ -36,7 +36,11 @@ export class RequestBody implements AsyncIterable<Buffer> {
     this.#wake();
   }
 
-  end(): void {
+  /** Trailer fields the client sent after a chunked body (flat name/value pairs). */
+  trailers: readonly string[] = [];
+
+  end(trailers?: readonly string[]): void {
+    if (trailers !== undefined) this.trailers = trailers;
     this.#ended = true;
     this.#wake();
   }

@@ -299,8 +299,8 @@ class Worker implements WorkerInbound {
   requestBody(stream: number, chunk: Buffer): void {
     this.#streams.get(stream)?.requestBody?.push(chunk);
   }
-  requestEnd(stream: number): void {
-    this.#streams.get(stream)?.requestBody?.end();
+  requestEnd(stream: number, trailers: readonly string[]): void {
+    this.#streams.get(stream)?.requestBody?.end(trailers);
   }
   requestAbort(stream: number): void {
     const s = this.#streams.get(stream);

@@ -77,7 +77,8 @@ export class AppExchange implements ResponseSink, SocketOwner {
         if (!ok) await socket.readWanted();
         if (socket.destroyed) return;
       }
-      if (chunked && !this.#upgraded && !this.#settled) socket.feed(LAST_CHUNK);
+      // The last chunk carries the client's trailer fields: Node gives them to the app as req.trailers.
+      if (chunked && !this.#upgraded && !this.#settled) socket.feed(lastChunk(req.trailers));
       this.#requestDone = true;
       // The request is complete. A tunnel's client half-closed: tell the app's side.
       if (this.#upgraded) socket.endRequest();
@@ -206,6 +207,13 @@ export class AppExchange implements ResponseSink, SocketOwner {
     this.#settled = true;
     this.#resolve(outcome);
   }
+}
+
+function lastChunk(trailers: readonly string[]): Buffer {
+  if (trailers.length === 0) return LAST_CHUNK;
+  let s = '0\r\n';
+  for (let i = 0; i + 1 < trailers.length; i += 2) s += trailers[i] + ': ' + trailers[i + 1] + '\r\n';
+  return Buffer.from(s + '\r\n', 'latin1');
 }
 
 /**
