@@ -70,7 +70,12 @@ async function admin(argv: string[]): Promise<number> {
   const configFile = resolve(parsed.configFile ?? DEFAULT_CONFIG);
   const candidates = adminSocketCandidates(configFile, { port: parsed.configFile === undefined ? parsed.port : undefined });
   const socketPath = candidates.find((p) => existsSync(p)) ?? candidates[0]!;
-  const out = await runAdminCommand(parsed.command, (request) => adminCall(socketPath, request, 10000, configFile));
+  // The embedded default's socket depends on its port: say so when nothing answers.
+  const label =
+    parsed.configFile !== undefined
+      ? configFile
+      : `${configFile} (the embedded default on port ${parsed.port ?? 8080}${parsed.port === undefined ? '; for a server started with --port, pass the same --port' : ''})`;
+  const out = await runAdminCommand(parsed.command, (request) => adminCall(socketPath, request, 10000, label));
   process.stdout.write(out.stdout);
   process.stderr.write(out.stderr);
   return out.code;
