@@ -276,3 +276,39 @@ test('frames split across reads at any boundary arrive intact; a large body fram
     }
   }
 });
+
+test('interim responses and request trailers cross the channel', async () => {
+  const [a, b] = await socketPair();
+  const ends: Array<[number, readonly string[]]> = [];
+  const interims: Array<[number, number, readonly string[]]> = [];
+  let endsDone!: () => void;
+  let interimDone!: () => void;
+  const gotEnds = new Promise<void>((r) => (endsDone = r));
+  const gotInterim = new Promise<void>((r) => (interimDone = r));
+  const w = new WorkerChannel(
+    b,
+    noopWorker({
+      requestEnd: (s, trailers) => {
+        ends.push([s, trailers]);
+        if (ends.length === 2) endsDone();
+      },
+    }),
+  );
+  const l = new ListenerChannel(
+    a,
+    noopListener({
+      responseInterim: (s, status, headers) => {
+        interims.push([s, status, headers]);
+        interimDone();
+      },
+    }),
+  );
+  l.sendRequestEnd(1);
+  l.sendRequestEnd(2, ['X-Digest', 'sha-256=abc', 'Empty', '']);
+  w.sendResponseInterim(3, 103, ['Link', '</a.css>; rel=preload']);
+  await Promise.all([gotEnds, gotInterim]);
+  assert.deepEqual(ends, [[1, []], [2, ['X-Digest', 'sha-256=abc', 'Empty', '']]]);
+  assert.deepEqual(interims, [[3, 103, ['Link', '</a.css>; rel=preload']]]);
+  a.destroy();
+  b.destroy();
+});
