@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseRequestTarget } from '../http/url-path.js';
+import { lastChunk } from '../http/chunked.js';
 import { RequestParser, type HttpParseError, type ParserLimits, type ParserSink, type RequestHead } from './http-parser.js';
 import {
   cachedDateHeader,
@@ -55,7 +56,6 @@ const MAX_HELD_OUTPUT = 256 * 1024;
 /** Request body bytes held for a queued (not yet dispatched) request before reading pauses. */
 const MAX_HELD_BODY = 1024 * 1024;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
-const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 
 /** The HTTP.sys timer running on a connection: at most one at a time (see #nextTimer). */
@@ -415,7 +415,7 @@ export class Connection implements ParserSink, TimerOwner {
       this.socket.destroy();
       return;
     }
-    if (ex.chunked) this.enqueue(ex, trailers === undefined || trailers.length === 0 ? CHUNK_END : lastChunkWithTrailers(trailers));
+    if (ex.chunked) this.enqueue(ex, lastChunk(trailers));
     if (ex.remaining > 0) ex.keepAlive = false; // the body was shorter than promised
     if (close) ex.keepAlive = false;
     ex.ended = true;
@@ -747,21 +747,6 @@ export class Connection implements ParserSink, TimerOwner {
     }
     this.#host.connectionClosed(this);
   }
-}
-
-/**
- * The last chunk with trailer fields (RFC 9112 §7.1.2). Fields that are not tokens or carry
- * control characters are dropped: a trailer must not split the response either.
- */
-function lastChunkWithTrailers(trailers: readonly string[]): Buffer {
-  let s = '0\r\n';
-  for (let i = 0; i + 1 < trailers.length; i += 2) {
-    const name = trailers[i]!;
-    const value = trailers[i + 1]!;
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) continue;
-    s += name + ': ' + value + '\r\n';
-  }
-  return Buffer.from(s + '\r\n', 'latin1');
 }
 
 function flushOutput(conn: Connection): void {

@@ -29,7 +29,7 @@ export interface ResponseTransport {
   /** The listener may cache the response that complete() sends next. */
   cacheable?(hint: CacheableMessage): void;
   /** An interim 1xx (102, 103) before the head. */
-  interim?(status: number, headers: string[]): void;
+  interim?(status: number, headers: readonly string[]): void;
   /** Call `listener` once when the client goes away before the response ended. */
   onAbort?(listener: () => void): void;
 }
@@ -248,7 +248,7 @@ export class WorkerResponse implements HttpResponse {
 
   sendInformational(status: number, headers: readonly string[]): void {
     if (this.#headersSent || this.#aborted || status < 102 || status > 199) return;
-    this.#transport.interim?.(status, [...headers]);
+    this.#transport.interim?.(status, headers);
   }
 
   async flush(): Promise<void> {

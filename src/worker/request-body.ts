@@ -10,6 +10,8 @@ export interface BodyFlowControl {
 }
 
 export class RequestBody implements AsyncIterable<Buffer> {
+  /** Trailer fields the client sent after a chunked body (flat name/value pairs). */
+  trailers: readonly string[] = [];
   #chunks: Buffer[] = [];
   #queued = 0;
   #ended = false;
@@ -35,9 +37,6 @@ export class RequestBody implements AsyncIterable<Buffer> {
     }
     this.#wake();
   }
-
-  /** Trailer fields the client sent after a chunked body (flat name/value pairs). */
-  trailers: readonly string[] = [];
 
   end(trailers?: readonly string[]): void {
     if (trailers !== undefined) this.trailers = trailers;

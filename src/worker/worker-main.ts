@@ -137,7 +137,7 @@ class Stream implements ResponseTransport, BodyFlowControl {
     if (!this.aborted) this.#channel.sendResponseEnd(this.id, info);
     this.#worker.streamDone(this);
   }
-  interim(status: number, headers: string[]): void {
+  interim(status: number, headers: readonly string[]): void {
     if (!this.aborted) this.#channel.sendResponseInterim(this.id, status, headers);
   }
   cacheable(hint: CacheableMessage): void {

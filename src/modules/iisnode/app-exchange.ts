@@ -10,10 +10,10 @@
 import type { HttpContext } from '../../worker/module-api.js';
 import type { AppSocket, SocketOwner, SocketPool } from './app-socket.js';
 import { ResponseReader, type BodyFraming, type ResponseSink } from './response-reader.js';
+import { lastChunk } from '../../http/chunked.js';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const HOP_BY_HOP = new Set(['connection', 'keep-alive']);
-const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 export type ExchangeOutcome = 'complete' | 'aborted' | 'failed';
 
@@ -207,13 +207,6 @@ export class AppExchange implements ResponseSink, SocketOwner {
     this.#settled = true;
     this.#resolve(outcome);
   }
-}
-
-function lastChunk(trailers: readonly string[]): Buffer {
-  if (trailers.length === 0) return LAST_CHUNK;
-  let s = '0\r\n';
-  for (let i = 0; i + 1 < trailers.length; i += 2) s += trailers[i] + ': ' + trailers[i + 1] + '\r\n';
-  return Buffer.from(s + '\r\n', 'latin1');
 }
 
 /**
