@@ -221,9 +221,27 @@ describe('compat: the schema table is IIS_schema.xml', () => {
     const root = parseXml(schemaFile, readFileSync(schemaFile, 'utf8')).root;
     const xmlSections = new Map(root.children.filter((c) => c.name === 'sectionSchema').map((c) => [attributeOf(c, 'name')!.value, c]));
     for (const def of SECTION_TABLE as readonly SectionDef[]) {
-      if (def.schemaFile !== undefined) continue; // a module's own schema (iisnode), not IIS's
+      if (def.schemaFile !== undefined) continue; // a module's own schema (iisnode, URL Rewrite), not IIS's
       const xml = xmlSections.get(def.path);
       assert.ok(xml, `${def.path} is in IIS_schema.xml`);
+      assert.deepEqual(describeDefBody(def.body), describeXmlBody(xml), def.path);
+    }
+  });
+
+  it('matches URL Rewrite\'s sections against rewrite_schema.xml', (t) => {
+    const rewriteSchema = join(compatDir, 'iis10-rewrite_schema.xml');
+    if (!existsSync(rewriteSchema)) {
+      if (process.env['CI'] === 'true') assert.fail(`${rewriteSchema} is missing`);
+      t.skip(`!! ${rewriteSchema} not found: URL Rewrite schema NOT checked`);
+      return;
+    }
+    const root = parseXml(rewriteSchema, readFileSync(rewriteSchema, 'utf8')).root;
+    const xmlSections = new Map(root.children.filter((c) => c.name === 'sectionSchema').map((c) => [attributeOf(c, 'name')!.value, c]));
+    const rewrite = (SECTION_TABLE as readonly SectionDef[]).filter((d) => d.schemaFile === 'rewrite_schema.xml');
+    assert.equal(rewrite.length, 4);
+    for (const def of rewrite) {
+      const xml = xmlSections.get(def.path);
+      assert.ok(xml, `${def.path} is in rewrite_schema.xml`);
       assert.deepEqual(describeDefBody(def.body), describeXmlBody(xml), def.path);
     }
   });

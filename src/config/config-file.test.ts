@@ -130,7 +130,7 @@ describe('sections Wharf does not implement', () => {
     <customErrors mode="Off" />
   </system.web>
   <system.webServer>
-    <rewrite><rules><rule name="r"><match url=".*" /></rule></rules></rewrite>
+    <rewrite><outboundRules><rule name="r"><match pattern=".*" /></rule></outboundRules></rewrite>
     <aspNetCore processPath="dotnet" />
   </system.webServer>
   <location path="x"><system.web><compilation /></system.web></location>
@@ -142,7 +142,7 @@ describe('sections Wharf does not implement', () => {
         'appSettings@5:3',
         'system.web/compilation@7:5',
         'system.web/customErrors@8:5',
-        'system.webServer/rewrite/rules@11:14',
+        'system.webServer/rewrite/outboundRules@11:14',
         'system.webServer/aspNetCore@12:5',
         'applicationSettings/App.Settings@15:24',
       ],

@@ -86,7 +86,6 @@ const FOREIGN_GROUPS: ReadonlySet<string> = new Set([
   'system.transactions',
   'system.runtime.serialization',
   'system.xml.serialization',
-  'system.webServer/rewrite',
   'system.webServer/webdav',
   'system.webServer/management',
   'system.ftpServer',

@@ -349,7 +349,7 @@ describe('ConfigSystem: caching and live changes', () => {
 
   it('reports each unsupported section once per file', () => {
     const f = fixture('<asp />');
-    f.write('root/web.config', '<configuration><system.web><compilation /></system.web><system.webServer><rewrite><rules /></rewrite></system.webServer></configuration>');
+    f.write('root/web.config', '<configuration><system.web><compilation /></system.web><system.webServer><rewrite><outboundRules /></rewrite></system.webServer></configuration>');
     f.write('root/sub/web.config', '<configuration><system.web><compilation /></system.web></configuration>');
     const cs = f.system();
     for (const url of ['/', '/a', '/sub/a', '/sub/b']) ok(cs.resolve(1, url));
@@ -361,7 +361,7 @@ describe('ConfigSystem: caching and live changes', () => {
       [
         '/applicationHost.config:29 system.webServer/asp',
         '/root/web.config:1 system.web/compilation',
-        '/root/web.config:1 system.webServer/rewrite/rules',
+        '/root/web.config:1 system.webServer/rewrite/outboundRules',
         '/root/sub/web.config:1 system.web/compilation',
       ],
     );

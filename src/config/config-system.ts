@@ -151,6 +151,7 @@ class ResolvedView implements ResolvedConfig {
   readonly virtualDirectoryUrl: string;
   readonly physicalPath: string;
   readonly configFiles: readonly string[];
+  readonly configFileUrls: readonly string[];
   readonly #sections: ReadonlyMap<string, MergedElement>;
   readonly #context: ValueContext;
 
@@ -162,8 +163,10 @@ class ResolvedView implements ResolvedConfig {
     sections: ReadonlyMap<string, MergedElement>,
     context: ValueContext,
     configFiles: readonly string[],
+    configFileUrls: readonly string[],
   ) {
     this.configFiles = configFiles;
+    this.configFileUrls = configFileUrls;
     this.site = site;
     this.application = app;
     this.virtualDirectory = vdir.vdir;
@@ -383,8 +386,10 @@ export class ConfigSystem {
     const chain = this.#chain(site, levels, files, app);
     const merged = this.#merge(chain);
     if (!merged.ok) return done(merged);
-    const configFiles = levels.filter((l) => l.readsConfig).map((l) => l.folder + (l.folder.endsWith('/') ? '' : '/') + 'web.config');
-    const view = new ResolvedView(site.site, app.app, vdir, physicalPath, merged.sections, this.#context, configFiles);
+    const reading = levels.filter((l) => l.readsConfig);
+    const configFiles = reading.map((l) => l.folder + (l.folder.endsWith('/') ? '' : '/') + 'web.config');
+    const configFileUrls = reading.map((l) => l.url);
+    const view = new ResolvedView(site.site, app.app, vdir, physicalPath, merged.sections, this.#context, configFiles, configFileUrls);
     return done({ ok: true, config: view });
   }
 

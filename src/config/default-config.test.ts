@@ -52,13 +52,14 @@ describe('the embedded applicationHost.config', () => {
       'HttpLoggingModule',
       'ProtocolSupportModule',
       'RequestFilteringModule',
+      'RewriteModule',
       'StaticFileModule',
       'iisnode',
     ]);
     const modules = c.section('system.webServer/modules').items;
-    assert.equal(modules.length, 8);
-    // Node.js hosting is on, unlocked: a web.config may remove it as iisnode's installer leaves it.
-    assert.equal(modules.at(-1)!.str('name'), 'iisnode');
+    assert.equal(modules.length, 9);
+    // URL Rewrite and Node.js hosting are on, unlocked, as their installers leave them.
+    assert.deepEqual(modules.slice(-2).map((m) => m.str('name')), ['RewriteModule', 'iisnode']);
     const handlers = c.section('system.webServer/handlers');
     assert.deepEqual([...handlers.flagNames('accessPolicy')].sort(), ['Read', 'Script']);
     assert.deepEqual(

@@ -53,6 +53,10 @@ const IMPLEMENTED = [
   'system.webServer/fastCgi',
   'system.webServer/cgi',
   'system.webServer/security/isapiCgiRestriction',
+  'system.webServer/rewrite/rules',
+  'system.webServer/rewrite/globalRules',
+  'system.webServer/rewrite/rewriteMaps',
+  'system.webServer/rewrite/allowedServerVariables',
 ];
 
 describe('the schema table', () => {

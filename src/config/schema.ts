@@ -559,6 +559,56 @@ const APP_POOL_BODY: readonly SchemaDef[] = [
   ]),
 ];
 
+/**
+ * One URL Rewrite rule, as rewrite_schema.xml declares it for `globalRules` and `rules`: the two
+ * differ only in their condition keys, `logRewrittenUrl` and statusCode's default.
+ */
+function rewriteRuleBody(kind: 'global' | 'distributed'): readonly SchemaDef[] {
+  const global = kind === 'global';
+  const ck = global ? ({ key: 'combined' } as const) : {};
+  const syntax = { ECMAScript: 0, Wildcard: 1, ExactMatch: 2 };
+  return [
+    attr('name', 'string', { required: true, key: 'unique' }),
+    attr('enabled', 'bool', { default: 'true' }),
+    attr('patternSyntax', 'enum', { default: 'ECMAScript', values: syntax }),
+    attr('stopProcessing', 'bool', { default: 'false' }),
+    element('match', [
+      attr('url', 'string', { validation: ['nonEmptyString'] }),
+      attr('ignoreCase', 'bool', { default: 'true' }),
+      attr('negate', 'bool', { default: 'false' }),
+    ]),
+    element('conditions', [
+      attr('logicalGrouping', 'enum', { default: 'MatchAll', values: { MatchAll: 0, MatchAny: 1 } }),
+      attr('trackAllCaptures', 'bool', { default: 'false' }),
+      collection({ add: 'add' }, [
+        attr('input', 'string', { ...ck }),
+        attr('matchType', 'enum', { default: 'Pattern', values: { Pattern: 0, IsFile: 1, IsDirectory: 2 }, ...ck }),
+        attr('pattern', 'string', { ...ck }),
+        attr('ignoreCase', 'bool', { default: 'true', ...ck }),
+        attr('negate', 'bool', { default: 'false', ...ck }),
+      ]),
+    ]),
+    element('serverVariables', [
+      collection({ add: 'set' }, [
+        attr('name', 'string', { required: true, key: 'unique', validation: ['requireTrimmedString'] }),
+        attr('value', 'string'),
+        attr('replace', 'bool', { default: 'true' }),
+      ]),
+    ]),
+    element('action', [
+      attr('type', 'enum', { default: 'None', values: { None: 0, Rewrite: 1, Redirect: 2, CustomResponse: 3, AbortRequest: 4 } }),
+      attr('url', 'string', { validation: ['requireTrimmedString'] }),
+      attr('appendQueryString', 'bool', { default: 'true' }),
+      ...(global ? [] : [attr('logRewrittenUrl', 'bool', { default: 'false' })]),
+      attr('redirectType', 'enum', { default: 'Permanent', values: { Permanent: 301, Found: 302, SeeOther: 303, Temporary: 307 } }),
+      attr('statusCode', 'uint', { validation: ['integerRange', '300,307,exclude'], ...(global ? { default: '0' } : {}) }),
+      attr('subStatusCode', 'uint', { validation: ['integerRange', '0,999'], default: '0' }),
+      attr('statusReason', 'string'),
+      attr('statusDescription', 'string'),
+    ]),
+  ];
+}
+
 export const SECTION_TABLE: readonly SectionDef[] = [
   section('system.applicationHost/applicationPools', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly' }, [
     collection({ add: 'add', defaultElement: 'applicationPoolDefaults' }, [
@@ -999,6 +1049,29 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('configOverrides', 'string', { expanded: true, default: 'iisnode.yml' }),
     attr('recycleSignalEnabled', 'bool', { default: 'false' }),
     attr('idlePageOutTimePeriod', 'uint', { default: '0' }),
+  ]),
+  // URL Rewrite 2.1's own sections (rewrite_schema.xml, checked against ../shared/compat's copy).
+  // Inbound rules (`rules`, `globalRules`), maps and allowedServerVariables are implemented;
+  // outboundRules and providers are not (kept and reported, like any section Wharf lacks).
+  section('system.webServer/rewrite/globalRules', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly', schemaFile: 'rewrite_schema.xml' }, [
+    collection({ add: 'rule', remove: 'remove', clear: 'clear' }, rewriteRuleBody('global')),
+  ]),
+  section('system.webServer/rewrite/allowedServerVariables', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', schemaFile: 'rewrite_schema.xml' }, [
+    collection({ add: 'add', remove: 'remove', clear: 'clear' }, [attr('name', 'string', { required: true, key: 'unique' })]),
+  ]),
+  section('system.webServer/rewrite/rules', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', schemaFile: 'rewrite_schema.xml' }, [
+    collection({ add: 'rule', remove: 'remove', clear: 'clear' }, rewriteRuleBody('distributed')),
+  ]),
+  section('system.webServer/rewrite/rewriteMaps', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', schemaFile: 'rewrite_schema.xml' }, [
+    collection({ add: 'rewriteMap', remove: 'remove', clear: 'clear' }, [
+      attr('name', 'string', { required: true, key: 'unique', validation: ['requireTrimmedString'] }),
+      attr('defaultValue', 'string'),
+      attr('ignoreCase', 'bool', { default: 'true' }),
+      collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
+        attr('key', 'string', { required: true, caseSensitive: true, key: 'unique' }),
+        attr('value', 'string'),
+      ]),
+    ]),
   ]),
   section('system.webServer/modules', { overrideModeDefault: 'Deny', allowDefinition: 'MachineToApplication' }, [
     attr('runAllManagedModulesForAllRequests', 'bool', { default: 'false' }),

@@ -115,6 +115,8 @@ export interface ResolvedConfig {
   readonly physicalPath: string;
   /** The web.config paths (existing or not) whose content applies to this URL, outermost first. */
   readonly configFiles: readonly string[];
+  /** The URL path of each configFiles entry's folder ('/', '/content'), in the same order. */
+  readonly configFileUrls: readonly string[];
   /** Merged system.webServer (or other) section, e.g. 'system.webServer/staticContent'. */
   section(path: string): ConfigElement;
 }

@@ -127,3 +127,18 @@ export function isUnderUrlPath(path: string, prefix: string): boolean {
   const head = path.slice(0, prefix.length);
   return head === prefix || head.toLowerCase() === prefix.toLowerCase();
 }
+
+// RFC 3986 pchar plus '/': everything else in a decoded path is percent-encoded (UTF-8).
+const NOT_PATH_CHAR = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/]/gu;
+
+/** Encode a decoded URL path (request.path, a file name) for an href or a Location header. */
+export function encodeUrlPath(path: string): string {
+  return path.replace(NOT_PATH_CHAR, (c) => {
+    try {
+      return encodeURIComponent(c);
+    } catch {
+      // A lone surrogate (from a file name that is not valid UTF-8): send U+FFFD.
+      return '%EF%BF%BD';
+    }
+  });
+}

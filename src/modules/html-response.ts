@@ -19,20 +19,7 @@ export function escapeHtml(text: string): string {
   return HTML_SPECIAL.test(text) ? text.replace(HTML_SPECIAL_ALL, (c) => HTML_ENTITIES[c] ?? c) : text;
 }
 
-// RFC 3986 pchar plus '/': everything else in a decoded path is percent-encoded (UTF-8).
-const NOT_PATH_CHAR = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/]/gu;
-
-/** Encode a decoded URL path (request.path, a file name) for an href or a Location header. */
-export function encodeUrlPath(path: string): string {
-  return path.replace(NOT_PATH_CHAR, (c) => {
-    try {
-      return encodeURIComponent(c);
-    } catch {
-      // A lone surrogate (from a file name that is not valid UTF-8): send U+FFFD.
-      return '%EF%BF%BD';
-    }
-  });
-}
+export { encodeUrlPath } from '../http/url-path.js';
 
 /**
  * Send a complete body with Content-Type and Content-Length. HEAD gets the same headers and no

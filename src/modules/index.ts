@@ -11,6 +11,7 @@ import { IisNodeModule } from './iisnode/index.js';
 import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
 import { StaticFileModule } from './static-file/index.js';
+import { RewriteModule } from './url-rewrite/index.js';
 
 export { CustomErrorModule, createCustomErrorModule, preloadBuiltinErrorPages } from './custom-error/index.js';
 export type { CustomErrorOptions } from './custom-error/index.js';
@@ -21,6 +22,7 @@ export { IisNodeModule } from './iisnode/index.js';
 export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
 export { StaticFileModule } from './static-file/index.js';
+export { RewriteModule } from './url-rewrite/index.js';
 export { statusText } from './sub-status.js';
 export type { StatusText } from './sub-status.js';
 
@@ -33,5 +35,6 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   StaticFileModule,
   RequestFilteringModule,
   CustomErrorModule,
+  RewriteModule,
   IisNodeModule,
 ];

@@ -13,6 +13,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     'StaticFileModule',
     'RequestFilteringModule',
     'CustomErrorModule',
+    'RewriteModule',
     'iisnode',
   ]);
   const hooks = Object.fromEntries(
@@ -26,6 +27,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     StaticFileModule: ['handler'],
     RequestFilteringModule: ['BeginRequest', 'SendResponse'],
     CustomErrorModule: ['SendResponse'],
+    RewriteModule: ['BeginRequest'],
     iisnode: ['handler'],
   });
 });

@@ -19,6 +19,7 @@ import type {
 } from '../config/types.js';
 import type { SourcePosition } from '../errors.js';
 import { KernelCache } from '../worker/http-context.js';
+import { computeServerVariable, headerOfVariable } from '../worker/server-variables.js';
 import type {
   ErrorDetail,
   FileInfo,
@@ -28,6 +29,7 @@ import type {
   HttpResponse,
   ModuleDefinition,
   Notification,
+  RewriteRefusal,
 } from '../worker/module-api.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -394,11 +396,11 @@ export function removeDir(dir: string): void {
 }
 
 export class TestContext implements HttpContext {
-  readonly request: HttpRequest;
+  readonly request: HttpRequest & { path: string; queryString: string };
   readonly response: RecordingResponse;
   readonly site: SiteConfig;
   readonly config: ResolvedConfig;
-  readonly physicalPath: string;
+  physicalPath: string;
   readonly handler: HandlerMapping | undefined;
   readonly appPoolName = 'DefaultAppPool';
   user = '';
@@ -445,6 +447,15 @@ export class TestContext implements HttpContext {
       hasBody: (options.contentLength ?? 0) !== 0,
       body: async function* () {},
       trailers: [],
+      setHeader(name: string, value: string): void {
+        const lower = name.toLowerCase();
+        if (value === '') delete headers[lower];
+        else headers[lower] = value;
+        for (let i = 0; i < rawHeaders.length; i += 2) {
+          if (rawHeaders[i]!.toLowerCase() === lower) rawHeaders.splice(i, 2);
+        }
+        if (value !== '') rawHeaders.push(name, value);
+      },
     };
     const vdir: VirtualDirectoryConfig = { path: '/', physicalPath: this.root, allowSubDirConfig: true };
     const app: ApplicationConfig = {
@@ -484,6 +495,7 @@ export class TestContext implements HttpContext {
       virtualDirectoryUrl: '/',
       physicalPath: this.physicalPath,
       configFiles: [join(this.root, 'web.config')],
+      configFileUrls: ['/'],
       section(p: string): ConfigElement {
         let s = self.#sections.get(p);
         if (!s) {
@@ -526,6 +538,30 @@ export class TestContext implements HttpContext {
       ...(detail?.configLine !== undefined ? { configLine: detail.configLine } : {}),
       ...(detail?.configSource !== undefined ? { configSource: detail.configSource } : {}),
     };
+  }
+
+  /** URLs rewriteUrl was given, as path?query. */
+  readonly rewrites: string[] = [];
+  readonly #variables = new Map<string, string>();
+
+  rewriteUrl(path: string, queryString: string): RewriteRefusal | undefined {
+    this.rewrites.push(queryString === '' ? path : `${path}?${queryString}`);
+    this.request.path = path;
+    this.request.queryString = queryString;
+    this.physicalPath = join(this.root, ...path.split('/').filter((s) => s !== ''));
+    return undefined;
+  }
+
+  getServerVariable(name: string): string {
+    const upper = name.toUpperCase();
+    return this.#variables.get(upper) ?? computeServerVariable(this, upper);
+  }
+
+  setServerVariable(name: string, value: string): void {
+    const upper = name.toUpperCase();
+    const header = headerOfVariable(upper);
+    if (header !== undefined) this.request.setHeader(header, value);
+    else this.#variables.set(upper, value);
   }
 
   async executeChildRequest(url: string): Promise<void> {

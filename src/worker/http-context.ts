@@ -3,7 +3,9 @@
  * A response is buffered until it is flushed, like IIS: that is what lets CustomErrorModule
  * replace an error body at SendResponse and lets the pipeline send an exact Content-Length.
  */
-import type { ResolvedConfig, SiteConfig } from '../config/types.js';
+import type { ResolveResult, ResolvedConfig, SiteConfig } from '../config/types.js';
+import { formatHResult } from '../errors.js';
+import { computeServerVariable, headerOfVariable } from './server-variables.js';
 import type { CacheableMessage, RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
 import type {
   ErrorDetail,
@@ -14,6 +16,7 @@ import type {
   HttpResponse,
   KernelCachePolicy,
   Notification,
+  RewriteRefusal,
 } from './module-api.js';
 import type { RequestBody } from './request-body.js';
 
@@ -61,6 +64,10 @@ export interface ContextHost {
   stat(path: string): Promise<FileInfo | undefined>;
   statCached(path: string): FileInfo | null | undefined;
   log(level: 'info' | 'warn' | 'error', message: string): void;
+  /** The configuration of another URL of a site (for HttpContext.rewriteUrl). */
+  resolve(siteId: number, urlPath: string): ResolveResult;
+  /** The pool this worker serves. */
+  readonly poolName: string;
 }
 
 const NO_TRAILERS: readonly string[] = [];
@@ -68,10 +75,11 @@ const NO_TRAILERS: readonly string[] = [];
 export class WorkerRequest implements HttpRequest {
   readonly method: string;
   readonly rawUrl: string;
-  readonly path: string;
-  readonly queryString: string;
+  /** Changed only by WorkerContext.rewriteUrl. */
+  path: string;
+  queryString: string;
   readonly protocol: string;
-  readonly rawHeaders: readonly string[];
+  rawHeaders: readonly string[];
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -110,6 +118,23 @@ export class WorkerRequest implements HttpRequest {
       this.#headers = h;
     }
     return this.#headers;
+  }
+
+  setHeader(name: string, value: string): void {
+    const lower = name.toLowerCase();
+    const raw: string[] = [];
+    let placed = false;
+    const old = this.rawHeaders;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i]!.toLowerCase() !== lower) raw.push(old[i]!, old[i + 1]!);
+      else if (!placed && value !== '') {
+        raw.push(old[i]!, value);
+        placed = true;
+      }
+    }
+    if (!placed && value !== '') raw.push(name, value);
+    this.rawHeaders = raw;
+    this.#headers = undefined;
   }
 
   get isLocal(): boolean {
@@ -369,8 +394,9 @@ export class WorkerContext implements HttpContext {
   readonly request: WorkerRequest;
   readonly response: WorkerResponse;
   readonly site: SiteConfig;
-  readonly config: ResolvedConfig;
-  readonly physicalPath: string;
+  /** Both change when rewriteUrl serves the request as another URL. */
+  config: ResolvedConfig;
+  physicalPath: string;
   handler: HandlerMapping | undefined = undefined;
   readonly appPoolName: string;
   user = '';
@@ -454,5 +480,48 @@ export class WorkerContext implements HttpContext {
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     this.#host.log(level, `${this.currentModule}: ${message}`);
+  }
+
+  #variables: Map<string, string> | undefined;
+
+  getServerVariable(name: string): string {
+    const upper = name.toUpperCase();
+    return this.#variables?.get(upper) ?? computeServerVariable(this, upper);
+  }
+
+  setServerVariable(name: string, value: string): void {
+    const upper = name.toUpperCase();
+    const header = headerOfVariable(upper);
+    if (header !== undefined) {
+      this.request.setHeader(header, value);
+      return;
+    }
+    (this.#variables ??= new Map()).set(upper, value);
+  }
+
+  rewriteUrl(path: string, queryString: string): RewriteRefusal | undefined {
+    const resolved = this.#host.resolve(this.site.id, path);
+    if (!resolved.ok) {
+      const e = resolved.error;
+      return { status: 500, subStatus: 19, description: `The configuration for ${path} is invalid: ${e.describe()} (${formatHResult(e.hresult)}).` };
+    }
+    const pool = resolved.config.application.applicationPool;
+    if (pool !== this.#host.poolName) {
+      return {
+        status: 500,
+        subStatus: 50,
+        description: `${path} belongs to application ${resolved.config.application.path}, which runs in application pool "${pool}"; a request can be rewritten only to applications of its own pool ("${this.#host.poolName}").`,
+      };
+    }
+    const req = this.request;
+    // The first rewrite records the URL the client asked for, as IIS URL Rewrite does.
+    if (req.headers['x-original-url'] === undefined) req.setHeader('X-Original-URL', req.rawUrl);
+    req.path = path;
+    req.queryString = queryString;
+    this.config = resolved.config;
+    this.physicalPath = resolved.config.physicalPath;
+    // The kernel cache keys on the client's URL: a response served for another URL stays out.
+    this.response.kernelCache.disable();
+    return undefined;
   }
 }

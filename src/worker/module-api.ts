@@ -114,6 +114,11 @@ export interface HttpRequest {
   body(): AsyncIterable<Buffer>;
   /** Trailer fields after a chunked body, flat [name, value, …]: known once body() has ended. */
   readonly trailers: readonly string[];
+  /**
+   * Set (or with '' remove) a request header for the rest of the pipeline and the handler, e.g. a
+   * hosted application (IIS IHttpRequest::SetHeader). The header keeps its place if present.
+   */
+  setHeader(name: string, value: string): void;
 }
 
 export interface HttpResponse {
@@ -188,6 +193,13 @@ export interface KernelCachePolicy {
   readonly dependencies: readonly string[];
 }
 
+/** Why HttpContext.rewriteUrl refused a URL: the status to answer with and what to say. */
+export interface RewriteRefusal {
+  readonly status: number;
+  readonly subStatus: number;
+  readonly description: string;
+}
+
 export interface FileInfo {
   readonly path: string;
   readonly isFile: boolean;
@@ -234,6 +246,22 @@ export interface HttpContext {
    * a default document. The child writes into this request's response.
    */
   executeChildRequest(url: string): Promise<void>;
+  /**
+   * Serve this request as another URL of the same site from here on (IIS IHttpRequest::SetUrl, as
+   * URL Rewrite uses it): handler mapping, the physical path and the configuration of the new
+   * URL apply; the client's request line (rawUrl), the log line and the kernel cache key stay
+   * the original. `path` is decoded (like request.path); `queryString` is encoded. Returns why
+   * when it cannot: an invalid path, a configuration error there (500.19), or an application of
+   * another pool.
+   */
+  rewriteUrl(path: string, queryString: string): RewriteRefusal | undefined;
+  /**
+   * An IIS server variable (REMOTE_ADDR, URL, REQUEST_FILENAME, HTTP_HOST …, see
+   * src/worker/server-variables.ts), including any set by setServerVariable; '' when unset.
+   */
+  getServerVariable(name: string): string;
+  /** Set a server variable for this request; `HTTP_<NAME>` sets the request header NAME. */
+  setServerVariable(name: string, value: string): void;
   /** Stat through the worker's file cache (undefined when the path does not exist). */
   stat(path: string): Promise<FileInfo | undefined>;
   /**

@@ -367,6 +367,14 @@ export class Pipeline implements ContextHost {
     this.#o.log(level, message);
   }
 
+  resolve(siteId: number, urlPath: string): ResolveResult {
+    return this.#o.config.resolve(siteId, urlPath);
+  }
+
+  get poolName(): string {
+    return this.#o.poolName;
+  }
+
   /**
    * 500.19: the configuration for this URL is invalid. No module can run (their configuration is
    * what failed), so the core answers: the detailed page for local clients, a plain one for

@@ -1,0 +1,77 @@
+/**
+ * IIS server variables (IHttpContext::GetServerVariable) as a worker can compute them from the
+ * request it was given. Modules read them through HttpContext.getServerVariable: URL Rewrite's
+ * `{NAME}` inputs, iisnode's promoteServerVars. `HTTP_<NAME>` is the request header NAME with
+ * '_' for '-'; a name Wharf cannot compute reads as '', as IIS returns an unset variable.
+ */
+import type { HttpContext } from './module-api.js';
+import { encodeUrlPath } from '../http/url-path.js';
+
+type Getter = (ctx: HttpContext) => string;
+
+function applicationPath(ctx: HttpContext): string {
+  return ctx.config.application.path;
+}
+
+function host(ctx: HttpContext): string {
+  return ctx.request.headers['host'] ?? ctx.request.localAddress;
+}
+
+/** The current URL (after any rewrite) with its query string, encoded as it would be sent. */
+function requestUri(ctx: HttpContext): string {
+  const q = ctx.request.queryString;
+  return encodeUrlPath(ctx.request.path) + (q === '' ? '' : '?' + q);
+}
+
+const VARIABLES: Readonly<Record<string, Getter>> = {
+  REMOTE_ADDR: (c) => c.request.remoteAddress,
+  REMOTE_HOST: (c) => c.request.remoteAddress,
+  REMOTE_PORT: (c) => String(c.request.remotePort),
+  LOCAL_ADDR: (c) => c.request.localAddress,
+  SERVER_PORT: (c) => String(c.request.localPort),
+  SERVER_PORT_SECURE: () => '0',
+  SERVER_NAME: (c) => host(c).replace(/:\d+$/, ''),
+  SERVER_PROTOCOL: (c) => c.request.protocol,
+  SERVER_SOFTWARE: () => 'Wharf',
+  HTTPS: () => 'off',
+  REQUEST_METHOD: (c) => c.request.method,
+  QUERY_STRING: (c) => c.request.queryString,
+  URL: (c) => c.request.path,
+  SCRIPT_NAME: (c) => c.request.path,
+  PATH_INFO: (c) => c.request.path,
+  PATH_TRANSLATED: (c) => c.physicalPath,
+  REQUEST_FILENAME: (c) => c.physicalPath,
+  REQUEST_URI: requestUri,
+  HTTP_URL: (c) => c.request.rawUrl,
+  UNENCODED_URL: (c) => c.request.rawUrl,
+  CACHE_URL: (c) => `http://${host(c)}${c.request.rawUrl}`,
+  AUTH_USER: (c) => c.user,
+  LOGON_USER: (c) => c.user,
+  REMOTE_USER: (c) => c.user,
+  AUTH_TYPE: (c) => (c.user === '' ? '' : 'Basic'),
+  // IIS ends it with the directory separator: rules write {APPL_PHYSICAL_PATH}public\{R:1}.
+  APPL_PHYSICAL_PATH: (c) => {
+    const p = c.config.application.virtualDirectories.find((v) => v.path === '/')?.physicalPath ?? '';
+    return p === '' || p.endsWith('/') ? p : p + '/';
+  },
+  APPL_MD_PATH: (c) => `/LM/W3SVC/${c.site.id}/ROOT${applicationPath(c) === '/' ? '' : applicationPath(c)}`,
+  INSTANCE_ID: (c) => String(c.site.id),
+  INSTANCE_NAME: (c) => c.site.name,
+  APP_POOL_ID: (c) => c.appPoolName,
+  APP_WARMING_UP: () => '0',
+  CONTENT_LENGTH: (c) => (c.request.contentLength > 0 ? String(c.request.contentLength) : '0'),
+  CONTENT_TYPE: (c) => c.request.headers['content-type'] ?? '',
+};
+
+/** The request header an `HTTP_<NAME>` variable stands for ('HTTP_X_FORWARDED_FOR' → 'x-forwarded-for'). */
+export function headerOfVariable(upperName: string): string | undefined {
+  return upperName.startsWith('HTTP_') && upperName.length > 5 ? upperName.slice(5).toLowerCase().replace(/_/g, '-') : undefined;
+}
+
+/** A server variable computed from the request (no overrides: HttpContext.getServerVariable adds those). */
+export function computeServerVariable(ctx: HttpContext, upperName: string): string {
+  const get = VARIABLES[upperName];
+  if (get !== undefined) return get(ctx);
+  const header = headerOfVariable(upperName);
+  return header === undefined ? '' : (ctx.request.headers[header] ?? '');
+}

@@ -1,0 +1,123 @@
+/**
+ * URL Rewrite's inbound rules as IIS runs them: an unmodified Express app behind Azure App
+ * Service's iisnode web.config (every URL that is not a file in /public rewritten to server.js),
+ * redirects, rewrite maps, conditions on headers, CustomResponse, AbortRequest, server variables
+ * and allowedServerVariables, server-level global rules, a sub-folder's rules relative to their
+ * folder, and a broken rule answering 500.50 while the rest of the site serves.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually, rawRequest, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { ensureAppInstalled, send, type SendOptions } from './helpers/node-apps.js';
+
+describe('URL Rewrite inbound rules', () => {
+  let wharf: WharfProcess;
+  const azure = (o: SendOptions) => send(wharf.port, 'azure.test', o);
+  const stat = (o: SendOptions) => send(wharf.port, 'static.test', o);
+
+  before(async () => {
+    ensureAppInstalled('express');
+    wharf = await startWharf({ fixture: 'rewrite', files: { 'www-azure': 'apps/express' } });
+    // Git cannot keep a folder named .git in the fixture: the global rule's target is made here.
+    mkdirSync(join(wharf.root, 'www-static', '.git'), { recursive: true });
+    writeFileSync(join(wharf.root, 'www-static', '.git', 'config'), '[core]\n');
+  });
+  after(async () => {
+    await wharf?.stop();
+  });
+
+  it('routes every non-file URL to server.js; the app sees the URL the client sent', async () => {
+    const r = await azure({ path: '/users/7?x=1' });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), { id: '7', query: { x: '1' } });
+    const home = await azure({ path: '/' });
+    assert.equal(home.status, 200);
+    assert.equal(home.text(), 'hello world');
+    // Express's own 404 for a route it lacks: the app answered, not IIS.
+    const missing = await azure({ path: '/nowhere' });
+    assert.equal(missing.status, 404);
+    assert.deepEqual(missing.json(), { error: 'not found', path: '/nowhere' });
+    // The log keeps the client's URL (logRewrittenUrl is false by default).
+    await eventually(() => wharf.logLines(1).some((l) => l.includes(' /users/7 x=1 ') && l.includes(' 200 ')));
+  });
+
+  it('serves files of /public as static content without starting the app for them', async () => {
+    const r = await azure({ path: '/css/site.css' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-type'], 'text/css');
+    assert.equal(r.text(), 'body { color: teal }\n');
+  });
+
+  it('sets a request header for the app from a rule, unless the client sent one (replace="false")', async () => {
+    const set = (await azure({ path: '/headers' })).json() as { test: string | null };
+    assert.equal(set.test, 'from-rewrite');
+    const kept = (await azure({ path: '/headers', headers: { 'x-test': 'mine' } })).json() as { test: string | null };
+    assert.equal(kept.test, 'mine');
+  });
+
+  it('redirects with back-references, functions and the query string appended', async () => {
+    const r = await azure({ path: '/old/Some-Page?a=1' });
+    assert.equal(r.status, 302);
+    assert.equal(r.headers['location'], '/new/some-page?a=1');
+    assert.match(r.text(), /Object Moved/);
+  });
+
+  it('looks values up in a rewrite map inside a condition', async () => {
+    const r = await azure({ path: '/legacy/old-users?dropped=1' });
+    assert.equal(r.status, 301);
+    assert.equal(r.headers['location'], '/users');
+    // No map entry: the condition fails, the rule does not apply, the app answers.
+    const other = await azure({ path: '/legacy/unknown' });
+    assert.equal(other.status, 404);
+    assert.deepEqual(other.json(), { error: 'not found', path: '/legacy/unknown' });
+  });
+
+  it('answers a CustomResponse only when its header condition holds', async () => {
+    const maven = await rawRequest(wharf.port, 'GET /org/apache/x.pom HTTP/1.1\r\nHost: azure.test\r\nUser-Agent: Artifactory/7.1\r\nConnection: close\r\n\r\n');
+    assert.match(maven, /^HTTP\/1\.1 400 Bad request\r\n/);
+    const browser = await azure({ path: '/org/apache/x.pom', headers: { 'user-agent': 'Mozilla/5.0' } });
+    assert.equal(browser.status, 404);
+    assert.deepEqual(browser.json(), { error: 'not found', path: '/org/apache/x.pom' });
+  });
+
+  it('AbortRequest closes the connection without a response; the site keeps serving', async () => {
+    const raw = await rawRequest(wharf.port, 'GET /wp-login.php HTTP/1.1\r\nHost: azure.test\r\n\r\n');
+    assert.equal(raw, '');
+    assert.equal((await azure({ path: '/' })).status, 200);
+  });
+
+  it('a rule that does not compile answers 500.50 below its folder only', async () => {
+    const r = await azure({ path: '/broken/anything' });
+    assert.equal(r.status, 500);
+    assert.equal((await azure({ path: '/users/1' })).status, 200);
+    await eventually(() => wharf.logLines(1).some((l) => l.includes(' /broken/anything ') && / 500 50 /.test(l)));
+    await eventually(() => /500\.50 for \/broken\/anything: rule "Unbalanced" .*web\.config:\d+\): the pattern "\(unclosed"/.test(wharf.output()));
+  });
+
+  it("a sub-folder's rules see the URL below their folder and rewrite relative to it", async () => {
+    const r = await stat({ path: '/content/article/42' });
+    assert.equal(r.status, 200);
+    assert.equal(r.text(), 'article page\n');
+    // Outside /content the rule does not exist.
+    assert.equal((await stat({ path: '/article/42' })).status, 404);
+  });
+
+  it('a distributed rule may set only the server variables applicationHost.config allows (500.50)', async () => {
+    const r = await stat({ path: '/content/secret' });
+    assert.equal(r.status, 500);
+    await eventually(() => wharf.logLines(2).some((l) => l.includes(' /content/secret ') && / 500 50 /.test(l)));
+    assert.match(wharf.output(), /HTTP_X_NOT_ALLOWED, which is not allowed to be set/);
+  });
+
+  it('global rules run for every site before its own rules', async () => {
+    const git = await rawRequest(wharf.port, 'GET /.git/config HTTP/1.1\r\nHost: static.test\r\nConnection: close\r\n\r\n');
+    assert.match(git, /^HTTP\/1\.1 404 Not Found\r\n/);
+    assert.doesNotMatch(git, /\[core\]/);
+    const alsoAzure = await azure({ path: '/x/.git/HEAD' });
+    assert.equal(alsoAzure.status, 404);
+    assert.equal(typeof alsoAzure.headers['content-type'] === 'string' && alsoAzure.headers['content-type'].includes('json'), false);
+    assert.equal((await stat({ path: '/index.html' })).text(), 'home\n');
+  });
+});
