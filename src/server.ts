@@ -158,6 +158,7 @@ export class WharfServer implements AdminTarget {
       pong: (pool, pid, id) => activation.pong(pool, pid, id),
       requestLimitReached: (pool, pid) => activation.requestLimitReached(pool, pid),
       recycleRequested: (pool, pid, reason) => activation.recycleRequested(pool, pid, reason),
+      appHints: (pool, pid, hints) => activation.appHints(pool, pid, hints),
     });
     this.#activation = activation;
     this.#listener = listener;

@@ -4,6 +4,7 @@
  * root, schema files as XML. Sections Wharf does not implement are reported, never fatal; this test
  * prints them per file. It also checks that Wharf's schema table matches IIS_schema.xml.
  */
+import { compileMaps, compileRules } from '../src/modules/url-rewrite/rules.js';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,6 +115,10 @@ describe('compat: real IIS configuration files', () => {
           assert.ok(r.ok, `${url}: ${r.ok ? '' : r.error.describe()}`);
           // The site really is the folder holding the file under test.
           assert.ok(r.config.physicalPath.startsWith(siteDir), r.config.physicalPath);
+          // Its URL Rewrite rules compile (patterns, substitutions, maps, actions).
+          const maps = compileMaps(r.config.section('system.webServer/rewrite/rewriteMaps'));
+          const rules = compileRules(r.config.section('system.webServer/rewrite/rules'), r.config, maps);
+          assert.ok(Array.isArray(rules), `${url}: ${(rules as { error?: string }).error}`);
         }
         const own = reports.filter((u) => u.position.file === webConfig);
         show(name, own);

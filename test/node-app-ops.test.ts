@@ -43,7 +43,7 @@ describe('hosted Node.js apps under their pool rules', () => {
   before(async () => {
     ensureAppInstalled('plain');
     ensureAppInstalled('express');
-    wharf = await startWharf({ fixture: 'node-ops', files: { 'www-ops': 'apps/plain', 'www-other': 'apps/express' } });
+    wharf = await startWharf({ fixture: 'node-ops', files: { 'www-ops': 'apps/plain', 'www-other': 'apps/express', 'www-garden': 'apps/plain' } });
   });
   after(async () => {
     await wharf?.stop();
@@ -122,6 +122,35 @@ describe('hosted Node.js apps under their pool rules', () => {
     rmSync(offline);
     await eventually(async () => (await ops('/json')).status === 200, 5000);
     assert.notEqual(await pidOf(), before);
+  });
+
+  it("iisnode's nodeProcessCountPerApplication runs that many copies of the app; gracefulShutdownTimeout bounds a recycle's drain", async () => {
+    const garden = (path: string): Promise<Reply> => send(wharf.port, 'garden.test', { path });
+    assert.equal((await garden('/json')).status, 200);
+    // The pool's maxProcesses is 1; the app's web.config asks for 2: a second copy starts while
+    // the first is busy, and both serve.
+    const pids = new Set<number>();
+    await eventually(async () => {
+      const wave = await Promise.all(Array.from({ length: 4 }, () => garden('/slow?ms=200')));
+      for (const r of wave) {
+        assert.equal(r.status, 200);
+        pids.add((r.json() as { pid: number }).pid);
+      }
+      return pids.size >= 2;
+    }, 15000);
+    assert.equal(pids.size, 2, 'never more than the 2 processes asked for');
+    assert.match(wharf.output(), /application pool 'GardenPool': its Node\.js application asks for 2 worker processes/);
+    // A request still running 1.5 s into a recycle: its old process is killed then (not after the
+    // pool's 90 s, when it would have answered itself at 4 s), and the GET, to which nothing was
+    // written yet, is replayed on a new process, which answers it.
+    const long = garden('/slow?ms=4000');
+    await new Promise((r) => setTimeout(r, 300));
+    const recycled = await run(process.execPath, [WHARF_BIN, 'recycle', 'apppool', 'GardenPool', '--config', wharf.configFile]);
+    assert.equal(recycled.code, 0, recycled.stderr);
+    await eventually(() => /exceeded shutdownTimeLimit \(1500 ms\)/.test(wharf.output()), 15000);
+    const answer = await long;
+    assert.equal(answer.status, 200);
+    assert.ok(!pids.has((answer.json() as { pid: number }).pid), 'answered by a new process, after the old one was killed');
   });
 
   function logText(): string {

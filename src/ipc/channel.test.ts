@@ -36,6 +36,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     pong() {},
     log() {},
     recycleRequest() {},
+    appHints() {},
     closed() {},
     ...over,
   };

@@ -13,6 +13,7 @@ import {
   type ListenerInbound,
   type LogMessage,
   type RecycleRequestMessage,
+  type AppHintsMessage,
   type RequestHeadMessage,
   type ResponseEndMessage,
   type ResponseHeadMessage,
@@ -429,6 +430,9 @@ export class ListenerChannel extends Channel {
       case MessageType.RecycleRequest:
         h.recycleRequest(JSON.parse(payload.toString('utf8')) as RecycleRequestMessage);
         return;
+      case MessageType.AppHints:
+        h.appHints(JSON.parse(payload.toString('utf8')) as AppHintsMessage);
+        return;
       default:
         throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from worker`);
     }
@@ -502,6 +506,9 @@ export class WorkerChannel extends Channel {
   }
   sendRecycleRequest(msg: RecycleRequestMessage): void {
     this.jsonFrame(MessageType.RecycleRequest, msg);
+  }
+  sendAppHints(msg: AppHintsMessage): void {
+    this.jsonFrame(MessageType.AppHints, msg);
   }
 
   protected override splittable(type: number): boolean {

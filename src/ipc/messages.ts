@@ -38,6 +38,8 @@ export const MessageType = {
   RecycleRequest: 30,
   /** An interim 1xx (102 Processing, 103 Early Hints) before the response head: status and headers. */
   ResponseInterim: 31,
+  /** What the pool's hosted application asks of WAS (iisnode's process count and shutdown time). */
+  AppHints: 32,
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
@@ -114,6 +116,17 @@ export interface RecycleRequestMessage {
   readonly reason: string;
 }
 
+/**
+ * The hosted application's settings that are WAS's to apply (iisnode's
+ * nodeProcessCountPerApplication and gracefulShutdownTimeout); 0 = not set.
+ */
+export interface AppHintsMessage {
+  /** Workers the pool should run (a web garden), at least its maxProcesses. */
+  readonly processes: number;
+  /** The most time a draining worker gets before it is killed, at most shutdownTimeLimit. */
+  readonly shutdownTimeLimitMs: number;
+}
+
 export interface LogMessage {
   readonly level: 'info' | 'warn' | 'error';
   readonly message: string;
@@ -149,5 +162,6 @@ export interface ListenerInbound {
   pong(id: number): void;
   log(msg: LogMessage): void;
   recycleRequest(msg: RecycleRequestMessage): void;
+  appHints(msg: AppHintsMessage): void;
   closed(error: Error | undefined): void;
 }

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { AppHostConfig, ApplicationConfig } from '../config/types.js';
 import { ListenerError } from '../errors.js';
-import type { ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { AppHintsMessage, ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { Exchange } from './exchange.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
@@ -46,6 +46,8 @@ export interface ListenerOptions {
   readonly requestLimitReached?: (pool: string, pid: number) => void;
   /** A worker asked to be recycled (its hosted app's watchedFiles changed …). */
   readonly recycleRequested?: (pool: string, pid: number, reason: string) => void;
+  /** A worker's hosted app asked for a process count or shutdown time (iisnode's settings). */
+  readonly appHints?: (pool: string, pid: number, hints: AppHintsMessage) => void;
   readonly parserLimits?: ParserLimits;
 }
 
@@ -391,6 +393,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   recycleRequest(ep: WorkerEndpoint, reason: string): void {
     this.#o.recycleRequested?.(ep.poolName, ep.pid, reason);
+  }
+
+  appHints(ep: WorkerEndpoint, hints: AppHintsMessage): void {
+    const q = this.pool(ep.poolName);
+    if (q !== undefined) q.hintedProcesses = hints.processes;
+    this.#o.appHints?.(ep.poolName, ep.pid, hints);
   }
 
   log(ep: WorkerEndpoint, msg: LogMessage): void {

@@ -39,6 +39,8 @@ export class PoolQueue {
   resetConnections = false;
   /** Web garden size: another worker is demanded while every ready one is busy and there are fewer. */
   maxProcesses = 1;
+  /** The hosted app's own process count (iisnode nodeProcessCountPerApplication), 0 = none: the larger counts. */
+  hintedProcesses = 0;
   /** periodicRestart requests (0 = no limit). */
   requestLimit = 0;
   readonly #host: PoolQueueHost;
@@ -68,7 +70,7 @@ export class PoolQueue {
     const w = this.#pick();
     if (w !== undefined && this.pendingCount === 0) {
       // Web garden: every ready worker is busy and the pool may have more, so ask for one.
-      if (w.outstanding > 0 && this.#readyCount < this.maxProcesses) this.#host.demand(this);
+      if (w.outstanding > 0 && this.#readyCount < Math.max(this.maxProcesses, this.hintedProcesses)) this.#host.demand(this);
       this.#dispatch(w, ex);
       return;
     }
@@ -176,7 +178,7 @@ export class PoolQueue {
       }
       const w = this.#pick();
       if (w === undefined) break;
-      if (w.outstanding > 0 && this.#readyCount < this.maxProcesses) this.#host.demand(this);
+      if (w.outstanding > 0 && this.#readyCount < Math.max(this.maxProcesses, this.hintedProcesses)) this.#host.demand(this);
       this.#pending[this.#head++] = undefined as unknown as Exchange;
       this.#dispatch(w, ex);
     }

@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
-import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, RecycleRequestMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { AppHintsMessage, CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, RecycleRequestMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 import type { Connection } from './connection.js';
 
@@ -22,6 +22,8 @@ export interface WorkerEndpointEvents {
   log(ep: WorkerEndpoint, msg: LogMessage): void;
   /** The worker asked for an overlapped recycle. */
   recycleRequest(ep: WorkerEndpoint, reason: string): void;
+  /** The worker's hosted application asked for a process count or a shutdown time. */
+  appHints(ep: WorkerEndpoint, msg: AppHintsMessage): void;
 }
 
 export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
@@ -207,6 +209,9 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   }
   recycleRequest(msg: RecycleRequestMessage): void {
     this.#events.recycleRequest(this, msg.reason);
+  }
+  appHints(msg: AppHintsMessage): void {
+    this.#events.appHints(this, msg);
   }
   closed(): void {
     if (this.state === 'closed') return;

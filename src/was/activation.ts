@@ -116,6 +116,8 @@ interface PoolRuntime {
   throttle: CpuThrottleGroup | undefined;
   /** Why throttling is unavailable, reported once per pool. */
   throttleProblem: string;
+  /** Workers the hosted app asked for (iisnode nodeProcessCountPerApplication), 0 = none. */
+  hintedProcesses: number;
 }
 
 interface WorkerEntry {
@@ -136,6 +138,8 @@ interface WorkerEntry {
   /** CPU time at the start of the pool's current accounting window. */
   cpuAtWindowStart: number;
   lastCpuMs: number;
+  /** Drain time its hosted app asked for (iisnode gracefulShutdownTimeout), 0 = none. */
+  shutdownHintMs: number;
 }
 
 let nextPingId = 1;
@@ -221,6 +225,7 @@ export class ActivationService {
           cpuReported: false,
           throttle: undefined,
           throttleProblem: '',
+          hintedProcesses: 0,
         };
         this.#applyThrottle(fresh);
         this.#pools.set(key, fresh);
@@ -283,7 +288,7 @@ export class ActivationService {
       // disallowOverlappingRotation: the replacement starts only once the old worker is gone.
       else if (w.state === 'Draining' && serial) return;
     }
-    if (rt.launching > 0 || serving >= rt.settings.maxProcesses) return;
+    if (rt.launching > 0 || serving >= Math.max(rt.settings.maxProcesses, rt.hintedProcesses)) return;
     this.#spawn(rt);
   }
 
@@ -351,6 +356,22 @@ export class ActivationService {
     if (rt === undefined || w === undefined || w.state !== 'Running') return;
     this.#host.log('info', `WAS 5078: worker process ${pid} serving application pool '${rt.settings.name}' asked to be recycled (${reason}); recycling it`);
     this.#recycle(rt, w, 'IsapiUnhealthy', true);
+  }
+
+  /**
+   * The worker's hosted app asked for a process count (a web garden of at least maxProcesses) and
+   * a drain time (at most shutdownTimeLimit): iisnode's nodeProcessCountPerApplication and
+   * gracefulShutdownTimeout. The pool keeps the process count until a worker says otherwise.
+   */
+  appHints(pool: string, pid: number, hints: { processes: number; shutdownTimeLimitMs: number }): void {
+    const rt = this.#pools.get(pool.toLowerCase());
+    const w = rt?.workers.get(pid);
+    if (rt === undefined || w === undefined) return;
+    if (hints.processes !== rt.hintedProcesses && hints.processes > rt.settings.maxProcesses) {
+      this.#host.log('info', `application pool '${rt.settings.name}': its Node.js application asks for ${hints.processes} worker processes (nodeProcessCountPerApplication)`);
+    }
+    rt.hintedProcesses = hints.processes;
+    w.shutdownHintMs = hints.shutdownTimeLimitMs;
   }
 
   // ---- admin verbs -----------------------------------------------------------------------------
@@ -463,7 +484,8 @@ export class ActivationService {
     w.expected = true;
     this.#clearTimers(w); // the kill timer is armed just below
     this.#host.drain(rt.settings.name, w.pid);
-    const limit = rt.settings.shutdownTimeLimitMs;
+    const hinted = w.shutdownHintMs;
+    const limit = hinted > 0 ? Math.min(hinted, rt.settings.shutdownTimeLimitMs) : rt.settings.shutdownTimeLimitMs;
     w.killTimer = setTimeout(() => {
       this.#host.log('warn', `WAS 5013: worker ${w.pid} of pool ${rt.settings.name} exceeded shutdownTimeLimit (${limit} ms) while shutting down; killing it`);
       w.child.kill('SIGKILL');
@@ -757,6 +779,7 @@ export class ActivationService {
       killTimer: undefined,
       cpuAtWindowStart: 0,
       lastCpuMs: 0,
+      shutdownHintMs: 0,
     };
     w.startupTimer = setTimeout(() => {
       this.#host.log('warn', `worker ${pid} of pool ${s.name} did not start within startupTimeLimit (${s.startupTimeLimitMs} ms); killing it`);

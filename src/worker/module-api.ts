@@ -39,6 +39,12 @@ export interface WorkerServices {
    * because files the module loaded changed. Asked once: later calls do nothing.
    */
   requestRecycle(reason: string): void;
+  /**
+   * Tell WAS what the pool's hosted application asks for: how many workers the pool should run
+   * (at least its maxProcesses) and the most time a draining worker gets (at most its
+   * shutdownTimeLimit); 0 = no wish. The latest call counts.
+   */
+  appHints(processes: number, shutdownTimeLimitMs: number): void;
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }
 

@@ -201,6 +201,9 @@ class Worker implements WorkerInbound {
       this.#recycleAsked = true;
       this.#channel.sendRecycleRequest({ reason });
     },
+    appHints: (processes, shutdownTimeLimitMs) => {
+      if (!this.#shuttingDown) this.#channel.sendAppHints({ processes, shutdownTimeLimitMs });
+    },
     log: (level, message) => this.#log(level, message),
   };
 

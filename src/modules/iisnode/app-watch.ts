@@ -7,6 +7,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { ConfigElement } from '../../config/types.js';
 import type { HttpContext, WorkerServices } from '../../worker/module-api.js';
 
@@ -25,6 +26,23 @@ function recycleSoon(reason: string): void {
   if (pendingRecycle !== undefined) return;
   pendingRecycle = setTimeout(() => services?.requestRecycle(reason), SETTLE_MS);
   pendingRecycle.unref();
+}
+
+/**
+ * Tell WAS what the app's `<iisnode>` asks of the pool, once the app is loaded: iisnode's
+ * nodeProcessCountPerApplication (0 = one per CPU) becomes the pool's worker count, as a web
+ * garden of at least maxProcesses; gracefulShutdownTimeout bounds how long a draining worker
+ * may finish its requests (at most the pool's shutdownTimeLimit). Unset attributes ask nothing.
+ */
+export function sendAppHints(settings: ConfigElement): void {
+  let processes = 0;
+  if (settings.isSet('nodeProcessCountPerApplication')) {
+    const n = settings.num('nodeProcessCountPerApplication');
+    processes = n === 0 ? availableParallelism() : n;
+  }
+  const shutdown = settings.isSet('gracefulShutdownTimeout') ? Math.max(1, settings.num('gracefulShutdownTimeout')) : 0;
+  // Sent even when unset: a web.config that drops the attributes takes back the last wish.
+  services?.appHints(processes, shutdown);
 }
 
 /** app_offline.htm was seen by a request while an app is loaded: it must stop. */

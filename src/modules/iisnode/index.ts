@@ -22,7 +22,7 @@ import { AppExchange, serializeRequestHead } from './app-exchange.js';
 import { SocketPool } from './app-socket.js';
 import { hostedApp, startApp, type HostedApp } from './app-host.js';
 import { promotedServerVariables } from './server-variables.js';
-import { appOfflineChanged, attachWorker, watchApplication } from './app-watch.js';
+import { appOfflineChanged, attachWorker, sendAppHints, watchApplication } from './app-watch.js';
 
 /** ANCM's startupTimeLimit default: the app has this long to call listen() once loaded. */
 const STARTUP_TIME_LIMIT_MS = 120_000;
@@ -122,6 +122,7 @@ async function startAndServe(ctx: HttpContext, entry: string, settings: ConfigEl
     app = startApp(entry, { startupTimeLimitMs: STARTUP_TIME_LIMIT_MS, environment: appEnvironment(settings) });
     if (app !== undefined) {
       watchApplication(ctx, entry, settings);
+      sendAppHints(settings);
       reportCommandLine(ctx, settings);
     }
   } else if (app.entry !== entry) {
