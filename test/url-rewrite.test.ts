@@ -102,6 +102,9 @@ describe('URL Rewrite inbound rules', () => {
     assert.equal(r.text(), 'article page\n');
     // Outside /content the rule does not exist.
     assert.equal((await stat({ path: '/article/42' })).status, 404);
+    // logRewrittenUrl="true": the W3C line has the rewritten URL, not the client's.
+    await eventually(() => wharf.logLines(2).some((l) => l.includes(' /content/show.txt id=42 ') && l.includes(' 200 ')));
+    assert.ok(!wharf.logLines(2).some((l) => l.includes(' /content/article/42 ')));
   });
 
   it('a distributed rule may set only the server variables applicationHost.config allows (500.50)', async () => {

@@ -31,6 +31,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     responseEnd() {},
     responseComplete() {},
     responseCacheable() {},
+    responseLogUrl() {},
     requestPause() {},
     requestResume() {},
     pong() {},
@@ -278,14 +279,17 @@ test('frames split across reads at any boundary arrive intact; a large body fram
   }
 });
 
-test('interim responses and request trailers cross the channel', async () => {
+test('interim responses, request trailers and log URLs cross the channel', async () => {
   const [a, b] = await socketPair();
   const ends: Array<[number, readonly string[]]> = [];
   const interims: Array<[number, number, readonly string[]]> = [];
+  const logUrls: Array<[number, string, string]> = [];
   let endsDone!: () => void;
   let interimDone!: () => void;
+  let logUrlDone!: () => void;
   const gotEnds = new Promise<void>((r) => (endsDone = r));
   const gotInterim = new Promise<void>((r) => (interimDone = r));
+  const gotLogUrls = new Promise<void>((r) => (logUrlDone = r));
   const w = new WorkerChannel(
     b,
     noopWorker({
@@ -302,12 +306,19 @@ test('interim responses and request trailers cross the channel', async () => {
         interims.push([s, status, headers]);
         interimDone();
       },
+      responseLogUrl: (s, path, query) => {
+        logUrls.push([s, path, query]);
+        if (logUrls.length === 2) logUrlDone();
+      },
     }),
   );
   l.sendRequestEnd(1);
   l.sendRequestEnd(2, ['X-Digest', 'sha-256=abc', 'Empty', '']);
   w.sendResponseInterim(3, 103, ['Link', '</a.css>; rel=preload']);
-  await Promise.all([gotEnds, gotInterim]);
+  w.sendResponseLogUrl(4, '/content/show.txt', 'id=42');
+  w.sendResponseLogUrl(5, '/café/ü', '');
+  await Promise.all([gotEnds, gotInterim, gotLogUrls]);
+  assert.deepEqual(logUrls, [[4, '/content/show.txt', 'id=42'], [5, '/café/ü', '']]);
   assert.deepEqual(ends, [[1, []], [2, ['X-Digest', 'sha-256=abc', 'Empty', '']]]);
   assert.deepEqual(interims, [[3, 103, ['Link', '</a.css>; rel=preload']]]);
   a.destroy();

@@ -409,6 +409,11 @@ export class ListenerChannel extends Channel {
         h.responseInterim(stream, Number(f[0]), f.slice(1));
         return;
       }
+      case MessageType.ResponseLogUrl: {
+        const f = splitHead(payload);
+        h.responseLogUrl(stream, Buffer.from(f[0]!, 'latin1').toString('utf8'), f[1] ?? '');
+        return;
+      }
       case MessageType.RequestPause:
         h.requestPause(stream);
         return;
@@ -462,6 +467,9 @@ export class WorkerChannel extends Channel {
   }
   sendResponseBody(stream: number, chunk: Buffer): void {
     this.frame(MessageType.ResponseBody, stream, chunk);
+  }
+  sendResponseLogUrl(stream: number, path: string, query: string): void {
+    this.frame(MessageType.ResponseLogUrl, stream, (isAscii(path) ? path : toLatin1Bytes(path)) + SEP + query);
   }
   sendResponseInterim(stream: number, status: number, headers: readonly string[]): void {
     let s = String(status);

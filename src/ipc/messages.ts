@@ -40,6 +40,8 @@ export const MessageType = {
   ResponseInterim: 31,
   /** What the pool's hosted application asks of WAS (iisnode's process count and shutdown time). */
   AppHints: 32,
+  /** Log this stream's request as another URL (URL Rewrite logRewrittenUrl): path and query. */
+  ResponseLogUrl: 33,
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
@@ -157,6 +159,8 @@ export interface ListenerInbound {
   responseEnd(stream: number, end: ResponseEndMessage): void;
   responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
   responseCacheable(stream: number, hint: CacheableMessage): void;
+  /** The W3C line logs this path (decoded) and query instead of the client's (before the end). */
+  responseLogUrl(stream: number, path: string, query: string): void;
   requestPause(stream: number): void;
   requestResume(stream: number): void;
   pong(id: number): void;

@@ -31,6 +31,9 @@ export class Exchange {
   readonly method: string;
   readonly path: string;
   readonly query: string;
+  /** What the W3C line logs instead of path and query (URL Rewrite logRewrittenUrl). */
+  logPath: string | undefined = undefined;
+  logQuery = '';
   readonly site: SiteConfig | undefined;
   readonly application: ApplicationConfig | undefined;
   readonly poolName: string;

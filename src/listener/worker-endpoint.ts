@@ -159,6 +159,12 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     const ex = this.#inflight.get(stream);
     if (ex !== undefined) ex.conn.responseInterim(ex, status, headers);
   }
+  responseLogUrl(stream: number, path: string, query: string): void {
+    const ex = this.#inflight.get(stream);
+    if (ex === undefined) return;
+    ex.logPath = path;
+    ex.logQuery = query;
+  }
   responseBody(stream: number, chunk: Buffer): void {
     const ex = this.#inflight.get(stream);
     if (ex !== undefined) ex.conn.responseBody(ex, chunk);

@@ -251,6 +251,7 @@ export class RecordingResponse implements HttpResponse {
   statusReason = '';
   trySkipCustomErrors = false;
   logRequest = true;
+  logUrl: { readonly path: string; readonly query: string } | undefined = undefined;
   headersSent = false;
   aborted = false;
   /** Set by requestClose() (the worker response's close-the-connection request). */

@@ -33,6 +33,8 @@ export interface ResponseTransport {
   cacheable?(hint: CacheableMessage): void;
   /** An interim 1xx (102, 103) before the head. */
   interim?(status: number, headers: readonly string[]): void;
+  /** Log the request as this URL (before end/complete). */
+  logUrl?(path: string, query: string): void;
   /** Call `listener` once when the client goes away before the response ended. */
   onAbort?(listener: () => void): void;
 }
@@ -164,6 +166,7 @@ export class WorkerResponse implements HttpResponse {
   statusReason = '';
   trySkipCustomErrors = false;
   logRequest = true;
+  logUrl: { readonly path: string; readonly query: string } | undefined = undefined;
   /** Trailer fields for the end of a streamed (chunked) response, flat [name, value, …]. */
   trailers: string[] | undefined = undefined;
   /** Bytes buffered before the response starts streaming (-1: until the pipeline ends). */
@@ -306,6 +309,7 @@ export class WorkerResponse implements HttpResponse {
 
   /** Called by the pipeline once every stage ran: send what is left and end the stream. */
   async finish(user: string): Promise<void> {
+    if (this.logUrl !== undefined) this.#transport.logUrl?.(this.logUrl.path, this.logUrl.query);
     if (!this.#aborted && !this.#headersSent) {
       const head = await this.#prepareHead(true);
       if (head !== undefined) {

@@ -175,6 +175,11 @@ export interface HttpResponse {
   /** Whether the listener writes a W3C line for this request (HttpLoggingModule clears it). */
   logRequest: boolean;
   /**
+   * Log the request as this URL (`path` decoded, `query` encoded) instead of the client's, as URL
+   * Rewrite's logRewrittenUrl does; undefined: the URL the client sent.
+   */
+  logUrl: { readonly path: string; readonly query: string } | undefined;
+  /**
    * Trailer fields sent after the body, flat [name, value, …] (RFC 9112 §7.1.2). Only a
    * response that streams with chunked framing carries them; set them before the pipeline ends.
    */

@@ -140,6 +140,9 @@ class Stream implements ResponseTransport, BodyFlowControl {
   interim(status: number, headers: readonly string[]): void {
     if (!this.aborted) this.#channel.sendResponseInterim(this.id, status, headers);
   }
+  logUrl(path: string, query: string): void {
+    if (!this.aborted) this.#channel.sendResponseLogUrl(this.id, path, query);
+  }
   cacheable(hint: CacheableMessage): void {
     this.#cacheable = true;
     if (!this.aborted) this.#channel.sendResponseCacheable(this.id, hint);

@@ -34,11 +34,11 @@ interface Compiled {
 const compiled = new WeakMap<ConfigElement, Compiled>();
 const reported = new WeakSet<ConfigElement>();
 
-function rulesOf(ctx: HttpContext, section: ConfigElement): readonly Rule[] | BrokenRules {
+function rulesOf(ctx: HttpContext, section: ConfigElement, global: boolean): readonly Rule[] | BrokenRules {
   const maps = ctx.config.section('system.webServer/rewrite/rewriteMaps');
   let c = compiled.get(section);
   if (c === undefined || c.maps !== maps) {
-    c = { maps, rules: compileRules(section, ctx.config, compileMaps(maps)) };
+    c = { maps, rules: compileRules(section, ctx.config, compileMaps(maps), global ? 'global' : 'distributed') };
     compiled.set(section, c);
   }
   return c.rules;
@@ -47,7 +47,7 @@ function rulesOf(ctx: HttpContext, section: ConfigElement): readonly Rule[] | Br
 async function rewrite(ctx: HttpContext, globalSection: ConfigElement, rulesSection: ConfigElement): Promise<void> {
   for (const [section, global] of [[globalSection, true], [rulesSection, false]] as const) {
     if (section.items.length === 0) continue;
-    const rules = rulesOf(ctx, section);
+    const rules = rulesOf(ctx, section, global);
     if (!Array.isArray(rules)) {
       fail(ctx, global, (rules as BrokenRules).error, section);
       return;
@@ -90,6 +90,7 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
           fail(ctx, global, refused.description, undefined, refused.status, refused.subStatus);
           return true;
         }
+        if (a.logRewrittenUrl) ctx.response.logUrl = { path: ctx.request.path, query: ctx.request.queryString };
         break;
       }
       case 'Redirect': {

@@ -163,7 +163,7 @@ export interface Condition {
 
 export type Action =
   | { readonly type: 'None' }
-  | { readonly type: 'Rewrite'; readonly url: readonly Part[]; readonly appendQueryString: boolean }
+  | { readonly type: 'Rewrite'; readonly url: readonly Part[]; readonly appendQueryString: boolean; readonly logRewrittenUrl: boolean }
   | { readonly type: 'Redirect'; readonly url: readonly Part[]; readonly appendQueryString: boolean; readonly status: number }
   | {
       readonly type: 'CustomResponse';
@@ -222,14 +222,19 @@ function ruleBase(item: ConfigElement, config: ResolvedConfig): string {
   return '/';
 }
 
-export function compileRules(section: ConfigElement, config: ResolvedConfig, maps: ReadonlyMap<string, RewriteMap>): readonly Rule[] | BrokenRules {
+export function compileRules(
+  section: ConfigElement,
+  config: ResolvedConfig,
+  maps: ReadonlyMap<string, RewriteMap>,
+  kind: 'global' | 'distributed' = 'distributed',
+): readonly Rule[] | BrokenRules {
   const rules: Rule[] = [];
   for (const item of section.items) {
     if (!item.bool('enabled')) continue;
     const name = item.str('name');
     const where = item.source !== undefined ? `${item.source.file}:${item.source.line}` : 'configuration';
     try {
-      rules.push(compileRule(item, name, where, ruleBase(item, config), maps));
+      rules.push(compileRule(item, name, where, kind === 'global' ? '/' : ruleBase(item, config), maps, kind));
     } catch (err) {
       if (err instanceof RuleError) return { error: `rule "${name}" (${where}): ${err.message}` };
       throw err;
@@ -238,7 +243,7 @@ export function compileRules(section: ConfigElement, config: ResolvedConfig, map
   return rules;
 }
 
-function compileRule(item: ConfigElement, name: string, where: string, base: string, maps: ReadonlyMap<string, RewriteMap>): Rule {
+function compileRule(item: ConfigElement, name: string, where: string, base: string, maps: ReadonlyMap<string, RewriteMap>, kind: 'global' | 'distributed'): Rule {
   const syntax = item.enumName('patternSyntax') as Syntax;
   const match = item.child('match');
   // A rule without a url pattern applies to every URL (Azure's iisnode template has one).
@@ -273,11 +278,11 @@ function compileRule(item: ConfigElement, name: string, where: string, base: str
     trackAllCaptures: conditionsEl.bool('trackAllCaptures'),
     conditions,
     serverVariables,
-    action: compileAction(item.child('action'), maps),
+    action: compileAction(item.child('action'), maps, kind),
   };
 }
 
-function compileAction(a: ConfigElement, maps: ReadonlyMap<string, RewriteMap>): Action {
+function compileAction(a: ConfigElement, maps: ReadonlyMap<string, RewriteMap>, kind: 'global' | 'distributed'): Action {
   const type = a.enumName('type');
   switch (type) {
     case 'Rewrite':
@@ -285,7 +290,10 @@ function compileAction(a: ConfigElement, maps: ReadonlyMap<string, RewriteMap>):
       const url = a.str('url');
       if (url === '') throw new RuleError(`its ${type} action has no url`);
       const parts = parseTemplate(url, maps);
-      if (type === 'Rewrite') return { type, url: parts, appendQueryString: a.bool('appendQueryString') };
+      if (type === 'Rewrite') {
+        // Global rules have no logRewrittenUrl (rewrite_schema.xml): their rewrites are not logged.
+        return { type, url: parts, appendQueryString: a.bool('appendQueryString'), logRewrittenUrl: kind === 'distributed' && a.bool('logRewrittenUrl') };
+      }
       return { type, url: parts, appendQueryString: a.bool('appendQueryString'), status: a.num('redirectType') };
     }
     case 'CustomResponse': {
