@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
+import { requireTool, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 import { APPS, ensureAppInstalled, runDirect, send, type SendOptions } from './helpers/node-apps.js';
 import { checkContract } from './helpers/app-contract.js';
 
@@ -47,6 +47,19 @@ describe('Node.js applications hosted in pools', () => {
     // BrokenPool's entry throws while loading, as a typo or a missing module would.
     mkdirSync(join(wharf.root, 'www-broken'), { recursive: true });
     writeFileSync(join(wharf.root, 'www-broken', 'broken.js'), "console.log('starting');\nthrow new Error('broken on purpose');\n");
+    // HttpsPool's app: the usual pair of an http server redirecting to https and the https app.
+    mkdirSync(join(wharf.root, 'www-https'), { recursive: true });
+    writeFileSync(
+      join(wharf.root, 'www-https', 'server.js'),
+      [
+        "const http = require('node:http');",
+        "const https = require('node:https');",
+        "http.createServer((req, res) => { res.writeHead(301, { location: 'https://' + req.headers.host + req.url }); res.end(); }).listen(80);",
+        "https.createServer({}, (req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ url: req.url, encrypted: Boolean(req.socket.encrypted) })); })",
+        "  .listen(443, () => console.log('https app listening'));",
+        '',
+      ].join('\n'),
+    );
   });
   after(async () => {
     await wharf?.stop();
@@ -241,6 +254,20 @@ describe('Node.js applications hosted in pools', () => {
     assert.match(second.text(), /500\.35/);
     assert.equal((await at('mapped.test')({ path: '/server.js' })).status, 404);
     await waitFor(() => wharf.logLines(6).some((l) => / \/sub\/server\.js .* 500 35 /.test(l)));
+  });
+
+  it('an app that pairs an http redirect server with an https server is served by its https one', async (t) => {
+    const r = await at('https.test')({ path: '/orders?id=3' });
+    assert.equal(r.status, 200, 'not the redirect to https://');
+    // TLS ends at the listener: the app's socket is not encrypted.
+    assert.deepEqual(r.json(), { url: '/orders?id=3', encrypted: false });
+    // Neither server bound its port (the workers run as root here, so they could have): both
+    // only look listening to the app, whose listen callback ran.
+    await waitFor(() => /https app listening/.test(wharf.output()));
+    if (!requireTool('ss').ok) return t.skip('ss missing');
+    const bound = await run('ss', ['-ltnH', `( sport = :443 or sport = :80 )`]);
+    assert.equal(bound.code, 0, bound.stderr);
+    assert.equal(bound.stdout.trim(), '', `the app bound a port:\n${bound.stdout}`);
   });
 
   it('an entry that throws while loading: 500.30 with the error for a local client, the stack in the pool output log', async () => {

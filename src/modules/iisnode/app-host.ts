@@ -3,18 +3,25 @@
  * model: one app per pool). The application's entry is loaded as its own main module — CommonJS
  * through Node's loader with `require.main === module`, ESM through `import()` — with its folder
  * as the working directory and `process.argv[1]` naming it. Whatever it passes to `listen()` (a
- * port, `process.env.PORT`, a pipe, nothing), the first `http.Server` it starts listening is
- * captured instead of bound: the listener owns the sockets, and requests reach the server through
- * AppSocket. Other servers the app creates (a second port, a raw `net` server) listen for real.
+ * port, `process.env.PORT`, a pipe, nothing), the first `http.Server` or `https.Server` it starts
+ * listening is captured instead of bound: the listener owns the sockets (and TLS), and requests
+ * reach the server through AppSocket. An app that starts an http server and an https one while it
+ * loads (the usual "redirect port 80 to 443" pair) gets its https one served and the other kept
+ * idle: the site's bindings, not the app, decide the schemes. Other servers the app creates later
+ * (a second port, a raw `net` server) listen for real.
  */
 import { createRequire } from 'node:module';
 import { Server as HttpServer } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
 import { Server as NetServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export type AppState = 'loading' | 'listening' | 'failed' | 'closed';
+
+/** A server Wharf feeds requests to: Node's HTTP server, or its HTTPS one (TLS ends at the listener). */
+export type AppServer = HttpServer | HttpsServer;
 
 export interface AppStartFailure {
   /** IIS sub-status: 30 start failure (the entry threw), 37 not listening within the start-up time limit. */
@@ -26,7 +33,7 @@ export interface AppStartFailure {
 export class HostedApp {
   readonly entry: string;
   state: AppState = 'loading';
-  server: HttpServer | undefined;
+  server: AppServer | undefined;
   failure: AppStartFailure | undefined;
   readonly #waiters: Array<() => void> = [];
 
@@ -136,26 +143,40 @@ function patchListen(): void {
   patched = true;
   NetServer.prototype.listen = function listen(this: NetServer, ...args: unknown[]): NetServer {
     const app = current;
-    if (app === undefined || app.server !== undefined || !(this instanceof HttpServer)) {
-      return realListen.apply(this, args as Parameters<typeof realListen>);
+    const https = this instanceof HttpsServer;
+    if (app === undefined || !(https || this instanceof HttpServer)) return realListen.apply(this, args as Parameters<typeof realListen>);
+    if (app.server === undefined) {
+      capture(app, this as AppServer, args);
+      return this;
     }
-    capture(app, this, args);
-    return this;
+    // While it loads, an https server wins over the http one (that then only looks listening).
+    if (https && app.state === 'loading' && !(app.server instanceof HttpsServer)) {
+      app.server = this as HttpsServer;
+      fakeListening(app, this as AppServer, args);
+      return this;
+    }
+    return realListen.apply(this, args as Parameters<typeof realListen>);
   } as typeof NetServer.prototype.listen;
 }
 
 /** Take the server instead of binding it: it looks listening to the app, on the port it asked for. */
-function capture(app: HostedApp, server: HttpServer, args: unknown[]): void {
+function capture(app: HostedApp, server: AppServer, args: unknown[]): void {
   app.server = server;
+  process.nextTick(() => app.settle('listening'));
+  fakeListening(app, server, args);
+}
+
+/** Make a server look listening (address, close, 'listening' and the callback) without binding it. */
+function fakeListening(app: HostedApp, server: AppServer, args: unknown[]): void {
   const last = args[args.length - 1];
   const callback = typeof last === 'function' ? (last as () => void) : undefined;
   const port = requestedPort(args[0]);
   let listening = true;
   Object.defineProperty(server, 'listening', { configurable: true, get: () => listening });
   server.address = () => ({ address: '::', family: 'IPv6', port });
-  server.close = function close(cb?: (err?: Error) => void): HttpServer {
+  server.close = function close(this: AppServer, cb?: (err?: Error) => void): AppServer {
     listening = false;
-    if (app.state !== 'closed') app.settle('closed');
+    if (app.server === server && app.state !== 'closed') app.settle('closed');
     server.closeIdleConnections?.();
     process.nextTick(() => {
       server.emit('close');
@@ -164,10 +185,7 @@ function capture(app: HostedApp, server: HttpServer, args: unknown[]): void {
     return server;
   };
   if (callback !== undefined) server.once('listening', callback);
-  process.nextTick(() => {
-    app.settle('listening');
-    server.emit('listening');
-  });
+  process.nextTick(() => server.emit('listening'));
 }
 
 function requestedPort(first: unknown): number {

@@ -12,7 +12,8 @@
  */
 import { Duplex } from 'node:stream';
 import type { ResponseReader } from './response-reader.js';
-import type { Server } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
+import type { AppServer } from './app-host.js';
 
 export interface SocketEndpoint {
   readonly remoteAddress: string;
@@ -225,12 +226,15 @@ export class AppSocket extends Duplex {
  * socket leaves the pool as it closes.
  */
 export class SocketPool {
-  readonly #server: Server;
+  readonly #server: AppServer;
+  /** An https.Server takes its connections as 'secureConnection' (TLS ended at the listener). */
+  readonly #event: 'connection' | 'secureConnection';
   readonly #idle: AppSocket[] = [];
   readonly #max: number;
 
-  constructor(server: Server, maxIdle = 128) {
+  constructor(server: AppServer, maxIdle = 128) {
     this.#server = server;
+    this.#event = server instanceof HttpsServer ? 'secureConnection' : 'connection';
     this.#max = maxIdle;
   }
 
@@ -246,7 +250,7 @@ export class SocketPool {
       if (i !== -1) this.#idle.splice(i, 1);
     });
     // The documented way to give an http.Server a connection it did not accept itself.
-    this.#server.emit('connection', s);
+    this.#server.emit(this.#event, s);
     return s;
   }
 

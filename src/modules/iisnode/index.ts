@@ -15,7 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { ConfigElement } from '../../config/types.js';
-import type { Server } from 'node:http';
+import type { AppServer } from './app-host.js';
 import type { FileInfo, HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { escapeHtml } from '../html-response.js';
 import { AppExchange, serializeRequestHead } from './app-exchange.js';
@@ -144,7 +144,7 @@ async function startAndServe(ctx: HttpContext, entry: string, settings: ConfigEl
   await dispatch(ctx, app.server, settings);
 }
 
-function dispatch(ctx: HttpContext, server: Server, settings: ConfigElement): void | Promise<void> {
+function dispatch(ctx: HttpContext, server: AppServer, settings: ConfigElement): void | Promise<void> {
   const limit = settings.num('maxConcurrentRequestsPerProcess');
   if (limit > 0 && inflight >= limit) {
     ctx.setStatus(503, 2, { description: `The Node.js application is already serving ${limit} requests (iisnode maxConcurrentRequestsPerProcess).` });
