@@ -487,6 +487,7 @@ export class WorkerContext implements HttpContext {
   }
 
   #variables: Map<string, string> | undefined;
+  #rewritten = false;
 
   getServerVariable(name: string): string {
     const upper = name.toUpperCase();
@@ -504,6 +505,9 @@ export class WorkerContext implements HttpContext {
   }
 
   rewriteUrl(path: string, queryString: string): RewriteRefusal | undefined {
+    if (!isCanonicalPath(path)) {
+      return { status: 500, subStatus: 0, description: `"${path.replace(/[\0-\x1f]/g, '?')}" is not a canonical URL path (it must start with "/", without "." or ".." segments or control characters).` };
+    }
     const resolved = this.#host.resolve(this.site.id, path);
     if (!resolved.ok) {
       const e = resolved.error;
@@ -518,8 +522,10 @@ export class WorkerContext implements HttpContext {
       };
     }
     const req = this.request;
-    // The first rewrite records the URL the client asked for, as IIS URL Rewrite does.
-    if (req.headers['x-original-url'] === undefined) req.setHeader('X-Original-URL', req.rawUrl);
+    // The first rewrite records the URL the client asked for, as IIS URL Rewrite does, replacing
+    // any X-Original-URL the client sent (apps trust it to name the URL before rewriting).
+    if (!this.#rewritten) req.setHeader('X-Original-URL', req.rawUrl);
+    this.#rewritten = true;
     req.path = path;
     req.queryString = queryString;
     this.config = resolved.config;
@@ -528,4 +534,10 @@ export class WorkerContext implements HttpContext {
     this.response.kernelCache.disable();
     return undefined;
   }
+}
+
+/** A decoded path as the listener produces them: '/'-rooted, no '.'/'..' segments, no control characters. */
+function isCanonicalPath(path: string): boolean {
+  if (path.charCodeAt(0) !== 0x2f || /[\0-\x1f\x7f\\]/.test(path)) return false;
+  return !/(?:^|\/)\.\.?(?:\/|$)/.test(path);
 }

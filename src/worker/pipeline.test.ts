@@ -68,7 +68,7 @@ interface Captured {
   end: ResponseEndMessage | undefined;
 }
 
-async function serve(pipeline: Pipeline, path: string, method = 'GET'): Promise<Captured> {
+async function serve(pipeline: Pipeline, path: string, method = 'GET', rawHeaders: string[] = ['Host', 'x']): Promise<Captured> {
   const c: Captured = { status: 0, headers: [], body: '', end: undefined };
   const transport: ResponseTransport = {
     head: (status, _reason, headers) => {
@@ -100,7 +100,7 @@ async function serve(pipeline: Pipeline, path: string, method = 'GET'): Promise<
     localAddress: '10.0.0.1',
     localPort: 8080,
     contentLength: 0,
-    rawHeaders: ['Host', 'x'],
+    rawHeaders,
   };
   await pipeline.run(head, transport, undefined);
   return c;
@@ -259,4 +259,50 @@ test('responseBufferLimit: 0 streams from the first write (no Content-Length); t
   assert.equal(buffered.body, 'abc');
   assert.deepEqual(buffered.headers, ['Content-Length', '3']);
   assert.deepEqual(events, ['wrote a headersSent=false', 'wrote b headersSent=false', 'wrote c headersSent=false']);
+});
+
+test('rewriteUrl: the rest of the pipeline serves the new URL with its configuration; X-Original-URL names the client\'s', async () => {
+  const refusals: (string | undefined)[] = [];
+  const rewriter: ModuleDefinition = {
+    name: 'Rewriter',
+    notifications: {
+      BeginRequest(ctx) {
+        if (ctx.request.path === '/bad') {
+          for (const p of ['/sub/../../etc/passwd', 'relative.txt', '/a\u0000b', '/sub/./inner.txt']) refusals.push(ctx.rewriteUrl(p, '')?.description);
+        }
+        if (ctx.request.path === '/pretty') refusals.push(ctx.rewriteUrl('/sub/inner.txt', 'q=1')?.description);
+      },
+    },
+  };
+  const reporter: ModuleDefinition = {
+    name: 'Reporter',
+    executeHandler(ctx) {
+      ctx.response.setHeader('Content-Type', 'application/json');
+      ctx.response.write(
+        JSON.stringify({
+          path: ctx.request.path,
+          query: ctx.request.queryString,
+          raw: ctx.request.rawUrl,
+          physical: ctx.physicalPath.endsWith(join('www', 'sub', 'inner.txt')),
+          original: ctx.request.headers['x-original-url'],
+          url: ctx.getServerVariable('URL'),
+        }),
+      );
+    },
+  };
+  const { pipeline } = setup({
+    handlers: '<add name="R" path="*.txt" verb="*" modules="Reporter" /><add name="W" path="*" verb="*" modules="Writer" />',
+    modules: [rewriter, reporter, writer],
+    moduleNames: ['Rewriter', 'Reporter', 'Writer'],
+  });
+  // The client's own X-Original-URL is replaced, not trusted.
+  const r = await serve(pipeline, '/pretty', 'GET', ['Host', 'x', 'X-Original-URL', '/admin']);
+  assert.deepEqual(JSON.parse(r.body), { path: '/sub/inner.txt', query: 'q=1', raw: '/pretty', physical: true, original: '/pretty', url: '/sub/inner.txt' });
+  // No rewrite: the handler for the URL itself (Writer), no X-Original-URL.
+  assert.equal((await serve(pipeline, '/plain')).body, 'handled /plain');
+  // Only canonical paths are taken: nothing can climb out of the site or skip canonicalisation.
+  assert.equal((await serve(pipeline, '/bad')).body, 'handled /bad');
+  assert.equal(refusals[0], undefined);
+  assert.equal(refusals.length, 5);
+  for (const r of refusals.slice(1)) assert.match(r ?? '', /is not a canonical URL path/);
 });

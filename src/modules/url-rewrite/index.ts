@@ -98,6 +98,8 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
         if (!/^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith('/')) location = rule.base + location;
         const q = ctx.request.queryString;
         if (a.appendQueryString && q !== '') location += (location.includes('?') ? '&' : '?') + q;
+        // Back-references hold the decoded URL: what a header cannot carry is percent-encoded.
+        location = location.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
         ctx.response.kernelCache.disable();
         redirect(ctx, a.status, location);
         ctx.finish();
