@@ -19,7 +19,7 @@ describe('URL Rewrite inbound rules', () => {
 
   before(async () => {
     ensureAppInstalled('express');
-    wharf = await startWharf({ fixture: 'rewrite', files: { 'www-azure': 'apps/express' } });
+    wharf = await startWharf({ fixture: 'rewrite', files: { 'www-azure': 'apps/express', 'www-pathinfo': 'apps/express' } });
     // Git cannot keep a folder named .git in the fixture: the global rule's target is made here.
     mkdirSync(join(wharf.root, 'www-static', '.git'), { recursive: true });
     writeFileSync(join(wharf.root, 'www-static', '.git', 'config'), '[core]\n');
@@ -112,6 +112,13 @@ describe('URL Rewrite inbound rules', () => {
     assert.equal(r.status, 500);
     await eventually(() => wharf.logLines(2).some((l) => l.includes(' /content/secret ') && / 500 50 /.test(l)));
     assert.match(wharf.output(), /HTTP_X_NOT_ALLOWED, which is not allowed to be set/);
+  });
+
+  it('a rewrite to server.js/{R:1} reaches the iisnode handler mapped to server.js (PATH_INFO)', async () => {
+    const r = await send(wharf.port, 'pathinfo.test', { path: '/users/5?y=2' });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), { id: '5', query: { y: '2' } });
+    assert.equal((await send(wharf.port, 'pathinfo.test', { path: '/' })).text(), 'hello world');
   });
 
   it('global rules run for every site before its own rules', async () => {

@@ -402,6 +402,9 @@ export class TestContext implements HttpContext {
   readonly site: SiteConfig;
   readonly config: ResolvedConfig;
   physicalPath: string;
+  get scriptPath(): string {
+    return this.request.path;
+  }
   readonly handler: HandlerMapping | undefined;
   readonly appPoolName = 'DefaultAppPool';
   user = '';

@@ -7,13 +7,17 @@ import type { ConfigElement } from '../config/types.js';
 import type { HandlerMapping } from './module-api.js';
 
 export type HandlerMatch =
-  | { readonly kind: 'handler'; readonly handler: HandlerMapping }
+  /** `scriptPath`: the URL up to the segment the handler matched, when that is not the last one
+   *  (`/test.dll` for `/test.dll/myinfo`; the rest is PATH_INFO). */
+  | { readonly kind: 'handler'; readonly handler: HandlerMapping; readonly scriptPath?: string }
   | { readonly kind: 'no-handler' } // 404.4
   | { readonly kind: 'verb-not-allowed' }; // 405.0
 
 interface CompiledHandler {
   readonly mapping: HandlerMapping;
   readonly pathTest: (fileName: string, urlPath: string) => boolean;
+  /** A script map (`*.php`, `server.js`): may match a segment before the last one (PATH_INFO). */
+  readonly scriptMap: boolean;
   readonly verbs: ReadonlySet<string> | undefined; // undefined = '*'
   readonly precondition: boolean;
 }
@@ -36,11 +40,31 @@ export function selectHandler(handlers: ConfigElement, method: string, urlPath: 
   let pathMatched = false;
   for (let i = 0; i < list.length; i++) {
     const h = list[i]!;
-    if (!h.precondition || !h.pathTest(fileName, urlPath)) continue;
+    if (!h.precondition) continue;
+    let scriptPath: string | undefined;
+    if (!h.pathTest(fileName, urlPath)) {
+      // IIS maps /test.dll/myinfo to a *.dll handler: a script map may match an earlier segment
+      // (the leftmost one), and what follows it is PATH_INFO.
+      if (!h.scriptMap || slash <= 0) continue;
+      scriptPath = scriptPrefix(h, urlPath, slash);
+      if (scriptPath === undefined) continue;
+    }
     pathMatched = true;
-    if (h.verbs === undefined || h.verbs.has(method)) return { kind: 'handler', handler: h.mapping };
+    if (h.verbs === undefined || h.verbs.has(method)) return scriptPath === undefined ? { kind: 'handler', handler: h.mapping } : { kind: 'handler', handler: h.mapping, scriptPath };
   }
   return pathMatched ? { kind: 'verb-not-allowed' } : { kind: 'no-handler' };
+}
+
+/** The URL up to the first segment before the last that `h` matches, if any. */
+function scriptPrefix(h: CompiledHandler, urlPath: string, lastSlash: number): string | undefined {
+  let start = 1;
+  while (start < lastSlash) {
+    const end = urlPath.indexOf('/', start);
+    const segment = urlPath.slice(start, end);
+    if (segment !== '' && h.pathTest(segment, urlPath.slice(0, end))) return urlPath.slice(0, end);
+    start = end + 1;
+  }
+  return undefined;
 }
 
 function compileHandler(item: ConfigElement, pool: PoolTraits): CompiledHandler {
@@ -61,6 +85,7 @@ function compileHandler(item: ConfigElement, pool: PoolTraits): CompiledHandler 
   return {
     mapping,
     pathTest: compilePathPattern(path),
+    scriptMap: path !== '*' && path !== '*.' && !path.includes('/') && path.trim() !== '',
     verbs: verb === '*' ? undefined : new Set(verb.split(',').map((v) => v.trim()).filter((v) => v !== '')),
     precondition: preconditionHolds(item.str('preCondition'), pool),
   };

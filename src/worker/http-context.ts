@@ -401,6 +401,13 @@ export class WorkerContext implements HttpContext {
   /** Both change when rewriteUrl serves the request as another URL. */
   config: ResolvedConfig;
   physicalPath: string;
+  #scriptPath: string | undefined;
+  get scriptPath(): string {
+    return this.#scriptPath ?? this.request.path;
+  }
+  set scriptPath(v: string) {
+    this.#scriptPath = v;
+  }
   handler: HandlerMapping | undefined = undefined;
   readonly appPoolName: string;
   user = '';

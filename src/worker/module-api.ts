@@ -226,8 +226,17 @@ export interface HttpContext {
   readonly site: SiteConfig;
   /** Effective configuration for this request's URL. */
   readonly config: ResolvedConfig;
-  /** Physical path for request.path (may not exist). */
+  /**
+   * Physical path for request.path (may not exist); from MapRequestHandler on, that of scriptPath
+   * when the handler matched an earlier segment.
+   */
   readonly physicalPath: string;
+  /**
+   * The URL the handler serves: request.path, or the part of it up to the segment a script map
+   * matched (`/test.dll` for `/test.dll/myinfo`, whose PATH_INFO is `/myinfo`). Set at
+   * MapRequestHandler.
+   */
+  readonly scriptPath: string;
   /** The handler chosen at MapRequestHandler (undefined before it). */
   readonly handler: HandlerMapping | undefined;
   /** Name of the pool this worker serves. */

@@ -306,3 +306,34 @@ test('rewriteUrl: the rest of the pipeline serves the new URL with its configura
   assert.equal(refusals.length, 5);
   for (const r of refusals.slice(1)) assert.match(r ?? '', /is not a canonical URL path/);
 });
+
+test('a script map matches an earlier URL segment, as IIS maps /test.dll/myinfo: the rest is PATH_INFO', async () => {
+  const reporter: ModuleDefinition = {
+    name: 'Reporter',
+    executeHandler(ctx) {
+      ctx.response.write(
+        JSON.stringify({
+          path: ctx.request.path,
+          script: ctx.scriptPath,
+          file: ctx.physicalPath.endsWith(join('www', 'sub', 'inner.txt')),
+          scriptName: ctx.getServerVariable('SCRIPT_NAME'),
+          pathInfo: ctx.getServerVariable('PATH_INFO'),
+        }),
+      );
+    },
+  };
+  const { pipeline } = setup({
+    handlers:
+      '<add name="R" path="*.txt" verb="*" modules="Reporter" resourceType="File" allowPathInfo="true" />' +
+      '<add name="W" path="*" verb="*" modules="Writer" />',
+    modules: [reporter, writer],
+    moduleNames: ['Reporter', 'Writer'],
+  });
+  const r = await serve(pipeline, '/sub/inner.txt/users/7');
+  assert.equal(r.status, 200);
+  assert.deepEqual(JSON.parse(r.body), { path: '/sub/inner.txt/users/7', script: '/sub/inner.txt', file: true, scriptName: '/sub/inner.txt', pathInfo: '/users/7' });
+  // The script must exist (resourceType File): 404 otherwise.
+  assert.equal((await serve(pipeline, '/sub/missing.txt/x')).status, 404);
+  // A folder that is not a script map's match stays with the * handler.
+  assert.equal((await serve(pipeline, '/sub/other/x')).body, 'handled /sub/other/x');
+});

@@ -239,6 +239,14 @@ export class Pipeline implements ContextHost {
     }
     const h = m.handler;
     ctx.handler = h;
+    if (m.scriptPath !== undefined) {
+      // A script map matched an earlier segment: the handler serves that file, the rest is PATH_INFO.
+      const script = this.#o.config.resolve(ctx.site.id, m.scriptPath);
+      if (script.ok) {
+        ctx.scriptPath = m.scriptPath;
+        ctx.physicalPath = script.config.physicalPath;
+      }
+    }
     ctx.response.bufferLimit = h.responseBufferLimit;
     const access = ACCESS[h.requireAccess];
     if (access !== undefined && !grantedAccess(handlers).has(access.flag)) {

@@ -37,8 +37,10 @@ const VARIABLES: Readonly<Record<string, Getter>> = {
   REQUEST_METHOD: (c) => c.request.method,
   QUERY_STRING: (c) => c.request.queryString,
   URL: (c) => c.request.path,
-  SCRIPT_NAME: (c) => c.request.path,
-  PATH_INFO: (c) => c.request.path,
+  SCRIPT_NAME: (c) => c.scriptPath,
+  // IIS's PATH_INFO is the whole URL unless the handler has allowPathInfo (reference: IIS
+  // passes SCRIPT_NAME's tail only to handlers that ask).
+  PATH_INFO: (c) => (c.handler?.element.bool('allowPathInfo') === true ? c.request.path.slice(c.scriptPath.length) : c.request.path),
   PATH_TRANSLATED: (c) => c.physicalPath,
   REQUEST_FILENAME: (c) => c.physicalPath,
   REQUEST_URI: requestUri,
