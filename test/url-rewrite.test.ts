@@ -7,10 +7,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, rawRequest, startWharf, type WharfProcess } from './helpers/wharf.js';
-import { ensureAppInstalled, send, type SendOptions } from './helpers/node-apps.js';
+import { eventually, FIXTURES, rawRequest, REPO_ROOT, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { APPS, ensureAppInstalled, send, type SendOptions } from './helpers/node-apps.js';
 
 describe('URL Rewrite inbound rules', () => {
   let wharf: WharfProcess;
@@ -129,5 +130,34 @@ describe('URL Rewrite inbound rules', () => {
     assert.equal(alsoAzure.status, 404);
     assert.equal(typeof alsoAzure.headers['content-type'] === 'string' && alsoAzure.headers['content-type'].includes('json'), false);
     assert.equal((await stat({ path: '/index.html' })).text(), 'home\n');
+  });
+});
+
+describe("Azure App Service's iisnode web.config with the embedded defaults", () => {
+  it('serves the app and its public files with `wharf start --root`, the file unchanged', async (t) => {
+    const template = join(REPO_ROOT, '..', 'shared', 'compat', 'iisnode-azure-app-service-kudu-template.web.config');
+    if (!existsSync(template)) {
+      if (process.env['CI'] === 'true') assert.fail(`${template} is missing`);
+      return t.skip(`!! ${template} not found`);
+    }
+    ensureAppInstalled('express');
+    const dir = mkdtempSync(join(tmpdir(), 'wharf-azure-'));
+    chmodSync(dir, 0o755);
+    cpSync(join(APPS, 'express'), dir, { recursive: true });
+    // Kudu fills in {NodeStartFile} when it deploys; nothing else changes.
+    writeFileSync(join(dir, 'web.config'), readFileSync(template, 'utf8').replace(/\{NodeStartFile\}/g, 'server.js'));
+    mkdirSync(join(dir, 'public'));
+    writeFileSync(join(dir, 'public', 'robots.txt'), 'User-agent: *\n');
+    const w = await startWharf({ fixture: join(FIXTURES, 'embedded'), embedded: true, args: ['--root', dir] });
+    try {
+      const r = await send(w.port, 'localhost', { path: '/users/9?a=b' });
+      assert.equal(r.status, 200, r.text().slice(0, 400));
+      assert.deepEqual(r.json(), { id: '9', query: { a: 'b' } });
+      const robots = await send(w.port, 'localhost', { path: '/robots.txt' });
+      assert.equal(robots.status, 200);
+      assert.equal(robots.text(), 'User-agent: *\n');
+    } finally {
+      await w.stop();
+    }
   });
 });
