@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListenerChannel, WorkerChannel } from './channel.js';
 import type { ListenerInbound, WorkerInbound, RequestHeadMessage, ResponseEndMessage } from './messages.js';
+import { boundedProcesses, MAX_HINTED_PROCESSES } from './messages.js';
 
 /** A connected pair of real unix sockets, like the socketpair a worker inherits. */
 async function socketPair(): Promise<[Socket, Socket]> {
@@ -323,4 +324,10 @@ test('interim responses, request trailers and log URLs cross the channel', async
   assert.deepEqual(interims, [[3, 103, ['Link', '</a.css>; rel=preload']]]);
   a.destroy();
   b.destroy();
+});
+
+test("a worker's AppHints process count is bounded, never trusted", () => {
+  assert.equal(boundedProcesses(3), 3);
+  assert.equal(boundedProcesses(1e9), MAX_HINTED_PROCESSES);
+  for (const bad of [-1, 0, 2.5, Number.NaN, '3', null, undefined]) assert.equal(boundedProcesses(bad), 0);
 });

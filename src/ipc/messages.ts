@@ -122,6 +122,14 @@ export interface RecycleRequestMessage {
  * The hosted application's settings that are WAS's to apply (iisnode's
  * nodeProcessCountPerApplication and gracefulShutdownTimeout); 0 = not set.
  */
+/** The most workers AppHintsMessage.processes may ask for (the worker runs the pool's code). */
+export const MAX_HINTED_PROCESSES = 64;
+
+/** AppHintsMessage.processes as the listener and WAS take it: a whole number in 0..MAX_HINTED_PROCESSES. */
+export function boundedProcesses(n: unknown): number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? Math.min(n, MAX_HINTED_PROCESSES) : 0;
+}
+
 export interface AppHintsMessage {
   /** Workers the pool should run (a web garden), at least its maxProcesses. */
   readonly processes: number;

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { AppHostConfig, ApplicationConfig } from '../config/types.js';
 import { ListenerError } from '../errors.js';
 import type { AppHintsMessage, ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import { boundedProcesses } from '../ipc/messages.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { Exchange } from './exchange.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
@@ -397,7 +398,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   appHints(ep: WorkerEndpoint, hints: AppHintsMessage): void {
     const q = this.pool(ep.poolName);
-    if (q !== undefined) q.hintedProcesses = hints.processes;
+    // Bounded as WAS bounds it: the worker runs the pool's code.
+    if (q !== undefined) q.hintedProcesses = boundedProcesses(hints.processes);
     this.#o.appHints?.(ep.poolName, ep.pid, hints);
   }
 

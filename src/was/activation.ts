@@ -16,6 +16,7 @@
  * protection, which stops the pool. The listener owns the requests throughout: nothing here
  * ever holds or answers one.
  */
+import { boundedProcesses, MAX_HINTED_PROCESSES } from '../ipc/messages.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -367,11 +368,15 @@ export class ActivationService {
     const rt = this.#pools.get(pool.toLowerCase());
     const w = rt?.workers.get(pid);
     if (rt === undefined || w === undefined) return;
-    if (hints.processes !== rt.hintedProcesses && hints.processes > rt.settings.maxProcesses) {
-      this.#host.log('info', `application pool '${rt.settings.name}': its Node.js application asks for ${hints.processes} worker processes (nodeProcessCountPerApplication)`);
+    // The worker runs the pool's code: what it sends is bounded here, not trusted.
+    const wanted = hints.processes;
+    const processes = boundedProcesses(wanted);
+    if (processes !== rt.hintedProcesses && processes > rt.settings.maxProcesses) {
+      const capped = wanted > MAX_HINTED_PROCESSES ? ` (${wanted} asked, at most ${MAX_HINTED_PROCESSES})` : '';
+      this.#host.log('info', `application pool '${rt.settings.name}': its Node.js application asks for ${processes} worker processes (nodeProcessCountPerApplication)${capped}`);
     }
-    rt.hintedProcesses = hints.processes;
-    w.shutdownHintMs = hints.shutdownTimeLimitMs;
+    rt.hintedProcesses = processes;
+    w.shutdownHintMs = Number.isSafeInteger(hints.shutdownTimeLimitMs) && hints.shutdownTimeLimitMs > 0 ? hints.shutdownTimeLimitMs : 0;
   }
 
   // ---- admin verbs -----------------------------------------------------------------------------
