@@ -322,10 +322,13 @@ async function main(): Promise<void> {
       if (r.status !== 0) throw new Error('npm ci for the Express bench app failed');
     }
     cpSync(expressSrc, join(dir, 'express-app'), { recursive: true });
+    cpSync(expressSrc, join(dir, 'express-azure'), { recursive: true });
+    cpSync(join(REPO, 'bench/fixtures/azure-web.config'), join(dir, 'express-azure', 'web.config'));
     cpSync(join(REPO, 'bench/fixtures/node-hello-app'), join(dir, 'node-app'), { recursive: true });
     const nodeAppPort = await freePort();
     const expressPort = await freePort();
     const expressDirectPort = await freePort();
+    const azurePort = await freePort();
     children.push(await startDirectApp(join(dir, 'express-app'), 'server.js', expressDirectPort));
     groups.set(expressDirectPort, children[children.length - 1]!.pid!);
 
@@ -333,6 +336,7 @@ async function main(): Promise<void> {
     const config = readFileSync(join(REPO, 'bench/fixtures/applicationHost.config'), 'utf8')
       .replaceAll('{{NODEAPP_PORT}}', String(nodeAppPort))
       .replaceAll('{{EXPRESS_PORT}}', String(expressPort))
+      .replaceAll('{{AZURE_PORT}}', String(azurePort))
       .replaceAll('{{PORT}}', String(wharfPort))
       .replaceAll('{{ROOT}}', dir)
       .replaceAll('{{HELLO}}', join(REPO, 'bench/fixtures/hello-module.mjs'));
@@ -348,6 +352,7 @@ async function main(): Promise<void> {
     groups.set(wharfPort, children[children.length - 1]!.pid!);
     groups.set(nodeAppPort, children[children.length - 1]!.pid!);
     groups.set(expressPort, children[children.length - 1]!.pid!);
+    groups.set(azurePort, children[children.length - 1]!.pid!);
     await getOnce(wharfPort, '/hello');
     const coldStartMs = performance.now() - listening;
     const serverStartMs = listening - t0;
@@ -414,6 +419,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       ['wharfNodeApp', nodeAppPort, '/'],
       ['expressDirect', expressDirectPort, '/'],
       ['wharfExpress', expressPort, '/'],
+      ['wharfAzure', azurePort, '/'],
     ];
     if (nginxPort !== undefined) scenarios.push(['nginxHello', nginxPort, '/hello'], ['nginx1k', nginxPort, '/1k.txt'], ['nginx100k', nginxPort, '/100k.txt']);
     if (proxyPort !== undefined) {
@@ -463,6 +469,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const wharfNodeApp = r('wharfNodeApp');
     const expressDirect = r('expressDirect');
     const wharfExpress = r('wharfExpress');
+    const wharfAzure = r('wharfAzure');
     const proxy = proxyPort !== undefined ? { node: r('proxyNode'), express: r('proxyExpress') } : undefined;
 
     const fmt = (n: number): string => n.toFixed(0).padStart(8);
@@ -472,7 +479,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const cpuOf = new Map<number, string>([
       [nodeHello, 'nodeHello'], [wharfHello, 'wharfHello'], [fwdHello, 'fwdHello'], [wharf1k, 'wharf1k'], [send1k, 'send1k'],
       [wharf100k, 'wharf100k'], [send100k, 'send100k'], [wharf1kCache, 'wharf1kCache'], [wharf100kCache, 'wharf100kCache'],
-      [wharfNodeApp, 'wharfNodeApp'], [expressDirect, 'expressDirect'], [wharfExpress, 'wharfExpress'],
+      [wharfNodeApp, 'wharfNodeApp'], [expressDirect, 'expressDirect'], [wharfExpress, 'wharfExpress'], [wharfAzure, 'wharfAzure'],
     ]);
     if (proxy) cpuOf.set(proxy.node, 'proxyNode').set(proxy.express, 'proxyExpress');
     if (nginx) for (const [k, v] of [['nginxHello', nginx.hello], ['nginx1k', nginx.s1k], ['nginx100k', nginx.s100k]] as const) cpuOf.set(v, k);
@@ -493,6 +500,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     row('Wharf hosted node:http app hello', wharfNodeApp, nginx?.hello, `(target ≥ 0.75x node hello)`);
     row('Express 5 hello, listening directly', expressDirect, nginx?.hello);
     row('Express 5 hello, hosted by Wharf', wharfExpress, nginx?.hello, `${(wharfExpress / expressDirect).toFixed(2)}x direct (target ≥ 0.85x)`);
+    row('Express 5 hello + Azure rewrite rules', wharfAzure, nginx?.hello, `${(wharfAzure / wharfExpress).toFixed(2)}x hosted without rules`);
     if (proxy) {
       // The peer: nginx in front of the same apps listening by themselves (nginx + PM2).
       row('nginx → node:http hello (keep-alive proxy)', proxy.node, nginx?.hello, `Wharf hosted: ${(wharfNodeApp / proxy.node).toFixed(2)}x this`);
