@@ -108,6 +108,19 @@ describe('URL Rewrite inbound rules', () => {
     assert.ok(!wharf.logLines(2).some((l) => l.includes(' /content/article/42 ')));
   });
 
+  it('an edited rule applies live, without a restart or a recycle', async () => {
+    const file = join(wharf.root, 'www-static', 'content', 'web.config');
+    const before = readFileSync(file, 'utf8');
+    try {
+      writeFileSync(file, before.replace('^article/(\\d+)$', '^post/(\\d+)$'));
+      await eventually(async () => (await stat({ path: '/content/post/7' })).status === 200, 8000);
+      assert.equal((await stat({ path: '/content/article/7' })).status, 404);
+    } finally {
+      writeFileSync(file, before);
+    }
+    await eventually(async () => (await stat({ path: '/content/article/7' })).status === 200, 8000);
+  });
+
   it('a distributed rule may set only the server variables applicationHost.config allows (500.50)', async () => {
     const r = await stat({ path: '/content/secret' });
     assert.equal(r.status, 500);
