@@ -7,10 +7,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, FIXTURES, rawRequest, REPO_ROOT, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { eventually, FIXTURES, rawRequest, REPO_ROOT, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 import { APPS, ensureAppInstalled, send, type SendOptions } from './helpers/node-apps.js';
 
 describe('URL Rewrite inbound rules', () => {
@@ -87,6 +87,34 @@ describe('URL Rewrite inbound rules', () => {
     const raw = await rawRequest(wharf.port, 'GET /wp-login.php HTTP/1.1\r\nHost: azure.test\r\n\r\n');
     assert.equal(raw, '');
     assert.equal((await azure({ path: '/' })).status, 200);
+  });
+
+  it('a file the rules led to is kernel-cached under the client\'s URL, unless a rule looked at more than the URL', async () => {
+    const wharfCli = async (...args: string[]): Promise<void> => {
+      const r = await run(process.execPath, [WHARF_BIN, ...args, '--config', wharf.configFile]);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    // Files copied in the last 2 s are not cached yet; then 2 hits make an entry.
+    await new Promise((r) => setTimeout(r, 2100));
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await azure({ path: '/css/site.css' })).status, 200);
+      // Under org/ the Maven rule matched, and its condition read User-Agent: never cached.
+      assert.equal((await azure({ path: '/org/readme.txt', headers: { 'user-agent': 'Mozilla/5.0' } })).text(), 'not a maven repository\n');
+    }
+    await wharfCli('stop', 'apppool', 'AzurePool');
+    try {
+      // Only the cache can answer while the pool is stopped.
+      const hit = await azure({ path: '/css/site.css' });
+      assert.equal(hit.status, 200);
+      assert.equal(hit.text(), 'body { color: teal }\n');
+      assert.equal((await azure({ path: '/org/readme.txt', headers: { 'user-agent': 'Mozilla/5.0' } })).status, 503);
+      // The file the rules tested is a dependency: removing it drops the entry.
+      rmSync(join(wharf.root, 'www-azure', 'public', 'css', 'site.css'));
+      await eventually(async () => (await azure({ path: '/css/site.css' })).status === 503, 5000);
+    } finally {
+      await wharfCli('start', 'apppool', 'AzurePool');
+      writeFileSync(join(wharf.root, 'www-azure', 'public', 'css', 'site.css'), 'body { color: teal }\n');
+    }
   });
 
   it('a rule that does not compile answers 500.50 below its folder only', async () => {

@@ -548,7 +548,7 @@ export class TestContext implements HttpContext {
   readonly rewrites: string[] = [];
   readonly #variables = new Map<string, string>();
 
-  rewriteUrl(path: string, queryString: string): RewriteRefusal | undefined {
+  rewriteUrl(path: string, queryString: string, _options?: { readonly cacheable?: boolean }): RewriteRefusal | undefined {
     this.rewrites.push(queryString === '' ? path : `${path}?${queryString}`);
     this.request.path = path;
     this.request.queryString = queryString;

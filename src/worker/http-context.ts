@@ -57,6 +57,11 @@ export class KernelCache implements KernelCachePolicy {
   disable(): void {
     this.policy = 'disabled';
   }
+  /** Files whose change also invalidates the entry (kept apart: they do not set a policy). */
+  readonly extraDependencies: string[] = [];
+  addDependency(...files: string[]): void {
+    this.extraDependencies.push(...files);
+  }
 }
 
 /** The part of the pipeline a context calls back into. */
@@ -511,7 +516,7 @@ export class WorkerContext implements HttpContext {
     (this.#variables ??= new Map()).set(upper, value);
   }
 
-  rewriteUrl(path: string, queryString: string): RewriteRefusal | undefined {
+  rewriteUrl(path: string, queryString: string, options?: { readonly cacheable?: boolean }): RewriteRefusal | undefined {
     if (!isCanonicalPath(path)) {
       return { status: 500, subStatus: 0, description: `"${path.replace(/[\0-\x1f]/g, '?')}" is not a canonical URL path (it must start with "/", without "." or ".." segments or control characters).` };
     }
@@ -537,8 +542,9 @@ export class WorkerContext implements HttpContext {
     req.queryString = queryString;
     this.config = resolved.config;
     this.physicalPath = resolved.config.physicalPath;
-    // The kernel cache keys on the client's URL: a response served for another URL stays out.
-    this.response.kernelCache.disable();
+    // The kernel cache keys on the client's URL: a response served for another URL stays out,
+    // unless the caller knows the new URL follows from that URL and from files alone.
+    if (options?.cacheable !== true) this.response.kernelCache.disable();
     return undefined;
   }
 }

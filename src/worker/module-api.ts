@@ -199,6 +199,11 @@ export interface KernelCachePolicy {
   cacheForTimePeriod(ms: number): void;
   /** Never cache this response, whatever a profile says (DisableCache). */
   disable(): void;
+  /**
+   * More files whose change (or appearance) invalidates a cached response, e.g. those a URL
+   * Rewrite condition tested. Does not make the response cacheable by itself.
+   */
+  addDependency(...files: string[]): void;
   readonly policy: 'none' | 'untilChange' | 'timePeriod' | 'disabled';
   readonly durationMs: number;
   readonly dependencies: readonly string[];
@@ -270,11 +275,13 @@ export interface HttpContext {
    * Serve this request as another URL of the same site from here on (IIS IHttpRequest::SetUrl, as
    * URL Rewrite uses it): handler mapping, the physical path and the configuration of the new
    * URL apply; the client's request line (rawUrl), the log line and the kernel cache key stay
-   * the original. `path` is decoded (like request.path); `queryString` is encoded. Returns why
+   * the original, so the response is not kernel-cached unless `cacheable`: the new URL follows
+   * from the client's URL (host, path, query) and from files alone, whose changes the caller
+   * registers with `response.kernelCache.addDependency`. `path` is decoded (like request.path); `queryString` is encoded. Returns why
    * when it cannot: an invalid path, a configuration error there (500.19), or an application of
    * another pool.
    */
-  rewriteUrl(path: string, queryString: string): RewriteRefusal | undefined;
+  rewriteUrl(path: string, queryString: string, options?: { readonly cacheable?: boolean }): RewriteRefusal | undefined;
   /**
    * An IIS server variable (REMOTE_ADDR, URL, REQUEST_FILENAME, HTTP_HOST …, see
    * src/worker/server-variables.ts), including any set by setServerVariable; '' when unset.

@@ -413,6 +413,7 @@ function offerToCache(ctx: WorkerContext): void {
   const res = ctx.response;
   const set = res.kernelCacheIfSet;
   if (set?.policy === 'disabled' || ctx.user !== '' || ctx.childRequests !== 0 || ctx.response.aborted) return;
+  const extra = set?.extraDependencies ?? [];
   const caching = ctx.config.section('system.webServer/caching');
   if (!caching.bool('enabled') || !caching.bool('enableKernelCache')) return;
   let policy: 'untilChange' | 'timePeriod';
@@ -443,7 +444,7 @@ function offerToCache(ctx: WorkerContext): void {
   }
   const h = ctx.request.headers;
   for (const name of UNCACHEABLE_REQUEST_HEADERS) if (h[name] !== undefined) return;
-  dependencies.push(...ctx.config.configFiles);
+  dependencies.push(...extra, ...ctx.config.configFiles);
   const runtime = ctx.config.section('system.webServer/serverRuntime');
   res.cacheHint = {
     policy,

@@ -8,6 +8,7 @@
  * and AbortRequest end the request. The client's URL stays in the log line and reaches a hosted
  * Node.js application unchanged (as under iisnode), with the X-Original-URL header IIS sets.
  */
+import { dirname } from 'node:path';
 import type { ConfigElement } from '../../config/types.js';
 import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { redirect } from '../html-response.js';
@@ -44,21 +45,53 @@ function rulesOf(ctx: HttpContext, section: ConfigElement, global: boolean): rea
   return c.rules;
 }
 
+/**
+ * What the listener's kernel cache needs to know about one request's rules: whether every rule
+ * that matched depends only on the cache key and files, and which files its conditions tested.
+ */
+interface CacheState {
+  safe: boolean;
+  readonly files: string[];
+}
+
 async function rewrite(ctx: HttpContext, globalSection: ConfigElement, rulesSection: ConfigElement): Promise<void> {
-  for (const [section, global] of [[globalSection, true], [rulesSection, false]] as const) {
-    if (section.items.length === 0) continue;
-    const rules = rulesOf(ctx, section, global);
-    if (!Array.isArray(rules)) {
-      fail(ctx, global, (rules as BrokenRules).error, section);
-      return;
+  const cache: CacheState = { safe: true, files: [] };
+  // The rules come from the client's URL's web.config files, which a rewrite leaves behind.
+  const ruleFiles = ctx.config.configFiles;
+  const originalPath = ctx.request.path;
+  try {
+    for (const [section, global] of [[globalSection, true], [rulesSection, false]] as const) {
+      if (section.items.length === 0) continue;
+      const rules = rulesOf(ctx, section, global);
+      if (!Array.isArray(rules)) {
+        fail(ctx, global, (rules as BrokenRules).error, section);
+        return;
+      }
+      const done = await runRules(ctx, rules as readonly Rule[], global, cache);
+      if (done) return;
     }
-    const done = await runRules(ctx, rules as readonly Rule[], global);
-    if (done) return;
+  } finally {
+    // A response for this URL may be kept only when another client's request for it would go
+    // through the rules the same way: then a change to a tested file invalidates it.
+    if (!cache.safe) ctx.response.kernelCache.disable();
+    else {
+      const deps = cache.files;
+      // Rewritten: the web.config files of the client's URL (where its rules live) matter too;
+      // those in folders that do not exist cannot be watched, nor hold rules.
+      if (ctx.request.path !== originalPath) {
+        for (const f of ruleFiles) {
+          const folder = dirname(f);
+          const info = ctx.statCached(folder);
+          if ((info === undefined ? await ctx.stat(folder) : (info ?? undefined))?.isDirectory === true) deps.push(f);
+        }
+      }
+      if (deps.length !== 0) ctx.response.kernelCache.addDependency(...deps);
+    }
   }
 }
 
 /** Run one rule list; true when the request was answered (or failed) and processing ends. */
-async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolean): Promise<boolean> {
+async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolean, cache: CacheState): Promise<boolean> {
   const variable = (name: string): string => ctx.getServerVariable(name);
   for (const rule of rules) {
     const path = ctx.request.path;
@@ -69,11 +102,13 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
     else continue; // the URL is not below the rule's folder (rewritten out of it)
     const m = rule.match(input);
     if (rule.negate ? m !== null : m === null) continue;
+    if (!rule.conditionsCacheSafe) cache.safe = false;
     const captures: { rule: readonly string[]; condition: readonly string[] } = { rule: rule.negate ? [] : m!, condition: [] };
     if (rule.conditions.length !== 0) {
-      const r = conditionsHold(ctx, rule, captures, variable);
+      const r = conditionsHold(ctx, rule, captures, variable, cache.files);
       if (!(typeof r === 'boolean' ? r : await r)) continue;
     }
+    if (!rule.effectCacheSafe) cache.safe = false;
     for (const v of rule.serverVariables) {
       if (!global && !allowed(ctx, v.name)) {
         fail(ctx, global, `rule "${rule.name}" (${rule.where}) sets the server variable ${v.name}, which is not allowed to be set: add it to <rewrite><allowedServerVariables> in applicationHost.config.`);
@@ -85,7 +120,7 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
     const a = rule.action;
     switch (a.type) {
       case 'Rewrite': {
-        const refused = applyRewrite(ctx, rule, expand(a.url, captures, variable), a.appendQueryString);
+        const refused = applyRewrite(ctx, rule, expand(a.url, captures, variable), a.appendQueryString, cache.safe);
         if (refused !== undefined) {
           fail(ctx, global, refused.description, undefined, refused.status, refused.subStatus);
           return true;
@@ -130,6 +165,7 @@ function conditionsHold(
   rule: Rule,
   captures: { rule: readonly string[]; condition: readonly string[] },
   variable: (name: string) => string,
+  tested: string[],
 ): boolean | Promise<boolean> {
   const tracked: string[] = [];
   for (let i = 0; i < rule.conditions.length; i++) {
@@ -138,8 +174,10 @@ function conditionsHold(
     let result: readonly string[] | null;
     if (c.matchType === 'Pattern') result = c.matcher!(input);
     else {
-      const info = ctx.statCached(physical(input));
-      if (info === undefined) return conditionsFrom(ctx, rule, captures, variable, i, tracked);
+      const file = physical(input);
+      const info = ctx.statCached(file);
+      if (info === undefined) return conditionsFrom(ctx, rule, captures, variable, i, tracked, tested);
+      tested.push(file);
       result = fileTest(c, info ?? undefined) ? [input] : null;
     }
     const verdict = settle(rule, c, result, captures, tracked);
@@ -156,11 +194,18 @@ async function conditionsFrom(
   variable: (name: string) => string,
   from: number,
   tracked: string[],
+  tested: string[],
 ): Promise<boolean> {
   for (let i = from; i < rule.conditions.length; i++) {
     const c = rule.conditions[i]!;
     const input = expand(c.input, captures as Captures, variable);
-    const result = c.matchType === 'Pattern' ? c.matcher!(input) : fileTest(c, await ctx.stat(physical(input))) ? [input] : null;
+    let result: readonly string[] | null;
+    if (c.matchType === 'Pattern') result = c.matcher!(input);
+    else {
+      const file = physical(input);
+      tested.push(file);
+      result = fileTest(c, await ctx.stat(file)) ? [input] : null;
+    }
     const verdict = settle(rule, c, result, captures, tracked);
     if (verdict !== undefined) return verdict;
   }
@@ -212,6 +257,7 @@ function applyRewrite(
   rule: Rule,
   target: string,
   appendQueryString: boolean,
+  cacheable: boolean,
 ): { status: number; subStatus: number; description: string } | undefined {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
     return {
@@ -231,7 +277,7 @@ function applyRewrite(
   if (normal === undefined) {
     return { status: 500, subStatus: 50, description: `Rule "${rule.name}" (${rule.where}) rewrites to "${target}", which is not a valid URL path of this site.` };
   }
-  return ctx.rewriteUrl(normal, query);
+  return ctx.rewriteUrl(normal, query, { cacheable });
 }
 
 /** Resolve '.', '..' and '\' in a decoded path; undefined when it climbs above the root or holds control characters. */

@@ -188,6 +188,27 @@ export interface Rule {
   readonly conditions: readonly Condition[];
   readonly serverVariables: readonly { readonly name: string; readonly value: readonly Part[]; readonly replace: boolean }[];
   readonly action: Action;
+  /**
+   * Whether the rule's conditions, and what it does when they hold, follow from the listener
+   * cache's key (site, host, path, query) and from files alone: then a response it led to may
+   * still be kernel-cached under the client's URL.
+   */
+  readonly conditionsCacheSafe: boolean;
+  readonly effectCacheSafe: boolean;
+}
+
+/** Server variables that are functions of the kernel cache key (site, Host, path, query) and files. */
+const KEYED_VARIABLES: ReadonlySet<string> = new Set([
+  'URL', 'REQUEST_URI', 'REQUEST_FILENAME', 'QUERY_STRING', 'PATH_INFO', 'SCRIPT_NAME', 'PATH_TRANSLATED',
+  'APPL_PHYSICAL_PATH', 'APPL_MD_PATH', 'HTTP_HOST', 'SERVER_NAME', 'INSTANCE_ID', 'INSTANCE_NAME', 'APP_POOL_ID',
+]);
+
+function keyedOnly(parts: readonly Part[]): boolean {
+  for (const p of parts) {
+    if (p.kind === 'variable' && !KEYED_VARIABLES.has(p.name)) return false;
+    if ((p.kind === 'function' || p.kind === 'map') && !keyedOnly(p.arg)) return false;
+  }
+  return true;
 }
 
 /** A rule list that failed to compile: every request it applies to answers 500.50 / 500.51. */
@@ -267,10 +288,13 @@ function compileRule(item: ConfigElement, name: string, where: string, base: str
     value: parseTemplate(v.str('value'), maps),
     replace: v.bool('replace'),
   }));
+  const action = compileAction(item.child('action'), maps, kind);
   return {
     name,
     where,
     base,
+    conditionsCacheSafe: conditions.every((c) => keyedOnly(c.input)),
+    effectCacheSafe: serverVariables.length === 0 && (action.type === 'None' || (action.type === 'Rewrite' && keyedOnly(action.url))),
     stopProcessing: item.bool('stopProcessing'),
     match: matcher,
     negate: match.bool('negate'),
@@ -278,7 +302,7 @@ function compileRule(item: ConfigElement, name: string, where: string, base: str
     trackAllCaptures: conditionsEl.bool('trackAllCaptures'),
     conditions,
     serverVariables,
-    action: compileAction(item.child('action'), maps, kind),
+    action,
   };
 }
 
