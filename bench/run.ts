@@ -324,6 +324,8 @@ async function main(): Promise<void> {
     cpSync(expressSrc, join(dir, 'express-app'), { recursive: true });
     cpSync(expressSrc, join(dir, 'express-azure'), { recursive: true });
     cpSync(join(REPO, 'bench/fixtures/azure-web.config'), join(dir, 'express-azure', 'web.config'));
+    mkdirSync(join(dir, 'express-azure', 'public'), { recursive: true });
+    writeFileSync(join(dir, 'express-azure', 'public', '1k.txt'), Buffer.alloc(1024, 'a'));
     cpSync(join(REPO, 'bench/fixtures/node-hello-app'), join(dir, 'node-app'), { recursive: true });
     const nodeAppPort = await freePort();
     const expressPort = await freePort();
@@ -420,6 +422,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       ['expressDirect', expressDirectPort, '/'],
       ['wharfExpress', expressPort, '/'],
       ['wharfAzure', azurePort, '/'],
+      ['wharfAzure1k', azurePort, '/1k.txt'],
     ];
     if (nginxPort !== undefined) scenarios.push(['nginxHello', nginxPort, '/hello'], ['nginx1k', nginxPort, '/1k.txt'], ['nginx100k', nginxPort, '/100k.txt']);
     if (proxyPort !== undefined) {
@@ -470,6 +473,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const expressDirect = r('expressDirect');
     const wharfExpress = r('wharfExpress');
     const wharfAzure = r('wharfAzure');
+    const wharfAzure1k = r('wharfAzure1k');
     const proxy = proxyPort !== undefined ? { node: r('proxyNode'), express: r('proxyExpress') } : undefined;
 
     const fmt = (n: number): string => n.toFixed(0).padStart(8);
@@ -479,7 +483,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     const cpuOf = new Map<number, string>([
       [nodeHello, 'nodeHello'], [wharfHello, 'wharfHello'], [fwdHello, 'fwdHello'], [wharf1k, 'wharf1k'], [send1k, 'send1k'],
       [wharf100k, 'wharf100k'], [send100k, 'send100k'], [wharf1kCache, 'wharf1kCache'], [wharf100kCache, 'wharf100kCache'],
-      [wharfNodeApp, 'wharfNodeApp'], [expressDirect, 'expressDirect'], [wharfExpress, 'wharfExpress'], [wharfAzure, 'wharfAzure'],
+      [wharfNodeApp, 'wharfNodeApp'], [expressDirect, 'expressDirect'], [wharfExpress, 'wharfExpress'], [wharfAzure, 'wharfAzure'], [wharfAzure1k, 'wharfAzure1k'],
     ]);
     if (proxy) cpuOf.set(proxy.node, 'proxyNode').set(proxy.express, 'proxyExpress');
     if (nginx) for (const [k, v] of [['nginxHello', nginx.hello], ['nginx1k', nginx.s1k], ['nginx100k', nginx.s100k]] as const) cpuOf.set(v, k);
@@ -492,6 +496,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     row('Wharf hello (listener → worker module)', wharfHello, nginx?.hello);
     row('HTTP/1.1 forward to a worker (node→node)', fwdHello, nginx?.hello);
     row('Wharf static 1 KiB (listener cache)', wharf1kCache, nginx?.s1k);
+    row('static 1 KiB in public/ of Azure rules', wharfAzure1k, nginx?.s1k, `${(wharfAzure1k / wharf1kCache).toFixed(2)}x listener cache without rules`);
     row('Wharf static 1 KiB (through the worker)', wharf1k, nginx?.s1k, `${(wharf1k / send1k).toFixed(2)}x send`);
     row('send static 1 KiB', send1k, nginx?.s1k);
     row('Wharf static 100 KiB (listener cache)', wharf100kCache, nginx?.s100k);
