@@ -47,10 +47,34 @@ export function defaultSystemDrive(): string {
   return join(state, 'wharf');
 }
 
+/**
+ * The server log goes to stderr while stderr takes it. When it stops (its reader went away: a
+ * closed terminal, `wharf start | head`, a log shipper that died), writes fail with EPIPE; the
+ * server keeps serving and drops console lines from then on: a failed write must not be logged
+ * to the stream that failed, which would loop forever.
+ */
+let consoleGone = false;
+function watchConsole(stream: NodeJS.WriteStream): void {
+  stream.on('error', () => {
+    consoleGone = true;
+  });
+}
+watchConsole(process.stderr);
+watchConsole(process.stdout);
+
+function consoleLine(level: string, m: string): void {
+  if (consoleGone) return;
+  try {
+    process.stderr.write(`${new Date().toISOString()} ${level} ${m}\n`);
+  } catch {
+    consoleGone = true;
+  }
+}
+
 export const consoleLogger: ListenerLogger = {
-  info: (m) => process.stderr.write(`${new Date().toISOString()} info  ${m}\n`),
-  warn: (m) => process.stderr.write(`${new Date().toISOString()} warn  ${m}\n`),
-  error: (m) => process.stderr.write(`${new Date().toISOString()} error ${m}\n`),
+  info: (m) => consoleLine('info ', m),
+  warn: (m) => consoleLine('warn ', m),
+  error: (m) => consoleLine('error', m),
 };
 
 export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'unreadable';

@@ -80,3 +80,17 @@ test('SIGHUP re-reads applicationHost.config: an edit applies at once, an unchan
     await w.stop();
   }
 });
+
+test('the server keeps serving when its console goes away (a closed terminal, `wharf start | head`)', async () => {
+  const w = await startWharf({ fixture: 'embedded', embedded: true, args: ['--root', join(FIXTURES, 'embedded', 'site')] });
+  // Close the read ends of its stdout and stderr: every later console line fails with EPIPE.
+  w.child.stdout!.destroy();
+  w.child.stderr!.destroy();
+  for (let i = 0; i < 5; i++) {
+    // The first request starts a worker (a log line); a missing page logs too.
+    assert.equal((await get(w.port, '/')).status, 200);
+    assert.equal((await get(w.port, '/missing.html')).status, 404);
+  }
+  const code = await w.stop();
+  assert.equal(code, 0);
+});
