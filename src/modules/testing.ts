@@ -455,7 +455,7 @@ export class TestContext implements HttpContext {
         const lower = name.toLowerCase();
         if (value === '') delete headers[lower];
         else headers[lower] = value;
-        for (let i = 0; i < rawHeaders.length; i += 2) {
+        for (let i = rawHeaders.length - 2; i >= 0; i -= 2) {
           if (rawHeaders[i]!.toLowerCase() === lower) rawHeaders.splice(i, 2);
         }
         if (value !== '') rawHeaders.push(name, value);

@@ -10,9 +10,12 @@
  */
 import { dirname } from 'node:path';
 import type { ConfigElement } from '../../config/types.js';
-import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
+import type { FileInfo, HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { redirect } from '../html-response.js';
 import { compileMaps, compileRules, expand, type BrokenRules, type Captures, type Condition, type Rule } from './rules.js';
+
+/** A rule's back-references as evaluation fills them in: {C:n} change as conditions match. */
+type LiveCaptures = { -readonly [K in keyof Captures]: Captures[K] };
 
 export const RewriteModule: ModuleDefinition = {
   name: 'RewriteModule',
@@ -103,7 +106,7 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
     const m = rule.match(input);
     if (rule.negate ? m !== null : m === null) continue;
     if (!rule.conditionsCacheSafe) cache.safe = false;
-    const captures: { rule: readonly string[]; condition: readonly string[] } = { rule: rule.negate ? [] : m!, condition: [] };
+    const captures: LiveCaptures = { rule: rule.negate ? [] : m!, condition: [] };
     if (rule.conditions.length !== 0) {
       const r = conditionsHold(ctx, rule, captures, variable, cache.files);
       if (!(typeof r === 'boolean' ? r : await r)) continue;
@@ -163,34 +166,33 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
 function conditionsHold(
   ctx: HttpContext,
   rule: Rule,
-  captures: { rule: readonly string[]; condition: readonly string[] },
+  captures: LiveCaptures,
   variable: (name: string) => string,
   tested: string[],
 ): boolean | Promise<boolean> {
   const tracked: string[] = [];
   for (let i = 0; i < rule.conditions.length; i++) {
     const c = rule.conditions[i]!;
-    const input = expand(c.input, captures as Captures, variable);
-    let result: readonly string[] | null;
-    if (c.matchType === 'Pattern') result = c.matcher!(input);
-    else {
+    const input = expand(c.input, captures, variable);
+    let info: FileInfo | undefined;
+    if (c.matchType !== 'Pattern') {
       const file = physical(input);
-      const info = ctx.statCached(file);
-      if (info === undefined) return conditionsFrom(ctx, rule, captures, variable, i, tracked, tested);
+      const cached = ctx.statCached(file);
+      if (cached === undefined) return conditionsFrom(ctx, rule, captures, variable, i, tracked, tested);
       tested.push(file);
-      result = fileTest(c, info ?? undefined) ? [input] : null;
+      info = cached ?? undefined;
     }
-    const verdict = settle(rule, c, result, captures, tracked);
+    const verdict = settle(rule, c, resultOf(c, input, info), captures, tracked);
     if (verdict !== undefined) return verdict;
   }
-  return !rule.matchAny || rule.conditions.length === 0;
+  return undecided(rule);
 }
 
 /** conditionsHold's continuation once a condition needs a stat that is not cached. */
 async function conditionsFrom(
   ctx: HttpContext,
   rule: Rule,
-  captures: { rule: readonly string[]; condition: readonly string[] },
+  captures: LiveCaptures,
   variable: (name: string) => string,
   from: number,
   tracked: string[],
@@ -198,18 +200,28 @@ async function conditionsFrom(
 ): Promise<boolean> {
   for (let i = from; i < rule.conditions.length; i++) {
     const c = rule.conditions[i]!;
-    const input = expand(c.input, captures as Captures, variable);
-    let result: readonly string[] | null;
-    if (c.matchType === 'Pattern') result = c.matcher!(input);
-    else {
+    const input = expand(c.input, captures, variable);
+    let info: FileInfo | undefined;
+    if (c.matchType !== 'Pattern') {
       const file = physical(input);
       tested.push(file);
-      result = fileTest(c, await ctx.stat(file)) ? [input] : null;
+      info = await ctx.stat(file);
     }
-    const verdict = settle(rule, c, result, captures, tracked);
+    const verdict = settle(rule, c, resultOf(c, input, info), captures, tracked);
     if (verdict !== undefined) return verdict;
   }
-  return !rule.matchAny;
+  return undecided(rule);
+}
+
+/** A condition's captures, or null when it does not match (`info`: the stat of a file test). */
+function resultOf(c: Condition, input: string, info: FileInfo | undefined): readonly string[] | null {
+  if (c.matchType === 'Pattern') return c.matcher!(input);
+  return info !== undefined && (c.matchType === 'IsFile' ? info.isFile : info.isDirectory) ? [input] : null;
+}
+
+/** Every condition ran without deciding: MatchAll holds, MatchAny (with conditions) does not. */
+function undecided(rule: Rule): boolean {
+  return !rule.matchAny || rule.conditions.length === 0;
 }
 
 /** Record a condition's outcome; true/false when it decides the rule, undefined to go on. */
@@ -217,7 +229,7 @@ function settle(
   rule: Rule,
   c: Condition,
   result: readonly string[] | null,
-  captures: { rule: readonly string[]; condition: readonly string[] },
+  captures: LiveCaptures,
   tracked: string[],
 ): boolean | undefined {
   const ok = c.negate ? result === null : result !== null;
@@ -233,10 +245,6 @@ function settle(
   if (rule.matchAny && ok) return true;
   if (!rule.matchAny && !ok) return false;
   return undefined;
-}
-
-function fileTest(c: Condition, info: { isFile: boolean; isDirectory: boolean } | undefined): boolean {
-  return info !== undefined && (c.matchType === 'IsFile' ? info.isFile : info.isDirectory);
 }
 
 /** A condition input naming a file: IIS paths use '\', which on Linux is '/'. */
