@@ -55,10 +55,14 @@ export class ConfigError extends WharfError {
     this.position = position;
     this.hresult = hresult;
   }
-  /** `file:line:column: message`, the form used in logs and the CLI. */
+  /**
+   * `file:line:column: message`, the form used in logs and the CLI; `file: message` when the
+   * problem is the file as a whole (line 0: missing, unreadable), as compilers print it.
+   */
   describe(): string {
     const p = this.position;
-    return p ? `${p.file}:${p.line}:${p.column}: ${this.message}` : this.message;
+    if (p === undefined) return this.message;
+    return p.line > 0 ? `${p.file}:${p.line}:${p.column}: ${this.message}` : `${p.file}: ${this.message}`;
   }
 }
 
