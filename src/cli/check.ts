@@ -143,8 +143,11 @@ function checkSites(appHost: AppHostConfig, systemDrive: string, variables: Reco
           }
           // A folder hidden behind another virtual directory or application is not reached here.
           if (r.config.physicalPath !== folder.path) return;
-          const at = file !== undefined ? { file, line: 0, column: 0 } : { file: appHost.file, line: 0, column: 0 };
-          for (const w of servingWarnings(r.config.section('system.webServer/handlers'), r.config.section('system.webServer/modules'), at)) report.warning(w);
+          // Only what a file wrote has a position; the server level was checked with applicationHost.config.
+          const none = { file: appHost.file, line: 0, column: 0 };
+          for (const w of servingWarnings(r.config.section('system.webServer/handlers'), r.config.section('system.webServer/modules'), none)) {
+            if (w.position.line > 0) report.warning(w);
+          }
         });
       }
     }
