@@ -7,7 +7,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
-import { appHostWarnings, describeWarning, loadAppHost, readConfigText, warningKey } from './config/index.js';
+import { appHostWarnings, describeWarning, loadAppHost, readConfigText, scanSiteConfigs, warningKey } from './config/index.js';
 import type { AppHostConfig } from './config/types.js';
 import { ConfigError, WharfError } from './errors.js';
 import type { ConfigMessage } from './ipc/messages.js';
@@ -224,6 +224,32 @@ export class WharfServer implements AdminTarget {
 
   #backgroundReport(config: AppHostConfig): void {
     this.#reportIdentities(config).catch((err: unknown) => this.#log.warn(`checking pool identities failed: ${(err as Error).message}`));
+    setImmediate(() => this.#reportSiteConfigs(config));
+  }
+
+  #warnOnce(key: string, level: 'info' | 'warn', message: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#log[level](message);
+  }
+
+  /**
+   * Each virtual directory's own web.config, looked at once Wharf listens (config-scan.ts), so its
+   * errors and unenforced security settings show at start rather than at the first request.
+   * Deeper files are reported by the workers that read them, and all of them by `wharf check`.
+   */
+  #reportSiteConfigs(config: AppHostConfig): void {
+    try {
+      scanSiteConfigs(config, {
+        systemDrive: this.systemDrive,
+        variables: this.#variables,
+        recursive: false,
+        onError: (e) => this.#warnOnce(e.describe(), 'warn', `${e.describe()} (its URLs get 500.19 until it is fixed)`),
+        onWarning: (w) => this.#warnOnce(warningKey(w), w.kind === 'feature' ? 'info' : 'warn', describeWarning(w)),
+      });
+    } catch (err) {
+      this.#log.warn(`checking the sites' web.config files failed: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -264,12 +290,7 @@ export class WharfServer implements AdminTarget {
   #reportUnsupported(config: AppHostConfig): void {
     // Settings read but not enforced (security ones first) and a configuration that cannot serve
     // (config-warnings.ts; `wharf check` prints the same lines, web.config files included).
-    for (const w of appHostWarnings(config)) {
-      const key = warningKey(w);
-      if (this.#warned.has(key)) continue;
-      this.#warned.add(key);
-      this.#log[w.kind === 'feature' ? 'info' : 'warn'](describeWarning(w));
-    }
+    for (const w of appHostWarnings(config)) this.#warnOnce(warningKey(w), w.kind === 'feature' ? 'info' : 'warn', describeWarning(w));
     for (const u of config.unsupported) {
       this.#log.info(`${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
     }

@@ -121,6 +121,21 @@ test('a web.config security rule Wharf does not enforce is warned once per worke
   }
 });
 
+test('a site root web.config that restricts access is warned at start, before any request', async () => {
+  const webConfig = '<configuration>\n  <system.webServer>\n    <security>\n      <authorization>\n        <add accessType="Deny" users="?" />\n      </authorization>\n    </security>\n  </system.webServer>\n</configuration>\n';
+  const dir = fixture((t) => t, { 'wwwroot/web.config': webConfig });
+  const w = await startWharf({ fixture: dir });
+  try {
+    const file = join(w.root, 'wwwroot', 'web.config');
+    // From the main process (no "[pool pid]" prefix): no worker has started yet.
+    const line = await w.waitForOutput(/warn {2}\/\S+web\.config:5:9: SECURITY: [^\n]*/);
+    assert.equal(line, `warn  ${file}:5:9: SECURITY: system.webServer/security/authorization: entry <add accessType="Deny" users="?"/> is not enforced: Wharf does not apply URL authorization rules yet: every request is allowed`);
+    assert.doesNotMatch(w.output(), /started worker/);
+  } finally {
+    await w.stop();
+  }
+});
+
 test('a configuration without handler mappings is warned at start (404.4) and answers 404.4', async () => {
   const dir = fixture((t) => t.replace(/<modules>[\s\S]*<\/handlers>/, ''));
   const w = await startWharf({ fixture: dir });

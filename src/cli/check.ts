@@ -6,10 +6,9 @@
  * (config-warnings.ts): settings Wharf reads but does not enforce, security ones first, and a
  * configuration that cannot serve (404.4, 500.21).
  */
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { appHostWarnings, ConfigSystem, loadAppHost, readConfigText, servingWarnings, warningKey } from '../config/index.js';
+import { appHostWarnings, loadAppHost, readConfigText, scanSiteConfigs, warningKey } from '../config/index.js';
 import type { AppHostConfig, ConfigWarning } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { SourcePosition } from '../errors.js';
@@ -24,7 +23,6 @@ error, else 0. Without --config it checks the embedded default. See docs/cli.md.
 
 /** Folders looked at under all the sites' virtual directories (a huge tree is cut, and says so). */
 const MAX_FOLDERS = 20_000;
-const CONFIG_NAMES = ['web.config', 'Web.config'] as const;
 
 type Severity = 'error' | 'warning' | 'note';
 
@@ -73,88 +71,6 @@ class Report {
   }
 }
 
-interface Folder {
-  readonly url: string;
-  readonly path: string;
-}
-
-/** Folders under a virtual directory, with their URLs; symbolic links are not followed (no loops). */
-function walk(root: Folder, budget: { left: number }, visit: (f: Folder) => void): void {
-  const stack: Folder[] = [root];
-  while (stack.length > 0 && budget.left > 0) {
-    const f = stack.pop()!;
-    budget.left--;
-    visit(f);
-    let names: string[];
-    try {
-      names = readdirSync(f.path).sort().reverse();
-    } catch {
-      continue; // unreadable folder: its web.config (if any) was reported by visit
-    }
-    for (const name of names) {
-      const path = join(f.path, name);
-      let st;
-      try {
-        st = lstatSync(path);
-      } catch {
-        continue;
-      }
-      if (st.isDirectory()) stack.push({ url: f.url === '/' ? '/' + name : `${f.url}/${name}`, path });
-    }
-  }
-}
-
-function webConfigIn(folder: string): string | undefined {
-  for (const name of CONFIG_NAMES) {
-    const file = join(folder, name);
-    if (existsSync(file)) return file;
-  }
-  return undefined;
-}
-
-/** Every web.config the sites reach: parse and merge errors, unenforced settings, serving problems. */
-function checkSites(appHost: AppHostConfig, systemDrive: string, variables: Record<string, string>, report: Report): { files: number; truncated: boolean } {
-  const config = new ConfigSystem(appHost, {
-    systemDrive,
-    variables,
-    onUnsupported: (u) => report.add('note', u.position, `section ${u.section} is not supported by Wharf yet; kept and ignored`, 3),
-    onWarning: (w) => report.warning(w),
-  });
-  const files = new Set<string>();
-  const budget = { left: MAX_FOLDERS };
-  for (const site of appHost.sites) {
-    for (const app of site.applications) {
-      for (const vdir of app.virtualDirectories) {
-        const url = app.path === '/' ? vdir.path : vdir.path === '/' ? app.path : app.path + vdir.path;
-        if (!existsSync(vdir.physicalPath)) {
-          report.add('warning', { file: appHost.file, line: 0, column: 0 }, `site "${site.name}": ${url} maps to ${vdir.physicalPath}, which does not exist`, 2);
-          continue;
-        }
-        walk({ url, path: vdir.physicalPath }, budget, (folder) => {
-          const file = webConfigIn(folder.path);
-          // Each folder with a web.config, and each virtual directory's own folder, is resolved as
-          // a request for its URL would resolve it: ancestors, <location>s and locks included.
-          if (file === undefined && folder.path !== vdir.physicalPath) return;
-          if (file !== undefined) files.add(file);
-          const r = config.resolve(site.id, folder.url);
-          if (!r.ok) {
-            report.error(r.error);
-            return;
-          }
-          // A folder hidden behind another virtual directory or application is not reached here.
-          if (r.config.physicalPath !== folder.path) return;
-          // Only what a file wrote has a position; the server level was checked with applicationHost.config.
-          const none = { file: appHost.file, line: 0, column: 0 };
-          for (const w of servingWarnings(r.config.section('system.webServer/handlers'), r.config.section('system.webServer/modules'), none)) {
-            if (w.position.line > 0) report.warning(w);
-          }
-        });
-      }
-    }
-  }
-  return { files: files.size, truncated: budget.left <= 0 };
-}
-
 export async function check(argv: string[]): Promise<number> {
   let values;
   try {
@@ -193,7 +109,16 @@ export async function check(argv: string[]): Promise<number> {
   if (appHost !== undefined) {
     for (const w of appHostWarnings(appHost)) report.warning(w);
     for (const u of appHost.unsupported) report.add('note', u.position, `section ${u.section} is not supported by Wharf yet; kept and ignored`, 3);
-    ({ files, truncated } = checkSites(appHost, systemDrive, variables, report));
+    ({ files, truncated } = scanSiteConfigs(appHost, {
+      systemDrive,
+      variables,
+      recursive: true,
+      maxFolders: MAX_FOLDERS,
+      onError: (e) => report.error(e),
+      onWarning: (w) => report.warning(w),
+      onUnsupported: (u) => report.add('note', u.position, `section ${u.section} is not supported by Wharf yet; kept and ignored`, 3),
+      onMissingFolder: (m) => report.add('warning', { file: appHost!.file, line: 0, column: 0 }, m, 2),
+    }));
   }
   report.print(out);
   if (truncated) out(`wharf: note: stopped after ${MAX_FOLDERS} folders; web.config files deeper in the sites were not checked`);

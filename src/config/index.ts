@@ -29,6 +29,8 @@ export type { LoadAppHostOptions } from './app-host.js';
 export { ConfigSystem } from './config-system.js';
 export { appHostWarnings, describeWarning, FOREIGN_NOT_ENFORCED, notEnforcedWarnings, servingWarnings, sortWarnings, warningKey } from './config-warnings.js';
 export type { ConfigWarning, ConfigWarningCode } from './config-warnings.js';
+export { scanSiteConfigs } from './config-scan.js';
+export type { ScanOptions, ScanResult } from './config-scan.js';
 export type { ConfigSystemOptions } from './config-system.js';
 export { expandVariables, mapExpandedPath, mapWindowsPath } from './path-map.js';
 export { resolvePathAttribute, SECTION_LOCKED_MESSAGE } from './merge.js';
