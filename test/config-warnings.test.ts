@@ -199,6 +199,9 @@ test('500.19 for a web.config in a folder the pool user cannot enter names the u
   const w = await startWharf({ fixture: dir });
   try {
     const folder = join(w.root, 'wwwroot', 'private');
+    // A first request starts the pool's worker (and creates its user), so the one below is not
+    // bounded by a cold start on a loaded machine.
+    await eventually(async () => (await get(w.port, '/note.txt')).status === 200, 30000);
     // Root's own folder that the pool's user (wharf-defaultapppool) cannot search.
     chmodSync(folder, 0o700);
     const r = await get(w.port, '/private/page.txt');
@@ -212,6 +215,7 @@ test('500.19 for a web.config in a folder the pool user cannot enter names the u
     assert.ok(body.includes(`chmod o+x ${folder}`), body);
     assert.ok(body.includes(`${join(folder, 'web.config')}`), 'the Config File row names the web.config');
     assert.doesNotMatch(body, /Fix the configuration file/);
+    assert.match(body, /<th>Config Line<\/th><td>\(the whole file\)<\/td>/);
     assert.match(body, /the configuration file itself needs no change/);
     // The fix it names works, without a restart.
     chmodSync(folder, 0o711);

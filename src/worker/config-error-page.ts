@@ -43,7 +43,8 @@ export function renderConfigErrorPage(request: HttpRequest, error: ConfigError):
     ['Error Code', formatHResult(error.hresult)],
     ['Config Error', error.message],
     ['Config File', p ? p.file : '(unknown)'],
-    ['Config Line', p ? `${p.line}, column ${p.column}` : '(unknown)'],
+    // Line 0 is the file as a whole (missing, unreadable): no line to show.
+    ['Config Line', p ? (p.line > 0 ? `${p.line}, column ${p.column}` : '(the whole file)') : '(unknown)'],
     ['Requested URL', request.path + (request.queryString ? '?' + request.queryString : '')],
     ['Logon Method', 'Not yet determined'],
     ['Logon User', 'Not yet determined'],
