@@ -55,10 +55,14 @@ export class ConfigError extends WharfError {
     this.position = position;
     this.hresult = hresult;
   }
-  /** `file:line:column: message`, the form used in logs and the CLI. */
+  /**
+   * `file:line:column: message`, the form used in logs and the CLI; `file: message` when the
+   * problem is the file as a whole (line 0: missing, unreadable), as compilers print it.
+   */
   describe(): string {
     const p = this.position;
-    return p ? `${p.file}:${p.line}:${p.column}: ${this.message}` : this.message;
+    if (p === undefined) return this.message;
+    return p.line > 0 ? `${p.file}:${p.line}:${p.column}: ${this.message}` : `${p.file}: ${this.message}`;
   }
 }
 
@@ -99,6 +103,10 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   CFG_WRONG_LEVEL: 'A section is used at a level its allowDefinition or allowLocation forbids.',
   CFG_DUPLICATE_SECTION: 'A section appears twice at the same level of one file.',
   CFG_INVALID_SITE: 'The sites or application pools cannot be served as configured.',
+  CFG_NOT_ENFORCED: 'Warning: a security setting is read but not enforced by Wharf yet; IIS would refuse requests that Wharf serves.',
+  CFG_NO_EFFECT: 'Note: a setting is read but has no effect in Wharf.',
+  CFG_NO_HANDLERS: 'Warning: there are no handler mappings; every request will get 404.4.',
+  CFG_HANDLER_MODULE: 'Warning: a handler mapping names a module that is not in <modules>; its requests will get 500.21.',
   LSN_BIND: 'A binding\'s address and port cannot be listened on.',
   LSN_PROTOCOL: 'A client sent a malformed HTTP request.',
   LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',

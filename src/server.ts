@@ -7,7 +7,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
-import { loadAppHost, readConfigText } from './config/index.js';
+import { appHostWarnings, describeWarning, loadAppHost, readConfigText, scanSiteConfigs, warningKey } from './config/index.js';
 import type { AppHostConfig } from './config/types.js';
 import { ConfigError, WharfError } from './errors.js';
 import type { ConfigMessage } from './ipc/messages.js';
@@ -77,6 +77,17 @@ export const consoleLogger: ListenerLogger = {
   error: (m) => consoleLine('error', m),
 };
 
+/** The %VAR%s Wharf defines for every configuration (docs/configuration.md); they win over the environment. */
+export function configVariables(systemDrive: string, root?: string): Record<string, string> {
+  return {
+    IIS_BIN: ASSETS_DIR.replace(/\/$/, ''),
+    // IIS Express's per-user folders (Documents\IISExpress, Documents\My Web Sites).
+    IIS_USER_HOME: join(systemDrive, 'IISExpress'),
+    IIS_SITES_HOME: join(systemDrive, 'IISExpress', 'Sites'),
+    WHARF_WWWROOT: root !== undefined ? resolve(root) : join(ASSETS_DIR, 'default', 'wwwroot'),
+  };
+}
+
 export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'unreadable';
 
 export class WharfServer implements AdminTarget {
@@ -98,6 +109,8 @@ export class WharfServer implements AdminTarget {
   #reloading: Promise<void> = Promise.resolve();
   #admin: AdminServer | undefined;
   readonly #identitiesReported = new Set<string>();
+  /** Configuration warnings already printed (each once, not again on every generation). */
+  readonly #warned = new Set<string>();
 
   constructor(options: ServerOptions = {}) {
     this.#o = options;
@@ -105,13 +118,7 @@ export class WharfServer implements AdminTarget {
     this.configFile = resolve(options.configFile ?? DEFAULT_CONFIG);
     this.systemDrive = resolve(options.systemDrive ?? defaultSystemDrive());
     this.#poolOutput = new PoolOutputLogs(join(this.systemDrive, 'inetpub', 'logs', 'AppPools'), (m) => this.#log.warn(m));
-    this.#variables = {
-      IIS_BIN: ASSETS_DIR.replace(/\/$/, ''),
-      // IIS Express's per-user folders (Documents\IISExpress, Documents\My Web Sites).
-      IIS_USER_HOME: join(this.systemDrive, 'IISExpress'),
-      IIS_SITES_HOME: join(this.systemDrive, 'IISExpress', 'Sites'),
-      WHARF_WWWROOT: options.root !== undefined ? resolve(options.root) : join(ASSETS_DIR, 'default', 'wwwroot'),
-    };
+    this.#variables = configVariables(this.systemDrive, options.root);
   }
 
   get listener(): Listener {
@@ -217,6 +224,32 @@ export class WharfServer implements AdminTarget {
 
   #backgroundReport(config: AppHostConfig): void {
     this.#reportIdentities(config).catch((err: unknown) => this.#log.warn(`checking pool identities failed: ${(err as Error).message}`));
+    setImmediate(() => this.#reportSiteConfigs(config));
+  }
+
+  #warnOnce(key: string, level: 'info' | 'warn', message: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#log[level](message);
+  }
+
+  /**
+   * Each virtual directory's own web.config, looked at once Wharf listens (config-scan.ts), so its
+   * errors and unenforced security settings show at start rather than at the first request.
+   * Deeper files are reported by the workers that read them, and all of them by `wharf check`.
+   */
+  #reportSiteConfigs(config: AppHostConfig): void {
+    try {
+      scanSiteConfigs(config, {
+        systemDrive: this.systemDrive,
+        variables: this.#variables,
+        recursive: false,
+        onError: (e) => this.#warnOnce(e.describe(), 'warn', `${e.describe()} (its URLs get 500.19 until it is fixed)`),
+        onWarning: (w) => this.#warnOnce(warningKey(w), w.kind === 'feature' ? 'info' : 'warn', describeWarning(w)),
+      });
+    } catch (err) {
+      this.#log.warn(`checking the sites' web.config files failed: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -255,6 +288,9 @@ export class WharfServer implements AdminTarget {
   }
 
   #reportUnsupported(config: AppHostConfig): void {
+    // Settings read but not enforced (security ones first) and a configuration that cannot serve
+    // (config-warnings.ts; `wharf check` prints the same lines, web.config files included).
+    for (const w of appHostWarnings(config)) this.#warnOnce(warningKey(w), w.kind === 'feature' ? 'info' : 'warn', describeWarning(w));
     for (const u of config.unsupported) {
       this.#log.info(`${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
     }
@@ -328,9 +364,10 @@ export class WharfServer implements AdminTarget {
     const generation = this.#generation + 1;
     const prev = this.#generation;
     this.#generation = generation;
+    let change;
     try {
       // The listener first: if a new binding cannot be listened on, nothing else has changed.
-      await this.#listener!.apply(config, this.#message(config, text));
+      change = await this.#listener!.apply(config, this.#message(config, text));
       this.#activation!.configure(poolSettings(config));
     } catch (err) {
       this.#generation = prev;
@@ -342,7 +379,14 @@ export class WharfServer implements AdminTarget {
     this.#text = text;
     this.#reportUnsupported(config);
     this.#backgroundReport(config);
-    this.#log.info(`configuration generation ${generation} applied from ${this.configFile}`);
+    let sockets = '';
+    if (change.started.length > 0 || change.stopped.length > 0) {
+      const now = this.#listener!.addresses().map((a) => `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
+      if (change.started.length > 0) sockets += `; started listening on ${change.started.join(', ')}`;
+      if (change.stopped.length > 0) sockets += `; stopped listening on ${change.stopped.join(', ')}`;
+      sockets += `; now listening on ${now.length > 0 ? now.join(', ') : 'nothing'}`;
+    }
+    this.#log.info(`configuration generation ${generation} applied from ${this.configFile}${sockets}`);
     return 'applied';
   }
 

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { isAdminInvocation, parseAdminArgs, runAdminCommand } from '../admin/appcmd.js';
 import { adminCall } from '../admin/client.js';
 import { adminSocketCandidates } from '../admin/paths.js';
+import { check } from './check.js';
 import { ConfigError, WharfError } from '../errors.js';
 import { DEFAULT_CONFIG, WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
 
@@ -19,6 +20,7 @@ Usage:
   wharf start|stop site <name> [--config <file>]
   wharf start|stop|recycle apppool <name> [--config <file>]
   wharf logs apppool <name> [/lines:N] [--config <file>]
+  wharf check [--config <applicationHost.config>] [--system-drive <dir>]
   wharf --help | --version
 
 Commands:
@@ -33,6 +35,9 @@ Commands:
                    (also /site.name:<name>, /apppool.name:<name>).
   recycle          Recycle an application pool: new worker processes take over, the old ones
                    finish their requests.
+  check            Validate applicationHost.config and every web.config its sites reach
+                   without serving; print file:line:column: error|warning|note: message;
+                   exit 0 when there is no error, else 1 (as nginx -t does).
   logs             Print the last lines (default 100) an application pool's workers wrote to
                    stdout and stderr (a hosted Node.js app's console output). The files are in
                    <system drive>/inetpub/logs/AppPools/<pool>/.
@@ -82,6 +87,7 @@ async function admin(argv: string[]): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'check') return check(argv.slice(1));
   if (isAdminInvocation(argv)) return admin(argv);
   let parsed;
   try {
@@ -163,7 +169,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     await server.start();
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError && err.code === 'CFG_READ') {
+      // Not an invalid file but no file: `file: message`, never a meaningless file:0:0.
+      process.stderr.write(`wharf: ${err.describe()}\n`);
+    } else if (err instanceof ConfigError) {
       process.stderr.write(`wharf: invalid configuration: ${err.describe()}\n`);
     } else if (err instanceof WharfError) {
       process.stderr.write(`wharf: ${err.message}\n`);

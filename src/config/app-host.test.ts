@@ -226,7 +226,8 @@ describe('loadAppHostFile', () => {
         err.code === 'CFG_READ' &&
         err.hresult === HRESULT.pathNotFound &&
         err.position?.file === missing &&
-        err.message === `Cannot read configuration file '${missing}': the file does not exist (ENOENT)`,
+        err.message === 'Cannot read the configuration file: the file does not exist (ENOENT)' &&
+        err.describe() === `${missing}: Cannot read the configuration file: the file does not exist (ENOENT)`,
     );
     const folder = join(dir, 'folder.config');
     mkdirSync(folder);

@@ -325,7 +325,7 @@ function readError(file: string, err: unknown): ConfigError {
   const hresult = code === 'ENOENT' || code === 'ENOTDIR' ? HRESULT.pathNotFound : code === 'EACCES' || code === 'EPERM' ? HRESULT.accessDenied : HRESULT.invalidData;
   const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : 'read failed';
   // Line 0 stands for "the file as a whole" (IIS shows the file with no line for these too).
-  return new ConfigError('CFG_READ', `Cannot read configuration file '${file}': ${why} (${code})`, { file, line: 0, column: 0 }, hresult, { cause: err });
+  return new ConfigError('CFG_READ', `Cannot read the configuration file: ${why} (${code})`, { file, line: 0, column: 0 }, hresult, { cause: err });
 }
 
 /** Reads a configuration file's text (BOM-aware). Unreadable → ConfigError CFG_READ. */

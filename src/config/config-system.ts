@@ -9,9 +9,12 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, HRESULT } from '../errors.js';
+import { permissionAdvice } from './access-advice.js';
 import { appHostInternals, loadAppHost, readConfigText, registrationFor } from './app-host.js';
 import type { AppHostInternals, SiteLocation } from './app-host.js';
 import { parseConfigFile } from './config-file.js';
+import { notEnforcedWarnings } from './config-warnings.js';
+import type { ConfigWarning } from './config-warnings.js';
 import type { ConfigFile, LocationBlock, SectionRegistration } from './config-file.js';
 import { mergeSection, sectionOrDefaults, ValueContext } from './merge.js';
 import type { Contribution, MergedElement } from './merge.js';
@@ -36,6 +39,8 @@ export interface ConfigSystemOptions {
   readonly now?: (() => number) | undefined;
   /** Called once per (file, section) for each section Wharf does not implement. */
   readonly onUnsupported?: ((use: UnsupportedUse) => void) | undefined;
+  /** Called for each setting a web.config uses that Wharf does not enforce, each time the file is (re)read. */
+  readonly onWarning?: ((warning: ConfigWarning) => void) | undefined;
 }
 
 /** How long a cached result is trusted before its web.config files are stat'ed again. */
@@ -135,9 +140,12 @@ function physicalPathOf(vdir: VdirIndex, url: string): string {
 
 function readFailure(file: string, err: unknown): ConfigError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
+  const denied = code === 'EACCES' || code === 'EPERM';
+  // Permissions are the usual cause: say which user lacks which right, and the command that fixes it.
+  const advice = denied ? permissionAdvice(file) : undefined;
   return new ConfigError(
     'CFG_READ',
-    `Cannot read configuration file '${file}': ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : 'read failed'} (${code})`,
+    `Cannot read the configuration file: ${denied ? 'permission denied' : 'read failed'} (${code})${advice !== undefined ? `; ${advice}` : ''}`,
     { file, line: 0, column: 0 },
     HRESULT.accessDenied,
     { cause: err },
@@ -188,6 +196,7 @@ export class ConfigSystem {
   readonly #variables: Readonly<Record<string, string>> | undefined;
   readonly #now: () => number;
   readonly #onUnsupported: ((use: UnsupportedUse) => void) | undefined;
+  readonly #onWarning: ((warning: ConfigWarning) => void) | undefined;
   readonly #sites = new Map<number, SiteIndex>();
   readonly #folders = new Map<string, FolderState>();
   readonly #chains = new Map<string, MergedSections>();
@@ -208,6 +217,7 @@ export class ConfigSystem {
     this.#variables = opts.variables;
     this.#now = opts.now ?? Date.now;
     this.#onUnsupported = opts.onUnsupported;
+    this.#onWarning = opts.onWarning;
     this.#appHostGroups = internals.config.groups;
     for (const site of appHost.sites) this.#sites.set(site.id, this.#indexSite(site));
     for (const use of appHost.unsupported) this.#report(appHost.file, use);
@@ -321,6 +331,7 @@ export class ConfigSystem {
     try {
       const config = parseConfigFile(file, text, { kind: 'web', variables: this.#variables, knownGroups: this.#appHostGroups });
       for (const use of config.unsupported) this.#report(file, use);
+      if (this.#onWarning !== undefined) for (const w of notEnforcedWarnings(config)) this.#onWarning(w);
       return { signature, config, error: undefined };
     } catch (err) {
       if (err instanceof ConfigError) return { signature, config: undefined, error: err };

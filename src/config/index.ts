@@ -27,6 +27,10 @@ export type {
 export { loadAppHost, loadAppHostFile, parseBindingInformation, readConfigText } from './app-host.js';
 export type { LoadAppHostOptions } from './app-host.js';
 export { ConfigSystem } from './config-system.js';
+export { appHostWarnings, describeWarning, FOREIGN_NOT_ENFORCED, notEnforcedWarnings, servingWarnings, sortWarnings, warningKey } from './config-warnings.js';
+export type { ConfigWarning, ConfigWarningCode } from './config-warnings.js';
+export { scanSiteConfigs } from './config-scan.js';
+export type { ScanOptions, ScanResult } from './config-scan.js';
 export type { ConfigSystemOptions } from './config-system.js';
 export { expandVariables, mapExpandedPath, mapWindowsPath } from './path-map.js';
 export { resolvePathAttribute, SECTION_LOCKED_MESSAGE } from './merge.js';
@@ -37,6 +41,7 @@ export type {
   AttributeType,
   CollectionSchema,
   ElementSchema,
+  NotEnforced,
   OverrideModeDefault,
   SectionDef,
   SectionSchema,

@@ -47,8 +47,11 @@ const IMPLEMENTED = [
   'system.webServer/security/authorization',
   'system.webServer/security/authentication/anonymousAuthentication',
   'system.webServer/security/authentication/basicAuthentication',
+  'system.webServer/security/authentication/clientCertificateMappingAuthentication',
+  'system.webServer/security/authentication/digestAuthentication',
   'system.webServer/security/authentication/windowsAuthentication',
   'system.webServer/security/ipSecurity',
+  'system.webServer/security/dynamicIpSecurity',
   'system.webServer/tracing/traceFailedRequests',
   'system.webServer/fastCgi',
   'system.webServer/cgi',
@@ -78,6 +81,31 @@ describe('the schema table', () => {
     assert.equal(d('system.webServer/applicationInitialization'), 'Allow/MachineToApplication');
     assert.equal(d('system.webServer/fastCgi'), 'Deny/AppHostOnly');
     assert.equal(d('system.webServer/security/authentication/windowsAuthentication'), 'Deny/Everywhere');
+    assert.equal(d('system.webServer/security/dynamicIpSecurity'), 'Deny/Everywhere');
+  });
+
+  it('flags the security sections Wharf reads but does not enforce (config-warnings.ts reports their use)', () => {
+    const security = [...SECTIONS.values()].filter((s) => s.notEnforced?.kind === 'security').map((s) => s.path).sort();
+    assert.deepEqual(security, [
+      'system.webServer/security/access',
+      'system.webServer/security/authentication/anonymousAuthentication',
+      'system.webServer/security/authentication/basicAuthentication',
+      'system.webServer/security/authentication/clientCertificateMappingAuthentication',
+      'system.webServer/security/authentication/digestAuthentication',
+      'system.webServer/security/authentication/windowsAuthentication',
+      'system.webServer/security/authorization',
+      'system.webServer/security/dynamicIpSecurity',
+      'system.webServer/security/ipSecurity',
+    ]);
+    // Every attribute path a flag names exists in its section's schema.
+    for (const s of SECTIONS.values()) {
+      for (const path of s.notEnforced?.attributes ?? []) {
+        let el: ElementSchema | undefined = s;
+        const parts = path.split('/');
+        for (const p of parts.slice(0, -1)) el = el?.children.get(p);
+        assert.ok(el?.attributeIndex.has(parts[parts.length - 1]!), `${s.path}: ${path}`);
+      }
+    }
   });
 
   it('types the IIS defaults (timeSpan in milliseconds, flags as bitmasks, enums as numbers)', () => {

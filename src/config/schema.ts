@@ -81,9 +81,38 @@ export interface SectionDelegation {
   readonly allowLocation?: boolean;
 }
 
+/**
+ * A section Wharf parses and validates but does not act on (or only partly): declared on the
+ * section's row so that every such setting is reported by one path (config-warnings.ts) at
+ * start-up, by `wharf check` and once per worker for a web.config, with its file and line.
+ * Only uses that would change what IIS does are reported, never a section left at its defaults:
+ * an attribute in `attributes` written with a value other than its IIS default, an entry of a
+ * collection in `items` other than the harmless ones listed there, or a <clear>/<remove> of such
+ * a collection not followed (in the same element) by a harmless entry.
+ */
+export interface NotEnforced {
+  /**
+   * 'security': IIS would refuse requests that Wharf serves (authentication, authorization, IP
+   * restrictions); reported first, as warnings. 'feature': a setting without effect (an info line).
+   */
+  readonly kind: 'security' | 'feature';
+  /** What IIS would do that Wharf does not, completing "…is not enforced: ". */
+  readonly effect: string;
+  /** Attribute paths ('enabled', 'denyByRequestRate/enabled') that matter when set to a non-default value. */
+  readonly attributes?: readonly string[];
+  /**
+   * Collections whose entries matter: '' is the section's own collection, else an element path.
+   * Each maps to the entries that change nothing (attribute → value, compared ignoring case; the
+   * entry's other attributes must be unset or empty), e.g. authorization's allow-all rule.
+   */
+  readonly items?: Readonly<Record<string, readonly Readonly<Record<string, string>>[]>>;
+}
+
 export interface SectionDef extends SectionDelegation {
   readonly path: string;
   readonly body: readonly SchemaDef[];
+  /** Parsed but not (fully) acted on: see NotEnforced. */
+  readonly notEnforced?: NotEnforced;
   /**
    * The schema file a third-party module installs for this section (iisnode_schema.xml), when
    * the section is not IIS's own: the compat test checks only IIS's sections against IIS_schema.xml.
@@ -103,7 +132,7 @@ function element(name: string, ...rest: [readonly SchemaDef[]] | [{ isCollection
 function collection(options: CollectionOptions, body: readonly SchemaDef[]): CollectionDef {
   return { kind: 'collection', options, body };
 }
-function section(path: string, delegation: SectionDelegation & { schemaFile?: string }, body: readonly SchemaDef[]): SectionDef {
+function section(path: string, delegation: SectionDelegation & { schemaFile?: string; notEnforced?: NotEnforced }, body: readonly SchemaDef[]): SectionDef {
   return { path, ...delegation, body };
 }
 
@@ -174,6 +203,7 @@ export interface SectionSchema extends ElementSchema {
   readonly overrideModeDefault: OverrideModeDefault;
   readonly allowDefinition: AllowDefinition;
   readonly allowLocation: boolean;
+  readonly notEnforced: NotEnforced | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -461,6 +491,7 @@ function compileSection(def: SectionDef): SectionSchema {
     overrideModeDefault: def.overrideModeDefault,
     allowDefinition: def.allowDefinition,
     allowLocation: def.allowLocation !== false,
+    notEnforced: def.notEnforced,
   };
 }
 
@@ -608,6 +639,53 @@ function rewriteRuleBody(kind: 'global' | 'distributed'): readonly SchemaDef[] {
     ]),
   ];
 }
+
+// ---------------------------------------------------------------------------------------------
+// What Wharf parses but does not enforce (NotEnforced). Security settings first: a rule IIS would
+// enforce and Wharf does not must never be silent (docs/configuration.md says so on its first screen).
+
+const NOT_AUTHENTICATED =
+  'Wharf does not authenticate users yet: no 401 challenge is sent and every request is served as anonymous';
+const AUTHENTICATION: NotEnforced = { kind: 'security', attributes: ['enabled'], effect: NOT_AUTHENTICATED };
+
+const NOT_ENFORCED = {
+  anonymousAuthentication: {
+    kind: 'security',
+    attributes: ['enabled'],
+    effect: 'IIS would refuse anonymous requests (401.2 unless another scheme authenticates them); Wharf serves every request as anonymous',
+  },
+  authorization: {
+    kind: 'security',
+    // IIS's shipped rule; anything else (a Deny, an Allow for some users, roles or verbs, a <clear/>) restricts.
+    items: { '': [{ accessType: 'Allow', users: '*' }] },
+    effect: 'Wharf does not apply URL authorization rules yet: every request is allowed',
+  },
+  ipSecurity: {
+    kind: 'security',
+    attributes: ['allowUnlisted'],
+    items: { '': [] },
+    effect: 'Wharf does not restrict clients by IP address or domain name yet: every client is served',
+  },
+  dynamicIpSecurity: {
+    kind: 'security',
+    attributes: ['denyByConcurrentRequests/enabled', 'denyByRequestRate/enabled'],
+    effect: 'Wharf does not block clients by request rate or concurrent requests yet: every client is served',
+  },
+  access: {
+    kind: 'security',
+    attributes: ['sslFlags'],
+    effect: 'IIS would refuse requests without TLS (403.4) or without a client certificate (403.7); Wharf serves http only and refuses none',
+  },
+  httpRedirect: { kind: 'feature', attributes: ['enabled'], effect: 'no redirect is sent from this section' },
+  traceFailedRequests: { kind: 'feature', items: { '': [] }, effect: 'no failed-request trace files are written' },
+  fastCgi: { kind: 'feature', items: { '': [] }, effect: 'Wharf has no FastCGI yet: these applications are not started' },
+  webSocket: { kind: 'feature', attributes: ['enabled'], effect: 'WebSocket upgrades are still accepted' },
+  applicationInitialization: {
+    kind: 'feature',
+    attributes: ['remapManagedRequestsTo', 'skipManagedModules', 'doAppInitAfterRestart'],
+    effect: 'these attributes have no effect (initializationPage warm-up is honoured)',
+  },
+} as const satisfies Record<string, NotEnforced>;
 
 export const SECTION_TABLE: readonly SectionDef[] = [
   section('system.applicationHost/applicationPools', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly' }, [
@@ -879,7 +957,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('enabled', 'bool', { default: 'false' }),
     attr('showFlags', 'flags', { default: 'Date, Time, Size, Extension', values: { None: 0, Date: 2, Time: 4, Size: 8, Extension: 16, LongDate: 32 } }),
   ]),
-  section('system.webServer/fastCgi', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly' }, [
+  section('system.webServer/fastCgi', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly', notEnforced: NOT_ENFORCED.fastCgi }, [
     collection({ add: 'application' }, [
       attr('fullPath', 'string', { required: true, key: 'combined', expanded: true, validation: ['nonEmptyString'] }),
       attr('arguments', 'string', { default: '', key: 'combined', expanded: true }),
@@ -998,7 +1076,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     ]),
     attr('allowKeepAlive', 'bool', { default: 'true' }),
   ]),
-  section('system.webServer/httpRedirect', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/httpRedirect', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.httpRedirect }, [
     attr('enabled', 'bool', { default: 'false' }),
     attr('destination', 'string'),
     collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
@@ -1082,7 +1160,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('preCondition', 'string', { caseSensitive: true }),
     ]),
   ]),
-  section('system.webServer/applicationInitialization', { overrideModeDefault: 'Allow', allowDefinition: 'MachineToApplication' }, [
+  section('system.webServer/applicationInitialization', { overrideModeDefault: 'Allow', allowDefinition: 'MachineToApplication', notEnforced: NOT_ENFORCED.applicationInitialization }, [
     attr('remapManagedRequestsTo', 'string', { default: '' }),
     attr('skipManagedModules', 'bool', { default: 'false' }),
     attr('doAppInitAfterRestart', 'bool', { default: 'false' }),
@@ -1093,22 +1171,29 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('hostName', 'string', { default: '' }),
     ]),
   ]),
-  section('system.webServer/security/access', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/security/access', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.access }, [
     attr('sslFlags', 'flags', { default: 'None', values: { None: 0, Ssl: 8, SslNegotiateCert: 32, SslRequireCert: 64, Ssl128: 256 } }),
   ]),
-  section('system.webServer/security/authentication/anonymousAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/security/authentication/anonymousAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.anonymousAuthentication }, [
     attr('enabled', 'bool', { default: 'true' }),
     attr('userName', 'string', { default: 'IUSR' }),
     attr('password', 'string', { default: '[enc:AesProvider::enc]', caseSensitive: true, encrypted: true }),
     attr('logonMethod', 'enum', { default: 'ClearText', values: { Interactive: 0, Batch: 1, Network: 2, ClearText: 3 } }),
   ]),
-  section('system.webServer/security/authentication/basicAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/security/authentication/basicAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
     attr('enabled', 'bool', { default: 'false' }),
     attr('realm', 'string'),
     attr('defaultLogonDomain', 'string'),
     attr('logonMethod', 'enum', { default: 'ClearText', values: { Interactive: 0, Batch: 1, Network: 2, ClearText: 3 } }),
   ]),
-  section('system.webServer/security/authentication/windowsAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/security/authentication/clientCertificateMappingAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
+    attr('enabled', 'bool', { default: 'false' }),
+  ]),
+  section('system.webServer/security/authentication/digestAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
+    attr('enabled', 'bool', { default: 'false' }),
+    attr('realm', 'string'),
+  ]),
+  section('system.webServer/security/authentication/windowsAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
     attr('enabled', 'bool', { default: 'false' }),
     element('providers', [
       collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
@@ -1127,7 +1212,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       ]),
     ]),
   ]),
-  section('system.webServer/security/authorization', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/security/authorization', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.authorization }, [
     attr('bypassLoginPages', 'bool', { default: 'true' }),
     collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
       attr('accessType', 'enum', { required: true, values: { Allow: 0, Deny: 1 } }),
@@ -1136,7 +1221,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('verbs', 'string', { key: 'combined', caseSensitive: true }),
     ]),
   ]),
-  section('system.webServer/security/ipSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/security/ipSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.ipSecurity }, [
     attr('enableReverseDns', 'bool', { default: 'false' }),
     attr('allowUnlisted', 'bool', { default: 'true' }),
     attr('enableProxyMode', 'bool', { default: 'false' }),
@@ -1146,6 +1231,20 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('subnetMask', 'string', { default: '255.255.255.255', key: 'combined' }),
       attr('domainName', 'string', { key: 'combined' }),
       attr('allowed', 'bool', { default: 'false' }),
+    ]),
+  ]),
+  section('system.webServer/security/dynamicIpSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.dynamicIpSecurity }, [
+    attr('denyAction', 'enum', { default: 'Forbidden', values: { AbortRequest: 0, Unauthorized: 401, Forbidden: 403, NotFound: 404 } }),
+    attr('enableProxyMode', 'bool', { default: 'false' }),
+    attr('enableLoggingOnlyMode', 'bool', { default: 'false' }),
+    element('denyByConcurrentRequests', [
+      attr('enabled', 'bool', { default: 'false' }),
+      attr('maxConcurrentRequests', 'uint', { default: '5', validation: ['integerRange', '1,4294967295'] }),
+    ]),
+    element('denyByRequestRate', [
+      attr('enabled', 'bool', { default: 'false' }),
+      attr('maxRequests', 'uint', { default: '20', validation: ['integerRange', '1,4294967295'] }),
+      attr('requestIntervalInMilliseconds', 'uint', { default: '200', validation: ['integerRange', '1,4294967295'] }),
     ]),
   ]),
   section('system.webServer/security/isapiCgiRestriction', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly' }, [
@@ -1270,7 +1369,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('mimeType', 'string', { required: true, validation: ['nonEmptyString'] }),
     ]),
   ]),
-  section('system.webServer/tracing/traceFailedRequests', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/tracing/traceFailedRequests', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.traceFailedRequests }, [
     collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
       attr('path', 'string', { key: 'unique' }),
       attr('customActionExe', 'string', { expanded: true }),
@@ -1299,7 +1398,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
   section('system.webServer/validation', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
     attr('validateIntegratedModeConfiguration', 'bool', { default: 'true' }),
   ]),
-  section('system.webServer/webSocket', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/webSocket', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.webSocket }, [
     attr('enabled', 'bool', { default: 'true' }),
     attr('receiveBufferLimit', 'uint', { default: '4194304', validation: ['integerRange', '4096,2147483647'] }),
     attr('pingInterval', 'timeSpan', { default: '00:00:00', validation: ['timeSpanRange', '0,86400,1'] }),

@@ -170,7 +170,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
    * for endpoints that remain are kept open (a config edit never drops connections). Throws
    * LSN_BIND when a new endpoint cannot be listened on; the old endpoints then stay as they were.
    */
-  async apply(config: AppHostConfig, message: ConfigMessage): Promise<void> {
+  async apply(config: AppHostConfig, message: ConfigMessage): Promise<ListeningChange> {
     const started = new Set<number>();
     for (const site of config.sites) if (this.#siteStateOverrides.get(site.id) ?? site.serverAutoStart) started.add(site.id);
     const routing = new RoutingTable(config, { startedSites: started });
@@ -189,8 +189,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       }
       throw err;
     }
+    // What changed, for the "generation N applied" line: an administrator who moved a binding
+    // wants to read where Wharf listens now and what it stopped listening on.
+    const change: ListeningChange = { started: opened.map((key) => shownAddress(this.#servers.get(key)!, key)), stopped: [] };
     for (const [key, server] of this.#servers) {
       if (!wanted.has(key)) {
+        change.stopped.push(shownAddress(server, key));
         server.close();
         this.#servers.delete(key);
       }
@@ -223,6 +227,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#cache.maxBytes = maxCacheSize > 0 ? maxCacheSize * 1024 * 1024 : DEFAULT_CACHE_BYTES;
     this.#cache.clear();
     for (const w of this.#workers) if (w.state !== 'closed') w.reconfigure(message);
+    return change;
   }
 
   /** Whether a site is being served (its bindings are routed). */
@@ -664,6 +669,19 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     await this.#siteLogs.flush();
     await this.#httpErr.flush();
   }
+}
+
+/** Sockets opened and closed by one apply(), as `address:port` (IPv6 in brackets). */
+export interface ListeningChange {
+  readonly started: string[];
+  readonly stopped: string[];
+}
+
+/** The address a server is bound to, as the start-up "listening on" lines show it. */
+function shownAddress(server: Server, key: string): string {
+  const a = server.address();
+  if (a === null || typeof a !== 'object') return key;
+  return `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
 }
 
 function bindError(e: Endpoint, err: NodeJS.ErrnoException): ListenerError {

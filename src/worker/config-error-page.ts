@@ -3,7 +3,7 @@
  * configuration; remote clients get a page that reveals nothing about the server.
  */
 import { readFileSync } from 'node:fs';
-import { formatHResult, type ConfigError } from '../errors.js';
+import { formatHResult, HRESULT, type ConfigError } from '../errors.js';
 import type { HttpRequest } from './module-api.js';
 
 export function escapeHtml(s: string): string {
@@ -43,7 +43,8 @@ export function renderConfigErrorPage(request: HttpRequest, error: ConfigError):
     ['Error Code', formatHResult(error.hresult)],
     ['Config Error', error.message],
     ['Config File', p ? p.file : '(unknown)'],
-    ['Config Line', p ? `${p.line}, column ${p.column}` : '(unknown)'],
+    // Line 0 is the file as a whole (missing, unreadable): no line to show.
+    ['Config Line', p ? (p.line > 0 ? `${p.line}, column ${p.column}` : '(the whole file)') : '(unknown)'],
     ['Requested URL', request.path + (request.queryString ? '?' + request.queryString : '')],
     ['Logon Method', 'Not yet determined'],
     ['Logon User', 'Not yet determined'],
@@ -58,7 +59,12 @@ export function renderConfigErrorPage(request: HttpRequest, error: ConfigError):
     rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('\n') +
     '\n</table>\n' +
     (source ? `<h3>Config Source</h3>\n<pre>${escapeHtml(source)}</pre>\n` : '') +
-    '<h3>Things you can try</h3>\n<ul><li>Fix the configuration file named above; Wharf picks up the change without a restart.</li></ul>\n' +
+    '<h3>Things you can try</h3>\n<ul><li>' +
+    // 0x80070005: the file is fine, a permission is not (the Config Error says whose and which).
+    (error.hresult === HRESULT.accessDenied
+      ? 'Give the user named in the Config Error the permission it names (the command is there); the configuration file itself needs no change. Wharf picks up the change within a second, without a restart.'
+      : 'Fix the configuration file named above; Wharf picks up the change without a restart.') +
+    '</li></ul>\n' +
     '</body></html>\n'
   );
 }

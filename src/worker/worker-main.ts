@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ConfigSystem, loadAppHost } from '../config/index.js';
+import { ConfigSystem, describeWarning, loadAppHost, warningKey } from '../config/index.js';
 import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
 import type { CacheableMessage, ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
@@ -257,6 +257,13 @@ class Worker implements WorkerInbound {
         if (this.#reported.has(key)) return;
         this.#reported.add(key);
         this.#log('info', `${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
+      },
+      // Settings read but not enforced (config-warnings.ts), once per worker for each web.config.
+      onWarning: (w) => {
+        const key = warningKey(w);
+        if (this.#reported.has(key)) return;
+        this.#reported.add(key);
+        this.#log(w.kind === 'feature' ? 'info' : 'warn', describeWarning(w));
       },
     });
     this.#statCache.clear();
