@@ -37,6 +37,15 @@ const NO_LIMITS: UrlSegmentLimits = { urlSegmentMaxCount: 0, urlSegmentMaxLength
  * as `host`) or asterisk-form (`*`, path '*'; only OPTIONS may use it, which the caller checks).
  */
 export function parseRequestTarget(target: string, limits: UrlSegmentLimits = NO_LIMITS): UrlParseResult {
+  return parseTarget(target, true, limits);
+}
+
+/** parseRequestTarget for a URL written as a JavaScript string (configuration): see canonicalizePath. */
+export function parseUrl(url: string): UrlParseResult {
+  return parseTarget(url, false, NO_LIMITS);
+}
+
+function parseTarget(target: string, wire: boolean, limits: UrlSegmentLimits): UrlParseResult {
   let host: string | undefined;
   let rest = target;
   if (target === '*') return { ok: true, path: '*', query: '', host: undefined };
@@ -54,7 +63,7 @@ export function parseRequestTarget(target: string, limits: UrlSegmentLimits = NO
   const q = rest.indexOf('?');
   const rawPath = q === -1 ? rest : rest.slice(0, q);
   const query = q === -1 ? '' : rest.slice(q + 1);
-  const path = canonicalize(rawPath, true, limits);
+  const path = canonicalize(rawPath, wire, limits);
   if (path === undefined) return { ok: false, reason: 'URL' };
   return { ok: true, path, query, host };
 }

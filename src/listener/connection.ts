@@ -678,10 +678,10 @@ export class Connection implements ParserSink, TimerOwner {
     this.#lingerTimer.unref();
   }
 
-  /** The linger time is over: reset, unless our own output is still on its way (then wait on). */
+  /** The linger time is over: reset, unless an answer is still being produced or sent (then wait on). */
   lingerOver(): void {
     if (this.#closed) return;
-    if (this.#out.length !== 0 || this.socket.writableLength !== 0) {
+    if (this.exchanges.length !== 0 || this.#out.length !== 0 || this.socket.writableLength !== 0) {
       this.#lingerTimer = setTimeout(lingerOver, LINGER_MS, this);
       this.#lingerTimer.unref();
       return;
