@@ -109,6 +109,7 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   CFG_HANDLER_MODULE: 'Warning: a handler mapping names a module that is not in <modules>; its requests will get 500.21.',
   LSN_BIND: 'A binding\'s address and port cannot be listened on.',
   LSN_PROTOCOL: 'A client sent a malformed HTTP request.',
+  LSN_HTTP_PARAMETER: 'WHARF_HTTP_PARAMETERS names an unknown HTTP.sys parameter or a value out of range.',
   LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',
   WAS_WORKER_START: 'A worker process could not be started.',
   WAS_WORKER_EXIT: 'A worker process exited while requests were in flight.',

@@ -13,6 +13,7 @@ import { ConfigError, WharfError } from './errors.js';
 import type { ConfigMessage } from './ipc/messages.js';
 import { mapWindowsPath } from './config/path-map.js';
 import { Listener, type ListenerLogger } from './listener/listener.js';
+import { HTTP_PARAMETERS_ENV, httpSysParameters } from './listener/http-sys-parameters.js';
 import { ActivationService } from './was/activation.js';
 import { PoolOutputLogs } from './was/pool-output-log.js';
 import { poolSettings, type PoolSettings } from './was/pool-settings.js';
@@ -159,6 +160,8 @@ export class WharfServer implements AdminTarget {
 
   async start(): Promise<void> {
     const { config, text } = this.#load();
+    // HTTP.sys's registry values, read once at start as HTTP.sys reads them (before anything runs).
+    const parserLimits = httpSysParameters(process.env[HTTP_PARAMETERS_ENV]);
     this.#generation = 1;
     this.#reportUnsupported(config);
     const activation = new ActivationService({
@@ -190,6 +193,7 @@ export class WharfServer implements AdminTarget {
       requestLimitReached: (pool, pid) => activation.requestLimitReached(pool, pid),
       recycleRequested: (pool, pid, reason) => activation.recycleRequested(pool, pid, reason),
       appHints: (pool, pid, hints) => activation.appHints(pool, pid, hints),
+      parserLimits,
     });
     this.#activation = activation;
     this.#listener = listener;

@@ -56,6 +56,9 @@ Options for start:
   -h, --help               Show this help.
   -v, --version            Print the version.
 
+HTTP.sys's registry limits come from $WHARF_HTTP_PARAMETERS, read at start, e.g.
+  WHARF_HTTP_PARAMETERS='UrlSegmentMaxCount=1000;MaxFieldLength=32768' (docs/configuration.md).
+
 Configuration changes (applicationHost.config and every web.config) apply live; an invalid
 edit is rejected with file:line:column and the last good configuration keeps serving.
 Docs: docs/configuration.md, docs/architecture.md, docs/cli.md, docs/errors.md.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -19,7 +19,7 @@ interface Fixture {
   readonly reports: UnsupportedUse[];
   write(rel: string, text: string): string;
   remove(rel: string): void;
-  system(): ConfigSystem;
+  system(onPathTooLong?: (folder: string) => void): ConfigSystem;
 }
 
 /**
@@ -79,9 +79,9 @@ function fixture(appHostServer = '', extra = ''): Fixture {
     remove(rel) {
       rmSync(join(dir, rel), { recursive: true, force: true });
     },
-    system() {
+    system(onPathTooLong) {
       const appHost = loadAppHost(appHostFile, appHostText, { systemDrive: join(dir, 'c') });
-      return new ConfigSystem(appHost, { systemDrive: join(dir, 'c'), now: () => clock.t, onUnsupported: (u) => reports.push(u) });
+      return new ConfigSystem(appHost, { systemDrive: join(dir, 'c'), now: () => clock.t, onUnsupported: (u) => reports.push(u), onPathTooLong });
     },
   };
 }
@@ -365,5 +365,51 @@ describe('ConfigSystem: caching and live changes', () => {
         '/root/sub/web.config:1 system.web/compilation',
       ],
     );
+  });
+});
+
+describe('ConfigSystem: work per URL is bounded by what exists', () => {
+  const add = (name: string): string => `<httpProtocol><customHeaders><add name="${name}" value="1" /></customHeaders></httpProtocol>`;
+
+  it('reads the web.config files of existing folders however many segments follow, and only those', () => {
+    const f = fixture();
+    f.write('root/sub/web.config', ws(add('H-sub')));
+    f.write('root/sub/deeper/web.config', ws(add('H-deeper')));
+    const cs = f.system();
+    const c = ok(cs.resolve(1, '/sub/deeper/' + 'q/'.repeat(20_000) + 'end.txt'));
+    assert.deepEqual(headers(c), ['H-sub', 'H-deeper']);
+    // root, sub, deeper, and the first folder that does not exist: not one per segment.
+    assert.deepEqual(c.configFiles, ['root', 'root/sub', 'root/sub/deeper', 'root/sub/deeper/q'].map((d) => join(f.dir, d, 'web.config')));
+    assert.equal(c.physicalPath, join(f.dir, 'root/sub/deeper', 'q/'.repeat(20_000) + 'end.txt'));
+  });
+
+  it('still applies <location>s that name URLs below folders that do not exist', () => {
+    const f = fixture('', `<location path="Site/nothere/deep">${ws(add('H-apphost-location')).replace(/<\/?configuration>/g, '')}</location>`);
+    f.write('root/web.config', `<configuration><location path="missing/x"><system.webServer>${add('H-web-location')}</system.webServer></location></configuration>`);
+    const cs = f.system();
+    assert.deepEqual(headers(ok(cs.resolve(1, '/nothere/deep/' + 'z/'.repeat(1000)))), ['H-apphost-location']);
+    assert.deepEqual(headers(ok(cs.resolve(1, '/MISSING/x/y'))), ['H-web-location']);
+    assert.deepEqual(headers(ok(cs.resolve(1, '/missing/y'))), []);
+  });
+
+  it('notices a folder created later, with its web.config, within a second', () => {
+    const f = fixture();
+    const cs = f.system();
+    assert.deepEqual(headers(ok(cs.resolve(1, '/later/a/b'))), []);
+    f.write('root/later/a/web.config', ws(add('H-later')));
+    f.clock.t += 1001;
+    assert.deepEqual(headers(ok(cs.resolve(1, '/later/a/b'))), ['H-later']);
+  });
+
+  it('treats a name or path the file system cannot hold, and a symlink loop, as no folder (not a 500.19), reporting ENAMETOOLONG once', () => {
+    const f = fixture();
+    symlinkSync('.', join(f.dir, 'root/loop'));
+    const tooLong: string[] = [];
+    const cs = f.system((folder) => tooLong.push(folder));
+    const name = '\u00e9'.repeat(200); // 400 bytes of UTF-8: over NAME_MAX
+    const c = ok(cs.resolve(1, `/${name}/x.txt`));
+    assert.equal(c.physicalPath, join(f.dir, 'root', name, 'x.txt'));
+    assert.deepEqual(tooLong, [join(f.dir, 'root', name)]);
+    ok(cs.resolve(1, '/loop'.repeat(100) + '/x.txt'));
   });
 });

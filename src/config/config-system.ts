@@ -5,6 +5,11 @@
  * folder of every URL level. Results are cached per URL; the web.config files they depend on are
  * re-checked (stat: mtime, size, inode) at most once a second, so edits, new files and deleted
  * files take effect within about a second, and a broken file fails only the URLs below it.
+ *
+ * The work per URL is bounded by what exists, not by what the client sent: a level is built only
+ * for folders that exist on disk (and the first one that does not), for application and virtual
+ * directory roots, and for URLs a <location> names. A folder that does not exist cannot hold a
+ * web.config, nor can any folder below it, so a URL of thousands of segments costs a few levels.
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +46,11 @@ export interface ConfigSystemOptions {
   readonly onUnsupported?: ((use: UnsupportedUse) => void) | undefined;
   /** Called for each setting a web.config uses that Wharf does not enforce, each time the file is (re)read. */
   readonly onWarning?: ((warning: ConfigWarning) => void) | undefined;
+  /**
+   * A URL level maps to a folder path the file system refuses as too long (ENAMETOOLONG: a name
+   * over 255 bytes, a path over PATH_MAX). Such a folder cannot exist: the URL is simply not found.
+   */
+  readonly onPathTooLong?: ((folder: string) => void) | undefined;
 }
 
 /** How long a cached result is trusted before its web.config files are stat'ed again. */
@@ -48,6 +58,9 @@ const REVALIDATE_MS = 1000;
 /** Bounds for the caches (random URLs from scanners must not grow memory without limit). */
 const MAX_URLS_PER_SITE = 10_000;
 const MAX_FOLDERS = 50_000;
+/** And by size: URLs and folder paths can be kilobytes long each (UTF-16 code units). */
+const MAX_URL_CHARS_PER_SITE = 4_000_000;
+const MAX_FOLDER_CHARS = 4_000_000;
 const MAX_CHAINS = 2_000;
 const MAX_SECTIONS = 4_000;
 /** IIS on Windows finds Web.config whatever its case; Linux file names are case-sensitive. */
@@ -74,12 +87,16 @@ interface SiteIndex {
   /** applicationHost <location>s under this site by lower-case URL ('/', '/app'). */
   readonly locations: ReadonlyMap<string, readonly SiteLocation[]>;
   readonly cache: Map<string, UrlEntry>;
+  /** Total length of the cache's keys (MAX_URL_CHARS_PER_SITE). */
+  cacheChars: number;
 }
 
 /** What one folder's web.config was when last looked at. */
 interface FolderSnapshot {
-  /** '' when there is no web.config. */
+  /** '' when there is no web.config; ABSENT's when the folder itself does not exist. */
   readonly signature: string;
+  /** Whether the folder exists: folders below one that does not cannot have a web.config. */
+  readonly exists: boolean;
   readonly config: ConfigFile | undefined;
   readonly error: ConfigError | undefined;
 }
@@ -116,7 +133,17 @@ interface ChainEntry {
 
 type MergedSections = { readonly ok: true; readonly sections: ReadonlyMap<string, MergedElement> } | { readonly ok: false; readonly error: ConfigError };
 
-const MISSING: FolderSnapshot = { signature: '', config: undefined, error: undefined };
+const MISSING: FolderSnapshot = { signature: '', exists: true, config: undefined, error: undefined };
+const ABSENT: FolderSnapshot = { signature: '(no folder)', exists: false, config: undefined, error: undefined };
+
+/** URL segments in a lower-case URL prefix ('/' → 0, '/a/b' → 2). */
+function depthOf(urlLower: string): number {
+  let n = 0;
+  for (let i = 0; i < urlLower.length; i++) {
+    if (urlLower.charCodeAt(i) === 0x2f && i + 1 < urlLower.length && urlLower.charCodeAt(i + 1) !== 0x2f) n++;
+  }
+  return n;
+}
 
 function isUrlPrefix(prefixLower: string, urlLower: string): boolean {
   return prefixLower === '/' || urlLower === prefixLower || urlLower.startsWith(prefixLower + '/');
@@ -197,8 +224,10 @@ export class ConfigSystem {
   readonly #now: () => number;
   readonly #onUnsupported: ((use: UnsupportedUse) => void) | undefined;
   readonly #onWarning: ((warning: ConfigWarning) => void) | undefined;
+  readonly #onPathTooLong: ((folder: string) => void) | undefined;
   readonly #sites = new Map<number, SiteIndex>();
   readonly #folders = new Map<string, FolderState>();
+  #folderChars = 0;
   readonly #chains = new Map<string, MergedSections>();
   readonly #sectionCache = new Map<string, MergedElement | ConfigError>();
   readonly #reported = new Set<string>();
@@ -218,6 +247,7 @@ export class ConfigSystem {
     this.#now = opts.now ?? Date.now;
     this.#onUnsupported = opts.onUnsupported;
     this.#onWarning = opts.onWarning;
+    this.#onPathTooLong = opts.onPathTooLong;
     this.#appHostGroups = internals.config.groups;
     for (const site of appHost.sites) this.#sites.set(site.id, this.#indexSite(site));
     for (const use of appHost.unsupported) this.#report(appHost.file, use);
@@ -241,7 +271,7 @@ export class ConfigSystem {
       list.push(loc);
       locations.set(loc.urlLower, list);
     }
-    return { site, apps, locations, cache: new Map() };
+    return { site, apps, locations, cache: new Map(), cacheChars: 0 };
   }
 
   #report(file: string, use: UnsupportedUse): void {
@@ -271,7 +301,13 @@ export class ConfigSystem {
       }
     }
     const built = this.#build(site, urlPath, now);
-    if (site.cache.size >= MAX_URLS_PER_SITE) site.cache.clear();
+    if (entry === undefined) {
+      if (site.cache.size >= MAX_URLS_PER_SITE || site.cacheChars + urlPath.length > MAX_URL_CHARS_PER_SITE) {
+        site.cache.clear();
+        site.cacheChars = 0;
+      }
+      site.cacheChars += urlPath.length;
+    }
     site.cache.set(urlPath, built);
     return built.result;
   }
@@ -286,9 +322,13 @@ export class ConfigSystem {
   #folder(folder: string, now: number): FolderState {
     let state = this.#folders.get(folder);
     if (state === undefined) {
-      if (this.#folders.size >= MAX_FOLDERS) this.#folders.clear();
+      if (this.#folders.size >= MAX_FOLDERS || this.#folderChars + folder.length > MAX_FOLDER_CHARS) {
+        this.#folders.clear();
+        this.#folderChars = 0;
+      }
       state = { folder, checkedAt: now, current: this.#load(folder, undefined) };
       this.#folders.set(folder, state);
+      this.#folderChars += folder.length;
     } else if (now - state.checkedAt >= REVALIDATE_MS) {
       state.current = this.#load(folder, state.current);
       state.checkedAt = now;
@@ -298,6 +338,21 @@ export class ConfigSystem {
 
   /** Looks at a folder's web.config; returns `previous` itself when the file did not change. */
   #load(folder: string, previous: FolderSnapshot | undefined): FolderSnapshot {
+    let dir;
+    try {
+      dir = statSync(folder, { throwIfNoEntry: false });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A file on the way (ENOTDIR), a symlink loop, or a name or path the file system cannot
+      // hold: no folder, so no web.config, here or below. Not a configuration error.
+      if (code === 'ENAMETOOLONG') this.#onPathTooLong?.(folder);
+      if (code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG') return ABSENT;
+      const file = join(folder, CONFIG_NAMES[0]);
+      const signature = 'stat-error:' + file;
+      if (previous !== undefined && previous.signature === signature) return previous;
+      return { signature, exists: true, config: undefined, error: readFailure(file, err) };
+    }
+    if (dir === undefined || !dir.isDirectory()) return ABSENT;
     for (const name of CONFIG_NAMES) {
       const file = join(folder, name);
       let st;
@@ -308,7 +363,7 @@ export class ConfigSystem {
         if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return previous?.signature === '' ? previous : MISSING;
         const signature = 'stat-error:' + file;
         if (previous !== undefined && previous.signature === signature) return previous;
-        return { signature, config: undefined, error: readFailure(file, err) };
+        return { signature, exists: true, config: undefined, error: readFailure(file, err) };
       }
       if (st === undefined) continue;
       const signature = `${file}:${st.ino}:${st.size}:${st.mtimeMs}`;
@@ -326,15 +381,15 @@ export class ConfigSystem {
       const cause = err instanceof ConfigError ? err.cause : err;
       // Deleted between stat and read: the next look (within a second) sees it gone.
       if ((cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return MISSING;
-      return { signature, config: undefined, error: readFailure(file, cause) };
+      return { signature, exists: true, config: undefined, error: readFailure(file, cause) };
     }
     try {
       const config = parseConfigFile(file, text, { kind: 'web', variables: this.#variables, knownGroups: this.#appHostGroups });
       for (const use of config.unsupported) this.#report(file, use);
       if (this.#onWarning !== undefined) for (const w of notEnforcedWarnings(config)) this.#onWarning(w);
-      return { signature, config, error: undefined };
+      return { signature, exists: true, config, error: undefined };
     } catch (err) {
-      if (err instanceof ConfigError) return { signature, config: undefined, error: err };
+      if (err instanceof ConfigError) return { signature, exists: true, config: undefined, error: err };
       throw err;
     }
   }
@@ -369,35 +424,57 @@ export class ConfigSystem {
     const vdir = this.#matchVdir(app, urlLower);
     const physicalPath = physicalPathOf(vdir, urlPath);
 
-    // URL levels '/', '/a', '/a/b'… and the physical folder each maps to.
-    const levels: Level[] = [this.#level(site, '/')];
-    let levelUrl = '/';
-    for (const segment of urlPath.split('/')) {
-      if (segment === '') continue;
-      levelUrl = joinUrl(levelUrl, segment);
-      levels.push(this.#level(site, levelUrl));
+    // URL levels '/', '/a', '/a/b'… and the physical folder each maps to — only those that can
+    // contribute (see the file comment). Roots: application and virtual directory roots, where a
+    // new physical folder starts. Wanted: levels a <location> names, whether or not a folder exists.
+    const segments = urlPath.split('/').filter((x) => x !== '');
+    const roots = new Set<number>([0]);
+    const wanted = new Set<number>();
+    for (const a of site.apps) {
+      if (!isUrlPrefix(a.urlLower, urlLower)) continue;
+      roots.add(depthOf(a.urlLower));
+      for (const v of a.vdirs) if (isUrlPrefix(v.urlLower, urlLower)) roots.add(depthOf(v.urlLower));
     }
+    for (const key of site.locations.keys()) if (isUrlPrefix(key, urlLower)) wanted.add(depthOf(key));
 
+    const levels: Level[] = [];
     const folders: FolderState[] = [];
     const snapshots: FolderSnapshot[] = [];
     const files: (ConfigFile | undefined)[] = [];
+    const reading: Level[] = [];
     const done = (result: ResolveResult): UrlEntry => ({ result, folders, snapshots, checkedAt: now });
-    for (const level of levels) {
-      if (!level.readsConfig) {
+    // Whether this level's folder may exist: its parent's does (or a new physical folder starts).
+    let walking = true;
+    for (let i = 0; i <= segments.length; i++) {
+      if (roots.has(i)) walking = true;
+      if (!walking && !wanted.has(i)) continue;
+      const level = this.#level(site, i === 0 ? '/' : '/' + segments.slice(0, i).join('/'));
+      levels.push(level);
+      if (!walking || !level.readsConfig) {
+        // allowSubDirConfig="false" below here, or no folder: nothing to read at this level.
+        if (!level.readsConfig) walking = false;
         files.push(undefined);
         continue;
       }
       const state = this.#folder(level.folder, now);
       folders.push(state);
       snapshots.push(state.current);
-      if (state.current.error) return done({ ok: false, error: state.current.error });
-      files.push(state.current.config);
+      reading.push(level);
+      const current = state.current;
+      if (current.error) return done({ ok: false, error: current.error });
+      files.push(current.config);
+      if (!current.exists) walking = false;
+      // A web.config's <location path="…"> names a deeper level, which must then be built.
+      for (const block of current.config?.blocks ?? []) {
+        if (block.path === '') continue;
+        const target = joinUrl(level.urlLower, block.path.toLowerCase());
+        if (isUrlPrefix(target, urlLower)) wanted.add(depthOf(target));
+      }
     }
 
     const chain = this.#chain(site, levels, files, app);
     const merged = this.#merge(chain);
     if (!merged.ok) return done(merged);
-    const reading = levels.filter((l) => l.readsConfig);
     const configFiles = reading.map((l) => l.folder + (l.folder.endsWith('/') ? '' : '/') + 'web.config');
     const configFileUrls = reading.map((l) => l.url);
     const view = new ResolvedView(site.site, app.app, vdir, physicalPath, merged.sections, this.#context, configFiles, configFileUrls);

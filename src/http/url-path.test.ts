@@ -46,3 +46,39 @@ test('URL prefixes match whole segments case-insensitively', () => {
   assert.equal(isUnderUrlPath('/apple', '/app'), false);
   assert.equal(isUnderUrlPath('/anything', '/'), true);
 });
+
+test('a request target decodes raw bytes and %-escapes alike: UTF-8 first, else Windows-1252 (HTTP.sys FavorUTF8, EnableNonUTF8)', () => {
+  const path = (t: string): string | undefined => {
+    const r = parseRequestTarget(t);
+    return r.ok ? r.path : undefined;
+  };
+  assert.equal(path('/caf\u00c3\u00a9.txt'), '/caf\u00e9.txt', 'raw UTF-8 bytes (a latin1 string: one character per byte)');
+  assert.equal(path('/caf%C3%A9.txt'), '/caf\u00e9.txt');
+  assert.equal(path('/caf\u00c3%A9.txt'), '/caf\u00e9.txt', 'raw and escaped bytes of one character');
+  assert.equal(path('/caf\u00e9.txt'), '/caf\u00e9.txt', 'E9 alone is not UTF-8: Windows-1252');
+  assert.equal(path('/%80%ff'), '/\u20ac\u00ff');
+  assert.equal(path('/%ff%fe'), '/\u00ff\u00fe');
+  // C1 controls are refused like C0 ones (AllowRestrictedChars=0), whichever way they arrive.
+  assert.equal(path('/a%C2%85b'), undefined);
+  assert.equal(path('/a\u00c2\u0085b'), undefined);
+  assert.equal(path('/a%81'), undefined, '0x81 is unassigned in Windows-1252: U+0081');
+});
+
+test('canonicalizePath takes a JavaScript string: its characters stand for themselves, escapes are UTF-8', () => {
+  assert.equal(canonicalizePath('/\u4e2d/%C3%A9'), '/\u4e2d/\u00e9');
+  assert.equal(canonicalizePath('/caf\u00e9'), '/caf\u00e9');
+});
+
+test('UrlSegmentMaxCount and UrlSegmentMaxLength: counted on the decoded path; 0 is no limit', () => {
+  const limits = { urlSegmentMaxCount: 3, urlSegmentMaxLength: 4 };
+  assert.equal(parseRequestTarget('/a/b/c', limits).ok, true);
+  assert.equal(parseRequestTarget('/a/b/c/', limits).ok, true);
+  assert.equal(parseRequestTarget('/a/b/c/d', limits).ok, false);
+  assert.equal(parseRequestTarget('/a/b/c/x/../', limits).ok, true, 'dot segments are resolved first');
+  assert.equal(parseRequestTarget('/abcd', limits).ok, true);
+  assert.equal(parseRequestTarget('/abcde', limits).ok, false);
+  assert.equal(parseRequestTarget('/abcde/', limits).ok, false);
+  assert.equal(parseRequestTarget('/%C3%A9%C3%A9%C3%A9%C3%A9', limits).ok, true, '4 characters, 8 bytes');
+  assert.equal(parseRequestTarget('/ab%2Fcde', limits).ok, true, 'an escaped slash separates segments');
+  assert.equal(parseRequestTarget('/' + 'a/'.repeat(10_000), { urlSegmentMaxCount: 0, urlSegmentMaxLength: 0 }).ok, true);
+});

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseRequestTarget } from '../http/url-path.js';
 import { lastChunk } from '../http/chunked.js';
-import { RequestParser, type HttpParseError, type ParserLimits, type ParserSink, type RequestHead } from './http-parser.js';
+import { isValidHost, RequestParser, type HttpParseError, type ParserLimits, type ParserSink, type RequestHead } from './http-parser.js';
 import {
   cachedDateHeader,
   HTTP_SYS_ERROR_PAGES,
@@ -55,6 +55,18 @@ const MAX_PIPELINE = 32;
 const MAX_HELD_OUTPUT = 256 * 1024;
 /** Request body bytes held for a queued (not yet dispatched) request before reading pauses. */
 const MAX_HELD_BODY = 1024 * 1024;
+/**
+ * Request-body bytes read and thrown away once the answer to that request is complete (an early
+ * 413, 404.13, 405, a local 503 …), so the connection can carry the client's next request.
+ * HTTP.sys drains under its DrainEntityBody timer alone, which lets one client make the server read
+ * gigabytes for nothing; Wharf drains at most this much and otherwise closes the connection.
+ */
+const MAX_DRAIN_BYTES = 256 * 1024;
+/**
+ * After closing a connection whose client is still sending: how long its unread bytes may wait
+ * (reading stopped, our FIN sent, so the client sees the whole answer and stops) before a reset.
+ */
+const LINGER_MS = 2000;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 
@@ -98,6 +110,10 @@ export class Connection implements ParserSink, TimerOwner {
   #paceTimer: NodeJS.Timeout | undefined = undefined;
   /** #endSocket() was asked for while paced output was still waiting. */
   #endAfterFlush = false;
+  /** Body bytes that may still be discarded: of an answered request's body, or after closing. */
+  #drainLeft = MAX_DRAIN_BYTES;
+  /** Reading stopped for good; the socket is reset when this fires (see LINGER_MS). */
+  #lingerTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(socket: Socket, host: ConnectionHost) {
     this.socket = socket;
@@ -117,6 +133,11 @@ export class Connection implements ParserSink, TimerOwner {
         // After a 101 the client's bytes are the new protocol's: they go to the worker as they are.
         tunnel.bytesReceived += d.length;
         if (tunnel.state === 'dispatched') tunnel.owner!.sendBody(tunnel, d);
+        return;
+      }
+      if (this.#closing && this.#parser.paused) {
+        // Nothing more will be parsed: the bytes are no one's. Bounded, then reading stops.
+        this.#discard(d.length);
         return;
       }
       try {
@@ -170,12 +191,24 @@ export class Connection implements ParserSink, TimerOwner {
       return;
     }
     const startedAt = performance.now();
-    const target = parseRequestTarget(head.target);
-    if (!target.ok) {
+    // Decoded once, with HTTP.sys's UrlSegmentMaxCount / UrlSegmentMaxLength: a URL past them
+    // never reaches a worker (each segment is a configuration level there).
+    const target = parseRequestTarget(head.target, this.#host.parserLimits);
+    if (!target.ok || (target.path === '*' && head.method !== 'OPTIONS')) {
+      // RFC 9112 §3.2.4: the asterisk-form is only for a server-wide OPTIONS.
       this.#rejectHead(head, 'invalidUrl', 'URL', startedAt);
       return;
     }
-    const route = this.#host.routing.site(this.localAddress, this.localPort, target.host ?? head.host);
+    if (target.host !== undefined && target.host !== head.host) {
+      // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host, for routing, the
+      // worker (HTTP_HOST, SERVER_NAME, the application's req.headers.host) and the logs alike.
+      if (!isValidHost(target.host)) {
+        this.#rejectHead(head, 'invalidHostname', 'Hostname', startedAt);
+        return;
+      }
+      head = withHost(head, target.host);
+    }
+    const route = this.#host.routing.site(this.localAddress, this.localPort, head.host);
     if (route === undefined) {
       this.#rejectHead(head, 'invalidHostname', 'Hostname', startedAt);
       return;
@@ -212,8 +245,12 @@ export class Connection implements ParserSink, TimerOwner {
       (ex.bodyQueue ??= []).push(chunk);
       ex.bodyQueued += chunk.length;
       if (ex.bodyQueued > MAX_HELD_BODY && ex.bodyQueued - chunk.length <= MAX_HELD_BODY) this.#pauseReading();
+    } else if (ex.ended) {
+      // The answer is complete: the rest of the body is read and discarded, within a budget.
+      this.#drainLeft -= chunk.length;
+      if (this.#drainLeft < 0 && !this.#closing) this.#closeAfterOutput();
     }
-    // local/done: the answer is already decided; the body is read and discarded.
+    // local/done and not yet answered: the answer is decided; the body is read and discarded.
   }
 
   onRequestEnd(trailers?: readonly string[]): void {
@@ -565,6 +602,7 @@ export class Connection implements ParserSink, TimerOwner {
       if (ex.state !== 'local') ex.state = 'done';
       this.#host.completed(ex, this);
       if (this.#receiving === ex && ex.bodyDone) this.#receiving = undefined;
+      if (this.#receiving === ex && ex.keepAlive && !this.#drainable(ex)) ex.keepAlive = false;
       if (this.#pipelineFull && this.exchanges.length < MAX_PIPELINE) {
         this.#pipelineFull = false;
         this.resumeReading();
@@ -595,13 +633,60 @@ export class Connection implements ParserSink, TimerOwner {
     }
   }
 
+  /**
+   * The answer to `ex` is complete and its body is still arriving: whether the rest is small
+   * enough to read and discard (MAX_DRAIN_BYTES) so the connection can be kept. The body held for
+   * a request that was never dispatched is dropped, and reading resumes if it had paused for it.
+   */
+  #drainable(ex: Exchange): boolean {
+    if (ex.bodyQueue !== undefined) {
+      const wasOver = ex.bodyQueued > MAX_HELD_BODY;
+      ex.bodyQueue = undefined;
+      ex.bodyQueued = 0;
+      if (wasOver) this.resumeReading();
+    }
+    const left = ex.head.chunked ? MAX_DRAIN_BYTES : ex.head.contentLength - (ex.bytesReceived - ex.head.headBytes);
+    this.#drainLeft = MAX_DRAIN_BYTES;
+    return left <= MAX_DRAIN_BYTES;
+  }
+
   /** Stop taking requests; cancel the ones after the current; close once output is flushed. */
   #closeAfterOutput(): void {
     this.#closing = true;
     this.#parser.pause();
     for (const rest of this.exchanges.splice(0)) this.#cancel(rest);
     this.#receiving = undefined;
+    this.#drainLeft = MAX_DRAIN_BYTES;
     this.#endSocket();
+  }
+
+  /** Bytes that arrived after we decided to close: tolerated up to MAX_DRAIN_BYTES, then #linger. */
+  #discard(n: number): void {
+    this.#drainLeft -= n;
+    if (this.#drainLeft < 0) this.#linger();
+  }
+
+  /**
+   * Stop reading for good: what the client still sends waits in the kernel's buffers, where flow
+   * control stops it, while our answer and FIN reach the client (a reset now could destroy the
+   * answer in its receive buffer). The socket is reset LINGER_MS later unless it closed first.
+   */
+  #linger(): void {
+    if (this.#lingerTimer !== undefined || this.#closed) return;
+    this.socket.pause();
+    this.#lingerTimer = setTimeout(lingerOver, LINGER_MS, this);
+    this.#lingerTimer.unref();
+  }
+
+  /** The linger time is over: reset, unless an answer is still being produced or sent (then wait on). */
+  lingerOver(): void {
+    if (this.#closed) return;
+    if (this.exchanges.length !== 0 || this.#out.length !== 0 || this.socket.writableLength !== 0) {
+      this.#lingerTimer = setTimeout(lingerOver, LINGER_MS, this);
+      this.#lingerTimer.unref();
+      return;
+    }
+    this.socket.destroy();
   }
 
   #cancel(ex: Exchange): void {
@@ -615,7 +700,7 @@ export class Connection implements ParserSink, TimerOwner {
 
   /** Undo one #pauseReading (the socket reads again when every pause is lifted). */
   resumeReading(): void {
-    if (this.#readPauses > 0 && --this.#readPauses === 0 && !this.#closed) {
+    if (this.#readPauses > 0 && --this.#readPauses === 0 && !this.#closed && this.#lingerTimer === undefined) {
       this.socket.resume();
       // The entity-body timer restarts: the wait was ours, not the client's.
       this.#lastIo = this.#host.timers.now();
@@ -732,6 +817,8 @@ export class Connection implements ParserSink, TimerOwner {
     this.#host.timers.disarm(this.#timer);
     if (this.#paceTimer !== undefined) clearTimeout(this.#paceTimer);
     this.#paceTimer = undefined;
+    if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
     for (const ex of this.exchanges.splice(0)) {
       if (ex.state === 'queued' || ex.state === 'dispatched') {
         const wasDispatched = ex.state === 'dispatched';
@@ -755,6 +842,24 @@ function flushOutput(conn: Connection): void {
 
 function paceAgain(conn: Connection): void {
   conn.pace();
+}
+
+function lingerOver(conn: Connection): void {
+  conn.lingerOver();
+}
+
+/** `head` with `host` as its Host, in the header list too (added when the request had none). */
+function withHost(head: RequestHead, host: string): RequestHead {
+  const raw = head.rawHeaders.slice();
+  let found = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
+      raw[i + 1] = host;
+      found = true;
+    }
+  }
+  if (!found) raw.push('Host', host);
+  return { ...head, host, rawHeaders: raw };
 }
 
 /** Paced output whose throttle is gone (cannot happen in practice): write it unthrottled. */

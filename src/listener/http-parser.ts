@@ -24,6 +24,13 @@ export interface ParserLimits {
   readonly maxUrlBytes: number;
   /** Header (and trailer) lines per request; more → 400 `Header`. */
   readonly maxHeaders: number;
+  /**
+   * Segments of the decoded path; more → 400 `URL` (checked by the connection when it decodes
+   * the target). HTTP.sys `UrlSegmentMaxCount`; 0: no limit.
+   */
+  readonly urlSegmentMaxCount: number;
+  /** UTF-16 characters of one decoded path segment; more → 400 `URL`. HTTP.sys `UrlSegmentMaxLength`; 0: no limit. */
+  readonly urlSegmentMaxLength: number;
 }
 
 export const DEFAULT_PARSER_LIMITS: ParserLimits = Object.freeze({
@@ -31,6 +38,8 @@ export const DEFAULT_PARSER_LIMITS: ParserLimits = Object.freeze({
   maxFieldLength: 16384,
   maxUrlBytes: 16384,
   maxHeaders: 200,
+  urlSegmentMaxCount: 255,
+  urlSegmentMaxLength: 260,
 });
 
 /** One parsed request head. Strings are latin1-decoded wire bytes. */
@@ -132,6 +141,18 @@ const FIELD_VALUE = byteTable((b) => b === HT || (b >= 0x20 && b !== 0x7f));
 const TARGET = byteTable((b) => b > 0x20 && b !== 0x7f);
 /** Host header bytes: uri-host [":" port] per RFC 3986 (unreserved, sub-delims, "%", ":", "[]"). */
 const HOST = byteTable((b) => isAlnum(b) || "-._~!$&'()*+,;=%:[]".includes(String.fromCharCode(b)));
+/**
+ * Whether a Host header value, or the authority of an absolute-form target, is made of the bytes
+ * a uri-host [":" port] may hold (RFC 9112 §3.2, RFC 3986 §3.2.2). `value` is latin1 (wire bytes).
+ */
+export function isValidHost(value: string): boolean {
+  if (value === '') return false;
+  for (let k = 0; k < value.length; k++) {
+    const c = value.charCodeAt(k);
+    if (c > 0xff || HOST[c] === 0) return false;
+  }
+  return true;
+}
 /** qdtext, RFC 9110 §5.6.4. */
 const QDTEXT = byteTable((b) => b === HT || b === SP || b === 0x21 || (b >= 0x23 && b !== BACKSLASH && b !== 0x7f));
 /** The byte after "\" in a quoted-pair, RFC 9110 §5.6.4. */

@@ -53,6 +53,8 @@ const SETTLE_MS = 2000;
 const SCAVENGER_PERIOD_MS = 120_000;
 /** Frequent-hit counters kept at most (one per URL recently asked for). */
 const MAX_TRACKED_URLS = 10_000;
+/** And their keys' total length: URLs from clients can be kilobytes each. */
+const MAX_TRACKED_CHARS = 4_000_000;
 /** Headers a 304 repeats from the cached 200 (RFC 9110 §15.4.5; StaticFileModule sends the same). */
 const NOT_MODIFIED_HEADERS = new Set(['etag', 'last-modified', 'cache-control', 'expires', 'accept-ranges', 'vary', 'content-location']);
 
@@ -73,6 +75,7 @@ export class ResponseCache {
   readonly #deps = new Map<string, Array<[string, string]>>();
   readonly #folders = new Map<string, FolderWatch>();
   readonly #hits = new Map<string, { n: number; since: number }>();
+  #hitChars = 0;
   #bytes = 0;
   #scavenger: NodeJS.Timeout | undefined;
   /** Counters for `wharf` diagnostics and tests. */
@@ -97,8 +100,12 @@ export class ResponseCache {
     const now = this.#now();
     const h = this.#hits.get(key);
     if (h === undefined) {
-      if (this.#hits.size >= MAX_TRACKED_URLS) this.#hits.clear();
+      if (this.#hits.size >= MAX_TRACKED_URLS || this.#hitChars + key.length > MAX_TRACKED_CHARS) {
+        this.#hits.clear();
+        this.#hitChars = 0;
+      }
       this.#hits.set(key, { n: 1, since: now });
+      this.#hitChars += key.length;
     } else {
       h.n++;
     }
@@ -212,6 +219,7 @@ export class ResponseCache {
   clear(): void {
     for (const key of [...this.#entries.keys()]) this.#remove(key);
     this.#hits.clear();
+    this.#hitChars = 0;
   }
 
   close(): void {

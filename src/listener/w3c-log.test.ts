@@ -137,6 +137,9 @@ test('value encoding: empty is -, spaces and control characters become +', () =>
   assert.equal(w3cField('a b'), 'a+b');
   assert.equal(w3cField('a\tb\r\nc\u0000d\u007fe'), 'a+b++c+d+e');
   assert.equal(w3cField('/caf\u00e9'), '/caf\u00e9');
+  // Line breaks by Unicode's rules (NEL, LINE and PARAGRAPH SEPARATOR) and the other C1 controls:
+  // tools that split lines that way must still see one record per line.
+  assert.equal(w3cField('a\u0085b\u2028c\u2029d\u0080e\u009ff\u00a0g'), 'a+b+c+d+e+f\u00a0g');
   const log = logFile('/nonexistent', { enabled: false });
   assert.equal(
     log.formatLine(record({ userAgent: 'evil\r\n2024-01-01 fake line', uriStem: '/a b', serverIp: '' })),

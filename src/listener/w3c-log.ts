@@ -138,9 +138,11 @@ export function w3cHeaderBlock(software: string, time: number, fields: string): 
   );
 }
 
-// Space and the C0/DEL controls: W3C fields are space-separated, one record per line.
-const UNSAFE_CHAR = /[\u0000-\u0020\u007f]/;
-const UNSAFE_CHARS = /[\u0000-\u0020\u007f]/g;
+// Space, the C0 and C1 controls and DEL, and the Unicode line and paragraph separators: W3C
+// fields are space-separated, one record per line, and tools that split lines the Unicode way
+// (NEL U+0085, U+2028, U+2029) must not see a record end inside a value.
+const UNSAFE_CHAR = /[\u0000-\u0020\u007f-\u009f\u2028\u2029]/;
+const UNSAFE_CHARS = /[\u0000-\u0020\u007f-\u009f\u2028\u2029]/g;
 
 /** W3C value encoding as IIS does it: empty → `-`; spaces and control characters → `+`. */
 export function w3cField(value: string): string {

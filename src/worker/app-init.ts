@@ -7,7 +7,7 @@
  */
 import type { AppHostConfig } from '../config/types.js';
 import type { ConfigSystem } from '../config/config-system.js';
-import { parseRequestTarget } from '../http/url-path.js';
+import { parseUrl } from '../http/url-path.js';
 import type { RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
 import type { ResponseTransport } from './http-context.js';
 import type { Pipeline } from './pipeline.js';
@@ -83,7 +83,7 @@ export async function runApplicationInitialization(
 }
 
 async function warmup(pipeline: Pipeline, siteId: number, url: string, host: string): Promise<number> {
-  const target = parseRequestTarget(url);
+  const target = parseUrl(url);
   if (!target.ok) return 0;
   const head: RequestHeadMessage = {
     method: 'GET',

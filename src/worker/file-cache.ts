@@ -15,11 +15,15 @@ export class StatCache {
   readonly #entries = new Map<string, Entry>();
   readonly #ttlMs: number;
   readonly #maxEntries: number;
+  /** Total length of the keys: paths come from clients' URLs and may be kilobytes each. */
+  readonly #maxChars: number;
+  #chars = 0;
   readonly #now: () => number;
 
-  constructor(options: { ttlMs?: number; maxEntries?: number; now?: () => number } = {}) {
+  constructor(options: { ttlMs?: number; maxEntries?: number; maxChars?: number; now?: () => number } = {}) {
     this.#ttlMs = options.ttlMs ?? 1000;
     this.#maxEntries = options.maxEntries ?? 10000;
+    this.#maxChars = options.maxChars ?? 4_000_000;
     this.#now = options.now ?? Date.now;
   }
 
@@ -40,10 +44,14 @@ export class StatCache {
     } catch {
       info = undefined;
     }
-    if (this.#entries.size >= this.#maxEntries) {
-      // Maps iterate in insertion order: dropping the first key evicts the oldest entry.
-      const first = this.#entries.keys().next();
-      if (!first.done) this.#entries.delete(first.value);
+    if (!this.#entries.has(path)) {
+      // Maps iterate in insertion order: dropping the first keys evicts the oldest entries.
+      while (this.#entries.size !== 0 && (this.#entries.size >= this.#maxEntries || this.#chars + path.length > this.#maxChars)) {
+        const first = this.#entries.keys().next().value!;
+        this.#entries.delete(first);
+        this.#chars -= first.length;
+      }
+      this.#chars += path.length;
     }
     this.#entries.set(path, { info, at: this.#now() });
     return info;
@@ -51,5 +59,6 @@ export class StatCache {
 
   clear(): void {
     this.#entries.clear();
+    this.#chars = 0;
   }
 }

@@ -45,6 +45,14 @@ const ACCESS: Readonly<Record<string, { flag: string; sub: number }>> = {
 
 const MAX_CHILD_DEPTH = 8;
 
+/** Characters of a client-supplied string (a URL, a path) a server log line carries. */
+const MAX_LOGGED_CHARS = 256;
+
+/** `text` cut to MAX_LOGGED_CHARS for a log line, saying how long it was. */
+export function textForLog(text: string): string {
+  return text.length <= MAX_LOGGED_CHARS ? text : `${text.slice(0, MAX_LOGGED_CHARS)}… (${text.length} characters)`;
+}
+
 /** accessPolicy flags per effective `<handlers>` element (computed once, not per request). */
 const accessCache = new WeakMap<ConfigElement, ReadonlySet<string>>();
 function grantedAccess(handlers: ConfigElement): ReadonlySet<string> {
@@ -389,7 +397,7 @@ export class Pipeline implements ContextHost {
    * remote clients, as IIS's default errorMode DetailedLocalOnly does.
    */
   #sendConfigError(request: WorkerRequest, response: WorkerResponse, error: ConfigError): void {
-    this.#o.log('warn', `500.19 for ${request.path}: ${error.describe()} (${formatHResult(error.hresult)})`);
+    this.#o.log('warn', `500.19 for ${textForLog(request.path)}: ${textForLog(error.describe())} (${formatHResult(error.hresult)})`);
     response.clear();
     response.statusCode = 500;
     response.subStatus = 19;

@@ -15,7 +15,7 @@ import { StatCache } from './file-cache.js';
 import type { ResponseTransport } from './http-context.js';
 import { ModuleRegistry } from './module-registry.js';
 import type { WorkerServices } from './module-api.js';
-import { Pipeline } from './pipeline.js';
+import { textForLog, Pipeline } from './pipeline.js';
 import { RequestBody, type BodyFlowControl } from './request-body.js';
 import { runApplicationInitialization } from './app-init.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
@@ -265,6 +265,8 @@ class Worker implements WorkerInbound {
         this.#reported.add(key);
         this.#log(w.kind === 'feature' ? 'info' : 'warn', describeWarning(w));
       },
+      // One line, shortened: the path comes from the client's URL and may be kilobytes long.
+      onPathTooLong: (folder) => this.#log('warn', `a URL maps to a path longer than the file system allows (ENAMETOOLONG), answered as not found: ${textForLog(folder)}`),
     });
     this.#statCache.clear();
     const pipeline = new Pipeline({

@@ -71,6 +71,8 @@ export interface StartOptions {
    * one test application serves several fixtures and pool users can read it wherever the repo is.
    */
   readonly files?: Record<string, string>;
+  /** Extra environment variables for the server (e.g. WHARF_HTTP_PARAMETERS). */
+  readonly env?: Record<string, string>;
 }
 
 export async function startWharf(options: StartOptions): Promise<WharfProcess> {
@@ -88,7 +90,7 @@ export async function startWharf(options: StartOptions): Promise<WharfProcess> {
   if (!options.embedded) args.push('--config', configFile);
   else args.push('--port', String(port));
   args.push(...(options.args ?? []));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.env ?? {}) } });
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer): void => {
