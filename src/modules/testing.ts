@@ -84,6 +84,9 @@ export const SCHEMA_DEFAULTS: Readonly<Record<string, ElementSpec>> = {
     attributes: { allowKeepAlive: true },
     children: { customHeaders: {}, redirectHeaders: {} },
   },
+  'system.webServer/httpRedirect': {
+    attributes: { enabled: false, destination: '', exactDestination: false, childOnly: false, httpResponseStatus: 'Found' },
+  },
   'system.webServer/staticContent': {
     attributes: { defaultDocFooter: '', isDocFooterFileName: false, enableDocFooter: false },
     children: {
