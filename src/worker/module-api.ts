@@ -214,6 +214,11 @@ export interface ChildRequestOptions {
   /** The child's request headers, flat [name, value, …]; default: this request's. */
   readonly rawHeaders?: readonly string[];
   /**
+   * The child's request line (rawUrl: what a hosted application and URL server variables see) is
+   * `url` itself; by default it stays the client's, as for a default document.
+   */
+  readonly ownUrl?: boolean;
+  /**
    * The response keeps the status line it has now whatever the child sets (httpErrors
    * ExecuteURL: the client gets the original error status with the child's body), also when the
    * child streams and the head leaves while it runs.

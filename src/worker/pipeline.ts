@@ -352,7 +352,7 @@ export class Pipeline implements ContextHost {
     const pr = parent.request;
     const head: RequestHeadMessage = {
       method: pr.method,
-      rawUrl: pr.rawUrl,
+      rawUrl: options?.ownUrl === true ? url : pr.rawUrl,
       path,
       query,
       protocol: pr.protocol,

@@ -128,7 +128,7 @@ async function executeUrl(ctx: HttpContext, path: string): Promise<void> {
   res.removeHeader('Content-Type');
   res.removeHeader('Content-Length');
   const target = executeUrlTarget(ctx, path, statusCode);
-  const child = await ctx.executeChildRequest(target, { keepStatus: true, rawHeaders: errorPageHeaders(ctx.request.rawHeaders) });
+  const child = await ctx.executeChildRequest(target, { keepStatus: true, ownUrl: true, rawHeaders: errorPageHeaders(ctx.request.rawHeaders) });
   res.win32Status = win32Status;
   // A page that streamed is on its way to the client with the original status.
   if (res.headersSent) return;
