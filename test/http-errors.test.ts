@@ -67,10 +67,17 @@ describe('httpErrors ExecuteURL and httpRedirect', () => {
       assert.deepEqual(own.json(), { page: 'node error page', url: '/app/notfound?from=config' });
     });
 
-    it("existingResponse: Auto keeps an application's own error body, Replace runs the page", async () => {
+    it("existingResponse: Auto and PassThrough keep an application's own error body, Replace runs the page", async () => {
       const auto = await get('/app/own404');
       assert.equal(auto.status, 404);
       assert.equal(auto.text(), "the application's own 404");
+      const pass = await get('/app/pass/own404');
+      assert.equal(pass.status, 404);
+      assert.equal(pass.text(), "the application's own 404");
+      // PassThrough with nothing to pass (the core's empty 404): the page runs.
+      const empty = await get('/pass/nothere.html');
+      assert.equal(empty.status, 404);
+      assert.equal(empty.text(), PAGE_404);
       const replace = await get('/app/replace/own404');
       assert.equal(replace.status, 404);
       assert.equal(replace.headers['content-type'], 'text/html');

@@ -125,6 +125,7 @@ test('ExecuteURL runs the URL as a child request and keeps the original status',
   assert.deepEqual(ctx.childUrls, ['/errors/notfound.aspx?404;http://localhost:80/missing.htm']);
   const options = ctx.childOptions[0];
   assert.equal(options?.keepStatus, true);
+  assert.equal(options?.ownUrl, true, 'the page sees its own URL');
   // The page is not the requested resource: the client's preconditions and ranges are not passed on.
   const names = (options?.rawHeaders ?? []).filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
   assert.ok(names.includes('accept') && !names.includes('if-none-match') && !names.includes('range'), names.join(','));
