@@ -214,6 +214,23 @@ describe('ConfigSystem: merge order', () => {
     assert.equal(redirect(c), false, 'folders below it are not');
   });
 
+  it('names the deepest level that writes a section (sectionScope)', () => {
+    const f = fixture(
+      '<httpRedirect destination="/x" />',
+      `<location path="Site/sub/deeper"><system.webServer><httpRedirect enabled="true" /></system.webServer></location>`,
+    );
+    f.write('root/sub/web.config', ws('<httpRedirect enabled="true" /><directoryBrowse enabled="true" />'));
+    f.write('root/web.config', '<configuration><location path="page.htm"><system.webServer><httpRedirect enabled="true" /></system.webServer></location></configuration>');
+    const cs = f.system();
+    const scope = (url: string, section = 'system.webServer/httpRedirect'): string => ok(cs.resolve(1, url)).sectionScope(section);
+    assert.equal(scope('/a.htm'), '/', 'server level only');
+    assert.equal(scope('/page.htm'), '/page.htm', 'a <location> naming a file in a web.config');
+    assert.equal(scope('/sub/a/b.htm'), '/sub', 'a folder web.config');
+    assert.equal(scope('/sub/deeper/c.htm'), '/sub/deeper', 'an applicationHost <location>');
+    assert.equal(scope('/sub/deeper/c.htm', 'system.webServer/directoryBrowse'), '/sub');
+    assert.equal(scope('/x', 'system.webServer/defaultDocument'), '/', 'a section nobody writes');
+  });
+
   it('finds a web.config spelled Web.config', () => {
     const f = fixture();
     f.write('root/sub/Web.config', ws('<httpRedirect enabled="true" />'));

@@ -126,6 +126,8 @@ interface Level {
 
 interface ChainEntry {
   readonly block: LocationBlock;
+  /** The URL level the block applies at ('/' for the server level and the site root). */
+  readonly url: string;
   readonly fromAppHost: boolean;
   readonly atApplicationRoot: boolean;
   readonly file: ConfigFile | undefined;
@@ -189,6 +191,7 @@ class ResolvedView implements ResolvedConfig {
   readonly configFileUrls: readonly string[];
   readonly #sections: ReadonlyMap<string, MergedElement>;
   readonly #context: ValueContext;
+  readonly #chain: readonly ChainEntry[];
 
   constructor(
     site: SiteConfig,
@@ -199,7 +202,9 @@ class ResolvedView implements ResolvedConfig {
     context: ValueContext,
     configFiles: readonly string[],
     configFileUrls: readonly string[],
+    chain: readonly ChainEntry[],
   ) {
+    this.#chain = chain;
     this.configFiles = configFiles;
     this.configFileUrls = configFileUrls;
     this.site = site;
@@ -213,6 +218,12 @@ class ResolvedView implements ResolvedConfig {
 
   section(path: string): ConfigElement {
     return sectionOrDefaults(this.#sections, this.#context, path);
+  }
+
+  sectionScope(path: string): string {
+    let url = '/';
+    for (const e of this.#chain) if (e.block.sections.has(path)) url = e.url;
+    return url;
   }
 }
 
@@ -477,7 +488,7 @@ export class ConfigSystem {
     if (!merged.ok) return done(merged);
     const configFiles = reading.map((l) => l.folder + (l.folder.endsWith('/') ? '' : '/') + 'web.config');
     const configFileUrls = reading.map((l) => l.url);
-    const view = new ResolvedView(site.site, app.app, vdir, physicalPath, merged.sections, this.#context, configFiles, configFileUrls);
+    const view = new ResolvedView(site.site, app.app, vdir, physicalPath, merged.sections, this.#context, configFiles, configFileUrls, chain);
     return done({ ok: true, config: view });
   }
 
@@ -488,27 +499,27 @@ export class ConfigSystem {
    */
   #chain(site: SiteIndex, levels: readonly Level[], files: readonly (ConfigFile | undefined)[], requestApp: AppIndex): ChainEntry[] {
     const chain: ChainEntry[] = [];
-    for (const block of this.#internals.serverBlocks) chain.push({ block, fromAppHost: true, atApplicationRoot: true, file: undefined });
+    for (const block of this.#internals.serverBlocks) chain.push({ block, url: '/', fromAppHost: true, atApplicationRoot: true, file: undefined });
     for (let i = 0; i < levels.length; i++) {
       const level = levels[i]!;
       const atApplicationRoot = level.app.urlLower === level.urlLower;
       // inheritInChildApplications="false" keeps a location's settings out of child applications.
       const applies = (block: LocationBlock): boolean => block.inheritInChildApplications || level.app === requestApp;
       for (const loc of site.locations.get(level.urlLower) ?? []) {
-        if (applies(loc.block)) chain.push({ block: loc.block, fromAppHost: true, atApplicationRoot, file: undefined });
+        if (applies(loc.block)) chain.push({ block: loc.block, url: level.url, fromAppHost: true, atApplicationRoot, file: undefined });
       }
       for (let j = 0; j < i; j++) {
         const file = files[j];
         if (!file) continue;
         for (const block of file.blocks) {
           if (block.path === '' || joinUrl(levels[j]!.urlLower, block.path.toLowerCase()) !== level.urlLower) continue;
-          if (applies(block)) chain.push({ block, fromAppHost: false, atApplicationRoot, file });
+          if (applies(block)) chain.push({ block, url: level.url, fromAppHost: false, atApplicationRoot, file });
         }
       }
       const own = files[i];
       if (own) {
         for (const block of own.blocks) {
-          if (block.path === '' && applies(block)) chain.push({ block, fromAppHost: false, atApplicationRoot, file: own });
+          if (block.path === '' && applies(block)) chain.push({ block, url: level.url, fromAppHost: false, atApplicationRoot, file: own });
         }
       }
     }

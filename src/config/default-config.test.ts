@@ -50,6 +50,7 @@ describe('the embedded applicationHost.config', () => {
       'DefaultDocumentModule',
       'DirectoryListingModule',
       'HttpLoggingModule',
+      'HttpRedirectionModule',
       'ProtocolSupportModule',
       'RequestFilteringModule',
       'RewriteModule',
@@ -57,7 +58,7 @@ describe('the embedded applicationHost.config', () => {
       'iisnode',
     ]);
     const modules = c.section('system.webServer/modules').items;
-    assert.equal(modules.length, 9);
+    assert.equal(modules.length, 10);
     // URL Rewrite and Node.js hosting are on, unlocked, as their installers leave them.
     assert.deepEqual(modules.slice(-2).map((m) => m.str('name')), ['RewriteModule', 'iisnode']);
     const handlers = c.section('system.webServer/handlers');

@@ -119,6 +119,12 @@ export interface ResolvedConfig {
   readonly configFileUrls: readonly string[];
   /** Merged system.webServer (or other) section, e.g. 'system.webServer/staticContent'. */
   section(path: string): ConfigElement;
+  /**
+   * The URL path of the deepest configuration level that writes the section for this URL: the
+   * folder of a web.config, or the path of a `<location>` ('/old', '/old/page.htm'); '/' when
+   * only the server level or the site root does (httpRedirect appends the rest of the URL below it).
+   */
+  sectionScope(path: string): string;
 }
 
 export type ResolveResult =

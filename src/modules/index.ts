@@ -7,6 +7,7 @@ import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
 import { DirectoryListingModule } from './directory-listing/index.js';
 import { HttpLoggingModule } from './http-logging/index.js';
+import { HttpRedirectionModule } from './http-redirect/index.js';
 import { IisNodeModule } from './iisnode/index.js';
 import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
@@ -18,6 +19,7 @@ export type { CustomErrorOptions } from './custom-error/index.js';
 export { DefaultDocumentModule } from './default-document/index.js';
 export { DirectoryListingModule } from './directory-listing/index.js';
 export { HttpLoggingModule } from './http-logging/index.js';
+export { HttpRedirectionModule } from './http-redirect/index.js';
 export { IisNodeModule } from './iisnode/index.js';
 export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
@@ -32,6 +34,7 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   DefaultDocumentModule,
   DirectoryListingModule,
   ProtocolSupportModule,
+  HttpRedirectionModule,
   StaticFileModule,
   RequestFilteringModule,
   CustomErrorModule,

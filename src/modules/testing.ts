@@ -21,6 +21,8 @@ import type { SourcePosition } from '../errors.js';
 import { KernelCache } from '../worker/http-context.js';
 import { computeServerVariable, headerOfVariable } from '../worker/server-variables.js';
 import type {
+  ChildRequestOptions,
+  ChildRequestResult,
   ErrorDetail,
   FileInfo,
   HandlerMapping,
@@ -81,6 +83,9 @@ export const SCHEMA_DEFAULTS: Readonly<Record<string, ElementSpec>> = {
   'system.webServer/httpProtocol': {
     attributes: { allowKeepAlive: true },
     children: { customHeaders: {}, redirectHeaders: {} },
+  },
+  'system.webServer/httpRedirect': {
+    attributes: { enabled: false, destination: '', exactDestination: false, childOnly: false, httpResponseStatus: 'Found' },
   },
   'system.webServer/staticContent': {
     attributes: { defaultDocFooter: '', isDocFooterFileName: false, enableDocFooter: false },
@@ -373,6 +378,8 @@ export interface TestContextOptions {
   readonly isChildRequest?: boolean;
   readonly siteName?: string;
   readonly https?: boolean;
+  /** ResolvedConfig.sectionScope answers by section path ('/' when absent). */
+  readonly sectionScopes?: Readonly<Record<string, string>>;
   /** Called instead of running `modules` when a child request is executed. */
   readonly onChildRequest?: (url: string, parent: TestContext) => Promise<void>;
 }
@@ -416,6 +423,7 @@ export class TestContext implements HttpContext {
   errorDetail: ErrorDetail | undefined;
   readonly logs: { level: string; message: string }[] = [];
   readonly childUrls: string[] = [];
+  readonly childOptions: (ChildRequestOptions | undefined)[] = [];
   readonly #options: TestContextOptions;
   readonly #sections = new Map<string, ConfigElement>();
 
@@ -500,6 +508,7 @@ export class TestContext implements HttpContext {
       physicalPath: this.physicalPath,
       configFiles: [join(this.root, 'web.config')],
       configFileUrls: ['/'],
+      sectionScope: (p: string) => options.sectionScopes?.[p] ?? '/',
       section(p: string): ConfigElement {
         let s = self.#sections.get(p);
         if (!s) {
@@ -568,11 +577,30 @@ export class TestContext implements HttpContext {
     else this.#variables.set(upper, value);
   }
 
-  async executeChildRequest(url: string): Promise<void> {
+  async executeChildRequest(url: string, options?: ChildRequestOptions): Promise<ChildRequestResult> {
     this.childUrls.push(url);
-    if (this.#options.onChildRequest) return this.#options.onChildRequest(url, this);
+    this.childOptions.push(options);
+    const res = this.response;
+    // keepStatus as the worker does it: the child starts at 200 and its status is dropped after.
+    const kept = options?.keepStatus === true ? { status: res.statusCode, sub: res.subStatus } : undefined;
+    if (kept !== undefined) {
+      res.statusCode = 200;
+      res.subStatus = 0;
+    }
+    const result = (): ChildRequestResult => {
+      const r = { status: res.statusCode, subStatus: res.subStatus };
+      if (kept !== undefined) {
+        res.statusCode = kept.status;
+        res.subStatus = kept.sub;
+      }
+      return r;
+    };
+    if (this.#options.onChildRequest) {
+      await this.#options.onChildRequest(url, this);
+      return result();
+    }
     const modules = this.#options.modules;
-    if (!modules) return;
+    if (!modules) return result();
     const child = new TestContext({
       ...this.#options,
       root: this.root,
@@ -586,6 +614,7 @@ export class TestContext implements HttpContext {
     await runHandler(child, modules);
     // A child that set an error status reports it through the shared response (as in IIS).
     if (child.errorDetail) this.errorDetail = child.errorDetail;
+    return result();
   }
 
   async stat(path: string): Promise<FileInfo | undefined> {

@@ -8,6 +8,8 @@ import { formatHResult } from '../errors.js';
 import { computeServerVariable, headerOfVariable } from './server-variables.js';
 import type { CacheableMessage, RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
 import type {
+  ChildRequestOptions,
+  ChildRequestResult,
   ErrorDetail,
   FileInfo,
   HandlerMapping,
@@ -67,7 +69,7 @@ export class KernelCache implements KernelCachePolicy {
 /** The part of the pipeline a context calls back into. */
 export interface ContextHost {
   runSendResponse(ctx: WorkerContext): void | Promise<void>;
-  runChildRequest(parent: WorkerContext, url: string): Promise<void>;
+  runChildRequest(parent: WorkerContext, url: string, options: ChildRequestOptions | undefined): Promise<ChildRequestResult>;
   stat(path: string): Promise<FileInfo | undefined>;
   statCached(path: string): FileInfo | null | undefined;
   log(level: 'info' | 'warn' | 'error', message: string): void;
@@ -195,6 +197,8 @@ export class WorkerResponse implements HttpResponse {
   readonly #isHead: boolean;
   #hookHost: ContextHost | undefined;
   #hookCtx: WorkerContext | undefined;
+  /** The status line the head goes out with while a keepStatus child request runs. */
+  #pinned: { readonly status: number; readonly subStatus: number; readonly reason: string } | undefined;
 
   constructor(transport: ResponseTransport, isHead: boolean) {
     this.#transport = transport;
@@ -223,6 +227,24 @@ export class WorkerResponse implements HttpResponse {
   }
   get aborted(): boolean {
     return this.#aborted;
+  }
+
+  /**
+   * Keep the current status line for the head whatever is set until unpinStatus() (an httpErrors
+   * ExecuteURL page runs as a child and may stream: its head must carry the original error).
+   */
+  pinStatus(): void {
+    this.#pinned = { status: this.#status, subStatus: this.subStatus, reason: this.statusReason };
+  }
+
+  /** Back to the pinned status line (the child's own status is dropped). */
+  unpinStatus(): void {
+    const p = this.#pinned;
+    if (p === undefined) return;
+    this.#pinned = undefined;
+    this.#status = p.status;
+    this.subStatus = p.subStatus;
+    this.statusReason = p.reason;
   }
 
   requestClose(): void {
@@ -357,7 +379,7 @@ export class WorkerResponse implements HttpResponse {
       if (r !== undefined) await r;
       if (this.#aborted || this.#headersSent) return undefined;
     }
-    const status = this.#status;
+    const status = this.#pinned?.status ?? this.#status;
     // After a 101 the "body" is the new protocol's bytes (a WebSocket tunnel): they still flow.
     if (status === 101) final = false;
     const noBody = status === 204 || status === 304 || (status >= 100 && status < 200 && status !== 101);
@@ -376,7 +398,7 @@ export class WorkerResponse implements HttpResponse {
     const head = await this.#prepareHead(final);
     if (head === undefined) return;
     this.#headersSent = true;
-    this.#transport.head(head.status, this.statusReason, head.headers);
+    this.#transport.head(head.status, this.#pinned?.reason ?? this.statusReason, head.headers);
     const chunks = this.#chunks;
     this.#chunks = [];
     if (head.noBody) return;
@@ -429,6 +451,7 @@ export class WorkerContext implements HttpContext {
   finished = false;
   readonly #host: ContextHost;
   readonly parent: WorkerContext | undefined;
+  readonly executedBy: string | undefined;
 
   constructor(init: {
     request: WorkerRequest;
@@ -447,6 +470,7 @@ export class WorkerContext implements HttpContext {
     this.#host = init.host;
     this.parent = init.parent;
     this.isChildRequest = init.parent !== undefined;
+    this.executedBy = init.parent?.currentModule;
   }
 
   finish(): void {
@@ -481,9 +505,9 @@ export class WorkerContext implements HttpContext {
   /** Child requests this request ran (a response made by one is not kernel-cached: CHILD_REQUEST). */
   childRequests = 0;
 
-  executeChildRequest(url: string): Promise<void> {
+  executeChildRequest(url: string, options?: ChildRequestOptions): Promise<ChildRequestResult> {
     this.childRequests++;
-    return this.#host.runChildRequest(this, url);
+    return this.#host.runChildRequest(this, url, options);
   }
 
   stat(path: string): Promise<FileInfo | undefined> {

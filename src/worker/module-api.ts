@@ -209,6 +209,29 @@ export interface KernelCachePolicy {
   readonly dependencies: readonly string[];
 }
 
+/** How HttpContext.executeChildRequest runs the child (IIS's EXECUTE_FLAG_* choices). */
+export interface ChildRequestOptions {
+  /** The child's request headers, flat [name, value, …]; default: this request's. */
+  readonly rawHeaders?: readonly string[];
+  /**
+   * The child's request line (rawUrl: what a hosted application and URL server variables see) is
+   * `url` itself; by default it stays the client's, as for a default document.
+   */
+  readonly ownUrl?: boolean;
+  /**
+   * The response keeps the status line it has now whatever the child sets (httpErrors
+   * ExecuteURL: the client gets the original error status with the child's body), also when the
+   * child streams and the head leaves while it runs.
+   */
+  readonly keepStatus?: boolean;
+}
+
+/** The child request's own outcome (with keepStatus, not what the client gets). */
+export interface ChildRequestResult {
+  readonly status: number;
+  readonly subStatus: number;
+}
+
 /** Why HttpContext.rewriteUrl refused a URL: the status to answer with and what to say. */
 export interface RewriteRefusal {
   readonly status: number;
@@ -268,9 +291,17 @@ export interface HttpContext {
   readonly errorDetail: ErrorDetail | undefined;
   /**
    * Run a child request for another URL of the same site (IIS IHttpContext::ExecuteRequest), e.g.
-   * a default document. The child writes into this request's response.
+   * a default document or an httpErrors ExecuteURL page. The child writes into this request's
+   * response; `url` is encoded, and without a query string the child gets this request's.
+   * Resolves with the child's own final status. A URL of an application in another pool is not
+   * run: this request gets 403.18, as in IIS.
    */
-  executeChildRequest(url: string): Promise<void>;
+  executeChildRequest(url: string, options?: ChildRequestOptions): Promise<ChildRequestResult>;
+  /**
+   * For a child request, the module that executed it ('DefaultDocumentModule',
+   * 'CustomErrorModule'); undefined for the client's own request.
+   */
+  readonly executedBy?: string | undefined;
   /**
    * Serve this request as another URL of the same site from here on (IIS IHttpRequest::SetUrl, as
    * URL Rewrite uses it): handler mapping, the physical path and the configuration of the new

@@ -23,7 +23,7 @@ function tracer(name: string, behaviour: Partial<Record<Notification, (ctx: Http
   return { name, notifications };
 }
 
-function setup(options: { handlers: string; modules: ModuleDefinition[]; moduleNames: string[] }) {
+function setup(options: { handlers: string; modules: ModuleDefinition[]; moduleNames: string[]; extraApplication?: string }) {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-pipeline-'));
   mkdirSync(join(dir, 'www', 'sub'), { recursive: true });
   writeFileSync(join(dir, 'www', 'a.txt'), 'A');
@@ -31,10 +31,11 @@ function setup(options: { handlers: string; modules: ModuleDefinition[]; moduleN
   const text = `<?xml version="1.0"?>
 <configuration>
   <system.applicationHost>
-    <applicationPools><add name="P" /></applicationPools>
+    <applicationPools><add name="P" /><add name="Q" /></applicationPools>
     <sites>
       <site name="S" id="1">
         <application path="/" applicationPool="P"><virtualDirectory path="/" physicalPath="www" /></application>
+        ${options.extraApplication ?? ''}
         <bindings><binding protocol="http" bindingInformation="*:8080:" /></bindings>
       </site>
     </sites>
@@ -232,6 +233,88 @@ test('a child request runs the pipeline for another URL and writes into the same
   const r = await serve(pipeline, '/');
   assert.equal(r.status, 200);
   assert.equal(r.body, 'child /sub/inner.txt true');
+});
+
+test('keepStatus child: starts at 200 with nothing produced, the head keeps the parent status even when the child flushes', async () => {
+  let child: { status: number; subStatus: number } | undefined;
+  const errorPage: ModuleDefinition = {
+    name: 'ErrorPage',
+    notifications: {
+      async SendResponse(ctx) {
+        if (ctx.response.statusCode !== 404) return;
+        ctx.response.clearBody();
+        child = await ctx.executeChildRequest('/sub/inner.txt?q=1', { keepStatus: true, ownUrl: true });
+      },
+    },
+  };
+  const writerThenStatus: ModuleDefinition = {
+    name: 'Page',
+    async executeHandler(ctx) {
+      if (ctx.request.path === '/missing') {
+        ctx.setStatus(404, 2);
+        ctx.finish();
+        return;
+      }
+      // The child sees a fresh 200 and its own URL, writes, streams, then sets a status of its own.
+      ctx.response.write(`${ctx.response.statusCode} ${ctx.request.rawUrl} ${ctx.request.queryString}`);
+      await ctx.response.flush();
+      ctx.response.statusCode = 201;
+    },
+  };
+  const { pipeline } = setup({
+    handlers: '<add name="Page" path="*" verb="*" modules="Page" />',
+    modules: [writerThenStatus, errorPage],
+    moduleNames: ['Page', 'ErrorPage'],
+  });
+  const r = await serve(pipeline, '/missing');
+  assert.equal(r.status, 404);
+  assert.equal(r.body, '200 /sub/inner.txt?q=1 q=1');
+  assert.equal(r.end?.subStatus, 2);
+  assert.deepEqual(child, { status: 201, subStatus: 0 });
+});
+
+test('a child request for an application of another pool is not run: 403.18', async () => {
+  const parent: ModuleDefinition = {
+    name: 'Parent',
+    async executeHandler(ctx) {
+      const result = await ctx.executeChildRequest('/other/x.txt');
+      ctx.response.setHeader('X-Child', `${result.status}.${result.subStatus}`);
+      ctx.finish();
+    },
+  };
+  const { pipeline } = setup({
+    handlers: '<add name="Root" path="*" verb="*" modules="Parent" />',
+    modules: [parent],
+    moduleNames: ['Parent'],
+    extraApplication: '<application path="/other" applicationPool="Q"><virtualDirectory path="/" physicalPath="www" /></application>',
+  });
+  const r = await serve(pipeline, '/');
+  assert.equal(r.status, 403);
+  assert.equal(r.end?.subStatus, 18);
+  assert.deepEqual(r.headers.slice(r.headers.indexOf('X-Child'), r.headers.indexOf('X-Child') + 2), ['X-Child', '403.18']);
+});
+
+test('MapRequestHandler modules run before the core looks for the file: a module can answer for a missing one', async () => {
+  const redirector: ModuleDefinition = {
+    name: 'Redirector',
+    notifications: {
+      MapRequestHandler(ctx) {
+        if (!ctx.request.path.startsWith('/gone/')) return;
+        ctx.response.statusCode = 301;
+        ctx.response.setHeader('Location', '/new');
+        ctx.finish();
+      },
+    },
+  };
+  const { pipeline } = setup({
+    handlers: '<add name="Txt" path="*.txt" verb="*" modules="Writer" resourceType="File" />',
+    modules: [redirector, writer],
+    moduleNames: ['Redirector', 'Writer'],
+  });
+  const moved = await serve(pipeline, '/gone/x.txt');
+  assert.equal(moved.status, 301);
+  const missing = await serve(pipeline, '/nope.txt');
+  assert.deepEqual([missing.status, missing.end?.subStatus], [404, 0]);
 });
 
 test('responseBufferLimit: 0 streams from the first write (no Content-Length); the default buffers and counts', async () => {

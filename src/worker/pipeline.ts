@@ -16,7 +16,7 @@ import {
   type ContextHost,
   type ResponseTransport,
 } from './http-context.js';
-import { STAGES, type FileInfo, type HandlerMapping, type ModuleDefinition, type Notification } from './module-api.js';
+import { STAGES, type ChildRequestOptions, type ChildRequestResult, type FileInfo, type HandlerMapping, type ModuleDefinition, type Notification } from './module-api.js';
 import type { ChainEntry, ModuleChain, ModuleRegistry } from './module-registry.js';
 import type { RequestBody } from './request-body.js';
 import { StatCache } from './file-cache.js';
@@ -137,9 +137,20 @@ export class Pipeline implements ContextHost {
       if (ctx.finished || ctx.response.aborted) break;
       ctx.notification = stage;
       if (stage === 'MapRequestHandler') {
-        const r = this.#mapHandler(ctx);
-        if (r !== undefined) await r;
+        this.#mapHandler(ctx);
         if (ctx.finished) break;
+        // The stage's modules (HttpRedirectionModule) run before the core checks the handler's
+        // access and resource, so a URL with no file behind it can still be redirected, as IIS
+        // redirects every URL of a removed folder.
+        const list = n.MapRequestHandler;
+        if (list.length !== 0) {
+          const r = this.#notify(ctx, list, stage, false);
+          if (r !== undefined) await r;
+          if (ctx.finished || ctx.response.aborted) break;
+        }
+        const r = this.#checkHandler(ctx);
+        if (r !== undefined) await r;
+        continue;
       } else if (stage === 'ExecuteRequestHandler') {
         const r = this.#executeHandler(ctx, chain);
         if (r !== undefined) await r;
@@ -230,7 +241,8 @@ export class Pipeline implements ContextHost {
     ctx.finish();
   }
 
-  #mapHandler(ctx: WorkerContext): void | Promise<void> {
+  /** Choose the handler (404.4, 405 when none fits) and what it serves. */
+  #mapHandler(ctx: WorkerContext): void {
     ctx.currentModule = 'IIS Web Core';
     const req = ctx.request;
     const handlers = ctx.config.section('system.webServer/handlers');
@@ -256,6 +268,14 @@ export class Pipeline implements ContextHost {
       }
     }
     ctx.response.bufferLimit = h.responseBufferLimit;
+  }
+
+  /** The core's checks of the chosen handler: accessPolicy (403.1/2/3) and resourceType (404.0). */
+  #checkHandler(ctx: WorkerContext): void | Promise<void> {
+    const h = ctx.handler;
+    if (h === undefined) return;
+    ctx.currentModule = 'IIS Web Core';
+    const handlers = ctx.config.section('system.webServer/handlers');
     const access = ACCESS[h.requireAccess];
     if (access !== undefined && !grantedAccess(handlers).has(access.flag)) {
       ctx.setStatus(403, access.sub, {
@@ -324,24 +344,23 @@ export class Pipeline implements ContextHost {
     if (list.length !== 0) return this.#notify(ctx, list, 'SendResponse', true);
   }
 
-  async runChildRequest(parent: WorkerContext, url: string): Promise<void> {
+  async runChildRequest(parent: WorkerContext, url: string, options: ChildRequestOptions | undefined): Promise<ChildRequestResult> {
+    const res = parent.response;
+    const failed = (status: number, subStatus: number, description: string): ChildRequestResult => {
+      parent.setStatus(status, subStatus, { description });
+      return { status, subStatus };
+    };
     let depth = 0;
     for (let p: WorkerContext | undefined = parent; p !== undefined; p = p.parent) depth++;
-    if (depth > MAX_CHILD_DEPTH) {
-      parent.setStatus(500, 0, { description: `Child requests nest deeper than ${MAX_CHILD_DEPTH} levels (${url}).` });
-      return;
-    }
+    if (depth > MAX_CHILD_DEPTH) return failed(500, 0, `Child requests nest deeper than ${MAX_CHILD_DEPTH} levels (${url}).`);
     const q = url.indexOf('?');
     const path = canonicalizePath(q === -1 ? url : url.slice(0, q));
     const query = q === -1 ? parent.request.queryString : url.slice(q + 1);
-    if (path === undefined) {
-      parent.setStatus(500, 0, { description: `Invalid child request URL ${url}.` });
-      return;
-    }
+    if (path === undefined) return failed(500, 0, `Invalid child request URL ${url}.`);
     const pr = parent.request;
     const head: RequestHeadMessage = {
       method: pr.method,
-      rawUrl: pr.rawUrl,
+      rawUrl: options?.ownUrl === true ? url : pr.rawUrl,
       path,
       query,
       protocol: pr.protocol,
@@ -351,23 +370,44 @@ export class Pipeline implements ContextHost {
       localAddress: pr.localAddress,
       localPort: pr.localPort,
       contentLength: pr.contentLength,
-      rawHeaders: pr.rawHeaders,
+      rawHeaders: options?.rawHeaders ?? pr.rawHeaders,
     };
     const resolved = this.#o.config.resolve(parent.site.id, path);
     if (!resolved.ok) {
-      this.#sendConfigError(new WorkerRequest(head, undefined), parent.response, resolved.error);
-      return;
+      this.#sendConfigError(new WorkerRequest(head, undefined), res, resolved.error);
+      return { status: 500, subStatus: 19 };
+    }
+    const pool = resolved.config.application.applicationPool;
+    if (pool !== this.#o.poolName) {
+      // IIS runs a child only in the parent's pool (403.18: ExecuteURL into another application's pool).
+      return failed(403, 18, `${path} belongs to application ${resolved.config.application.path} of application pool "${pool}"; a child request runs only in this request's pool ("${this.#o.poolName}").`);
     }
     const child = new WorkerContext({
       request: new WorkerRequest(head, undefined),
-      response: parent.response,
+      response: res,
       config: resolved.config,
       appPoolName: this.#o.poolName,
       host: this,
       parent,
     });
     child.user = parent.user;
-    await this.#runStages(child);
+    const produced = res.produced;
+    const keep = options?.keepStatus === true;
+    if (keep) {
+      res.pinStatus();
+      res.statusCode = 200;
+      res.subStatus = 0;
+      res.statusReason = '';
+    }
+    // The child's handler starts from nothing produced, whatever the parent's status says.
+    res.produced = false;
+    try {
+      await this.#runStages(child);
+      return { status: res.statusCode, subStatus: res.subStatus };
+    } finally {
+      if (keep) res.unpinStatus();
+      res.produced ||= produced;
+    }
   }
 
   stat(path: string): Promise<FileInfo | undefined> {

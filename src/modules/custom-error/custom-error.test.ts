@@ -114,16 +114,77 @@ test('ExecuteURL runs the URL as a child request and keeps the original status',
   const ctx = await send({
     status: 404,
     sub: 0,
+    headers: { 'If-None-Match': '"abc"', Range: 'bytes=0-1', Accept: 'text/html' },
     sections: httpErrors({ items: [errorItem(404, '/errors/notfound.aspx', { responseMode: 'ExecuteURL' })] }),
     onChildRequest: async (_url, parent) => {
-      parent.response.statusCode = 200;
       parent.response.setHeader('Content-Type', 'text/html; charset=utf-8');
       parent.response.write('<p>from the child</p>');
     },
   });
-  assert.deepEqual(ctx.childUrls, ['/errors/notfound.aspx']);
+  // IIS's query string for the page: the status and the URL the client asked for, port included.
+  assert.deepEqual(ctx.childUrls, ['/errors/notfound.aspx?404;http://localhost:80/missing.htm']);
+  const options = ctx.childOptions[0];
+  assert.equal(options?.keepStatus, true);
+  assert.equal(options?.ownUrl, true, 'the page sees its own URL');
+  // The page is not the requested resource: the client's preconditions and ranges are not passed on.
+  const names = (options?.rawHeaders ?? []).filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+  assert.ok(names.includes('accept') && !names.includes('if-none-match') && !names.includes('range'), names.join(','));
   assert.equal(ctx.response.statusCode, 404);
+  assert.equal(ctx.response.header('Content-Type'), 'text/html; charset=utf-8');
   assert.equal(ctx.response.text(), '<p>from the child</p>');
+});
+
+test('ExecuteURL keeps a query string written in the path', async () => {
+  const ctx = await send({
+    status: 500,
+    sections: httpErrors({ items: [errorItem(500, '/error?code=500', { responseMode: 'ExecuteURL' })] }),
+    onChildRequest: async (_url, parent) => void parent.response.write('page'),
+  });
+  assert.deepEqual(ctx.childUrls, ['/error?code=500']);
+  assert.equal(ctx.response.statusCode, 500);
+});
+
+test('ExecuteURL page that fails or is empty: the built-in page for the original status, headers as before, one warning', async () => {
+  const sections = httpErrors({ items: [errorItem(404, '/errors/gone.htm', { responseMode: 'ExecuteURL' })] });
+  const failing = async (_url: string, parent: TestContext): Promise<void> => {
+    parent.response.setHeader('ETag', '"child"');
+    parent.setStatus(404, 0);
+  };
+  const first = await send({ status: 404, sub: 2, sections, onChildRequest: failing });
+  assert.equal(first.response.statusCode, 404);
+  assert.equal(first.response.subStatus, 2);
+  assert.equal(first.response.text(), SHIPPED_404);
+  assert.equal(first.response.header('ETag'), undefined, "the failed page's headers are dropped");
+  assert.equal(first.logs.length, 1);
+  assert.match(first.logs[0]?.message ?? '', /\/errors\/gone\.htm answered 404\.0; sending the built-in page for 404/);
+  const again = await send({ status: 404, sections, onChildRequest: failing });
+  assert.equal(again.logs.length, 0, 'warned once');
+
+  const empty = await send({ status: 404, sections, onChildRequest: async () => undefined });
+  assert.equal(empty.response.statusCode, 404);
+  assert.equal(empty.response.text(), SHIPPED_404);
+  assert.match(empty.logs[0]?.message ?? '', /answered 200\.0 with an empty body/);
+});
+
+test('ExecuteURL page in another pool: 403.18 with the built-in 403 page', async () => {
+  const ctx = await send({
+    status: 404,
+    sections: httpErrors({ items: [errorItem(404, '/otherapp/404', { responseMode: 'ExecuteURL' })] }),
+    onChildRequest: async (_url, parent) => parent.setStatus(403, 18),
+  });
+  assert.equal(ctx.response.statusCode, 403);
+  assert.equal(ctx.response.subStatus, 18);
+  assert.match(ctx.response.text(), /403 - Forbidden/);
+});
+
+test('ExecuteURL path that is not a URL of the site: no child request, the built-in page', async () => {
+  for (const path of ['http://example.com/404.htm', '//example.com/404.htm', 'errors/404.htm', '~/errors/404.htm']) {
+    const ctx = await send({ status: 404, sections: httpErrors({ items: [errorItem(404, path, { responseMode: 'ExecuteURL' })] }) });
+    assert.deepEqual(ctx.childUrls, []);
+    assert.equal(ctx.response.statusCode, 404);
+    assert.equal(ctx.response.text(), SHIPPED_404);
+    assert.match(ctx.logs[0]?.message ?? '', /is not a URL of this site/);
+  }
 });
 
 test('Redirect → 302 with Location', async () => {

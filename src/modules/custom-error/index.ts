@@ -17,9 +17,6 @@ export { BUILTIN_CUSTERR_DIR, builtinErrorPage, genericErrorPage, preloadBuiltin
 
 export const HTTP_ERRORS_SECTION = 'system.webServer/httpErrors';
 
-/** ctx.items key set while an ExecuteURL error page runs, so it is not itself replaced. */
-const EXECUTING_ITEM = 'CustomErrorModule.executing';
-
 /** What the configuration says to do for one status. */
 interface ErrorAction {
   readonly mode: string; // File | ExecuteURL | Redirect
@@ -80,28 +77,87 @@ async function sendBuiltin(ctx: HttpContext): Promise<void> {
   sendBody(ctx, await builtinErrorPage(ctx.response.statusCode), 'text/html');
 }
 
+/**
+ * Request headers an ExecuteURL page does not see: its body answers the error, it is not a
+ * representation of the URL asked for, so the client's preconditions and ranges do not apply to
+ * it (RFC 9110 §13.2.1: conditionals are ignored when the answer would not be 2xx or 412;
+ * §14.2: a range applies to a 200 answer).
+ */
+const NOT_FOR_ERROR_PAGE = new Set(['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'range']);
+
+function errorPageHeaders(raw: readonly string[]): readonly string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (!NOT_FOR_ERROR_PAGE.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  return out;
+}
+
+/**
+ * The URL an ExecuteURL page runs as. IIS hands the page the status and the URL the client asked
+ * for as its query string, `404;http://host:80/missing.htm?x=1` (as IIS 6 did for URL custom
+ * errors; applications parse it); a path written with a query string of its own keeps that one.
+ */
+export function executeUrlTarget(ctx: HttpContext, path: string, status: number): string {
+  return path.includes('?') ? path : `${path}?${status};${requestedUrl(ctx)}`;
+}
+
+const warned = new Set<string>();
+function warnOnce(ctx: HttpContext, key: string, message: string): void {
+  if (warned.has(key)) return;
+  if (warned.size > 1000) warned.clear();
+  warned.add(key);
+  ctx.log('warn', message);
+}
+
+/**
+ * responseMode="ExecuteURL": the page is a URL of the same site, run as a child request through
+ * the whole pipeline (a file, a default document, a rewritten URL, a Node.js application); the
+ * client gets the original status with the child's headers and body. The page cannot cause a
+ * second error page: when it fails (missing, an error status, an empty body, another pool) the
+ * built-in page for the original status is sent instead and the failure is logged once.
+ */
+async function executeUrl(ctx: HttpContext, path: string): Promise<void> {
+  const res = ctx.response;
+  // IIS Manager accepts only a server-relative URL ("/errors/404.htm") for ExecuteURL: a
+  // child request cannot leave the site. Anything else gets the built-in page.
+  if (!path.startsWith('/') || path.startsWith('//')) {
+    warnOnce(ctx, `url:${path}`, `httpErrors: ExecuteURL path "${path}" is not a URL of this site such as /errors/404.htm; sending the built-in page (use responseMode="Redirect" for another site)`);
+    return sendBuiltin(ctx);
+  }
+  const { statusCode, subStatus, statusReason, win32Status } = res;
+  const headers = res.headerNames().map((name) => [name, res.getHeader(name)!] as const);
+  res.removeHeader('Content-Type');
+  res.removeHeader('Content-Length');
+  const target = executeUrlTarget(ctx, path, statusCode);
+  const child = await ctx.executeChildRequest(target, { keepStatus: true, ownUrl: true, rawHeaders: errorPageHeaders(ctx.request.rawHeaders) });
+  res.win32Status = win32Status;
+  // A page that streamed is on its way to the client with the original status.
+  if (res.headersSent) return;
+  const ok = child.status >= 200 && child.status < 300 && (res.bodyLength > 0 || ctx.request.method === 'HEAD');
+  if (ok) return;
+  warnOnce(
+    ctx,
+    `failed:${path}:${child.status}.${child.subStatus}`,
+    `httpErrors: the ExecuteURL page ${path} answered ${child.status}.${child.subStatus}${child.status < 300 ? ' with an empty body' : ''}; sending the built-in page for ${statusCode}`,
+  );
+  // Back to the error as it was before the page ran, except that IIS answers 403.18 when the
+  // page belongs to another application pool.
+  for (const name of res.headerNames()) res.removeHeader(name);
+  for (const [name, value] of headers) res.setHeader(name, value);
+  const otherPool = child.status === 403 && child.subStatus === 18;
+  res.statusCode = otherPool ? 403 : statusCode;
+  res.subStatus = otherPool ? 18 : subStatus;
+  res.statusReason = otherPool ? '' : statusReason;
+  prepareForPage(ctx);
+  return sendBuiltin(ctx);
+}
+
 async function sendCustom(ctx: HttpContext, section: ConfigElement, systemDrive: string | undefined): Promise<void> {
   const res = ctx.response;
   const action = actionFor(section, res.statusCode, res.subStatus);
   if (action.path === '') return sendBuiltin(ctx);
   switch (action.mode) {
-    case 'ExecuteURL': {
-      const { statusCode, subStatus, statusReason } = res;
-      res.removeHeader('Content-Type');
-      res.removeHeader('Content-Length');
-      ctx.items.set(EXECUTING_ITEM, true);
-      try {
-        await ctx.executeChildRequest(action.path);
-      } finally {
-        ctx.items.delete(EXECUTING_ITEM);
-      }
-      // IIS keeps the original status for ExecuteURL (the page is content, not the answer).
-      res.statusCode = statusCode;
-      res.subStatus = subStatus;
-      res.statusReason = statusReason;
-      if (res.bodyLength === 0 && !res.headersSent && ctx.request.method !== 'HEAD') await sendBuiltin(ctx);
-      return;
-    }
+    case 'ExecuteURL':
+      return executeUrl(ctx, action.path);
     case 'Redirect':
       redirect(ctx, 302, action.path);
       return;
@@ -151,7 +207,7 @@ function sendDetailed(ctx: HttpContext, section: ConfigElement): void {
 
 async function sendResponse(ctx: HttpContext, systemDrive: string | undefined): Promise<void> {
   const res = ctx.response;
-  if (res.statusCode < 400 || res.headersSent || ctx.isChildRequest || ctx.items.has(EXECUTING_ITEM)) return;
+  if (res.statusCode < 400 || res.headersSent || ctx.isChildRequest) return;
   const section = ctx.config.section(HTTP_ERRORS_SECTION);
   const hasBody = res.bodyLength > 0;
   switch (section.enumName('existingResponse')) {

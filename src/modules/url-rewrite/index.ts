@@ -21,8 +21,9 @@ export const RewriteModule: ModuleDefinition = {
   name: 'RewriteModule',
   notifications: {
     BeginRequest(ctx) {
-      // A child request (a default document) serves a URL the parent already rewrote.
-      if (ctx.isChildRequest) return;
+      // A default document serves a URL the parent already rewrote; an httpErrors ExecuteURL
+      // page is a URL of its own, which the rules see like a client's.
+      if (ctx.isChildRequest && ctx.executedBy !== 'CustomErrorModule') return;
       const global = ctx.config.section('system.webServer/rewrite/globalRules');
       const rules = ctx.config.section('system.webServer/rewrite/rules');
       if (global.items.length === 0 && rules.items.length === 0) return;
