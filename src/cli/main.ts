@@ -10,6 +10,8 @@ import { adminCall } from '../admin/client.js';
 import { adminSocketCandidates } from '../admin/paths.js';
 import { ConfigError, WharfError } from '../errors.js';
 import { DEFAULT_CONFIG, WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
+import { runInForeground } from './foreground.js';
+import { isLifecycleInvocation, runLifecycleCommand } from './lifecycle.js';
 
 const HELP = `Wharf — IIS's architecture for Linux and Node.js
 
@@ -82,6 +84,7 @@ async function admin(argv: string[]): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (isLifecycleInvocation(argv)) return runLifecycleCommand(argv);
   if (isAdminInvocation(argv)) return admin(argv);
   let parsed;
   try {
@@ -133,33 +136,8 @@ async function main(argv: string[]): Promise<number> {
     root: values.root,
     port,
   });
-  // Signals are wired before start-up, so one that arrives early is never fatal by default.
-  let started = false;
-  let stopping = false;
-  let stopped!: () => void;
-  const done = new Promise<void>((resolve) => (stopped = resolve));
-  const stop = (signal: string): void => {
-    if (stopping) {
-      consoleLogger.warn(`${signal} again: stopping at once`);
-      process.exit(1);
-    }
-    stopping = true;
-    if (!started) return; // start-up sees `stopping` and stops when it is done
-    const budget = server.shutdownTimeLimitMs;
-    consoleLogger.info(`${signal}: draining (requests in progress get up to ${budget / 1000} s, the pools' shutdownTimeLimit; send the signal again to stop at once)`);
-    server.stop(budget).then(stopped, stopped);
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // SIGHUP: re-read applicationHost.config now (it is also watched; this is for scripts and file
-  // systems without change notification).
-  process.on('SIGHUP', () => {
-    if (!started) return;
-    void server.reloadNow().then((outcome) => {
-      if (outcome === 'unchanged') consoleLogger.info(`SIGHUP: ${server.configFile} is unchanged (generation kept)`);
-      else if (outcome === 'unreadable') consoleLogger.warn(`SIGHUP: ${server.configFile} cannot be read right now; still serving the last good configuration`);
-    });
-  });
+  // Signals (and `wharf stop`, and the npm/npx launcher) are wired before start-up.
+  const foreground = runInForeground(server, consoleLogger);
   try {
     await server.start();
   } catch (err) {
@@ -173,17 +151,13 @@ async function main(argv: string[]): Promise<number> {
     await server.stop(1000).catch(() => undefined);
     return 1;
   }
-  started = true;
   // The main process holds every client connection: an unexpected exception is logged, not
   // allowed to drop them all. (Application code never runs here; workers crash on their own.)
   process.on('uncaughtException', (err) => consoleLogger.error(`uncaught exception in the main process: ${err.stack ?? String(err)}`));
   process.on('unhandledRejection', (err) => consoleLogger.error(`unhandled rejection in the main process: ${(err as Error)?.stack ?? String(err)}`));
   consoleLogger.info(`Wharf is serving ${server.configFile} (system drive ${server.systemDrive}); pid ${process.pid}`);
-  if (stopping) {
-    stopping = false;
-    stop('a signal during start-up');
-  }
-  await done;
+  foreground.started();
+  await foreground.stopped;
   consoleLogger.info('stopped');
   return 0;
 }
