@@ -385,6 +385,10 @@ function resolveExecutable(name: string, searchPath: string[]): string {
 
 test('the systemd unit (contrib/wharf.service): its ExecStart serves, ExecReload (SIGHUP) applies an edit, KillSignal drains and exits 0', async () => {
   const unit = unitSettings();
+  // docs/systemd.md shows the same unit (without its comments).
+  const settingsOf = (text: string): string[] => text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const doc = /```ini\n([\s\S]*?)```/.exec(readFileSync(join(REPO_ROOT, 'docs', 'systemd.md'), 'utf8'));
+  assert.deepEqual(settingsOf(doc?.[1] ?? ''), settingsOf(readFileSync(join(REPO_ROOT, 'contrib', 'wharf.service'), 'utf8')));
   assert.deepEqual(unit.get('Type'), ['exec']);
   assert.deepEqual(unit.get('KillMode'), ['mixed'], 'only Wharf gets SIGTERM; its workers are its to stop');
   assert.deepEqual(unit.get('KillSignal'), ['SIGTERM']);

@@ -17,6 +17,7 @@ const HELP = `Wharf — IIS's architecture for Linux and Node.js
 
 Usage:
   wharf start [--config <applicationHost.config>] [options]
+  wharf stop | status [--config <file>]
   wharf list <object> [identifier] [/property:value ...] [/text:* | /text:<property>] [--config <file>]
   wharf start|stop site <name> [--config <file>]
   wharf start|stop|recycle apppool <name> [--config <file>]
@@ -26,6 +27,11 @@ Usage:
 Commands:
   start            Run the server in the foreground. Stops cleanly on SIGTERM or SIGINT
                    (drains: outstanding requests finish, then workers exit).
+                   Started by npm start or npx, signalling npm works too (docs/cli.md).
+  stop             (no object) Drain and stop the running server, like SIGTERM; returns once it
+                   has exited. Exit 0, or 3 when it was not running.
+  status           Show whether it runs (Status for Wharf ( W3SVC ) : Running), its pid, uptime,
+                   configuration generation, sites and pools. Exit 0 running, 3 not running.
   list             Show the running server's objects, one line each as appcmd prints them.
                    Objects: site, app, vdir, apppool, wp (worker processes), request
                    (requests in flight); plural forms work too. Filters such as /state:Stopped,
