@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -443,7 +443,6 @@ test('wharf stop and wharf status: usage errors exit 2; `wharf stop site X` is s
   const both = await run(process.execPath, [WHARF_BIN, 'stop', '--config', '/x.config', '--port', '80']);
   assert.equal(both.code, 2);
   const missingConfig = join(mkdtempSync(join(tmpdir(), 'wharf-none-')), 'applicationHost.config');
-  mkdirSync(join(missingConfig, '..'), { recursive: true });
   const site = await run(process.execPath, [WHARF_BIN, 'stop', 'site', 'Default Web Site', '--config', missingConfig]);
   assert.equal(site.code, 1, 'appcmd: the server cannot be reached');
   assert.match(site.stderr, /^ERROR \( message:Wharf is not running for /);
