@@ -118,6 +118,7 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   ADM_CONNECT: 'The admin socket of the running server cannot be reached.',
   ADM_NOT_FOUND: 'An admin command names a site, pool or other object that does not exist.',
   ADM_REQUEST: 'An admin command is malformed or not allowed in the object\'s current state.',
+  ADM_STOP_TIMEOUT: '`wharf stop` asked the server to stop, but its main process still runs after its drain budget plus 15 s.',
   IPC_CLOSED: 'The channel to a worker closed.',
   IPC_PROTOCOL: 'A frame on a worker channel is malformed.',
   MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',

@@ -22,7 +22,7 @@ import type { WorkerLaunch } from './was/activation.js';
 import { adminSocketPath } from './admin/paths.js';
 import { startAdminServer, type AdminServer } from './admin/socket.js';
 import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, siteObjects, vdirObjects, workerObjects } from './admin/objects.js';
-import type { AdminObject, AdminObjectKind, AdminTarget } from './admin/types.js';
+import type { AdminObject, AdminObjectKind, AdminStatus, AdminTarget } from './admin/types.js';
 import { AdminError } from './errors.js';
 
 /** Wharf's bundled files (default site, custom error pages): `%IIS_BIN%` points here. */
@@ -109,6 +109,9 @@ export class WharfServer implements AdminTarget {
   #poll: NodeJS.Timeout | undefined;
   #reloading: Promise<void> = Promise.resolve();
   #admin: AdminServer | undefined;
+  #startedAt = 0;
+  /** What `wharf stop` runs (set by the command line that owns this process: src/cli/foreground.ts). */
+  #shutdownHandler: (() => void) | undefined;
   readonly #identitiesReported = new Set<string>();
   /** Configuration warnings already printed (each once, not again on every generation). */
   readonly #warned = new Set<string>();
@@ -211,6 +214,7 @@ export class WharfServer implements AdminTarget {
     const embeddedPort = this.#o.configFile === undefined ? this.#o.port : undefined;
     this.#admin = await startAdminServer(adminSocketPath(this.configFile, { port: embeddedPort }), this, { warn: (m) => this.#log.warn(m) });
     this.#log.info(`admin socket ${this.#admin.path} (wharf list|start|stop|recycle …; docs/cli.md)`);
+    this.#startedAt = Date.now();
     this.#watch();
     // Resolving (and creating) pool users and checking content access can take a while with many
     // pools: it runs once Wharf listens; a worker start waits for its own pool's user only.
@@ -432,6 +436,36 @@ export class WharfServer implements AdminTarget {
         return requestObjects(listener.requestsInFlight().map((r) => ({ ...r, siteName: names.get(r.siteId) ?? '' })));
       }
     }
+  }
+
+  status(): AdminStatus {
+    const sites = this.list('SITE');
+    const appPools = this.list('APPPOOL');
+    return {
+      pid: process.pid,
+      startedAt: new Date(this.#startedAt).toISOString(),
+      uptimeMs: Date.now() - this.#startedAt,
+      configFile: this.configFile,
+      generation: this.#generation,
+      systemDrive: this.systemDrive,
+      adminSocket: this.#admin?.path ?? '',
+      drainMs: this.shutdownTimeLimitMs,
+      sites,
+      appPools,
+      workerProcesses: this.#activation?.workers().length ?? 0,
+      requestsInFlight: this.#listener?.requestsInFlight().length ?? 0,
+    };
+  }
+
+  /** Who stops this process when `wharf stop` asks (the drain, then exit). */
+  setShutdownHandler(handler: () => void): void {
+    this.#shutdownHandler = handler;
+  }
+
+  shutdown(): { pid: number; drainMs: number; begin(): void } {
+    const handler = this.#shutdownHandler;
+    if (handler === undefined) throw new AdminError('ADM_REQUEST', 'This server is embedded in another program: stop it from there.');
+    return { pid: process.pid, drainMs: this.shutdownTimeLimitMs, begin: handler };
   }
 
   startAppPool(name: string): string {

@@ -43,6 +43,12 @@ const TARGET: AdminTarget = {
     if (name !== 'DefaultAppPool') throw adminNotFound('APPPOOL', name);
     return { lines: ['2026-12-04T00:00:00.000Z pid 7 stdout: hello from the app'], file: '/x/output_20261204.log', folder: '/x' };
   },
+  status: () => {
+    throw new Error('not used here');
+  },
+  shutdown: () => {
+    throw new Error('not used here');
+  },
 };
 
 test('the wharf command line prints what the running server answers, with appcmd exit codes', async () => {

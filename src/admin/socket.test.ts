@@ -44,6 +44,24 @@ function target(): AdminTarget & { calls: string[] } {
       calls.push(`logs apppool ${name} ${lines}`);
       return { lines: [], file: '', folder: '/x' };
     },
+    status: () => ({
+      pid: process.pid,
+      startedAt: '2026-12-05T00:00:00.000Z',
+      uptimeMs: 1000,
+      configFile: '/etc/wharf/applicationHost.config',
+      generation: 2,
+      systemDrive: '/var/lib/wharf',
+      adminSocket: '/run/wharf/x.sock',
+      drainMs: 90000,
+      sites: [],
+      appPools: [POOL],
+      workerProcesses: 0,
+      requestsInFlight: 0,
+    }),
+    shutdown: () => {
+      calls.push('shutdown asked');
+      return { pid: process.pid, drainMs: 90000, begin: () => calls.push('shutdown begun') };
+    },
   };
 }
 
@@ -106,6 +124,24 @@ test('round trip: list, start/stop/recycle answers, hello names the pid', async 
     assert.deepEqual(await adminCall(path, { op: 'hello' }), { ok: true, pid: process.pid });
     assert.deepEqual(t.calls, ['recycle defaultapppool', 'stop site Default Web Site']);
   });
+});
+
+test('status answers the server as a whole; shutdown answers first and begins the drain (which closes the socket) only then', async () => {
+  const path = join(socketDir(), 'admin.sock');
+  const t = target();
+  const server = await startAdminServer(path, { ...t, shutdown: () => ({ ...t.shutdown(), begin: () => void server.close().then(() => t.calls.push('closed')) }) }, quiet);
+  try {
+    const status = await adminCall(path, { op: 'status' });
+    assert.equal(status.ok && status.status?.generation, 2);
+    assert.equal(status.ok && status.status?.configFile, '/etc/wharf/applicationHost.config');
+    // The real drain closes the admin socket and its connections first thing: begun any earlier,
+    // the answer would be lost.
+    assert.deepEqual(await adminCall(path, { op: 'shutdown' }), { ok: true, pid: process.pid, drainMs: 90000, message: `Wharf (pid ${process.pid}) is stopping.` });
+    while (!t.calls.includes('closed')) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(existsSync(path), false);
+  } finally {
+    await server.close();
+  }
 });
 
 test('the socket is 0600 in a 0700 directory, and close() removes it', async () => {

@@ -100,6 +100,8 @@ function toRequest(value: unknown): AdminRequest {
   const name = v['name'];
   switch (op) {
     case 'hello':
+    case 'status':
+    case 'shutdown':
       return { op };
     case 'list':
       if (!isKind(kind)) throw requestError(`Malformed request: unknown object kind ${JSON.stringify(kind)}.`);
@@ -126,25 +128,38 @@ function toRequest(value: unknown): AdminRequest {
   }
 }
 
-async function perform(target: AdminTarget, request: AdminRequest): Promise<AdminResponse> {
+/** An answer, and what to do once it has been written (`shutdown` starts draining only then). */
+interface Performed {
+  readonly response: AdminResponse;
+  readonly after?: () => void;
+}
+
+async function perform(target: AdminTarget, request: AdminRequest): Promise<Performed> {
   switch (request.op) {
     case 'hello':
-      return { ok: true, pid: process.pid };
+      return { response: { ok: true, pid: process.pid } };
     case 'list':
-      return { ok: true, objects: target.list(request.kind) };
+      return { response: { ok: true, objects: target.list(request.kind) } };
     case 'start':
-      return { ok: true, message: await (request.kind === 'SITE' ? target.startSite(request.name) : target.startAppPool(request.name)) };
+      return { response: { ok: true, message: await (request.kind === 'SITE' ? target.startSite(request.name) : target.startAppPool(request.name)) } };
     case 'stop':
-      return { ok: true, message: await (request.kind === 'SITE' ? target.stopSite(request.name) : target.stopAppPool(request.name)) };
+      return { response: { ok: true, message: await (request.kind === 'SITE' ? target.stopSite(request.name) : target.stopAppPool(request.name)) } };
     case 'recycle':
-      return { ok: true, message: await target.recycleAppPool(request.name) };
+      return { response: { ok: true, message: await target.recycleAppPool(request.name) } };
     case 'logs':
-      return { ok: true, ...target.poolOutput(request.name, request.lines) };
+      return { response: { ok: true, ...target.poolOutput(request.name, request.lines) } };
+    case 'status':
+      return { response: { ok: true, status: target.status() } };
+    case 'shutdown': {
+      // The drain closes this socket first thing: answer, then begin.
+      const { pid, drainMs, begin } = target.shutdown();
+      return { response: { ok: true, pid, drainMs, message: `Wharf (pid ${pid}) is stopping.` }, after: begin };
+    }
   }
 }
 
-/** One answer line for one request line; never rejects. */
-async function answer(line: string, target: AdminTarget, log: AdminLog): Promise<string> {
+/** One answer line for one request line (and what to do once it is written); never rejects. */
+async function answer(line: string, target: AdminTarget, log: AdminLog): Promise<{ text: string; after?: (() => void) | undefined }> {
   let request: AdminRequest | undefined;
   try {
     let decoded: unknown;
@@ -154,13 +169,14 @@ async function answer(line: string, target: AdminTarget, log: AdminLog): Promise
       throw requestError('Malformed request: not JSON.');
     }
     request = toRequest(decoded);
-    return JSON.stringify(await perform(target, request));
+    const performed = await perform(target, request);
+    return { text: JSON.stringify(performed.response), after: performed.after };
   } catch (err) {
-    if (err instanceof AdminError) return JSON.stringify({ ok: false, code: err.code, error: err.message } satisfies AdminResponse);
+    if (err instanceof AdminError) return { text: JSON.stringify({ ok: false, code: err.code, error: err.message } satisfies AdminResponse) };
     // A bug in the server's target (or an unserialisable answer): reported, not fatal.
     log.warn(`admin socket: ${request?.op ?? 'request'} failed: ${(err as Error)?.stack ?? String(err)}`);
     const message = err instanceof Error ? err.message : String(err);
-    return JSON.stringify({ ok: false, code: 'ADM_REQUEST', error: message } satisfies AdminResponse);
+    return { text: JSON.stringify({ ok: false, code: 'ADM_REQUEST', error: message } satisfies AdminResponse) };
   }
 }
 
@@ -180,10 +196,14 @@ function serveConnection(socket: Socket, target: AdminTarget, log: AdminLog): vo
   let queue: Promise<void> = Promise.resolve();
   const reply = (line: string): void => {
     queue = queue.then(async () => {
-      const text = await answer(line, target, log);
-      if (socket.destroyed) return;
-      // Backpressure: a client that sends without reading stops being read.
-      if (!socket.write(text + '\n')) {
+      const { text, after } = await answer(line, target, log);
+      if (socket.destroyed) {
+        after?.();
+        return;
+      }
+      // Backpressure: a client that sends without reading stops being read. `after` runs once
+      // the answer is handed to the kernel (or the client is gone), never before.
+      if (!socket.write(text + '\n', () => after?.())) {
         socket.pause();
         socket.once('drain', () => socket.resume());
       }

@@ -49,6 +49,34 @@ export interface AdminTarget {
   stopSite(name: string): string | Promise<string>;
   /** The last `lines` lines a pool's workers printed, and where its output files are. */
   poolOutput(name: string, lines: number): { lines: string[]; file: string; folder: string };
+  /** `wharf status`: the server as a whole (iisreset /status). */
+  status(): AdminStatus;
+  /**
+   * `wharf stop`: what to answer, and `begin`, called once that answer is on its way, which starts
+   * the same drain as SIGTERM. Throws AdminError when nothing can stop this server (it is not run
+   * by the `wharf` command).
+   */
+  shutdown(): { readonly pid: number; readonly drainMs: number; begin(): void };
+}
+
+/** `wharf status`'s answer: the running server as a whole. */
+export interface AdminStatus {
+  readonly pid: number;
+  /** ISO 8601, when this server finished starting. */
+  readonly startedAt: string;
+  readonly uptimeMs: number;
+  readonly configFile: string;
+  /** 1 at start-up, +1 for each configuration change applied. */
+  readonly generation: number;
+  readonly systemDrive: string;
+  readonly adminSocket: string;
+  /** How long a stop may drain: the longest shutdownTimeLimit of the pools. */
+  readonly drainMs: number;
+  /** SITE and APPPOOL objects, as `wharf list` sees them. */
+  readonly sites: AdminObject[];
+  readonly appPools: AdminObject[];
+  readonly workerProcesses: number;
+  readonly requestsInFlight: number;
 }
 
 /** One request on the admin socket (JSON, one per line). */
@@ -59,7 +87,11 @@ export type AdminRequest =
   | { readonly op: 'start' | 'stop'; readonly kind: 'APPPOOL' | 'SITE'; readonly name: string }
   | { readonly op: 'recycle'; readonly kind: 'APPPOOL'; readonly name: string }
   /** Wharf's own verb: a pool's worker output (`wharf logs apppool NAME`). */
-  | { readonly op: 'logs'; readonly kind: 'APPPOOL'; readonly name: string; readonly lines: number };
+  | { readonly op: 'logs'; readonly kind: 'APPPOOL'; readonly name: string; readonly lines: number }
+  /** `wharf status` */
+  | { readonly op: 'status' }
+  /** `wharf stop` with no object: drain and exit, as on SIGTERM. */
+  | { readonly op: 'shutdown' };
 
 /** The answer (JSON, one line). */
 export type AdminResponse =
@@ -72,5 +104,8 @@ export type AdminResponse =
       readonly lines?: string[];
       readonly file?: string;
       readonly folder?: string;
+      readonly status?: AdminStatus;
+      /** shutdown: the drain budget the caller should wait for (with `pid`). */
+      readonly drainMs?: number;
     }
   | { readonly ok: false; readonly error: string; readonly code: string };
