@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createCpuThrottle, cpuThrottleSettings, type CpuThrottleGroup, type ThrottleMode } from './cpu-throttle.js';
 import { poolUserName } from './identity.js';
 import { readCpuMs } from './proc-stats.js';
-import { cgroupCpu, needs, otherUser, root } from '../../test/helpers/skip.js';
+import { cgroupCpu, needs, otherUser, root, tool } from '../../test/helpers/skip.js';
 
 const cpus = availableParallelism();
 
@@ -321,6 +321,8 @@ describe('createCpuThrottle on this machine\'s cgroups', { timeout: 20_000 }, ()
       if (poolMs >= 0.5 * Math.min(...otherMs)) t.diagnostic(`note: the pool loop was not held back this time (${poolMs} ms vs ${otherMs.join(', ')} ms)`);
       await Promise.all(competitors.map(killAndWait));
     } else {
+      // Only this part needs taskset; CI, which has it, must not lose the part quietly.
+      assert.notEqual(process.env['CI'], 'true', `CI=true and ${tool('taskset', 'util-linux').missing}`);
       t.diagnostic('SKIPPED the contention check: taskset (util-linux) is not installed, and unpinned loops compare placement, not weights');
     }
 
