@@ -7,11 +7,19 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { cgroupCpu, needs } from './helpers/skip.js';
 import { eventually, get, run, startWharf, WHARF_BIN, type RawResponse, type WharfProcess } from './helpers/wharf.js';
+
+/**
+ * Pool Throttled may use a fifth of ONE CPU: a share of the whole machine (10 % of 16 CPUs is 1.6
+ * CPUs) could exceed what the single-threaded busy loop ever uses. cpu limit is in 1/1000 %.
+ */
+const THROTTLE_CPU_SHARE = 0.2;
+const THROTTLE_LIMIT = Math.max(1, Math.round((THROTTLE_CPU_SHARE / availableParallelism()) * 100_000));
 
 let w: WharfProcess;
 before(async () => {
-  w = await startWharf({ fixture: 'pools' });
+  w = await startWharf({ fixture: 'pools', vars: { THROTTLE_LIMIT: String(THROTTLE_LIMIT) } });
 });
 after(async () => {
   await w?.stop();
@@ -187,13 +195,11 @@ test('cpu limit with action KillW3wp: a worker over the pool\'s CPU budget is ki
 });
 
 test('cpu action Throttle: the pool\'s workers are capped at the limit by a control group', async (t) => {
-  if (/pool Throttled.*acts as NoAction/.test(w.output())) {
-    const reason = /(application pool Throttled: cannot throttle CPU[^\n]*)/.exec(w.output())?.[1] ?? 'no control groups';
-    process.stderr.write(`\n*** SKIPPING the CPU throttle test: ${reason} ***\n\n`);
-    t.skip(reason);
-    return;
-  }
-  assert.match(w.output(), /application pool Throttled: CPU capped at 10% of the machine/);
+  // The machine, not the server's output, says whether throttling must work: where it can, a
+  // server that "acts as NoAction" fails here.
+  if (!needs(t, cgroupCpu())) return;
+  const pct = (THROTTLE_LIMIT / 1000).toFixed(3).replace(/\.?0+$/, '');
+  assert.match(w.output(), new RegExp(`application pool Throttled: CPU capped at ${pct.replace('.', '\\.')}% of the machine`));
   const warm = await get(w.port, '/throttled/x.app');
   const pid = pidOf(warm);
   const cpuMs = (): number => {
@@ -204,9 +210,10 @@ test('cpu action Throttle: the pool\'s workers are capped at the limit by a cont
   const r = await get(w.port, '/throttled/burn.app?ms=2000'); // 2 s of wall-clock busy looping
   assert.equal(r.status, 200);
   const used = cpuMs() - before;
-  // 10 % of this machine's cores for 2 s; an unthrottled loop uses a whole core (2000 ms).
-  const allowed = 0.1 * availableParallelism() * 2000;
-  assert.ok(used < allowed * 2 && used < 1500, `the worker used ${used} ms of CPU in 2 s (cap ${allowed} ms)`);
+  // A fifth of one CPU for 2 s (400 ms); an unthrottled loop uses a whole core (2000 ms). The
+  // kernel enforces the quota per 100 ms period, so 1.5 × covers the edges of the 2 s.
+  const allowed = (THROTTLE_LIMIT / 100_000) * availableParallelism() * 2000;
+  assert.ok(used <= allowed * 1.5, `the worker used ${used} ms of CPU in 2 s (cap ${allowed.toFixed(0)} ms)`);
 });
 
 test('a configuration change to a pool recycles its workers (overlapped): new environment, no failed request', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, REPO_ROOT, WHARF_BIN, freePort, get, run, startWharf } from './helpers/wharf.js';
@@ -70,12 +70,23 @@ test('an invalid applicationHost.config stops start-up with file:line:column', a
   assert.match(r.stderr, new RegExp(`invalid configuration: ${file.replace(/[.]/g, '\\.')}:\\d+:\\d+: `));
 });
 
-test('SIGHUP re-reads applicationHost.config: an edit applies at once, an unchanged file is reported as such', async () => {
+test('SIGHUP re-reads applicationHost.config: an unchanged file is reported as such, an edit is served once it applies', async () => {
   const w = await startWharf({ fixture: 'static' });
   try {
     w.child.kill('SIGHUP');
     await w.waitForOutput(/SIGHUP: .*applicationHost\.config is unchanged \(generation kept\)/);
-    assert.equal((await get(w.port, '/site.css')).status, 200, 'still serving after SIGHUP');
+    const before = await get(w.port, '/site.css');
+    assert.equal(before.status, 200, 'still serving after SIGHUP');
+    assert.equal(before.headers['x-powered-by'], 'Wharf');
+    assert.doesNotMatch(w.output(), /configuration generation 2 applied/);
+    // The file is also watched: SIGHUP or the watcher, whichever reads it first, applies it once.
+    writeFileSync(w.configFile, readFileSync(w.configFile, 'utf8').replace('<add name="X-Powered-By" value="Wharf" />', '<add name="X-Powered-By" value="Wharf, edited" />'));
+    w.child.kill('SIGHUP');
+    await w.waitForOutput(/configuration generation 2 applied/);
+    const after = await get(w.port, '/site.css');
+    assert.equal(after.status, 200);
+    assert.equal(after.headers['x-powered-by'], 'Wharf, edited');
+    assert.doesNotMatch(w.output(), /configuration generation 3/, 'one edit, one new generation');
   } finally {
     await w.stop();
   }

@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { isRoot, needs, root } from './helpers/skip.js';
 import { eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
 
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) process.stderr.write('\n*** SKIPPING identity tests: per-pool users need Wharf to run as root ***\n\n');
 
 let w: WharfProcess;
 before(async () => {
@@ -31,7 +30,8 @@ function workerOf(pool: string): number {
   return Number(line.trim().split(' ')[0]);
 }
 
-test('each pool runs as its own user; a file readable only by pool B is 401.3 in pool A and 200 in pool B', { skip: !isRoot }, async () => {
+test('each pool runs as its own user; a file readable only by pool B is 401.3 in pool A and 200 in pool B', async (t) => {
+  if (!needs(t, root('per-pool users need Wharf to run as root'))) return;
   assert.equal((await get(w.port, '/a/public.txt')).status, 200);
   assert.equal((await get(w.port, '/b/public.txt')).status, 200);
   assert.equal(workerUser(workerOf('IdentityPoolA')), 'wharf-identitypoola');

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { eventually, get, rawRequest, requireTool, run, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { needs, tool } from './helpers/skip.js';
+import { eventually, get, rawRequest, run, startWharf, type WharfProcess } from './helpers/wharf.js';
 
 // IIS and NCSA lines carry local time: pin the server's zone (it inherits this environment).
 process.env.TZ = 'Europe/Berlin';
@@ -39,7 +40,7 @@ async function logFile(folder: string, minLines = 1): Promise<{ name: string; te
 }
 
 test('W3C with custom fields: _x file, configured names after the standard fields, encoded and cut values', async (t) => {
-  if (!requireTool('curl').ok) return t.skip('curl missing');
+  if (!needs(t, tool('curl'))) return;
   const r = await run('curl', [
     '-s', '-i', '--max-time', '10',
     '-H', 'Host: w3c.test',

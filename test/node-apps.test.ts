@@ -11,7 +11,8 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { requireTool, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
+import { needs, tool } from './helpers/skip.js';
+import { run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 import { APPS, ensureAppInstalled, runDirect, send, type SendOptions } from './helpers/node-apps.js';
 import { checkContract } from './helpers/app-contract.js';
 
@@ -257,6 +258,7 @@ describe('Node.js applications hosted in pools', () => {
   });
 
   it('an app that pairs an http redirect server with an https server is served by its https one', async (t) => {
+    if (!needs(t, tool('ss', 'iproute2'))) return;
     const r = await at('https.test')({ path: '/orders?id=3' });
     assert.equal(r.status, 200, 'not the redirect to https://');
     // TLS ends at the listener: the app's socket is not encrypted.
@@ -264,7 +266,6 @@ describe('Node.js applications hosted in pools', () => {
     // Neither server bound its port (the workers run as root here, so they could have): both
     // only look listening to the app, whose listen callback ran.
     await waitFor(() => /https app listening/.test(wharf.output()));
-    if (!requireTool('ss').ok) return t.skip('ss missing');
     const bound = await run('ss', ['-ltnH', `( sport = :443 or sport = :80 )`]);
     assert.equal(bound.code, 0, bound.stderr);
     assert.equal(bound.stdout.trim(), '', `the app bound a port:\n${bound.stdout}`);

@@ -2,7 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, get, rawRequest, requireTool, run, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { needs, tool } from './helpers/skip.js';
+import { eventually, get, rawRequest, run, startWharf, type WharfProcess } from './helpers/wharf.js';
 
 let w: WharfProcess;
 let base: string;
@@ -37,7 +38,7 @@ async function curl(...args: string[]): Promise<{ status: number; headers: Recor
 }
 
 test('GET serves the file with validators and clientCache headers', async (t) => {
-  if (!requireTool('curl').ok) return t.skip('curl missing');
+  if (!needs(t, tool('curl'))) return;
   const r = await curl(`${base}/big.txt`);
   assert.equal(r.status, 200);
   assert.equal(r.headers['content-type'], 'text/plain');
@@ -51,7 +52,7 @@ test('GET serves the file with validators and clientCache headers', async (t) =>
 });
 
 test('HEAD answers the same headers without a body', async (t) => {
-  if (!requireTool('curl').ok) return t.skip('curl missing');
+  if (!needs(t, tool('curl'))) return;
   const r = await curl('-I', `${base}/big.txt`);
   assert.equal(r.status, 200);
   assert.equal(r.headers['content-length'], String(BIG.length));
@@ -59,7 +60,7 @@ test('HEAD answers the same headers without a body', async (t) => {
 });
 
 test('single and multiple ranges, and unsatisfiable ones', async (t) => {
-  if (!requireTool('curl').ok) return t.skip('curl missing');
+  if (!needs(t, tool('curl'))) return;
   const one = await curl('-r', '10-19', `${base}/big.txt`);
   assert.equal(one.status, 206);
   assert.equal(one.headers['content-range'], `bytes 10-19/${BIG.length}`);
@@ -83,7 +84,7 @@ test('single and multiple ranges, and unsatisfiable ones', async (t) => {
 });
 
 test('conditional requests: 304 for a matching ETag or date, 412 for a failed If-Match', async (t) => {
-  if (!requireTool('curl').ok) return t.skip('curl missing');
+  if (!needs(t, tool('curl'))) return;
   const first = await curl(`${base}/site.css`);
   const etag = first.headers['etag']!;
   const nm = await curl('-H', `If-None-Match: ${etag}`, `${base}/site.css`);

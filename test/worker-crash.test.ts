@@ -1,3 +1,6 @@
+// kill -9 of a worker mid-burst: the listener replays the safe requests the dead worker held and a
+// new worker serves the rest. The response cache is off (fixture crash/) so that no answer can
+// come from the listener alone, and X-Pid (whoami.mjs) names the worker that served each one.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
@@ -6,7 +9,7 @@ import { workerPids } from '../bench/procs.js';
 
 let w: WharfProcess;
 before(async () => {
-  w = await startWharf({ fixture: 'static' });
+  w = await startWharf({ fixture: 'crash', files: { wwwroot: 'static/wwwroot', 'whoami.mjs': 'sites/whoami.mjs' } });
 });
 after(async () => {
   await w?.stop();
@@ -17,9 +20,12 @@ test('kill -9 of the worker during a burst: requests keep being answered by a ne
   assert.equal(first.status, 200);
   const [pid] = workerPids(w.child.pid!);
   assert.ok(pid !== undefined, 'a worker is running');
+  assert.equal(first.headers['x-pid'], String(pid), 'the worker answered, not a cache');
 
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   const statuses = new Map<number, number>();
+  /** Responses per serving worker, before and after the kill. */
+  const servedBy = { before: new Map<string, number>(), after: new Map<string, number>() };
   let errors = 0;
   let killed = false;
   const total = 3000;
@@ -28,8 +34,12 @@ test('kill -9 of the worker during a burst: requests keep being answered by a ne
     new Promise((resolve) => {
       const req = request({ host: '127.0.0.1', port: w.port, path: '/site.css', agent }, (res) => {
         res.resume();
+        // Headers that arrive after the kill come from the new worker, or from the old one if it wrote them before it died.
+        const when = killed ? servedBy.after : servedBy.before;
         res.on('end', () => {
           statuses.set(res.statusCode!, (statuses.get(res.statusCode!) ?? 0) + 1);
+          const by = String(res.headers['x-pid']);
+          when.set(by, (when.get(by) ?? 0) + 1);
           resolve();
         });
       });
@@ -53,7 +63,10 @@ test('kill -9 of the worker during a burst: requests keep being answered by a ne
   );
   agent.destroy();
   const ok = statuses.get(200) ?? 0;
-  process.stderr.write(`burst: ${ok} ok, statuses ${JSON.stringify([...statuses])}, ${errors} connection errors\n`);
+  process.stderr.write(
+    `burst: ${ok} ok, statuses ${JSON.stringify([...statuses])}, ${errors} connection errors, ` +
+      `served before the kill by ${JSON.stringify([...servedBy.before])}, after by ${JSON.stringify([...servedBy.after])}\n`,
+  );
   // Replay of safe in-flight requests means a crash costs these GETs nothing.
   assert.equal(errors, 0);
   assert.deepEqual([...statuses.keys()], [200]);
@@ -63,6 +76,12 @@ test('kill -9 of the worker during a burst: requests keep being answered by a ne
   const now = workerPids(w.child.pid!);
   assert.equal(now.length, 1);
   assert.notEqual(now[0], pid, 'a new worker serves');
+  assert.equal(after.headers['x-pid'], String(now[0]));
+  // Every answer came from a worker: the killed one before the kill, and the new one served
+  // after it (the responses that began after the kill cannot come from a dead process).
+  assert.deepEqual([...servedBy.before.keys()], [String(pid)]);
+  assert.ok((servedBy.after.get(String(now[0])) ?? 0) > 0, `the new worker ${now[0]} served after the kill: ${JSON.stringify([...servedBy.after])}`);
+  assert.deepEqual([...servedBy.after.keys()].filter((p) => p !== String(pid) && p !== String(now[0])), [], 'no answer without a worker');
   assert.equal(w.child.exitCode, null, 'the listener is alive');
   await w.waitForOutput(new RegExp(`worker ${pid} of pool DefaultAppPool terminated unexpectedly`));
 });

@@ -5,6 +5,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { needs, otherUser } from '../../test/helpers/skip.js';
 import { AdminError } from '../errors.js';
 import { adminCall } from './client.js';
 import { adminDone, adminNotFound } from './objects.js';
@@ -316,19 +317,17 @@ test('only root and the server\'s own user can connect: another user gets "permi
   try {
     if (process.getuid?.() === 0) {
       // Root: ask as "nobody", in a child process.
+      if (!needs(t, otherUser())) return;
       const client = new URL('./client.js', import.meta.url).href;
       const script = `import(${JSON.stringify(client)}).then((m) => m.adminCall(${JSON.stringify(path)}, { op: 'hello' })).then(
         () => console.log('connected'), (e) => console.log(e.code + ' ' + e.message))`;
       const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
-      let spawnError: Error | undefined;
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('error', (e) => (spawnError = e));
-      await new Promise((resolve) => child.once('close', resolve));
-      if (spawnError) {
-        t.skip(`cannot run a process as another user here (${spawnError.message})`);
-        return;
-      }
+      await new Promise((resolve, reject) => {
+        child.once('close', resolve);
+        child.once('error', reject);
+      });
       assert.match(out, /^ADM_CONNECT Permission denied on the admin socket .*admin\.sock: run as root or as the user the server runs as\./);
       assert.deepEqual(await adminCall(path, { op: 'hello' }), { ok: true, pid: process.pid }, 'root itself connects');
     } else {

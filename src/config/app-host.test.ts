@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigError, HRESULT } from '../errors.js';
 import { loadAppHost, loadAppHostFile, parseBindingInformation } from './app-host.js';
 import type { AppHostConfig } from './types.js';
+import { needs, otherUser } from '../../test/helpers/skip.js';
 
 const FILE = '/etc/wharf/applicationHost.config';
 const OPTS = { systemDrive: '/srv/wharf', variables: { IIS_USER_HOME: '/home/iis' } };
@@ -232,11 +234,23 @@ describe('loadAppHostFile', () => {
     const folder = join(dir, 'folder.config');
     mkdirSync(folder);
     assert.throws(() => loadAppHostFile(folder, OPTS), { code: 'CFG_READ' });
+  });
+
+  it('reports a file it may not read as CFG_READ with E_ACCESSDENIED', (t) => {
+    const locked = join(dir, 'locked.config');
+    writeFileSync(locked, host(POOLS + SITES));
+    chmodSync(locked, 0o000);
     if (process.getuid?.() !== 0) {
-      const locked = join(dir, 'locked.config');
-      writeFileSync(locked, host(POOLS + SITES));
-      chmodSync(locked, 0o000);
       assert.throws(() => loadAppHostFile(locked, OPTS), (err: unknown) => err instanceof ConfigError && err.hresult === HRESULT.accessDenied);
+      return;
     }
+    // Root reads a mode 000 file: the reader is nobody, in a child process.
+    if (!needs(t, otherUser())) return;
+    chmodSync(dir, 0o755);
+    const module = new URL('./app-host.js', import.meta.url).href;
+    const code = `import(${JSON.stringify(module)}).then((m) => { try { m.loadAppHostFile(${JSON.stringify(locked)}, {}); console.log('read'); } catch (e) { console.log(e.code, e.hresult); } })`;
+    const r = spawnSync(process.execPath, ['-e', code], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), `CFG_READ ${HRESULT.accessDenied}`);
   });
 });

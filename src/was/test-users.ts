@@ -2,21 +2,15 @@
  * For tests that need real Linux users (pool identities, privilege drops): root checks, getent,
  * and useradd/userdel retried while another test file holds the passwd lock.
  */
-import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
+import { needs, root } from '../../test/helpers/skip.js';
 
 export const isRoot = process.getuid?.() === 0;
 
-/**
- * Whether a root-only test can run. Elsewhere it is skipped loudly; under CI=true (which runs as
- * root) a skip would hide a regression, so it fails instead.
- */
+/** Whether a root-only test can run: skipped loudly elsewhere, a failure under CI=true (test/helpers/skip.ts). */
 export function needsRoot(t: TestContext, why: string): boolean {
-  if (isRoot) return true;
-  if (process.env['CI'] === 'true') assert.fail(`CI=true but the tests do not run as root: ${why}`);
-  t.skip(`needs root: ${why} (run the tests as root, as CI does)`);
-  return false;
+  return needs(t, root(why));
 }
 
 export function getent(db: 'passwd' | 'group', name: string): string[] | undefined {

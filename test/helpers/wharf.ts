@@ -8,6 +8,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tool } from './skip.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const WHARF_BIN = join(REPO_ROOT, 'bin', 'wharf.js');
@@ -251,16 +252,14 @@ export async function run(cmd: string, args: readonly string[], timeoutMs = 3000
 }
 
 /**
- * A tool the test needs. Under CI (CI=true) a missing tool fails the test; on a laptop the test
- * is skipped with a loud reason.
+ * A tool the test needs. Prefer `needs(t, tool(name))` from ./skip.js, which skips with a reason
+ * the test runner counts; this form (for code without a test context) throws under CI=true.
  */
 export function requireTool(name: string): { ok: true } | { ok: false; reason: string } {
-  const paths = (process.env['PATH'] ?? '').split(':');
-  if (paths.some((p) => p !== '' && existsSync(join(p, name)))) return { ok: true };
-  const reason = `${name} is not installed (apt-get install ${name}); .ci/run installs it`;
-  if (process.env['CI'] === 'true') throw new Error(`CI=true and ${reason}`);
-  process.stderr.write(`\n*** SKIPPING: ${reason} ***\n\n`);
-  return { ok: false, reason };
+  const need = tool(name);
+  if (need.met) return { ok: true };
+  if (process.env['CI'] === 'true') throw new Error(`CI=true and ${need.missing}`);
+  return { ok: false, reason: need.missing };
 }
 
 /** Poll until `fn` returns a truthy value (for log lines that are flushed asynchronously). */
