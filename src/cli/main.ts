@@ -1,0 +1,186 @@
+/**
+ * `wharf` — start the server in the foreground, or talk to a running one with appcmd's verbs
+ * (list, start, stop, recycle) over its admin socket (docs/cli.md).
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { isAdminInvocation, parseAdminArgs, runAdminCommand } from '../admin/appcmd.js';
+import { adminCall } from '../admin/client.js';
+import { adminSocketCandidates } from '../admin/paths.js';
+import { check } from './check.js';
+import { ConfigError, WharfError } from '../errors.js';
+import { DEFAULT_CONFIG, WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
+import { runInForeground } from './foreground.js';
+import { isLifecycleInvocation, runLifecycleCommand } from './lifecycle.js';
+
+const HELP = `Wharf — IIS's architecture for Linux and Node.js
+
+Usage:
+  wharf start [--config <applicationHost.config>] [options]
+  wharf stop | status [--config <file>]
+  wharf list <object> [identifier] [/property:value ...] [/text:* | /text:<property>] [--config <file>]
+  wharf start|stop site <name> [--config <file>]
+  wharf start|stop|recycle apppool <name> [--config <file>]
+  wharf logs apppool <name> [/lines:N] [--config <file>]
+  wharf check [--config <applicationHost.config>] [--system-drive <dir>]
+  wharf --help | --version
+
+Commands:
+  start            Run the server in the foreground. Stops cleanly on SIGTERM or SIGINT
+                   (drains: outstanding requests finish, then workers exit).
+                   Started by npm start or npx, signalling npm works too (docs/cli.md).
+  stop             (no object) Drain and stop the running server, like SIGTERM; returns once it
+                   has exited. Exit 0, or 3 when it was not running.
+  status           Show whether it runs (Status for Wharf ( W3SVC ) : Running), its pid, uptime,
+                   configuration generation, sites and pools. Exit 0 running, 3 not running.
+  list             Show the running server's objects, one line each as appcmd prints them.
+                   Objects: site, app, vdir, apppool, wp (worker processes), request
+                   (requests in flight); plural forms work too. Filters such as /state:Stopped,
+                   /apppool.name:DefaultAppPool, /elapsed:5000 (requests running 5 s or more).
+                   /text:* shows every property, /text:<property> just that value.
+  start, stop      Start or stop a site or an application pool of the running server
+                   (also /site.name:<name>, /apppool.name:<name>).
+  recycle          Recycle an application pool: new worker processes take over, the old ones
+                   finish their requests.
+  check            Validate applicationHost.config and every web.config its sites reach
+                   without serving; print file:line:column: error|warning|note: message;
+                   exit 0 when there is no error, else 1 (as nginx -t does).
+  logs             Print the last lines (default 100) an application pool's workers wrote to
+                   stdout and stderr (a hosted Node.js app's console output). The files are in
+                   <system drive>/inetpub/logs/AppPools/<pool>/.
+
+  The admin commands find the server by the --config it was started with (none: the embedded
+  default; add --port if it was started with one). They print "ERROR ( message:... )" and exit 1
+  when the server refuses or is not running, and exit 2 on a usage error. See docs/cli.md.
+
+Options for start:
+  -c, --config <file>      applicationHost.config to serve. Without it Wharf serves its
+                           embedded default: a welcome site on port 8080.
+      --system-drive <dir> Where %SystemDrive% and C:\\ map to (default: $WHARF_SYSTEM_DRIVE,
+                           else /var/lib/wharf as root, else ~/.local/state/wharf).
+      --root <dir>         Embedded default only: serve this folder instead of the welcome site.
+  -p, --port <n>           Embedded default only: listen on this port instead of 8080.
+  -h, --help               Show this help.
+  -v, --version            Print the version.
+
+Configuration changes (applicationHost.config and every web.config) apply live; an invalid
+edit is rejected with file:line:column and the last good configuration keeps serving.
+Docs: docs/configuration.md, docs/architecture.md, docs/cli.md, docs/errors.md.
+`;
+
+/** `wharf list|start|stop|recycle <object> …`: one request to the running server's admin socket. */
+async function admin(argv: string[]): Promise<number> {
+  const parsed = parseAdminArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`wharf: ${parsed.error}\n(wharf --help lists the commands)\n`);
+    return 2;
+  }
+  if (parsed.help || parsed.command === undefined) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const configFile = resolve(parsed.configFile ?? DEFAULT_CONFIG);
+  const candidates = adminSocketCandidates(configFile, { port: parsed.configFile === undefined ? parsed.port : undefined });
+  const socketPath = candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+  // The embedded default's socket depends on its port: say so when nothing answers.
+  const label =
+    parsed.configFile !== undefined
+      ? configFile
+      : `${configFile} (the embedded default on port ${parsed.port ?? 8080}${parsed.port === undefined ? '; for a server started with --port, pass the same --port' : ''})`;
+  const out = await runAdminCommand(parsed.command, (request) => adminCall(socketPath, request, 10000, label));
+  process.stdout.write(out.stdout);
+  process.stderr.write(out.stderr);
+  return out.code;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'check') return check(argv.slice(1));
+  if (isLifecycleInvocation(argv)) return runLifecycleCommand(argv);
+  if (isAdminInvocation(argv)) return admin(argv);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'system-drive': { type: 'string' },
+        root: { type: 'string' },
+        port: { type: 'string', short: 'p' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`wharf: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write('wharf 0.1.0\n');
+    return 0;
+  }
+  const command = positionals[0] ?? 'start';
+  if (command !== 'start') {
+    process.stderr.write(`wharf: unknown command "${command}"\n\n${HELP}`);
+    return 2;
+  }
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      process.stderr.write(`wharf: --port must be a number from 1 to 65535, not "${values.port}"\n`);
+      return 2;
+    }
+  }
+  if (values.config !== undefined && (values.root !== undefined || port !== undefined)) {
+    process.stderr.write('wharf: --root and --port apply to the embedded default only; set them in your applicationHost.config\n');
+    return 2;
+  }
+  const server = new WharfServer({
+    configFile: values.config,
+    systemDrive: values['system-drive'] ?? defaultSystemDrive(),
+    root: values.root,
+    port,
+  });
+  // Signals (and `wharf stop`, and the npm/npx launcher) are wired before start-up.
+  const foreground = runInForeground(server, consoleLogger);
+  try {
+    await server.start();
+  } catch (err) {
+    if (err instanceof ConfigError && err.code === 'CFG_READ') {
+      // Not an invalid file but no file: `file: message`, never a meaningless file:0:0.
+      process.stderr.write(`wharf: ${err.describe()}\n`);
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`wharf: invalid configuration: ${err.describe()}\n`);
+    } else if (err instanceof WharfError) {
+      process.stderr.write(`wharf: ${err.message}\n`);
+    } else {
+      process.stderr.write(`wharf: ${(err as Error).stack ?? String(err)}\n`);
+    }
+    await server.stop(1000).catch(() => undefined);
+    return 1;
+  }
+  // The main process holds every client connection: an unexpected exception is logged, not
+  // allowed to drop them all. (Application code never runs here; workers crash on their own.)
+  process.on('uncaughtException', (err) => consoleLogger.error(`uncaught exception in the main process: ${err.stack ?? String(err)}`));
+  process.on('unhandledRejection', (err) => consoleLogger.error(`unhandled rejection in the main process: ${(err as Error)?.stack ?? String(err)}`));
+  consoleLogger.info(`Wharf is serving ${server.configFile} (system drive ${server.systemDrive}); pid ${process.pid}`);
+  foreground.started();
+  await foreground.stopped;
+  consoleLogger.info('stopped');
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`wharf: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
