@@ -2,7 +2,8 @@
 // The single test entry (`npm test` builds first, then runs this): unit tests beside the code
 // (dist/src/**/*.test.js) and integration tests (dist/test/**/*.test.js), on node's test runner.
 // Arguments narrow the run to files whose path contains one of them: `npm test -- static-file`.
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -29,8 +30,18 @@ if (files.length === 0) {
   console.error('no test files matched', filters.join(' '));
   process.exit(1);
 }
+// What the machine had before this run (pool users, groups, /run/wharf folders): test files
+// remove only what the run added (test/helpers/machine-state.ts).
+const stateDir = mkdtempSync(join(tmpdir(), 'wharf-test-run-'));
+const stateFile = join(stateDir, 'machine-state.json');
+const { saveMachineState } = await import(join(dist, 'test', 'helpers', 'machine-state.js'));
+saveMachineState(stateFile);
 const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
   cwd: root,
+  env: { ...process.env, WHARF_TEST_MACHINE_STATE: stateFile },
 });
-child.on('exit', (code, signal) => process.exit(signal ? 1 : code ?? 1));
+child.on('exit', (code, signal) => {
+  rmSync(stateDir, { recursive: true, force: true });
+  process.exit(signal ? 1 : code ?? 1);
+});

@@ -102,6 +102,7 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   LSN_BIND: 'A binding\'s address and port cannot be listened on.',
   LSN_PROTOCOL: 'A client sent a malformed HTTP request.',
   LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',
+  LSN_LOG_OWNER: 'The owner given for log files (--log-owner) does not exist, or Wharf cannot give files to it.',
   WAS_WORKER_START: 'A worker process could not be started.',
   WAS_WORKER_EXIT: 'A worker process exited while requests were in flight.',
   WAS_RAPID_FAIL: 'A pool\'s workers failed rapidFailProtectionMaxCrashes times within rapidFailProtectionInterval; the pool was stopped.',
