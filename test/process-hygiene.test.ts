@@ -159,6 +159,20 @@ test('%VAR% in applicationHost.config still expands from Wharf\'s environment in
 });
 
 test("descriptors the launcher left open are closed by Wharf and never reach a worker or a program it starts", async () => {
+  const pids = [Number((await get(w.port, '/env.app')).headers['x-pid']), Number((await get(w.port, '/fresh/env.app')).headers['x-pid']), await spare()];
+  for (const pid of [w.child.pid!, ...pids]) {
+    const fds = descriptors(pid);
+    assert.ok(!fds.some((f) => f.target === marker), `process ${pid} does not hold the launcher's file`);
+    // A worker keeps 0 (/dev/null), 1 and 2 (its output, read by the main process) and 3 (its
+    // channel); every other descriptor is node's own and close-on-exec.
+    const leaking = fds.filter((f) => f.fd > (pid === w.child.pid ? 2 : 3) && !f.closeOnExec);
+    assert.deepEqual(leaking, [], `process ${pid} has no inheritable descriptor beyond stdio and its channel`);
+  }
+  for (const pid of pids) assert.match(descriptors(pid).find((f) => f.fd === 3)!.target, /^socket:\[\d+\]$/, 'fd 3 is the channel');
+  for (const path of ['/child.app', '/fresh/child.app']) {
+    const fds = json(await get(w.port, path))['fds'] as string[];
+    assert.deepEqual(fds, ['0', '1', '2'], `${path}: a program pool code starts gets stdio only`);
+  }
   // Wharf says what it closed; 41 and 42 are above node's contiguous close-on-exec range.
   const line = await w.waitForOutput(/closed \d+ descriptor\(s\) inherited without close-on-exec: .*/);
   assert.ok(line.includes(`fd ${MARKER_FD} (${marker})`), line);
@@ -177,21 +191,6 @@ test("descriptors the launcher left open are closed by Wharf and never reach a w
     });
   }
   assert.equal(w.child.exitCode, null, 'Wharf still runs');
-
-  const pids = [Number((await get(w.port, '/env.app')).headers['x-pid']), Number((await get(w.port, '/fresh/env.app')).headers['x-pid']), await spare()];
-  for (const pid of [w.child.pid!, ...pids]) {
-    const fds = descriptors(pid);
-    assert.ok(!fds.some((f) => f.target === marker), `process ${pid} does not hold the launcher's file`);
-    // A worker keeps 0 (/dev/null), 1 and 2 (its output, read by the main process) and 3 (its
-    // channel); every other descriptor is node's own and close-on-exec.
-    const leaking = fds.filter((f) => f.fd > (pid === w.child.pid ? 2 : 3) && !f.closeOnExec);
-    assert.deepEqual(leaking, [], `process ${pid} has no inheritable descriptor beyond stdio and its channel`);
-  }
-  for (const pid of pids) assert.match(descriptors(pid).find((f) => f.fd === 3)!.target, /^socket:\[\d+\]$/, 'fd 3 is the channel');
-  for (const path of ['/child.app', '/fresh/child.app']) {
-    const fds = json(await get(w.port, path))['fds'] as string[];
-    assert.deepEqual(fds, ['0', '1', '2'], `${path}: a program pool code starts gets stdio only`);
-  }
 });
 
 test('log files are 0640 in 0750 folders, owned by root and wharf-logs as root: W3C, IIS, NCSA, httperr, pool output', async () => {

@@ -7,10 +7,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, FIXTURES, rawRequest, REPO_ROOT, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
+import { tempDir, eventually, FIXTURES, rawRequest, REPO_ROOT, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 import { APPS, ensureAppInstalled, send, type SendOptions } from './helpers/node-apps.js';
 
 describe('URL Rewrite inbound rules', () => {
@@ -182,7 +181,7 @@ describe("Azure App Service's iisnode web.config with the embedded defaults", ()
       return t.skip(`!! ${template} not found`);
     }
     ensureAppInstalled('express');
-    const dir = mkdtempSync(join(tmpdir(), 'wharf-azure-'));
+    const dir = tempDir('wharf-azure-');
     chmodSync(dir, 0o755);
     cpSync(join(APPS, 'express'), dir, { recursive: true });
     // Kudu fills in {NodeStartFile} when it deploys; nothing else changes.
