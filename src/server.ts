@@ -158,7 +158,7 @@ export class WharfServer implements AdminTarget {
   async start(): Promise<void> {
     const { config, text } = this.#load();
     const logs = await resolveLogAccess(this.#o.logOwner ?? process.env['WHARF_LOG_OWNER']);
-    setLogAccess(logs);
+    setLogAccess(logs, (m) => this.#log.warn(m));
     this.#log.info(`log files are 0640 in 0750 folders, owned by ${logs.description}`);
     this.#generation = 1;
     this.#reportUnsupported(config);

@@ -410,7 +410,7 @@ export class BufferedLogFile {
     let size: number;
     try {
       // 0640 and the log owner whether the file is new or was left by an older Wharf.
-      await prepareLogFile(file, access);
+      await prepareLogFile(file, access, join(this.#directory, name));
       size = (await file.stat()).size;
     } catch (err) {
       await file.close().catch(() => undefined);

@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferedLogFile } from './buffered-log-file.js';
@@ -91,4 +91,37 @@ test('an owner that does not exist, or one a non-root Wharf cannot give files to
     await assert.rejects(resolveLogAccess('nobody', false), (e: WharfError) => e.code === 'LSN_LOG_OWNER' && /only root/.test(e.message));
   }
   assert.deepEqual(readdirSync(root).includes('never'), false);
+});
+
+test('a mode or owner the file system refuses to change does not stop logging: written anyway, said once', async (t) => {
+  if (!needsRoot(t, 'runs a child as nobody')) return;
+  // nobody cannot chmod root's folder or file: exactly what NFS root_squash or a foreign file gives.
+  const dir = join(root, 'refused');
+  mkdirSync(dir, { mode: 0o777 });
+  chmodSync(dir, 0o777);
+  writeFileSync(join(dir, 'u_ex240501.log'), '', { mode: 0o666 });
+  chmodSync(join(dir, 'u_ex240501.log'), 0o666);
+  chmodSync(root, 0o755);
+  const script = `
+    const { BufferedLogFile } = await import(${JSON.stringify(new URL('./buffered-log-file.js', import.meta.url).href)});
+    const { setLogAccess, logAccess } = await import(${JSON.stringify(new URL('./log-access.js', import.meta.url).href)});
+    const warnings = [];
+    setLogAccess(logAccess(), (m) => warnings.push(m));
+    const errors = [];
+    const log = new BufferedLogFile({ directory: ${JSON.stringify(dir)}, description: 'test log', header: () => '',
+      naming: { kind: 'time', period: () => ({ name: 'u_ex240501.log', start: 0, end: Number.MAX_SAFE_INTEGER }) },
+      onError: (e) => errors.push(e.message) });
+    log.append(Date.now(), 'one\\r\\n');
+    await log.flush();
+    log.append(Date.now(), 'two\\r\\n');
+    await log.close();
+    process.stdout.write(JSON.stringify({ warnings, errors }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', uid: Number(getent('passwd', 'nobody')![2]), gid: Number(getent('group', 'nogroup')![2]) });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { warnings: string[]; errors: string[] };
+  assert.deepEqual(out.errors, []);
+  assert.equal(out.warnings.length, 2, out.warnings.join('\n'));
+  assert.match(out.warnings[0]!, /cannot set mode 750 on .*refused \(EPERM\); the log is written regardless/);
+  assert.match(out.warnings[1]!, /cannot set mode 640 on .*u_ex240501\.log \(EPERM\)/);
+  assert.equal(readFileSync(join(dir, 'u_ex240501.log'), 'utf8'), 'one\r\ntwo\r\n');
 });

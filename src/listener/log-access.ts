@@ -35,14 +35,36 @@ export interface LogAccess {
 
 const DEFAULT_ACCESS: LogAccess = { fileMode: LOG_FILE_MODE, folderMode: LOG_FOLDER_MODE, description: "Wharf's user" };
 let current: LogAccess = DEFAULT_ACCESS;
+let report: (message: string) => void = (m) => process.emitWarning(m);
+const reported = new Set<string>();
 
 /** The policy every log writer of this process applies (set once by the server at start-up). */
 export function logAccess(): LogAccess {
   return current;
 }
 
-export function setLogAccess(access: LogAccess): void {
+/** Set the policy, and where to say (once per path) that a mode or owner could not be applied. */
+export function setLogAccess(access: LogAccess, warn?: (message: string) => void): void {
   current = access;
+  if (warn !== undefined) report = warn;
+}
+
+/**
+ * chmod/chown of a log file or folder. A file system that refuses (NFS with root_squash, vfat, a
+ * file of another user when Wharf is not root) must not stop logging: the log keeps being written
+ * and the problem is reported once per path.
+ */
+async function apply(path: string, what: string, change: () => Promise<void>): Promise<void> {
+  try {
+    await change();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EROFS' && code !== 'EACCES') throw err;
+    const key = `${path}\0${what}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    report(`log file access: cannot ${what} ${path} (${code}); the log is written regardless`);
+  }
 }
 
 function run(file: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -133,9 +155,10 @@ export async function prepareLogFolder(dir: string, access: LogAccess = current)
     if (err.code !== 'EEXIST') throw err;
   });
   const st = await stat(dir);
-  if ((st.mode & 0o7777) !== access.folderMode) await chmod(dir, access.folderMode);
+  const mode = access.folderMode;
+  if ((st.mode & 0o7777) !== mode) await apply(dir, `set mode ${mode.toString(8)} on`, () => chmod(dir, mode));
   if (owned(st, access)) return;
-  await chown(dir, access.uid ?? st.uid, access.gid ?? st.gid);
+  await apply(dir, `change the owner of`, () => chown(dir, access.uid ?? st.uid, access.gid ?? st.gid));
 }
 
 function owned(st: { uid: number; gid: number }, access: LogAccess): boolean {
@@ -143,17 +166,18 @@ function owned(st: { uid: number; gid: number }, access: LogAccess): boolean {
 }
 
 /** Give an open log file its mode and owner (after open(…, 'a'), which may have created it). */
-export async function prepareLogFile(file: FileHandle, access: LogAccess = current): Promise<void> {
+export async function prepareLogFile(file: FileHandle, access: LogAccess = current, path = `fd ${file.fd}`): Promise<void> {
   const st = await file.stat();
-  if ((st.mode & 0o7777) !== access.fileMode) await file.chmod(access.fileMode);
-  if (!owned(st, access)) await file.chown(access.uid ?? st.uid, access.gid ?? st.gid);
+  const mode = access.fileMode;
+  if ((st.mode & 0o7777) !== mode) await apply(path, `set mode ${mode.toString(8)} on`, () => file.chmod(mode));
+  if (!owned(st, access)) await apply(path, 'change the owner of', () => file.chown(access.uid ?? st.uid, access.gid ?? st.gid));
 }
 
 /** Create (or correct) a log file by path, for writers that append by name (the pool output log). */
 export async function prepareLogFileAt(path: string, access: LogAccess = current): Promise<void> {
   const file = await open(path, 'a', access.fileMode);
   try {
-    await prepareLogFile(file, access);
+    await prepareLogFile(file, access, path);
   } finally {
     await file.close();
   }
