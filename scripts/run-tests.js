@@ -38,6 +38,11 @@ if (files.length === 0) {
 const { CI_ALLOWED_SKIPS, SKIP_REASON } = await import(pathToFileURL(join(dist, 'test', 'helpers', 'skip.js')).href);
 const work = mkdtempSync(join(tmpdir(), 'wharf-test-run-'));
 const skipsFile = join(work, 'skips.jsonl');
+// What the machine had before this run (pool users, groups, /run/wharf folders): test files
+// remove only what the run added (test/helpers/machine-state.ts).
+const stateFile = join(work, 'machine-state.json');
+const { saveMachineState } = await import(pathToFileURL(join(dist, 'test', 'helpers', 'machine-state.js')).href);
+saveMachineState(stateFile);
 const child = spawn(
   process.execPath,
   [
@@ -49,7 +54,7 @@ const child = spawn(
     `--test-reporter-destination=${skipsFile}`,
     ...files,
   ],
-  { stdio: 'inherit', cwd: root },
+  { stdio: 'inherit', cwd: root, env: { ...process.env, WHARF_TEST_MACHINE_STATE: stateFile } },
 );
 child.on('exit', (code, signal) => {
   const status = signal ? 1 : code ?? 1;

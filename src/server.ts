@@ -14,11 +14,13 @@ import type { ConfigMessage } from './ipc/messages.js';
 import { mapWindowsPath } from './config/path-map.js';
 import { Listener, type ListenerLogger } from './listener/listener.js';
 import { HTTP_PARAMETERS_ENV, httpSysParameters } from './listener/http-sys-parameters.js';
+import { resolveLogAccess, setLogAccess } from './listener/log-access.js';
 import { ActivationService } from './was/activation.js';
 import { PoolOutputLogs } from './was/pool-output-log.js';
 import { poolSettings, type PoolSettings } from './was/pool-settings.js';
 import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment } from './was/identity.js';
 import type { WorkerLaunch } from './was/activation.js';
+import { referencedEnvironment } from './was/worker-environment.js';
 import { adminSocketPath } from './admin/paths.js';
 import { startAdminServer, type AdminServer } from './admin/socket.js';
 import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, siteObjects, vdirObjects, workerObjects } from './admin/objects.js';
@@ -38,6 +40,8 @@ export interface ServerOptions {
   readonly root?: string | undefined;
   /** With the embedded default: listen on this port instead of 8080. */
   readonly port?: number | undefined;
+  /** Owner of the log files, `user[:group]` (--log-owner); default root:wharf-logs as root (log-access.ts). */
+  readonly logOwner?: string | undefined;
   readonly logger?: ListenerLogger;
 }
 
@@ -157,7 +161,8 @@ export class WharfServer implements AdminTarget {
       configFile: config.file,
       configText: text,
       systemDrive: this.systemDrive,
-      variables: this.#variables,
+      // Workers do not have Wharf's environment: the %VAR%s the file uses come along.
+      variables: { ...this.#variables, ...referencedEnvironment(text, this.#variables) },
     };
   }
 
@@ -165,6 +170,9 @@ export class WharfServer implements AdminTarget {
     const { config, text } = this.#load();
     // HTTP.sys's registry values, read once at start as HTTP.sys reads them (before anything runs).
     const parserLimits = httpSysParameters(process.env[HTTP_PARAMETERS_ENV]);
+    const logs = await resolveLogAccess(this.#o.logOwner ?? process.env['WHARF_LOG_OWNER']);
+    setLogAccess(logs, (m) => this.#log.warn(m));
+    this.#log.info(`log files are 0640 in 0750 folders, owned by ${logs.description}`);
     this.#generation = 1;
     this.#reportUnsupported(config);
     const activation = new ActivationService({

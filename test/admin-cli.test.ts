@@ -3,11 +3,10 @@
 // worker processes a client can observe over real sockets.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { FIXTURES, WHARF_BIN, eventually, freePort, get, run, startWharf, type RawResponse, type WharfProcess } from './helpers/wharf.js';
+import { tempDir, FIXTURES, WHARF_BIN, eventually, freePort, get, run, startWharf, type RawResponse, type WharfProcess } from './helpers/wharf.js';
 
 let w: WharfProcess;
 let portB: number;
@@ -304,7 +303,7 @@ test('the admin socket is private: mode 0600, in a directory only its owner can 
 });
 
 test('a --config no server runs for: exit 1, "Wharf is not running for <file>"', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-nobody-'));
+  const dir = tempDir('wharf-nobody-');
   chmodSync(dir, 0o755);
   const file = join(dir, 'applicationHost.config');
   copyFileSync(join(FIXTURES, 'admin', 'applicationHost.config'), file);

@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, REPO_ROOT, WHARF_BIN, freePort, get, run, startWharf } from './helpers/wharf.js';
+import { tempDir, FIXTURES, REPO_ROOT, WHARF_BIN, freePort, get, run, startWharf } from './helpers/wharf.js';
 
 test('wharf --help explains the commands', async () => {
   const r = await run(process.execPath, [WHARF_BIN, '--help']);
@@ -41,7 +40,7 @@ test('--root serves a folder with the embedded defaults; SIGINT stops too', asyn
 
 test('npm start runs the same server (port overridable after --)', async () => {
   const port = await freePort();
-  const child = spawn('npm', ['start', '--silent', '--', '--port', String(port), '--system-drive', mkdtempSync(join(tmpdir(), 'wharf-npm-start-'))], {
+  const child = spawn('npm', ['start', '--silent', '--', '--port', String(port), '--system-drive', tempDir('wharf-npm-start-')], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group, so the stop below reaches npm and the server like Ctrl+C would
@@ -65,7 +64,7 @@ test('npm start runs the same server (port overridable after --)', async () => {
 
 test('an invalid applicationHost.config stops start-up with file:line:column', async () => {
   const file = join(FIXTURES, 'embedded', 'broken.config');
-  const r = await run(process.execPath, [WHARF_BIN, 'start', '--config', file, '--system-drive', mkdtempSync(join(tmpdir(), 'wharf-broken-'))]);
+  const r = await run(process.execPath, [WHARF_BIN, 'start', '--config', file, '--system-drive', tempDir('wharf-broken-')]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, new RegExp(`invalid configuration: ${file.replace(/[.]/g, '\\.')}:\\d+:\\d+: `));
 });

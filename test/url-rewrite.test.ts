@@ -7,11 +7,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, FIXTURES, rawRequest, REPO_ROOT, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
+import { tempDir, eventually, FIXTURES, rawRequest, REPO_ROOT, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 import { APPS, ensureAppInstalled, send, type SendOptions } from './helpers/node-apps.js';
 import { needs, pathExists } from './helpers/skip.js';
 
@@ -204,7 +203,7 @@ describe("Azure App Service's iisnode web.config with the embedded defaults", ()
     const template = join(REPO_ROOT, '..', 'shared', 'compat', 'iisnode-azure-app-service-kudu-template.web.config');
     if (!needs(t, pathExists(template, 'Azure App Service\'s iisnode web.config template'))) return;
     ensureAppInstalled('express');
-    const dir = mkdtempSync(join(tmpdir(), 'wharf-azure-'));
+    const dir = tempDir('wharf-azure-');
     chmodSync(dir, 0o755);
     cpSync(join(APPS, 'express'), dir, { recursive: true });
     // Kudu fills in {NodeStartFile} when it deploys; nothing else changes.

@@ -1,13 +1,20 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminDone, adminNotFound } from './objects.js';
 import { startAdminServer } from './socket.js';
 import type { AdminObject, AdminTarget } from './types.js';
+
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 const WHARF = fileURLToPath(new URL('../../../bin/wharf.js', import.meta.url));
 
@@ -52,7 +59,7 @@ const TARGET: AdminTarget = {
 };
 
 test('the wharf command line prints what the running server answers, with appcmd exit codes', async () => {
-  const socket = join(mkdtempSync(join(tmpdir(), 'wh-')), 'admin.sock');
+  const socket = join(tracked(mkdtempSync(join(tmpdir(), 'wh-'))), 'admin.sock');
   const server = await startAdminServer(socket, TARGET, { warn: () => undefined });
   const env = { WHARF_ADMIN_SOCKET: socket };
   try {

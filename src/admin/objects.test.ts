@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAppHost } from '../config/index.js';
@@ -10,8 +10,15 @@ import { formatDetail, formatSummary, parseAdminArgs, renderList, type ListComma
 import { adminDone, adminNotFound, appObjects, appPoolObjects, formatTimeSpan, requestObjects, siteObjects, vdirObjects, workerObjects } from './objects.js';
 import type { AdminObject } from './types.js';
 
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 function load(): { config: AppHostConfig; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-admin-objects-'));
+  const dir = tracked(mkdtempSync(join(tmpdir(), 'wharf-admin-objects-')));
   const text = `<configuration><system.applicationHost>
     <applicationPools>
       <add name="DefaultAppPool" managedRuntimeVersion="v4.0" />

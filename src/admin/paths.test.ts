@@ -1,10 +1,17 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adminSocketCandidates, adminSocketPath } from './paths.js';
+
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 const CONFIG = '/etc/wharf/applicationHost.config';
 const NAME = `wharf-${createHash('sha256').update(CONFIG).digest('hex').slice(0, 16)}.sock`;
@@ -39,7 +46,7 @@ test('the embedded default started with --port is its own server', () => {
 test('the CLI tries the primary path first, then the other places a server of this user or root may use', () => {
   const user = adminSocketCandidates(CONFIG, { uid: 1000, env: { XDG_RUNTIME_DIR: '/run/user/1000' }, tmpdir: '/tmp' });
   assert.deepEqual(user, [`/run/user/1000/wharf/${NAME}`, `/tmp/wharf-1000/${NAME}`, `/run/wharf/${NAME}`]);
-  const fake = mkdtempSync(join(tmpdir(), 'wharf-paths-'));
+  const fake = tracked(mkdtempSync(join(tmpdir(), 'wharf-paths-')));
   mkdirSync(join(fake, 'run-user', '1000'), { recursive: true });
   mkdirSync(join(fake, 'run-user', 'not-a-uid'), { recursive: true });
   mkdirSync(join(fake, 'tmp', 'wharf-1001'), { recursive: true });

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,13 @@ import { adminCall } from './client.js';
 import { adminDone, adminNotFound } from './objects.js';
 import { MAX_REQUEST_LINE_BYTES, startAdminServer, type AdminServer } from './socket.js';
 import type { AdminObject, AdminObjectKind, AdminTarget } from './types.js';
+
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 const POOL: AdminObject = {
   kind: 'APPPOOL',
@@ -68,7 +75,7 @@ function target(): AdminTarget & { calls: string[] } {
 
 function socketDir(): string {
   // Short: a Unix socket path has at most 107 bytes.
-  return join(mkdtempSync(join(tmpdir(), 'wh-')), 'run');
+  return join(tracked(mkdtempSync(join(tmpdir(), 'wh-'))), 'run');
 }
 
 const quiet = { warnings: [] as string[], warn(m: string): void { this.warnings.push(m); } };
@@ -307,7 +314,7 @@ test('the client: not running, no answer in time, not Wharf', async () => {
 
 test('only root and the server\'s own user can connect: another user gets "permission denied"', async (t) => {
   // The directory is left traversable so that the socket's own 0600 mode is what refuses.
-  const base = mkdtempSync(join(tmpdir(), 'wh-'));
+  const base = tracked(mkdtempSync(join(tmpdir(), 'wh-')));
   chmodSync(base, 0o755);
   const dir = join(base, 'run');
   mkdirSync(dir, { mode: 0o755 });

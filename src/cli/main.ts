@@ -13,6 +13,7 @@ import { ConfigError, WharfError } from '../errors.js';
 import { DEFAULT_CONFIG, WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
 import { runInForeground } from './foreground.js';
 import { isLifecycleInvocation, runLifecycleCommand } from './lifecycle.js';
+import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
 
 const HELP = `Wharf — IIS's architecture for Linux and Node.js
 
@@ -61,6 +62,10 @@ Options for start:
                            else /var/lib/wharf as root, else ~/.local/state/wharf).
       --root <dir>         Embedded default only: serve this folder instead of the welcome site.
   -p, --port <n>           Embedded default only: listen on this port instead of 8080.
+      --log-owner <user>[:<group>]
+                           Owner of the log files (mode 0640, folders 0750). Default:
+                           $WHARF_LOG_OWNER, else root:wharf-logs as root (the group is
+                           created when missing), else Wharf's user.
   -h, --help               Show this help.
   -v, --version            Print the version.
 
@@ -108,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
         'system-drive': { type: 'string' },
         root: { type: 'string' },
         port: { type: 'string', short: 'p' },
+        'log-owner': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -142,11 +148,18 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('wharf: --root and --port apply to the embedded default only; set them in your applicationHost.config\n');
     return 2;
   }
+  // Descriptors the launcher left open must not reach workers and their children (see
+  // inherited-descriptors.ts); closed before any worker is spawned.
+  const inherited = closeInheritedDescriptors();
+  if (inherited.length !== 0) {
+    consoleLogger.info(`closed ${inherited.length} descriptor(s) inherited without close-on-exec: ${inherited.map((d) => `fd ${d.fd} (${d.target})`).join(', ')}`);
+  }
   const server = new WharfServer({
     configFile: values.config,
     systemDrive: values['system-drive'] ?? defaultSystemDrive(),
     root: values.root,
     port,
+    logOwner: values['log-owner'],
   });
   // Signals (and `wharf stop`, and the npm/npx launcher) are wired before start-up.
   const foreground = runInForeground(server, consoleLogger);

@@ -11,10 +11,17 @@ import { ConfigSystem } from './config-system.js';
 import { resolvePathAttribute } from './merge.js';
 import type { ResolvedConfig } from './types.js';
 
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 // Compiled to dist/src/config/: the repository root is three folders up.
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const assets = join(repoRoot, 'assets/default');
-const systemDrive = mkdtempSync(join(tmpdir(), 'wharf-default-'));
+const systemDrive = tracked(mkdtempSync(join(tmpdir(), 'wharf-default-')));
 after(() => rmSync(systemDrive, { recursive: true, force: true }));
 // The server sets WHARF_WWWROOT to the bundled welcome site (or to `wharf start --root <dir>`).
 const OPTS = { systemDrive, variables: { IIS_BIN: '/opt/wharf', WHARF_WWWROOT: join(assets, 'wwwroot') } };
@@ -98,7 +105,7 @@ describe('the embedded applicationHost.config', () => {
   });
 
   it('delegates handlers and modules to web.config files but keeps built-in modules and locked attributes', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'wharf-default-site-'));
+    const dir = tracked(mkdtempSync(join(tmpdir(), 'wharf-default-site-')));
     try {
       cpSync(join(assets, 'applicationHost.config'), join(dir, 'applicationHost.config'));
       const localOpts = { systemDrive, variables: { IIS_BIN: '/opt/wharf', WHARF_WWWROOT: join(dir, 'wwwroot') } };

@@ -1,16 +1,23 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListenerChannel, WorkerChannel } from './channel.js';
 import type { ListenerInbound, WorkerInbound, RequestHeadMessage, ResponseEndMessage } from './messages.js';
 import { boundedProcesses, MAX_HINTED_PROCESSES } from './messages.js';
 
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 /** A connected pair of real unix sockets, like the socketpair a worker inherits. */
 async function socketPair(): Promise<[Socket, Socket]> {
-  const path = join(mkdtempSync(join(tmpdir(), 'wharf-ipc-')), 's');
+  const path = join(tracked(mkdtempSync(join(tmpdir(), 'wharf-ipc-'))), 's');
   return new Promise((resolve) => {
     const server = createServer((a) => {
       server.close();

@@ -1,10 +1,18 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferedLogFile, type LogFileNaming } from './buffered-log-file.js';
 import type { ListenerError } from '../errors.js';
+import { rmSync } from 'node:fs';
+
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 const DAY = 86_400_000;
 const daily: LogFileNaming = {
@@ -20,7 +28,7 @@ function line(i: number): string {
 }
 
 test('while writes fail, memory stays under the cap by dropping the oldest records', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-blf-'));
+  const dir = tracked(await mkdtemp(join(tmpdir(), 'wharf-blf-')));
   const blocker = join(dir, 'blocker');
   await writeFile(blocker, '');
   const errors: ListenerError[] = [];
@@ -55,7 +63,7 @@ test('while writes fail, memory stays under the cap by dropping the oldest recor
 });
 
 test('concurrent flushes each wait for their own records, in order', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-blf-'));
+  const dir = tracked(await mkdtemp(join(tmpdir(), 'wharf-blf-')));
   const file = new BufferedLogFile({
     directory: dir,
     naming: daily,
@@ -81,7 +89,7 @@ test('concurrent flushes each wait for their own records, in order', async () =>
 });
 
 test('a throwing onError does not break the writer', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-blf-'));
+  const dir = tracked(await mkdtemp(join(tmpdir(), 'wharf-blf-')));
   const blocker = join(dir, 'blocker');
   await writeFile(blocker, '');
   const file = new BufferedLogFile({

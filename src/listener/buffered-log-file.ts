@@ -14,9 +14,10 @@
  * a file — into a new file, and again into an existing one it starts appending to, as IIS does after
  * a restart.
  */
-import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
+import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListenerError } from '../errors.js';
+import { logAccess, prepareLogFile, prepareLogFolder, type LogAccess } from './log-access.js';
 import type { LogRecord } from './log-record.js';
 
 /** One time-based file: its name inside the log folder and the span [start, end) it covers (epoch ms). */
@@ -59,6 +60,8 @@ export interface BufferedLogFileOptions {
   readonly flushThresholdBytes?: number | undefined;
   /** Cap on queued bytes while writes fail; the oldest records beyond it are dropped (default 8 MiB). */
   readonly maxBufferedBytes?: number | undefined;
+  /** Modes and owner of the files and their folder (log-access.ts); default: the server's policy. */
+  readonly access?: LogAccess | undefined;
   /** Told about write failures, at most once a minute. Defaults to a process warning. */
   readonly onError?: ((err: ListenerError) => void) | undefined;
 }
@@ -92,6 +95,7 @@ type WriterState = 'open' | 'closing' | 'closed';
 
 export class BufferedLogFile {
   readonly #directory: string;
+  readonly #access: LogAccess | undefined;
   readonly #naming: LogFileNaming;
   readonly #header: (time: number) => string;
   readonly #description: string;
@@ -127,6 +131,7 @@ export class BufferedLogFile {
 
   constructor(options: BufferedLogFileOptions) {
     this.#directory = options.directory;
+    this.#access = options.access;
     this.#naming = options.naming;
     this.#header = options.header;
     this.#description = options.description;
@@ -399,10 +404,13 @@ export class BufferedLogFile {
   async #openFile(name: string): Promise<void> {
     if (this.#file !== undefined && this.#fileName === name) return;
     await this.#closeFile();
-    await mkdir(this.#directory, { recursive: true });
-    const file = await open(join(this.#directory, name), 'a');
+    const access = this.#access ?? logAccess();
+    await prepareLogFolder(this.#directory, access);
+    const file = await open(join(this.#directory, name), 'a', access.fileMode);
     let size: number;
     try {
+      // 0640 and the log owner whether the file is new or was left by an older Wharf.
+      await prepareLogFile(file, access, join(this.#directory, name));
       size = (await file.stat()).size;
     } catch (err) {
       await file.close().catch(() => undefined);

@@ -1,10 +1,18 @@
-import { test, type TestContext } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixedFormatLogFile, type FixedFormatLogOptions } from './fixed-format-log.js';
 import { NO_HEADERS, type LogRecord } from './log-record.js';
+import { rmSync } from 'node:fs';
+
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 function record(overrides: Partial<LogRecord> = {}): LogRecord {
   return {
@@ -49,7 +57,7 @@ function berlin(t: TestContext): void {
 }
 
 async function write(options: Partial<FixedFormatLogOptions> & Pick<FixedFormatLogOptions, 'format'>, records: LogRecord[]): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-fixed-'));
+  const dir = tracked(await mkdtemp(join(tmpdir(), 'wharf-fixed-')));
   const log = new FixedFormatLogFile({ directory: dir, siteId: 1, period: 'Daily', flushIntervalMs: 60_000, ...options });
   for (const r of records) log.write(r);
   await log.close();

@@ -1,10 +1,18 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpErrLog, type HttpErrEntry } from './httperr-log.js';
 import type { ListenerError } from '../errors.js';
+import { rmSync } from 'node:fs';
+
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 const HEADER_START = '#Software: Microsoft HTTP API 2.0\r\n#Version: 1.0\r\n';
 const FIELDS =
@@ -29,7 +37,7 @@ function entry(overrides: Partial<HttpErrEntry> = {}): HttpErrEntry {
 }
 
 test('header block and lines are byte-for-byte what HTTP.sys writes', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-httperr-'));
+  const dir = tracked(await mkdtemp(join(tmpdir(), 'wharf-httperr-')));
   const log = new HttpErrLog({ directory: dir, flushIntervalMs: 60_000 });
   log.write(entry());
   log.write(entry({ uri: '/a b?x=1', status: 503, siteId: 2, reason: 'QueueFull', queueName: 'My Pool' }));
@@ -73,7 +81,7 @@ test('the URL is cut to 4096 bytes without splitting a character; odd versions b
 });
 
 test('httperrN.log rolls at truncateSize and a restart continues the highest number', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-httperr-'));
+  const dir = tracked(await mkdtemp(join(tmpdir(), 'wharf-httperr-')));
   const header = HEADER_START + '#Date: 2024-05-01 10:00:00\r\n' + FIELDS;
   const line = '2024-05-01 10:00:00 203.0.113.9 51234 10.0.0.4 80 HTTP/1.1 GET / - 400 - Hostname -\r\n';
   const truncateSize = header.length + 2 * line.length;
@@ -91,7 +99,7 @@ test('httperrN.log rolls at truncateSize and a restart continues the highest num
 });
 
 test('an unwritable directory: no throw, one onError, entries written once the directory is valid', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-httperr-'));
+  const dir = tracked(await mkdtemp(join(tmpdir(), 'wharf-httperr-')));
   const blocker = join(dir, 'HTTPERR');
   await writeFile(blocker, 'not a folder');
   const errors: ListenerError[] = [];

@@ -1,13 +1,20 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAppHost } from '../config/index.js';
 import { RoutingTable, normalizeHost } from './routing.js';
 
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 function table(sites: string): RoutingTable {
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-routing-'));
+  const dir = tracked(mkdtempSync(join(tmpdir(), 'wharf-routing-')));
   const text = `<configuration><system.applicationHost>
     <applicationPools><add name="P" /><add name="Q" /></applicationPools>
     <sites>${sites}<applicationDefaults applicationPool="P" /></sites>

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,12 +8,20 @@ import { W3cLogFile, W3cLogFlag, W3C_DEFAULT_FLAGS, w3cField, w3cLogPeriod, type
 import type { LogRecord } from './log-record.js';
 import { CustomLogFields } from './custom-log-fields.js';
 import type { ListenerError } from '../errors.js';
+import { rmSync } from 'node:fs';
+
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 const ALL_FLAGS = 0x3fffff;
 const SOFTWARE = '#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n';
 
 async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'wharf-w3c-'));
+  return mkdtemp(join(tmpdir(), 'wharf-w3c-')).then(tracked);
 }
 
 function record(overrides: Partial<LogRecord> = {}): LogRecord {

@@ -25,6 +25,7 @@ import { AdminError, WasError } from '../errors.js';
 import type { PoolSettings, RecycleReason } from './pool-settings.js';
 import { readCpuMs, readMemory } from './proc-stats.js';
 import { createCpuThrottle, type CpuThrottleGroup, type ThrottleMode } from './cpu-throttle.js';
+import { workerBaseEnvironment } from './worker-environment.js';
 
 export type { PoolSettings, RecycleReason } from './pool-settings.js';
 
@@ -757,7 +758,8 @@ export class ActivationService {
         child = spawn(s.runtime, [...this.#nodeArgs(), WORKER_MAIN, '-ap', s.name], {
           // fd 3 is the private channel: a socketpair only this child holds.
           stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-          env: { ...process.env, ...assigned },
+          // Never Wharf's whole environment: the allow-list, then the pool's (worker-environment.ts).
+          env: { ...workerBaseEnvironment(), ...assigned },
         });
       } catch (err) {
         this.#startFailed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${(err as Error).message}`));
@@ -831,7 +833,8 @@ export class ActivationService {
   #startSpare(): void {
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [...this.#nodeArgs(), WORKER_MAIN, '--spare'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: process.env });
+      // The same base a fresh worker gets; the pool's variables arrive with its Init message.
+      child = spawn(process.execPath, [...this.#nodeArgs(), WORKER_MAIN, '--spare'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: workerBaseEnvironment() });
     } catch (err) {
       this.#spareFailed(`cannot start a spare worker: ${(err as Error).message}`);
       return;

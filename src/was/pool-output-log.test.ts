@@ -1,12 +1,19 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_FILE_BYTES, MAX_FILES, MEMORY_LINES, PoolOutputLogs } from './pool-output-log.js';
 
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 test('lines land in the pool\'s file of the UTC day and in memory for wharf logs', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'wharf-out-'));
+  const root = tracked(mkdtempSync(join(tmpdir(), 'wharf-out-')));
   const reports: string[] = [];
   const logs = new PoolOutputLogs(root, (m) => reports.push(m), () => new Date('2026-12-04T10:00:00.000Z'));
   logs.write('My Pool', 42, 'stdout', 'listening on 3000');
@@ -20,7 +27,7 @@ test('lines land in the pool\'s file of the UTC day and in memory for wharf logs
 });
 
 test('a full file rolls over to _1, a new day to a new file, and only MAX_FILES stay', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'wharf-out-'));
+  const root = tracked(mkdtempSync(join(tmpdir(), 'wharf-out-')));
   let now = new Date('2026-12-04T10:00:00.000Z');
   const dir = join(root, 'P');
   mkdirSync(dir);
@@ -42,7 +49,7 @@ test('a full file rolls over to _1, a new day to a new file, and only MAX_FILES 
 
 test('an unwritable folder is reported once; lines stay in memory and are written once it works', async () => {
   // A regular file where the folder should be: no user, root included, can create the folder.
-  const tmp = mkdtempSync(join(tmpdir(), 'wharf-out-'));
+  const tmp = tracked(mkdtempSync(join(tmpdir(), 'wharf-out-')));
   const blocker = join(tmp, 'logs');
   writeFileSync(blocker, 'not a folder');
   const reports: string[] = [];
@@ -60,7 +67,7 @@ test('an unwritable folder is reported once; lines stay in memory and are writte
 });
 
 test('memory keeps the last MEMORY_LINES lines', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'wharf-out-'));
+  const root = tracked(mkdtempSync(join(tmpdir(), 'wharf-out-')));
   const logs = new PoolOutputLogs(root, () => undefined);
   for (let i = 0; i < MEMORY_LINES + 5; i++) logs.write('P', 1, 'stdout', `line ${i}`);
   await logs.flushed();

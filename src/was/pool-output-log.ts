@@ -11,8 +11,9 @@
  * resumes with the next line once the folder is writable again. The oldest files go beyond
  * MAX_FILES per pool.
  */
-import { appendFile, mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { appendFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { logAccess, prepareLogFileAt, prepareLogFolder } from '../listener/log-access.js';
 
 /** Rotation by size within a day. */
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
@@ -97,7 +98,7 @@ export class PoolOutputLogs {
         const lines = p.pending.length;
         try {
           await this.#rotate(p, Buffer.byteLength(text));
-          await appendFile(p.file, text, { mode: 0o640 });
+          await appendFile(p.file, text, { mode: logAccess().fileMode });
           p.bytes += Buffer.byteLength(text);
           p.pending.splice(0, lines);
           if (p.failed) {
@@ -123,7 +124,8 @@ export class PoolOutputLogs {
   async #rotate(p: PoolLog, incoming: number): Promise<void> {
     const day = this.#now().toISOString().slice(0, 10).replace(/-/g, '');
     if (p.file !== '' && p.day === day && p.bytes + incoming <= MAX_FILE_BYTES) return;
-    await mkdir(p.dir, { recursive: true, mode: 0o750 });
+    // Folder 0750 and files 0640, owned as the server's log policy says (log-access.ts).
+    await prepareLogFolder(p.dir, logAccess());
     if (p.day !== day) {
       p.day = day;
       p.part = 0;
@@ -142,6 +144,7 @@ export class PoolOutputLogs {
       if (p.bytes + incoming <= MAX_FILE_BYTES || p.bytes === 0) break;
       p.part++;
     }
+    await prepareLogFileAt(p.file, logAccess());
     await this.#prune(p);
   }
 

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSystem, loadAppHost } from '../config/index.js';
@@ -10,6 +10,13 @@ import type { ResponseTransport } from './http-context.js';
 import type { HttpContext, ModuleDefinition, Notification } from './module-api.js';
 import { ModuleRegistry } from './module-registry.js';
 import { Pipeline } from './pipeline.js';
+
+/** Temp folders this file made, removed when it is done. */
+const tempDirs: string[] = [];
+const tracked = (dir: string): string => (tempDirs.push(dir), dir);
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 const calls: string[] = [];
 function tracer(name: string, behaviour: Partial<Record<Notification, (ctx: HttpContext) => void>> = {}): ModuleDefinition {
@@ -24,7 +31,7 @@ function tracer(name: string, behaviour: Partial<Record<Notification, (ctx: Http
 }
 
 function setup(options: { handlers: string; modules: ModuleDefinition[]; moduleNames: string[]; extraApplication?: string }) {
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-pipeline-'));
+  const dir = tracked(mkdtempSync(join(tmpdir(), 'wharf-pipeline-')));
   mkdirSync(join(dir, 'www', 'sub'), { recursive: true });
   writeFileSync(join(dir, 'www', 'a.txt'), 'A');
   writeFileSync(join(dir, 'www', 'sub', 'inner.txt'), 'INNER');

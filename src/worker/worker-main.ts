@@ -19,6 +19,7 @@ import { textForLog, Pipeline } from './pipeline.js';
 import { RequestBody, type BodyFlowControl } from './request-body.js';
 import { runApplicationInitialization } from './app-init.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
+import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
 
 /** The pool from `-ap "<pool>"`, or undefined for `--spare` (a pool is assigned by the Init message). */
 function poolFromArgv(argv: readonly string[]): string | undefined {
@@ -43,6 +44,9 @@ function isUpgradeRequest(raw: readonly string[]): boolean {
   }
   return upgrade && connection;
 }
+
+/** The private channel to the listener: stdio[3] of the spawn in src/was/activation.ts. */
+const CHANNEL_FD = 3;
 
 const IDENTITY_VARIABLES = ['WHARF_WORKER_UID', 'WHARF_WORKER_GID', 'WHARF_WORKER_USER'];
 
@@ -183,7 +187,7 @@ class Worker implements WorkerInbound {
 
   constructor(poolName: string | undefined) {
     this.#poolName = poolName ?? '';
-    const socket = new Socket({ fd: 3, readable: true, writable: true });
+    const socket = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
     this.#channel = new WorkerChannel(socket, this);
     // A hosted app that throws out of a callback or calls process.exit ends this process (the
     // pool's crash rules apply); responses it finished just before still go out.
@@ -354,6 +358,9 @@ class Worker implements WorkerInbound {
   }
 }
 
+// Before any configuration, module or application code: the worker keeps 0-2 and its channel
+// (fd 3); anything else it inherited without close-on-exec is closed (inherited-descriptors.ts).
+closeInheritedDescriptors([CHANNEL_FD]);
 const pool = poolFromArgv(process.argv);
 // Wharf's own files, read before the worker becomes a pool's user who may not reach them.
 preloadBuiltinErrorPages();

@@ -1,29 +1,98 @@
 /**
  * Integration-test harness: copies a fixture folder to a temp dir (filling in {{PORT}} and
  * {{ROOT}}), starts a real Wharf process on it, waits until it listens, and stops it with SIGTERM.
+ * When the test file's process ends, its temp folders are removed, servers a test left running are
+ * killed, and, as root, the pool users and /run/wharf folders its servers created are removed
+ * (machine-state.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tool } from './skip.js';
+import { cleanUpMachine, runBaseline } from './machine-state.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const WHARF_BIN = join(REPO_ROOT, 'bin', 'wharf.js');
 export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
+/** Temp folders, servers and configurations of this process, cleaned up when it exits. */
+const tempDirs = new Set<string>();
+const servers = new Set<ChildProcess>();
+const configs = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' runs after every test and after() hook of the file: synchronous work only.
+  process.on('exit', () => {
+    for (const c of servers) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    const texts: string[] = [];
+    for (const f of configs) {
+      try {
+        texts.push(readFileSync(f, 'utf8'));
+      } catch {
+        // removed by the test
+      }
+    }
+    try {
+      cleanUpMachine(texts);
+    } catch (err) {
+      process.stderr.write(`test cleanup: ${(err as Error).message}\n`);
+    }
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   });
+}
+
+/** A temp folder removed when the test file's process exits (with its content, whoever owns it). */
+export function tempDir(prefix: string): string {
+  installExitHook();
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
+
+/** The start of the kernel's ephemeral port range (ports it hands to connect() and listen(0)). */
+function ephemeralStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    // No host: the wildcard (dual-stack) address, which `*:port:` bindings take.
+    s.listen(port, () => s.close(() => resolve(true)));
+  });
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * A port nothing listens on, for a server the test starts next. Chosen at random below the
+ * kernel's ephemeral range, so the many outgoing connections of parallel tests (which get
+ * ephemeral ports) can never take it between this check and the server's bind; another test
+ * file choosing the same port is left to startWharf's retry (EADDRINUSE).
+ */
+export async function freePort(): Promise<number> {
+  const top = Math.min(ephemeralStart(), 32768);
+  const bottom = Math.max(1024, top - 12000);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = bottom + Math.floor(Math.random() * (top - bottom));
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found in ${bottom}-${top}`);
 }
 
 function fillTemplates(dir: string, vars: Record<string, string>): void {
@@ -72,13 +141,30 @@ export interface StartOptions {
    * one test application serves several fixtures and pool users can read it wherever the repo is.
    */
   readonly files?: Record<string, string>;
-  /** Extra environment variables for the server (e.g. WHARF_HTTP_PARAMETERS). */
+  /** Variables added to the environment Wharf is started with. */
   readonly env?: Record<string, string>;
+  /** stdio entries after stdin, stdout and stderr: descriptors 3, 4 … Wharf inherits. */
+  readonly extraStdio?: ReadonlyArray<'ignore' | 'pipe' | number>;
 }
 
+/** Thrown by one start attempt whose port was taken between freePort() and Wharf's bind. */
+class PortTaken extends Error {}
+
 export async function startWharf(options: StartOptions): Promise<WharfProcess> {
-  const port = await freePort();
-  const root = mkdtempSync(join(tmpdir(), 'wharf-it-'));
+  installExitHook();
+  // The machine's state before the first server of this run (what cleanup must leave alone).
+  runBaseline();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(options, await freePort());
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt === 5) throw err;
+    }
+  }
+}
+
+async function launch(options: StartOptions, port: number): Promise<WharfProcess> {
+  const root = tempDir('wharf-it-');
   // mkdtemp makes the folder 0700; pools run as their own users when the tests run as root.
   chmodSync(root, 0o755);
   const src = options.fixture.startsWith('/') ? options.fixture : join(FIXTURES, options.fixture);
@@ -87,11 +173,16 @@ export async function startWharf(options: StartOptions): Promise<WharfProcess> {
   const systemDrive = join(root, 'systemdrive');
   fillTemplates(root, { PORT: String(port), ROOT: root, ...(options.vars ?? {}) });
   const configFile = join(root, 'applicationHost.config');
+  configs.add(options.embedded ? join(REPO_ROOT, 'assets', 'default', 'applicationHost.config') : configFile);
   const args = [WHARF_BIN, 'start', '--system-drive', systemDrive];
   if (!options.embedded) args.push('--config', configFile);
   else args.push('--port', String(port));
   args.push(...(options.args ?? []));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.env ?? {}) } });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe', ...(options.extraStdio ?? [])] as StdioOptions,
+    env: { ...process.env, ...(options.env ?? {}) },
+  });
+  servers.add(child);
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer): void => {
@@ -122,7 +213,18 @@ export async function startWharf(options: StartOptions): Promise<WharfProcess> {
       });
     }
   };
-  await waitForOutput(/Wharf is serving/);
+  try {
+    await waitForOutput(/Wharf is serving/);
+  } catch (err) {
+    // 'exit' can come before the last of stderr: wait for the streams to close.
+    if (exited && child.stderr!.readableEnded === false) await new Promise((r) => child.once('close', r));
+    if (exited && /EADDRINUSE|address already in use/.test(out)) {
+      rmSync(root, { recursive: true, force: true });
+      tempDirs.delete(root);
+      throw new PortTaken(out);
+    }
+    throw err;
+  }
   const logDir = (siteId: number): string => join(systemDrive, 'inetpub', 'logs', 'LogFiles', `W3SVC${siteId}`);
   return {
     port,
