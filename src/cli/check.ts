@@ -8,7 +8,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { appHostWarnings, loadAppHost, readConfigText, scanSiteConfigs, warningKey } from '../config/index.js';
+import { appHostWarnings, loadAppHost, readConfigText, scanSiteConfigs } from '../config/index.js';
 import type { AppHostConfig, ConfigWarning } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { SourcePosition } from '../errors.js';
@@ -53,11 +53,9 @@ class Report {
     this.add('error', err.position ?? { file: '(configuration)', line: 0, column: 0 }, err.message, 0);
   }
 
+  /** Security warnings first, then serving problems; settings without effect are notes. */
   warning(w: ConfigWarning): void {
-    if (!this.#seen.has(warningKey(w))) {
-      this.#seen.add(warningKey(w));
-      this.problems.push({ severity: w.kind === 'feature' ? 'note' : 'warning', position: w.position, message: w.message, rank: w.kind === 'security' ? 1 : w.kind === 'serving' ? 2 : 3 });
-    }
+    this.add(w.kind === 'feature' ? 'note' : 'warning', w.position, w.message, w.kind === 'security' ? 1 : w.kind === 'serving' ? 2 : 3);
   }
 
   count(severity: Severity): number {
