@@ -58,8 +58,8 @@ const MAX_HELD_BODY = 1024 * 1024;
 /**
  * Request-body bytes read and thrown away once the answer to that request is complete (an early
  * 413, 404.13, 405, a local 503 …), so the connection can carry the client's next request.
- * HTTP.sys drains under its DrainEntityBody timer alone, which lets one client make the server read
- * gigabytes for nothing; Wharf drains at most this much and otherwise closes the connection.
+ * HTTP.sys gives up draining after its DrainEntityBody timer (2 minutes), which at LAN speed is
+ * gigabytes read for nothing; Wharf bounds the bytes: beyond this much it closes the connection.
  */
 const MAX_DRAIN_BYTES = 256 * 1024;
 /**

@@ -184,6 +184,9 @@ class Worker implements WorkerInbound {
   #generation = -1;
   #shuttingDown = false;
   readonly #reported = new Set<string>();
+  /** When a too-long path was last reported, and how many were not since (clients choose them). */
+  #tooLongReportedAt = -Infinity;
+  #tooLongUnreported = 0;
 
   constructor(poolName: string | undefined) {
     this.#poolName = poolName ?? '';
@@ -199,6 +202,23 @@ class Worker implements WorkerInbound {
   #log = (level: 'info' | 'warn' | 'error', message: string): void => {
     this.#channel.sendLog({ level, message });
   };
+
+  /**
+   * A URL level named a folder path the file system refuses (ENAMETOOLONG); the request is
+   * answered 404. One shortened line at most once a minute: clients choose these URLs, and each
+   * may be kilobytes long.
+   */
+  #pathTooLong(folder: string): void {
+    const now = Date.now();
+    if (now - this.#tooLongReportedAt < 60_000) {
+      this.#tooLongUnreported++;
+      return;
+    }
+    const more = this.#tooLongUnreported === 0 ? '' : ` (${this.#tooLongUnreported} more since the last report)`;
+    this.#tooLongReportedAt = now;
+    this.#tooLongUnreported = 0;
+    this.#log('warn', `a URL maps to a path longer than the file system allows (ENAMETOOLONG), answered as not found: ${textForLog(folder)}${more}`);
+  }
 
   #recycleAsked = false;
   readonly #services: WorkerServices = {
@@ -269,8 +289,7 @@ class Worker implements WorkerInbound {
         this.#reported.add(key);
         this.#log(w.kind === 'feature' ? 'info' : 'warn', describeWarning(w));
       },
-      // One line, shortened: the path comes from the client's URL and may be kilobytes long.
-      onPathTooLong: (folder) => this.#log('warn', `a URL maps to a path longer than the file system allows (ENAMETOOLONG), answered as not found: ${textForLog(folder)}`),
+      onPathTooLong: (folder) => this.#pathTooLong(folder),
     });
     this.#statCache.clear();
     const pipeline = new Pipeline({
