@@ -24,9 +24,10 @@ export const RewriteModule: ModuleDefinition = {
       // A default document serves a URL the parent already rewrote; an httpErrors ExecuteURL
       // page is a URL of its own, which the rules see like a client's.
       if (ctx.isChildRequest && ctx.executedBy !== 'CustomErrorModule') return;
-      const global = ctx.config.section('system.webServer/rewrite/globalRules');
+      // Global rules run once per client request (IIS: GL_PRE_BEGIN_REQUEST), never for a child.
+      const global = ctx.isChildRequest ? undefined : ctx.config.section('system.webServer/rewrite/globalRules');
       const rules = ctx.config.section('system.webServer/rewrite/rules');
-      if (global.items.length === 0 && rules.items.length === 0) return;
+      if ((global === undefined || global.items.length === 0) && rules.items.length === 0) return;
       return rewrite(ctx, global, rules);
     },
   },
@@ -58,14 +59,14 @@ interface CacheState {
   readonly files: string[];
 }
 
-async function rewrite(ctx: HttpContext, globalSection: ConfigElement, rulesSection: ConfigElement): Promise<void> {
+async function rewrite(ctx: HttpContext, globalSection: ConfigElement | undefined, rulesSection: ConfigElement): Promise<void> {
   const cache: CacheState = { safe: true, files: [] };
   // The rules come from the client's URL's web.config files, which a rewrite leaves behind.
   const ruleFiles = ctx.config.configFiles;
   const originalPath = ctx.request.path;
   try {
     for (const [section, global] of [[globalSection, true], [rulesSection, false]] as const) {
-      if (section.items.length === 0) continue;
+      if (section === undefined || section.items.length === 0) continue;
       const rules = rulesOf(ctx, section, global);
       if (!Array.isArray(rules)) {
         fail(ctx, global, (rules as BrokenRules).error, section);
