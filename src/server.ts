@@ -220,9 +220,10 @@ export class WharfServer implements AdminTarget {
     for (const a of listener.addresses()) this.#log.info(`listening on ${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
     // appcmd's verbs reach this server through a socket only root and this user can open.
     const embeddedPort = this.#o.configFile === undefined ? this.#o.port : undefined;
+    // Serving from here on: `wharf status`'s uptime counts from now.
+    this.#startedAt = Date.now();
     this.#admin = await startAdminServer(adminSocketPath(this.configFile, { port: embeddedPort }), this, { warn: (m) => this.#log.warn(m) });
     this.#log.info(`admin socket ${this.#admin.path} (wharf list|start|stop|recycle …; docs/cli.md)`);
-    this.#startedAt = Date.now();
     this.#watch();
     // Resolving (and creating) pool users and checking content access can take a while with many
     // pools: it runs once Wharf listens; a worker start waits for its own pool's user only.
