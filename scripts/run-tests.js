@@ -89,7 +89,7 @@ function report(records, status) {
   // The totals end the run, TAP-style, with unexpected CI skips counted in `fail`.
   const failures = Number(totals.get('fail') ?? 0) + (ci ? unexpected : 0);
   for (const [name, value] of totals) {
-    if (name === 'fail') process.stdout.write(`# fail ${failures}${ci && unexpected > 0 ? ` (${unexpected} unexpected skips under CI=true)` : ''}\n`);
+    if (name === 'fail') process.stdout.write(`# fail ${failures}${ci && unexpected > 0 ? ` (${unexpected} unexpected skip${unexpected === 1 ? '' : 's'} under CI=true)` : ''}\n`);
     else if (name === 'skipped') process.stdout.write(`# skipped ${value} (${skips.length - unexpected} allowed in CI, ${unexpected} not)\n`);
     else process.stdout.write(`# ${name} ${value}\n`);
   }
