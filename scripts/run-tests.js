@@ -34,7 +34,12 @@ if (files.length === 0) {
 // remove only what the run added (test/helpers/machine-state.ts).
 const stateDir = mkdtempSync(join(tmpdir(), 'wharf-test-run-'));
 const stateFile = join(stateDir, 'machine-state.json');
-const { saveMachineState } = await import(join(dist, 'test', 'helpers', 'machine-state.js'));
+const { pruneStaleTestState, saveMachineState } = await import(join(dist, 'test', 'helpers', 'machine-state.js'));
+if (process.env.WHARF_TEST_PRUNE === '1') {
+  // Leftovers of earlier runs (see machine-state.ts); opt-in, since a real Wharf may share pool names.
+  const { removed, kept } = pruneStaleTestState(join(root, 'test', 'fixtures'));
+  console.error(`pruned ${removed.length} leftovers of earlier test runs${kept.length ? `; kept (in use): ${kept.join(', ')}` : ''}`);
+}
 saveMachineState(stateFile);
 const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
