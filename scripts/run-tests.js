@@ -41,7 +41,12 @@ const skipsFile = join(work, 'skips.jsonl');
 // What the machine had before this run (pool users, groups, /run/wharf folders): test files
 // remove only what the run added (test/helpers/machine-state.ts).
 const stateFile = join(work, 'machine-state.json');
-const { saveMachineState } = await import(pathToFileURL(join(dist, 'test', 'helpers', 'machine-state.js')).href);
+const { pruneStaleTestState, saveMachineState } = await import(pathToFileURL(join(dist, 'test', 'helpers', 'machine-state.js')).href);
+if (process.env.WHARF_TEST_PRUNE === '1') {
+  // Leftovers of earlier runs (see machine-state.ts); opt-in, since a real Wharf may share pool names.
+  const { removed, kept } = pruneStaleTestState(join(root, 'test', 'fixtures'));
+  console.error(`pruned ${removed.length} leftovers of earlier test runs${kept.length ? `; kept (in use): ${kept.join(', ')}` : ''}`);
+}
 saveMachineState(stateFile);
 const child = spawn(
   process.execPath,

@@ -147,11 +147,11 @@ function retried(cmd: string, args: string[]): boolean {
  * Remove what servers of these configurations (applicationHost.config texts) created during this
  * run and nobody uses any more. Returns what was removed and what was kept. Does nothing unless root.
  */
-export function cleanUpMachine(configs: Iterable<string>): { removed: string[]; kept: string[] } {
+export function cleanUpMachine(configs: Iterable<string>, baseline: MachineState = runBaseline()): { removed: string[]; kept: string[] } {
   const removed: string[] = [];
   const kept: string[] = [];
   if (process.getuid?.() !== 0) return { removed, kept };
-  const before = runBaseline();
+  const before = baseline;
   const live = livePools();
   const texts = [...configs];
   const mine = [...new Set(texts.flatMap(poolNames).map((p) => p.toLowerCase()))];
@@ -207,4 +207,23 @@ export function cleanUpMachine(configs: Iterable<string>): { removed: string[]; 
     }
   }
   return { removed, kept };
+}
+
+/**
+ * Users, groups and runtime folders left by earlier test runs (killed runs, older harnesses) for
+ * the pools of the test fixtures, removed when no running Wharf or process uses them. Opt-in
+ * (`WHARF_TEST_PRUNE=1 node scripts/run-tests.js`): on a machine that also runs Wharf for real, a
+ * pool named like a fixture's (DefaultAppPool) would lose its user.
+ */
+export function pruneStaleTestState(fixtures: string): { removed: string[]; kept: string[] } {
+  const texts: string[] = [];
+  for (const d of list(fixtures) ?? []) {
+    try {
+      texts.push(readFileSync(join(fixtures, d, 'applicationHost.config'), 'utf8'));
+    } catch {
+      // not a server fixture
+    }
+  }
+  texts.push(readFileSync(DEFAULT_CONFIG, 'utf8'));
+  return cleanUpMachine(texts, { users: [], groups: [], poolDirs: [], runDirExisted: true });
 }
