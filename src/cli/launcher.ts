@@ -21,6 +21,7 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
+import { readStatFields } from '../was/proc-stats.js';
 
 export type LauncherRole = 'wrapper' | 'manager';
 
@@ -43,14 +44,8 @@ interface ProcInfo {
 }
 
 function readProc(pid: number): ProcInfo | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // "pid (comm) state ppid … starttime(22nd)": comm may hold spaces and parentheses.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = readStatFields(pid);
+  if (fields === undefined) return undefined;
   let argv: string[] = [];
   try {
     argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');

@@ -5,15 +5,13 @@
  * prints the state and exits 0 when a server answers, 3 when none does (LSB's "not running",
  * which `systemctl status` also uses), 4 when it cannot tell.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { formatError, formatSummary } from '../admin/appcmd.js';
 import { adminCall } from '../admin/client.js';
 import { formatTimeSpan } from '../admin/objects.js';
-import { adminSocketCandidates } from '../admin/paths.js';
 import type { AdminObject, AdminResponse, AdminStatus } from '../admin/types.js';
 import { AdminError } from '../errors.js';
-import { DEFAULT_CONFIG } from '../server.js';
+import { adminTarget, type AdminTarget } from './admin-target.js';
 
 export const EXIT_NOT_RUNNING = 3;
 export const EXIT_UNKNOWN = 4;
@@ -95,15 +93,8 @@ status   Print the server's state, pid, uptime, configuration, sites and pools.
 `;
 
 /** Where the server for these arguments listens, and how to name it in messages. */
-function target(args: LifecycleArgs): { socketPath: string; label: string } {
-  const configFile = resolve(args.configFile ?? DEFAULT_CONFIG);
-  const candidates = adminSocketCandidates(configFile, { port: args.configFile === undefined ? args.port : undefined });
-  const socketPath = candidates.find((p) => existsSync(p)) ?? candidates[0]!;
-  const label =
-    args.configFile !== undefined
-      ? configFile
-      : `${configFile} (the embedded default on port ${args.port ?? 8080}${args.port === undefined ? '; for a server started with --port, pass the same --port' : ''})`;
-  return { socketPath, label };
+function target(args: LifecycleArgs): AdminTarget {
+  return adminTarget(args.configFile, args.port);
 }
 
 /** Nothing listens on the socket (as opposed to: something is there but we may not, or it is mute). */

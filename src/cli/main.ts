@@ -2,15 +2,13 @@
  * `wharf` — start the server in the foreground, or talk to a running one with appcmd's verbs
  * (list, start, stop, recycle) over its admin socket (docs/cli.md).
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isAdminInvocation, parseAdminArgs, runAdminCommand } from '../admin/appcmd.js';
 import { adminCall } from '../admin/client.js';
-import { adminSocketCandidates } from '../admin/paths.js';
+import { adminTarget } from './admin-target.js';
 import { check } from './check.js';
 import { ConfigError, WharfError } from '../errors.js';
-import { DEFAULT_CONFIG, WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
+import { WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
 import { runInForeground } from './foreground.js';
 import { isLifecycleInvocation, runLifecycleCommand } from './lifecycle.js';
 import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
@@ -85,14 +83,7 @@ async function admin(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const configFile = resolve(parsed.configFile ?? DEFAULT_CONFIG);
-  const candidates = adminSocketCandidates(configFile, { port: parsed.configFile === undefined ? parsed.port : undefined });
-  const socketPath = candidates.find((p) => existsSync(p)) ?? candidates[0]!;
-  // The embedded default's socket depends on its port: say so when nothing answers.
-  const label =
-    parsed.configFile !== undefined
-      ? configFile
-      : `${configFile} (the embedded default on port ${parsed.port ?? 8080}${parsed.port === undefined ? '; for a server started with --port, pass the same --port' : ''})`;
+  const { socketPath, label } = adminTarget(parsed.configFile, parsed.port);
   const out = await runAdminCommand(parsed.command, (request) => adminCall(socketPath, request, 10000, label));
   process.stdout.write(out.stdout);
   process.stderr.write(out.stderr);

@@ -29,16 +29,24 @@ export function readMemory(pid: number): ProcessMemory | undefined {
   return { virtualKb: kb('VmSize'), privateKb: kb('RssAnon') + kb('VmSwap'), rssKb: kb('VmRSS') };
 }
 
-/** User + system CPU time consumed so far, in milliseconds. */
-export function readCpuMs(pid: number): number | undefined {
+/**
+ * The fields of /proc/<pid>/stat after the parenthesised command name (which may itself hold
+ * spaces or ')'): [0] state, [1] ppid, … [11] utime, [12] stime, [19] starttime.
+ */
+export function readStatFields(pid: number): string[] | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
     return undefined;
   }
-  // Fields after the parenthesised command name (which may itself contain spaces or ')').
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/** User + system CPU time consumed so far, in milliseconds. */
+export function readCpuMs(pid: number): number | undefined {
+  const rest = readStatFields(pid);
+  if (rest === undefined) return undefined;
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
