@@ -14,7 +14,7 @@ import type { ConfigMessage } from './ipc/messages.js';
 import { mapWindowsPath } from './config/path-map.js';
 import { Listener, type ListenerLogger } from './listener/listener.js';
 import { HTTP_PARAMETERS_ENV, httpSysParameters } from './listener/http-sys-parameters.js';
-import { resolveLogAccess, setLogAccess } from './listener/log-access.js';
+import { resolveLogAccess, setLogAccess } from './listener/logging/log-access.js';
 import { ActivationService } from './was/activation.js';
 import { PoolOutputLogs } from './was/pool-output-log.js';
 import { poolSettings, type PoolSettings } from './was/pool-settings.js';

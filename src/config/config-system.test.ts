@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigError, HRESULT } from '../errors.js';
-import { loadAppHost } from './app-host.js';
+import { loadAppHost } from './application-host.js';
 import { ConfigSystem } from './config-system.js';
 import type { ConfigElement, ResolvedConfig, ResolveResult, UnsupportedUse } from './types.js';
 

@@ -12,7 +12,7 @@
  * (applicationHost.config), by `wharf check` (every file), and once per worker (web.config files).
  */
 import type { SourcePosition } from '../errors.js';
-import { appHostInternals } from './app-host.js';
+import { appHostInternals } from './application-host.js';
 import type { ConfigFile } from './config-file.js';
 import type { NotEnforced, SectionSchema } from './schema.js';
 import type { AttrValue, Directive, ElementNode } from './section-node.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { HRESULT } from '../errors.js';
-import { loadAppHostFile } from './app-host.js';
+import { loadAppHostFile } from './application-host.js';
 import { ConfigSystem } from './config-system.js';
 import { resolvePathAttribute } from './merge.js';
 import type { ResolvedConfig } from './types.js';

@@ -18,7 +18,7 @@ import {
   serializeResponseHead,
   type HttpSysErrorPage,
 } from './http-response.js';
-import type { HttpErrReason } from './httperr-log.js';
+import type { HttpErrReason } from './logging/httperr-log.js';
 import { Exchange } from './exchange.js';
 import { writeBatch } from '../ipc/write-batch.js';
 import { RoutingTable, normalizeAddress } from './routing.js';

@@ -9,7 +9,7 @@
 import type { ApplicationConfig, SiteConfig } from '../config/types.js';
 import type { Connection } from './connection.js';
 import type { RequestHead } from './http-parser.js';
-import type { HttpErrReason } from './httperr-log.js';
+import type { HttpErrReason } from './logging/httperr-log.js';
 import type { BandwidthThrottle } from './bandwidth-throttle.js';
 import type { CacheableMessage } from '../ipc/messages.js';
 

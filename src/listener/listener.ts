@@ -15,15 +15,15 @@ import { Connection, type ConnectionHost } from './connection.js';
 import type { Exchange } from './exchange.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
 import type { HttpSysErrorPage } from './http-response.js';
-import { HttpErrLog, type HttpErrReason } from './httperr-log.js';
-import { NO_HEADERS, type LogRecord } from './log-record.js';
+import { HttpErrLog, type HttpErrReason } from './logging/httperr-log.js';
+import { NO_HEADERS, type LogRecord } from './logging/log-record.js';
 import { PoolQueue, type PoolQueueHost } from './pool-queue.js';
 import { DEFAULT_SERVER_QOS, SiteQos, serverQos, type ServerQos } from './qos-limits.js';
 import { TimerWheel } from './timer-wheel.js';
 import { ResponseCache, type CachedResponse } from './response-cache.js';
 import type { ExchangeOwner } from './exchange.js';
 import { RoutingTable, type Endpoint } from './routing.js';
-import { SiteLogs } from './site-logs.js';
+import { SiteLogs } from './logging/site-logs.js';
 import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
 
 export interface ListenerLogger {

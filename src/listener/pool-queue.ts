@@ -5,7 +5,7 @@
  */
 import type { Exchange } from './exchange.js';
 import type { WorkerEndpoint } from './worker-endpoint.js';
-import type { HttpErrReason } from './httperr-log.js';
+import type { HttpErrReason } from './logging/httperr-log.js';
 import type { HttpSysErrorPage } from './http-response.js';
 
 export type PoolQueueState = 'Started' | 'Stopped';

@@ -17,7 +17,7 @@ import {
   workerIdentityEnvironment,
   type PoolIdentity,
 } from './identity.js';
-import { admin, getent, isRoot, needsRoot } from './test-users.js';
+import { admin, getent, isRoot, needsRoot } from '../../test/helpers/test-users.js';
 import { acls, needs } from '../../test/helpers/skip.js';
 
 const WHY = 'identity tests create Linux users with useradd';

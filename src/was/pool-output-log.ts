@@ -13,7 +13,7 @@
  */
 import { appendFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { logAccess, prepareLogFileAt, prepareLogFolder } from '../listener/log-access.js';
+import { logAccess, prepareLogFileAt, prepareLogFolder } from '../listener/logging/log-access.js';
 
 /** Rotation by size within a day. */
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSystem, loadAppHost } from '../config/index.js';
 import type { RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
-import { StatCache } from './file-cache.js';
+import { StatCache } from './stat-cache.js';
 import type { ResponseTransport } from './http-context.js';
 import type { HttpContext, ModuleDefinition, Notification } from './module-api.js';
 import { ModuleRegistry } from './module-registry.js';

@@ -19,7 +19,7 @@ import {
 import { STAGES, type ChildRequestOptions, type ChildRequestResult, type FileInfo, type HandlerMapping, type ModuleDefinition, type Notification } from './module-api.js';
 import type { ChainEntry, ModuleChain, ModuleRegistry } from './module-registry.js';
 import type { RequestBody } from './request-body.js';
-import { StatCache } from './file-cache.js';
+import { StatCache } from './stat-cache.js';
 import { renderConfigErrorPage } from './config-error-page.js';
 
 export interface ConfigResolver {

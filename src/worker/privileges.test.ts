@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { WasError } from '../errors.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
-import { admin, getent, isRoot, needsRoot } from '../was/test-users.js';
+import { admin, getent, isRoot, needsRoot } from '../../test/helpers/test-users.js';
 
 const WHY = 'a child process must start as root to drop to a created user';
 

@@ -11,7 +11,7 @@ import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
 import type { CacheableMessage, ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
 import { BUILTIN_MODULES, createCustomErrorModule, preloadBuiltinErrorPages } from '../modules/index.js';
-import { StatCache } from './file-cache.js';
+import { StatCache } from './stat-cache.js';
 import type { ResponseTransport } from './http-context.js';
 import { ModuleRegistry } from './module-registry.js';
 import type { WorkerServices } from './module-api.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustomErrorModule, HTTP_ERRORS_SECTION, BUILTIN_CUSTERR_DIR, configSourceExcerpt, createCustomErrorModule } from './index.js';
-import { TestContext, makeTempDir, removeDir, runNotification, type ElementSpec, type TestContextOptions } from '../testing.js';
+import { TestContext, makeTempDir, removeDir, runNotification, type ElementSpec, type TestContextOptions } from '../../../test/helpers/module-harness.js';
 
 const root = makeTempDir();
 after(() => removeDir(root));

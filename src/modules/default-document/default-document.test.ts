@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DefaultDocumentModule, DEFAULT_DOCUMENT_SECTION } from './index.js';
 import { DirectoryListingModule } from '../directory-listing/index.js';
 import { StaticFileModule } from '../static-file/index.js';
-import { TestContext, makeTempDir, removeDir, runHandler, type TestContextOptions } from '../testing.js';
+import { TestContext, makeTempDir, removeDir, runHandler, type TestContextOptions } from '../../../test/helpers/module-harness.js';
 
 const root = makeTempDir();
 after(() => removeDir(root));

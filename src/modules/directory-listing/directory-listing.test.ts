@@ -4,7 +4,7 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DirectoryListingModule, DIRECTORY_BROWSE_SECTION, renderListing } from './index.js';
 import { REQUEST_FILTERING_SECTION } from '../request-filtering/index.js';
-import { TestContext, makeTempDir, removeDir, runHandler, type ElementSpec, type TestContextOptions } from '../testing.js';
+import { TestContext, makeTempDir, removeDir, runHandler, type ElementSpec, type TestContextOptions } from '../../../test/helpers/module-harness.js';
 
 // Listing dates are local time; pin the zone so the expected text is stable.
 process.env.TZ = 'UTC';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HttpLoggingModule } from './index.js';
-import { TestContext } from '../testing.js';
+import { TestContext } from '../../../test/helpers/module-harness.js';
 
 async function decide(httpLogging: Record<string, string | boolean>, status: number): Promise<boolean> {
   const ctx = new TestContext({ sections: { 'system.webServer/httpLogging': { attributes: httpLogging } } });

@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { HTTP_REDIRECT_SECTION, HttpRedirectionModule, expandDestination, wildcardPattern } from './index.js';
-import { TestContext, makeTempDir, removeDir, runNotification, type ElementSpec } from '../testing.js';
+import { TestContext, makeTempDir, removeDir, runNotification, type ElementSpec } from '../../../test/helpers/module-harness.js';
 
 const root = makeTempDir();
 after(() => removeDir(root));

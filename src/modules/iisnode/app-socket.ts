@@ -13,7 +13,7 @@
 import { Duplex } from 'node:stream';
 import type { ResponseReader } from './response-reader.js';
 import { Server as HttpsServer } from 'node:https';
-import type { AppServer } from './app-host.js';
+import type { AppServer } from './in-process-host.js';
 
 export interface SocketEndpoint {
   readonly remoteAddress: string;

@@ -1,6 +1,6 @@
 /**
  * The `iisnode` handler module: requests mapped to it are served by an unmodified Node.js
- * application hosted in this worker process (src/modules/iisnode/app-host.ts), under every
+ * application hosted in this worker process (src/modules/iisnode/in-process-host.ts), under every
  * protection of the pool — its identity, pings, recycling, rapid-fail and queues.
  *
  * Mapped like iisnode (`<add name="iisnode" path="server.js" verb="*" modules="iisnode"/>`: the
@@ -15,13 +15,13 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { ConfigElement } from '../../config/types.js';
-import type { AppServer } from './app-host.js';
+import type { AppServer } from './in-process-host.js';
 import type { FileInfo, HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { escapeHtml } from '../html-response.js';
 import { AppExchange, serializeRequestHead } from './app-exchange.js';
 import { SocketPool } from './app-socket.js';
-import { hostedApp, startApp, type HostedApp } from './app-host.js';
-import { promotedServerVariables } from './server-variables.js';
+import { hostedApp, startApp, type HostedApp } from './in-process-host.js';
+import { promotedServerVariables } from './promote-server-vars.js';
 import { appOfflineChanged, attachWorker, sendAppHints, watchApplication } from './app-watch.js';
 
 /** ANCM's startupTimeLimit default: the app has this long to call listen() once loaded. */

@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolSupportModule, HTTP_PROTOCOL_SECTION } from './index.js';
 import { REQUEST_FILTERING_SECTION } from '../request-filtering/index.js';
-import { TestContext, makeTempDir, removeDir, runNotification, runHandler, type ElementSpec } from '../testing.js';
+import { TestContext, makeTempDir, removeDir, runNotification, runHandler, type ElementSpec } from '../../../test/helpers/module-harness.js';
 
 const root = makeTempDir();
 after(() => removeDir(root));

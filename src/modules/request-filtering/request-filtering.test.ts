@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM, REQUEST_FILTERING_SECTION } from './index.js';
-import { TestContext, makeTempDir, removeDir, runNotification, type ElementSpec, type TestContextOptions } from '../testing.js';
+import { TestContext, makeTempDir, removeDir, runNotification, type ElementSpec, type TestContextOptions } from '../../../test/helpers/module-harness.js';
 
 const root = makeTempDir();
 after(() => removeDir(root));

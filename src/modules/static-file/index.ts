@@ -12,14 +12,14 @@ import { statusText } from '../sub-status.js';
 import { parseRange, type ByteRange, type RangeRequest } from './byte-range.js';
 import { clientCacheHeaders, type ClientCacheHeaders } from './client-cache.js';
 import { realPathInsideRoot } from './containment.js';
-import { SMALL_FILE_LIMIT, SmallFileCache, makeCachedFile } from './file-cache.js';
+import { SMALL_FILE_LIMIT, SmallFileCache, makeCachedFile } from './small-file-cache.js';
 import { acceptAllows, mimeMapFor, mimeTypeOf } from './mime-map.js';
 import { evaluatePreconditions, fileEtag, httpDate, ifRangeMatches, type Validators } from './validators.js';
 
 export { parseRange } from './byte-range.js';
 export { fileEtag, httpDate, evaluatePreconditions } from './validators.js';
 export { mimeMapFor, mimeTypeOf } from './mime-map.js';
-export { SMALL_FILE_LIMIT } from './file-cache.js';
+export { SMALL_FILE_LIMIT } from './small-file-cache.js';
 
 export const STATIC_CONTENT_SECTION = 'system.webServer/staticContent';
 

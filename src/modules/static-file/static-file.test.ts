@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { needs, notRoot } from '../../../test/helpers/skip.js';
 import { StaticFileModule, STATIC_CONTENT_SECTION, clearStaticFileCache, fileEtag, parseRange, STREAM_CHUNK } from './index.js';
-import { TestContext, RecordingResponse, makeTempDir, removeDir, runHandler, type ElementSpec, type TestContextOptions } from '../testing.js';
+import { TestContext, RecordingResponse, makeTempDir, removeDir, runHandler, type ElementSpec, type TestContextOptions } from '../../../test/helpers/module-harness.js';
 
 const root = makeTempDir();
 const outside = makeTempDir();

@@ -16,7 +16,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ListenerError } from '../errors.js';
+import { ListenerError } from '../../errors.js';
 
 export const LOG_FILE_MODE = 0o640;
 export const LOG_FOLDER_MODE = 0o750;

@@ -7,7 +7,7 @@
  */
 import { BufferedLogFile } from './buffered-log-file.js';
 import { W3cTimestamp, w3cField, w3cHeaderBlock } from './w3c-log.js';
-import type { ListenerError } from '../errors.js';
+import type { ListenerError } from '../../errors.js';
 
 /** The `s-reason` phrases HTTP.sys writes (see the httperr reference). */
 export const HTTPERR_REASONS = [

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferedLogFile, type LogFileNaming } from './buffered-log-file.js';
-import type { ListenerError } from '../errors.js';
+import type { ListenerError } from '../../errors.js';
 import { rmSync } from 'node:fs';
 
 /** Temp folders this file made, removed when it is done. */

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
-import { needs, root } from '../../test/helpers/skip.js';
+import { needs, root } from './skip.js';
 
 export const isRoot = process.getuid?.() === 0;
 

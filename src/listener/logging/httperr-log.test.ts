@@ -4,7 +4,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpErrLog, type HttpErrEntry } from './httperr-log.js';
-import type { ListenerError } from '../errors.js';
+import type { ListenerError } from '../../errors.js';
 import { rmSync } from 'node:fs';
 
 /** Temp folders this file made, removed when it is done. */

@@ -22,7 +22,7 @@ import { IIS_STEMS, logFileNaming, NCSA_STEMS, withoutUtf8Prefix, type LogFilePe
 import { LocalTimestamp } from './local-time.js';
 import type { LogRecord, RequestLogFile } from './log-record.js';
 import { w3cField, W3C_DEFAULT_TRUNCATE_SIZE } from './w3c-log.js';
-import type { ListenerError } from '../errors.js';
+import type { ListenerError } from '../../errors.js';
 
 export type FixedLogFormat = 'IIS' | 'NCSA';
 

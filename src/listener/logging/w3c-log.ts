@@ -15,7 +15,7 @@ import { BufferedLogFile, LineLogFile, type LogPeriod } from './buffered-log-fil
 import type { CustomLogFields } from './custom-log-fields.js';
 import { logFileNaming, logFilePeriod, W3C_STEMS, withoutUtf8Prefix, type LogFilePeriod } from './log-file-naming.js';
 import type { LogRecord, RequestLogFile } from './log-record.js';
-import type { ListenerError } from '../errors.js';
+import type { ListenerError } from '../../errors.js';
 
 /** IIS's `logExtFileFlags` bits (applicationHost schema values). */
 export const W3cLogFlag = {

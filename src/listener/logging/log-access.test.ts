@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferedLogFile } from './buffered-log-file.js';
 import { LOG_GROUP, prepareLogFolder, resolveLogAccess, type LogAccess } from './log-access.js';
-import { WharfError } from '../errors.js';
-import { getent, needsRoot } from '../was/test-users.js';
+import { WharfError } from '../../errors.js';
+import { getent, needsRoot } from '../../../test/helpers/test-users.js';
 
 const root = mkdtempSync(join(tmpdir(), 'wharf-log-access-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -14,8 +14,8 @@
  * A reconfiguration keeps every log whose settings did not change (no header block is repeated,
  * nothing buffered is lost); a changed or removed one is flushed and closed.
  */
-import type { AppHostConfig, ConfigElement, SiteConfig } from '../config/types.js';
-import type { ListenerError } from '../errors.js';
+import type { AppHostConfig, ConfigElement, SiteConfig } from '../../config/types.js';
+import type { ListenerError } from '../../errors.js';
 import { CustomLogFields, type CustomFieldDefinition, type CustomFieldSourceType } from './custom-log-fields.js';
 import { FixedFormatLogFile } from './fixed-format-log.js';
 import type { LogFilePeriod } from './log-file-naming.js';

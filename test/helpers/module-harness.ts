@@ -16,10 +16,10 @@ import type {
   SiteConfig,
   ApplicationConfig,
   VirtualDirectoryConfig,
-} from '../config/types.js';
-import type { SourcePosition } from '../errors.js';
-import { KernelCache } from '../worker/http-context.js';
-import { computeServerVariable, headerOfVariable } from '../worker/server-variables.js';
+} from '../../src/config/types.js';
+import type { SourcePosition } from '../../src/errors.js';
+import { KernelCache } from '../../src/worker/http-context.js';
+import { computeServerVariable, headerOfVariable } from '../../src/worker/server-variables.js';
 import type {
   ChildRequestOptions,
   ChildRequestResult,
@@ -32,7 +32,7 @@ import type {
   ModuleDefinition,
   Notification,
   RewriteRefusal,
-} from '../worker/module-api.js';
+} from '../../src/worker/module-api.js';
 
 // ---------------------------------------------------------------------------------------------
 // In-memory configuration

@@ -7,7 +7,7 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import { W3cLogFile, W3cLogFlag, W3C_DEFAULT_FLAGS, w3cField, w3cLogPeriod, type W3cLogFileOptions } from './w3c-log.js';
 import type { LogRecord } from './log-record.js';
 import { CustomLogFields } from './custom-log-fields.js';
-import type { ListenerError } from '../errors.js';
+import type { ListenerError } from '../../errors.js';
 import { rmSync } from 'node:fs';
 
 /** Temp folders this file made, removed when it is done. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigError, HRESULT } from '../errors.js';
-import { loadAppHost, loadAppHostFile, parseBindingInformation } from './app-host.js';
+import { loadAppHost, loadAppHostFile, parseBindingInformation } from './application-host.js';
 import type { AppHostConfig } from './types.js';
 import { needs, otherUser } from '../../test/helpers/skip.js';
 
@@ -247,7 +247,7 @@ describe('loadAppHostFile', () => {
     // Root reads a mode 000 file: the reader is nobody, in a child process.
     if (!needs(t, otherUser())) return;
     chmodSync(dir, 0o755);
-    const module = new URL('./app-host.js', import.meta.url).href;
+    const module = new URL('./application-host.js', import.meta.url).href;
     const code = `import(${JSON.stringify(module)}).then((m) => { try { m.loadAppHostFile(${JSON.stringify(locked)}, {}); console.log('read'); } catch (e) { console.log(e.code, e.hresult); } })`;
     const r = spawnSync(process.execPath, ['-e', code], { uid: 65534, gid: 65534, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);

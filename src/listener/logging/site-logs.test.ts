@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadAppHost } from '../config/app-host.js';
+import { loadAppHost } from '../../config/application-host.js';
 import { SiteLogs } from './site-logs.js';
 import { FixedFormatLogFile } from './fixed-format-log.js';
 import { W3cLogFile } from './w3c-log.js';

@@ -16,7 +16,7 @@
  */
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ListenerError } from '../errors.js';
+import { ListenerError } from '../../errors.js';
 import { logAccess, prepareLogFile, prepareLogFolder, type LogAccess } from './log-access.js';
 import type { LogRecord } from './log-record.js';
 
