@@ -4,7 +4,8 @@
  * for the server side, as in BRIEF.md's baselines). Loopback only; every load is bounded in time.
  *
  * Environment: BENCH_DURATION (seconds per measurement, default 5), BENCH_CONNECTIONS (50),
- * BENCH_ROUNDS (3; the best round of each scenario is reported).
+ * BENCH_ROUNDS (3; the best round of each scenario is reported), BENCH_ONLY=observability (only
+ * the cost of metrics, Failed Request Tracing and OpenTelemetry: a shorter run).
  *
  * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
  * bench/load-client.ts (which counts every request; wrk would only count errors) against a Wharf
@@ -42,10 +43,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-function start(argv: string[], readyRe: RegExp): Promise<ChildProcess> {
+function start(argv: string[], readyRe: RegExp, env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = argv;
-    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(env !== undefined ? { env } : {}) });
     let out = '';
     const onData = (d: Buffer): void => {
       out += d.toString();
@@ -287,6 +288,75 @@ async function startDirectApp(dir: string, entry: string, port: number): Promise
   return child;
 }
 
+/**
+ * What watching costs (issue 15): one site (a hello module through the worker, 1 KiB from the
+ * listener's cache) served by three Wharf servers side by side — nothing on; metrics on
+ * (`--metrics-address`) with a Failed Request Tracing rule that watches every URL and never fires;
+ * OpenTelemetry exporting every request to a local OTLP sink (on wrk's core: the collector is not
+ * the server's cost). Rounds interleave the three; ratios are against "nothing on".
+ */
+async function observability(dir: string): Promise<void> {
+  const sinkPort = await freePort();
+  const children: ChildProcess[] = [];
+  try {
+    children.push(await start(pin(1, [process.execPath, join(DIST_BENCH, 'servers/otlp-sink.js'), String(sinkPort)]), /ready/));
+    const variants = [
+      { name: 'off', freb: false, args: [] as string[], env: {} as Record<string, string> },
+      { name: 'metrics+freb', freb: true, args: ['--metrics-address', `127.0.0.1:${await freePort()}`], env: {} },
+      { name: 'otel', freb: false, args: [], env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`, OTEL_SERVICE_NAME: 'wharf-bench' } },
+    ];
+    const ports = new Map<string, { port: number; pgid: number }>();
+    for (const v of variants) {
+      const port = await freePort();
+      const file = join(dir, `observability-${v.name}.config`);
+      writeFileSync(
+        file,
+        readFileSync(join(REPO, 'bench/fixtures/observability.config'), 'utf8')
+          .replaceAll('{{FREB}}', v.freb ? `<traceFailedRequestsLogging enabled="true" directory="${join(dir, 'freb')}" />` : '')
+          .replaceAll('{{NAME}}', v.name)
+          .replaceAll('{{PORT}}', String(port))
+          .replaceAll('{{ROOT}}', dir)
+          .replaceAll('{{HELLO}}', join(REPO, 'bench/fixtures/hello-module.mjs')),
+      );
+      const child = await start(
+        pin(0, [process.execPath, join(REPO, 'bin/wharf.js'), 'start', '--config', file, '--system-drive', join(dir, `sd-${v.name}`), ...v.args]),
+        /Wharf is serving/,
+        { ...process.env, ...v.env },
+      );
+      children.push(child);
+      ports.set(v.name, { port, pgid: child.pid! });
+      if ((await getOnce(port, '/hello')) !== 200 || (await getOnce(port, '/1k.txt')) !== 200) throw new Error(`observability bench: ${v.name} does not answer 200`);
+    }
+    const paths = [['hello', '/hello'], ['1k cache', '/1k.txt']] as const;
+    for (const v of variants) for (const [, path] of paths) wrk(ports.get(v.name)!.port, path, 1);
+    const best = new Map<string, Measurement>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, path] of paths) {
+        for (const v of variants) {
+          const { port, pgid } = ports.get(v.name)!;
+          const m = wrk(port, path, DURATION, [pgid]);
+          const k = `${v.name} ${label}`;
+          const b = best.get(k);
+          best.set(k, { rps: Math.max(b?.rps ?? 0, m.rps), cpuUs: Math.min(b?.cpuUs ?? Infinity, m.cpuUs || Infinity) });
+        }
+      }
+    }
+    console.log(`\nObservability — what watching costs (best of ${ROUNDS}; ratios against the same server with nothing on)`);
+    console.log(`${'scenario'.padEnd(42)}${'req/s'.padStart(8)}  vs off   CPU µs/req  target`);
+    for (const [label] of paths) {
+      const off = best.get(`off ${label}`)!;
+      for (const v of variants) {
+        const m = best.get(`${v.name} ${label}`)!;
+        const target = v.name === 'off' ? '' : v.name === 'otel' ? '≥ 0.85x' : '≥ 0.97x';
+        console.log(`${`${label}, ${v.name}`.padEnd(42)}${m.rps.toFixed(0).padStart(8)}  ${(m.rps / off.rps).toFixed(2).padStart(5)}x  ${(Number.isFinite(m.cpuUs) ? m.cpuUs.toFixed(1) : '-').padStart(10)}  ${target}`);
+      }
+    }
+  } finally {
+    for (const c of children) stop(c);
+    await sleep(500);
+  }
+}
+
 async function main(): Promise<void> {
   if (!has('wrk')) {
     console.error('npm run bench needs wrk (apt-get install wrk)');
@@ -303,6 +373,15 @@ async function main(): Promise<void> {
   writeFileSync(join(www, 'uncached', '1k.txt'), Buffer.alloc(1024, 'a'));
   writeFileSync(join(www, 'uncached', '100k.txt'), Buffer.alloc(100 * 1024, 'b'));
   writeFileSync(join(www, 'uncached', 'web.config'), '<configuration><system.webServer><caching enableKernelCache="false" /></system.webServer></configuration>\n');
+  // BENCH_ONLY=observability: just the cost of metrics, FREB and tracing (a quicker run).
+  if (process.env['BENCH_ONLY'] === 'observability') {
+    try {
+      await observability(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const children: ChildProcess[] = [];
   try {
     // Every server starts once and idles while another is measured; rounds interleave the
@@ -554,6 +633,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       }
       console.log(`1,000 slow connections (a header byte a second each): 1 KiB from the cache ${beside.toFixed(0)} req/s beside them vs ${alone.toFixed(0)} alone → ${(beside / alone).toFixed(2)}x`);
     }
+    await observability(dir);
     console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
     console.log(zeroDropLine('kill -9 every 2 s', killed));
     console.log(zeroDropLine('recycle every 2 s', recycled));
