@@ -76,6 +76,12 @@ export interface RequestHeadMessage {
   /** -1 chunked/unknown, 0 no body. */
   readonly contentLength: number;
   readonly rawHeaders: readonly string[];
+  /**
+   * The W3C `traceparent` of the listener's span for this request, given by a tracing subscriber
+   * of requestDispatch (src/diagnostics.ts); '' or absent when nobody traces. The worker hands it
+   * to the application in place of the client's, so the app's own spans join the listener's trace.
+   */
+  readonly traceparent?: string;
 }
 
 export interface ResponseHeadMessage {

@@ -8,6 +8,7 @@ import { ListenerChannel } from '../ipc/channel.js';
 import type { AppHintsMessage, CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, RecycleRequestMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 import type { Connection } from './connection.js';
+import { requestDispatch, type RequestDispatchEvent } from '../diagnostics.js';
 
 export type WorkerEndpointState = 'starting' | 'ready' | 'draining' | 'closed';
 
@@ -80,12 +81,20 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     const conn = ex.conn;
     const stream = this.#nextStream++;
     if (this.#nextStream > 0xfffffff0) this.#nextStream = 1;
-    ex.state = 'dispatched';
+    ex.to('dispatched');
+    ex.answeredBy = 'worker';
     ex.owner = this;
     this.dispatched++;
     ex.stream = stream;
     this.#inflight.set(stream, ex);
     const h = ex.head;
+    // A tracing subscriber may give the worker a traceparent (its span for this request).
+    let traceparent = '';
+    if (requestDispatch.hasSubscribers) {
+      const ev: RequestDispatchEvent = { key: ex, poolName: this.poolName, pid: this.pid, replay: ex.replayed, dispatchedAt: performance.now(), traceparent: '' };
+      requestDispatch.publish(ev);
+      traceparent = ev.traceparent;
+    }
     this.#channel.sendRequestHead(stream, {
       method: h.method,
       rawUrl: h.target,
@@ -99,6 +108,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
       localPort: conn.localPort,
       contentLength: ex.requestContentLength,
       rawHeaders: h.rawHeaders,
+      traceparent,
     });
     conn.dispatched(ex);
   }
