@@ -123,6 +123,7 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   ADM_STOP_TIMEOUT: '`wharf stop` asked the server to stop, but its main process still runs after its drain budget plus 15 s.',
   IPC_CLOSED: 'The channel to a worker closed.',
   IPC_PROTOCOL: 'A frame on a worker channel is malformed.',
+  IPC_INVALID_MESSAGE: 'A worker sent a message with a value out of range (status, sub-status, header count or length, cache policy …); that worker\'s channel was closed.',
   MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',
   MOD_FAILED: 'A module threw while processing a request.',
 };

@@ -49,6 +49,11 @@ class ScriptedWorker implements WorkerInbound {
   requestHead(stream: number, head: RequestHeadMessage): void {
     this.heads.push(head);
     if (head.path === '/hang') return;
+    if (head.path.startsWith('/bad')) {
+      // A status no HTTP response has: the listener must refuse the frame, not forward it.
+      this.channel.sendResponseHead(stream, { status: 1000, reason: 'Nope', headers: [] });
+      return;
+    }
     if (head.path === '/cached') {
       this.channel.sendResponseCacheable(stream, { policy: 'timePeriod', durationMs: 60_000, dependencies: [], frequentHitThreshold: 1, frequentHitTimePeriodMs: 60_000 });
     }
@@ -83,6 +88,8 @@ describe('listener events', () => {
   let config: AppHostConfig;
   let message: ConfigMessage;
   const seen: Seen[] = [];
+  /** The listener's error lines (an invalid exchange transition would be one). */
+  const errors: string[] = [];
   const workers: ScriptedWorker[] = [];
   const sockets: Socket[] = [];
   const subscribers: Array<[string, (m: unknown, name: string | symbol) => void]> = [];
@@ -107,12 +114,14 @@ describe('listener events', () => {
     <add name="Fast" />
     <add name="Slow" />
     <add name="Off" />
+    <add name="Bad" />
   </applicationPools>
   <sites>
     <site name="Events" id="3">
       <application path="/" applicationPool="Fast"><virtualDirectory path="/" physicalPath="${dir}" /></application>
       <application path="/slow" applicationPool="Slow"><virtualDirectory path="/" physicalPath="${dir}" /></application>
       <application path="/off" applicationPool="Off"><virtualDirectory path="/" physicalPath="${dir}" /></application>
+      <application path="/bad" applicationPool="Bad"><virtualDirectory path="/" physicalPath="${dir}" /></application>
       <bindings><binding protocol="http" bindingInformation="127.0.0.1:${port}:localhost" /></bindings>
       <logFile directory="${join(dir, 'logs')}" />
     </site>
@@ -132,11 +141,12 @@ describe('listener events', () => {
       subscribers.push([name, fn]);
     }
     listener = new Listener({
-      logger: { info() {}, warn() {}, error: (m) => assert.fail(`listener error: ${m}`) },
+      logger: { info() {}, warn() {}, error: (m) => errors.push(m) },
       httpErrDirectory: join(dir, 'httperr'),
       // The Slow pool's worker starts when a request waits for it, as WAS would start it.
       demandWorker: (pool) => {
         if (pool === 'Slow') void attach('Slow', 202);
+        if (pool === 'Bad') void attach('Bad', 300 + workers.length);
       },
     });
     await listener.apply(config, message);
@@ -272,7 +282,21 @@ describe('listener events', () => {
     assert.equal(dropped.message['reason'], 'Connection_Dropped');
   });
 
+  it('a worker that sends a status out of range: its channel closes (IPC_INVALID_MESSAGE), the request is replayed once, then answered 502', async () => {
+    const res = await get(port, '/bad/x');
+    assert.equal(res.status, 502);
+    const invalid = errors.filter((e) => e.includes('IPC_INVALID_MESSAGE'));
+    assert.equal(invalid.length, 2, errors.join('\n'));
+    assert.match(invalid[0]!, /^\[Bad pid \d+\] IPC_INVALID_MESSAGE: worker sent status 1000/);
+    const start = one('wharf:request:start', (m) => m['rawUrl'] === '/bad/x');
+    const dispatches = eventsOf(start['key']).filter((e) => e.channel === 'wharf:request:dispatch').map((e) => e.message['replay']);
+    assert.deepEqual(dispatches, [false, true]);
+    const end = await eventually(() => eventsOf(start['key']).find((e) => e.channel === 'wharf:request:end'));
+    assert.deepEqual({ status: end.message['status'], answeredBy: end.message['answeredBy'] }, { status: 502, answeredBy: 'listener' });
+  });
+
   it('every request ends exactly once', async () => {
+    assert.deepEqual(errors.filter((e) => !e.includes('IPC_INVALID_MESSAGE')), []);
     await listener.flushLogs();
     const starts = seen.filter((e) => e.channel === 'wharf:request:start');
     for (const s of starts) assert.equal(eventsOf(s.message['key']).filter((e) => e.channel === 'wharf:request:end').length, 1);

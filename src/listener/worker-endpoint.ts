@@ -5,6 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
+import { IpcError } from '../errors.js';
 import type { AppHintsMessage, CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, RecycleRequestMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 import type { Connection } from './connection.js';
@@ -229,9 +230,11 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   appHints(msg: AppHintsMessage): void {
     this.#events.appHints(this, msg);
   }
-  closed(): void {
+  closed(error?: Error): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    // A frame the listener refused (IPC_PROTOCOL, IPC_INVALID_MESSAGE) closed the channel: say why.
+    if (error instanceof IpcError) this.#events.log(this, { level: 'error', message: `${error.code}: ${error.message}; its channel was closed` });
     const orphans: Exchange[] = [];
     for (const ex of this.#inflight.values()) {
       this.#releaseBody(ex); // a pause the dead worker asked for would never be lifted
