@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { AppHostConfig, ApplicationConfig } from '../config/types.js';
-import { ListenerError } from '../errors.js';
+import { IpcError, ListenerError } from '../errors.js';
 import type { AppHintsMessage, ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import { boundedProcesses } from '../ipc/messages.js';
 import { Connection, type ConnectionHost } from './connection.js';
@@ -381,13 +381,18 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#workers.delete(ep);
     const q = this.pool(ep.poolName);
     q?.workerGone(ep);
+    let replayed = 0;
+    let answered = 0;
+    let reset = 0;
     for (const ex of orphans) {
       if (ex.conn.closed) continue;
       if (ex.replayable && !ex.replayed && !ex.wrote && q !== undefined && q.state === 'Started') {
         // Nothing reached the client and the request is safe to repeat: run it again.
         ex.resetForReplay();
         q.requeueFront(ex);
+        replayed++;
       } else if (!ex.wrote) {
+        answered++;
         // Nothing reached the client: the listener answers in the exchange's slot instead.
         ex.out = [];
         ex.outBytes = 0;
@@ -397,7 +402,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
         // Part of the response is already on the wire: the only honest signal is a reset.
         this.#httpErrFor(ex.conn, 'Connection_Abandoned_By_AppPool', undefined, ex, ex.head);
         ex.conn.socket.destroy();
+        reset++;
       }
+    }
+    if (replayed + answered + reset !== 0) {
+      const err = new IpcError('IPC_CLOSED', `its channel closed with requests in flight: ${replayed} replayed, ${answered} answered 502, ${reset} reset mid-response`);
+      this.#o.logger.warn(`[${ep.poolName} pid ${ep.pid}] ${err.code}: ${err.message}`);
     }
     this.#o.workerClosed?.(ep.poolName, ep.pid);
     q?.ensureCapacity();
