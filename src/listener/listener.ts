@@ -623,7 +623,16 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
    * request its site does not log.
    */
   readonly #onRequestEnd = (message: unknown): void => {
-    const ev = message as RequestEndEvent;
+    // A subscriber's exception would surface as an uncaught exception on the next tick (that is
+    // how diagnostics_channel reports them): never let a log line cost the process.
+    try {
+      this.#writeRequestLog(message as RequestEndEvent);
+    } catch (err) {
+      this.#o.logger.error(`request log: ${(err as Error).stack ?? String(err)}`);
+    }
+  };
+
+  #writeRequestLog(ev: RequestEndEvent): void {
     const ex = ev.key as Exchange;
     // Another listener in this process (tests): not ours.
     if (!this.#connections.has(ex.conn)) return;
@@ -663,11 +672,18 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       responseHeaders: ex.responseHeaders ?? NO_HEADERS,
     };
     log.write(rec);
-  };
+  }
 
   /** The httperr log's subscriber: this listener's records only. */
   readonly #onHttpErr = (message: unknown): void => {
-    const ev = message as HttpErrEvent;
+    try {
+      this.#writeHttpErr(message as HttpErrEvent);
+    } catch (err) {
+      this.#o.logger.error(`httperr log: ${(err as Error).stack ?? String(err)}`);
+    }
+  };
+
+  #writeHttpErr(ev: HttpErrEvent): void {
     if (!this.#connections.has(ev.connection as Connection)) return;
     const entry: HttpErrEntry = {
       time: ev.time,
@@ -684,7 +700,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       queueName: ev.queueName,
     };
     this.#httpErr.write(entry);
-  };
+  }
 
   /** The site's log has custom fields reading response headers: the connection keeps them on the exchange. */
   keepsResponseHeaders(ex: Exchange): boolean {
