@@ -12,8 +12,6 @@ import {
   type ConfigMessage,
   type ListenerInbound,
   type LogMessage,
-  type RecycleRequestMessage,
-  type AppHintsMessage,
   type RequestHeadMessage,
   type ResponseEndMessage,
   type ResponseHeadMessage,
@@ -351,9 +349,6 @@ export class ListenerChannel extends Channel {
   sendResponseResume(stream: number): void {
     this.frame(MessageType.ResponseResume, stream);
   }
-  sendPing(id: number): void {
-    this.frame(MessageType.Ping, id);
-  }
   sendShutdown(): void {
     this.frame(MessageType.Shutdown, 0);
   }
@@ -423,20 +418,8 @@ export class ListenerChannel extends Channel {
       case MessageType.ResponseCacheable:
         h.responseCacheable(stream, JSON.parse(payload.toString('utf8')) as CacheableMessage);
         return;
-      case MessageType.Pong:
-        h.pong(stream);
-        return;
-      case MessageType.Ready:
-        h.ready(stream);
-        return;
       case MessageType.Log:
         h.log(JSON.parse(payload.toString('utf8')) as LogMessage);
-        return;
-      case MessageType.RecycleRequest:
-        h.recycleRequest(JSON.parse(payload.toString('utf8')) as RecycleRequestMessage);
-        return;
-      case MessageType.AppHints:
-        h.appHints(JSON.parse(payload.toString('utf8')) as AppHintsMessage);
         return;
       default:
         throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from worker`);
@@ -456,9 +439,6 @@ export class WorkerChannel extends Channel {
     this.#h = handlers;
   }
 
-  sendReady(pid: number): void {
-    this.frame(MessageType.Ready, pid);
-  }
   sendResponseHead(stream: number, h: ResponseHeadMessage): void {
     let s = h.status + SEP + h.reason;
     const hs = h.headers;
@@ -506,17 +486,8 @@ export class WorkerChannel extends Channel {
   sendResponseCacheable(stream: number, hint: CacheableMessage): void {
     this.jsonFrame(MessageType.ResponseCacheable, hint, stream);
   }
-  sendPong(id: number): void {
-    this.frame(MessageType.Pong, id);
-  }
   sendLog(msg: LogMessage): void {
     this.jsonFrame(MessageType.Log, msg);
-  }
-  sendRecycleRequest(msg: RecycleRequestMessage): void {
-    this.jsonFrame(MessageType.RecycleRequest, msg);
-  }
-  sendAppHints(msg: AppHintsMessage): void {
-    this.jsonFrame(MessageType.AppHints, msg);
   }
 
   protected override splittable(type: number): boolean {
@@ -559,9 +530,6 @@ export class WorkerChannel extends Channel {
         return;
       case MessageType.ResponseResume:
         h.responseResume(stream);
-        return;
-      case MessageType.Ping:
-        h.ping(stream);
         return;
       case MessageType.Init:
         h.init(JSON.parse(payload.toString('utf8')) as ConfigMessage);
