@@ -181,7 +181,13 @@ export interface WorkerPingEvent extends WorkerEvent {
 export interface WorkerExitEvent extends WorkerEvent {
   readonly code: number | null;
   readonly signal: string | null;
-  /** Why it went, as WAS's event log words it: 'crash', 'ping', 'startup', 'idle', 'recycle', 'stop', 'orphaned' … */
+  /**
+   * Why it went: 'crash' (nobody asked), 'startup' (died or hung before Ready: startupTimeLimit),
+   * 'ping' (no pong in pingResponseTime), 'idle' (idleTimeout), 'recycle' (any periodicRestart or
+   * admin recycle; the trigger is on wharf:pool:recycle), 'stop' (pool stopped or removed, Wharf
+   * stopping), 'shutdownTimeLimit' (killed while draining), 'cpuLimit' (cpu action KillW3wp),
+   * 'orphaned' (orphanWorkerProcess: left running, no longer the pool's).
+   */
   readonly reason: string;
   /** Counted for rapid-fail protection (WAS did not ask it to go). */
   readonly failure: boolean;
@@ -197,6 +203,7 @@ export interface PoolRecycleEvent {
 export interface PoolStateEvent {
   readonly poolName: string;
   readonly state: 'Started' | 'Stopping' | 'Stopped';
+  /** 'autoStart', 'autoStart=false' (a new pool), 'admin' (wharf start/stop apppool), 'rapidFailProtection', 'drained' (Stopping → Stopped). */
   readonly reason: string;
 }
 

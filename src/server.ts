@@ -18,6 +18,7 @@ import { resolveLogAccess, setLogAccess } from './listener/logging/log-access.js
 import { ActivationService } from './was/activation.js';
 import { PoolOutputLogs } from './was/pool-output-log.js';
 import { poolSettings, type PoolSettings } from './was/pool-settings.js';
+import { poolKey } from './was/pool-key.js';
 import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment } from './was/identity.js';
 import type { WorkerLaunch } from './was/activation.js';
 import { referencedEnvironment } from './was/worker-environment.js';
@@ -26,6 +27,7 @@ import { startAdminServer, type AdminServer } from './admin/socket.js';
 import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, siteObjects, vdirObjects, workerObjects } from './admin/objects.js';
 import type { AdminObject, AdminObjectKind, AdminStatus, AdminTarget } from './admin/types.js';
 import { AdminError } from './errors.js';
+import { configApplied, configRejected } from './diagnostics.js';
 
 /** Wharf's bundled files (default site, custom error pages): `%IIS_BIN%` points here. */
 export const ASSETS_DIR = fileURLToPath(new URL('../../assets/', import.meta.url));
@@ -91,6 +93,13 @@ export function configVariables(systemDrive: string, root?: string): Record<stri
     IIS_SITES_HOME: join(systemDrive, 'IISExpress', 'Sites'),
     WHARF_WWWROOT: root !== undefined ? resolve(root) : join(ASSETS_DIR, 'default', 'wwwroot'),
   };
+}
+
+/** A rejected configuration's code for wharf:config:rejected: Wharf's own, else the system's (EADDRINUSE …). */
+function failureCode(err: unknown): string {
+  if (err instanceof WharfError) return err.code;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'ERROR';
 }
 
 export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'unreadable';
@@ -175,44 +184,29 @@ export class WharfServer implements AdminTarget {
     this.#log.info(`log files are 0640 in 0750 folders, owned by ${logs.description}`);
     this.#generation = 1;
     this.#reportUnsupported(config);
-    const activation = new ActivationService({
-      attach: (pool, pid, channel, assign) => this.#listener?.attachWorker(pool, pid, channel, assign),
-      giveUp: (pool, reason) => {
-        const q = this.#listener?.pool(pool);
-        if (q === undefined) return;
-        this.#log.error(`pool ${pool}: workers keep failing to start (${reason}); answering its queued requests with 503`);
-        q.stop('AppOffline');
-        q.start(); // the next request tries again
-      },
-      exited: (pool) => this.#listener?.pool(pool)?.ensureCapacity(),
-      ping: (_pool, pid, id) => void this.#listener?.pingWorker(pid, id),
-      drain: (_pool, pid) => this.#listener?.drainWorker(pid),
-      orphan: (_pool, pid) => this.#listener?.abandonWorker(pid),
-      poolStopped: (pool, reason, reset) => this.#listener?.pool(pool)?.stop(reason, reset),
-      poolStarted: (pool) => this.#listener?.pool(pool)?.start(),
-      activity: (_pool, pid) => this.#listener?.workerActivity(pid),
-      log: (level, m) => this.#log[level](m),
-      output: (pool, pid, stream, line) => this.#poolOutput.write(pool, pid, stream, line),
-    }, { prepare: (s) => this.#prepareLaunch(s) });
+    // WAS and the listener, each given the other's typed interface: the listener asks for workers
+    // (WorkerSupply), WAS tells it about request channels and pools (RequestRouting). Workers talk
+    // to WAS on their own control channel (src/ipc/control-messages.ts).
+    const activation = new ActivationService(
+      { log: (level, m) => this.#log[level](m), output: (pool, pid, stream, line) => this.#poolOutput.write(pool, pid, stream, line) },
+      { prepare: (s) => this.#prepareLaunch(s) },
+    );
     const listener = new Listener({
       logger: this.#log,
       httpErrDirectory: mapWindowsPath('C:\\Windows\\System32\\LogFiles\\HTTPERR', { systemDrive: this.systemDrive, baseDir: '/' }),
-      demandWorker: (pool) => activation.demand(pool),
-      workerReady: (pool, pid) => activation.workerReady(pool, pid),
-      workerClosed: (pool, pid) => activation.channelClosed(pool, pid),
-      pong: (pool, pid, id) => activation.pong(pool, pid, id),
-      requestLimitReached: (pool, pid) => activation.requestLimitReached(pool, pid),
-      recycleRequested: (pool, pid, reason) => activation.recycleRequested(pool, pid, reason),
-      appHints: (pool, pid, hints) => activation.appHints(pool, pid, hints),
+      supply: activation,
       parserLimits,
     });
+    activation.serve(listener);
     this.#activation = activation;
     this.#listener = listener;
-    await listener.apply(config, this.#message(config, text));
+    const pools = poolSettings(config);
+    await listener.apply(config, this.#message(config, text), pools);
     // After the listener has the pools' queues: autoStart=false pools stop them, AlwaysRunning starts workers.
-    activation.configure(poolSettings(config));
+    activation.configure(pools);
     this.#config = config;
     this.#text = text;
+    if (configApplied.hasSubscribers) configApplied.publish({ generation: this.#generation, file: this.configFile });
     for (const site of config.sites) {
       const b = site.bindings.map((x) => `${x.protocol}/${x.bindingInformation}`).join(',');
       this.#log.info(`site "${site.name}" (id ${site.id}) ${site.serverAutoStart ? 'started' : 'stopped'}: ${b}; logs in ${join(site.logFileDirectory, 'W3SVC' + site.id)}`);
@@ -293,7 +287,7 @@ export class WharfServer implements AdminTarget {
       }
       for (const site of config.sites) {
         for (const app of site.applications) {
-          if (app.applicationPool.toLowerCase() !== p.name.toLowerCase()) continue;
+          if (poolKey(app.applicationPool) !== p.key) continue;
           for (const vdir of app.virtualDirectories) {
             if (!existsSync(vdir.physicalPath)) continue;
             const problem = accessProblem(vdir.physicalPath, id);
@@ -376,6 +370,7 @@ export class WharfServer implements AdminTarget {
       this.#text = text; // report a broken version once, not on every poll
       const desc = err instanceof ConfigError ? err.describe() : (err as Error).message;
       this.#log.error(`configuration change rejected, still serving generation ${this.#generation}: ${desc}`);
+      if (configRejected.hasSubscribers) configRejected.publish({ file: this.configFile, code: failureCode(err), message: desc });
       return 'rejected';
     }
     const generation = this.#generation + 1;
@@ -384,12 +379,14 @@ export class WharfServer implements AdminTarget {
     let change;
     try {
       // The listener first: if a new binding cannot be listened on, nothing else has changed.
-      change = await this.#listener!.apply(config, this.#message(config, text));
-      this.#activation!.configure(poolSettings(config));
+      const pools = poolSettings(config);
+      change = await this.#listener!.apply(config, this.#message(config, text), pools);
+      this.#activation!.configure(pools);
     } catch (err) {
       this.#generation = prev;
       this.#text = text;
       this.#log.error(`configuration change could not be applied, still serving generation ${prev}: ${(err as Error).message}`);
+      if (configRejected.hasSubscribers) configRejected.publish({ file: this.configFile, code: failureCode(err), message: (err as Error).message });
       return 'rejected';
     }
     this.#config = config;
@@ -404,6 +401,7 @@ export class WharfServer implements AdminTarget {
       sockets += `; now listening on ${now.length > 0 ? now.join(', ') : 'nothing'}`;
     }
     this.#log.info(`configuration generation ${generation} applied from ${this.configFile}${sockets}`);
+    if (configApplied.hasSubscribers) configApplied.publish({ generation, file: this.configFile });
     return 'applied';
   }
 
@@ -429,7 +427,7 @@ export class WharfServer implements AdminTarget {
       case 'VDIR':
         return vdirObjects(config);
       case 'APPPOOL':
-        return appPoolObjects(config, (name) => activation.poolState(name) ?? 'Unknown');
+        return appPoolObjects(config, (name) => activation.poolState(poolKey(name)) ?? 'Unknown');
       case 'WP':
         return workerObjects(
           activation.workers().map((w) => ({
@@ -437,7 +435,7 @@ export class WharfServer implements AdminTarget {
             pool: w.pool,
             state: w.state,
             startedAt: w.startedAt,
-            requests: listener.workerActivity(w.pid)?.outstanding ?? 0,
+            requests: listener.workerActivity(poolKey(w.pool), w.pid)?.outstanding ?? 0,
           })),
         );
       case 'REQUEST': {
@@ -488,14 +486,14 @@ export class WharfServer implements AdminTarget {
   }
 
   poolOutput(name: string, lines: number): { lines: string[]; file: string; folder: string } {
-    const pool = this.#config?.applicationPools.find((p) => p.name.toLowerCase() === name.toLowerCase());
+    const pool = this.#config?.applicationPools.find((p) => poolKey(p.name) === poolKey(name));
     if (pool === undefined) throw adminNotFound('APPPOOL', name);
     return { lines: this.#poolOutput.tail(pool.name, lines), file: this.#poolOutput.fileOf(pool.name), folder: this.#poolOutput.folderOf(pool.name) };
   }
 
   #poolVerb(name: string, verb: 'start' | 'stop' | 'recycle'): string {
     const a = this.#activation!;
-    const pool = this.#config?.applicationPools.find((p) => p.name.toLowerCase() === name.toLowerCase());
+    const pool = this.#config?.applicationPools.find((p) => poolKey(p.name) === poolKey(name));
     if (pool === undefined) throw adminNotFound('APPPOOL', name);
     if (verb === 'start') a.startPool(pool.name);
     else if (verb === 'stop') a.stopPool(pool.name);

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListenerChannel, WorkerChannel } from './channel.js';
 import type { ListenerInbound, WorkerInbound, RequestHeadMessage, ResponseEndMessage } from './messages.js';
-import { boundedProcesses, MAX_HINTED_PROCESSES } from './messages.js';
 
 /** Temp folders this file made, removed when it is done. */
 const tempDirs: string[] = [];
@@ -32,7 +31,6 @@ async function socketPair(): Promise<[Socket, Socket]> {
 
 function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
   return {
-    ready() {},
     responseHead() {},
     responseInterim() {},
     responseBody() {},
@@ -42,10 +40,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     responseLogUrl() {},
     requestPause() {},
     requestResume() {},
-    pong() {},
     log() {},
-    recycleRequest() {},
-    appHints() {},
     closed() {},
     ...over,
   };
@@ -60,7 +55,6 @@ function noopWorker(over: Partial<WorkerInbound>): WorkerInbound {
     requestAbort() {},
     responsePause() {},
     responseResume() {},
-    ping() {},
     shutdown() {},
     closed() {},
     ...over,
@@ -151,7 +145,7 @@ test('frames written in one tick are delivered in order, and closing is reported
     new ListenerChannel(
       a,
       noopListener({
-        pong: (id) => seen.push(id),
+        log: (m) => seen.push(Number(m.message)),
         closed: (e) => {
           closedWith = e;
           resolve();
@@ -160,7 +154,7 @@ test('frames written in one tick are delivered in order, and closing is reported
     );
   });
   const w = new WorkerChannel(b, noopWorker({}));
-  for (let i = 1; i <= 1000; i++) w.sendPong(i);
+  for (let i = 1; i <= 1000; i++) w.sendLog({ level: 'info', message: String(i) });
   setTimeout(() => w.close(), 50);
   await done;
   assert.equal(seen.length, 1000);
@@ -235,7 +229,7 @@ test('frames split across reads at any boundary arrive intact; a large body fram
   for (let i = 0; i < body.length; i++) body[i] = i % 251;
   l.sendRequestBody(1, Buffer.from('small'));
   l.sendRequestBody(1, body);
-  l.sendPing(42);
+  l.sendResponsePause(42);
   l.sendRequestBody(2, body.subarray(0, 70_000));
   l.sendRequestEnd(1);
   const total = 9 + 5 + 9 + 200_000 + 9 + 9 + 70_000 + 9;
@@ -258,7 +252,7 @@ test('frames split across reads at any boundary arrive intact; a large body fram
               (got.get(s) ?? got.set(s, []).get(s)!).push(Buffer.from(c));
               if (order[order.length - 1] !== `body ${s}`) order.push(`body ${s}`);
             },
-            ping: (id) => order.push(`ping ${id}`),
+            responsePause: (id) => order.push(`pause ${id}`),
             requestEnd: (s) => {
               order.push(`end ${s}`);
               resolve();
@@ -275,7 +269,7 @@ test('frames split across reads at any boundary arrive intact; a large body fram
         if (i % 64 === 0) await new Promise((r) => setImmediate(r));
       }
       await done;
-      assert.deepEqual(order, ['body 1', 'ping 42', 'body 2', 'end 1'], `slices of ${sizes.join(',')}`);
+      assert.deepEqual(order, ['body 1', 'pause 42', 'body 2', 'end 1'], `slices of ${sizes.join(',')}`);
       assert.deepEqual(Buffer.concat(got.get(1)!), Buffer.concat([Buffer.from('small'), body]), `stream 1 with slices of ${sizes.join(',')}`);
       assert.deepEqual(Buffer.concat(got.get(2)!), body.subarray(0, 70_000));
       // 'small', then the 200 KB frame in several pieces (it never fits one read).
@@ -331,10 +325,4 @@ test('interim responses, request trailers and log URLs cross the channel', async
   assert.deepEqual(interims, [[3, 103, ['Link', '</a.css>; rel=preload']]]);
   a.destroy();
   b.destroy();
-});
-
-test("a worker's AppHints process count is bounded, never trusted", () => {
-  assert.equal(boundedProcesses(3), 3);
-  assert.equal(boundedProcesses(1e9), MAX_HINTED_PROCESSES);
-  for (const bad of [-1, 0, 2.5, Number.NaN, '3', null, undefined]) assert.equal(boundedProcesses(bad), 0);
 });

@@ -12,8 +12,6 @@ import {
   type ConfigMessage,
   type ListenerInbound,
   type LogMessage,
-  type RecycleRequestMessage,
-  type AppHintsMessage,
   type RequestHeadMessage,
   type ResponseEndMessage,
   type ResponseHeadMessage,
@@ -27,10 +25,8 @@ import {
   checkUint,
   MAX_SUB_STATUS,
   MAX_WIN32_STATUS,
-  parseAppHints,
   parseCacheable,
   parseLog,
-  parseRecycleRequest,
 } from './validate.js';
 
 const HEADER = 9; // u32 length + u8 type + u32 stream
@@ -366,9 +362,6 @@ export class ListenerChannel extends Channel {
   sendResponseResume(stream: number): void {
     this.frame(MessageType.ResponseResume, stream);
   }
-  sendPing(id: number): void {
-    this.frame(MessageType.Ping, id);
-  }
   sendShutdown(): void {
     this.frame(MessageType.Shutdown, 0);
   }
@@ -451,20 +444,8 @@ export class ListenerChannel extends Channel {
       case MessageType.ResponseCacheable:
         h.responseCacheable(stream, parseCacheable(payload));
         return;
-      case MessageType.Pong:
-        h.pong(stream);
-        return;
-      case MessageType.Ready:
-        h.ready(stream);
-        return;
       case MessageType.Log:
         h.log(parseLog(payload));
-        return;
-      case MessageType.RecycleRequest:
-        h.recycleRequest(parseRecycleRequest(payload));
-        return;
-      case MessageType.AppHints:
-        h.appHints(parseAppHints(payload));
         return;
       default:
         return unhandled(type);
@@ -484,9 +465,6 @@ export class WorkerChannel extends Channel {
     this.#h = handlers;
   }
 
-  sendReady(pid: number): void {
-    this.frame(MessageType.Ready, pid);
-  }
   sendResponseHead(stream: number, h: ResponseHeadMessage): void {
     let s = h.status + SEP + h.reason;
     const hs = h.headers;
@@ -534,17 +512,8 @@ export class WorkerChannel extends Channel {
   sendResponseCacheable(stream: number, hint: CacheableMessage): void {
     this.jsonFrame(MessageType.ResponseCacheable, hint, stream);
   }
-  sendPong(id: number): void {
-    this.frame(MessageType.Pong, id);
-  }
   sendLog(msg: LogMessage): void {
     this.jsonFrame(MessageType.Log, msg);
-  }
-  sendRecycleRequest(msg: RecycleRequestMessage): void {
-    this.jsonFrame(MessageType.RecycleRequest, msg);
-  }
-  sendAppHints(msg: AppHintsMessage): void {
-    this.jsonFrame(MessageType.AppHints, msg);
   }
 
   protected override splittable(type: number): boolean {
@@ -589,9 +558,6 @@ export class WorkerChannel extends Channel {
         return;
       case MessageType.ResponseResume:
         h.responseResume(stream);
-        return;
-      case MessageType.Ping:
-        h.ping(stream);
         return;
       case MessageType.Init:
         h.init(JSON.parse(payload.toString('utf8')) as ConfigMessage);

@@ -41,6 +41,8 @@ function frame(type: number, stream: number, payload: Buffer | string = ''): Buf
   return b;
 }
 
+const SENTINEL = 'end of the frames under test';
+
 interface Outcome {
   readonly error: Error | undefined;
   readonly heads: ResponseHeadMessage[];
@@ -57,7 +59,6 @@ async function feed(frames: readonly Buffer[], options: { expectClose?: boolean 
   const expectClose = options.expectClose ?? true;
   return new Promise((resolve) => {
     const handlers: ListenerInbound = {
-      ready() {},
       responseHead: (_s, h) => heads.push(h),
       responseInterim() {},
       responseBody() {},
@@ -70,23 +71,24 @@ async function feed(frames: readonly Buffer[], options: { expectClose?: boolean 
       responseLogUrl() {},
       requestPause() {},
       requestResume() {},
-      pong: () => {
+      log: (m) => {
         // The sentinel after the frames under test: everything before it was handled.
-        if (!expectClose) {
-          channel.destroy();
-          resolve({ error: undefined, heads, ends, logs });
+        if (m.message === SENTINEL) {
+          if (!expectClose) {
+            channel.destroy();
+            resolve({ error: undefined, heads, ends, logs });
+          }
+          return;
         }
+        logs.push(m);
       },
-      log: (m) => logs.push(m),
-      recycleRequest() {},
-      appHints() {},
       closed: (error) => {
         b.destroy();
         if (expectClose) resolve({ error, heads, ends, logs });
       },
     };
     const channel = new ListenerChannel(a, handlers);
-    b.write(Buffer.concat([...frames, frame(MessageType.Pong, 1)]));
+    b.write(Buffer.concat([...frames, frame(MessageType.Log, 0, JSON.stringify({ level: 'info', message: SENTINEL }))]));
   });
 }
 

@@ -19,27 +19,22 @@ export const MessageType = {
   RequestAbort: 6,
   ResponsePause: 7,
   ResponseResume: 8,
-  Ping: 9,
+  // 9 was Ping: health is WAS's, on the control channel (control-messages.ts).
   Shutdown: 10,
   // worker → listener
-  Ready: 20,
+  // 20 (Ready), 26 (Pong), 30 (RecycleRequest), 32 (AppHints) moved to the control channel.
   ResponseHead: 21,
   ResponseBody: 22,
   ResponseEnd: 23,
   RequestPause: 24,
   RequestResume: 25,
-  Pong: 26,
   Log: 27,
   /** Head, whole body and end in one frame: the common case of a buffered response. */
   ResponseComplete: 28,
   /** The next ResponseComplete on this stream may be kept by the listener's response cache. */
   ResponseCacheable: 29,
-  /** The worker asks WAS for an overlapped recycle (a hosted app's watchedFiles changed, app_offline.htm appeared). */
-  RecycleRequest: 30,
   /** An interim 1xx (102 Processing, 103 Early Hints) before the response head: status and headers. */
   ResponseInterim: 31,
-  /** What the pool's hosted application asks of WAS (iisnode's process count and shutdown time). */
-  AppHints: 32,
   /** Log this stream's request as another URL (URL Rewrite logRewrittenUrl): path and query. */
   ResponseLogUrl: 33,
 } as const;
@@ -142,30 +137,6 @@ export interface CacheableMessage {
   readonly frequentHitTimePeriodMs: number;
 }
 
-export interface RecycleRequestMessage {
-  /** Why, for the WAS event line ("watchedFiles: app.js changed"). */
-  readonly reason: string;
-}
-
-/**
- * The hosted application's settings that are WAS's to apply (iisnode's
- * nodeProcessCountPerApplication and gracefulShutdownTimeout); 0 = not set.
- */
-/** The most workers AppHintsMessage.processes may ask for (the worker runs the pool's code). */
-export const MAX_HINTED_PROCESSES = 64;
-
-/** AppHintsMessage.processes as the listener and WAS take it: a whole number in 0..MAX_HINTED_PROCESSES. */
-export function boundedProcesses(n: unknown): number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? Math.min(n, MAX_HINTED_PROCESSES) : 0;
-}
-
-export interface AppHintsMessage {
-  /** Workers the pool should run (a web garden), at least its maxProcesses. */
-  readonly processes: number;
-  /** The most time a draining worker gets before it is killed, at most shutdownTimeLimit. */
-  readonly shutdownTimeLimitMs: number;
-}
-
 export interface LogMessage {
   readonly level: 'info' | 'warn' | 'error';
   readonly message: string;
@@ -182,14 +153,12 @@ export interface WorkerInbound {
   requestAbort(stream: number): void;
   responsePause(stream: number): void;
   responseResume(stream: number): void;
-  ping(id: number): void;
   shutdown(): void;
   closed(error: Error | undefined): void;
 }
 
 /** Messages the listener receives from a worker. */
 export interface ListenerInbound {
-  ready(pid: number): void;
   responseHead(stream: number, head: ResponseHeadMessage): void;
   responseInterim(stream: number, status: number, headers: readonly string[]): void;
   responseBody(stream: number, chunk: Buffer): void;
@@ -200,9 +169,6 @@ export interface ListenerInbound {
   responseLogUrl(stream: number, path: string, query: string): void;
   requestPause(stream: number): void;
   requestResume(stream: number): void;
-  pong(id: number): void;
   log(msg: LogMessage): void;
-  recycleRequest(msg: RecycleRequestMessage): void;
-  appHints(msg: AppHintsMessage): void;
   closed(error: Error | undefined): void;
 }

@@ -8,7 +8,7 @@
  * integer test per number and one length test per header field.
  */
 import { IpcError } from '../errors.js';
-import type { AppHintsMessage, CacheableMessage, LogMessage, RecycleRequestMessage } from './messages.js';
+import type { CacheableMessage, LogMessage } from './messages.js';
 
 /** HTTP status codes are three digits (RFC 9110 §15). */
 export const MIN_STATUS = 100;
@@ -69,11 +69,6 @@ function jsonObject(payload: Buffer, what: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-function finite(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) invalid(`${what} ${String(v)}`);
-  return v;
-}
-
 function finiteNonNegative(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) invalid(`${what} ${String(v)}`);
   return v;
@@ -108,15 +103,3 @@ export function parseLog(payload: Buffer): LogMessage {
   return { level, message: message.length > MAX_LOG_MESSAGE ? message.slice(0, MAX_LOG_MESSAGE) + ' …' : message };
 }
 
-export function parseRecycleRequest(payload: Buffer): RecycleRequestMessage {
-  const o = jsonObject(payload, 'a recycle request');
-  const reason = o['reason'];
-  if (typeof reason !== 'string') invalid('a recycle request without a reason');
-  return { reason: reason.length > MAX_SHORT_TEXT ? reason.slice(0, MAX_SHORT_TEXT) + ' …' : reason };
-}
-
-export function parseAppHints(payload: Buffer): AppHintsMessage {
-  const o = jsonObject(payload, 'app hints');
-  // Their ranges are WAS's to bound (boundedProcesses, shutdownTimeLimit): only the types here.
-  return { processes: finite(o['processes'], 'hinted processes'), shutdownTimeLimitMs: finite(o['shutdownTimeLimitMs'], 'hinted shutdown time') };
-}

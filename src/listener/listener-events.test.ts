@@ -17,6 +17,8 @@ import type { ConfigMessage, RequestHeadMessage, WorkerInbound } from '../ipc/me
 import { CHANNELS } from '../diagnostics.js';
 import { eventually, freePort, get, rawRequest, tempDir } from '../../test/helpers/wharf.js';
 import { Listener } from './listener.js';
+import { poolKey } from '../was/pool-key.js';
+import { poolSettings } from '../was/pool-settings.js';
 
 /** A connected pair of unix sockets, like the socketpair a worker inherits. */
 async function socketPair(dir: string, name: string): Promise<[Socket, Socket]> {
@@ -37,13 +39,14 @@ async function socketPair(dir: string, name: string): Promise<[Socket, Socket]> 
 class ScriptedWorker implements WorkerInbound {
   readonly heads: RequestHeadMessage[] = [];
   readonly channel: WorkerChannel;
-  readonly #pid: number;
-  constructor(socket: Socket, pid: number) {
-    this.#pid = pid;
+  readonly #ready: () => void;
+  /** `ready`: what WAS does when the worker says Ready on its control channel. */
+  constructor(socket: Socket, ready: () => void) {
+    this.#ready = ready;
     this.channel = new WorkerChannel(socket, this);
   }
   init(_msg: ConfigMessage): void {
-    this.channel.sendReady(this.#pid);
+    this.#ready();
   }
   config(): void {}
   requestHead(stream: number, head: RequestHeadMessage): void {
@@ -99,9 +102,9 @@ describe('listener events', () => {
   async function attach(pool: string, pid: number): Promise<ScriptedWorker> {
     const [a, b] = await socketPair(dir, `w${pid}`);
     sockets.push(a, b);
-    const w = new ScriptedWorker(b, pid);
+    const w = new ScriptedWorker(b, () => listener.workerReady(poolKey(pool), pid));
     workers.push(w);
-    listener.attachWorker(pool, pid, a);
+    listener.attachWorker(poolKey(pool), pool, pid, a);
     return w;
   }
 
@@ -146,14 +149,18 @@ describe('listener events', () => {
       logger: { info() {}, warn() {}, error: (m) => errors.push(m) },
       httpErrDirectory: join(dir, 'httperr'),
       // The Slow pool's worker starts when a request waits for it, as WAS would start it.
-      demandWorker: (pool) => {
-        if (pool === 'Slow') void attach('Slow', 202);
-        if (pool === 'Bad') void attach('Bad', 300 + workers.length);
+      supply: {
+        demand: (pool) => {
+          if (pool === poolKey('Slow')) void attach('Slow', 202);
+          if (pool === poolKey('Bad')) void attach('Bad', 300 + workers.length);
+        },
+        requestLimitReached() {},
+        requestChannelClosed() {},
       },
     });
-    await listener.apply(config, message);
+    await listener.apply(config, message, poolSettings(config));
     await attach('Fast', 101);
-    listener.pool('Off')!.stop('Disabled');
+    listener.pool(poolKey('Off'))!.stop('Disabled');
   });
 
   after(async () => {
@@ -173,7 +180,7 @@ describe('listener events', () => {
   }
 
   it('a worker-answered request: start, dispatch (whose traceparent the worker gets), end; the connection counts for its site', async () => {
-    await eventually(() => listener.pool('Fast')!.workers.length === 1);
+    await eventually(() => listener.pool(poolKey('Fast'))!.workers.length === 1);
     const clientTrace = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const res = await get(port, '/hello?x=1', { traceparent: clientTrace });
     assert.equal(res.status, 200);
@@ -226,7 +233,7 @@ describe('listener events', () => {
     assert.equal(end.message['status'], 200);
     // The cache answered: no dispatch for that request.
     assert.ok(!eventsOf(hit['key']).some((e) => e.channel === 'wharf:request:dispatch'));
-    await listener.apply(config, { ...message, generation: 2 });
+    await listener.apply(config, { ...message, generation: 2 }, poolSettings(config));
     const removed = one('wharf:cache:remove');
     assert.deepEqual({ reason: removed['reason'], entries: removed['entries'] }, { reason: 'flushed', entries: 0 });
   });
@@ -267,7 +274,7 @@ describe('listener events', () => {
     const before = seen.length;
     const answer = rawRequest(port, 'GET /never/b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     const enter = await eventually(() => seen.slice(before).find((e) => e.channel === 'wharf:queue:enter' && e.message['poolName'] === 'Never'));
-    listener.pool('Never')!.stop('Disabled');
+    listener.pool(poolKey('Never'))!.stop('Disabled');
     assert.match(await answer, /^HTTP\/1\.1 503 /);
     const leave = one('wharf:queue:leave', (m) => m['key'] === enter.message['key']);
     assert.deepEqual({ outcome: leave['outcome'], length: leave['length'] }, { outcome: 'rejected', length: 0 });

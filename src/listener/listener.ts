@@ -9,8 +9,10 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { AppHostConfig, ApplicationConfig } from '../config/types.js';
 import { IpcError, ListenerError } from '../errors.js';
-import type { AppHintsMessage, ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
-import { boundedProcesses } from '../ipc/messages.js';
+import type { ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { RequestRouting, WorkerSupply } from '../was/activation.js';
+import { poolKey, type PoolKey } from '../was/pool-key.js';
+import type { PoolSettings } from '../was/pool-settings.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { setInvalidTransitionHandler, type Exchange } from './exchange.js';
 import { cacheHit, cacheMiss, connectionClose, connectionOpen, httpErr, queueReject, requestEnd, type HttpErrEvent, type RequestEndEvent } from '../diagnostics.js';
@@ -37,19 +39,8 @@ export interface ListenerOptions {
   readonly logger: ListenerLogger;
   /** Folder for httperr logs (HTTP.sys: %windir%\System32\LogFiles\HTTPERR). */
   readonly httpErrDirectory: string;
-  /** The activation service: start a worker for this pool. */
-  readonly demandWorker: (pool: string) => void;
-  /** A worker finished starting (the activation service stops its start-up timer). */
-  readonly workerReady?: (pool: string, pid: number) => void;
-  /** A worker's channel closed (the activation service decides about restarting). */
-  readonly workerClosed?: (pool: string, pid: number) => void;
-  readonly pong?: (pool: string, pid: number, id: number) => void;
-  /** A worker was given its pool's periodicRestart requests: WAS recycles it. */
-  readonly requestLimitReached?: (pool: string, pid: number) => void;
-  /** A worker asked to be recycled (its hosted app's watchedFiles changed …). */
-  readonly recycleRequested?: (pool: string, pid: number, reason: string) => void;
-  /** A worker's hosted app asked for a process count or shutdown time (iisnode's settings). */
-  readonly appHints?: (pool: string, pid: number, hints: AppHintsMessage) => void;
+  /** The activation service: where workers come from (demand, periodicRestart requests, lost channels). */
+  readonly supply: WorkerSupply;
   readonly parserLimits?: ParserLimits;
 }
 
@@ -112,7 +103,7 @@ function endpointKey(e: Endpoint): string {
   return `[${e.address}]:${e.port}`;
 }
 
-export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEvents {
+export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEvents, RequestRouting {
   routing: RoutingTable;
   readonly parserLimits: ParserLimits;
   draining = false;
@@ -126,7 +117,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   readonly #o: ListenerOptions;
   readonly #servers = new Map<string, Server>();
   readonly #connections = new Set<Connection>();
-  readonly #pools = new Map<string, PoolQueue>();
+  readonly #pools = new Map<PoolKey, PoolQueue>();
   /** Application → its pool's queue, so routing a request needs no name lookup. */
   #appPools = new WeakMap<ApplicationConfig, PoolQueue>();
   /** Per-site (or central) W3C, IIS and NCSA request logs. */
@@ -141,6 +132,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   /** Sites an administrator started or stopped (`wharf start|stop site`), over serverAutoStart. */
   readonly #siteStateOverrides = new Map<number, boolean>();
   readonly #workers = new Set<WorkerEndpoint>();
+  /** The pools' settings of the applied generation (WAS's, parsed once: pool-settings.ts). */
+  #poolSettings: readonly PoolSettings[] = [];
 
   constructor(options: ListenerOptions) {
     this.#o = options;
@@ -164,8 +157,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     return this.#connections.size;
   }
 
-  pool(name: string): PoolQueue | undefined {
-    return this.#pools.get(name.toLowerCase());
+  pool(key: PoolKey): PoolQueue | undefined {
+    return this.#pools.get(key);
   }
 
   get pools(): IterableIterator<PoolQueue> {
@@ -177,7 +170,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
    * for endpoints that remain are kept open (a config edit never drops connections). Throws
    * LSN_BIND when a new endpoint cannot be listened on; the old endpoints then stay as they were.
    */
-  async apply(config: AppHostConfig, message: ConfigMessage): Promise<ListeningChange> {
+  async apply(config: AppHostConfig, message: ConfigMessage, pools: readonly PoolSettings[]): Promise<ListeningChange> {
+    this.#poolSettings = pools;
     const started = new Set<number>();
     for (const site of config.sites) if (this.#siteStateOverrides.get(site.id) ?? site.serverAutoStart) started.add(site.id);
     const routing = new RoutingTable(config, { startedSites: started });
@@ -211,18 +205,18 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#config = message;
     this.#appHost = config;
     // Pools: new ones get queues, changed queueLength applies, removed ones stop and drain.
-    const poolNames = new Set<string>();
-    for (const p of config.applicationPools) {
-      const key = p.name.toLowerCase();
-      poolNames.add(key);
-      let q = this.#pools.get(key);
-      if (q === undefined) this.#pools.set(key, (q = new PoolQueue(p.name, p.queueLength, this)));
+    // The pools' settings are WAS's, parsed once per generation (pool-settings.ts).
+    const poolKeys = new Set<PoolKey>();
+    for (const p of pools) {
+      let q = this.#pools.get(p.key);
+      poolKeys.add(p.key);
+      if (q === undefined) this.#pools.set(p.key, (q = new PoolQueue(p.name, p.queueLength, this)));
       else q.queueLength = p.queueLength;
-      q.maxProcesses = Math.max(1, p.element.child('processModel').num('maxProcesses'));
-      q.requestLimit = p.element.child('recycling').child('periodicRestart').num('requests');
+      q.maxProcesses = p.maxProcesses;
+      q.requestLimit = p.recycling.requests;
     }
     for (const [key, q] of this.#pools) {
-      if (poolNames.has(key)) continue;
+      if (poolKeys.has(key)) continue;
       q.stop('AppShutdown');
       for (const w of q.workers) w.drain();
       this.#pools.delete(key);
@@ -259,7 +253,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     const before = this.#siteStateOverrides.get(siteId);
     this.#siteStateOverrides.set(siteId, started);
     try {
-      await this.apply(this.#appHost, this.#config);
+      await this.apply(this.#appHost, this.#config, this.#poolSettings);
     } catch (err) {
       if (before === undefined) this.#siteStateOverrides.delete(siteId);
       else this.#siteStateOverrides.set(siteId, before);
@@ -310,32 +304,59 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   // ---- workers ---------------------------------------------------------------------------------
 
-  #worker(pid: number): WorkerEndpoint | undefined {
-    for (const w of this.#workers) if (w.pid === pid && w.state !== 'closed') return w;
+  #worker(pool: PoolKey, pid: number): WorkerEndpoint | undefined {
+    for (const w of this.#workers) if (w.pid === pid && w.poolKey === pool && w.state !== 'closed') return w;
     return undefined;
   }
 
-  /** Send a health ping through a worker's channel (false when the listener has no such worker). */
-  pingWorker(pid: number, id: number): boolean {
-    const w = this.#worker(pid);
-    w?.ping(id);
-    return w !== undefined;
-  }
+  // ---- RequestRouting (WAS → listener) ---------------------------------------------------------
 
   /** Dispatch nothing more to a worker; it finishes its requests and exits (recycle, idle, stop). */
-  drainWorker(pid: number): void {
-    this.#worker(pid)?.drain();
+  drainWorker(pool: PoolKey, pid: number): void {
+    this.#worker(pool, pid)?.drain();
   }
 
   /** Treat a worker as gone without waiting for it to exit (orphanWorkerProcess): close its channel. */
-  abandonWorker(pid: number): void {
-    this.#worker(pid)?.destroy();
+  abandonWorker(pool: PoolKey, pid: number): void {
+    this.#worker(pool, pid)?.destroy();
   }
 
   /** Requests in flight on a worker and when it was last busy (WAS's idle timeout). */
-  workerActivity(pid: number): { outstanding: number; lastActivity: number; served: number } | undefined {
-    const w = this.#worker(pid);
+  workerActivity(pool: PoolKey, pid: number): { outstanding: number; lastActivity: number; served: number } | undefined {
+    const w = this.#worker(pool, pid);
     return w === undefined ? undefined : { outstanding: w.outstanding, lastActivity: w.lastActivity, served: w.served };
+  }
+
+  /** WAS heard the worker's Ready on its control channel. */
+  workerReady(pool: PoolKey, pid: number): void {
+    this.#worker(pool, pid)?.ready();
+  }
+
+  /** A worker process is gone: waiting requests may need another one. */
+  workerExited(pool: PoolKey): void {
+    this.#pools.get(pool)?.ensureCapacity();
+  }
+
+  poolStopped(pool: PoolKey, reason: 'Disabled' | 'AppOffline', resetConnections: boolean): void {
+    this.#pools.get(pool)?.stop(reason, resetConnections);
+  }
+
+  poolStarted(pool: PoolKey): void {
+    this.#pools.get(pool)?.start();
+  }
+
+  /** Workers keep failing to start: what is queued gets 503 AppOffline; the next request tries again. */
+  poolGaveUp(pool: PoolKey): void {
+    const q = this.#pools.get(pool);
+    if (q === undefined) return;
+    q.stop('AppOffline');
+    q.start();
+  }
+
+  /** The hosted app's process count (bounded by WAS): the web garden grows to it. */
+  poolProcessHint(pool: PoolKey, processes: number): void {
+    const q = this.#pools.get(pool);
+    if (q !== undefined) q.hintedProcesses = processes;
   }
 
   /** Every request being served by a worker (admin: `wharf list requests`). */
@@ -359,17 +380,17 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     return out;
   }
 
-  /** The activation service started a worker: open its channel and configure it. */
-  attachWorker(pool: string, pid: number, socket: Duplex, assign?: Readonly<Record<string, string>>): WorkerEndpoint {
-    const ep = new WorkerEndpoint(pool, pid, socket, this);
+  /** The activation service started a worker: open its request channel and configure it. */
+  attachWorker(pool: PoolKey, poolName: string, pid: number, socket: Duplex, assign?: Readonly<Record<string, string>>): void {
+    const ep = new WorkerEndpoint(pool, poolName, pid, socket, this);
     this.#workers.add(ep);
-    if (this.#config !== undefined) ep.init(assign === undefined ? { ...this.#config, poolName: pool } : { ...this.#config, poolName: pool, assign });
-    return ep;
+    if (this.#config !== undefined) ep.init(assign === undefined ? { ...this.#config, poolName } : { ...this.#config, poolName, assign });
   }
 
+  // ---- WorkerEndpointEvents --------------------------------------------------------------------
+
   ready(ep: WorkerEndpoint): void {
-    this.#o.workerReady?.(ep.poolName, ep.pid);
-    const q = this.pool(ep.poolName);
+    const q = this.pool(ep.poolKey);
     if (q === undefined) {
       ep.drain();
       return;
@@ -379,7 +400,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   closed(ep: WorkerEndpoint, orphans: Exchange[]): void {
     this.#workers.delete(ep);
-    const q = this.pool(ep.poolName);
+    const q = this.pool(ep.poolKey);
     q?.workerGone(ep);
     let replayed = 0;
     let answered = 0;
@@ -409,27 +430,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       const err = new IpcError('IPC_CLOSED', `its channel closed with requests in flight: ${replayed} replayed, ${answered} answered 502, ${reset} reset mid-response`);
       this.#o.logger.warn(`[${ep.poolName} pid ${ep.pid}] ${err.code}: ${err.message}`);
     }
-    this.#o.workerClosed?.(ep.poolName, ep.pid);
+    this.#o.supply.requestChannelClosed(ep.poolKey, ep.pid);
     q?.ensureCapacity();
   }
 
   idle(ep: WorkerEndpoint): void {
-    this.pool(ep.poolName)?.workerIdle();
-  }
-
-  pong(ep: WorkerEndpoint, id: number): void {
-    this.#o.pong?.(ep.poolName, ep.pid, id);
-  }
-
-  recycleRequest(ep: WorkerEndpoint, reason: string): void {
-    this.#o.recycleRequested?.(ep.poolName, ep.pid, reason);
-  }
-
-  appHints(ep: WorkerEndpoint, hints: AppHintsMessage): void {
-    const q = this.pool(ep.poolName);
-    // Bounded as WAS bounds it: the worker runs the pool's code.
-    if (q !== undefined) q.hintedProcesses = boundedProcesses(hints.processes);
-    this.#o.appHints?.(ep.poolName, ep.pid, hints);
+    this.pool(ep.poolKey)?.workerIdle();
   }
 
   log(ep: WorkerEndpoint, msg: LogMessage): void {
@@ -464,7 +470,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     const app = ex.application!;
     let q = this.#appPools.get(app);
     if (q === undefined) {
-      q = this.pool(ex.poolName);
+      q = this.pool(poolKey(ex.poolName));
       if (q !== undefined) this.#appPools.set(app, q);
     }
     if (q === undefined) {
@@ -557,7 +563,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   demand(pool: PoolQueue): void {
-    this.#o.demandWorker(pool.name);
+    this.#o.supply.demand(pool.key);
   }
 
   reject(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason, reset = false): void {
@@ -582,7 +588,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   requestLimitReached(pool: PoolQueue, w: WorkerEndpoint): void {
-    this.#o.requestLimitReached?.(pool.name, w.pid);
+    this.#o.supply.requestLimitReached(pool.key, w.pid);
   }
 
   cancel(ex: Exchange): void {

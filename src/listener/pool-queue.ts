@@ -8,6 +8,7 @@ import type { WorkerEndpoint } from './worker-endpoint.js';
 import type { HttpErrReason } from './logging/httperr-log.js';
 import type { HttpSysErrorPage } from './http-response.js';
 import { queueEnter, queueLeave, queueReject, type QueueLeaveEvent } from '../diagnostics.js';
+import { poolKey, type PoolKey } from '../was/pool-key.js';
 
 export type PoolQueueState = 'Started' | 'Stopped';
 
@@ -32,6 +33,7 @@ const QUEUE_SWEEP_MS = 1000;
 
 export class PoolQueue {
   readonly name: string;
+  readonly key: PoolKey;
   queueLength: number;
   state: PoolQueueState = 'Started';
   /** Why the pool is stopped: 'Disabled' (admin) or 'AppOffline' (rapid-fail). */
@@ -56,6 +58,7 @@ export class PoolQueue {
 
   constructor(name: string, queueLength: number, host: PoolQueueHost) {
     this.name = name;
+    this.key = poolKey(name);
     this.queueLength = queueLength;
     this.#host = host;
   }

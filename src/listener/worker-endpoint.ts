@@ -6,7 +6,8 @@
 import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
 import { IpcError } from '../errors.js';
-import type { AppHintsMessage, CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, RecycleRequestMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { PoolKey } from '../was/pool-key.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 import type { Connection } from './connection.js';
 import { requestDispatch, type RequestDispatchEvent } from '../diagnostics.js';
@@ -18,19 +19,15 @@ export interface WorkerEndpointEvents {
   closed(ep: WorkerEndpoint, orphans: Exchange[]): void;
   /** An exchange on this worker finished (frees a slot for least-outstanding dispatch). */
   idle(ep: WorkerEndpoint): void;
-  pong(ep: WorkerEndpoint, id: number): void;
   /** A whole response the worker allowed the listener to cache (before it goes to the client). */
   cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
   log(ep: WorkerEndpoint, msg: LogMessage): void;
-  /** The worker asked for an overlapped recycle. */
-  recycleRequest(ep: WorkerEndpoint, reason: string): void;
-  /** The worker's hosted application asked for a process count or a shutdown time. */
-  appHints(ep: WorkerEndpoint, msg: AppHintsMessage): void;
 }
 
 export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   readonly poolName: string;
-  pid: number;
+  readonly poolKey: PoolKey;
+  readonly pid: number;
   state: WorkerEndpointState = 'starting';
   readonly #channel: ListenerChannel;
   readonly #inflight = new Map<number, Exchange>();
@@ -43,7 +40,8 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   lastActivity = Date.now();
   readonly startedAt = Date.now();
 
-  constructor(poolName: string, pid: number, socket: Duplex, events: WorkerEndpointEvents) {
+  constructor(pool: PoolKey, poolName: string, pid: number, socket: Duplex, events: WorkerEndpointEvents) {
+    this.poolKey = pool;
     this.poolName = poolName;
     this.pid = pid;
     this.#events = events;
@@ -64,9 +62,6 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   }
   reconfigure(config: ConfigMessage): void {
     this.#channel.sendConfig(config);
-  }
-  ping(id: number): void {
-    this.#channel.sendPing(id);
   }
   /** Ask the worker to finish its requests and exit. */
   drain(): void {
@@ -155,8 +150,8 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
 
   // ---- ListenerInbound -------------------------------------------------------------------------
 
-  ready(pid: number): void {
-    this.pid = pid;
+  /** WAS heard Ready on the worker's control channel: requests may go to it. */
+  ready(): void {
     if (this.state === 'starting') {
       this.state = 'ready';
       this.#events.ready(this);
@@ -218,17 +213,8 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     ex.bodyPausedByWorker = false;
     ex.conn.resumeReading();
   }
-  pong(id: number): void {
-    this.#events.pong(this, id);
-  }
   log(msg: LogMessage): void {
     this.#events.log(this, msg);
-  }
-  recycleRequest(msg: RecycleRequestMessage): void {
-    this.#events.recycleRequest(this, msg.reason);
-  }
-  appHints(msg: AppHintsMessage): void {
-    this.#events.appHints(this, msg);
   }
   closed(error?: Error): void {
     if (this.state === 'closed') return;

@@ -1,47 +1,41 @@
 /**
- * The activation service (WAS): application pools and their worker processes, each with an
- * explicit state machine.
- *
- *   pool:    Started ⇄ Stopping → Stopped → Started
- *   worker:  Starting → Running → Recycling → Draining → Exited
- *                  ╰──────────╰──────────╰─────────────↗  (crash, kill)
+ * The activation service (WAS): application pools and their worker processes.
  *
  * A pool starts workers on demand (or keeps one running: startMode AlwaysRunning), up to
- * maxProcesses (a web garden). Each Running worker is pinged through its event loop, ended after
- * idleTimeout without requests, and recycled on periodicRestart time / requests / memory /
+ * maxProcesses (a web garden). Each Running worker is watched by its `WorkerHealth` (ping, idle
+ * timeout, periodicRestart time), and recycled on periodicRestart requests / memory /
  * privateMemory / schedule, on a configuration change to its pool and on demand. A recycle is
  * overlapped unless disallowOverlappingRotation: the old worker (Recycling) keeps serving until
  * its replacement is Running, then drains. Draining workers take no new requests and are killed
  * after shutdownTimeLimit. Workers that exit without being asked count against rapid-fail
- * protection, which stops the pool. The listener owns the requests throughout: nothing here
- * ever holds or answers one.
+ * protection, which stops the pool. The listener owns the requests throughout: nothing here ever
+ * holds or answers one.
+ *
+ * The parts, by concern: lifecycle.ts (the state machines and their table), health.ts (the
+ * timers of one worker), spare.ts (the pre-started spare), resource-limits.ts (memory and CPU
+ * limits), worker-process.ts (processes and their control channel). Time comes from a `Clock`
+ * and processes from a `WorkerSpawner`, both injected, so activation.test.ts drives every state
+ * and timer with a fake clock and no process.
+ *
+ * Talking to the rest of Wharf goes through two typed interfaces: the listener asks through
+ * `WorkerSupply` (which this class implements) and is told through `RequestRouting` (which the
+ * listener implements). Workers talk to WAS on their control channel (`WasControlInbound`).
  */
-import { boundedProcesses, MAX_HINTED_PROCESSES } from '../ipc/messages.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { AdminError, WasError } from '../errors.js';
+import { MAX_HINTED_PROCESSES, type AppHintsMessage, type RecycleRequestMessage, type WasControlInbound } from '../ipc/control-messages.js';
+import * as events from '../diagnostics.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
+import { WorkerHealth } from './health.js';
+import { RECYCLE_EVENTS, recycleWord, transition, untilNextSchedule, type ExitCause, type PoolState, type WorkerState } from './lifecycle.js';
+import { poolKey, type PoolKey } from './pool-key.js';
 import type { PoolSettings, RecycleReason } from './pool-settings.js';
-import { readCpuMs, readMemory } from './proc-stats.js';
-import { createCpuThrottle, type CpuThrottleGroup, type ThrottleMode } from './cpu-throttle.js';
-import { workerBaseEnvironment } from './worker-environment.js';
+import { ResourceLimits, type ResourcePool } from './resource-limits.js';
+import { SpareWorker, SPARE_DELAY_MS } from './spare.js';
+import { nodeSpawner, type OutputLabel, type WorkerProcess, type WorkerSpawner } from './worker-process.js';
 
 export type { PoolSettings, RecycleReason } from './pool-settings.js';
-
-export type PoolState = 'Started' | 'Stopping' | 'Stopped';
-export type WorkerState = 'Starting' | 'Running' | 'Recycling' | 'Draining' | 'Orphaned' | 'Exited';
-
-/** Allowed worker transitions: anything else is a bug, caught at once. */
-const WORKER_TRANSITIONS: Readonly<Record<WorkerState, readonly WorkerState[]>> = {
-  Starting: ['Running', 'Draining', 'Exited'],
-  Running: ['Recycling', 'Draining', 'Orphaned', 'Exited'],
-  Recycling: ['Draining', 'Orphaned', 'Exited'],
-  Draining: ['Exited'],
-  // failure orphanWorkerProcess: a hung worker left running for a debugger, no longer the pool's.
-  Orphaned: ['Exited'],
-  Exited: [],
-};
+export type { PoolState, WorkerState } from './lifecycle.js';
 
 export interface WorkerProcessInfo {
   readonly pid: number;
@@ -60,27 +54,44 @@ export interface WorkerLaunch {
   readonly environment?: Readonly<Record<string, string>>;
 }
 
-export interface ActivationHost {
+/** What the listener asks of WAS (HTTP.sys asking WAS for a w3wp). Implemented by ActivationService. */
+export interface WorkerSupply {
+  /** The pool's queue has work no ready worker can take at once. */
+  demand(pool: PoolKey): void;
+  /** A worker was given its pool's periodicRestart requests: recycle it. */
+  requestLimitReached(pool: PoolKey, pid: number): void;
+  /** The listener lost a worker's request channel: the worker can serve nobody any more. */
+  requestChannelClosed(pool: PoolKey, pid: number): void;
+}
+
+/** What WAS tells the listener about request channels and pools. Implemented by the Listener. */
+export interface RequestRouting {
   /**
-   * Give the worker's channel to the listener. `assign` is set for a pre-started spare: the
-   * environment (identity included) it takes on before it loads the pool's configuration.
+   * A worker's request channel: open it and send the configuration. `assign` is set for a
+   * pre-started spare: the environment (identity included) it takes on before it loads anything.
    */
-  attach(pool: string, pid: number, channel: Duplex, assign?: Readonly<Record<string, string>>): void;
-  /** Stop dispatching to the worker and ask it to finish its requests and exit. */
-  drain(pool: string, pid: number): void;
-  /** Cut the listener's channel to a hung worker left running (orphanWorkerProcess): its requests are replayed or answered. */
-  orphan(pool: string, pid: number): void;
+  attachWorker(pool: PoolKey, poolName: string, pid: number, channel: Duplex, assign?: Readonly<Record<string, string>>): void;
+  /** The worker said Ready (on its control channel): dispatch to it. */
+  workerReady(pool: PoolKey, pid: number): void;
+  /** Stop dispatching to the worker and ask it, behind its last request, to finish and exit. */
+  drainWorker(pool: PoolKey, pid: number): void;
+  /** Cut the channel to a hung worker left running (orphanWorkerProcess): its requests are replayed or answered. */
+  abandonWorker(pool: PoolKey, pid: number): void;
+  /** A worker process is gone: the pool may need another one for waiting requests. */
+  workerExited(pool: PoolKey, pid: number): void;
+  /** Requests in flight on a worker and when it was last busy (Date.now() ms), for idleTimeout. */
+  workerActivity(pool: PoolKey, pid: number): { readonly outstanding: number; readonly lastActivity: number } | undefined;
   /** The pool stopped: the listener answers its requests itself (503, or a reset at TcpLevel). */
-  poolStopped(pool: string, reason: 'Disabled' | 'AppOffline', resetConnections: boolean): void;
-  poolStarted(pool: string): void;
+  poolStopped(pool: PoolKey, reason: 'Disabled' | 'AppOffline', resetConnections: boolean): void;
+  poolStarted(pool: PoolKey): void;
   /** Start attempts keep failing and rapid-fail protection is off: answer what is queued with 503. */
-  giveUp(pool: string, reason: string): void;
-  /** A worker process is gone: the listener may need another one for waiting requests. */
-  exited(pool: string, pid: number): void;
-  /** Send a health ping to a worker through its channel. */
-  ping(pool: string, pid: number, id: number): void;
-  /** Requests in flight on a worker and when it last started or finished one (Date.now() ms). */
-  activity(pool: string, pid: number): { readonly outstanding: number; readonly lastActivity: number; readonly served: number } | undefined;
+  poolGaveUp(pool: PoolKey, reason: string): void;
+  /** The hosted app's process count (iisnode nodeProcessCountPerApplication), bounded; 0 = none. */
+  poolProcessHint(pool: PoolKey, processes: number): void;
+}
+
+/** Where WAS's log lines and the pools' output go. */
+export interface ActivationLog {
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** A line a pool's worker printed (a hosted app's console output): the pool's output log. */
   output?(pool: string, pid: number, stream: 'stdout' | 'stderr', line: string): void;
@@ -92,13 +103,20 @@ export interface ActivationOptions {
   /** Extra node flags for workers (--inspect, --cpu-prof …); default: $WHARF_WORKER_NODE_ARGS. */
   readonly nodeArgs?: readonly string[];
   /**
-   * Keep one worker process started in advance, not yet given to any pool, so a pool's cold start
-   * skips node's start-up and Wharf's module loading. Default: on unless $WHARF_SPARE_WORKER=0.
+   * Keep one worker process started in advance, not yet given to any pool (spare.ts).
+   * Default: on unless $WHARF_SPARE_WORKER=0.
    */
   readonly spareWorker?: boolean;
+  /** Time and timers; real ones by default. */
+  readonly clock?: Clock;
+  /** How processes start; real ones by default. */
+  readonly spawner?: WorkerSpawner;
+  /** Memory and CPU limits; /proc and cgroups by default. */
+  readonly resources?: ResourceLimits;
 }
 
-interface PoolRuntime {
+interface PoolRuntime extends ResourcePool {
+  readonly key: PoolKey;
   settings: PoolSettings;
   state: PoolState;
   readonly workers: Map<number, WorkerEntry>;
@@ -108,97 +126,84 @@ interface PoolRuntime {
   consecutiveFailures: number;
   /** Times of recent failures, for rapid-fail protection. */
   failures: number[];
-  retryTimer: NodeJS.Timeout | undefined;
-  scheduleTimer: NodeJS.Timeout | undefined;
-  /** CPU accounting window for cpu limit (pool-wide, like IIS's job object). */
-  cpuWindowStart: number;
-  cpuWindowUsedMs: number;
-  cpuReported: boolean;
-  /** cpu action Throttle / ThrottleUnderLoad: the pool's control group (undefined when not throttled). */
-  throttle: CpuThrottleGroup | undefined;
-  /** Why throttling is unavailable, reported once per pool. */
-  throttleProblem: string;
+  retryTimer: TimerHandle | undefined;
+  scheduleTimer: TimerHandle | undefined;
   /** Workers the hosted app asked for (iisnode nodeProcessCountPerApplication), 0 = none. */
   hintedProcesses: number;
 }
 
 interface WorkerEntry {
-  readonly child: ChildProcess;
+  readonly process: WorkerProcess;
   readonly pid: number;
   readonly startedAt: number;
   state: WorkerState;
   exitReason: string;
   /** WAS asked this worker to go (drain, kill): its exit is not a failure. */
   expected: boolean;
-  startupTimer: NodeJS.Timeout | undefined;
-  /** Health: the next ping, or the deadline of the ping awaiting its pong. */
-  pingTimer: NodeJS.Timeout | undefined;
-  pingId: number;
-  idleTimer: NodeJS.Timeout | undefined;
-  timeTimer: NodeJS.Timeout | undefined;
-  killTimer: NodeJS.Timeout | undefined;
-  /** CPU time at the start of the pool's current accounting window. */
+  startupTimer: TimerHandle | undefined;
+  killTimer: TimerHandle | undefined;
+  readonly health: WorkerHealth;
+  /** CPU time at the start of the pool's current accounting window, and last seen (resource-limits.ts). */
   cpuAtWindowStart: number;
   lastCpuMs: number;
   /** Drain time its hosted app asked for (iisnode gracefulShutdownTimeout), 0 = none. */
   shutdownHintMs: number;
+  /** Why WAS let it go, in the words of wharf:worker:exit ('' = nobody asked: a crash). */
+  exitCause: ExitCause;
 }
 
-let nextPingId = 1;
-
-const WORKER_MAIN = fileURLToPath(new URL('../worker/worker-main.js', import.meta.url));
 /** Start failures in a row before the queue is answered with 503 (when rapid-fail protection is off). */
 const MAX_START_FAILURES = 5;
-/** How often memory and CPU limits are sampled from /proc. */
-const MONITOR_INTERVAL_MS = 1000;
+/** A worker whose request channel closed gets this long to exit on its own before it is killed. */
+const CHANNEL_CLOSED_KILL_MS = 1000;
 /**
  * Node flags every worker gets (before $WHARF_WORKER_NODE_ARGS, which can override them): a small
  * young generation keeps an idle worker near 55 MiB instead of ~100 MiB after a burst of load;
  * request-sized garbage dies young either way.
  */
 const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'];
-/** A new spare is started this long after the last one was taken (it must not slow the start it serves). */
-const SPARE_DELAY_MS = 1000;
-/** Spares that die before being used, in a row, before Wharf stops keeping one. */
-const MAX_SPARE_FAILURES = 3;
 
-interface Spare {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  /** Where its output is logged from: 'spare' until a pool takes it. */
-  readonly label: { name: string };
-  readonly onExit: () => void;
+function publishPoolState(rt: PoolRuntime, reason: string): void {
+  if (events.poolState.hasSubscribers) events.poolState.publish({ poolName: rt.settings.name, state: rt.state, reason });
 }
 
-/** WAS event ids and texts for recycles (IIS writes these to the System event log). */
-const RECYCLE_EVENTS: Readonly<Record<RecycleReason, readonly [number, string]>> = {
-  Time: [5074, 'reached its allowed processing time limit'],
-  Requests: [5075, 'reached its allowed processing request limit'],
-  Schedule: [5076, 'reached its scheduled recycle time'],
-  Memory: [5077, 'reached its allowed virtual memory limit'],
-  IsapiUnhealthy: [5078, 'asked to be recycled'],
-  OnDemand: [5079, 'was asked to recycle by an administrator'],
-  ConfigChange: [5080, 'had its application pool configuration changed'],
-  PrivateMemory: [5117, 'reached its allowed private bytes limit'],
-};
-
-export class ActivationService {
-  readonly #host: ActivationHost;
+export class ActivationService implements WorkerSupply {
+  readonly #log: ActivationLog;
   readonly #o: ActivationOptions;
-  readonly #pools = new Map<string, PoolRuntime>();
+  readonly #clock: Clock;
+  readonly #spawner: WorkerSpawner;
+  readonly #resources: ResourceLimits;
+  readonly #spare: SpareWorker;
+  readonly #pools = new Map<PoolKey, PoolRuntime>();
+  #routing: RequestRouting | undefined;
   #stopping = false;
-  #monitor: NodeJS.Timeout | undefined;
-  #spare: Spare | undefined;
-  #spareTimer: NodeJS.Timeout | undefined;
   /** Hung workers left running for debugging (orphanWorkerProcess); killed when Wharf stops. */
-  readonly #orphans = new Set<ChildProcess>();
-  #spareFailures = 0;
-  #sparesEnabled: boolean;
+  readonly #orphans = new Set<WorkerProcess>();
 
-  constructor(host: ActivationHost, options: ActivationOptions = {}) {
-    this.#host = host;
+  constructor(log: ActivationLog, options: ActivationOptions = {}) {
+    this.#log = log;
     this.#o = options;
-    this.#sparesEnabled = options.spareWorker ?? process.env['WHARF_SPARE_WORKER'] !== '0';
+    this.#clock = options.clock ?? realClock;
+    this.#spawner = options.spawner ?? nodeSpawner;
+    this.#resources = options.resources ?? new ResourceLimits({ clock: this.#clock, log: (level, m) => log.log(level, m) });
+    this.#spare = new SpareWorker({
+      clock: this.#clock,
+      enabled: options.spareWorker ?? process.env['WHARF_SPARE_WORKER'] !== '0',
+      // The same base a fresh worker gets; the pool's variables arrive with its Init message.
+      start: (label, failed) =>
+        this.#spawner.spawn({ runtime: process.execPath, pool: undefined, nodeArgs: this.#nodeArgs(), environment: {}, label, output: this.#output }, failed),
+      warn: (m) => log.log('warn', m),
+    });
+  }
+
+  /** The listener, told about request channels and pool states from now on. */
+  serve(routing: RequestRouting): void {
+    this.#routing = routing;
+  }
+
+  get #to(): RequestRouting {
+    if (this.#routing === undefined) throw new WasError('WAS_WORKER_START', 'the activation service has no listener to serve');
+    return this.#routing;
   }
 
   /**
@@ -207,13 +212,14 @@ export class ActivationService {
    * disallowRotationOnConfigChange.
    */
   configure(pools: readonly PoolSettings[]): void {
-    const keep = new Set<string>();
+    const keep = new Set<PoolKey>();
     for (const p of pools) {
-      const key = p.name.toLowerCase();
+      const key = poolKey(p.name);
       keep.add(key);
       const rt = this.#pools.get(key);
       if (rt === undefined) {
         const fresh: PoolRuntime = {
+          key,
           settings: p,
           state: p.autoStart ? 'Started' : 'Stopped',
           workers: new Map(),
@@ -222,16 +228,17 @@ export class ActivationService {
           failures: [],
           retryTimer: undefined,
           scheduleTimer: undefined,
-          cpuWindowStart: Date.now(),
+          cpuWindowStart: this.#clock.now(),
           cpuWindowUsedMs: 0,
           cpuReported: false,
           throttle: undefined,
           throttleProblem: '',
           hintedProcesses: 0,
         };
-        this.#applyThrottle(fresh);
+        this.#resources.applyThrottle(fresh);
         this.#pools.set(key, fresh);
-        if (fresh.state === 'Stopped') this.#host.poolStopped(p.name, 'Disabled', p.failure.loadBalancerCapabilities === 'TcpLevel');
+        publishPoolState(fresh, fresh.state === 'Started' ? 'autoStart' : 'autoStart=false');
+        if (fresh.state === 'Stopped') this.#to.poolStopped(key, 'Disabled', p.failure.loadBalancerCapabilities === 'TcpLevel');
         this.#armSchedule(fresh);
         this.#reconcile(fresh);
         continue;
@@ -240,7 +247,7 @@ export class ActivationService {
       rt.settings = p;
       if (!changed) continue;
       this.#armSchedule(rt);
-      this.#applyThrottle(rt);
+      this.#resources.applyThrottle(rt);
       if (!p.recycling.disallowRotationOnConfigChange) {
         for (const w of [...rt.workers.values()]) if (w.state === 'Running') this.#recycle(rt, w, 'ConfigChange');
       }
@@ -250,11 +257,11 @@ export class ActivationService {
       if (keep.has(key)) continue;
       this.#pools.delete(key);
       this.#clearPoolTimers(rt);
-      if (rt.workers.size === 0) this.#releaseThrottle(rt);
+      if (rt.workers.size === 0) this.#resources.releaseThrottle(rt);
       for (const w of rt.workers.values()) this.#drain(rt, w, 'its application pool was removed from the configuration');
     }
-    this.#armMonitor();
-    this.#ensureSpare(SPARE_DELAY_MS);
+    this.#resources.watch(this.#pools.values(), () => this.#sample());
+    if (this.#pools.size > 0) this.#spare.ensure(SPARE_DELAY_MS);
   }
 
   // ---- queries (admin socket) ------------------------------------------------------------------
@@ -269,18 +276,23 @@ export class ActivationService {
     return out;
   }
 
-  poolState(pool: string): PoolState | undefined {
-    return this.#pools.get(pool.toLowerCase())?.state;
+  poolState(pool: PoolKey): PoolState | undefined {
+    return this.#pools.get(pool)?.state;
   }
 
-  // ---- listener → WAS --------------------------------------------------------------------------
+  /** The pre-started spare's pid, if one is waiting. */
+  get sparePid(): number | undefined {
+    return this.#spare.pid;
+  }
+
+  // ---- WorkerSupply (listener → WAS) -----------------------------------------------------------
 
   /**
    * The pool's queue has work no Running worker can take at once: start another worker unless
    * one is already starting or the pool has maxProcesses workers taking requests.
    */
-  demand(pool: string): void {
-    const rt = this.#pools.get(pool.toLowerCase());
+  demand(pool: PoolKey): void {
+    const rt = this.#pools.get(pool);
     if (rt === undefined || !this.#canStart(rt)) return;
     let serving = 0;
     const serial = rt.settings.recycling.disallowOverlappingRotation;
@@ -294,23 +306,53 @@ export class ActivationService {
     this.#spawn(rt);
   }
 
-  /** A worker said it is ready (its configuration loaded, preload pages run). */
-  workerReady(pool: string, pid: number): void {
-    const rt = this.#pools.get(pool.toLowerCase());
+  /** A worker reached periodicRestart requests (the listener counts dispatches). */
+  requestLimitReached(pool: PoolKey, pid: number): void {
+    const rt = this.#pools.get(pool);
     const w = rt?.workers.get(pid);
-    if (rt === undefined || w === undefined || w.state !== 'Starting') return;
-    this.#transition(w, 'Running');
-    clearTimeout(w.startupTimer);
+    if (rt !== undefined && w !== undefined) this.#recycle(rt, w, 'Requests');
+  }
+
+  /**
+   * The listener lost its channel to a worker. A worker without a channel can serve nobody but
+   * still counts against maxProcesses, so it must not linger: it gets a moment to exit, then
+   * is killed (its exit then lets a replacement start).
+   */
+  requestChannelClosed(pool: PoolKey, pid: number): void {
+    const w = this.#pools.get(pool)?.workers.get(pid);
+    if (w === undefined || w.state === 'Exited') return;
+    this.#killAfter(w, CHANNEL_CLOSED_KILL_MS);
+  }
+
+  // ---- the control channel (worker → WAS) ------------------------------------------------------
+
+  /** The handler of one worker's control messages (WasControlInbound), bound to its entry. */
+  #controlOf(rt: PoolRuntime, w: WorkerEntry): WasControlInbound {
+    return {
+      ready: () => this.#ready(rt, w),
+      pong: (id) => {
+        const roundTrip = w.health.pong(id);
+        if (roundTrip !== undefined && events.workerPing.hasSubscribers) events.workerPing.publish({ poolName: rt.settings.name, pid: w.pid, roundTripMs: roundTrip });
+      },
+      recycleRequest: (msg) => this.#recycleRequested(rt, w, msg),
+      appHints: (msg, asked) => this.#appHints(rt, w, msg, asked),
+      invalid: (problem) => this.#log.log('warn', `worker ${w.pid} of pool ${rt.settings.name} sent an invalid control message (${problem}); ignored`),
+      // The worker closed its end or died: its exit follows and is handled there.
+      closed: () => undefined,
+    };
+  }
+
+  /** A worker said it is ready (its configuration loaded, preload pages run). */
+  #ready(rt: PoolRuntime, w: WorkerEntry): void {
+    if (w.state !== 'Starting' || rt.workers.get(w.pid) !== w) return;
+    transition(w, 'Running');
+    if (events.workerReady.hasSubscribers) events.workerReady.publish({ poolName: rt.settings.name, pid: w.pid });
+    this.#clock.clear(w.startupTimer);
     w.startupTimer = undefined;
     rt.consecutiveFailures = 0;
-    this.#schedulePing(rt, w);
-    this.#armIdle(rt, w, rt.settings.idleTimeoutMs);
-    const t = rt.settings.recycling.timeMs;
-    if (t > 0) {
-      w.timeTimer = setTimeout(() => this.#recycle(rt, w, 'Time'), t);
-      w.timeTimer.unref();
-    }
-    w.cpuAtWindowStart = readCpuMs(pid) ?? 0;
+    w.health.start();
+    this.#resources.workerRunning(w);
+    this.#to.workerReady(rt.key, w.pid);
     // An overlapped recycle completes: the oldest worker it replaces now drains.
     let oldest: WorkerEntry | undefined;
     for (const o of rt.workers.values()) if (o.state === 'Recycling' && (oldest === undefined || o.startedAt < oldest.startedAt)) oldest = o;
@@ -320,43 +362,13 @@ export class ActivationService {
   }
 
   /**
-   * The listener lost its channel to a worker. A worker without a channel can serve nobody but
-   * still counts against maxProcesses, so it must not linger: it gets a moment to exit, then
-   * is killed (its 'exit' then lets a replacement start).
-   */
-  channelClosed(pool: string, pid: number): void {
-    const w = this.#pools.get(pool.toLowerCase())?.workers.get(pid);
-    if (w === undefined || w.state === 'Exited') return;
-    this.#killAfter(w, 1000);
-  }
-
-  /** A worker answered a ping. */
-  pong(pool: string, pid: number, id: number): void {
-    const rt = this.#pools.get(pool.toLowerCase());
-    const w = rt?.workers.get(pid);
-    if (rt === undefined || w === undefined || w.pingId !== id) return;
-    w.pingId = 0;
-    clearTimeout(w.pingTimer);
-    this.#schedulePing(rt, w);
-  }
-
-  /** A worker reached periodicRestart requests (the listener counts dispatches). */
-  requestLimitReached(pool: string, pid: number): void {
-    const rt = this.#pools.get(pool.toLowerCase());
-    const w = rt?.workers.get(pid);
-    if (rt !== undefined && w !== undefined) this.#recycle(rt, w, 'Requests');
-  }
-
-  /**
    * A worker asked to be recycled (IIS: an ISAPI extension reporting itself unhealthy, WAS 5078;
    * here a hosted app whose watchedFiles changed or whose app_offline.htm appeared). Overlapped,
    * like every recycle; logged always, since the worker said why.
    */
-  recycleRequested(pool: string, pid: number, reason: string): void {
-    const rt = this.#pools.get(pool.toLowerCase());
-    const w = rt?.workers.get(pid);
-    if (rt === undefined || w === undefined || w.state !== 'Running') return;
-    this.#host.log('info', `WAS 5078: worker process ${pid} serving application pool '${rt.settings.name}' asked to be recycled (${reason}); recycling it`);
+  #recycleRequested(rt: PoolRuntime, w: WorkerEntry, msg: RecycleRequestMessage): void {
+    if (w.state !== 'Running' || rt.workers.get(w.pid) !== w) return;
+    this.#log.log('info', `WAS 5078: worker process ${w.pid} serving application pool '${rt.settings.name}' asked to be recycled (${msg.reason}); recycling it`);
     this.#recycle(rt, w, 'IsapiUnhealthy', true);
   }
 
@@ -364,20 +376,18 @@ export class ActivationService {
    * The worker's hosted app asked for a process count (a web garden of at least maxProcesses) and
    * a drain time (at most shutdownTimeLimit): iisnode's nodeProcessCountPerApplication and
    * gracefulShutdownTimeout. The pool keeps the process count until a worker says otherwise.
+   * Both arrive bounded (control-messages.ts).
    */
-  appHints(pool: string, pid: number, hints: { processes: number; shutdownTimeLimitMs: number }): void {
-    const rt = this.#pools.get(pool.toLowerCase());
-    const w = rt?.workers.get(pid);
-    if (rt === undefined || w === undefined) return;
-    // The worker runs the pool's code: what it sends is bounded here, not trusted.
-    const wanted = hints.processes;
-    const processes = boundedProcesses(wanted);
+  #appHints(rt: PoolRuntime, w: WorkerEntry, hints: AppHintsMessage, asked: number): void {
+    if (rt.workers.get(w.pid) !== w) return;
+    const processes = hints.processes;
     if (processes !== rt.hintedProcesses && processes > rt.settings.maxProcesses) {
-      const capped = wanted > MAX_HINTED_PROCESSES ? ` (${wanted} asked, at most ${MAX_HINTED_PROCESSES})` : '';
-      this.#host.log('info', `application pool '${rt.settings.name}': its Node.js application asks for ${processes} worker processes (nodeProcessCountPerApplication)${capped}`);
+      const capped = asked > MAX_HINTED_PROCESSES ? ` (${asked} asked, at most ${MAX_HINTED_PROCESSES})` : '';
+      this.#log.log('info', `application pool '${rt.settings.name}': its Node.js application asks for ${processes} worker processes (nodeProcessCountPerApplication)${capped}`);
     }
     rt.hintedProcesses = processes;
-    w.shutdownHintMs = Number.isSafeInteger(hints.shutdownTimeLimitMs) && hints.shutdownTimeLimitMs > 0 ? hints.shutdownTimeLimitMs : 0;
+    this.#to.poolProcessHint(rt.key, processes);
+    w.shutdownHintMs = hints.shutdownTimeLimitMs;
   }
 
   // ---- admin verbs -----------------------------------------------------------------------------
@@ -386,12 +396,13 @@ export class ActivationService {
     const rt = this.#pool(name);
     if (rt.state === 'Started') throw new AdminError('ADM_REQUEST', `application pool "${rt.settings.name}" is already started`);
     rt.state = 'Started';
+    publishPoolState(rt, 'admin');
     rt.failures = [];
     rt.consecutiveFailures = 0;
-    clearTimeout(rt.retryTimer);
+    this.#clock.clear(rt.retryTimer);
     rt.retryTimer = undefined;
-    this.#host.poolStarted(rt.settings.name);
-    this.#host.log('info', `application pool ${rt.settings.name} started`);
+    this.#to.poolStarted(rt.key);
+    this.#log.log('info', `application pool ${rt.settings.name} started`);
     this.#reconcile(rt);
     return `"${rt.settings.name}" successfully started.`;
   }
@@ -400,7 +411,7 @@ export class ActivationService {
     const rt = this.#pool(name);
     if (rt.state !== 'Started') throw new AdminError('ADM_REQUEST', `application pool "${rt.settings.name}" is already stopped`);
     this.#stopPool(rt, 'Disabled', 'an administrator stopped its application pool');
-    this.#host.log('info', `application pool ${rt.settings.name} stopped`);
+    this.#log.log('info', `application pool ${rt.settings.name} stopped`);
     return `"${rt.settings.name}" successfully stopped.`;
   }
 
@@ -416,19 +427,12 @@ export class ActivationService {
   }
 
   #pool(name: string): PoolRuntime {
-    const rt = this.#pools.get(name.toLowerCase());
+    const rt = this.#pools.get(poolKey(name));
     if (rt === undefined) throw new AdminError('ADM_NOT_FOUND', `Cannot find APPPOOL object with identifier "${name}".`);
     return rt;
   }
 
-  // ---- the state machines ----------------------------------------------------------------------
-
-  #transition(w: WorkerEntry, to: WorkerState): void {
-    if (!WORKER_TRANSITIONS[w.state].includes(to)) {
-      throw new WasError('WAS_WORKER_START', `worker ${w.pid}: invalid state change ${w.state} → ${to}`);
-    }
-    w.state = to;
-  }
+  // ---- the state machines (lifecycle.ts) -------------------------------------------------------
 
   #canStart(rt: PoolRuntime): boolean {
     return !this.#stopping && rt.state === 'Started' && rt.retryTimer === undefined;
@@ -449,17 +453,20 @@ export class ActivationService {
 
   #stopPool(rt: PoolRuntime, reason: 'Disabled' | 'AppOffline', why: string): void {
     rt.state = 'Stopping';
-    clearTimeout(rt.retryTimer);
+    publishPoolState(rt, reason === 'AppOffline' ? 'rapidFailProtection' : 'admin');
+    this.#clock.clear(rt.retryTimer);
     rt.retryTimer = undefined;
     // TcpLevel: a load balancer in front sees the server as down (connection reset), not a 503.
     const reset = rt.settings.failure.loadBalancerCapabilities === 'TcpLevel';
-    this.#host.poolStopped(rt.settings.name, reason, reset);
+    this.#to.poolStopped(rt.key, reason, reset);
     for (const w of [...rt.workers.values()]) this.#drain(rt, w, why);
     this.#settleStopped(rt);
   }
 
   #settleStopped(rt: PoolRuntime): void {
-    if (rt.state === 'Stopping' && rt.workers.size === 0 && rt.launching === 0) rt.state = 'Stopped';
+    if (rt.state !== 'Stopping' || rt.workers.size !== 0 || rt.launching !== 0) return;
+    rt.state = 'Stopped';
+    publishPoolState(rt, 'drained');
   }
 
   /** Recycle one Running worker (overlapped: it serves on until its replacement is Running). */
@@ -467,15 +474,16 @@ export class ActivationService {
     if (w.state !== 'Running') return;
     const [event, text] = RECYCLE_EVENTS[reason];
     const why = `worker process ${w.pid} serving application pool '${rt.settings.name}' ${text}`;
-    if (!logged && rt.settings.recycling.logEventOn.has(reason)) this.#host.log('info', `WAS ${event}: ${why}; recycling it`);
+    if (!logged && rt.settings.recycling.logEventOn.has(reason)) this.#log.log('info', `WAS ${event}: ${why}; recycling it`);
+    if (events.poolRecycle.hasSubscribers) events.poolRecycle.publish({ poolName: rt.settings.name, pid: w.pid, reason: recycleWord(reason) });
+    w.exitCause = 'recycle';
     if (rt.settings.recycling.disallowOverlappingRotation || rt.state !== 'Started') {
       this.#drain(rt, w, why);
       return;
     }
-    this.#transition(w, 'Recycling');
+    transition(w, 'Recycling');
     w.exitReason = why;
-    clearTimeout(w.idleTimer);
-    clearTimeout(w.timeTimer);
+    w.health.recycling();
     this.#reconcile(rt);
   }
 
@@ -485,46 +493,34 @@ export class ActivationService {
    */
   #drain(rt: PoolRuntime, w: WorkerEntry, why: string): void {
     if (w.state === 'Draining' || w.state === 'Exited') return;
-    this.#transition(w, 'Draining');
+    transition(w, 'Draining');
     w.exitReason = why;
     w.expected = true;
+    if (w.exitCause === '') w.exitCause = 'stop';
     this.#clearTimers(w); // the kill timer is armed just below
-    this.#host.drain(rt.settings.name, w.pid);
+    this.#to.drainWorker(rt.key, w.pid);
     const hinted = w.shutdownHintMs;
     const limit = hinted > 0 ? Math.min(hinted, rt.settings.shutdownTimeLimitMs) : rt.settings.shutdownTimeLimitMs;
-    w.killTimer = setTimeout(() => {
-      this.#host.log('warn', `WAS 5013: worker ${w.pid} of pool ${rt.settings.name} exceeded shutdownTimeLimit (${limit} ms) while shutting down; killing it`);
-      w.child.kill('SIGKILL');
+    w.killTimer = this.#clock.setTimeout(() => {
+      this.#log.log('warn', `WAS 5013: worker ${w.pid} of pool ${rt.settings.name} exceeded shutdownTimeLimit (${limit} ms) while shutting down; killing it`);
+      w.exitCause = 'shutdownTimeLimit';
+      w.process.kill('SIGKILL');
     }, limit);
-    w.killTimer.unref();
   }
 
-  /**
-   * Health (WAS pinging): every pingInterval a ping goes through the worker's event loop; no
-   * pong within pingResponseTime means the worker is hung (a busy loop, a deadlock) and it is
-   * killed. Its requests are then replayed or answered by the listener, and a new worker starts.
-   */
-  #schedulePing(rt: PoolRuntime, w: WorkerEntry): void {
+  /** A ping went unanswered (health.ts): the worker is hung. Killed, or orphaned for a debugger. */
+  #unresponsive(rt: PoolRuntime, w: WorkerEntry): void {
+    if (w.state !== 'Running' && w.state !== 'Recycling') return;
     const s = rt.settings;
-    if (!s.pingingEnabled || (w.state !== 'Running' && w.state !== 'Recycling') || this.#stopping) return;
-    w.pingTimer = setTimeout(() => {
-      if (w.state !== 'Running' && w.state !== 'Recycling') return;
-      const id = nextPingId++;
-      w.pingId = id;
-      this.#host.ping(s.name, w.pid, id);
-      w.pingTimer = setTimeout(() => {
-        if (w.pingId !== id || (w.state !== 'Running' && w.state !== 'Recycling')) return;
-        w.exitReason = 'it failed to respond to a ping';
-        if (s.failure.orphanWorkerProcess) {
-          this.#orphan(rt, w);
-          return;
-        }
-        this.#host.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); killing it`);
-        w.child.kill('SIGKILL');
-      }, s.pingResponseTimeMs);
-      w.pingTimer.unref();
-    }, s.pingIntervalMs);
-    w.pingTimer.unref();
+    w.exitReason = 'it failed to respond to a ping';
+    w.exitCause = 'ping';
+    if (events.workerPing.hasSubscribers) events.workerPing.publish({ poolName: s.name, pid: w.pid, roundTripMs: -1 });
+    if (s.failure.orphanWorkerProcess) {
+      this.#orphan(rt, w);
+      return;
+    }
+    this.#log.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); killing it`);
+    w.process.kill('SIGKILL');
   }
 
   /**
@@ -535,178 +531,63 @@ export class ActivationService {
    */
   #orphan(rt: PoolRuntime, w: WorkerEntry): void {
     const s = rt.settings;
-    this.#host.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); orphaning it (orphanWorkerProcess): it is left running for debugging`);
-    this.#transition(w, 'Orphaned');
+    this.#log.log('warn', `WAS 5010: worker ${w.pid} of pool ${s.name} did not answer a ping within pingResponseTime (${s.pingResponseTimeMs} ms); orphaning it (orphanWorkerProcess): it is left running for debugging`);
+    transition(w, 'Orphaned');
     w.expected = true;
+    w.exitCause = 'orphaned';
     this.#clearTimers(w);
     rt.workers.delete(w.pid);
-    this.#orphans.add(w.child);
-    w.child.once('exit', () => this.#orphans.delete(w.child));
-    this.#host.orphan(s.name, w.pid);
+    this.#orphans.add(w.process);
+    w.process.onExit(() => this.#orphans.delete(w.process));
+    this.#to.abandonWorker(rt.key, w.pid);
+    // The pool is done with it (it is left running): its exit, for the pool, is now.
+    if (events.workerExit.hasSubscribers) events.workerExit.publish({ poolName: s.name, pid: w.pid, code: null, signal: null, reason: 'orphaned', failure: true });
     const f = s.failure;
     if (f.orphanActionExe !== '') this.#runAction(rt, 'orphanActionExe', f.orphanActionExe, f.orphanActionParams, w.pid);
     this.#recordFailure(rt);
-    this.#host.exited(s.name, w.pid);
+    this.#to.workerExited(rt.key, w.pid);
     this.#reconcile(rt);
   }
 
-  /** Idle timeout: a Running worker with no request for idleTimeout exits (Terminate). */
-  #armIdle(rt: PoolRuntime, w: WorkerEntry, delay: number): void {
+  /** Idle timeout (health.ts): a Running worker with no request for idleTimeout exits (Terminate). */
+  #idle(rt: PoolRuntime, w: WorkerEntry): void {
+    if (w.state !== 'Running') return;
     const idle = rt.settings.idleTimeoutMs;
-    if (idle <= 0 || w.state !== 'Running') return;
-    w.idleTimer = setTimeout(() => {
-      if (w.state !== 'Running') return;
-      const a = this.#host.activity(rt.settings.name, w.pid);
-      if (a === undefined) return;
-      const quiet = Date.now() - a.lastActivity;
-      if (a.outstanding > 0 || quiet < idle) {
-        this.#armIdle(rt, w, a.outstanding > 0 ? idle : idle - quiet);
-        return;
-      }
-      const minutes = Math.round(idle / 60000);
-      const why = `was shut down due to inactivity (idleTimeout ${minutes} minute${minutes === 1 ? '' : 's'})`;
-      if (rt.settings.logIdleTimeout) this.#host.log('info', `WAS 5186: worker process ${w.pid} serving application pool '${rt.settings.name}' ${why}`);
-      this.#drain(rt, w, why);
-      // AlwaysRunning keeps a worker: the replacement starts when this one has gone.
-    }, Math.max(10, delay));
-    w.idleTimer.unref();
+    const minutes = Math.round(idle / 60000);
+    const why = `was shut down due to inactivity (idleTimeout ${minutes} minute${minutes === 1 ? '' : 's'})`;
+    if (rt.settings.logIdleTimeout) this.#log.log('info', `WAS 5186: worker process ${w.pid} serving application pool '${rt.settings.name}' ${why}`);
+    w.exitCause = 'idle';
+    this.#drain(rt, w, why);
+    // AlwaysRunning keeps a worker: the replacement starts when this one has gone.
   }
 
   #armSchedule(rt: PoolRuntime): void {
-    clearTimeout(rt.scheduleTimer);
+    this.#clock.clear(rt.scheduleTimer);
     rt.scheduleTimer = undefined;
-    const times = rt.settings.recycling.schedule;
-    if (times.length === 0) return;
-    const now = new Date();
-    const midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
-    const sinceMidnight = now.getTime() - midnight;
-    const next = times.find((t) => t > sinceMidnight) ?? times[0]! + 24 * 3600 * 1000;
-    rt.scheduleTimer = setTimeout(() => {
+    const wait = untilNextSchedule(rt.settings.recycling.schedule, this.#clock.now());
+    if (wait === undefined) return;
+    rt.scheduleTimer = this.#clock.setTimeout(() => {
       for (const w of [...rt.workers.values()]) this.#recycle(rt, w, 'Schedule');
       this.#armSchedule(rt);
-    }, next - sinceMidnight);
-    rt.scheduleTimer.unref();
+    }, wait);
   }
 
-  /**
-   * cpu action Throttle / ThrottleUnderLoad: the pool's workers share a control group capped (or
-   * weighted) at the limit. Where cgroups cannot be used the reason is logged once and the limit
-   * acts as NoAction.
-   */
-  #applyThrottle(rt: PoolRuntime): void {
-    const c = rt.settings.cpu;
-    const mode: ThrottleMode | undefined = c.action === 'Throttle' || c.action === 'ThrottleUnderLoad' ? c.action : undefined;
-    if (mode === undefined || c.limit <= 0) {
-      this.#releaseThrottle(rt);
-      return;
-    }
-    const fraction = c.limit / 100000;
-    if (rt.throttle !== undefined) {
-      try {
-        rt.throttle.update(fraction, mode);
-      } catch (err) {
-        this.#host.log('warn', `application pool ${rt.settings.name}: cannot change its CPU control group: ${(err as Error).message}`);
-      }
-      return;
-    }
-    const made = createCpuThrottle(rt.settings.name, fraction, mode);
-    if (!made.ok) {
-      if (rt.throttleProblem !== made.reason) this.#host.log('warn', `${made.reason}; its cpu action ${mode} acts as NoAction`);
-      rt.throttleProblem = made.reason;
-      return;
-    }
-    rt.throttle = made.group;
-    rt.throttleProblem = '';
-    const pct = (c.limit / 1000).toFixed(3).replace(/\.?0+$/, '');
-    this.#host.log('info', `application pool ${rt.settings.name}: CPU ${mode === 'Throttle' ? 'capped' : 'weighted'} at ${pct}% of the machine (${made.group.path})`);
-    for (const w of rt.workers.values()) {
-      try {
-        made.group.add(w.pid);
-      } catch (err) {
-        this.#host.log('warn', `application pool ${rt.settings.name}: worker ${w.pid} could not be put in its CPU control group: ${(err as Error).message}`);
-      }
-    }
-  }
-
-  #releaseThrottle(rt: PoolRuntime): void {
-    if (rt.throttle === undefined) return;
-    // Workers still inside keep the group; it goes when they have gone (remove() is then retried).
-    if (rt.throttle.remove()) rt.throttle = undefined;
-  }
-
-  /** Sample memory and CPU of workers in pools that limit them. */
-  #armMonitor(): void {
-    const needed = [...this.#pools.values()].some(
-      (rt) =>
-        rt.settings.recycling.memoryKb > 0 ||
-        rt.settings.recycling.privateMemoryKb > 0 ||
-        (rt.settings.cpu.limit > 0 && rt.settings.cpu.resetIntervalMs > 0),
-    );
-    if (needed && this.#monitor === undefined) {
-      this.#monitor = setInterval(() => this.#sample(), MONITOR_INTERVAL_MS);
-      this.#monitor.unref();
-    } else if (!needed && this.#monitor !== undefined) {
-      clearInterval(this.#monitor);
-      this.#monitor = undefined;
-    }
-  }
-
+  /** Memory limits recycle, CPU limits act (resource-limits.ts), sampled every second. */
   #sample(): void {
-    const now = Date.now();
     for (const rt of this.#pools.values()) {
-      const r = rt.settings.recycling;
-      if (r.memoryKb > 0 || r.privateMemoryKb > 0) {
-        for (const w of [...rt.workers.values()]) {
-          if (w.state !== 'Running') continue;
-          const m = readMemory(w.pid);
-          if (m === undefined) continue;
-          if (r.memoryKb > 0 && m.virtualKb > r.memoryKb) this.#recycle(rt, w, 'Memory');
-          else if (r.privateMemoryKb > 0 && m.privateKb > r.privateMemoryKb) this.#recycle(rt, w, 'PrivateMemory');
-        }
+      for (const [w, reason] of this.#resources.overMemory(rt)) {
+        const entry = rt.workers.get(w.pid);
+        if (entry !== undefined && entry.state === 'Running') this.#recycle(rt, entry, reason);
       }
-      this.#checkCpu(rt, now);
-    }
-  }
-
-  /**
-   * cpu limit: the pool's workers together may use limit/1000 % of the machine's CPU time per
-   * resetInterval (IIS measures a pool's job object the same way). Over it: NoAction logs once
-   * per interval; KillW3wp kills the pool's workers (new ones start on the next request).
-   */
-  #checkCpu(rt: PoolRuntime, now: number): void {
-    const c = rt.settings.cpu;
-    if (c.limit <= 0 || c.resetIntervalMs <= 0 || rt.throttle !== undefined) return;
-    if (now - rt.cpuWindowStart >= c.resetIntervalMs) {
-      rt.cpuWindowStart = now;
-      rt.cpuWindowUsedMs = 0;
-      rt.cpuReported = false;
-      for (const w of rt.workers.values()) w.cpuAtWindowStart = w.lastCpuMs;
-    }
-    let used = rt.cpuWindowUsedMs;
-    for (const w of rt.workers.values()) {
-      const cpu = readCpuMs(w.pid);
-      if (cpu === undefined) continue;
-      w.lastCpuMs = cpu;
-      used += cpu - w.cpuAtWindowStart;
-    }
-    const allowed = (c.limit / 100000) * c.resetIntervalMs * availableParallelism();
-    if (used <= allowed || rt.cpuReported) return;
-    rt.cpuReported = true;
-    const pct = (c.limit / 1000).toFixed(3).replace(/\.?0+$/, '');
-    const msg = `application pool ${rt.settings.name} used ${Math.round(used)} ms of CPU time, over its limit of ${pct}% (${Math.round(allowed)} ms) per resetInterval`;
-    if (c.action === 'KillW3wp') {
-      this.#host.log('warn', `WAS 5021: ${msg}; killing its worker processes (cpu action KillW3wp)`);
-      for (const w of rt.workers.values()) {
-        // Time spent by a killed worker still counts for the rest of this interval.
-        rt.cpuWindowUsedMs += w.lastCpuMs - w.cpuAtWindowStart;
-        w.cpuAtWindowStart = w.lastCpuMs;
-        w.expected = true;
-        w.exitReason = 'it exceeded its pool\'s CPU limit';
-        w.child.kill('SIGKILL');
+      for (const w of this.#resources.checkCpu(rt)) {
+        // cpu action KillW3wp: the pool's workers go; new ones start on the next request.
+        const entry = rt.workers.get(w.pid);
+        if (entry === undefined) continue;
+        entry.expected = true;
+        entry.exitReason = 'it exceeded its pool\'s CPU limit';
+        entry.exitCause = 'cpuLimit';
+        entry.process.kill('SIGKILL');
       }
-    } else {
-      const note = c.action === 'NoAction' ? '' : ` (cpu action ${c.action} acts as NoAction: ${rt.throttleProblem || 'no control group'})`;
-      this.#host.log('warn', `WAS 5021: ${msg}${note}`);
     }
   }
 
@@ -718,7 +599,7 @@ export class ActivationService {
     prepare(rt.settings).then(
       (launch) => {
         rt.launching--;
-        if (!this.#canStart(rt) || this.#pools.get(rt.settings.name.toLowerCase()) !== rt) {
+        if (!this.#canStart(rt) || this.#pools.get(rt.key) !== rt) {
           this.#settleStopped(rt);
           return;
         }
@@ -737,142 +618,93 @@ export class ActivationService {
     return [...WORKER_NODE_FLAGS, ...extra];
   }
 
+  /** A worker's output line: the server log, and the pool's output log once a pool owns it. */
+  readonly #output = (label: OutputLabel, pid: number, stream: 'stdout' | 'stderr', line: string): void => {
+    this.#log.log(stream === 'stdout' ? 'info' : 'warn', `[${label.name} pid ${pid}] ${line}`);
+    // A spare's own output (before a pool took it) belongs to no pool.
+    if (label.name !== 'spare') this.#log.output?.(label.name, pid, stream, line);
+  };
+
   #launch(rt: PoolRuntime, launch: WorkerLaunch): void {
     const s = rt.settings;
     // The launch environment comes last: a pool's environmentVariables cannot change who the
     // worker runs as. The worker loads Wharf's code as root, then drops to the pool's user before
     // it reads any configuration or serves anything (src/worker/privileges.ts).
     const assigned: Record<string, string> = { ...s.environment, APP_POOL_ID: s.name, ...launch.environment };
-    let child: ChildProcess;
-    let label = { name: s.name };
     // A spare already ran node's start-up and loaded Wharf; it takes the pool's environment from
     // its Init message. NODE_OPTIONS only works at process start, so such pools get a fresh process.
-    const spare = 'NODE_OPTIONS' in s.environment || s.runtime !== process.execPath ? undefined : this.#takeSpare();
+    const spare = 'NODE_OPTIONS' in s.environment || s.runtime !== process.execPath ? undefined : this.#spare.take();
+    let child: WorkerProcess | undefined;
     if (spare !== undefined) {
-      child = spare.child;
-      label = spare.label;
-      label.name = s.name;
+      child = spare.process;
+      spare.label.name = s.name;
     } else {
-      try {
-        // The pool's runtime (managedRuntimeVersion as a path to another node), else Wharf's own node.
-        child = spawn(s.runtime, [...this.#nodeArgs(), WORKER_MAIN, '-ap', s.name], {
-          // fd 3 is the private channel: a socketpair only this child holds.
-          stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-          // Never Wharf's whole environment: the allow-list, then the pool's (worker-environment.ts).
-          env: { ...workerBaseEnvironment(), ...assigned },
-        });
-      } catch (err) {
-        this.#startFailed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${(err as Error).message}`));
-        return;
-      }
+      // The pool's runtime (managedRuntimeVersion as a path to another node), else Wharf's own node.
+      child = this.#spawner.spawn(
+        { runtime: s.runtime, pool: s.name, nodeArgs: this.#nodeArgs(), environment: assigned, label: { name: s.name }, output: this.#output },
+        (message) => this.#startFailed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${message}`)),
+      );
+      if (child === undefined) return;
     }
-    const pid = child.pid;
-    if (pid === undefined) {
-      child.once('error', (err) => this.#startFailed(rt, new WasError('WAS_WORKER_START', `cannot start a worker for pool ${s.name}: ${err.message}`)));
-      return;
-    }
+    const p = child;
+    const pid = p.pid;
     const w: WorkerEntry = {
-      child,
+      process: p,
       pid,
-      startedAt: Date.now(),
+      startedAt: this.#clock.now(),
       state: 'Starting',
       exitReason: '',
       expected: false,
       startupTimer: undefined,
-      pingTimer: undefined,
-      pingId: 0,
-      idleTimer: undefined,
-      timeTimer: undefined,
       killTimer: undefined,
+      health: new WorkerHealth(
+        this.#clock,
+        () => ({ ...rt.settings, timeMs: rt.settings.recycling.timeMs }),
+        {
+          ping: (id) => p.control.sendPing(id),
+          unresponsive: () => this.#unresponsive(rt, w),
+          activity: () => this.#to.workerActivity(rt.key, pid),
+          idle: () => this.#idle(rt, w),
+          timeLimit: () => this.#recycle(rt, w, 'Time'),
+        },
+      ),
       cpuAtWindowStart: 0,
       lastCpuMs: 0,
       shutdownHintMs: 0,
+      exitCause: '',
     };
-    w.startupTimer = setTimeout(() => {
-      this.#host.log('warn', `worker ${pid} of pool ${s.name} did not start within startupTimeLimit (${s.startupTimeLimitMs} ms); killing it`);
-      child.kill('SIGKILL');
+    w.startupTimer = this.#clock.setTimeout(() => {
+      this.#log.log('warn', `worker ${pid} of pool ${s.name} did not start within startupTimeLimit (${s.startupTimeLimitMs} ms); killing it`);
+      w.exitCause = 'startup';
+      p.kill('SIGKILL');
     }, s.startupTimeLimitMs);
-    w.startupTimer.unref();
     rt.workers.set(pid, w);
-    if (rt.throttle !== undefined) {
-      try {
-        rt.throttle.add(pid);
-      } catch (err) {
-        this.#host.log('warn', `application pool ${s.name}: worker ${pid} could not be put in its CPU control group: ${(err as Error).message}`);
-      }
-    }
-    if (spare === undefined) this.#pipeOutput(child, label, pid);
-    child.on('exit', (code, signal) => this.#exited(rt, w, code, signal));
+    this.#resources.workerStarted(rt, pid);
+    p.onExit((code, signal) => this.#exited(rt, w, code, signal));
+    p.control.bind(this.#controlOf(rt, w));
     const as = launch.user !== undefined ? ` as ${launch.user}` : '';
-    this.#host.log('info', `started worker ${pid} for pool ${s.name}${as}${spare !== undefined ? ' (pre-started spare)' : ''}`);
-    this.#host.attach(s.name, pid, child.stdio[3] as Duplex, spare !== undefined ? assigned : undefined);
-    this.#ensureSpare(SPARE_DELAY_MS);
-  }
-
-  // ---- the spare worker ------------------------------------------------------------------------
-
-  #takeSpare(): Spare | undefined {
-    const spare = this.#spare;
-    if (spare === undefined || spare.child.exitCode !== null || spare.child.signalCode !== null) return undefined;
-    this.#spare = undefined;
-    spare.child.removeListener('exit', spare.onExit);
-    this.#spareFailures = 0;
-    return spare;
-  }
-
-  #ensureSpare(delay: number): void {
-    if (!this.#sparesEnabled || this.#stopping || this.#spare !== undefined || this.#spareTimer !== undefined) return;
-    if (this.#pools.size === 0) return;
-    this.#spareTimer = setTimeout(() => {
-      this.#spareTimer = undefined;
-      if (!this.#stopping && this.#spare === undefined) this.#startSpare();
-    }, delay);
-    this.#spareTimer.unref();
-  }
-
-  #startSpare(): void {
-    let child: ChildProcess;
-    try {
-      // The same base a fresh worker gets; the pool's variables arrive with its Init message.
-      child = spawn(process.execPath, [...this.#nodeArgs(), WORKER_MAIN, '--spare'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: workerBaseEnvironment() });
-    } catch (err) {
-      this.#spareFailed(`cannot start a spare worker: ${(err as Error).message}`);
-      return;
-    }
-    const pid = child.pid;
-    if (pid === undefined) {
-      child.once('error', (err) => this.#spareFailed(`cannot start a spare worker: ${err.message}`));
-      return;
-    }
-    const label = { name: 'spare' };
-    this.#pipeOutput(child, label, pid);
-    const onExit = (): void => {
-      if (this.#spare?.child !== child) return;
-      this.#spare = undefined;
-      if (!this.#stopping) this.#spareFailed(`spare worker ${pid} exited before a pool needed it (exit code ${child.exitCode}, signal ${child.signalCode})`);
-    };
-    child.on('exit', onExit);
-    this.#spare = { child, pid, label, onExit };
-  }
-
-  #spareFailed(message: string): void {
-    this.#spareFailures++;
-    if (this.#spareFailures >= MAX_SPARE_FAILURES) {
-      this.#sparesEnabled = false;
-      this.#host.log('warn', `${message}; no longer keeping a spare worker (pools start fresh processes)`);
-      return;
-    }
-    this.#host.log('warn', message);
-    this.#ensureSpare(SPARE_DELAY_MS * 5);
+    this.#log.log('info', `started worker ${pid} for pool ${s.name}${as}${spare !== undefined ? ' (pre-started spare)' : ''}`);
+    if (events.workerStart.hasSubscribers) events.workerStart.publish({ poolName: s.name, pid, fromSpare: spare !== undefined });
+    this.#to.attachWorker(rt.key, s.name, pid, p.requests, spare !== undefined ? assigned : undefined);
+    this.#spare.ensure(SPARE_DELAY_MS);
   }
 
   #exited(rt: PoolRuntime, w: WorkerEntry, code: number | null, signal: NodeJS.Signals | null): void {
+    if (w.state === 'Orphaned') {
+      // Already forgotten by its pool (#orphan published its exit for the pool).
+      transition(w, 'Exited');
+      return;
+    }
     this.#clearTimers(w);
     const was = w.state;
-    this.#transition(w, 'Exited');
+    transition(w, 'Exited');
     rt.workers.delete(w.pid);
-    rt.cpuWindowUsedMs += Math.max(0, w.lastCpuMs - w.cpuAtWindowStart);
-    if (rt.workers.size === 0 && (this.#stopping || this.#pools.get(rt.settings.name.toLowerCase()) !== rt)) this.#releaseThrottle(rt);
+    this.#resources.workerExited(rt, w);
+    if (events.workerExit.hasSubscribers) {
+      const reason = w.exitCause !== '' ? w.exitCause : this.#stopping ? 'stop' : was === 'Starting' ? 'startup' : 'crash';
+      events.workerExit.publish({ poolName: rt.settings.name, pid: w.pid, code, signal, reason, failure: !w.expected && !this.#stopping });
+    }
+    if (rt.workers.size === 0 && (this.#stopping || this.#pools.get(rt.key) !== rt)) this.#resources.releaseThrottle(rt);
     if (this.#stopping) return;
     const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
     const name = rt.settings.name;
@@ -880,47 +712,47 @@ export class ActivationService {
       this.#startFailed(rt, new WasError('WAS_WORKER_START', `worker ${w.pid} of pool ${name} exited during start-up (${how})`));
     } else if (!w.expected) {
       const why = w.exitReason !== '' ? ` because ${w.exitReason}` : '';
-      this.#host.log('warn', `WAS 5009: worker ${w.pid} of pool ${name} terminated unexpectedly${why} (${how})`);
+      this.#log.log('warn', `WAS 5009: worker ${w.pid} of pool ${name} terminated unexpectedly${why} (${how})`);
       this.#recordFailure(rt);
     }
-    // The channel usually closes before 'exit' arrives; only now may a replacement start.
-    this.#host.exited(name, w.pid);
+    // The request channel usually closes before the exit arrives; only now may a replacement start.
+    this.#to.workerExited(rt.key, w.pid);
     this.#settleStopped(rt);
     this.#reconcile(rt);
   }
 
   #startFailed(rt: PoolRuntime, err: WasError): void {
     rt.consecutiveFailures++;
-    this.#host.log('error', err.message);
+    this.#log.log('error', err.message);
     if (this.#recordFailure(rt)) return;
     if (!rt.settings.failure.rapidFailProtection && rt.consecutiveFailures >= MAX_START_FAILURES) {
       rt.consecutiveFailures = 0;
-      this.#host.giveUp(rt.settings.name, err.message);
+      this.#log.log('error', `pool ${rt.settings.name}: workers keep failing to start (${err.message}); answering its queued requests with 503`);
+      this.#to.poolGaveUp(rt.key, err.message);
       return;
     }
     if (rt.state !== 'Started') return;
     // Back off so a broken pool cannot spin the CPU: 100 ms, 200 ms, 400 ms … 5 s.
     const delay = Math.min(5000, 100 * 2 ** (rt.consecutiveFailures - 1));
-    clearTimeout(rt.retryTimer);
-    rt.retryTimer = setTimeout(() => {
+    this.#clock.clear(rt.retryTimer);
+    rt.retryTimer = this.#clock.setTimeout(() => {
       rt.retryTimer = undefined;
-      this.#host.log('info', `retrying start of pool ${rt.settings.name}`);
-      this.demand(rt.settings.name);
+      this.#log.log('info', `retrying start of pool ${rt.settings.name}`);
+      this.demand(rt.key);
       this.#reconcile(rt);
     }, delay);
-    rt.retryTimer.unref();
   }
 
   /** Count a failure; true when rapid-fail protection stopped the pool. */
   #recordFailure(rt: PoolRuntime): boolean {
     const f = rt.settings.failure;
     if (!f.rapidFailProtection || rt.state !== 'Started') return false;
-    const now = Date.now();
+    const now = this.#clock.now();
     rt.failures = rt.failures.filter((t) => now - t < f.intervalMs);
     rt.failures.push(now);
     if (rt.failures.length < f.maxCrashes) return false;
     const minutes = Math.round(f.intervalMs / 60000);
-    this.#host.log(
+    this.#log.log(
       'error',
       `WAS 5002: application pool '${rt.settings.name}' is being automatically disabled due to a series of failures in the process(es) serving it ` +
         `(${rt.failures.length} within ${minutes} minute${minutes === 1 ? '' : 's'}: rapidFailProtection). Start it again with: wharf start apppool "${rt.settings.name}" (WAS_RAPID_FAIL)`,
@@ -940,84 +772,40 @@ export class ActivationService {
       .split(' ')
       .filter((a) => a !== '')
       .map((a) => (pid === undefined ? a : a.replaceAll('%1%', String(pid))));
-    const failed = (err: Error): void => this.#host.log('warn', `${attribute} ${exe} for pool ${rt.settings.name} failed: ${err.message}`);
-    try {
-      const c = spawn(exe, args, { stdio: 'ignore', detached: true });
-      c.on('error', failed);
-      c.unref();
-    } catch (err) {
-      failed(err as Error);
-    }
+    this.#spawner.runAction(exe, args, (err) => this.#log.log('warn', `${attribute} ${exe} for pool ${rt.settings.name} failed: ${err.message}`));
   }
 
   /** Every timer a worker entry may hold. */
   #clearTimers(w: WorkerEntry): void {
-    for (const t of [w.startupTimer, w.pingTimer, w.idleTimer, w.timeTimer, w.killTimer]) clearTimeout(t);
-  }
-
-
-  #pipeOutput(child: ChildProcess, label: { readonly name: string }, pid: number): void {
-    for (const [stream, level, name] of [
-      [child.stdout, 'info', 'stdout'],
-      [child.stderr, 'warn', 'stderr'],
-    ] as const) {
-      if (stream === null) continue;
-      let partial = '';
-      const emit = (line: string): void => {
-        if (line === '') return;
-        this.#host.log(level, `[${label.name} pid ${pid}] ${line}`);
-        // A spare's own output (before a pool took it) belongs to no pool.
-        if (label.name !== 'spare') this.#host.output?.(label.name, pid, name, line);
-      };
-      stream.setEncoding('utf8');
-      stream.on('data', (text: string) => {
-        const lines = (partial + text).split('\n');
-        partial = lines.pop() ?? '';
-        // A line longer than 64 KiB without a newline is cut there: memory stays bounded.
-        if (partial.length > 65536) {
-          lines.push(partial);
-          partial = '';
-        }
-        for (const line of lines) emit(line);
-      });
-      // The last words of a crashing worker often lack a final newline.
-      stream.on('end', () => {
-        emit(partial);
-        partial = '';
-      });
-    }
+    this.#clock.clear(w.startupTimer);
+    this.#clock.clear(w.killTimer);
+    w.startupTimer = w.killTimer = undefined;
+    w.health.stop();
   }
 
   #killAfter(w: WorkerEntry, ms: number): void {
     w.expected = w.expected || w.state === 'Draining';
-    const t = setTimeout(() => w.child.kill('SIGKILL'), ms);
-    t.unref();
-    w.child.once('exit', () => clearTimeout(t));
+    const t = this.#clock.setTimeout(() => w.process.kill('SIGKILL'), ms);
+    w.process.onExit(() => this.#clock.clear(t));
   }
 
   #clearPoolTimers(rt: PoolRuntime): void {
-    clearTimeout(rt.retryTimer);
-    clearTimeout(rt.scheduleTimer);
+    this.#clock.clear(rt.retryTimer);
+    this.#clock.clear(rt.scheduleTimer);
     rt.retryTimer = rt.scheduleTimer = undefined;
   }
 
   /** Stop everything: workers get `graceMs` to finish after the listener asked them to drain. */
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
-    if (this.#monitor !== undefined) clearInterval(this.#monitor);
-    clearTimeout(this.#spareTimer);
-    const exits: Array<Promise<void>> = [];
+    this.#resources.stop();
+    const exits: Array<Promise<void>> = [this.#spare.stop()];
     for (const o of this.#orphans) o.kill('SIGKILL');
-    const spare = this.#spare;
-    if (spare !== undefined && spare.child.exitCode === null && spare.child.signalCode === null) {
-      exits.push(new Promise((resolve) => spare.child.once('exit', () => resolve())));
-      spare.child.kill('SIGTERM');
-    }
     for (const rt of this.#pools.values()) {
       this.#clearPoolTimers(rt);
       for (const w of rt.workers.values()) {
         if (w.state === 'Exited') continue;
-        exits.push(new Promise((resolve) => w.child.once('exit', () => resolve())));
+        exits.push(new Promise((resolve) => w.process.onExit(() => resolve())));
         this.#killAfter(w, graceMs);
       }
     }

@@ -4,11 +4,14 @@
  * Times are milliseconds; 0 disables a limit, as in IIS.
  */
 import type { AppHostConfig, AppPoolConfig, ConfigElement } from '../config/types.js';
+import { poolKey, type PoolKey } from './pool-key.js';
 
 export type RecycleReason = 'Time' | 'Requests' | 'Schedule' | 'Memory' | 'IsapiUnhealthy' | 'OnDemand' | 'ConfigChange' | 'PrivateMemory';
 
 export interface PoolSettings {
   readonly name: string;
+  /** The name folded once: every map of pools is keyed by it (pool-key.ts). */
+  readonly key: PoolKey;
   readonly autoStart: boolean;
   readonly startMode: 'OnDemand' | 'AlwaysRunning';
   readonly managedRuntimeVersion: string;
@@ -87,11 +90,12 @@ function onePool(config: AppHostConfig, p: AppPoolConfig): PoolSettings {
   const preload: Array<{ siteId: number; path: string }> = [];
   for (const site of config.sites) {
     for (const app of site.applications) {
-      if (app.preloadEnabled && app.applicationPool.toLowerCase() === p.name.toLowerCase()) preload.push({ siteId: site.id, path: app.path });
+      if (app.preloadEnabled && poolKey(app.applicationPool) === poolKey(p.name)) preload.push({ siteId: site.id, path: app.path });
     }
   }
   return {
     name: p.name,
+    key: poolKey(p.name),
     autoStart: p.autoStart,
     startMode: p.startMode === 'AlwaysRunning' ? 'AlwaysRunning' : 'OnDemand',
     managedRuntimeVersion: e.str('managedRuntimeVersion'),

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigSystem, describeWarning, loadAppHost, warningKey } from '../config/index.js';
 import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
+import { WorkerControlChannel } from '../ipc/control-channel.js';
 import type { CacheableMessage, ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
 import { BUILTIN_MODULES, createCustomErrorModule, preloadBuiltinErrorPages } from '../modules/index.js';
 import { StatCache } from './stat-cache.js';
@@ -28,7 +29,7 @@ function poolFromArgv(argv: readonly string[]): string | undefined {
   const i = argv.indexOf('-ap');
   const name = i === -1 ? undefined : argv[i + 1];
   if (name === undefined || name === '') {
-    process.stderr.write('usage: worker-main -ap "<application pool>" | --spare (started by the Wharf server; fd 3 is its channel)\n');
+    process.stderr.write('usage: worker-main -ap "<application pool>" | --spare (started by the Wharf server; fd 3 is its request channel, fd 4 the control channel)\n');
     process.exit(2);
   }
   return name;
@@ -46,8 +47,10 @@ function isUpgradeRequest(raw: readonly string[]): boolean {
   return upgrade && connection;
 }
 
-/** The private channel to the listener: stdio[3] of the spawn in src/was/activation.ts. */
+/** The private channel to the listener: stdio[3] of the spawn in src/was/worker-process.ts. */
 const CHANNEL_FD = 3;
+/** WAS's control channel (ready, ping/pong, recycle requests, app hints: src/ipc/control-messages.ts). */
+const CONTROL_FD = 4;
 
 const IDENTITY_VARIABLES = ['WHARF_WORKER_UID', 'WHARF_WORKER_GID', 'WHARF_WORKER_USER'];
 
@@ -178,6 +181,7 @@ class Stream implements ResponseTransport, BodyFlowControl {
 class Worker implements WorkerInbound {
   #poolName: string;
   readonly #channel: WorkerChannel;
+  readonly #control: WorkerControlChannel;
   readonly #streams = new Map<number, Stream>();
   readonly #statCache = new StatCache();
   #pipeline: Pipeline | undefined;
@@ -193,6 +197,13 @@ class Worker implements WorkerInbound {
     this.#poolName = poolName ?? '';
     const socket = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
     this.#channel = new WorkerChannel(socket, this);
+    // Health is answered here, from this process's event loop: a worker whose loop is stuck
+    // (a busy loop, a deadlock) misses WAS's pingResponseTime and is replaced.
+    this.#control = new WorkerControlChannel(new Socket({ fd: CONTROL_FD, readable: true, writable: true }), {
+      ping: (id) => this.#control.sendPong(id),
+      // WAS is gone (the main process died): nothing can reach us any more.
+      closed: () => process.exit(0),
+    });
     // A hosted app that throws out of a callback or calls process.exit ends this process (the
     // pool's crash rules apply); responses it finished just before still go out.
     const flush = (): void => this.#channel.flushNow();
@@ -227,10 +238,10 @@ class Worker implements WorkerInbound {
     requestRecycle: (reason) => {
       if (this.#recycleAsked || this.#shuttingDown) return;
       this.#recycleAsked = true;
-      this.#channel.sendRecycleRequest({ reason });
+      this.#control.sendRecycleRequest({ reason });
     },
     appHints: (processes, shutdownTimeLimitMs) => {
-      if (!this.#shuttingDown) this.#channel.sendAppHints({ processes, shutdownTimeLimitMs });
+      if (!this.#shuttingDown) this.#control.sendAppHints({ processes, shutdownTimeLimitMs });
     },
     log: (level, message) => this.#log(level, message),
   };
@@ -310,7 +321,7 @@ class Worker implements WorkerInbound {
     await runApplicationInitialization(this.#poolName, appHost, configSystem, pipeline, this.#log).catch((err: unknown) =>
       this.#log('warn', `applicationInitialization failed: ${(err as Error).message}`),
     );
-    this.#channel.sendReady(process.pid);
+    this.#control.sendReady();
   }
 
   requestHead(stream: number, head: RequestHeadMessage): void {
@@ -361,9 +372,6 @@ class Worker implements WorkerInbound {
     s.paused = false;
     s.wake();
   }
-  ping(id: number): void {
-    this.#channel.sendPong(id);
-  }
   shutdown(): void {
     this.#shuttingDown = true;
     if (this.#streams.size === 0) this.#exitSoon();
@@ -379,8 +387,8 @@ class Worker implements WorkerInbound {
 }
 
 // Before any configuration, module or application code: the worker keeps 0-2 and its channel
-// (fd 3); anything else it inherited without close-on-exec is closed (inherited-descriptors.ts).
-closeInheritedDescriptors([CHANNEL_FD]);
+// (fd 3) and WAS's control channel (fd 4); anything else it inherited without close-on-exec is closed (inherited-descriptors.ts).
+closeInheritedDescriptors([CHANNEL_FD, CONTROL_FD]);
 const pool = poolFromArgv(process.argv);
 // Wharf's own files, read before the worker becomes a pool's user who may not reach them.
 preloadBuiltinErrorPages();
