@@ -30,6 +30,7 @@ import type {
   HttpRequest,
   HttpResponse,
   ModuleDefinition,
+  ModuleTrace,
   Notification,
   RewriteRefusal,
 } from '../../src/worker/module-api.js';
@@ -638,6 +639,13 @@ export class TestContext implements HttpContext {
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     this.logs.push({ level, message });
+  }
+
+  /** Events the module traced (HttpContext.trace); recorded only while `tracing` is true. */
+  readonly traces: ModuleTrace[] = [];
+  tracing = false;
+  trace(event: ModuleTrace): void {
+    if (this.tracing) this.traces.push(event);
   }
 }
 
