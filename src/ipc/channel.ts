@@ -14,6 +14,7 @@ import {
   type LogMessage,
   type RecycleRequestMessage,
   type AppHintsMessage,
+  type TraceRecordMessage,
   type RequestHeadMessage,
   type ResponseEndMessage,
   type ResponseHeadMessage,
@@ -438,6 +439,9 @@ export class ListenerChannel extends Channel {
       case MessageType.AppHints:
         h.appHints(JSON.parse(payload.toString('utf8')) as AppHintsMessage);
         return;
+      case MessageType.TraceRecord:
+        h.traceRecord(payload);
+        return;
       default:
         throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from worker`);
     }
@@ -517,6 +521,9 @@ export class WorkerChannel extends Channel {
   }
   sendAppHints(msg: AppHintsMessage): void {
     this.jsonFrame(MessageType.AppHints, msg);
+  }
+  sendTraceRecord(msg: TraceRecordMessage): void {
+    this.jsonFrame(MessageType.TraceRecord, msg);
   }
 
   protected override splittable(type: number): boolean {

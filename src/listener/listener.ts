@@ -24,6 +24,7 @@ import { ResponseCache, type CachedResponse } from './response-cache.js';
 import type { ExchangeOwner } from './exchange.js';
 import { RoutingTable, type Endpoint } from './routing.js';
 import { SiteLogs } from './logging/site-logs.js';
+import { FailedRequestLogs, type TraceFileInfo } from './logging/failed-request-logs.js';
 import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
 
 export interface ListenerLogger {
@@ -131,6 +132,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   /** Per-site (or central) W3C, IIS and NCSA request logs. */
   readonly #siteLogs: SiteLogs;
   readonly #httpErr: HttpErrLog;
+  /** Failed Request Tracing files, written here for the workers that traced them. */
+  readonly #failedRequests: FailedRequestLogs;
   readonly #cache = new ResponseCache({ maxBytes: DEFAULT_CACHE_BYTES });
   readonly #computerName = hostname();
   #config: ConfigMessage | undefined;
@@ -144,6 +147,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#siteLogs = new SiteLogs({
       onError: (err) => options.logger.warn(err.message),
       notice: (message) => options.logger.warn(message),
+    });
+    this.#failedRequests = new FailedRequestLogs({
+      computerName: hostname(),
+      onError: (err) => options.logger.warn(`${err.code}: ${err.message}`),
     });
     this.parserLimits = options.parserLimits ?? DEFAULT_PARSER_LIMITS;
     this.routing = new RoutingTable({ sites: [], applicationPools: [] } as unknown as AppHostConfig);
@@ -221,6 +228,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       this.#pools.delete(key);
     }
     this.#siteLogs.apply(config);
+    this.#failedRequests.apply(config);
     this.#applyQos(config);
     // A new configuration may change any response: start the cache afresh (IIS flushes too).
     const maxCacheSize = config.section('system.webServer/caching').num('maxCacheSize');
@@ -406,6 +414,15 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     // Bounded as WAS bounds it: the worker runs the pool's code.
     if (q !== undefined) q.hintedProcesses = boundedProcesses(hints.processes);
     this.#o.appHints?.(ep.poolName, ep.pid, hints);
+  }
+
+  traceRecord(ep: WorkerEndpoint, json: Buffer): void {
+    this.#failedRequests.accept(ep.poolName, ep.pid, json);
+  }
+
+  /** Failed-request trace files written since start that still exist (`wharf list traces`). */
+  traces(): TraceFileInfo[] {
+    return this.#failedRequests.list();
   }
 
   log(ep: WorkerEndpoint, msg: LogMessage): void {
@@ -663,6 +680,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.timers.stop();
     await this.#siteLogs.close();
     await this.#httpErr.close();
+    await this.#failedRequests.flush();
   }
 
   async flushLogs(): Promise<void> {

@@ -498,6 +498,7 @@ export class TestContext implements HttpContext {
       logFile: empty,
       logFileDirectory: '',
       traceFailedRequestsLogging: empty,
+      traceFailedRequestsDirectory: '',
     };
     this.physicalPath = join(this.root, ...path.split('/').filter((s) => s !== ''));
     const self = this;
