@@ -9,7 +9,7 @@
  * and cookies, and the pool's user must not read other pools' traces, nor write any.
  */
 import { readFileSync } from 'node:fs';
-import { open, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, open, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppHostConfig, SiteConfig } from '../../config/types.js';
@@ -174,13 +174,20 @@ export class FailedRequestLogs {
     const n = f.next++;
     const file = `fr${String(n).padStart(6, '0')}.xml`;
     const path = join(site.folder, file);
-    // 'wx': never overwrite a file that appeared meanwhile (another server on the same folder).
-    const handle = await open(path, 'wx', access.fileMode);
+    // Written beside, then linked in whole: a reader (a log shipper, `wharf list traces`) never
+    // sees half a file, and link() never replaces a file that appeared meanwhile (EEXIST).
+    const partial = join(site.folder, `.${file}.partial`);
+    const handle = await open(partial, 'w', access.fileMode);
     try {
-      await prepareLogFile(handle, access, path);
+      await prepareLogFile(handle, access, partial);
       await handle.writeFile(xml);
     } finally {
       await handle.close();
+    }
+    try {
+      await link(partial, path);
+    } finally {
+      await unlink(partial);
     }
     f.numbers.push(n);
     this.#written.set(path, {
