@@ -41,6 +41,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     requestPause() {},
     requestResume() {},
     log() {},
+    traceRecord() {},
     closed() {},
     ...over,
   };

@@ -12,6 +12,7 @@ import {
   type ConfigMessage,
   type ListenerInbound,
   type LogMessage,
+  type TraceRecordMessage,
   type RequestHeadMessage,
   type ResponseEndMessage,
   type ResponseHeadMessage,
@@ -447,6 +448,9 @@ export class ListenerChannel extends Channel {
       case MessageType.Log:
         h.log(parseLog(payload));
         return;
+      case MessageType.TraceRecord:
+        h.traceRecord(payload);
+        return;
       default:
         return unhandled(type);
     }
@@ -514,6 +518,9 @@ export class WorkerChannel extends Channel {
   }
   sendLog(msg: LogMessage): void {
     this.jsonFrame(MessageType.Log, msg);
+  }
+  sendTraceRecord(msg: TraceRecordMessage): void {
+    this.jsonFrame(MessageType.TraceRecord, msg);
   }
 
   protected override splittable(type: number): boolean {

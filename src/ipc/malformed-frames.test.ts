@@ -69,6 +69,7 @@ async function feed(frames: readonly Buffer[], options: { expectClose?: boolean 
       },
       responseCacheable() {},
       responseLogUrl() {},
+      traceRecord() {},
       requestPause() {},
       requestResume() {},
       log: (m) => {

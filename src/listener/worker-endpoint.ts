@@ -22,6 +22,8 @@ export interface WorkerEndpointEvents {
   /** A whole response the worker allowed the listener to cache (before it goes to the client). */
   cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
   log(ep: WorkerEndpoint, msg: LogMessage): void;
+  /** The worker sent a failed request's trace to write (its JSON, not validated yet). */
+  traceRecord(ep: WorkerEndpoint, json: Buffer): void;
 }
 
 export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
@@ -215,6 +217,9 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   }
   log(msg: LogMessage): void {
     this.#events.log(this, msg);
+  }
+  traceRecord(json: Buffer): void {
+    this.#events.traceRecord(this, json);
   }
   closed(error?: Error): void {
     if (this.state === 'closed') return;
