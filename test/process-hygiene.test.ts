@@ -163,12 +163,16 @@ test("descriptors the launcher left open are closed by Wharf and never reach a w
   for (const pid of [w.child.pid!, ...pids]) {
     const fds = descriptors(pid);
     assert.ok(!fds.some((f) => f.target === marker), `process ${pid} does not hold the launcher's file`);
-    // A worker keeps 0 (/dev/null), 1 and 2 (its output, read by the main process) and 3 (its
-    // channel); every other descriptor is node's own and close-on-exec.
-    const leaking = fds.filter((f) => f.fd > (pid === w.child.pid ? 2 : 3) && !f.closeOnExec);
-    assert.deepEqual(leaking, [], `process ${pid} has no inheritable descriptor beyond stdio and its channel`);
+    // A worker keeps 0 (/dev/null), 1 and 2 (its output, read by the main process), 3 (its
+    // request channel) and 4 (WAS's control channel); every other descriptor is node's own and
+    // close-on-exec.
+    const leaking = fds.filter((f) => f.fd > (pid === w.child.pid ? 2 : 4) && !f.closeOnExec);
+    assert.deepEqual(leaking, [], `process ${pid} has no inheritable descriptor beyond stdio and its channels`);
   }
-  for (const pid of pids) assert.match(descriptors(pid).find((f) => f.fd === 3)!.target, /^socket:\[\d+\]$/, 'fd 3 is the channel');
+  for (const pid of pids) {
+    assert.match(descriptors(pid).find((f) => f.fd === 3)!.target, /^socket:\[\d+\]$/, 'fd 3 is the request channel');
+    assert.match(descriptors(pid).find((f) => f.fd === 4)!.target, /^socket:\[\d+\]$/, 'fd 4 is the control channel');
+  }
   for (const path of ['/child.app', '/fresh/child.app']) {
     const fds = json(await get(w.port, path))['fds'] as string[];
     assert.deepEqual(fds, ['0', '1', '2'], `${path}: a program pool code starts gets stdio only`);
