@@ -31,7 +31,8 @@
           table.summary { width: auto; min-width: 50%; }
           table.summary th { width: 13em; }
           td.num { text-align: right; font-variant-numeric: tabular-nums; }
-          .data { margin: 0; padding: 0; list-style: none; font-family: ui-monospace, Consolas, monospace; font-size: 12px; white-space: pre-wrap; word-break: break-all; }
+          .data { margin: 0; padding: 0; list-style: none; font-family: ui-monospace, Consolas, monospace; font-size: 12px; word-break: break-all; }
+          .data .v { white-space: pre-wrap; }
           .data b { font-weight: 600; color: #44546a; }
           .data i { color: #6a7685; }
           tr.level-1 td, tr.level-2 td { background: #fde7e9; }
@@ -119,7 +120,7 @@
           <xsl:for-each select="ev:EventData/ev:Data[@Name != 'ContextId']">
             <xsl:variable name="name" select="@Name"/>
             <li>
-              <b><xsl:value-of select="@Name"/></b>: <xsl:value-of select="."/>
+              <b><xsl:value-of select="@Name"/></b>: <span class="v"><xsl:value-of select="."/></span>
               <xsl:for-each select="../../ev:RenderingInfo/freb:Description[@Data = $name]">
                 <xsl:text> </xsl:text><i>(<xsl:value-of select="."/>)</i>
               </xsl:for-each>

@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { needs, tool } from './helpers/skip.js';
-import { eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { eventually, get, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 import { send } from './helpers/node-apps.js';
 
 describe('Failed Request Tracing', () => {
@@ -111,6 +111,18 @@ describe('Failed Request Tracing', () => {
     await eventually(() => traces().length === 3, 5000);
     assert.deepEqual(traces(), ['fr000006.xml', 'fr000007.xml', 'fr000008.xml']);
     assert.equal(attr(read('fr000008.xml'), 'url'), `http://localhost:${wharf.port}/gone-3.htm`);
+  });
+
+  it('wharf list traces prints them as appcmd does, with filters and /text', async () => {
+    const list = async (...args: string[]): Promise<string[]> => {
+      const r = await run(process.execPath, [WHARF_BIN, 'list', ...args, '--config', wharf.configFile], 15000);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.split('\n').filter((l) => l !== '');
+    };
+    const pid = attr(read('fr000008.xml'), 'processId');
+    assert.deepEqual(await list('traces'), [6, 7, 8].map((n) => `TRACE "Traced/fr00000${n}.xml" (url:http://localhost:${wharf.port}/gone-${n - 5}.htm,statuscode:404,wp:${pid})`));
+    assert.deepEqual(await list('traces', '/statuscode:404', '/text:url'), [6, 7, 8].map((n) => `http://localhost:${wharf.port}/gone-${n - 5}.htm`));
+    assert.deepEqual(await list('trace', 'traced/fr000007.xml', '/text:failureReason'), ['STATUS_CODE']);
   });
 
   it('a trace opens in Chromium through freb.xsl: URL, status and events are shown', async (t) => {
