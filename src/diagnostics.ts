@@ -117,12 +117,48 @@ export interface CacheRemoveEvent {
   readonly entries: number;
 }
 
+/**
+ * A client connection starts or stops counting for a site. `open` is published when the
+ * connection's first request is routed (the moment HTTP.sys's per-site connection count and
+ * maxConnections take it into account); `close` when such a connection closes, with the same
+ * `siteId`. A connection whose requests never route (400s before routing) publishes neither.
+ */
 export interface ConnectionEvent {
   readonly key: object;
-  /** The site the connection counts for (its first routed request), 0 before routing. */
+  /** The site the connection counts for (its first routed request). */
   readonly siteId: number;
   readonly remoteAddress: string;
   readonly localPort: number;
+}
+
+/**
+ * HTTP.sys's own error record (the httperr log's line): a request or connection the listener
+ * refused, dropped or timed out. `key` is the exchange when there was one, else the connection;
+ * `connection` is always the connection (a subscriber in the listener tells its own apart by it).
+ */
+export interface HttpErrEvent {
+  readonly key: object;
+  readonly connection: object;
+  /** epoch ms. */
+  readonly time: number;
+  readonly clientIp: string;
+  readonly clientPort: number;
+  readonly serverIp: string;
+  readonly serverPort: number;
+  /** `HTTP/1.1`, or `-` when the request line never parsed. */
+  readonly protocolVersion: string;
+  /** '' when unknown. */
+  readonly method: string;
+  /** The target as received, '' when unknown. */
+  readonly uri: string;
+  /** The status sent, undefined when none was (timers, dropped connections). */
+  readonly status: number | undefined;
+  /** The site routed to, undefined before routing. */
+  readonly siteId: number | undefined;
+  /** HTTP.sys's reason phrase: BadRequest, Hostname, QueueFull, Timer_ConnectionIdle … */
+  readonly reason: string;
+  /** The application pool's queue, when one was chosen. */
+  readonly queueName: string | undefined;
 }
 
 // ---- main process: WAS -----------------------------------------------------------------------
@@ -145,7 +181,13 @@ export interface WorkerPingEvent extends WorkerEvent {
 export interface WorkerExitEvent extends WorkerEvent {
   readonly code: number | null;
   readonly signal: string | null;
-  /** Why it went, as WAS's event log words it: 'crash', 'ping', 'startup', 'idle', 'recycle', 'stop', 'orphaned' … */
+  /**
+   * Why it went: 'crash' (nobody asked), 'startup' (died or hung before Ready: startupTimeLimit),
+   * 'ping' (no pong in pingResponseTime), 'idle' (idleTimeout), 'recycle' (any periodicRestart or
+   * admin recycle; the trigger is on wharf:pool:recycle), 'stop' (pool stopped or removed, Wharf
+   * stopping), 'shutdownTimeLimit' (killed while draining), 'cpuLimit' (cpu action KillW3wp),
+   * 'orphaned' (orphanWorkerProcess: left running, no longer the pool's).
+   */
   readonly reason: string;
   /** Counted for rapid-fail protection (WAS did not ask it to go). */
   readonly failure: boolean;
@@ -161,6 +203,7 @@ export interface PoolRecycleEvent {
 export interface PoolStateEvent {
   readonly poolName: string;
   readonly state: 'Started' | 'Stopping' | 'Stopped';
+  /** 'autoStart', 'autoStart=false' (a new pool), 'admin' (wharf start/stop apppool), 'rapidFailProtection', 'drained' (Stopping → Stopped). */
   readonly reason: string;
 }
 
@@ -265,6 +308,8 @@ export const cacheStore = channel<CacheStoreEvent>('wharf:cache:store');
 export const cacheRemove = channel<CacheRemoveEvent>('wharf:cache:remove');
 export const connectionOpen = channel<ConnectionEvent>('wharf:connection:open');
 export const connectionClose = channel<ConnectionEvent>('wharf:connection:close');
+/** Added with the listener's events (issue 15): HTTP.sys's error records; the httperr log subscribes. */
+export const httpErr = channel<HttpErrEvent>('wharf:listener:httperr');
 
 export const workerStart = channel<WorkerStartEvent>('wharf:worker:start');
 export const workerReady = channel<WorkerEvent>('wharf:worker:ready');
@@ -299,6 +344,7 @@ export const CHANNELS = [
   cacheRemove,
   connectionOpen,
   connectionClose,
+  httpErr,
   workerStart,
   workerReady,
   workerPing,

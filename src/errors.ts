@@ -111,6 +111,7 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   LSN_PROTOCOL: 'A client sent a malformed HTTP request.',
   LSN_HTTP_PARAMETER: 'WHARF_HTTP_PARAMETERS names an unknown HTTP.sys parameter or a value out of range.',
   LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',
+  LSN_EXCHANGE_STATE: 'Internal: a request in the listener changed state against its transition table (a bug; logged, the request may fail).',
   LSN_LOG_OWNER: 'The owner given for log files (--log-owner) does not exist, or Wharf cannot give files to it.',
   WAS_WORKER_START: 'A worker process could not be started.',
   WAS_WORKER_EXIT: 'A worker process exited while requests were in flight.',
@@ -122,6 +123,7 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   ADM_STOP_TIMEOUT: '`wharf stop` asked the server to stop, but its main process still runs after its drain budget plus 15 s.',
   IPC_CLOSED: 'The channel to a worker closed.',
   IPC_PROTOCOL: 'A frame on a worker channel is malformed.',
+  IPC_INVALID_MESSAGE: 'A worker sent a message with a value out of range (status, sub-status, header count or length, cache policy …); that worker\'s channel was closed.',
   MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',
   MOD_FAILED: 'A module threw while processing a request.',
 };

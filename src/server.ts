@@ -26,6 +26,7 @@ import { startAdminServer, type AdminServer } from './admin/socket.js';
 import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, siteObjects, vdirObjects, workerObjects } from './admin/objects.js';
 import type { AdminObject, AdminObjectKind, AdminStatus, AdminTarget } from './admin/types.js';
 import { AdminError } from './errors.js';
+import { configApplied, configRejected } from './diagnostics.js';
 
 /** Wharf's bundled files (default site, custom error pages): `%IIS_BIN%` points here. */
 export const ASSETS_DIR = fileURLToPath(new URL('../../assets/', import.meta.url));
@@ -91,6 +92,13 @@ export function configVariables(systemDrive: string, root?: string): Record<stri
     IIS_SITES_HOME: join(systemDrive, 'IISExpress', 'Sites'),
     WHARF_WWWROOT: root !== undefined ? resolve(root) : join(ASSETS_DIR, 'default', 'wwwroot'),
   };
+}
+
+/** A rejected configuration's code for wharf:config:rejected: Wharf's own, else the system's (EADDRINUSE …). */
+function failureCode(err: unknown): string {
+  if (err instanceof WharfError) return err.code;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'ERROR';
 }
 
 export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'unreadable';
@@ -213,6 +221,7 @@ export class WharfServer implements AdminTarget {
     activation.configure(poolSettings(config));
     this.#config = config;
     this.#text = text;
+    if (configApplied.hasSubscribers) configApplied.publish({ generation: this.#generation, file: this.configFile });
     for (const site of config.sites) {
       const b = site.bindings.map((x) => `${x.protocol}/${x.bindingInformation}`).join(',');
       this.#log.info(`site "${site.name}" (id ${site.id}) ${site.serverAutoStart ? 'started' : 'stopped'}: ${b}; logs in ${join(site.logFileDirectory, 'W3SVC' + site.id)}`);
@@ -376,6 +385,7 @@ export class WharfServer implements AdminTarget {
       this.#text = text; // report a broken version once, not on every poll
       const desc = err instanceof ConfigError ? err.describe() : (err as Error).message;
       this.#log.error(`configuration change rejected, still serving generation ${this.#generation}: ${desc}`);
+      if (configRejected.hasSubscribers) configRejected.publish({ file: this.configFile, code: failureCode(err), message: desc });
       return 'rejected';
     }
     const generation = this.#generation + 1;
@@ -390,6 +400,7 @@ export class WharfServer implements AdminTarget {
       this.#generation = prev;
       this.#text = text;
       this.#log.error(`configuration change could not be applied, still serving generation ${prev}: ${(err as Error).message}`);
+      if (configRejected.hasSubscribers) configRejected.publish({ file: this.configFile, code: failureCode(err), message: (err as Error).message });
       return 'rejected';
     }
     this.#config = config;
@@ -404,6 +415,7 @@ export class WharfServer implements AdminTarget {
       sockets += `; now listening on ${now.length > 0 ? now.join(', ') : 'nothing'}`;
     }
     this.#log.info(`configuration generation ${generation} applied from ${this.configFile}${sockets}`);
+    if (configApplied.hasSubscribers) configApplied.publish({ generation, file: this.configFile });
     return 'applied';
   }
 

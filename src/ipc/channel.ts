@@ -19,6 +19,19 @@ import {
   type ResponseHeadMessage,
   type WorkerInbound,
 } from './messages.js';
+import { isListenerMessageCode, isWorkerMessageCode } from './messages.js';
+import {
+  checkHeaderFields,
+  checkShortText,
+  checkStatus,
+  checkUint,
+  MAX_SUB_STATUS,
+  MAX_WIN32_STATUS,
+  parseAppHints,
+  parseCacheable,
+  parseLog,
+  parseRecycleRequest,
+} from './validate.js';
 
 const HEADER = 9; // u32 length + u8 type + u32 stream
 /** Larger frames are refused: a corrupt length must not make us buffer gigabytes. */
@@ -224,7 +237,9 @@ export abstract class Channel {
     try {
       this.dispatch(type, stream, payload);
     } catch (err) {
-      this.#close(new IpcError('IPC_PROTOCOL', `failed to handle frame type ${type}`, { cause: err }));
+      // A refused frame keeps its own code (IPC_INVALID_MESSAGE, IPC_PROTOCOL); anything else the
+      // handler threw is reported as a frame that could not be handled.
+      this.#close(err instanceof IpcError ? err : new IpcError('IPC_PROTOCOL', `failed to handle frame type ${type}`, { cause: err }));
       this.#socket.destroy();
       return false;
     }
@@ -330,7 +345,7 @@ export class ListenerChannel extends Channel {
     const path = isAscii(h.path) ? h.path : toLatin1Bytes(h.path);
     let s =
       h.method + SEP + h.rawUrl + SEP + path + SEP + h.query + SEP + h.protocol + SEP + h.siteId + SEP +
-      h.remoteAddress + SEP + h.remotePort + SEP + h.localAddress + SEP + h.localPort + SEP + h.contentLength;
+      h.remoteAddress + SEP + h.remotePort + SEP + h.localAddress + SEP + h.localPort + SEP + h.contentLength + SEP + (h.traceparent ?? '');
     const hs = h.rawHeaders;
     for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
     this.frame(MessageType.RequestHead, stream, s);
@@ -362,7 +377,12 @@ export class ListenerChannel extends Channel {
     return type === MessageType.ResponseBody;
   }
 
+  /**
+   * A worker's frame. The worker runs the pool's code, so every value is checked (validate.ts):
+   * a bad one throws IPC_INVALID_MESSAGE, which closes this channel only.
+   */
   protected dispatch(type: number, stream: number, payload: Buffer): void {
+    if (!isWorkerMessageCode(type)) throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from worker`);
     const h = this.#h;
     switch (type) {
       case MessageType.ResponseBody:
@@ -370,33 +390,41 @@ export class ListenerChannel extends Channel {
         return;
       case MessageType.ResponseHead: {
         const f = splitHead(payload);
-        h.responseHead(stream, { status: Number(f[0]), reason: f[1]!, headers: f.slice(2) });
+        if (f.length < 2) throw new IpcError('IPC_INVALID_MESSAGE', 'worker sent a response head without status and reason');
+        h.responseHead(stream, {
+          status: checkStatus(Number(f[0])),
+          reason: checkShortText(f[1]!, 'reason phrase'),
+          headers: checkHeaderFields(f.slice(2), 'a response head'),
+        });
         return;
       }
       case MessageType.ResponseEnd: {
         const f = splitHead(payload);
+        if (f.length < 6) throw new IpcError('IPC_INVALID_MESSAGE', `worker sent a response end of ${f.length} fields`);
         h.responseEnd(stream, {
-          subStatus: Number(f[0]),
-          win32Status: Number(f[1]),
-          username: Buffer.from(f[2]!, 'latin1').toString('utf8'),
+          subStatus: checkUint(Number(f[0]), MAX_SUB_STATUS, 'sub-status'),
+          win32Status: checkUint(Number(f[1]), MAX_WIN32_STATUS, 'win32 status'),
+          username: checkShortText(Buffer.from(f[2]!, 'latin1').toString('utf8'), 'user name'),
           close: f[3] === '1',
           abort: f[4] === '1',
           log: f[5] !== '0',
-          ...(f.length > 6 ? { trailers: f.slice(6) } : {}),
+          ...(f.length > 6 ? { trailers: checkHeaderFields(f.slice(6), 'response trailers') } : {}),
         });
         return;
       }
       case MessageType.ResponseComplete: {
-        const headLen = payload.readUInt32BE(0);
+        const headLen = payload.length >= 4 ? payload.readUInt32BE(0) : -1;
+        if (headLen < 0 || headLen > payload.length - 4) throw new IpcError('IPC_INVALID_MESSAGE', `worker sent a whole response whose head length ${headLen} exceeds its frame`);
         const f = payload.toString('latin1', 4, 4 + headLen).split(SEP);
+        if (f.length < 8) throw new IpcError('IPC_INVALID_MESSAGE', `worker sent a whole response of ${f.length} head fields`);
         h.responseComplete(
           stream,
-          { status: Number(f[0]), reason: f[1]!, headers: f.slice(8) },
+          { status: checkStatus(Number(f[0])), reason: checkShortText(f[1]!, 'reason phrase'), headers: checkHeaderFields(f.slice(8), 'a response head') },
           payload.subarray(4 + headLen),
           {
-            subStatus: Number(f[2]),
-            win32Status: Number(f[3]),
-            username: f[4] === '' ? '' : Buffer.from(f[4]!, 'latin1').toString('utf8'),
+            subStatus: checkUint(Number(f[2]), MAX_SUB_STATUS, 'sub-status'),
+            win32Status: checkUint(Number(f[3]), MAX_WIN32_STATUS, 'win32 status'),
+            username: f[4] === '' ? '' : checkShortText(Buffer.from(f[4]!, 'latin1').toString('utf8'), 'user name'),
             close: f[5] === '1',
             abort: false,
             log: f[7] !== '0',
@@ -406,7 +434,7 @@ export class ListenerChannel extends Channel {
       }
       case MessageType.ResponseInterim: {
         const f = splitHead(payload);
-        h.responseInterim(stream, Number(f[0]), f.slice(1));
+        h.responseInterim(stream, checkStatus(Number(f[0])), checkHeaderFields(f.slice(1), 'an interim response'));
         return;
       }
       case MessageType.ResponseLogUrl: {
@@ -421,7 +449,7 @@ export class ListenerChannel extends Channel {
         h.requestResume(stream);
         return;
       case MessageType.ResponseCacheable:
-        h.responseCacheable(stream, JSON.parse(payload.toString('utf8')) as CacheableMessage);
+        h.responseCacheable(stream, parseCacheable(payload));
         return;
       case MessageType.Pong:
         h.pong(stream);
@@ -430,16 +458,16 @@ export class ListenerChannel extends Channel {
         h.ready(stream);
         return;
       case MessageType.Log:
-        h.log(JSON.parse(payload.toString('utf8')) as LogMessage);
+        h.log(parseLog(payload));
         return;
       case MessageType.RecycleRequest:
-        h.recycleRequest(JSON.parse(payload.toString('utf8')) as RecycleRequestMessage);
+        h.recycleRequest(parseRecycleRequest(payload));
         return;
       case MessageType.AppHints:
-        h.appHints(JSON.parse(payload.toString('utf8')) as AppHintsMessage);
+        h.appHints(parseAppHints(payload));
         return;
       default:
-        throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from worker`);
+        return unhandled(type);
     }
   }
 
@@ -524,6 +552,7 @@ export class WorkerChannel extends Channel {
   }
 
   protected dispatch(type: number, stream: number, payload: Buffer): void {
+    if (!isListenerMessageCode(type)) throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from listener`);
     const h = this.#h;
     switch (type) {
       case MessageType.RequestBody:
@@ -544,7 +573,8 @@ export class WorkerChannel extends Channel {
           localAddress: f[8]!,
           localPort: Number(f[9]),
           contentLength: Number(f[10]),
-          rawHeaders: f.slice(11),
+          rawHeaders: f.slice(12),
+          traceparent: f[11]!,
         });
         return;
       }
@@ -573,13 +603,18 @@ export class WorkerChannel extends Channel {
         h.shutdown();
         return;
       default:
-        throw new IpcError('IPC_PROTOCOL', `unexpected message type ${type} from listener`);
+        return unhandled(type);
     }
   }
 
   protected onClosed(error: Error | undefined): void {
     this.#h.closed(error);
   }
+}
+
+/** The end of an exhaustive switch: `type` is `never` here, or the switch does not compile. */
+function unhandled(type: never): never {
+  throw new IpcError('IPC_PROTOCOL', `message type ${String(type)} has no handler`);
 }
 
 function isAscii(s: string): boolean {

@@ -45,6 +45,29 @@ export const MessageType = {
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
+/**
+ * The direction is in the code: listener → worker below 20, worker → listener from 20. Each side's
+ * switch over what it receives is exhaustive at compile time (a message added to MessageType and
+ * not handled does not compile).
+ */
+type ListenerCodes = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19;
+/** Codes a worker sends. */
+export type WorkerMessageCode = Exclude<MessageTypeCode, ListenerCodes>;
+/** Codes the listener sends. */
+export type ListenerMessageCode = Extract<MessageTypeCode, ListenerCodes>;
+
+const KNOWN_CODES = new Set<number>(Object.values(MessageType));
+
+/** Whether a code read from the wire is a message a worker may send. */
+export function isWorkerMessageCode(type: number): type is WorkerMessageCode {
+  return type >= 20 && KNOWN_CODES.has(type);
+}
+
+/** Whether a code read from the wire is a message the listener may send. */
+export function isListenerMessageCode(type: number): type is ListenerMessageCode {
+  return type < 20 && KNOWN_CODES.has(type);
+}
+
 /** Sent once when the worker's channel opens, and again (as Config) after every config change. */
 export interface ConfigMessage {
   readonly generation: number;
@@ -76,6 +99,12 @@ export interface RequestHeadMessage {
   /** -1 chunked/unknown, 0 no body. */
   readonly contentLength: number;
   readonly rawHeaders: readonly string[];
+  /**
+   * The W3C `traceparent` of the listener's span for this request, given by a tracing subscriber
+   * of requestDispatch (src/diagnostics.ts); '' or absent when nobody traces. The worker hands it
+   * to the application in place of the client's, so the app's own spans join the listener's trace.
+   */
+  readonly traceparent?: string;
 }
 
 export interface ResponseHeadMessage {

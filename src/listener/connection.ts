@@ -19,7 +19,8 @@ import {
   type HttpSysErrorPage,
 } from './http-response.js';
 import type { HttpErrReason } from './logging/httperr-log.js';
-import { Exchange } from './exchange.js';
+import { Exchange, isFinal } from './exchange.js';
+import { requestStart } from '../diagnostics.js';
 import { writeBatch } from '../ipc/write-batch.js';
 import { RoutingTable, normalizeAddress } from './routing.js';
 import { BandwidthThrottle } from './bandwidth-throttle.js';
@@ -38,8 +39,9 @@ export interface ConnectionHost {
   /** webLimits (and server-level serverRuntime) values, read live. */
   readonly qos: ServerQos;
   submit(ex: Exchange, conn: Connection): void;
-  /** The exchange left its pool queue or worker (client went away). */
+  /** The exchange leaves its pool queue or worker without completing there (client went away …). */
   cancel(ex: Exchange): void;
+  /** The exchange is finished (done or dropped): called exactly once for every exchange. */
   completed(ex: Exchange, conn: Connection): void;
   /** The site's log reads response headers (custom fields): keep them on the exchange. */
   keepsResponseHeaders?(ex: Exchange): boolean;
@@ -132,7 +134,7 @@ export class Connection implements ParserSink, TimerOwner {
       if (tunnel !== undefined) {
         // After a 101 the client's bytes are the new protocol's: they go to the worker as they are.
         tunnel.bytesReceived += d.length;
-        if (tunnel.state === 'dispatched') tunnel.owner!.sendBody(tunnel, d);
+        if (tunnel.withOwner) tunnel.owner!.sendBody(tunnel, d);
         return;
       }
       if (this.#closing && this.#parser.paused) {
@@ -160,7 +162,7 @@ export class Connection implements ParserSink, TimerOwner {
       this.#closing = true;
       const tunnel = this.#tunnel;
       if (tunnel !== undefined) {
-        if (tunnel.state === 'dispatched') tunnel.owner!.sendBodyEnd(tunnel);
+        if (tunnel.withOwner) tunnel.owner!.sendBodyEnd(tunnel);
         return;
       }
       if (this.exchanges.length === 0) this.#endSocket();
@@ -226,6 +228,7 @@ export class Connection implements ParserSink, TimerOwner {
     });
     if (this.#host.draining) ex.keepAlive = false;
     this.exchanges.push(ex);
+    if (requestStart.hasSubscribers) this.#publishStart(ex);
     this.#receiving = ex;
     if (this.exchanges.length >= MAX_PIPELINE && !this.#pipelineFull) {
       this.#pipelineFull = true;
@@ -239,9 +242,9 @@ export class Connection implements ParserSink, TimerOwner {
     const ex = this.#receiving;
     if (ex === undefined || ex.bodyDone) return;
     ex.bytesReceived += chunk.length;
-    if (ex.state === 'dispatched') {
+    if (ex.withOwner) {
       ex.owner!.sendBody(ex, chunk);
-    } else if (ex.state === 'queued') {
+    } else if (ex.state === 'queued' || ex.state === 'received') {
       (ex.bodyQueue ??= []).push(chunk);
       ex.bodyQueued += chunk.length;
       if (ex.bodyQueued > MAX_HELD_BODY && ex.bodyQueued - chunk.length <= MAX_HELD_BODY) this.#pauseReading();
@@ -250,7 +253,7 @@ export class Connection implements ParserSink, TimerOwner {
       this.#drainLeft -= chunk.length;
       if (this.#drainLeft < 0 && !this.#closing) this.#closeAfterOutput();
     }
-    // local/done and not yet answered: the answer is decided; the body is read and discarded.
+    // answered by the listener, not yet ended: the answer is decided; the body is read and discarded.
   }
 
   onRequestEnd(trailers?: readonly string[]): void {
@@ -258,17 +261,17 @@ export class Connection implements ParserSink, TimerOwner {
     if (ex === undefined) return;
     ex.bodyDone = true;
     if (trailers !== undefined) ex.requestTrailers = trailers;
-    if (ex.state === 'dispatched') ex.owner!.sendBodyEnd(ex);
+    if (ex.withOwner) ex.owner!.sendBodyEnd(ex);
     // Bytes after an upgrade request may already be the new protocol's: hold them until the
     // response says whether the protocol switched (101) or not (#advance resumes parsing).
-    if (ex.head.upgrade && ex.state !== 'local' && ex.state !== 'done') this.#parser.pause();
+    if (ex.head.upgrade && !isFinal(ex.state) && !(ex.answeredBy === 'listener' && ex.responded)) this.#parser.pause();
   }
 
   onError(err: HttpParseError): void {
     // The stream cannot be resynchronised: answer after the outstanding responses, then close.
     const cur = this.#receiving;
     let ex: Exchange;
-    if (cur !== undefined && !cur.bodyDone && (cur.state === 'queued' || cur.state === 'dispatched') && !cur.wrote) {
+    if (cur !== undefined && !cur.bodyDone && (cur.state === 'queued' || cur.state === 'dispatched' || cur.state === 'responding') && !cur.wrote) {
       // Malformed body framing: the request never completed, so it is answered in its own slot.
       this.#host.cancel(cur);
       ex = cur;
@@ -309,7 +312,7 @@ export class Connection implements ParserSink, TimerOwner {
    * (RFC 9110 §15.2); one that cannot be serialised is dropped, the response goes on.
    */
   responseInterim(ex: Exchange, status: number, headers: readonly string[]): void {
-    if (ex.state !== 'dispatched' || ex.responded || ex.head.versionMinor === 0 || status < 102 || status > 199) return;
+    if (ex.state !== 'dispatched' || ex.head.versionMinor === 0 || status < 102 || status > 199) return;
     let buf: Buffer;
     try {
       buf = serializeResponseHead(status, reasonPhrase(status), headers, { keepAlive: true, chunked: false, contentLength: -1, date: '', server: null, isHead: false, http10: false });
@@ -320,8 +323,7 @@ export class Connection implements ParserSink, TimerOwner {
   }
 
   responseHead(ex: Exchange, status: number, reason: string, headers: readonly string[]): void {
-    if (ex.state !== 'dispatched' || ex.responded) return;
-    ex.responded = true;
+    if (ex.state !== 'dispatched') return;
     ex.status = status;
     // Only for sites that log a response header: others keep no reference (and allocate nothing).
     if (this.#host.keepsResponseHeaders?.(ex) === true) ex.responseHeaders = headers;
@@ -362,12 +364,12 @@ export class Connection implements ParserSink, TimerOwner {
     } catch {
       // The application produced an invalid head (e.g. CR/LF in a value): never forward it.
       ex.owner?.abort(ex);
-      ex.state = 'local';
-      ex.responded = false;
+      ex.owner = undefined;
       this.#host.httpErr(this, 'Internal', 500, ex, ex.head);
       this.#respondLocal(ex, 'internalError', 'Internal', false);
       return;
     }
+    ex.to('responding');
     this.enqueue(ex, buf);
   }
 
@@ -380,8 +382,7 @@ export class Connection implements ParserSink, TimerOwner {
   #switchProtocols(ex: Exchange, reason: string, headers: readonly string[]): void {
     if (!ex.head.upgrade || this.exchanges[0] !== ex) {
       ex.owner?.abort(ex);
-      ex.state = 'local';
-      ex.responded = false;
+      ex.owner = undefined;
       this.#host.httpErr(this, 'Internal', 502, ex, ex.head);
       this.#respondLocal(ex, 'internalError', 'Internal', false);
       return;
@@ -398,8 +399,7 @@ export class Connection implements ParserSink, TimerOwner {
       });
     } catch {
       ex.owner?.abort(ex);
-      ex.state = 'local';
-      ex.responded = false;
+      ex.owner = undefined;
       this.#host.httpErr(this, 'Internal', 500, ex, ex.head);
       this.#respondLocal(ex, 'internalError', 'Internal', false);
       return;
@@ -409,6 +409,7 @@ export class Connection implements ParserSink, TimerOwner {
     ex.remaining = -1;
     ex.keepAlive = false;
     ex.tunnel = true;
+    ex.to('responding');
     this.#tunnel = ex;
     this.#receiving = undefined;
     this.enqueue(ex, head);
@@ -418,7 +419,7 @@ export class Connection implements ParserSink, TimerOwner {
   }
 
   responseBody(ex: Exchange, chunk: Buffer): void {
-    if (ex.state !== 'dispatched' || !ex.responded || ex.noBody) return;
+    if (ex.state !== 'responding' || ex.noBody) return;
     if (ex.remaining >= 0) {
       if (chunk.length > ex.remaining) {
         // More than Content-Length promised: cut it, and the connection cannot be reused.
@@ -438,16 +439,15 @@ export class Connection implements ParserSink, TimerOwner {
   }
 
   responseEnd(ex: Exchange, subStatus: number, win32Status: number, username: string, close: boolean, abort: boolean, trailers?: readonly string[]): void {
-    if (ex.state !== 'dispatched') return;
+    if (ex.state !== 'dispatched' && ex.state !== 'responding') return;
     ex.subStatus = subStatus;
     ex.win32Status = win32Status;
     ex.username = username;
-    if (abort || !ex.responded) {
+    if (abort || ex.state === 'dispatched') {
       // IIS abort: no (further) bytes, the connection is reset; the request is still logged.
-      ex.state = 'done';
-      ex.ended = true;
       ex.keepAlive = false;
-      this.#host.completed(ex, this);
+      ex.aborted = true;
+      this.finish(ex, 'done');
       this.flushOutput(); // earlier pipelined responses still go out
       this.socket.destroy();
       return;
@@ -455,8 +455,22 @@ export class Connection implements ParserSink, TimerOwner {
     if (ex.chunked) this.enqueue(ex, lastChunk(trailers));
     if (ex.remaining > 0) ex.keepAlive = false; // the body was shorter than promised
     if (close) ex.keepAlive = false;
-    ex.ended = true;
+    ex.to('ended');
     this.#advance();
+  }
+
+  /**
+   * The exchange is finished: 'done' (its response completed, or a worker's abort reset the
+   * connection: logged) or 'dropped' (no response completed: httperr has the reason, if any).
+   * Leaves the queue or worker it was still on and tells the listener, once per exchange.
+   */
+  finish(ex: Exchange, final: 'done' | 'dropped'): void {
+    const s = ex.state;
+    if (isFinal(s)) return;
+    if (s === 'queued' || s === 'dispatched' || s === 'responding') this.#host.cancel(ex);
+    if (final === 'dropped') ex.aborted = true;
+    ex.to(final);
+    this.#host.completed(ex, this);
   }
 
   /** Output for `ex`: written now if it is head-of-line, else held until its turn. */
@@ -466,7 +480,7 @@ export class Connection implements ParserSink, TimerOwner {
     } else {
       ex.out.push(buf);
       ex.outBytes += buf.length;
-      if (ex.outBytes > MAX_HELD_OUTPUT && !ex.responsePaused && ex.state === 'dispatched') {
+      if (ex.outBytes > MAX_HELD_OUTPUT && !ex.responsePaused && ex.withOwner) {
         ex.responsePaused = true;
         ex.owner!.pauseResponse(ex);
       }
@@ -536,14 +550,14 @@ export class Connection implements ParserSink, TimerOwner {
     }
     const ex = this.exchanges[0];
     if (out.length !== 0) {
-      if (this.#outBytes > MAX_HELD_OUTPUT && ex !== undefined && ex.state === 'dispatched' && !ex.ended && !ex.responsePaused) {
+      if (this.#outBytes > MAX_HELD_OUTPUT && ex !== undefined && ex.withOwner && !ex.responsePaused) {
         ex.responsePaused = true;
         ex.owner!.pauseResponse(ex);
       }
       this.#paceTimer = setTimeout(paceAgain, Math.max(1, Math.ceil(throttle.wait(performance.now()))), this);
       return;
     }
-    if (ex !== undefined && ex.responsePaused && !this.#outputBlocked && ex.state === 'dispatched') {
+    if (ex !== undefined && ex.responsePaused && !this.#outputBlocked && ex.withOwner) {
       ex.responsePaused = false;
       ex.owner!.resumeResponse(ex);
     }
@@ -565,7 +579,7 @@ export class Connection implements ParserSink, TimerOwner {
     if (!ok && !this.#outputBlocked) {
       this.#outputBlocked = true;
       const ex = this.exchanges[0];
-      if (ex !== undefined && ex.state === 'dispatched' && !ex.ended && !ex.responsePaused) {
+      if (ex !== undefined && ex.withOwner && !ex.responsePaused) {
         ex.responsePaused = true;
         ex.owner!.pauseResponse(ex);
       }
@@ -587,7 +601,7 @@ export class Connection implements ParserSink, TimerOwner {
     this.#outputBlocked = false;
     this.#lastIo = this.#host.timers.now();
     const ex = this.exchanges[0];
-    if (ex !== undefined && ex.responsePaused && ex.state === 'dispatched' && this.#outBytes <= MAX_HELD_OUTPUT) {
+    if (ex !== undefined && ex.responsePaused && ex.withOwner && this.#outBytes <= MAX_HELD_OUTPUT) {
       ex.responsePaused = false;
       ex.owner!.resumeResponse(ex);
     }
@@ -599,8 +613,8 @@ export class Connection implements ParserSink, TimerOwner {
       const ex = this.exchanges[0];
       if (ex === undefined || !ex.ended) return;
       this.exchanges.shift();
-      if (ex.state !== 'local') ex.state = 'done';
-      this.#host.completed(ex, this);
+      // 'done' already: a worker's abort finished it (the reset is on its way).
+      if (ex.state === 'ended') this.finish(ex, 'done');
       if (this.#receiving === ex && ex.bodyDone) this.#receiving = undefined;
       if (this.#receiving === ex && ex.keepAlive && !this.#drainable(ex)) ex.keepAlive = false;
       if (this.#pipelineFull && this.exchanges.length < MAX_PIPELINE) {
@@ -626,7 +640,7 @@ export class Connection implements ParserSink, TimerOwner {
         next.outBytes = 0;
         for (const b of held) this.#write(next, b);
       }
-      if (next.responsePaused && !this.#outputBlocked && next.state === 'dispatched') {
+      if (next.responsePaused && !this.#outputBlocked && next.withOwner) {
         next.responsePaused = false;
         next.owner!.resumeResponse(next);
       }
@@ -654,7 +668,7 @@ export class Connection implements ParserSink, TimerOwner {
   #closeAfterOutput(): void {
     this.#closing = true;
     this.#parser.pause();
-    for (const rest of this.exchanges.splice(0)) this.#cancel(rest);
+    for (const rest of this.exchanges.splice(0)) this.finish(rest, 'dropped');
     this.#receiving = undefined;
     this.#drainLeft = MAX_DRAIN_BYTES;
     this.#endSocket();
@@ -689,11 +703,6 @@ export class Connection implements ParserSink, TimerOwner {
     this.socket.destroy();
   }
 
-  #cancel(ex: Exchange): void {
-    if (ex.state === 'queued' || ex.state === 'dispatched') this.#host.cancel(ex);
-    ex.state = 'done';
-  }
-
   #pauseReading(): void {
     if (this.#readPauses++ === 0) this.socket.pause();
   }
@@ -724,9 +733,26 @@ export class Connection implements ParserSink, TimerOwner {
       poolName: '',
       startedAt,
     });
-    ex.state = 'local';
     this.exchanges.push(ex);
+    if (requestStart.hasSubscribers) this.#publishStart(ex);
     return ex;
+  }
+
+  #publishStart(ex: Exchange): void {
+    const h = ex.head;
+    requestStart.publish({
+      key: ex,
+      siteId: ex.site?.id ?? 0,
+      siteName: ex.site?.name ?? '',
+      method: ex.method,
+      rawUrl: h.target,
+      host: h.host ?? '',
+      clientIp: this.remoteAddress,
+      clientPort: this.remotePort,
+      localPort: this.localPort,
+      traceparent: headerValue(h.rawHeaders, 'traceparent'),
+      startedAt: ex.startedAt,
+    });
   }
 
   #rejectHead(head: RequestHead, page: HttpSysErrorPage, reason: HttpErrReason, startedAt: number): void {
@@ -739,13 +765,14 @@ export class Connection implements ParserSink, TimerOwner {
   }
 
   #respondLocal(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason | undefined, keepAlive: boolean): void {
-    ex.state = 'local';
+    ex.to('responding');
+    ex.answeredBy = 'listener';
+    ex.owner = undefined;
     ex.httpErrReason = reason;
     ex.keepAlive = keepAlive;
     ex.status = HTTP_SYS_ERROR_PAGES[page].status;
-    ex.responded = true;
     this.enqueue(ex, httpSysErrorResponse({ page, keepAlive, isHead: ex.isHead, http10: ex.head.versionMinor === 0 }));
-    ex.ended = true;
+    ex.to('ended');
     this.#advance();
   }
 
@@ -764,7 +791,7 @@ export class Connection implements ParserSink, TimerOwner {
       return this.#sendDeadline;
     }
     const rx = this.#receiving;
-    if (rx !== undefined && !rx.bodyDone && this.#readPauses === 0 && (rx.state === 'queued' || rx.state === 'dispatched')) {
+    if (rx !== undefined && !rx.bodyDone && this.#readPauses === 0 && (rx.state === 'received' || rx.state === 'queued' || rx.withOwner)) {
       this.#timerKind = 'Timer_EntityBody';
       return this.#lastIo + (this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs);
     }
@@ -803,7 +830,7 @@ export class Connection implements ParserSink, TimerOwner {
   #expire(reason: ConnectionTimer): void {
     const ex = reason === 'Timer_EntityBody' ? this.#receiving : this.exchanges[0];
     this.#host.httpErr(this, reason, undefined, ex, ex?.head);
-    for (const e of this.exchanges.splice(0)) this.#cancel(e);
+    for (const e of this.exchanges.splice(0)) this.finish(e, 'dropped');
     this.#receiving = undefined;
     this.#closing = true;
     // An idle keep-alive connection is closed; a stalled transfer is reset.
@@ -820,16 +847,18 @@ export class Connection implements ParserSink, TimerOwner {
     if (this.#lingerTimer !== undefined) clearTimeout(this.#lingerTimer);
     this.#lingerTimer = undefined;
     for (const ex of this.exchanges.splice(0)) {
-      if (ex.state === 'queued' || ex.state === 'dispatched') {
-        const wasDispatched = ex.state === 'dispatched';
-        this.#host.cancel(ex);
-        ex.state = 'done';
-        if (wasDispatched && ex.responded) {
-          ex.win32Status = 64; // ERROR_NETNAME_DELETED: the client went away mid-response
-          this.#host.completed(ex, this);
-        } else {
-          this.#host.httpErr(this, 'Connection_Dropped', undefined, ex, ex.head);
-        }
+      const s = ex.state;
+      if (isFinal(s)) continue;
+      if ((s === 'responding' || s === 'ended') && ex.answeredBy !== 'listener') {
+        // The client went away mid-response: IIS logs the request with ERROR_NETNAME_DELETED.
+        ex.win32Status = 64;
+        ex.aborted = true;
+        this.finish(ex, 'done');
+      } else {
+        // Never answered: HTTP.sys's httperr line. (A listener answer still waiting its turn has
+        // its reason logged already.)
+        if (s === 'received' || s === 'queued' || s === 'dispatched') this.#host.httpErr(this, 'Connection_Dropped', undefined, ex, ex.head);
+        this.finish(ex, 'dropped');
       }
     }
     this.#host.connectionClosed(this);
@@ -860,6 +889,15 @@ function withHost(head: RequestHead, host: string): RequestHead {
   }
   if (!found) raw.push('Host', host);
   return { ...head, host, rawHeaders: raw };
+}
+
+/** The first value of a header (name in lower case), '' when absent. */
+function headerValue(raw: readonly string[], lowerName: string): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return raw[i + 1]!;
+  }
+  return '';
 }
 
 /** Paced output whose throttle is gone (cannot happen in practice): write it unthrottled. */

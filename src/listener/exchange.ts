@@ -1,10 +1,29 @@
 /**
  * One request/response pair as the listener tracks it, from the parsed head to the last byte
- * written to the client. States are explicit (STYLE.md: no boolean soup for the lifecycle):
+ * written to the client. The lifecycle is one explicit state with checked transitions (STYLE.md:
+ * no boolean soup for the lifecycle); what is not lifecycle (who answered, whether bytes reached
+ * the socket, framing, flow control) stays in named fields.
  *
- *   queued ──dispatch──▶ dispatched ──response end──▶ done
- *     │                      │ worker died, replay-safe ──▶ queued (once)
- *     └──────────────▶ local (the listener answers itself: 400, 502, 503) ──▶ done
+ *   received ──▶ queued ──▶ dispatched ──▶ responding ──▶ ended ──▶ done
+ *      │           │            │  ▲           │  ▲                  ▲
+ *      │           │            │  └ replay ───┘  └ listener takes over an unsent response
+ *      │           │            └──────────▶ done (the worker aborted before any byte)
+ *      └───────────┴──▶ responding (the cache or the listener answers: 304/200 from cache, 400, 503 …)
+ *   any state before done ──▶ dropped (the client went away, a timer fired, or the connection
+ *                              closed behind an earlier response: no response completed)
+ *
+ * - received:   routed, not yet given to the response cache or a pool.
+ * - queued:     waiting in its pool's queue for a worker.
+ * - dispatched: a worker has the request; no response head yet.
+ * - responding: a response head exists (from the worker, the cache or the listener itself).
+ * - ended:      the whole response is produced; it waits for its turn on the connection.
+ * - done:       finished and accounted (the W3C log writes it unless the worker said dontLog).
+ * - dropped:    finished without a response (httperr names why).
+ *
+ * The states know nothing of HTTP/1.1 framing: an HTTP/2 stream goes through the same ones.
+ * TRANSITIONS is the one table every change is checked against; an invalid change is a bug,
+ * reported through the handler (tests: it throws; the listener: it logs an error and carries on,
+ * as a bug must cost at most its own request).
  */
 import type { ApplicationConfig, SiteConfig } from '../config/types.js';
 import type { Connection } from './connection.js';
@@ -12,8 +31,59 @@ import type { RequestHead } from './http-parser.js';
 import type { HttpErrReason } from './logging/httperr-log.js';
 import type { BandwidthThrottle } from './bandwidth-throttle.js';
 import type { CacheableMessage } from '../ipc/messages.js';
+import type { PoolQueue } from './pool-queue.js';
+import { ListenerError } from '../errors.js';
 
-export type ExchangeState = 'queued' | 'dispatched' | 'local' | 'done';
+export type ExchangeState = 'received' | 'queued' | 'dispatched' | 'responding' | 'ended' | 'done' | 'dropped';
+
+/** Who produced the response (a fact beside the state; the requestEnd event reports it). */
+export type AnsweredBy = 'worker' | 'cache' | 'listener';
+
+/** Every state, in lifecycle order (tests walk it). */
+export const EXCHANGE_STATES: readonly ExchangeState[] = ['received', 'queued', 'dispatched', 'responding', 'ended', 'done', 'dropped'];
+
+/** The states an exchange may move to from each state. */
+export const TRANSITIONS: Readonly<Record<ExchangeState, readonly ExchangeState[]>> = {
+  received: ['queued', 'dispatched', 'responding', 'dropped'],
+  queued: ['dispatched', 'responding', 'dropped'],
+  // queued: replay on another worker (the first died before any byte reached the client).
+  // done: the worker aborted (or ended without a head): the connection is reset, the request logged.
+  dispatched: ['responding', 'queued', 'done', 'dropped'],
+  // responding → responding: the listener replaces a worker's response that never reached the
+  // socket (an invalid head, a worker that died while its response waited behind another).
+  responding: ['responding', 'ended', 'queued', 'done', 'dropped'],
+  ended: ['done', 'dropped'],
+  done: [],
+  dropped: [],
+};
+
+/** The same table as bit masks: one lookup and one AND per transition on the hot path. */
+const BIT: Readonly<Record<ExchangeState, number>> = { received: 1, queued: 2, dispatched: 4, responding: 8, ended: 16, done: 32, dropped: 64 };
+const ALLOWED = Object.fromEntries(
+  EXCHANGE_STATES.map((from) => [from, TRANSITIONS[from].reduce((m, to) => m | BIT[to], 0)]),
+) as Readonly<Record<ExchangeState, number>>;
+
+/** Whether TRANSITIONS allows `from` → `to`. */
+export function canTransition(from: ExchangeState, to: ExchangeState): boolean {
+  return (ALLOWED[from] & BIT[to]) !== 0;
+}
+
+/** What happens on an invalid transition (default: throw LSN_EXCHANGE_STATE). */
+export type InvalidTransitionHandler = (ex: Exchange, to: ExchangeState, error: ListenerError) => void;
+
+let onInvalid: InvalidTransitionHandler = (_ex, _to, error) => {
+  throw error;
+};
+
+/** The listener logs invalid transitions instead of throwing (see the file comment). */
+export function setInvalidTransitionHandler(handler: InvalidTransitionHandler): void {
+  onInvalid = handler;
+}
+
+/** Whether an exchange is finished (done or dropped): nothing more happens to it. */
+export function isFinal(state: ExchangeState): boolean {
+  return state === 'done' || state === 'dropped';
+}
 
 /** The listener side of a worker, as an exchange sees it. */
 export interface ExchangeOwner {
@@ -25,7 +95,11 @@ export interface ExchangeOwner {
 }
 
 export class Exchange {
-  state: ExchangeState = 'queued';
+  #state: ExchangeState = 'received';
+  /** Who produced the response; 'listener' until a worker or the cache takes it. */
+  answeredBy: AnsweredBy = 'listener';
+  /** The connection was reset or dropped before the response completed (requestEnd's `aborted`). */
+  aborted = false;
   readonly conn: Connection;
   readonly head: RequestHead;
   readonly method: string;
@@ -41,7 +115,11 @@ export class Exchange {
   readonly startedAt: number;
   /** GET/HEAD/OPTIONS/TRACE without a body: may be replayed once on another worker. */
   readonly replayable: boolean;
+  /** It ran once on a worker that died before answering; it is not replayed twice. */
   replayed = false;
+  /** The pool queue it waits in (set while queued), and since when (performance.now()). */
+  queue: PoolQueue | undefined = undefined;
+  queuedAt = 0;
 
   // Worker side
   owner: ExchangeOwner | undefined = undefined;
@@ -56,7 +134,6 @@ export class Exchange {
   bytesReceived: number;
 
   // Response
-  responded = false;
   status = 0;
   subStatus = 0;
   win32Status = 0;
@@ -74,7 +151,6 @@ export class Exchange {
   keepAlive: boolean;
   /** The response was a 101: the connection carries the new protocol's bytes both ways. */
   tunnel = false;
-  ended = false;
   responsePaused = false;
   /** Write a W3C line when done (the worker's HttpLoggingModule may say no). */
   logged = true;
@@ -85,9 +161,10 @@ export class Exchange {
   bodyPausedByWorker = false;
 
   // QoS (qos-limits.ts)
-  /** Paced by maxBandwidth / maxGlobalBandwidth: never stored in the response cache (IIS doesn't either). */
-  throttled = false;
-  /** The pacing applied to this response's bytes, when throttled. */
+  /**
+   * The pacing applied to this response's bytes (maxBandwidth / maxGlobalBandwidth). A paced
+   * response is never stored in the response cache (IIS doesn't either).
+   */
   throttle: BandwidthThrottle | undefined = undefined;
   /** Counted against serverRuntime appConcurrentRequestLimit until completed or cancelled. */
   concurrencySlot = false;
@@ -127,6 +204,37 @@ export class Exchange {
     this.replayable = !hasBody && (m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || m === 'TRACE');
   }
 
+  get state(): ExchangeState {
+    return this.#state;
+  }
+
+  /** Move to `next`, checked against TRANSITIONS (an invalid change is reported, see above). */
+  to(next: ExchangeState): void {
+    const from = this.#state;
+    if ((ALLOWED[from] & BIT[next]) === 0) {
+      onInvalid(this, next, new ListenerError('LSN_EXCHANGE_STATE', `exchange ${this.method} ${this.head.target}: invalid state change ${from} → ${next}`));
+    }
+    this.#state = next;
+  }
+
+  /** A response head exists (the worker's, the cache's or the listener's own). */
+  get responded(): boolean {
+    const s = this.#state;
+    return s === 'responding' || s === 'ended' || s === 'done';
+  }
+
+  /** The whole response is produced (or the exchange is finished). */
+  get ended(): boolean {
+    const s = this.#state;
+    return s === 'ended' || s === 'done' || s === 'dropped';
+  }
+
+  /** A worker holds the request: body bytes and flow control go to it (cache answers have a no-op owner). */
+  get withOwner(): boolean {
+    const s = this.#state;
+    return (s === 'dispatched' || s === 'responding') && this.owner !== undefined;
+  }
+
   /** 'HTTP/1.1' or 'HTTP/1.0' without building the string per request. */
   get protocol(): string {
     const h = this.head;
@@ -146,11 +254,11 @@ export class Exchange {
 
   /** Forget everything the dead worker produced, so the request can run again. */
   resetForReplay(): void {
-    this.state = 'queued';
+    this.to('queued');
     this.replayed = true;
+    this.answeredBy = 'listener';
     this.owner = undefined;
     this.stream = 0;
-    this.responded = false;
     this.status = 0;
     this.subStatus = 0;
     this.win32Status = 0;
@@ -162,7 +270,6 @@ export class Exchange {
     this.chunked = false;
     this.remaining = -1;
     this.keepAlive = this.head.keepAlive;
-    this.ended = false;
     this.responsePaused = false;
     this.logged = true;
     this.cacheHint = undefined;

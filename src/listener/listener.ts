@@ -12,10 +12,11 @@ import { ListenerError } from '../errors.js';
 import type { AppHintsMessage, ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import { boundedProcesses } from '../ipc/messages.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import type { Exchange } from './exchange.js';
+import { setInvalidTransitionHandler, type Exchange } from './exchange.js';
+import { cacheHit, cacheMiss, connectionClose, connectionOpen, httpErr, queueReject, requestEnd, type HttpErrEvent, type RequestEndEvent } from '../diagnostics.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
 import type { HttpSysErrorPage } from './http-response.js';
-import { HttpErrLog, type HttpErrReason } from './logging/httperr-log.js';
+import { HttpErrLog, type HttpErrEntry, type HttpErrReason } from './logging/httperr-log.js';
 import { NO_HEADERS, type LogRecord } from './logging/log-record.js';
 import { PoolQueue, type PoolQueueHost } from './pool-queue.js';
 import { DEFAULT_SERVER_QOS, SiteQos, serverQos, type ServerQos } from './qos-limits.js';
@@ -131,6 +132,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   /** Per-site (or central) W3C, IIS and NCSA request logs. */
   readonly #siteLogs: SiteLogs;
   readonly #httpErr: HttpErrLog;
+  /** #onRequestEnd is subscribed to requestEnd (some site writes a request log). */
+  #logsSubscribed = false;
   readonly #cache = new ResponseCache({ maxBytes: DEFAULT_CACHE_BYTES });
   readonly #computerName = hostname();
   #config: ConfigMessage | undefined;
@@ -151,6 +154,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       directory: options.httpErrDirectory,
       onError: (err) => options.logger.warn(err.message),
     });
+    // The httperr log is a subscriber (HTTP.sys always writes it: subscribed for the listener's life).
+    httpErr.subscribe(this.#onHttpErr);
+    // An exchange that changes state against its table is a bug: it costs that request, never the process.
+    setInvalidTransitionHandler((_ex, _to, err) => options.logger.error(`${err.code}: ${err.message}\n${err.stack ?? ''}`));
   }
 
   get connectionCount(): number {
@@ -221,6 +228,13 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       this.#pools.delete(key);
     }
     this.#siteLogs.apply(config);
+    // The request logs subscribe to requestEnd only while some site writes one: with logging off
+    // everywhere, requestEnd has no subscriber and completing a request builds nothing.
+    if (this.#siteLogs.active !== this.#logsSubscribed) {
+      this.#logsSubscribed = !this.#logsSubscribed;
+      if (this.#logsSubscribed) requestEnd.subscribe(this.#onRequestEnd);
+      else requestEnd.unsubscribe(this.#onRequestEnd);
+    }
     this.#applyQos(config);
     // A new configuration may change any response: start the cache afresh (IIS flushes too).
     const maxCacheSize = config.section('system.webServer/caching').num('maxCacheSize');
@@ -374,10 +388,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
         ex.resetForReplay();
         q.requeueFront(ex);
       } else if (!ex.wrote) {
-        ex.state = 'queued'; // hand it back so the connection answers it in order
+        // Nothing reached the client: the listener answers in the exchange's slot instead.
         ex.out = [];
         ex.outBytes = 0;
-        ex.responded = false;
+        ex.owner = undefined;
         this.reject(ex, 'badGateway', 'Connection_Abandoned_By_AppPool');
       } else {
         // Part of the response is already on the wire: the only honest signal is a reset.
@@ -426,9 +440,11 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       if (key !== undefined) {
         const hit = this.#cache.lookup(key);
         if (hit !== undefined) {
+          if (cacheHit.hasSubscribers) cacheHit.publish({ key: ex, siteId: ex.site!.id, cacheKey: key });
           this.#serveCached(ex, hit);
           return;
         }
+        if (cacheMiss.hasSubscribers) cacheMiss.publish({ key: ex, siteId: ex.site!.id, cacheKey: key });
         if (ex.method === 'GET') {
           this.#cache.noteRequest(key);
           ex.cacheKey = key;
@@ -442,6 +458,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       if (q !== undefined) this.#appPools.set(app, q);
     }
     if (q === undefined) {
+      if (queueReject.hasSubscribers) queueReject.publish({ key: ex, poolName: ex.poolName, reason: 'AppOffline' });
       this.reject(ex, 'serviceUnavailable', 'AppOffline');
       return;
     }
@@ -450,15 +467,17 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   /** A worker's response that may be kept (see response-cache.ts for the rules). */
   cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void {
-    if (ex.cacheKey === undefined || ex.cacheHint === undefined || ex.replayed || ex.throttled) return;
+    if (ex.cacheKey === undefined || ex.cacheHint === undefined || ex.replayed || ex.throttle !== undefined) return;
     // The frame buffer may be shared with other responses: keep a copy of just this body.
     this.#cache.offer(ex.cacheKey, ex.cacheHint, head.status, head.reason, head.headers, Buffer.from(body), end.log);
   }
 
   /** Answer from the cache: a fresh Date, HEAD without a body, 304 for a matching validator. */
   #serveCached(ex: Exchange, e: CachedResponse): void {
-    ex.state = 'dispatched';
+    // The cache takes the worker's place: its owner has nothing to forward or pause.
+    ex.answeredBy = 'cache';
     ex.owner = CACHE_OWNER;
+    ex.to('dispatched');
     ex.logged = e.log; // httpLogging dontLog / selectiveLogging decided for the URL
     const conn = ex.conn;
     if (notModified(ex.head.rawHeaders, e)) {
@@ -501,11 +520,13 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     if (conn.qos === undefined && site !== undefined) {
       if (site.connections >= site.maxConnections) {
         ex.keepAlive = false;
+        if (queueReject.hasSubscribers) queueReject.publish({ key: ex, poolName: ex.poolName, reason: 'ConnLimit' });
         this.reject(ex, 'serviceUnavailable', 'ConnLimit');
         return false;
       }
       site.connections++;
       conn.qos = site;
+      if (connectionOpen.hasSubscribers) connectionOpen.publish({ key: conn, siteId: site.siteId, remoteAddress: conn.remoteAddress, localPort: conn.localPort });
     }
     if (this.#inProgress >= this.qos.appConcurrentRequestLimit) {
       ex.subStatus = 2;
@@ -515,10 +536,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#inProgress++;
     ex.concurrencySlot = true;
     const throttle = site?.throttle;
-    if (throttle !== undefined) {
-      ex.throttle = throttle;
-      ex.throttled = true;
-    }
+    if (throttle !== undefined) ex.throttle = throttle;
     return true;
   }
 
@@ -548,8 +566,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   expire(ex: Exchange): void {
     // HTTP.sys's timers end silently: the connection is dropped, the reason goes to httperr.
-    ex.state = 'done';
     this.#httpErrFor(ex.conn, 'Timer_AppPool', undefined, ex, ex.head);
+    ex.conn.finish(ex, 'dropped');
     ex.conn.socket.destroy();
   }
 
@@ -559,16 +577,52 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   cancel(ex: Exchange): void {
     this.#release(ex);
-    if (ex.state === 'dispatched') ex.owner?.abort(ex);
-    // queued exchanges are skipped by the pool queue once their state is no longer 'queued'
+    if (ex.state === 'queued') ex.queue?.leave(ex, 'cancelled');
+    else if (ex.withOwner) ex.owner!.abort(ex);
+    ex.owner = undefined;
   }
 
-  completed(ex: Exchange, conn: Connection): void {
+  /** Every exchange ends here once (Connection.finish): the requestEnd event, which the W3C log subscribes to. */
+  completed(ex: Exchange, _conn: Connection): void {
     this.#release(ex);
-    // A local answer with an httperr reason is logged there; 503.2 (no reason) goes to the site log.
-    if ((ex.state === 'local' && ex.httpErrReason !== undefined) || ex.site === undefined || !ex.logged) return; // httperr has it, or dontLog
+    if (requestEnd.hasSubscribers) {
+      const now = performance.now();
+      const site = ex.site;
+      requestEnd.publish({
+        key: ex,
+        siteId: site === undefined ? 0 : site.id,
+        siteName: site === undefined ? '' : site.name,
+        poolName: ex.poolName,
+        method: ex.method,
+        status: ex.status,
+        subStatus: ex.subStatus,
+        win32Status: ex.win32Status,
+        bytesSent: ex.bytesSent,
+        bytesReceived: ex.bytesReceived,
+        endedAt: now,
+        durationMs: now - ex.startedAt,
+        answeredBy: ex.answeredBy,
+        aborted: ex.aborted,
+      });
+    }
+  }
+
+  /**
+   * The site logs' subscriber to requestEnd (subscribed while some site logs). It reads the
+   * exchange (the event's key) for the fields only the W3C line needs, and builds nothing for a
+   * request its site does not log.
+   */
+  readonly #onRequestEnd = (message: unknown): void => {
+    const ev = message as RequestEndEvent;
+    const ex = ev.key as Exchange;
+    // Another listener in this process (tests): not ours.
+    if (!this.#connections.has(ex.conn)) return;
+    // A dropped request has no line; a listener answer with an httperr reason is logged there
+    // (503.2, which has none, goes to the site log); dontLog.
+    if (ex.state !== 'done' || (ex.answeredBy === 'listener' && ex.httpErrReason !== undefined) || ex.site === undefined || !ex.logged) return;
     const log = this.#siteLogs.get(ex.site.id);
     if (log === undefined) return;
+    const conn = ex.conn;
     const raw = ex.head.rawHeaders;
     const rec: LogRecord = {
       time: Date.now(),
@@ -593,13 +647,34 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       win32Status: ex.win32Status,
       bytesSent: ex.bytesSent,
       bytesReceived: ex.bytesReceived,
-      timeTakenMs: Math.round(performance.now() - ex.startedAt),
+      timeTakenMs: Math.round(ev.durationMs),
       appPoolId: ex.poolName,
       requestHeaders: raw,
       responseHeaders: ex.responseHeaders ?? NO_HEADERS,
     };
     log.write(rec);
-  }
+  };
+
+  /** The httperr log's subscriber: this listener's records only. */
+  readonly #onHttpErr = (message: unknown): void => {
+    const ev = message as HttpErrEvent;
+    if (!this.#connections.has(ev.connection as Connection)) return;
+    const entry: HttpErrEntry = {
+      time: ev.time,
+      clientIp: ev.clientIp,
+      clientPort: ev.clientPort,
+      serverIp: ev.serverIp,
+      serverPort: ev.serverPort,
+      protocolVersion: ev.protocolVersion,
+      method: ev.method,
+      uri: ev.uri,
+      status: ev.status,
+      siteId: ev.siteId,
+      reason: ev.reason as HttpErrReason,
+      queueName: ev.queueName,
+    };
+    this.#httpErr.write(entry);
+  };
 
   /** The site's log has custom fields reading response headers: the connection keeps them on the exchange. */
   keepsResponseHeaders(ex: Exchange): boolean {
@@ -611,9 +686,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   #httpErrFor(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void {
+    if (!httpErr.hasSubscribers) return;
     const h = head ?? ex?.head;
     const known = h !== undefined && h.method !== '';
-    this.#httpErr.write({
+    httpErr.publish({
+      key: ex ?? conn,
+      connection: conn,
       time: Date.now(),
       clientIp: conn.remoteAddress,
       clientPort: conn.remotePort,
@@ -630,7 +708,11 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   connectionClosed(conn: Connection): void {
-    if (conn.qos !== undefined) conn.qos.connections--;
+    const site = conn.qos;
+    if (site !== undefined) {
+      site.connections--;
+      if (connectionClose.hasSubscribers) connectionClose.publish({ key: conn, siteId: site.siteId, remoteAddress: conn.remoteAddress, localPort: conn.localPort });
+    }
     this.#connections.delete(conn);
   }
 
@@ -661,6 +743,9 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     for (const c of this.#connections) c.socket.destroy();
     for (const w of this.#workers) w.drain();
     this.timers.stop();
+    if (this.#logsSubscribed) requestEnd.unsubscribe(this.#onRequestEnd);
+    this.#logsSubscribed = false;
+    httpErr.unsubscribe(this.#onHttpErr);
     await this.#siteLogs.close();
     await this.#httpErr.close();
   }

@@ -7,6 +7,7 @@ import type { Exchange } from './exchange.js';
 import type { WorkerEndpoint } from './worker-endpoint.js';
 import type { HttpErrReason } from './logging/httperr-log.js';
 import type { HttpSysErrorPage } from './http-response.js';
+import { queueEnter, queueLeave, queueReject, type QueueLeaveEvent } from '../diagnostics.js';
 
 export type PoolQueueState = 'Started' | 'Stopped';
 
@@ -49,6 +50,8 @@ export class PoolQueue {
   /** Workers that can take requests, as counted by the last #pick(). */
   #readyCount = 0;
   #sweeper: NodeJS.Timeout | undefined;
+  /** Requests waiting now (pendingCount also counts cancelled ones until they are skipped). */
+  #waiting = 0;
   readonly workers: WorkerEndpoint[] = [];
 
   constructor(name: string, queueLength: number, host: PoolQueueHost) {
@@ -64,6 +67,7 @@ export class PoolQueue {
 
   submit(ex: Exchange): void {
     if (this.state === 'Stopped') {
+      if (queueReject.hasSubscribers) queueReject.publish({ key: ex, poolName: this.name, reason: this.stopReason });
       this.#host.reject(ex, 'serviceUnavailable', this.stopReason, this.resetConnections);
       return;
     }
@@ -75,10 +79,12 @@ export class PoolQueue {
       return;
     }
     if (this.pendingCount >= this.queueLength) {
+      if (queueReject.hasSubscribers) queueReject.publish({ key: ex, poolName: this.name, reason: 'QueueFull' });
       this.#host.reject(ex, 'serviceUnavailable', 'QueueFull');
       return;
     }
     this.#pending.push(ex);
+    this.#enter(ex);
     this.#armSweeper();
     if (w !== undefined) this.#drain();
     else this.#host.demand(this);
@@ -96,7 +102,10 @@ export class PoolQueue {
       const now = performance.now();
       for (let i = this.#head; i < this.#pending.length; i++) {
         const ex = this.#pending[i]!;
-        if (ex.state === 'queued' && now - ex.startedAt > this.#host.queueTimeoutMs(ex)) this.#host.expire(ex);
+        if (ex.state === 'queued' && now - ex.startedAt > this.#host.queueTimeoutMs(ex)) {
+          this.leave(ex, 'expired');
+          this.#host.expire(ex);
+        }
       }
     }, QUEUE_SWEEP_MS);
     this.#sweeper.unref();
@@ -106,7 +115,25 @@ export class PoolQueue {
   requeueFront(ex: Exchange): void {
     if (this.#head > 0) this.#pending[--this.#head] = ex;
     else this.#pending.unshift(ex);
+    this.#enter(ex);
     this.#armSweeper();
+  }
+
+  /** `ex` joins the queue (its state becomes queued unless it is already, as a replay's is). */
+  #enter(ex: Exchange): void {
+    if (ex.state !== 'queued') ex.to('queued');
+    ex.queue = this;
+    ex.queuedAt = performance.now();
+    this.#waiting++;
+    if (queueEnter.hasSubscribers) queueEnter.publish({ key: ex, poolName: this.name, length: this.#waiting });
+  }
+
+  /** `ex` leaves the queue (once; a cancelled one stays in #pending until skipped). */
+  leave(ex: Exchange, outcome: QueueLeaveEvent['outcome']): void {
+    if (ex.queue !== this) return;
+    ex.queue = undefined;
+    this.#waiting--;
+    if (queueLeave.hasSubscribers) queueLeave.publish({ key: ex, poolName: this.name, waitedMs: performance.now() - ex.queuedAt, outcome, length: this.#waiting });
   }
 
   workerReady(w: WorkerEndpoint): void {
@@ -135,7 +162,10 @@ export class PoolQueue {
     this.state = 'Stopped';
     this.stopReason = reason;
     this.resetConnections = resetConnections;
-    for (const ex of this.#takeAll()) this.#host.reject(ex, 'serviceUnavailable', reason, resetConnections);
+    for (const ex of this.#takeAll()) {
+      this.leave(ex, 'rejected');
+      this.#host.reject(ex, 'serviceUnavailable', reason, resetConnections);
+    }
   }
 
   start(): void {
@@ -180,6 +210,7 @@ export class PoolQueue {
       if (w === undefined) break;
       if (w.outstanding > 0 && this.#readyCount < Math.max(this.maxProcesses, this.hintedProcesses)) this.#host.demand(this);
       this.#pending[this.#head++] = undefined as unknown as Exchange;
+      this.leave(ex, 'dispatched');
       this.#dispatch(w, ex);
     }
     if (this.#head === this.#pending.length) {

@@ -10,6 +10,7 @@
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { CacheableMessage } from '../ipc/messages.js';
+import { cacheRemove, cacheStore, type CacheRemoveEvent } from '../diagnostics.js';
 
 export interface CachedResponse {
   readonly key: string;
@@ -117,7 +118,7 @@ export class ResponseCache {
     if (e === undefined) return undefined;
     const now = this.#now();
     if (now >= e.expiresAt) {
-      this.#remove(key);
+      this.#remove(key, 'expired');
       return undefined;
     }
     e.lastHit = now;
@@ -146,7 +147,7 @@ export class ResponseCache {
     const bytes = body.length + headerBytes(headers);
     if (bytes > this.maxBytes) return false;
     const expiresAt = hint.policy === 'timePeriod' ? now + hint.durationMs : Infinity;
-    this.#remove(key); // an older entry for the same URL (its registrations go with it)
+    this.#remove(key, 'invalidated'); // an older entry for the same URL (its registrations go with it)
     const deps: Array<[string, string]> = [];
     if (hint.policy === 'untilChange') {
       for (const file of hint.dependencies) {
@@ -205,10 +206,11 @@ export class ResponseCache {
     this.#deps.set(key, deps);
     this.#bytes += bytes;
     this.stats.stored++;
+    if (cacheStore.hasSubscribers) cacheStore.publish({ cacheKey: key, bytes, entries: this.#entries.size });
     while (this.#bytes > this.maxBytes) {
       const oldest = this.#entries.keys().next();
       if (oldest.done === true) break;
-      this.#remove(oldest.value);
+      this.#remove(oldest.value, 'evicted');
       this.stats.evicted++;
     }
     this.#armScavenger();
@@ -217,7 +219,7 @@ export class ResponseCache {
 
   /** Drop everything (the configuration changed). */
   clear(): void {
-    for (const key of [...this.#entries.keys()]) this.#remove(key);
+    for (const key of [...this.#entries.keys()]) this.#remove(key, 'flushed');
     this.#hits.clear();
     this.#hitChars = 0;
   }
@@ -249,17 +251,18 @@ export class ResponseCache {
       if (set !== undefined) keys.push(...set);
     }
     for (const key of keys) {
-      if (this.#remove(key)) this.stats.invalidated++;
+      if (this.#remove(key, 'invalidated')) this.stats.invalidated++;
     }
   }
 
-  #remove(key: string): boolean {
+  #remove(key: string, reason: CacheRemoveEvent['reason']): boolean {
     const e = this.#entries.get(key);
     if (e === undefined) return false;
     this.#entries.delete(key);
     this.#bytes -= e.bytes;
     this.#release(key, this.#deps.get(key) ?? []);
     this.#deps.delete(key);
+    if (cacheRemove.hasSubscribers) cacheRemove.publish({ cacheKey: key, reason, entries: this.#entries.size });
     return true;
   }
 
@@ -282,7 +285,9 @@ export class ResponseCache {
     this.#scavenger = setInterval(() => {
       const now = this.#now();
       for (const [key, e] of this.#entries) {
-        if (now - e.lastHit >= SCAVENGER_PERIOD_MS || now >= e.expiresAt) this.#remove(key);
+        // UriScavengerPeriod without a hit is an eviction (HTTP.sys's scavenger), a past time period an expiry.
+        if (now >= e.expiresAt) this.#remove(key, 'expired');
+        else if (now - e.lastHit >= SCAVENGER_PERIOD_MS) this.#remove(key, 'evicted');
       }
       if (this.#entries.size === 0 && this.#scavenger !== undefined) {
         clearInterval(this.#scavenger);

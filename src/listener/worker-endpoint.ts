@@ -5,9 +5,11 @@
  */
 import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
+import { IpcError } from '../errors.js';
 import type { AppHintsMessage, CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, RecycleRequestMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 import type { Connection } from './connection.js';
+import { requestDispatch, type RequestDispatchEvent } from '../diagnostics.js';
 
 export type WorkerEndpointState = 'starting' | 'ready' | 'draining' | 'closed';
 
@@ -80,12 +82,20 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     const conn = ex.conn;
     const stream = this.#nextStream++;
     if (this.#nextStream > 0xfffffff0) this.#nextStream = 1;
-    ex.state = 'dispatched';
+    ex.to('dispatched');
+    ex.answeredBy = 'worker';
     ex.owner = this;
     this.dispatched++;
     ex.stream = stream;
     this.#inflight.set(stream, ex);
     const h = ex.head;
+    // A tracing subscriber may give the worker a traceparent (its span for this request).
+    let traceparent = '';
+    if (requestDispatch.hasSubscribers) {
+      const ev: RequestDispatchEvent = { key: ex, poolName: this.poolName, pid: this.pid, replay: ex.replayed, dispatchedAt: performance.now(), traceparent: '' };
+      requestDispatch.publish(ev);
+      traceparent = ev.traceparent;
+    }
     this.#channel.sendRequestHead(stream, {
       method: h.method,
       rawUrl: h.target,
@@ -99,6 +109,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
       localPort: conn.localPort,
       contentLength: ex.requestContentLength,
       rawHeaders: h.rawHeaders,
+      traceparent,
     });
     conn.dispatched(ex);
   }
@@ -219,9 +230,11 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   appHints(msg: AppHintsMessage): void {
     this.#events.appHints(this, msg);
   }
-  closed(): void {
+  closed(error?: Error): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    // A frame the listener refused (IPC_PROTOCOL, IPC_INVALID_MESSAGE) closed the channel: say why.
+    if (error instanceof IpcError) this.#events.log(this, { level: 'error', message: `${error.code}: ${error.message}; its channel was closed` });
     const orphans: Exchange[] = [];
     for (const ex of this.#inflight.values()) {
       this.#releaseBody(ex); // a pause the dead worker asked for would never be lifted

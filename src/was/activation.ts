@@ -26,6 +26,7 @@ import type { PoolSettings, RecycleReason } from './pool-settings.js';
 import { readCpuMs, readMemory } from './proc-stats.js';
 import { createCpuThrottle, type CpuThrottleGroup, type ThrottleMode } from './cpu-throttle.js';
 import { workerBaseEnvironment } from './worker-environment.js';
+import * as events from '../diagnostics.js';
 
 export type { PoolSettings, RecycleReason } from './pool-settings.js';
 
@@ -142,6 +143,10 @@ interface WorkerEntry {
   lastCpuMs: number;
   /** Drain time its hosted app asked for (iisnode gracefulShutdownTimeout), 0 = none. */
   shutdownHintMs: number;
+  /** Why WAS let it go, in the words of wharf:worker:exit ('' = nobody asked: a crash). */
+  exitCause: string;
+  /** performance.now() when the ping awaiting its pong was sent. */
+  pingSentAt: number;
 }
 
 let nextPingId = 1;
@@ -181,6 +186,15 @@ const RECYCLE_EVENTS: Readonly<Record<RecycleReason, readonly [number, string]>>
   ConfigChange: [5080, 'had its application pool configuration changed'],
   PrivateMemory: [5117, 'reached its allowed private bytes limit'],
 };
+
+/** RecycleReason as wharf:pool:recycle words it ('Time' → 'time', 'PrivateMemory' → 'privateMemory'). */
+function recycleWord(reason: RecycleReason): string {
+  return reason[0]!.toLowerCase() + reason.slice(1);
+}
+
+function publishPoolState(rt: PoolRuntime, reason: string): void {
+  if (events.poolState.hasSubscribers) events.poolState.publish({ poolName: rt.settings.name, state: rt.state, reason });
+}
 
 export class ActivationService {
   readonly #host: ActivationHost;
@@ -231,6 +245,7 @@ export class ActivationService {
         };
         this.#applyThrottle(fresh);
         this.#pools.set(key, fresh);
+        publishPoolState(fresh, fresh.state === 'Started' ? 'autoStart' : 'autoStart=false');
         if (fresh.state === 'Stopped') this.#host.poolStopped(p.name, 'Disabled', p.failure.loadBalancerCapabilities === 'TcpLevel');
         this.#armSchedule(fresh);
         this.#reconcile(fresh);
@@ -300,6 +315,7 @@ export class ActivationService {
     const w = rt?.workers.get(pid);
     if (rt === undefined || w === undefined || w.state !== 'Starting') return;
     this.#transition(w, 'Running');
+    if (events.workerReady.hasSubscribers) events.workerReady.publish({ poolName: rt.settings.name, pid });
     clearTimeout(w.startupTimer);
     w.startupTimer = undefined;
     rt.consecutiveFailures = 0;
@@ -336,6 +352,7 @@ export class ActivationService {
     const w = rt?.workers.get(pid);
     if (rt === undefined || w === undefined || w.pingId !== id) return;
     w.pingId = 0;
+    if (events.workerPing.hasSubscribers) events.workerPing.publish({ poolName: rt.settings.name, pid, roundTripMs: performance.now() - w.pingSentAt });
     clearTimeout(w.pingTimer);
     this.#schedulePing(rt, w);
   }
@@ -386,6 +403,7 @@ export class ActivationService {
     const rt = this.#pool(name);
     if (rt.state === 'Started') throw new AdminError('ADM_REQUEST', `application pool "${rt.settings.name}" is already started`);
     rt.state = 'Started';
+    publishPoolState(rt, 'admin');
     rt.failures = [];
     rt.consecutiveFailures = 0;
     clearTimeout(rt.retryTimer);
@@ -449,6 +467,7 @@ export class ActivationService {
 
   #stopPool(rt: PoolRuntime, reason: 'Disabled' | 'AppOffline', why: string): void {
     rt.state = 'Stopping';
+    publishPoolState(rt, reason === 'AppOffline' ? 'rapidFailProtection' : 'admin');
     clearTimeout(rt.retryTimer);
     rt.retryTimer = undefined;
     // TcpLevel: a load balancer in front sees the server as down (connection reset), not a 503.
@@ -459,7 +478,9 @@ export class ActivationService {
   }
 
   #settleStopped(rt: PoolRuntime): void {
-    if (rt.state === 'Stopping' && rt.workers.size === 0 && rt.launching === 0) rt.state = 'Stopped';
+    if (rt.state !== 'Stopping' || rt.workers.size !== 0 || rt.launching !== 0) return;
+    rt.state = 'Stopped';
+    publishPoolState(rt, 'drained');
   }
 
   /** Recycle one Running worker (overlapped: it serves on until its replacement is Running). */
@@ -468,6 +489,8 @@ export class ActivationService {
     const [event, text] = RECYCLE_EVENTS[reason];
     const why = `worker process ${w.pid} serving application pool '${rt.settings.name}' ${text}`;
     if (!logged && rt.settings.recycling.logEventOn.has(reason)) this.#host.log('info', `WAS ${event}: ${why}; recycling it`);
+    if (events.poolRecycle.hasSubscribers) events.poolRecycle.publish({ poolName: rt.settings.name, pid: w.pid, reason: recycleWord(reason) });
+    w.exitCause = 'recycle';
     if (rt.settings.recycling.disallowOverlappingRotation || rt.state !== 'Started') {
       this.#drain(rt, w, why);
       return;
@@ -488,12 +511,14 @@ export class ActivationService {
     this.#transition(w, 'Draining');
     w.exitReason = why;
     w.expected = true;
+    if (w.exitCause === '') w.exitCause = 'stop';
     this.#clearTimers(w); // the kill timer is armed just below
     this.#host.drain(rt.settings.name, w.pid);
     const hinted = w.shutdownHintMs;
     const limit = hinted > 0 ? Math.min(hinted, rt.settings.shutdownTimeLimitMs) : rt.settings.shutdownTimeLimitMs;
     w.killTimer = setTimeout(() => {
       this.#host.log('warn', `WAS 5013: worker ${w.pid} of pool ${rt.settings.name} exceeded shutdownTimeLimit (${limit} ms) while shutting down; killing it`);
+      w.exitCause = 'shutdownTimeLimit';
       w.child.kill('SIGKILL');
     }, limit);
     w.killTimer.unref();
@@ -511,10 +536,13 @@ export class ActivationService {
       if (w.state !== 'Running' && w.state !== 'Recycling') return;
       const id = nextPingId++;
       w.pingId = id;
+      w.pingSentAt = performance.now();
       this.#host.ping(s.name, w.pid, id);
       w.pingTimer = setTimeout(() => {
         if (w.pingId !== id || (w.state !== 'Running' && w.state !== 'Recycling')) return;
         w.exitReason = 'it failed to respond to a ping';
+        w.exitCause = 'ping';
+        if (events.workerPing.hasSubscribers) events.workerPing.publish({ poolName: s.name, pid: w.pid, roundTripMs: -1 });
         if (s.failure.orphanWorkerProcess) {
           this.#orphan(rt, w);
           return;
@@ -543,6 +571,8 @@ export class ActivationService {
     this.#orphans.add(w.child);
     w.child.once('exit', () => this.#orphans.delete(w.child));
     this.#host.orphan(s.name, w.pid);
+    // The pool is done with it (it is left running): its exit, for the pool, is now.
+    if (events.workerExit.hasSubscribers) events.workerExit.publish({ poolName: s.name, pid: w.pid, code: null, signal: null, reason: 'orphaned', failure: true });
     const f = s.failure;
     if (f.orphanActionExe !== '') this.#runAction(rt, 'orphanActionExe', f.orphanActionExe, f.orphanActionParams, w.pid);
     this.#recordFailure(rt);
@@ -566,6 +596,7 @@ export class ActivationService {
       const minutes = Math.round(idle / 60000);
       const why = `was shut down due to inactivity (idleTimeout ${minutes} minute${minutes === 1 ? '' : 's'})`;
       if (rt.settings.logIdleTimeout) this.#host.log('info', `WAS 5186: worker process ${w.pid} serving application pool '${rt.settings.name}' ${why}`);
+      w.exitCause = 'idle';
       this.#drain(rt, w, why);
       // AlwaysRunning keeps a worker: the replacement starts when this one has gone.
     }, Math.max(10, delay));
@@ -702,6 +733,7 @@ export class ActivationService {
         w.cpuAtWindowStart = w.lastCpuMs;
         w.expected = true;
         w.exitReason = 'it exceeded its pool\'s CPU limit';
+        w.exitCause = 'cpuLimit';
         w.child.kill('SIGKILL');
       }
     } else {
@@ -787,9 +819,12 @@ export class ActivationService {
       cpuAtWindowStart: 0,
       lastCpuMs: 0,
       shutdownHintMs: 0,
+      exitCause: '',
+      pingSentAt: 0,
     };
     w.startupTimer = setTimeout(() => {
       this.#host.log('warn', `worker ${pid} of pool ${s.name} did not start within startupTimeLimit (${s.startupTimeLimitMs} ms); killing it`);
+      w.exitCause = 'startup';
       child.kill('SIGKILL');
     }, s.startupTimeLimitMs);
     w.startupTimer.unref();
@@ -805,6 +840,7 @@ export class ActivationService {
     child.on('exit', (code, signal) => this.#exited(rt, w, code, signal));
     const as = launch.user !== undefined ? ` as ${launch.user}` : '';
     this.#host.log('info', `started worker ${pid} for pool ${s.name}${as}${spare !== undefined ? ' (pre-started spare)' : ''}`);
+    if (events.workerStart.hasSubscribers) events.workerStart.publish({ poolName: s.name, pid, fromSpare: spare !== undefined });
     this.#host.attach(s.name, pid, child.stdio[3] as Duplex, spare !== undefined ? assigned : undefined);
     this.#ensureSpare(SPARE_DELAY_MS);
   }
@@ -870,6 +906,10 @@ export class ActivationService {
     this.#clearTimers(w);
     const was = w.state;
     this.#transition(w, 'Exited');
+    if (events.workerExit.hasSubscribers) {
+      const reason = w.exitCause !== '' ? w.exitCause : this.#stopping ? 'stop' : was === 'Starting' ? 'startup' : 'crash';
+      events.workerExit.publish({ poolName: rt.settings.name, pid: w.pid, code, signal, reason, failure: !w.expected && !this.#stopping });
+    }
     rt.workers.delete(w.pid);
     rt.cpuWindowUsedMs += Math.max(0, w.lastCpuMs - w.cpuAtWindowStart);
     if (rt.workers.size === 0 && (this.#stopping || this.#pools.get(rt.settings.name.toLowerCase()) !== rt)) this.#releaseThrottle(rt);

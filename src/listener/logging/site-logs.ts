@@ -58,6 +58,11 @@ export class SiteLogs {
     return this.#sites.get(siteId)?.log;
   }
 
+  /** Whether any site writes a request log (the listener subscribes to requestEnd only then). */
+  get active(): boolean {
+    return this.#central !== undefined ? this.#centralSites.size > 0 : this.#sites.size > 0;
+  }
+
   /** Whether responses of this site must keep their headers for its log (custom fields). */
   needsResponseHeaders(siteId: number): boolean {
     return this.#responseHeaderSites.has(siteId);
