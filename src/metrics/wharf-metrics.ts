@@ -110,6 +110,8 @@ export class WharfMetrics {
   readonly #requestChildren = new Map<string, Map<string, Map<number, CounterChild>>>();
   readonly #durationChildren = new Map<string, HistogramChild>();
   readonly #connectionChildren = new Map<string, GaugeChild>();
+  /** The site label of each child in #connectionChildren (and of children since removed). */
+  readonly #connectionSites = new WeakMap<GaugeChild, string>();
   /** The connection's site child, so its close counts where its open did even across a rename. */
   readonly #openConnections = new WeakMap<object, GaugeChild>();
   readonly #queueChildren = new Map<string, GaugeChild>();
@@ -333,6 +335,10 @@ export class WharfMetrics {
     return child;
   }
 
+  #siteNameOf(child: GaugeChild): string {
+    return this.#connectionSites.get(child) ?? '';
+  }
+
   static #nested(map: Map<string, Map<string, CounterChild>>, a: string, b: string, make: () => CounterChild): CounterChild {
     let inner = map.get(a);
     if (inner === undefined) map.set(a, (inner = new Map()));
@@ -379,7 +385,10 @@ export class WharfMetrics {
     const ev = message as ConnectionEvent;
     const site = this.#siteNames.get(ev.siteId) ?? String(ev.siteId);
     let child = this.#connectionChildren.get(site);
-    if (child === undefined) this.#connectionChildren.set(site, (child = this.#connections.labels(site)));
+    if (child === undefined) {
+      this.#connectionChildren.set(site, (child = this.#connections.labels(site)));
+      this.#connectionSites.set(child, site);
+    }
     child.inc();
     this.#openConnections.set(ev.key, child);
   };
@@ -389,7 +398,8 @@ export class WharfMetrics {
     const child = this.#openConnections.get(ev.key);
     if (child === undefined) return; // opened before metrics were on
     this.#openConnections.delete(ev.key);
-    child.dec();
+    // Not if its site left the configuration meanwhile: its series is gone, and must not come back negative.
+    if (this.#connectionChildren.get(this.#siteNameOf(child)) === child) child.dec();
   };
 
   readonly #onWorkerStart = (message: unknown): void => {
