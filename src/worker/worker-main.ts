@@ -20,6 +20,7 @@ import { RequestBody, type BodyFlowControl } from './request-body.js';
 import { runApplicationInitialization } from './app-init.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
 import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
+import { ModuleError } from '../errors.js';
 
 /** The pool from `-ap "<pool>"`, or undefined for `--spare` (a pool is assigned by the Init message). */
 function poolFromArgv(argv: readonly string[]): string | undefined {
@@ -344,7 +345,7 @@ class Worker implements WorkerInbound {
     const s = this.#streams.get(stream);
     if (s === undefined) return;
     s.aborted = true;
-    s.requestBody?.fail(new Error('the client disconnected'));
+    s.requestBody?.fail(new ModuleError('MOD_CLIENT_DISCONNECTED', 'the client disconnected'));
     s.wake();
     const listeners = s.abortListeners;
     s.abortListeners = undefined;
