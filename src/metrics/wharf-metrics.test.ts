@@ -179,9 +179,9 @@ test('pools: recycles by trigger, failures only for exits WAS did not ask for, e
 test('a live worker\'s process metrics come from /proc, labelled by pool and pid, and go when it exits', async (t) => {
   const m = subscribed(t);
   // A real process stands in for a worker: what /proc says about it is what the metrics must say.
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, ['-e', 'console.log("ready"); setInterval(() => {}, 1000)'], { stdio: ['ignore', 'pipe', 'ignore'] });
   t.after(() => child.kill('SIGKILL'));
-  await new Promise((r) => child.once('spawn', r));
+  await new Promise((r) => child.stdout.once('data', r)); // node is up, not still exec'ing
   const pid = child.pid!;
   events.workerStart.publish({ poolName: 'ShopPool', pid, fromSpare: false });
   const labels = { pool: 'ShopPool', pid };
@@ -195,7 +195,6 @@ test('a live worker\'s process metrics come from /proc, labelled by pool and pid
   assert.ok(((await value(m, 'wharf_worker_process_cpu_seconds_total', labels)) ?? -1) >= 0);
   assert.equal(await value(m, 'wharf_apppool_worker_processes', { pool: 'ShopPool' }), 1);
   events.workerExit.publish({ poolName: 'ShopPool', pid, code: 0, signal: null, reason: 'idle', failure: false });
-  await new Promise((r) => setTimeout(r, 300)); // past the per-scrape /proc sample's 250 ms
   assert.equal(await value(m, 'wharf_worker_process_resident_memory_bytes', labels), undefined);
   assert.equal(await value(m, 'wharf_worker_process_cpu_seconds_total', labels), undefined);
 });

@@ -37,6 +37,8 @@ export class WorkerProcessMetrics {
   /** Live workers: pid → pool (the configured name). */
   readonly #live = new Map<number, string>();
   readonly #bootTime = bootTimeSeconds();
+  /** When /proc was last read for the per-pid series (performance.now()). */
+  #sampledAt = -Infinity;
 
   constructor(o: WorkerProcessMetricsOptions) {
     const registers = [o.registry];
@@ -53,15 +55,19 @@ export class WorkerProcessMetrics {
       },
     });
     // One /proc read per worker per scrape, shared by the series below: whichever collect() of a
-    // scrape comes first reads, the others (within the same 250 ms) use what it read.
+    // scrape comes first reads, the others (within the same 250 ms, while no worker came or went)
+    // use what it read.
     let sample = new Map<number, Sample>();
-    let sampledAt = -Infinity;
     const read = (): Map<number, Sample> => {
       const now = performance.now();
-      if (now - sampledAt < 250) return sample;
-      sampledAt = now;
+      if (now - this.#sampledAt < 250) return sample;
+      this.#sampledAt = now;
       sample = new Map();
-      for (const [pid, pool] of live) sample.set(pid, { pool, stat: readStatFields(pid), memory: readMemory(pid) });
+      for (const [pid, pool] of live) {
+        const memory = readMemory(pid);
+        // A process that has exited but not been reaped yet has no memory lines: no numbers, not zeros.
+        sample.set(pid, { pool, stat: readStatFields(pid), memory: memory !== undefined && memory.virtualKb > 0 ? memory : undefined });
+      }
       return sample;
     };
     new Counter({
@@ -113,9 +119,11 @@ export class WorkerProcessMetrics {
 
   started(pool: string, pid: number): void {
     this.#live.set(pid, pool);
+    this.#sampledAt = -Infinity;
   }
 
   exited(pid: number): void {
     this.#live.delete(pid);
+    this.#sampledAt = -Infinity;
   }
 }
