@@ -182,7 +182,7 @@ export class WharfMetrics {
     });
     this.#recycles = new Counter({
       name: 'wharf_apppool_recycles_total',
-      help: 'Worker recycles, by trigger (time, requests, schedule, memory, privateMemory, configChange, onDemand, watchedFiles, appOffline …). IIS: APP_POOL_WAS Total Application Pool Recycles.',
+      help: 'Worker recycles, by trigger (time, requests, schedule, memory, privateMemory, configChange, onDemand, isapiUnhealthy). IIS: APP_POOL_WAS Total Application Pool Recycles.',
       labelNames: ['pool', 'reason'],
       registers,
     });
