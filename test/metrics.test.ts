@@ -186,3 +186,17 @@ test('clear errors: a --metrics-address in use, a malformed one, `wharf metrics`
   assert.match(none.stderr, /^ERROR \( message:Wharf is not running for .*nothing-runs-this\.config/m);
   assert.equal(none.stdout, '');
 });
+
+test('without --metrics-address: no endpoint, and `wharf metrics` says metrics are off', async () => {
+  const off = await startWharf({ fixture: 'metrics', files: { 'whoami.mjs': 'sites/whoami.mjs' } });
+  try {
+    assert.equal((await get(off.port, '/hello.txt')).status, 200);
+    assert.doesNotMatch(off.output(), /metrics at/);
+    const r = await run(process.execPath, [WHARF_BIN, 'metrics', '--config', off.configFile]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^ERROR \( message:Metrics are off on this server: start it with --metrics-address HOST:PORT/m);
+  } finally {
+    await off.stop();
+  }
+});

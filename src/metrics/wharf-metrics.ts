@@ -293,6 +293,8 @@ export class WharfMetrics {
       this.#connections.remove(name);
       this.#connectionChildren.delete(name);
     }
+    // Every site shows, 0 while it has no connection (IIS's counters list every site too).
+    for (const name of names) this.#connectionChild(name).inc(0);
   }
 
   /** The configured spelling of a pool name (IIS pool names are case-insensitive). */
@@ -325,6 +327,15 @@ export class WharfMetrics {
     if (child === undefined) {
       this.#queueChildren.set(pool, (child = this.#queueLength.labels(pool)));
       child.set(0);
+    }
+    return child;
+  }
+
+  #connectionChild(site: string): GaugeChild {
+    let child = this.#connectionChildren.get(site);
+    if (child === undefined) {
+      this.#connectionChildren.set(site, (child = this.#connections.labels(site)));
+      this.#connectionSites.set(child, site);
     }
     return child;
   }
@@ -377,12 +388,7 @@ export class WharfMetrics {
 
   readonly #onConnectionOpen = (message: unknown): void => {
     const ev = message as ConnectionEvent;
-    const site = this.#siteNames.get(ev.siteId) ?? String(ev.siteId);
-    let child = this.#connectionChildren.get(site);
-    if (child === undefined) {
-      this.#connectionChildren.set(site, (child = this.#connections.labels(site)));
-      this.#connectionSites.set(child, site);
-    }
+    const child = this.#connectionChild(this.#siteNames.get(ev.siteId) ?? String(ev.siteId));
     child.inc();
     this.#openConnections.set(ev.key, child);
   };
