@@ -13,6 +13,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CellCounter, CellHistogram, type CounterCell, type HistogramCell } from './cells.js';
+import type { Channel } from 'node:diagnostics_channel';
 import * as events from '../diagnostics.js';
 import type {
   CacheRemoveEvent,
@@ -222,44 +223,36 @@ export class WharfMetrics {
     if (this.#subscribed) return;
     this.#subscribed = true;
     this.#applyCatalogue();
-    events.requestEnd.subscribe(this.#onRequestEnd);
-    events.queueEnter.subscribe(this.#onQueueLength);
-    events.queueLeave.subscribe(this.#onQueueLength);
-    events.queueReject.subscribe(this.#onQueueReject);
-    events.cacheHit.subscribe(this.#onCacheHit);
-    events.cacheMiss.subscribe(this.#onCacheMiss);
-    events.cacheStore.subscribe(this.#onCacheEntries);
-    events.cacheRemove.subscribe(this.#onCacheEntries);
-    events.connectionOpen.subscribe(this.#onConnectionOpen);
-    events.connectionClose.subscribe(this.#onConnectionClose);
-    events.workerStart.subscribe(this.#onWorkerStart);
-    events.workerExit.subscribe(this.#onWorkerExit);
-    events.poolRecycle.subscribe(this.#onRecycle);
-    events.poolState.subscribe(this.#onPoolState);
-    events.configApplied.subscribe(this.#onConfigApplied);
-    events.configRejected.subscribe(this.#onConfigRejected);
+    for (const [channel, fn] of this.#subscriptions()) channel.subscribe(fn);
   }
 
   /** Stops listening: every channel is back to no subscriber (the metrics keep their values). */
   unsubscribe(): void {
     if (!this.#subscribed) return;
     this.#subscribed = false;
-    events.requestEnd.unsubscribe(this.#onRequestEnd);
-    events.queueEnter.unsubscribe(this.#onQueueLength);
-    events.queueLeave.unsubscribe(this.#onQueueLength);
-    events.queueReject.unsubscribe(this.#onQueueReject);
-    events.cacheHit.unsubscribe(this.#onCacheHit);
-    events.cacheMiss.unsubscribe(this.#onCacheMiss);
-    events.cacheStore.unsubscribe(this.#onCacheEntries);
-    events.cacheRemove.unsubscribe(this.#onCacheEntries);
-    events.connectionOpen.unsubscribe(this.#onConnectionOpen);
-    events.connectionClose.unsubscribe(this.#onConnectionClose);
-    events.workerStart.unsubscribe(this.#onWorkerStart);
-    events.workerExit.unsubscribe(this.#onWorkerExit);
-    events.poolRecycle.unsubscribe(this.#onRecycle);
-    events.poolState.unsubscribe(this.#onPoolState);
-    events.configApplied.unsubscribe(this.#onConfigApplied);
-    events.configRejected.unsubscribe(this.#onConfigRejected);
+    for (const [channel, fn] of this.#subscriptions()) channel.unsubscribe(fn);
+  }
+
+  /** Each channel listened to, and its subscriber. */
+  #subscriptions(): ReadonlyArray<readonly [Channel, (message: unknown) => void]> {
+    return [
+      [events.requestEnd, this.#onRequestEnd],
+      [events.queueEnter, this.#onQueueLength],
+      [events.queueLeave, this.#onQueueLength],
+      [events.queueReject, this.#onQueueReject],
+      [events.cacheHit, this.#onCacheHit],
+      [events.cacheMiss, this.#onCacheMiss],
+      [events.cacheStore, this.#onCacheEntries],
+      [events.cacheRemove, this.#onCacheEntries],
+      [events.connectionOpen, this.#onConnectionOpen],
+      [events.connectionClose, this.#onConnectionClose],
+      [events.workerStart, this.#onWorkerStart],
+      [events.workerExit, this.#onWorkerExit],
+      [events.poolRecycle, this.#onRecycle],
+      [events.poolState, this.#onPoolState],
+      [events.configApplied, this.#onConfigApplied],
+      [events.configRejected, this.#onConfigRejected],
+    ];
   }
 
   /** The Prometheus text exposition (text/plain; version=0.0.4). */
@@ -360,7 +353,8 @@ export class WharfMetrics {
     this.#requestChild(site, ev.method, codeOf(ev.status)).inc();
     let h = this.#durationChildren.get(site);
     if (h === undefined) this.#durationChildren.set(site, (h = this.#duration.cell({ site })));
-    h.observe(ev.durationMs / 1000);
+    // A clock oddity must not turn the histogram's sum into NaN for good.
+    if (ev.durationMs >= 0) h.observe(ev.durationMs / 1000);
   };
 
   readonly #onQueueLength = (message: unknown): void => {
