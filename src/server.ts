@@ -189,9 +189,6 @@ export class WharfServer implements AdminTarget {
     const parserLimits = httpSysParameters(process.env[HTTP_PARAMETERS_ENV]);
     const logs = await resolveLogAccess(this.#o.logOwner ?? process.env['WHARF_LOG_OWNER']);
     setLogAccess(logs, (m) => this.#log.warn(m));
-    this.#log.info(`log files are 0640 in 0750 folders, owned by ${logs.description}`);
-    this.#generation = 1;
-    this.#reportUnsupported(config);
     if (this.#o.metricsAddress !== undefined) {
       // Subscribed before the listener and WAS exist, so the first pool states and workers count.
       this.#metrics = await startMetrics({
@@ -201,6 +198,9 @@ export class WharfServer implements AdminTarget {
       });
       this.#log.info(`metrics at http://${formatAddress(this.#metrics.server.address)}/metrics (wharf metrics prints them too)`);
     }
+    this.#log.info(`log files are 0640 in 0750 folders, owned by ${logs.description}`);
+    this.#generation = 1;
+    this.#reportUnsupported(config);
     const activation = new ActivationService({
       attach: (pool, pid, channel, assign) => this.#listener?.attachWorker(pool, pid, channel, assign),
       giveUp: (pool, reason) => {
