@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   WAS_WORKER_START: 'A worker process could not be started.',
   WAS_RAPID_FAIL: 'A pool\'s workers failed rapidFailProtectionMaxCrashes times within rapidFailProtectionInterval; the pool was stopped.',
   WAS_IDENTITY: 'A pool\'s identity cannot be resolved to a Linux user, or the user cannot be created.',
+  MET_ADDRESS: '--metrics-address is not HOST:PORT with a port from 1 to 65535 (IPv6 as [addr]:PORT).',
+  MET_LISTEN: 'The metrics endpoint cannot listen on the --metrics-address given (port in use, address not on this machine, port below 1024 without privilege).',
   ADM_CONNECT: 'The admin socket of the running server cannot be reached.',
   ADM_NOT_FOUND: 'An admin command names a site, pool or other object that does not exist.',
   ADM_REQUEST: 'An admin command is malformed or not allowed in the object\'s current state.',
@@ -169,4 +171,10 @@ export class AdminError extends WharfError {
     super(code, message, options);
   }
 }
-
+/** The metrics endpoint (`wharf start --metrics-address`). */
+export class MetricsError extends WharfError {
+  declare readonly code: AreaCode<'MET'>;
+  constructor(code: AreaCode<'MET'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

@@ -28,6 +28,7 @@ import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, s
 import type { AdminObject, AdminObjectKind, AdminStatus, AdminTarget } from './admin/types.js';
 import { AdminError } from './errors.js';
 import { configApplied, configRejected } from './diagnostics.js';
+import { formatAddress, startMetrics, type Metrics, type MetricsAddress, type MetricsCatalogue } from './metrics/index.js';
 
 /** Wharf's bundled files (default site, custom error pages): `%IIS_BIN%` points here. */
 export const ASSETS_DIR = fileURLToPath(new URL('../../assets/', import.meta.url));
@@ -45,6 +46,13 @@ export interface ServerOptions {
   /** Owner of the log files, `user[:group]` (--log-owner); default root:wharf-logs as root (log-access.ts). */
   readonly logOwner?: string | undefined;
   readonly logger?: ListenerLogger;
+  /** Serve Prometheus metrics at http://HOST:PORT/metrics (--metrics-address); undefined → metrics off, nothing subscribes. */
+  readonly metricsAddress?: MetricsAddress | undefined;
+}
+
+/** The names the metrics label by: the configuration's sites and pools. */
+function metricsCatalogue(config: AppHostConfig): MetricsCatalogue {
+  return { sites: new Map(config.sites.map((site) => [site.id, site.name])), pools: config.applicationPools.map((p) => p.name) };
 }
 
 export function defaultSystemDrive(): string {
@@ -122,6 +130,7 @@ export class WharfServer implements AdminTarget {
   #poll: NodeJS.Timeout | undefined;
   #reloading: Promise<void> = Promise.resolve();
   #admin: AdminServer | undefined;
+  #metrics: Metrics | undefined;
   #startedAt = 0;
   /** What `wharf stop` runs (set by the command line that owns this process: src/cli/foreground.ts). */
   #shutdownHandler: (() => void) | undefined;
@@ -181,6 +190,15 @@ export class WharfServer implements AdminTarget {
     const parserLimits = httpSysParameters(process.env[HTTP_PARAMETERS_ENV]);
     const logs = await resolveLogAccess(this.#o.logOwner ?? process.env['WHARF_LOG_OWNER']);
     setLogAccess(logs, (m) => this.#log.warn(m));
+    if (this.#o.metricsAddress !== undefined) {
+      // Subscribed before the listener and WAS exist, so the first pool states and workers count.
+      this.#metrics = await startMetrics({
+        address: this.#o.metricsAddress,
+        catalogue: () => metricsCatalogue(this.#config ?? config),
+        log: { warn: (m) => this.#log.warn(m) },
+      });
+      this.#log.info(`metrics at http://${formatAddress(this.#metrics.server.address)}/metrics (wharf metrics prints them too)`);
+    }
     this.#log.info(`log files are 0640 in 0750 folders, owned by ${logs.description}`);
     this.#generation = 1;
     this.#reportUnsupported(config);
@@ -466,6 +484,14 @@ export class WharfServer implements AdminTarget {
     };
   }
 
+  /** `wharf metrics`: the same Prometheus text as GET /metrics. */
+  async metrics(): Promise<string> {
+    if (this.#metrics === undefined) {
+      throw new AdminError('ADM_REQUEST', 'Metrics are off on this server: start it with --metrics-address HOST:PORT (docs/cli.md, "wharf metrics").');
+    }
+    return this.#metrics.metrics.text();
+  }
+
   /** Who stops this process when `wharf stop` asks (the drain, then exit). */
   setShutdownHandler(handler: () => void): void {
     this.#shutdownHandler = handler;
@@ -532,6 +558,7 @@ export class WharfServer implements AdminTarget {
     await this.#listener?.close(timeoutMs);
     // Workers were told to drain when the last connection closed; what is left of the budget is theirs.
     await this.#activation?.stop(Math.max(1000, deadline - Date.now()));
+    await this.#metrics?.close();
   }
 
   /** The whole server's drain budget: the longest shutdownTimeLimit of its pools (IIS: 90 s). */

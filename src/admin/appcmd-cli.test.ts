@@ -53,6 +53,9 @@ const TARGET: AdminTarget = {
   status: () => {
     throw new Error('not used here');
   },
+  metrics: () => {
+    throw new Error('not used here');
+  },
   shutdown: () => {
     throw new Error('not used here');
   },

@@ -66,6 +66,10 @@ function target(): AdminTarget & { calls: string[] } {
       workerProcesses: 0,
       requestsInFlight: 0,
     }),
+    metrics: async () => {
+      calls.push('metrics');
+      return '# HELP wharf_config_generation x\n# TYPE wharf_config_generation gauge\nwharf_config_generation 2\n';
+    },
     shutdown: () => {
       calls.push('shutdown asked');
       return { pid: process.pid, drainMs: 90000, begin: () => calls.push('shutdown begun') };
@@ -130,7 +134,11 @@ test('round trip: list, start/stop/recycle answers, hello names the pid', async 
     assert.deepEqual(await adminCall(path, { op: 'recycle', kind: 'APPPOOL', name: 'defaultapppool' }), { ok: true, message: '"DefaultAppPool" successfully recycled.' });
     assert.deepEqual(await adminCall(path, { op: 'stop', kind: 'SITE', name: 'Default Web Site' }), { ok: true, message: '"Default Web Site" successfully stopped.' });
     assert.deepEqual(await adminCall(path, { op: 'hello' }), { ok: true, pid: process.pid });
-    assert.deepEqual(t.calls, ['recycle defaultapppool', 'stop site Default Web Site']);
+    assert.deepEqual(await adminCall(path, { op: 'metrics' }), {
+      ok: true,
+      metrics: '# HELP wharf_config_generation x\n# TYPE wharf_config_generation gauge\nwharf_config_generation 2\n',
+    });
+    assert.deepEqual(t.calls, ['recycle defaultapppool', 'stop site Default Web Site', 'metrics']);
   });
 });
 

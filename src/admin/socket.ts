@@ -101,6 +101,7 @@ function toRequest(value: unknown): AdminRequest {
   switch (op) {
     case 'hello':
     case 'status':
+    case 'metrics':
     case 'shutdown':
       return { op };
     case 'list':
@@ -150,6 +151,8 @@ async function perform(target: AdminTarget, request: AdminRequest): Promise<Perf
       return { response: { ok: true, ...target.poolOutput(request.name, request.lines) } };
     case 'status':
       return { response: { ok: true, status: target.status() } };
+    case 'metrics':
+      return { response: { ok: true, metrics: await target.metrics() } };
     case 'shutdown': {
       // The drain closes this socket first thing: answer, then begin.
       const { pid, drainMs, begin } = target.shutdown();

@@ -51,6 +51,8 @@ export interface AdminTarget {
   poolOutput(name: string, lines: number): { lines: string[]; file: string; folder: string };
   /** `wharf status`: the server as a whole (iisreset /status). */
   status(): AdminStatus;
+  /** `wharf metrics`: the Prometheus text exposition; throws AdminError when metrics are off. */
+  metrics(): Promise<string>;
   /**
    * `wharf stop`: what to answer, and `begin`, called once that answer is on its way, which starts
    * the same drain as SIGTERM. Throws AdminError when nothing can stop this server (it is not run
@@ -90,6 +92,8 @@ export type AdminRequest =
   | { readonly op: 'logs'; readonly kind: 'APPPOOL'; readonly name: string; readonly lines: number }
   /** `wharf status` */
   | { readonly op: 'status' }
+  /** `wharf metrics`: what GET /metrics answers, in Prometheus's text format. */
+  | { readonly op: 'metrics' }
   /** `wharf stop` with no object: drain and exit, as on SIGTERM. */
   | { readonly op: 'shutdown' };
 
@@ -105,6 +109,8 @@ export type AdminResponse =
       readonly file?: string;
       readonly folder?: string;
       readonly status?: AdminStatus;
+      /** metrics: the Prometheus text exposition. */
+      readonly metrics?: string;
       /** shutdown: the drain budget the caller should wait for (with `pid`). */
       readonly drainMs?: number;
     }

@@ -11,6 +11,8 @@ import { ConfigError, WharfError } from '../errors.js';
 import { WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
 import { runInForeground } from './foreground.js';
 import { isLifecycleInvocation, runLifecycleCommand } from './lifecycle.js';
+import { runMetricsCommand } from './metrics.js';
+import { parseMetricsAddress, type MetricsAddress } from '../metrics/index.js';
 import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
 
 const HELP = `Wharf — IIS's architecture for Linux and Node.js
@@ -22,6 +24,7 @@ Usage:
   wharf start|stop site <name> [--config <file>]
   wharf start|stop|recycle apppool <name> [--config <file>]
   wharf logs apppool <name> [/lines:N] [--config <file>]
+  wharf metrics [--config <file>]
   wharf check [--config <applicationHost.config>] [--system-drive <dir>]
   wharf --help | --version
 
@@ -42,6 +45,8 @@ Commands:
                    (also /site.name:<name>, /apppool.name:<name>).
   recycle          Recycle an application pool: new worker processes take over, the old ones
                    finish their requests.
+  metrics          Print the running server's metrics (Prometheus text format), as its
+                   /metrics endpoint serves them; it must run with --metrics-address.
   check            Validate applicationHost.config and every web.config its sites reach
                    without serving; print file:line:column: error|warning|note: message;
                    exit 0 when there is no error, else 1 (as nginx -t does).
@@ -64,6 +69,10 @@ Options for start:
                            Owner of the log files (mode 0640, folders 0750). Default:
                            $WHARF_LOG_OWNER, else root:wharf-logs as root (the group is
                            created when missing), else Wharf's user.
+      --metrics-address <host>:<port>
+                           Serve Prometheus/OpenMetrics metrics at http://<host>:<port>/metrics
+                           (e.g. 127.0.0.1:9464; [::1]:9464; :9464 for every address). Off by
+                           default. The metrics are listed in docs/configuration.md, "Metrics".
   -h, --help               Show this help.
   -v, --version            Print the version.
 
@@ -92,6 +101,7 @@ async function admin(argv: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'check') return check(argv.slice(1));
+  if (argv[0] === 'metrics') return runMetricsCommand(argv.slice(1));
   if (isLifecycleInvocation(argv)) return runLifecycleCommand(argv);
   if (isAdminInvocation(argv)) return admin(argv);
   let parsed;
@@ -105,6 +115,7 @@ async function main(argv: string[]): Promise<number> {
         root: { type: 'string' },
         port: { type: 'string', short: 'p' },
         'log-owner': { type: 'string' },
+        'metrics-address': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -139,6 +150,15 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('wharf: --root and --port apply to the embedded default only; set them in your applicationHost.config\n');
     return 2;
   }
+  let metricsAddress: MetricsAddress | undefined;
+  if (values['metrics-address'] !== undefined) {
+    try {
+      metricsAddress = parseMetricsAddress(values['metrics-address']);
+    } catch (err) {
+      process.stderr.write(`wharf: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   // Descriptors the launcher left open must not reach workers and their children (see
   // inherited-descriptors.ts); closed before any worker is spawned.
   const inherited = closeInheritedDescriptors();
@@ -151,6 +171,7 @@ async function main(argv: string[]): Promise<number> {
     root: values.root,
     port,
     logOwner: values['log-owner'],
+    metricsAddress,
   });
   // Signals (and `wharf stop`, and the npm/npx launcher) are wired before start-up.
   const foreground = runInForeground(server, consoleLogger);
