@@ -113,6 +113,8 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',
   LSN_EXCHANGE_STATE: 'Internal: a request in the listener changed state against its transition table (a bug; logged, the request may fail).',
   LSN_LOG_OWNER: 'The owner given for log files (--log-owner) does not exist, or Wharf cannot give files to it.',
+  LSN_TRACE_WRITE: 'A failed-request trace file (W3SVC<id>/frNNNNNN.xml) cannot be written; that trace is lost, serving continues.',
+  LSN_TRACE_REJECTED: 'A worker sent a failed-request trace that is malformed, too large, or for a site its pool does not serve; it is not written.',
   WAS_WORKER_START: 'A worker process could not be started.',
   WAS_WORKER_EXIT: 'A worker process exited while requests were in flight.',
   WAS_RAPID_FAIL: 'A pool\'s workers failed rapidFailProtectionMaxCrashes times within rapidFailProtectionInterval; the pool was stopped.',
@@ -126,4 +128,5 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   IPC_INVALID_MESSAGE: 'A worker sent a message with a value out of range (status, sub-status, header count or length, cache policy …); that worker\'s channel was closed.',
   MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',
   MOD_FAILED: 'A module threw while processing a request.',
+  MOD_TRACE_RULE: 'A traceFailedRequests rule has a part Wharf cannot apply (a statusCodes entry, an unknown area, a custom action); that part is left out.',
 };

@@ -226,6 +226,7 @@ function buildSite(site: MergedElement, poolNames: ReadonlySet<string>, mapOptio
     throw invalidSite(`The site '${name}' has no root application '/'`, site.source);
   }
   const logFile = site.child('logFile');
+  const tracing = site.child('traceFailedRequestsLogging');
   return {
     id,
     name,
@@ -235,7 +236,8 @@ function buildSite(site: MergedElement, poolNames: ReadonlySet<string>, mapOptio
     limits: site.child('limits'),
     logFile,
     logFileDirectory: mapExpandedPath(logFile.str('directory'), mapOptions, logFile.attributeSource('directory')),
-    traceFailedRequestsLogging: site.child('traceFailedRequestsLogging'),
+    traceFailedRequestsLogging: tracing,
+    traceFailedRequestsDirectory: mapExpandedPath(tracing.str('directory'), mapOptions, tracing.attributeSource('directory')),
   };
 }
 

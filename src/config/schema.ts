@@ -677,7 +677,6 @@ const NOT_ENFORCED = {
     effect: 'IIS would refuse requests without TLS (403.4) or without a client certificate (403.7); Wharf serves http only and refuses none',
   },
   httpRedirect: { kind: 'feature', attributes: ['enabled'], effect: 'no redirect is sent from this section' },
-  traceFailedRequests: { kind: 'feature', items: { '': [] }, effect: 'no failed-request trace files are written' },
   fastCgi: { kind: 'feature', items: { '': [] }, effect: 'Wharf has no FastCGI yet: these applications are not started' },
   webSocket: { kind: 'feature', attributes: ['enabled'], effect: 'WebSocket upgrades are still accepted' },
   applicationInitialization: {
@@ -1369,7 +1368,8 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('mimeType', 'string', { required: true, validation: ['nonEmptyString'] }),
     ]),
   ]),
-  section('system.webServer/tracing/traceFailedRequests', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.traceFailedRequests }, [
+  // Enforced by the worker's FailedRequestTracer (customAction* are reported by it, not run).
+  section('system.webServer/tracing/traceFailedRequests', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
     collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
       attr('path', 'string', { key: 'unique' }),
       attr('customActionExe', 'string', { expanded: true }),

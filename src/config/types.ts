@@ -72,6 +72,8 @@ export interface SiteConfig {
   readonly logFile: ConfigElement;
   readonly logFileDirectory: string;
   readonly traceFailedRequestsLogging: ConfigElement;
+  /** traceFailedRequestsLogging's directory, expanded and mapped like logFileDirectory. */
+  readonly traceFailedRequestsDirectory: string;
 }
 
 export interface AppPoolConfig {

@@ -46,6 +46,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     log() {},
     recycleRequest() {},
     appHints() {},
+    traceRecord() {},
     closed() {},
     ...over,
   };

@@ -14,6 +14,7 @@ import {
   type LogMessage,
   type RecycleRequestMessage,
   type AppHintsMessage,
+  type TraceRecordMessage,
   type RequestHeadMessage,
   type ResponseEndMessage,
   type ResponseHeadMessage,
@@ -466,6 +467,9 @@ export class ListenerChannel extends Channel {
       case MessageType.AppHints:
         h.appHints(parseAppHints(payload));
         return;
+      case MessageType.TraceRecord:
+        h.traceRecord(payload);
+        return;
       default:
         return unhandled(type);
     }
@@ -545,6 +549,9 @@ export class WorkerChannel extends Channel {
   }
   sendAppHints(msg: AppHintsMessage): void {
     this.jsonFrame(MessageType.AppHints, msg);
+  }
+  sendTraceRecord(msg: TraceRecordMessage): void {
+    this.jsonFrame(MessageType.TraceRecord, msg);
   }
 
   protected override splittable(type: number): boolean {

@@ -80,6 +80,7 @@ async function feed(frames: readonly Buffer[], options: { expectClose?: boolean 
       log: (m) => logs.push(m),
       recycleRequest() {},
       appHints() {},
+      traceRecord() {},
       closed: (error) => {
         b.destroy();
         if (expectClose) resolve({ error, heads, ends, logs });

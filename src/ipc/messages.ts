@@ -42,6 +42,8 @@ export const MessageType = {
   AppHints: 32,
   /** Log this stream's request as another URL (URL Rewrite logRewrittenUrl): path and query. */
   ResponseLogUrl: 33,
+  /** A failed request's trace (Failed Request Tracing) for the main process to write: TraceRecordMessage. */
+  TraceRecord: 34,
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
@@ -166,6 +168,49 @@ export interface AppHintsMessage {
   readonly shutdownTimeLimitMs: number;
 }
 
+/**
+ * One failed request's trace (Failed Request Tracing, reference §5.2), sent by the worker that
+ * traced it for the main process to write as `W3SVC<siteId>/frNNNNNN.xml`: the worker runs as the
+ * pool's identity and has no access to the log folders. Structured rather than XML, so the main
+ * process writes every byte of the file itself; it validates the record (the worker runs the
+ * pool's code) and bounds it by the site's maxLogFileSizeKB. The pool and process id are the
+ * channel's, never the worker's word.
+ */
+export interface TraceRecordMessage {
+  readonly siteId: number;
+  /** The request's URL as IIS shows it: `http://host:port/path?query`. */
+  readonly url: string;
+  readonly verb: string;
+  /** The authenticated user ('' for anonymous). */
+  readonly userName: string;
+  readonly authenticationType: string;
+  /** `{GUID}` correlating the trace's events (IIS's activity id). */
+  readonly activityId: string;
+  /** Which failure definition fired. */
+  readonly failureReason: 'STATUS_CODE' | 'TIME_TAKEN' | 'VERBOSITY';
+  /** Status (and sub-status) when the trace was written: `404.2`, `500`. */
+  readonly statusCode: string;
+  /** Status when the failure definition fired. */
+  readonly triggerStatusCode: string;
+  /** Milliseconds from the request's start to the trace. */
+  readonly timeTaken: number;
+  readonly events: readonly TraceEventRecord[];
+}
+
+/** One trace event (a FREB `<Event>`). */
+export interface TraceEventRecord {
+  /** The event name: GENERAL_REQUEST_START, NOTIFY_MODULE_START, MODULE_SET_RESPONSE_ERROR_STATUS … */
+  readonly opcode: string;
+  /** 'General' or an area of the WWW Server provider (RequestNotifications, StaticFile, Rewrite …). */
+  readonly area: string;
+  /** 0 LogAlways, 1 CriticalError … 5 Verbose. */
+  readonly level: number;
+  /** Wall-clock time, ms since the epoch (with a fraction). */
+  readonly time: number;
+  /** Named values in order: [name, value, friendly rendering or ''], as `<Data>` and `<freb:Description>`. */
+  readonly data: readonly (readonly [name: string, value: string, description: string])[];
+}
+
 export interface LogMessage {
   readonly level: 'info' | 'warn' | 'error';
   readonly message: string;
@@ -204,5 +249,10 @@ export interface ListenerInbound {
   log(msg: LogMessage): void;
   recycleRequest(msg: RecycleRequestMessage): void;
   appHints(msg: AppHintsMessage): void;
+  /**
+   * A failed request's trace to write: the frame's JSON bytes, unparsed, so the listener checks
+   * their size before anything else (the worker runs the pool's code).
+   */
+  traceRecord(json: Buffer): void;
   closed(error: Error | undefined): void;
 }

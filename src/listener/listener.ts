@@ -25,6 +25,7 @@ import { ResponseCache, type CachedResponse } from './response-cache.js';
 import type { ExchangeOwner } from './exchange.js';
 import { RoutingTable, type Endpoint } from './routing.js';
 import { SiteLogs } from './logging/site-logs.js';
+import { FailedRequestLogs, type TraceFileInfo } from './logging/failed-request-logs.js';
 import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
 
 export interface ListenerLogger {
@@ -134,6 +135,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   readonly #httpErr: HttpErrLog;
   /** #onRequestEnd is subscribed to requestEnd (some site writes a request log). */
   #logsSubscribed = false;
+  /** Failed Request Tracing files, written here for the workers that traced them. */
+  readonly #failedRequests: FailedRequestLogs;
   readonly #cache = new ResponseCache({ maxBytes: DEFAULT_CACHE_BYTES });
   readonly #computerName = hostname();
   #config: ConfigMessage | undefined;
@@ -147,6 +150,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#siteLogs = new SiteLogs({
       onError: (err) => options.logger.warn(err.message),
       notice: (message) => options.logger.warn(message),
+    });
+    this.#failedRequests = new FailedRequestLogs({
+      computerName: hostname(),
+      onError: (err) => options.logger.warn(`${err.code}: ${err.message}`),
     });
     this.parserLimits = options.parserLimits ?? DEFAULT_PARSER_LIMITS;
     this.routing = new RoutingTable({ sites: [], applicationPools: [] } as unknown as AppHostConfig);
@@ -235,6 +242,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       if (this.#logsSubscribed) requestEnd.subscribe(this.#onRequestEnd);
       else requestEnd.unsubscribe(this.#onRequestEnd);
     }
+    this.#failedRequests.apply(config);
     this.#applyQos(config);
     // A new configuration may change any response: start the cache afresh (IIS flushes too).
     const maxCacheSize = config.section('system.webServer/caching').num('maxCacheSize');
@@ -420,6 +428,15 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     // Bounded as WAS bounds it: the worker runs the pool's code.
     if (q !== undefined) q.hintedProcesses = boundedProcesses(hints.processes);
     this.#o.appHints?.(ep.poolName, ep.pid, hints);
+  }
+
+  traceRecord(ep: WorkerEndpoint, json: Buffer): void {
+    this.#failedRequests.accept(ep.poolName, ep.pid, json);
+  }
+
+  /** Failed-request trace files written since start that still exist (`wharf list traces`). */
+  traces(): TraceFileInfo[] {
+    return this.#failedRequests.list();
   }
 
   log(ep: WorkerEndpoint, msg: LogMessage): void {
@@ -748,6 +765,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     httpErr.unsubscribe(this.#onHttpErr);
     await this.#siteLogs.close();
     await this.#httpErr.close();
+    await this.#failedRequests.flush();
   }
 
   async flushLogs(): Promise<void> {

@@ -26,6 +26,8 @@ export interface WorkerEndpointEvents {
   recycleRequest(ep: WorkerEndpoint, reason: string): void;
   /** The worker's hosted application asked for a process count or a shutdown time. */
   appHints(ep: WorkerEndpoint, msg: AppHintsMessage): void;
+  /** The worker sent a failed request's trace to write (its JSON, not validated yet). */
+  traceRecord(ep: WorkerEndpoint, json: Buffer): void;
 }
 
 export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
@@ -229,6 +231,9 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   }
   appHints(msg: AppHintsMessage): void {
     this.#events.appHints(this, msg);
+  }
+  traceRecord(json: Buffer): void {
+    this.#events.traceRecord(this, json);
   }
   closed(error?: Error): void {
     if (this.state === 'closed') return;

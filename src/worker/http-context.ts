@@ -3,7 +3,9 @@
  * A response is buffered until it is flushed, like IIS: that is what lets CustomErrorModule
  * replace an error body at SendResponse and lets the pipeline send an exact Content-Length.
  */
+import { STATUS_CODES } from 'node:http';
 import type { ResolveResult, ResolvedConfig, SiteConfig } from '../config/types.js';
+import { moduleTrace, statusSet } from '../diagnostics.js';
 import { formatHResult } from '../errors.js';
 import { computeServerVariable, headerOfVariable } from './server-variables.js';
 import type { CacheableMessage, RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
@@ -17,6 +19,7 @@ import type {
   HttpRequest,
   HttpResponse,
   KernelCachePolicy,
+  ModuleTrace,
   Notification,
   RewriteRefusal,
 } from './module-api.js';
@@ -452,6 +455,12 @@ export class WorkerContext implements HttpContext {
   readonly #host: ContextHost;
   readonly parent: WorkerContext | undefined;
   readonly executedBy: string | undefined;
+  /**
+   * The client's request this context serves: itself, or for a child request the top-level
+   * context. It is the `key` of the pipeline's diagnostics events, so a child request's modules
+   * are traced within the request that ran it (as FREB shows a default document's child).
+   */
+  readonly root: WorkerContext;
 
   constructor(init: {
     request: WorkerRequest;
@@ -471,6 +480,7 @@ export class WorkerContext implements HttpContext {
     this.parent = init.parent;
     this.isChildRequest = init.parent !== undefined;
     this.executedBy = init.parent?.currentModule;
+    this.root = init.parent?.root ?? this;
   }
 
   finish(): void {
@@ -500,6 +510,28 @@ export class WorkerContext implements HttpContext {
       p.errorDetail = d;
       p = p.parent;
     }
+    // FREB's MODULE_SET_RESPONSE_ERROR_STATUS / MODULE_SET_RESPONSE_SUCCESS_STATUS.
+    if (statusSet.hasSubscribers) {
+      statusSet.publish({
+        key: this.root,
+        module: d.module,
+        notification: d.notification,
+        status,
+        subStatus,
+        reason: STATUS_CODES[status] ?? '',
+        errorCode: d.hresult,
+        description: d.description,
+      });
+    }
+  }
+
+  get tracing(): boolean {
+    return moduleTrace.hasSubscribers;
+  }
+
+  trace(event: ModuleTrace): void {
+    if (!moduleTrace.hasSubscribers) return;
+    moduleTrace.publish({ key: this.root, module: this.currentModule, opcode: event.opcode, area: event.area, level: event.level, data: event.data });
   }
 
   /** Child requests this request ran (a response made by one is not kernel-cached: CHILD_REQUEST). */

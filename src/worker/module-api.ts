@@ -330,4 +330,30 @@ export interface HttpContext {
   statCached(path: string): FileInfo | null | undefined;
   /** Server log (goes to the main process log, tagged with the pool and module). */
   log(level: 'info' | 'warn' | 'error', message: string): void;
+  /**
+   * Whether trace() reaches anyone (Failed Request Tracing, a diagnostics subscriber). Test it
+   * before building an event's data, so an untraced request pays one property read.
+   */
+  readonly tracing: boolean;
+  /**
+   * Emit one of this module's own trace events, as IIS modules raise FREB area events
+   * (URL Rewrite's RULE_EVALUATION_END, CustomErrorModule's GENERAL_SEND_CUSTOM_ERROR): published
+   * on `wharf:pipeline:trace` with the running module's name.
+   */
+  trace(event: ModuleTrace): void;
+}
+
+/** FREB trace levels (the `verbosity` of traceAreas): 1 CriticalError … 5 Verbose. */
+export const TRACE_LEVEL = { CriticalError: 1, Error: 2, Warning: 3, Information: 4, Verbose: 5 } as const;
+export type TraceLevel = (typeof TRACE_LEVEL)[keyof typeof TRACE_LEVEL];
+
+/** A module's own trace event (HttpContext.trace). */
+export interface ModuleTrace {
+  /** The FREB area of the WWW Server provider it belongs to: 'Rewrite', 'StaticFile', 'Cache', 'Module' … */
+  readonly area: string;
+  /** The event name as FREB shows it, e.g. 'GENERAL_SEND_CUSTOM_ERROR'. */
+  readonly opcode: string;
+  readonly level: TraceLevel;
+  /** Named values, shown as the event's data (`<Data Name="…">`). */
+  readonly data: Readonly<Record<string, string | number | boolean>>;
 }

@@ -427,3 +427,65 @@ test('a script map matches an earlier URL segment, as IIS maps /test.dll/myinfo:
   // A folder that is not a script map's match stays with the * handler.
   assert.equal((await serve(pipeline, '/sub/other/x')).body, 'handled /sub/other/x');
 });
+
+test('the pipeline publishes its events (diagnostics channels) with the request context as key', async () => {
+  const { pipelineStart, pipelineEnd, notificationStart, notificationEnd, moduleStart, moduleEnd, handlerChanged, statusSet, moduleTrace } = await import('../diagnostics.js');
+  const seen: string[] = [];
+  const keys = new Set<object>();
+  const record = (name: string, describe: (m: never) => string) => (m: unknown) => {
+    keys.add((m as { key: object }).key);
+    seen.push(`${name} ${describe(m as never)}`);
+  };
+  const subs: [import('../diagnostics.js').TypedChannel<never>, (m: unknown) => void][] = [
+    [pipelineStart as never, record('start', (m: { url: string }) => m.url)],
+    [pipelineEnd as never, record('end', (m: { status: number; subStatus: number }) => `${m.status}.${m.subStatus}`)],
+    [notificationStart as never, record('notify', (m: { notification: string }) => m.notification)],
+    [notificationEnd as never, record('notified', (m: { notification: string }) => m.notification)],
+    [moduleStart as never, record('module', (m: { module: string; notification: string }) => `${m.module}@${m.notification}`)],
+    [moduleEnd as never, record('moduleEnd', (m: { module: string; notification: string }) => `${m.module}@${m.notification}`)],
+    [handlerChanged as never, record('handler', (m: { oldHandler: string; newHandler: string; modules: string }) => `${m.oldHandler}->${m.newHandler}(${m.modules})`)],
+    [statusSet as never, record('status', (m: { module: string; notification: string; status: number; subStatus: number; reason: string }) => `${m.status}.${m.subStatus} ${m.reason} by ${m.module}@${m.notification}`)],
+    [moduleTrace as never, record('trace', (m: { module: string; opcode: string; data: Record<string, unknown> }) => `${m.module} ${m.opcode} ${JSON.stringify(m.data)}`)],
+  ];
+  const failing: ModuleDefinition = {
+    name: 'Failing',
+    executeHandler: async (ctx) => {
+      if (ctx.tracing) ctx.trace({ area: 'Module', opcode: 'MY_EVENT', level: 3, data: { Answer: 42 } });
+      await new Promise((resolve) => setImmediate(resolve));
+      ctx.setStatus(503, 7, { description: 'down' });
+      ctx.finish();
+    },
+  };
+  const { pipeline } = setup({
+    handlers: '<add name="F" path="*" verb="*" modules="Failing" />',
+    modules: [{ name: 'Begin', notifications: { BeginRequest: () => undefined } }, failing],
+    moduleNames: ['Begin', 'Failing'],
+  });
+  for (const [ch, fn] of subs) ch.subscribe(fn);
+  try {
+    const r = await serve(pipeline, '/slow');
+    assert.equal(r.status, 503);
+  } finally {
+    for (const [ch, fn] of subs) ch.unsubscribe(fn);
+  }
+  assert.deepEqual(seen, [
+    'start /slow',
+    'notify BeginRequest',
+    'module Begin@BeginRequest',
+    'moduleEnd Begin@BeginRequest',
+    'notified BeginRequest',
+    'handler ->F(Failing)',
+    'notify ExecuteRequestHandler',
+    'module Failing@ExecuteRequestHandler',
+    'trace Failing MY_EVENT {"Answer":42}',
+    'status 503.7 Service Unavailable by Failing@ExecuteRequestHandler',
+    'moduleEnd Failing@ExecuteRequestHandler',
+    'notified ExecuteRequestHandler',
+    'end 503.7',
+  ]);
+  assert.equal(keys.size, 1, 'every event of the request carries one key');
+  // Nobody subscribed: the module sees tracing off and nothing is published.
+  seen.length = 0;
+  await serve(pipeline, '/again');
+  assert.deepEqual(seen, []);
+});

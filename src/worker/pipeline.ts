@@ -3,6 +3,20 @@
  * `<modules>` order, one handler chosen at MapRequestHandler, LogRequest and EndRequest always
  * run, SendResponse fires once when the head is flushed.
  */
+import { STATUS_CODES } from 'node:http';
+import {
+  handlerChanged,
+  moduleEnd,
+  moduleStart,
+  notificationEnd,
+  notificationStart,
+  pipelineEnd,
+  pipelineStart,
+  statusSet,
+  type ModuleEvent,
+  type NotificationEvent,
+  type TypedChannel,
+} from '../diagnostics.js';
 import type { ConfigError } from '../errors.js';
 import { formatHResult } from '../errors.js';
 import type { ConfigElement, ResolveResult } from '../config/types.js';
@@ -61,6 +75,11 @@ function grantedAccess(handlers: ConfigElement): ReadonlySet<string> {
   return set;
 }
 
+/** The URL as the worker got it, for the pipeline's start event. */
+function requestUrl(head: RequestHeadMessage): string {
+  return head.query === '' ? head.path : `${head.path}?${head.query}`;
+}
+
 /** A handler's modules in `<modules>` order (IIS runs them in that order), per chain, and the
  *  first module it names that is not enabled there (→ 500.21). */
 interface HandlerModules {
@@ -80,6 +99,16 @@ function handlerModules(chain: ModuleChain, h: HandlerMapping): HandlerModules {
     perChain.set(h, entry);
   }
   return entry;
+}
+
+// Publishing the pipeline's events (src/diagnostics.ts). Callers test the channel's
+// hasSubscribers first, so with nobody listening a module call costs one property read and no
+// payload is built; these run only when someone listens.
+function publishModule(ch: TypedChannel<ModuleEvent>, ctx: WorkerContext, module: string, notification: Notification): void {
+  ch.publish({ key: ctx.root, module, notification, at: performance.now() });
+}
+function publishNotification(ch: TypedChannel<NotificationEvent>, ctx: WorkerContext, notification: Notification): void {
+  ch.publish({ key: ctx.root, notification, at: performance.now() });
 }
 
 /** resourceType File / Directory / Either needs the target on disk (IIS Web Core: 404.0). */
@@ -107,11 +136,16 @@ export class Pipeline implements ContextHost {
     const request = new WorkerRequest(head, body);
     const resolved = this.#o.config.resolve(head.siteId, head.path === '*' ? '/' : head.path);
     if (!resolved.ok) {
-      this.#sendConfigError(request, response, resolved.error);
+      // No context can be built (its configuration is what failed): the request object is the
+      // events' key, and no Failed Request Tracing rule applies (they live in that configuration).
+      if (pipelineStart.hasSubscribers) pipelineStart.publish({ key: request, siteId: head.siteId, method: head.method, url: requestUrl(head), at: performance.now() });
+      this.#sendConfigError(request, response, resolved.error, request);
       await response.finish('');
+      if (pipelineEnd.hasSubscribers) pipelineEnd.publish({ key: request, status: response.statusCode, subStatus: response.subStatus, bytesSent: response.bodyLength, at: performance.now() });
       return;
     }
     const ctx = new WorkerContext({ request, response, config: resolved.config, appPoolName: this.#o.poolName, host: this });
+    if (pipelineStart.hasSubscribers) pipelineStart.publish({ key: ctx, siteId: head.siteId, method: head.method, url: requestUrl(head), at: performance.now() });
     response.setSendResponseHook(this, ctx);
     await this.#runStages(ctx);
     if (head.method === 'GET') offerToCache(ctx);
@@ -122,6 +156,7 @@ export class Pipeline implements ContextHost {
       response.abort();
       await response.finish(ctx.user).catch(() => undefined);
     }
+    if (pipelineEnd.hasSubscribers) pipelineEnd.publish({ key: ctx, status: response.statusCode, subStatus: response.subStatus, bytesSent: response.bodyLength, at: performance.now() });
   }
 
   // The stage runners below return a promise only when a handler went asynchronous: most
@@ -152,8 +187,11 @@ export class Pipeline implements ContextHost {
         if (r !== undefined) await r;
         continue;
       } else if (stage === 'ExecuteRequestHandler') {
+        // The handler's modules are one notification; the stage's other modules (below) another.
+        if (notificationStart.hasSubscribers) publishNotification(notificationStart, ctx, stage);
         const r = this.#executeHandler(ctx, chain);
         if (r !== undefined) await r;
+        if (notificationEnd.hasSubscribers) publishNotification(notificationEnd, ctx, stage);
         if (ctx.finished) break;
       }
       const list = n[stage];
@@ -175,21 +213,31 @@ export class Pipeline implements ContextHost {
 
   #notify(ctx: WorkerContext, list: readonly ChainEntry[], stage: Notification, always: boolean): void | Promise<void> {
     ctx.notification = stage;
+    if (notificationStart.hasSubscribers) publishNotification(notificationStart, ctx, stage);
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       ctx.currentModule = e.module;
+      if (moduleStart.hasSubscribers) publishModule(moduleStart, ctx, e.module, stage);
       let r: void | Promise<void>;
       try {
         r = e.fn(ctx);
       } catch (err) {
         this.#moduleFailed(ctx, err);
-        if (!always) return;
+        if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, e.module, stage);
+        if (!always) return this.#notificationEnded(ctx, stage);
         continue;
       }
       if (r !== undefined) return this.#notifyFrom(ctx, list, stage, always, i, r);
-      if (ctx.finished && !always) return;
+      if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, e.module, stage);
+      if (ctx.finished && !always) return this.#notificationEnded(ctx, stage);
     }
     ctx.currentModule = 'IIS Web Core';
+    if (notificationEnd.hasSubscribers) publishNotification(notificationEnd, ctx, stage);
+  }
+
+  /** A notification ended early (the request finished): its end event, the module left as it was. */
+  #notificationEnded(ctx: WorkerContext, stage: Notification): void {
+    if (notificationEnd.hasSubscribers) publishNotification(notificationEnd, ctx, stage);
   }
 
   /** #notify's continuation once handler `i` returned a promise. */
@@ -206,28 +254,36 @@ export class Pipeline implements ContextHost {
         await pending;
       } catch (err) {
         this.#moduleFailed(ctx, err);
-        if (!always) return;
+        if (!always) {
+          if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, list[i]!.module, stage);
+          return this.#notificationEnded(ctx, stage);
+        }
       }
-      if (ctx.finished && !always) return;
+      if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, list[i]!.module, stage);
+      if (ctx.finished && !always) return this.#notificationEnded(ctx, stage);
       let next: void | Promise<void> = undefined;
       for (i++; i < list.length; i++) {
         const e = list[i]!;
         ctx.notification = stage;
         ctx.currentModule = e.module;
+        if (moduleStart.hasSubscribers) publishModule(moduleStart, ctx, e.module, stage);
         try {
           next = e.fn(ctx);
         } catch (err) {
           this.#moduleFailed(ctx, err);
-          if (!always) return;
+          if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, e.module, stage);
+          if (!always) return this.#notificationEnded(ctx, stage);
           continue;
         }
         if (next !== undefined) break;
-        if (ctx.finished && !always) return;
+        if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, e.module, stage);
+        if (ctx.finished && !always) return this.#notificationEnded(ctx, stage);
       }
       if (next === undefined) break;
       pending = next;
     }
     ctx.currentModule = 'IIS Web Core';
+    if (notificationEnd.hasSubscribers) publishNotification(notificationEnd, ctx, stage);
   }
 
   #moduleFailed(ctx: WorkerContext, err: unknown): void {
@@ -258,6 +314,16 @@ export class Pipeline implements ContextHost {
       return;
     }
     const h = m.handler;
+    if (handlerChanged.hasSubscribers) {
+      handlerChanged.publish({
+        key: ctx.root,
+        oldHandler: ctx.handler?.name ?? '',
+        newHandler: h.name,
+        modules: h.modules.join(','),
+        scriptProcessor: h.scriptProcessor,
+        type: h.element.str('type'),
+      });
+    }
     ctx.handler = h;
     if (m.scriptPath !== undefined) {
       // A script map matched an earlier segment: the handler serves that file, the rest is PATH_INFO.
@@ -304,14 +370,17 @@ export class Pipeline implements ContextHost {
     for (let i = 0; i < defs.length; i++) {
       const def = defs[i]!;
       ctx.currentModule = def.name;
+      if (moduleStart.hasSubscribers) publishModule(moduleStart, ctx, def.name, 'ExecuteRequestHandler');
       let r: void | Promise<void>;
       try {
         r = def.executeHandler!(ctx);
       } catch (err) {
         this.#moduleFailed(ctx, err);
+        if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, def.name, 'ExecuteRequestHandler');
         return;
       }
       if (r !== undefined) return this.#executeFrom(ctx, defs, i, r);
+      if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, def.name, 'ExecuteRequestHandler');
       if (ctx.finished || ctx.response.produced) break;
     }
     ctx.currentModule = 'IIS Web Core';
@@ -323,16 +392,21 @@ export class Pipeline implements ContextHost {
     } catch (err) {
       this.#moduleFailed(ctx, err);
       return;
+    } finally {
+      if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, defs[i]!.name, 'ExecuteRequestHandler');
     }
     for (i++; i < defs.length && !ctx.finished && !ctx.response.produced; i++) {
       const def = defs[i]!;
       ctx.currentModule = def.name;
+      if (moduleStart.hasSubscribers) publishModule(moduleStart, ctx, def.name, 'ExecuteRequestHandler');
       try {
         const r = def.executeHandler!(ctx);
         if (r !== undefined) await r;
       } catch (err) {
         this.#moduleFailed(ctx, err);
         return;
+      } finally {
+        if (moduleEnd.hasSubscribers) publishModule(moduleEnd, ctx, def.name, 'ExecuteRequestHandler');
       }
     }
     ctx.currentModule = 'IIS Web Core';
@@ -374,7 +448,7 @@ export class Pipeline implements ContextHost {
     };
     const resolved = this.#o.config.resolve(parent.site.id, path);
     if (!resolved.ok) {
-      this.#sendConfigError(new WorkerRequest(head, undefined), res, resolved.error);
+      this.#sendConfigError(new WorkerRequest(head, undefined), res, resolved.error, parent.root);
       return { status: 500, subStatus: 19 };
     }
     const pool = resolved.config.application.applicationPool;
@@ -436,12 +510,24 @@ export class Pipeline implements ContextHost {
    * what failed), so the core answers: the detailed page for local clients, a plain one for
    * remote clients, as IIS's default errorMode DetailedLocalOnly does.
    */
-  #sendConfigError(request: WorkerRequest, response: WorkerResponse, error: ConfigError): void {
+  #sendConfigError(request: WorkerRequest, response: WorkerResponse, error: ConfigError, key: object): void {
     this.#o.log('warn', `500.19 for ${textForLog(request.path)}: ${textForLog(error.describe())} (${formatHResult(error.hresult)})`);
     response.clear();
     response.statusCode = 500;
     response.subStatus = 19;
     response.win32Status = error.hresult & 0xffff;
+    if (statusSet.hasSubscribers) {
+      statusSet.publish({
+        key,
+        module: 'IIS Web Core',
+        notification: 'BeginRequest',
+        status: 500,
+        subStatus: 19,
+        reason: STATUS_CODES[500] ?? '',
+        errorCode: error.hresult,
+        description: error.describe(),
+      });
+    }
     response.setHeader('Content-Type', 'text/html; charset=utf-8');
     response.write(renderConfigErrorPage(request, error));
   }

@@ -18,6 +18,7 @@ import type { WorkerServices } from './module-api.js';
 import { textForLog, Pipeline } from './pipeline.js';
 import { RequestBody, type BodyFlowControl } from './request-body.js';
 import { runApplicationInitialization } from './app-init.js';
+import { FailedRequestTracer } from './failed-request-tracer.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
 import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
 
@@ -220,6 +221,15 @@ class Worker implements WorkerInbound {
     this.#log('warn', `a URL maps to a path longer than the file system allows (ENAMETOOLONG), answered as not found: ${textForLog(folder)}${more}`);
   }
 
+  /** Failed Request Tracing: listens only while a site enables it (configure). */
+  readonly #tracer = new FailedRequestTracer({
+    poolName: () => this.#poolName,
+    send: (record) => {
+      if (!this.#channel.closed) this.#channel.sendTraceRecord(record);
+    },
+    log: (level, message) => this.#log(level, message),
+  });
+
   #recycleAsked = false;
   readonly #services: WorkerServices = {
     poolName: () => this.#poolName,
@@ -304,6 +314,7 @@ class Worker implements WorkerInbound {
       log: this.#log,
     });
     this.#pipeline = pipeline;
+    this.#tracer.configure(appHost);
     if (!first) return;
     // Warm the pool's preloadEnabled applications before WAS routes traffic here.
     await runApplicationInitialization(this.#poolName, appHost, configSystem, pipeline, this.#log).catch((err: unknown) =>

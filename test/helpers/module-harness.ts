@@ -30,6 +30,7 @@ import type {
   HttpRequest,
   HttpResponse,
   ModuleDefinition,
+  ModuleTrace,
   Notification,
   RewriteRefusal,
 } from '../../src/worker/module-api.js';
@@ -497,6 +498,7 @@ export class TestContext implements HttpContext {
       logFile: empty,
       logFileDirectory: '',
       traceFailedRequestsLogging: empty,
+      traceFailedRequestsDirectory: '',
     };
     this.physicalPath = join(this.root, ...path.split('/').filter((s) => s !== ''));
     const self = this;
@@ -638,6 +640,13 @@ export class TestContext implements HttpContext {
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     this.logs.push({ level, message });
+  }
+
+  /** Events the module traced (HttpContext.trace); recorded only while `tracing` is true. */
+  readonly traces: ModuleTrace[] = [];
+  tracing = false;
+  trace(event: ModuleTrace): void {
+    if (this.tracing) this.traces.push(event);
   }
 }
 

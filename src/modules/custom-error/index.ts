@@ -210,22 +210,38 @@ async function sendResponse(ctx: HttpContext, systemDrive: string | undefined): 
   if (res.statusCode < 400 || res.headersSent || ctx.isChildRequest) return;
   const section = ctx.config.section(HTTP_ERRORS_SECTION);
   const hasBody = res.bodyLength > 0;
-  switch (section.enumName('existingResponse')) {
+  const existing = section.enumName('existingResponse');
+  switch (existing) {
     case 'PassThrough':
       // Keep what the handler wrote; an empty error response still gets a page.
-      if (hasBody) return;
+      if (hasBody) return traceNotSent(ctx, 'SETSTATUS_PASSTHROUGH');
       break;
     case 'Auto':
-      if (res.trySkipCustomErrors && hasBody) return;
+      if (res.trySkipCustomErrors && hasBody) return traceNotSent(ctx, 'SETSTATUS_TRYSKIP');
       break;
     default: // Replace
       break;
   }
   const mode = section.enumName('errorMode');
   const detailed = mode === 'Detailed' || (mode === 'DetailedLocalOnly' && ctx.request.isLocal);
+  if (ctx.tracing) {
+    // FREB's GENERAL_SEND_CUSTOM_ERROR: which page replaces the response.
+    const action = actionFor(section, res.statusCode, res.subStatus);
+    ctx.trace({
+      area: 'General',
+      opcode: 'GENERAL_SEND_CUSTOM_ERROR',
+      level: 4,
+      data: { HttpStatus: res.statusCode, HttpSubStatus: res.subStatus, FileNameOrURL: detailed ? '(detailed error page)' : action.path === '' ? '(built-in error page)' : action.path },
+    });
+  }
   prepareForPage(ctx);
   if (detailed) return sendDetailed(ctx, section);
   return sendCustom(ctx, section, systemDrive);
+}
+
+/** FREB's GENERAL_NOT_SEND_CUSTOM_ERROR: the handler's own error response is kept. */
+function traceNotSent(ctx: HttpContext, reason: string): void {
+  if (ctx.tracing) ctx.trace({ area: 'General', opcode: 'GENERAL_NOT_SEND_CUSTOM_ERROR', level: 4, data: { Reason: reason } });
 }
 
 export interface CustomErrorOptions {

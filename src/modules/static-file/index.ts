@@ -167,6 +167,8 @@ function setEntityHeaders(res: HttpResponse, rep: Representation, cc: ClientCach
 }
 
 function serve(ctx: HttpContext, staticContent: ConfigElement, type: string, file: Representation): void | Promise<void> {
+  // FREB's GENERAL_STATIC_FILE_HANDLER (area StaticFile): the file the handler serves.
+  if (ctx.tracing) ctx.trace({ area: 'StaticFile', opcode: 'GENERAL_STATIC_FILE_HANDLER', level: 4, data: { FileName: ctx.physicalPath, ContentType: type, Size: file.size } });
   const cc = clientCacheHeaders(staticContent.child('clientCache'));
   const rep: Representation = cc.setEtag ? file : { ...file, etag: undefined };
   const req = ctx.request;

@@ -106,13 +106,20 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
     else if ((path + '/').toLowerCase() === rule.base.toLowerCase()) input = '';
     else continue; // the URL is not below the rule's folder (rewritten out of it)
     const m = rule.match(input);
-    if (rule.negate ? m !== null : m === null) continue;
+    if (rule.negate ? m !== null : m === null) {
+      if (ctx.tracing) traceRule(ctx, rule, input, false);
+      continue;
+    }
     if (!rule.conditionsCacheSafe) cache.safe = false;
     const captures: LiveCaptures = { rule: rule.negate ? [] : m!, condition: [] };
     if (rule.conditions.length !== 0) {
       const r = conditionsHold(ctx, rule, captures, variable, cache.files);
-      if (!(typeof r === 'boolean' ? r : await r)) continue;
+      if (!(typeof r === 'boolean' ? r : await r)) {
+        if (ctx.tracing) traceRule(ctx, rule, input, false);
+        continue;
+      }
     }
+    if (ctx.tracing) traceRule(ctx, rule, input, true);
     if (!rule.effectCacheSafe) cache.safe = false;
     for (const v of rule.serverVariables) {
       if (!global && !allowed(ctx, v.name)) {
@@ -131,6 +138,14 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
           return true;
         }
         if (a.logRewrittenUrl) ctx.response.logUrl = { path: ctx.request.path, query: ctx.request.queryString };
+        if (ctx.tracing) {
+          ctx.trace({
+            area: 'Rewrite',
+            opcode: 'REWRITE_ACTION',
+            level: 4,
+            data: { RuleName: rule.name, RewriteURL: ctx.request.path, QueryString: ctx.request.queryString, AppendQueryString: a.appendQueryString, LogRewrittenURL: a.logRewrittenUrl },
+          });
+        }
         break;
       }
       case 'Redirect': {
@@ -163,6 +178,16 @@ async function runRules(ctx: HttpContext, rules: readonly Rule[], global: boolea
     if (rule.stopProcessing) return global ? false : true;
   }
   return false;
+}
+
+/** FREB's RULE_EVALUATION_END (area Rewrite): a rule was tried against the URL. */
+function traceRule(ctx: HttpContext, rule: Rule, input: string, succeeded: boolean): void {
+  ctx.trace({
+    area: 'Rewrite',
+    opcode: 'RULE_EVALUATION_END',
+    level: 5,
+    data: { RuleName: rule.name, RequestURL: input, QueryString: ctx.request.queryString, StopProcessing: rule.stopProcessing, Succeeded: succeeded },
+  });
 }
 
 function conditionsHold(
