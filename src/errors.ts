@@ -89,6 +89,8 @@ export class IpcError extends WharfError {}
 export class ModuleError extends WharfError {}
 /** The admin socket or an admin command (`wharf list|start|stop|recycle …`). */
 export class AdminError extends WharfError {}
+/** OpenTelemetry trace export (src/tracing/): never fails a request, only reported. */
+export class TelemetryError extends WharfError {}
 
 /** All codes, with a one-line meaning; docs/errors.md must list each of them. */
 export const ERROR_CODES: Readonly<Record<string, string>> = {
@@ -128,5 +130,7 @@ export const ERROR_CODES: Readonly<Record<string, string>> = {
   IPC_INVALID_MESSAGE: 'A worker sent a message with a value out of range (status, sub-status, header count or length, cache policy …); that worker\'s channel was closed.',
   MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',
   MOD_FAILED: 'A module threw while processing a request.',
+  OTEL_EXPORT: 'Spans could not be sent to the OpenTelemetry collector (unreachable, refused, timed out); they are dropped, requests are not affected.',
+  OTEL_CONFIG: 'An OTEL_* environment variable has a value Wharf cannot use (an unknown OTLP protocol or exporter); the standard default is used instead.',
   MOD_TRACE_RULE: 'A traceFailedRequests rule has a part Wharf cannot apply (a statusCodes entry, an unknown area, a custom action); that part is left out.',
 };
