@@ -13,9 +13,63 @@ export interface SourcePosition {
   readonly column: number;
 }
 
+/**
+ * Every code, with a one-line meaning: the one table the code types derive from. docs/errors.md
+ * lists each of them and every code is used somewhere in src/ (errors.test.ts keeps all three in
+ * step). A code is added here first; `new WasError('WAS_NEW', …)` does not compile until it is.
+ */
+export const ERROR_CODES = {
+  CFG_XML: 'A configuration file is not well-formed XML.',
+  CFG_READ: 'A configuration file exists but cannot be read.',
+  CFG_UNKNOWN_ELEMENT: 'An element is not part of its section\'s schema.',
+  CFG_UNKNOWN_ATTRIBUTE: 'An attribute is not part of its element\'s schema.',
+  CFG_INVALID_VALUE: 'An attribute value does not parse as its schema type or fails its validator.',
+  CFG_MISSING_ATTRIBUTE: 'A required attribute is missing.',
+  CFG_DUPLICATE_ENTRY: 'A collection <add> repeats a key that is already present.',
+  CFG_LOCKED: 'A section, attribute, element or collection item is locked at a parent level.',
+  CFG_WRONG_LEVEL: 'A section is used at a level its allowDefinition or allowLocation forbids.',
+  CFG_DUPLICATE_SECTION: 'A section appears twice at the same level of one file.',
+  CFG_INVALID_SITE: 'The sites or application pools cannot be served as configured.',
+  CFG_NOT_ENFORCED: 'Warning: a security setting is read but not enforced by Wharf yet; IIS would refuse requests that Wharf serves.',
+  CFG_NO_EFFECT: 'Note: a setting is read but has no effect in Wharf.',
+  CFG_NO_HANDLERS: 'Warning: there are no handler mappings; every request will get 404.4.',
+  CFG_HANDLER_MODULE: 'Warning: a handler mapping names a module that is not in <modules>; its requests will get 500.21.',
+  LSN_BIND: 'A binding\'s address and port cannot be listened on.',
+  LSN_PROTOCOL: 'A client sent a malformed HTTP request.',
+  LSN_HTTP_PARAMETER: 'WHARF_HTTP_PARAMETERS names an unknown HTTP.sys parameter or a value out of range.',
+  LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',
+  LSN_EXCHANGE_STATE: 'Internal: a request in the listener changed state against its transition table (a bug; logged, the request may fail).',
+  LSN_LOG_OWNER: 'The owner given for log files (--log-owner) does not exist, or Wharf cannot give files to it.',
+  LSN_TRACE_WRITE: 'A failed-request trace file (W3SVC<id>/frNNNNNN.xml) cannot be written; that trace is lost, serving continues.',
+  LSN_TRACE_REJECTED: 'A worker sent a failed-request trace that is malformed, too large, or for a site its pool does not serve; it is not written.',
+  WAS_WORKER_START: 'A worker process could not be started.',
+  WAS_RAPID_FAIL: 'A pool\'s workers failed rapidFailProtectionMaxCrashes times within rapidFailProtectionInterval; the pool was stopped.',
+  WAS_IDENTITY: 'A pool\'s identity cannot be resolved to a Linux user, or the user cannot be created.',
+  ADM_CONNECT: 'The admin socket of the running server cannot be reached.',
+  ADM_NOT_FOUND: 'An admin command names a site, pool or other object that does not exist.',
+  ADM_REQUEST: 'An admin command is malformed or not allowed in the object\'s current state.',
+  ADM_STOP_TIMEOUT: '`wharf stop` asked the server to stop, but its main process still runs after its drain budget plus 15 s.',
+  IPC_CLOSED: 'The channel to a worker closed while requests were in flight (the worker exited or was killed); they were replayed or answered 502.',
+  IPC_PROTOCOL: 'A frame on a worker channel is malformed.',
+  IPC_INVALID_MESSAGE: 'A worker sent a message with a value out of range (status, sub-status, header count or length, cache policy …); that worker\'s channel was closed.',
+  MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',
+  MOD_FAILED: 'A module threw while processing a request.',
+  MOD_CLIENT_DISCONNECTED: 'The client disconnected while a module or the application was reading the request body.',
+  MOD_BODY_CONSUMED: 'A module or the application read a request body that had already been read.',
+  MOD_TRACE_RULE: 'A traceFailedRequests rule has a part Wharf cannot apply (a statusCodes entry, an unknown area, a custom action); that part is left out.',
+  OTEL_EXPORT: 'Spans could not be sent to the OpenTelemetry collector (unreachable, refused, timed out); they are dropped, requests are not affected.',
+  OTEL_CONFIG: 'An OTEL_* environment variable has a value Wharf cannot use (an unknown OTLP protocol or exporter); the standard default is used instead.',
+} as const satisfies Readonly<Record<string, string>>;
+
+/** A code of the catalogue. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The codes of one area (`LSN`, `WAS` …), for that area's error class. */
+export type AreaCode<Area extends string> = Extract<ErrorCode, `${Area}_${string}`>;
+
 export class WharfError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -66,7 +120,9 @@ export class ConfigError extends WharfError {
   }
 }
 
-export type ConfigErrorCode =
+/** The codes a ConfigError carries (the CFG_ codes that are not warnings). */
+export type ConfigErrorCode = Extract<
+  ErrorCode,
   | 'CFG_XML' // not well-formed XML
   | 'CFG_READ' // file cannot be read
   | 'CFG_UNKNOWN_ELEMENT' // element not in the section's schema
@@ -77,60 +133,50 @@ export type ConfigErrorCode =
   | 'CFG_LOCKED' // section, attribute, element or item locked at a parent level
   | 'CFG_WRONG_LEVEL' // section used where allowDefinition forbids it, or in a forbidden <location>
   | 'CFG_DUPLICATE_SECTION' // a section appears twice at one level
-  | 'CFG_INVALID_SITE'; // sites/pools that cannot be served (duplicate ids, missing root application…)
+  | 'CFG_INVALID_SITE' // sites/pools that cannot be served (duplicate ids, missing root application…)
+>;
 
 /** The listener refused a request or connection (HTTP.sys-level). */
-export class ListenerError extends WharfError {}
+export class ListenerError extends WharfError {
+  declare readonly code: AreaCode<'LSN'>;
+  constructor(code: AreaCode<'LSN'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
 /** Worker process management. */
-export class WasError extends WharfError {}
+export class WasError extends WharfError {
+  declare readonly code: AreaCode<'WAS'>;
+  constructor(code: AreaCode<'WAS'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
 /** The listener ↔ worker channel. */
-export class IpcError extends WharfError {}
+export class IpcError extends WharfError {
+  declare readonly code: AreaCode<'IPC'>;
+  constructor(code: AreaCode<'IPC'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
 /** A pipeline module failed. */
-export class ModuleError extends WharfError {}
+export class ModuleError extends WharfError {
+  declare readonly code: AreaCode<'MOD'>;
+  constructor(code: AreaCode<'MOD'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
 /** The admin socket or an admin command (`wharf list|start|stop|recycle …`). */
-export class AdminError extends WharfError {}
-/** OpenTelemetry trace export (src/tracing/): never fails a request, only reported. */
-export class TelemetryError extends WharfError {}
+export class AdminError extends WharfError {
+  declare readonly code: AreaCode<'ADM'>;
+  constructor(code: AreaCode<'ADM'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
 
-/** All codes, with a one-line meaning; docs/errors.md must list each of them. */
-export const ERROR_CODES: Readonly<Record<string, string>> = {
-  CFG_XML: 'A configuration file is not well-formed XML.',
-  CFG_READ: 'A configuration file exists but cannot be read.',
-  CFG_UNKNOWN_ELEMENT: 'An element is not part of its section\'s schema.',
-  CFG_UNKNOWN_ATTRIBUTE: 'An attribute is not part of its element\'s schema.',
-  CFG_INVALID_VALUE: 'An attribute value does not parse as its schema type or fails its validator.',
-  CFG_MISSING_ATTRIBUTE: 'A required attribute is missing.',
-  CFG_DUPLICATE_ENTRY: 'A collection <add> repeats a key that is already present.',
-  CFG_LOCKED: 'A section, attribute, element or collection item is locked at a parent level.',
-  CFG_WRONG_LEVEL: 'A section is used at a level its allowDefinition or allowLocation forbids.',
-  CFG_DUPLICATE_SECTION: 'A section appears twice at the same level of one file.',
-  CFG_INVALID_SITE: 'The sites or application pools cannot be served as configured.',
-  CFG_NOT_ENFORCED: 'Warning: a security setting is read but not enforced by Wharf yet; IIS would refuse requests that Wharf serves.',
-  CFG_NO_EFFECT: 'Note: a setting is read but has no effect in Wharf.',
-  CFG_NO_HANDLERS: 'Warning: there are no handler mappings; every request will get 404.4.',
-  CFG_HANDLER_MODULE: 'Warning: a handler mapping names a module that is not in <modules>; its requests will get 500.21.',
-  LSN_BIND: 'A binding\'s address and port cannot be listened on.',
-  LSN_PROTOCOL: 'A client sent a malformed HTTP request.',
-  LSN_HTTP_PARAMETER: 'WHARF_HTTP_PARAMETERS names an unknown HTTP.sys parameter or a value out of range.',
-  LSN_LOG_WRITE: 'A W3C or httperr log file cannot be written; records are kept for retry, the oldest dropped beyond the memory cap.',
-  LSN_EXCHANGE_STATE: 'Internal: a request in the listener changed state against its transition table (a bug; logged, the request may fail).',
-  LSN_LOG_OWNER: 'The owner given for log files (--log-owner) does not exist, or Wharf cannot give files to it.',
-  LSN_TRACE_WRITE: 'A failed-request trace file (W3SVC<id>/frNNNNNN.xml) cannot be written; that trace is lost, serving continues.',
-  LSN_TRACE_REJECTED: 'A worker sent a failed-request trace that is malformed, too large, or for a site its pool does not serve; it is not written.',
-  WAS_WORKER_START: 'A worker process could not be started.',
-  WAS_WORKER_EXIT: 'A worker process exited while requests were in flight.',
-  WAS_RAPID_FAIL: 'A pool\'s workers failed rapidFailProtectionMaxCrashes times within rapidFailProtectionInterval; the pool was stopped.',
-  WAS_IDENTITY: 'A pool\'s identity cannot be resolved to a Linux user, or the user cannot be created.',
-  ADM_CONNECT: 'The admin socket of the running server cannot be reached.',
-  ADM_NOT_FOUND: 'An admin command names a site, pool or other object that does not exist.',
-  ADM_REQUEST: 'An admin command is malformed or not allowed in the object\'s current state.',
-  ADM_STOP_TIMEOUT: '`wharf stop` asked the server to stop, but its main process still runs after its drain budget plus 15 s.',
-  IPC_CLOSED: 'The channel to a worker closed.',
-  IPC_PROTOCOL: 'A frame on a worker channel is malformed.',
-  IPC_INVALID_MESSAGE: 'A worker sent a message with a value out of range (status, sub-status, header count or length, cache policy …); that worker\'s channel was closed.',
-  MOD_UNKNOWN: 'A handler or the modules list names a module that is not registered.',
-  MOD_FAILED: 'A module threw while processing a request.',
-  OTEL_EXPORT: 'Spans could not be sent to the OpenTelemetry collector (unreachable, refused, timed out); they are dropped, requests are not affected.',
-  OTEL_CONFIG: 'An OTEL_* environment variable has a value Wharf cannot use (an unknown OTLP protocol or exporter); the standard default is used instead.',
-  MOD_TRACE_RULE: 'A traceFailedRequests rule has a part Wharf cannot apply (a statusCodes entry, an unknown area, a custom action); that part is left out.',
-};
+/** OpenTelemetry trace export (src/tracing/): never fails a request, only reported. */
+export class TelemetryError extends WharfError {
+  declare readonly code: AreaCode<'OTEL'>;
+  constructor(code: AreaCode<'OTEL'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+

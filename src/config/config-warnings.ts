@@ -11,7 +11,7 @@
  * Each warning names the file, line and column of what was written. They are printed at start-up
  * (applicationHost.config), by `wharf check` (every file), and once per worker (web.config files).
  */
-import type { SourcePosition } from '../errors.js';
+import type { ErrorCode, SourcePosition } from '../errors.js';
 import { appHostInternals } from './application-host.js';
 import type { ConfigFile } from './config-file.js';
 import type { NotEnforced, SectionSchema } from './schema.js';
@@ -20,7 +20,8 @@ import type { AppHostConfig, ConfigElement } from './types.js';
 import { attributeOf, attributePosition, elementPosition } from './xml-document.js';
 import type { XmlElement } from './xml-document.js';
 
-export type ConfigWarningCode = 'CFG_NOT_ENFORCED' | 'CFG_NO_EFFECT' | 'CFG_NO_HANDLERS' | 'CFG_HANDLER_MODULE';
+/** Warning codes: entries of the error catalogue (src/errors.ts), so each is documented. */
+export type ConfigWarningCode = Extract<ErrorCode, 'CFG_NOT_ENFORCED' | 'CFG_NO_EFFECT' | 'CFG_NO_HANDLERS' | 'CFG_HANDLER_MODULE'>;
 
 export interface ConfigWarning {
   readonly code: ConfigWarningCode;

@@ -438,6 +438,7 @@ function compileAttribute(def: AttributeDef, index: number, where: string): Attr
   // (site limits maxBandwidth 4294967295 with range "0,1023,exclude" is fine, but e.g. an
   // empty nonEmptyString default is legal too).
   const typed = parseTyped(partial, def.default);
+  // Wharf's own schema table is wrong (a bug, found by its unit tests): never a user's condition.
   if (!typed.ok) throw new Error(`schema: default '${def.default}' of ${where}/@${def.name}: ${typed.expected}`);
   return { ...partial, defaultValue: typed.value };
 }

@@ -4,17 +4,17 @@
  * no boolean soup for the lifecycle); what is not lifecycle (who answered, whether bytes reached
  * the socket, framing, flow control) stays in named fields.
  *
- *   received ──▶ queued ──▶ dispatched ──▶ responding ──▶ ended ──▶ done
- *      │           │            │  ▲           │  ▲                  ▲
- *      │           │            │  └ replay ───┘  └ listener takes over an unsent response
- *      │           │            └──────────▶ done (the worker aborted before any byte)
- *      └───────────┴──▶ responding (the cache or the listener answers: 304/200 from cache, 400, 503 …)
- *   any state before done ──▶ dropped (the client went away, a timer fired, or the connection
- *                              closed behind an earlier response: no response completed)
+ *   received ─▶ queued ─▶ dispatched ─▶ responding ─▶ ended ─▶ done
+ *
+ *   The main line above; besides it (TRANSITIONS has them all): the cache or the listener answers
+ *   from received or queued (→ responding); a worker that died before any byte reached the client
+ *   sends the request back to queued (a replay, once); a worker's abort finishes it as done from
+ *   dispatched or responding; the listener may replace a response that never reached the socket
+ *   (responding → responding); and any state before done may be dropped.
  *
  * - received:   routed, not yet given to the response cache or a pool.
  * - queued:     waiting in its pool's queue for a worker.
- * - dispatched: a worker has the request; no response head yet.
+ * - dispatched: a worker (or the response cache, in a worker's place) has it; no response head yet.
  * - responding: a response head exists (from the worker, the cache or the listener itself).
  * - ended:      the whole response is produced; it waits for its turn on the connection.
  * - done:       finished and accounted (the W3C log writes it unless the worker said dontLog).

@@ -115,6 +115,7 @@ describe('listener events', () => {
     <add name="Slow" />
     <add name="Off" />
     <add name="Bad" />
+    <add name="Never" />
   </applicationPools>
   <sites>
     <site name="Events" id="3">
@@ -122,6 +123,7 @@ describe('listener events', () => {
       <application path="/slow" applicationPool="Slow"><virtualDirectory path="/" physicalPath="${dir}" /></application>
       <application path="/off" applicationPool="Off"><virtualDirectory path="/" physicalPath="${dir}" /></application>
       <application path="/bad" applicationPool="Bad"><virtualDirectory path="/" physicalPath="${dir}" /></application>
+      <application path="/never" applicationPool="Never"><virtualDirectory path="/" physicalPath="${dir}" /></application>
       <bindings><binding protocol="http" bindingInformation="127.0.0.1:${port}:localhost" /></bindings>
       <logFile directory="${join(dir, 'logs')}" />
     </site>
@@ -232,9 +234,9 @@ describe('listener events', () => {
   it('a request that waits for its pool\'s first worker: queue enter, then leave as dispatched', async () => {
     const res = await get(port, '/slow/page');
     assert.equal(res.status, 200);
-    const enter = one('wharf:queue:enter');
-    assert.deepEqual({ poolName: enter['poolName'], length: enter['length'] }, { poolName: 'Slow', length: 1 });
-    const leave = one('wharf:queue:leave');
+    const enter = one('wharf:queue:enter', (m) => m['poolName'] === 'Slow');
+    assert.equal(enter['length'], 1);
+    const leave = one('wharf:queue:leave', (m) => m['poolName'] === 'Slow');
     assert.equal(leave['key'], enter['key']);
     assert.deepEqual({ outcome: leave['outcome'], length: leave['length'] }, { outcome: 'dispatched', length: 0 });
     assert.ok((leave['waitedMs'] as number) >= 0);
@@ -242,6 +244,35 @@ describe('listener events', () => {
       eventsOf(enter['key']).map((e) => e.channel),
       ['wharf:request:start', 'wharf:cache:miss', 'wharf:queue:enter', 'wharf:queue:leave', 'wharf:request:dispatch', 'wharf:request:end'],
     );
+  });
+
+  it('a client that leaves while its request waits: queue leave as cancelled, requestEnd aborted, answeredBy listener', async () => {
+    // The Never pool gets no worker: its requests wait until they leave.
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    client.write('GET /never/a HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const enter = await eventually(() => seen.find((e) => e.channel === 'wharf:queue:enter' && e.message['poolName'] === 'Never'));
+    assert.equal(enter.message['length'], 1);
+    client.destroy();
+    const leave = await eventually(() => seen.find((e) => e.channel === 'wharf:queue:leave' && e.message['key'] === enter.message['key']));
+    assert.deepEqual({ outcome: leave.message['outcome'], length: leave.message['length'] }, { outcome: 'cancelled', length: 0 });
+    const end = await eventually(() => eventsOf(enter.message['key']).find((e) => e.channel === 'wharf:request:end'));
+    assert.deepEqual(
+      { aborted: end.message['aborted'], answeredBy: end.message['answeredBy'], status: end.message['status'], poolName: end.message['poolName'] },
+      { aborted: true, answeredBy: 'listener', status: 0, poolName: 'Never' },
+    );
+  });
+
+  it('a pool stopped while a request waits: queue leave as rejected, and the 503', async () => {
+    const before = seen.length;
+    const answer = rawRequest(port, 'GET /never/b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    const enter = await eventually(() => seen.slice(before).find((e) => e.channel === 'wharf:queue:enter' && e.message['poolName'] === 'Never'));
+    listener.pool('Never')!.stop('Disabled');
+    assert.match(await answer, /^HTTP\/1\.1 503 /);
+    const leave = one('wharf:queue:leave', (m) => m['key'] === enter.message['key']);
+    assert.deepEqual({ outcome: leave['outcome'], length: leave['length'] }, { outcome: 'rejected', length: 0 });
+    const end = await eventually(() => eventsOf(enter.message['key']).find((e) => e.channel === 'wharf:request:end'));
+    assert.deepEqual({ status: end.message['status'], answeredBy: end.message['answeredBy'], aborted: end.message['aborted'] }, { status: 503, answeredBy: 'listener', aborted: false });
   });
 
   it('a stopped pool: queue reject and a 503 answered by the listener, with its httperr record', async () => {

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { AppHostConfig, ApplicationConfig } from '../config/types.js';
-import { ListenerError } from '../errors.js';
+import { IpcError, ListenerError } from '../errors.js';
 import type { AppHintsMessage, ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import { boundedProcesses } from '../ipc/messages.js';
 import { Connection, type ConnectionHost } from './connection.js';
@@ -389,13 +389,18 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#workers.delete(ep);
     const q = this.pool(ep.poolName);
     q?.workerGone(ep);
+    let replayed = 0;
+    let answered = 0;
+    let reset = 0;
     for (const ex of orphans) {
       if (ex.conn.closed) continue;
       if (ex.replayable && !ex.replayed && !ex.wrote && q !== undefined && q.state === 'Started') {
         // Nothing reached the client and the request is safe to repeat: run it again.
         ex.resetForReplay();
         q.requeueFront(ex);
+        replayed++;
       } else if (!ex.wrote) {
+        answered++;
         // Nothing reached the client: the listener answers in the exchange's slot instead.
         ex.out = [];
         ex.outBytes = 0;
@@ -405,7 +410,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
         // Part of the response is already on the wire: the only honest signal is a reset.
         this.#httpErrFor(ex.conn, 'Connection_Abandoned_By_AppPool', undefined, ex, ex.head);
         ex.conn.socket.destroy();
+        reset++;
       }
+    }
+    if (replayed + answered + reset !== 0) {
+      const err = new IpcError('IPC_CLOSED', `its channel closed with requests in flight: ${replayed} replayed, ${answered} answered 502, ${reset} reset mid-response`);
+      this.#o.logger.warn(`[${ep.poolName} pid ${ep.pid}] ${err.code}: ${err.message}`);
     }
     this.#o.workerClosed?.(ep.poolName, ep.pid);
     q?.ensureCapacity();
@@ -630,7 +640,16 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
    * request its site does not log.
    */
   readonly #onRequestEnd = (message: unknown): void => {
-    const ev = message as RequestEndEvent;
+    // A subscriber's exception would surface as an uncaught exception on the next tick (that is
+    // how diagnostics_channel reports them): never let a log line cost the process.
+    try {
+      this.#writeRequestLog(message as RequestEndEvent);
+    } catch (err) {
+      this.#o.logger.error(`request log: ${(err as Error).stack ?? String(err)}`);
+    }
+  };
+
+  #writeRequestLog(ev: RequestEndEvent): void {
     const ex = ev.key as Exchange;
     // Another listener in this process (tests): not ours.
     if (!this.#connections.has(ex.conn)) return;
@@ -670,11 +689,18 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       responseHeaders: ex.responseHeaders ?? NO_HEADERS,
     };
     log.write(rec);
-  };
+  }
 
   /** The httperr log's subscriber: this listener's records only. */
   readonly #onHttpErr = (message: unknown): void => {
-    const ev = message as HttpErrEvent;
+    try {
+      this.#writeHttpErr(message as HttpErrEvent);
+    } catch (err) {
+      this.#o.logger.error(`httperr log: ${(err as Error).stack ?? String(err)}`);
+    }
+  };
+
+  #writeHttpErr(ev: HttpErrEvent): void {
     if (!this.#connections.has(ev.connection as Connection)) return;
     const entry: HttpErrEntry = {
       time: ev.time,
@@ -691,7 +717,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       queueName: ev.queueName,
     };
     this.#httpErr.write(entry);
-  };
+  }
 
   /** The site's log has custom fields reading response headers: the connection keeps them on the exchange. */
   keepsResponseHeaders(ex: Exchange): boolean {

@@ -923,7 +923,7 @@ export class ActivationService {
     this.#host.log(
       'error',
       `WAS 5002: application pool '${rt.settings.name}' is being automatically disabled due to a series of failures in the process(es) serving it ` +
-        `(${rt.failures.length} within ${minutes} minute${minutes === 1 ? '' : 's'}: rapidFailProtection). Start it again with: wharf start apppool "${rt.settings.name}"`,
+        `(${rt.failures.length} within ${minutes} minute${minutes === 1 ? '' : 's'}: rapidFailProtection). Start it again with: wharf start apppool "${rt.settings.name}" (WAS_RAPID_FAIL)`,
     );
     rt.failures = [];
     this.#stopPool(rt, 'AppOffline', 'rapid-fail protection stopped its application pool');

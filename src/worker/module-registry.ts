@@ -65,7 +65,7 @@ export class ModuleRegistry {
       try {
         const ns = (await import(pathToFileURL(image).href)) as { module?: ModuleDefinition; default?: ModuleDefinition };
         const def = ns.module ?? ns.default;
-        if (def === undefined || typeof def.name !== 'string') throw new Error('it exports no ModuleDefinition as `module` or default');
+        if (def === undefined || typeof def.name !== 'string') throw new ModuleError('MOD_UNKNOWN', 'it exports no ModuleDefinition as `module` or default');
         this.register({ ...def, name });
       } catch (err) {
         this.#reportOnce(`global:${name}`, `globalModules: cannot load module ${name} from ${image}: ${(err as Error).message}`);

@@ -18,7 +18,7 @@ import {
   type TypedChannel,
 } from '../diagnostics.js';
 import type { ConfigError } from '../errors.js';
-import { formatHResult } from '../errors.js';
+import { formatHResult, ModuleError } from '../errors.js';
 import type { ConfigElement, ResolveResult } from '../config/types.js';
 import type { RequestHeadMessage } from '../ipc/messages.js';
 import { canonicalizePath } from '../http/url-path.js';
@@ -287,7 +287,8 @@ export class Pipeline implements ContextHost {
   }
 
   #moduleFailed(ctx: WorkerContext, err: unknown): void {
-    const e = err instanceof Error ? err : new Error(String(err));
+    // A module (or the application) may throw anything: a non-Error is reported as MOD_FAILED.
+    const e = err instanceof Error ? err : new ModuleError('MOD_FAILED', String(err));
     this.#o.log('error', `${ctx.currentModule} failed in ${ctx.notification} for ${ctx.request.path}: ${e.stack ?? e.message}`);
     if (!ctx.response.headersSent) {
       ctx.setStatus(500, 0, { hresult: 0x80004005, description: e.message });

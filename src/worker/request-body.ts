@@ -3,6 +3,7 @@
  * When more than `highWaterMark` bytes wait unread, the worker asks the listener to stop reading
  * the client (RequestPause) and resumes it once the handler catches up.
  */
+import { ModuleError } from '../errors.js';
 
 export interface BodyFlowControl {
   pause(): void;
@@ -63,7 +64,7 @@ export class RequestBody implements AsyncIterable<Buffer> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    if (this.#iterated) throw new Error('the request body can be read once');
+    if (this.#iterated) throw new ModuleError('MOD_BODY_CONSUMED', 'the request body can be read once');
     this.#iterated = true;
     for (;;) {
       if (this.#chunks.length > 0) {

@@ -21,7 +21,7 @@ import { runApplicationInitialization } from './app-init.js';
 import { FailedRequestTracer } from './failed-request-tracer.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
 import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
-import { TelemetryError } from '../errors.js';
+import { ModuleError, TelemetryError } from '../errors.js';
 import { tracingEnabled } from '../tracing/otel-env.js';
 import type { PipelineTracingHandle } from '../tracing/index.js';
 
@@ -369,7 +369,7 @@ class Worker implements WorkerInbound {
     const s = this.#streams.get(stream);
     if (s === undefined) return;
     s.aborted = true;
-    s.requestBody?.fail(new Error('the client disconnected'));
+    s.requestBody?.fail(new ModuleError('MOD_CLIENT_DISCONNECTED', 'the client disconnected'));
     s.wake();
     const listeners = s.abortListeners;
     s.abortListeners = undefined;

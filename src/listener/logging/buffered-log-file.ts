@@ -357,7 +357,7 @@ export class BufferedLogFile {
   /** Writes `header` and lines [seg.written, end) to the open file, advancing seg.written as bytes land. */
   async #writeLines(seg: Segment, end: number, header: string): Promise<void> {
     const file = this.#file;
-    if (file === undefined) throw new Error('log file is not open');
+    if (file === undefined) throw new ListenerError('LSN_LOG_WRITE', 'log file is not open');
     let text = header;
     for (let k = seg.written; k < end; k++) text += seg.lines[k];
     const data = Buffer.from(text);
@@ -366,7 +366,7 @@ export class BufferedLogFile {
     try {
       while (offset < data.length) {
         const { bytesWritten } = await file.write(data, offset, data.length - offset);
-        if (bytesWritten === 0) throw new Error(`no progress writing ${this.#fileName ?? ''}`);
+        if (bytesWritten === 0) throw new ListenerError('LSN_LOG_WRITE', `no progress writing ${this.#fileName ?? ''}`);
         offset += bytesWritten;
       }
     } finally {

@@ -17,6 +17,7 @@ import { Server as NetServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ModuleError } from '../../errors.js';
 
 export type AppState = 'loading' | 'listening' | 'failed' | 'closed';
 
@@ -96,7 +97,7 @@ export function startApp(entry: string, options: StartOptions): HostedApp | unde
   setImmediate(() => {
     void load(app).catch((err: unknown) => {
       clearTimeout(timer);
-      const e = err instanceof Error ? err : new Error(String(err));
+      const e = err instanceof Error ? err : new ModuleError('MOD_FAILED', String(err));
       app.failure = { subStatus: 30, message: e.message, stack: e.stack ?? e.message };
       // What `node entry` would print before exiting, into the pool's output log; the worker
       // stays up and answers 500.30 until it is recycled.

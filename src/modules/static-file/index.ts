@@ -15,6 +15,7 @@ import { realPathInsideRoot } from './containment.js';
 import { SMALL_FILE_LIMIT, SmallFileCache, makeCachedFile } from './small-file-cache.js';
 import { acceptAllows, mimeMapFor, mimeTypeOf } from './mime-map.js';
 import { evaluatePreconditions, fileEtag, httpDate, ifRangeMatches, type Validators } from './validators.js';
+import { ModuleError } from '../../errors.js';
 
 export { parseRange } from './byte-range.js';
 export { fileEtag, httpDate, evaluatePreconditions } from './validators.js';
@@ -255,7 +256,7 @@ async function streamFromHandle(ctx: HttpContext, handle: FileHandle, start: num
     // A fresh buffer per chunk: write() may keep a reference until the bytes are sent.
     const buf = Buffer.allocUnsafe(want);
     const { bytesRead } = await handle.read(buf, 0, want, pos);
-    if (bytesRead === 0) throw new Error('file shrank while being sent');
+    if (bytesRead === 0) throw new ModuleError('MOD_FAILED', 'file shrank while being sent');
     pos += bytesRead;
     if (!res.write(bytesRead === want ? buf : buf.subarray(0, bytesRead))) await res.drained();
   }
