@@ -25,7 +25,7 @@ import { tracingEnabled } from './tracing/otel-env.js';
 import type { TracingHandle } from './tracing/index.js';
 import { adminSocketPath } from './admin/paths.js';
 import { startAdminServer, type AdminServer } from './admin/socket.js';
-import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, siteObjects, vdirObjects, workerObjects } from './admin/objects.js';
+import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, siteObjects, traceObjects, vdirObjects, workerObjects } from './admin/objects.js';
 import type { AdminObject, AdminObjectKind, AdminStatus, AdminTarget } from './admin/types.js';
 import { AdminError } from './errors.js';
 
@@ -456,6 +456,8 @@ export class WharfServer implements AdminTarget {
         const names = new Map(config.sites.map((site) => [site.id, site.name]));
         return requestObjects(listener.requestsInFlight().map((r) => ({ ...r, siteName: names.get(r.siteId) ?? '' })));
       }
+      case 'TRACE':
+        return traceObjects(listener.traces());
     }
   }
 

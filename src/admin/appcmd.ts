@@ -31,6 +31,8 @@ const OBJECT_WORDS: Readonly<Record<string, AdminObjectKind>> = {
   wps: 'WP',
   request: 'REQUEST',
   requests: 'REQUEST',
+  trace: 'TRACE',
+  traces: 'TRACE',
 };
 
 const VERBS = ['list', 'start', 'stop', 'recycle', 'logs'] as const;

@@ -301,6 +301,47 @@ export function requestObjects(reqs: readonly RequestSnapshot[]): AdminObject[] 
   });
 }
 
+/** A failed-request trace file, as the main process wrote or found it. */
+export interface TraceSnapshot {
+  readonly siteId: number;
+  readonly siteName: string;
+  /** `fr000001.xml` */
+  readonly file: string;
+  readonly path: string;
+  readonly url: string;
+  readonly statusCode: string;
+  readonly processId: number;
+  readonly failureReason: string;
+  readonly timeTaken: number;
+}
+
+/** `TRACE "Default Web Site/fr000001.xml" (url:http://localhost:80/x.aspx,statuscode:500,wp:2864)`, as appcmd lists traces. */
+export function traceObjects(traces: readonly TraceSnapshot[]): AdminObject[] {
+  return traces.map((t) => {
+    const id = `${t.siteName}/${t.file}`;
+    return build(
+      'TRACE',
+      id,
+      [
+        ['url', t.url],
+        ['statuscode', t.statusCode],
+        ['wp', String(t.processId)],
+      ],
+      {
+        'TRACE.NAME': id,
+        'SITE.NAME': t.siteName,
+        'SITE.ID': String(t.siteId),
+        'WP.NAME': String(t.processId),
+        url: t.url,
+        statuscode: t.statusCode,
+        failureReason: t.failureReason,
+        timeTaken: String(t.timeTaken),
+        path: t.path,
+      },
+    );
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Answers for the AdminTarget's start/stop/recycle
 

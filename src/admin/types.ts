@@ -1,11 +1,11 @@
 /**
  * The admin model: what `wharf list|start|stop|recycle …` sees and does, over the admin socket.
  * The main process answers from its live state; the CLI only formats. One object kind per
- * appcmd object (SITE, APP, VDIR, APPPOOL, WP, REQUEST).
+ * appcmd object (SITE, APP, VDIR, APPPOOL, WP, REQUEST, TRACE).
  */
 
-export type AdminObjectKind = 'SITE' | 'APP' | 'VDIR' | 'APPPOOL' | 'WP' | 'REQUEST';
-export const ADMIN_OBJECT_KINDS: readonly AdminObjectKind[] = ['SITE', 'APP', 'VDIR', 'APPPOOL', 'WP', 'REQUEST'];
+export type AdminObjectKind = 'SITE' | 'APP' | 'VDIR' | 'APPPOOL' | 'WP' | 'REQUEST' | 'TRACE';
+export const ADMIN_OBJECT_KINDS: readonly AdminObjectKind[] = ['SITE', 'APP', 'VDIR', 'APPPOOL', 'WP', 'REQUEST', 'TRACE'];
 
 /** IIS's object states (appcmd prints them as `state:Started`). */
 export type AdminState = 'Starting' | 'Started' | 'Stopping' | 'Stopped' | 'Unknown';

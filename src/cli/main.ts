@@ -35,7 +35,7 @@ Commands:
                    configuration generation, sites and pools. Exit 0 running, 3 not running.
   list             Show the running server's objects, one line each as appcmd prints them.
                    Objects: site, app, vdir, apppool, wp (worker processes), request
-                   (requests in flight); plural forms work too. Filters such as /state:Stopped,
+                   (requests in flight), trace (failed-request trace files); plural forms work too. Filters such as /state:Stopped,
                    /apppool.name:DefaultAppPool, /elapsed:5000 (requests running 5 s or more).
                    /text:* shows every property, /text:<property> just that value.
   start, stop      Start or stop a site or an application pool of the running server

@@ -77,7 +77,7 @@ interface Traced {
   readonly events: unknown[];
   /** Status when a failure definition fired first (verbosity), for triggerStatusCode. */
   verbosityTrigger: string | undefined;
-  timer: NodeJS.Timeout | undefined;
+  timer: unknown;
   /** timeTaken elapsed (with traceAllAfterTimeout: written at the end). */
   timedOut: boolean;
 }
@@ -90,12 +90,25 @@ export interface FailedRequestTracerOptions {
   /** performance.now() and its origin, injectable for tests. */
   readonly now?: () => number;
   readonly timeOrigin?: number;
+  /** setTimeout/clearTimeout for timeTaken (unref'd: a trace timer never keeps a worker alive), injectable for tests. */
+  readonly timers?: TraceTimers;
 }
+
+export interface TraceTimers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const REAL_TIMERS: TraceTimers = {
+  set: (fn, ms) => setTimeout(fn, ms).unref(),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export class FailedRequestTracer {
   readonly #o: FailedRequestTracerOptions;
   readonly #now: () => number;
   readonly #timeOrigin: number;
+  readonly #timers: TraceTimers;
   readonly #traced = new WeakMap<object, Traced>();
   #active = 0;
   #listening = false;
@@ -105,6 +118,7 @@ export class FailedRequestTracer {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
     this.#timeOrigin = options.timeOrigin ?? performance.timeOrigin;
+    this.#timers = options.timers ?? REAL_TIMERS;
   }
 
   /** Listen for requests while some site enables traceFailedRequestsLogging. */
@@ -149,10 +163,7 @@ export class FailedRequestTracer {
       timedOut: false,
     };
     this.#traced.set(ctx, t);
-    if (rule.timeTakenMs > 0) {
-      t.timer = setTimeout(this.#onTimeTaken, rule.timeTakenMs, t);
-      t.timer.unref();
-    }
+    if (rule.timeTakenMs > 0) t.timer = this.#timers.set(() => this.#onTimeTaken(t), rule.timeTakenMs);
     if (this.#active++ === 0) this.#subscribe(true);
   };
 
@@ -205,7 +216,7 @@ export class FailedRequestTracer {
     this.#write(t, reason, status, trigger, elapsed, e);
   };
 
-  readonly #onTimeTaken = (t: Traced): void => {
+  #onTimeTaken(t: Traced): void {
     t.timer = undefined;
     if (this.#traced.get(t.ctx) !== t) return;
     t.timedOut = true;
@@ -215,11 +226,11 @@ export class FailedRequestTracer {
     const res = t.ctx.response;
     const status = statusText(res.statusCode, res.subStatus);
     this.#write(t, 'TIME_TAKEN', status, status, this.#now() - t.start.at, undefined);
-  };
+  }
 
   #forget(t: Traced): void {
     this.#traced.delete(t.ctx);
-    if (t.timer !== undefined) clearTimeout(t.timer);
+    if (t.timer !== undefined) this.#timers.clear(t.timer);
     t.timer = undefined;
     if (--this.#active === 0) this.#subscribe(false);
   }

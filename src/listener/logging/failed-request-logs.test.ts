@@ -13,9 +13,10 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function setup(logging: string) {
+function setup(logging: string, prepare?: (dir: string) => void) {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-freb-logs-'));
   dirs.push(dir);
+  prepare?.(dir);
   mkdirSync(join(dir, 'www'));
   const text = `<?xml version="1.0"?>
 <configuration>
@@ -61,11 +62,14 @@ function record(n: number, over: Partial<TraceRecordMessage> = {}): Buffer {
 }
 
 test('traces are numbered fr000001.xml … in W3SVC<id>, with freb.xsl beside them; maxLogFiles keeps the newest', async () => {
-  const { dir, logs, errors } = setup(`<traceFailedRequestsLogging enabled="true" directory="${'%SystemDrive%'}\\traces" maxLogFiles="3" />`);
+  // A file from an earlier run: listed, and numbering goes on after it.
+  const { dir, logs, errors } = setup(`<traceFailedRequestsLogging enabled="true" directory="${'%SystemDrive%'}\\traces" maxLogFiles="3" />`, (d) => {
+    mkdirSync(join(d, 'traces', 'W3SVC7'), { recursive: true });
+    writeFileSync(join(d, 'traces', 'W3SVC7', 'fr000041.xml'), '<?xml version="1.0"?>\n<failedRequest url="http://localhost/a&amp;b" siteId="7" processId="12" failureReason="TIME_TAKEN" statusCode="200" timeTaken="31000">\n</failedRequest>\n');
+  });
   const folder = join(dir, 'traces', 'W3SVC7');
-  // A file from an earlier run: numbering goes on after it.
-  mkdirSync(folder, { recursive: true });
-  writeFileSync(join(folder, 'fr000041.xml'), '<old/>');
+  await logs.flush();
+  assert.deepEqual(logs.list().map((t) => [t.file, t.url, t.statusCode, t.processId, t.failureReason, t.timeTaken]), [['fr000041.xml', 'http://localhost/a&b', '200', 12, 'TIME_TAKEN', 31000]]);
   for (let n = 1; n <= 5; n++) logs.accept('shop', 555, record(n));
   await logs.flush();
   assert.deepEqual(errors, []);

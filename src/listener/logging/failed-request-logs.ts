@@ -9,7 +9,7 @@
  * and cookies, and the pool's user must not read other pools' traces, nor write any.
  */
 import { readFileSync } from 'node:fs';
-import { open, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, open, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppHostConfig, SiteConfig } from '../../config/types.js';
@@ -41,6 +41,8 @@ interface SiteTracing {
 interface Folder {
   numbers: number[];
   next: number;
+  /** The folder exists with the log folders' mode and owner. */
+  prepared: boolean;
   /** Writes to one folder run one after another (numbering, pruning). */
   queue: Promise<void>;
   xslWritten: boolean;
@@ -96,6 +98,54 @@ export class FailedRequestLogs {
       });
     }
     this.#sites = sites;
+    // Traces of earlier runs: numbering goes on after them, `wharf list traces` shows them.
+    for (const site of sites.values()) this.#folder(site);
+  }
+
+  #folder(site: SiteTracing): Folder {
+    let f = this.#folders.get(site.folder);
+    if (f === undefined) {
+      const folder: Folder = { numbers: [], next: 1, prepared: false, queue: Promise.resolve(), xslWritten: false };
+      this.#folders.set(site.folder, folder);
+      folder.queue = this.#scan(site, folder).catch((err: unknown) => {
+        this.#report(`scan:${site.folder}`, new ListenerError('LSN_TRACE_WRITE', `cannot read the failed-request trace folder ${site.folder}: ${(err as Error).message}`, { cause: err }));
+      });
+      f = folder;
+    }
+    return f;
+  }
+
+  /** The fr*.xml files already in a folder, with what their root element says. */
+  async #scan(site: SiteTracing, f: Folder): Promise<void> {
+    const names = await readdir(site.folder).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[];
+      throw err;
+    });
+    const found: [number, string][] = [];
+    for (const name of names) {
+      const m = FILE_NAME.exec(name);
+      if (m !== null) found.push([Number(m[1]), name]);
+    }
+    found.sort((a, b) => a[0] - b[0]);
+    f.numbers = found.map(([n]) => n);
+    f.next = (f.numbers[f.numbers.length - 1] ?? 0) + 1;
+    for (const [, name] of found) {
+      const path = join(site.folder, name);
+      const head = await readHead(path);
+      if (head === undefined) continue;
+      const a = (attr: string): string => new RegExp(`\\s${attr}="([^"]*)"`).exec(head)?.[1] ?? '';
+      this.#written.set(path, {
+        siteId: site.siteId,
+        siteName: site.siteName,
+        file: name,
+        path,
+        url: unescapeXml(a('url')),
+        statusCode: a('statusCode'),
+        processId: Number(a('processId')) || 0,
+        failureReason: a('failureReason'),
+        timeTaken: Number(a('timeTaken')) || 0,
+      });
+    }
   }
 
   /**
@@ -136,9 +186,7 @@ export class FailedRequestLogs {
   }
 
   #enqueue(site: SiteTracing, record: TraceRecordMessage, poolName: string, pid: number): void {
-    let folder = this.#folders.get(site.folder);
-    if (folder === undefined) this.#folders.set(site.folder, (folder = { numbers: [], next: 0, queue: Promise.resolve(), xslWritten: false }));
-    const f = folder;
+    const f = this.#folder(site);
     f.queue = f.queue
       .then(() => this.#write(site, f, record, poolName, pid))
       .catch((err: unknown) => {
@@ -161,10 +209,9 @@ export class FailedRequestLogs {
 
   async #write(site: SiteTracing, f: Folder, record: TraceRecordMessage, poolName: string, pid: number): Promise<void> {
     const access = logAccess();
-    if (f.next === 0) {
+    if (!f.prepared) {
       await prepareLogFolder(site.folder, access);
-      f.numbers = await existingNumbers(site.folder);
-      f.next = (f.numbers[f.numbers.length - 1] ?? 0) + 1;
+      f.prepared = true;
     }
     if (!f.xslWritten) {
       await this.#writeXsl(site.folder);
@@ -174,13 +221,20 @@ export class FailedRequestLogs {
     const n = f.next++;
     const file = `fr${String(n).padStart(6, '0')}.xml`;
     const path = join(site.folder, file);
-    // 'wx': never overwrite a file that appeared meanwhile (another server on the same folder).
-    const handle = await open(path, 'wx', access.fileMode);
+    // Written beside, then linked in whole: a reader (a log shipper, `wharf list traces`) never
+    // sees half a file, and link() never replaces a file that appeared meanwhile (EEXIST).
+    const partial = join(site.folder, `.${file}.partial`);
+    const handle = await open(partial, 'w', access.fileMode);
     try {
-      await prepareLogFile(handle, access, path);
+      await prepareLogFile(handle, access, partial);
       await handle.writeFile(xml);
     } finally {
       await handle.close();
+    }
+    try {
+      await link(partial, path);
+    } finally {
+      await unlink(partial);
     }
     f.numbers.push(n);
     this.#written.set(path, {
@@ -226,13 +280,22 @@ function poolsOf(site: SiteConfig): Set<string> {
   return pools;
 }
 
-/** The numbers of the fr*.xml files in a folder, ascending ([] when it has none). */
-async function existingNumbers(folder: string): Promise<number[]> {
-  const names = await readdir(folder).catch(() => [] as string[]);
-  const numbers: number[] = [];
-  for (const name of names) {
-    const m = FILE_NAME.exec(name);
-    if (m !== null) numbers.push(Number(m[1]));
+/** The first 4 KiB of a trace file (its root element), undefined when it cannot be read. */
+async function readHead(path: string): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.toString('utf8', 0, bytesRead);
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
   }
-  return numbers.sort((a, b) => a - b);
+}
+
+const ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+function unescapeXml(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|apos|#\d+);/g, (_, e: string) => (e.startsWith('#') ? String.fromCodePoint(Number(e.slice(1))) : ENTITIES[e]!));
 }
