@@ -36,6 +36,11 @@ export interface RequestStartEvent {
   readonly localPort: number;
   /** The client's `traceparent` header, '' when absent (W3C Trace Context). */
   readonly traceparent: string;
+  /**
+   * (Added for OpenTelemetry, src/tracing/.) The client's `tracestate` header, continued with its
+   * traceparent (W3C Trace Context §3.3); absent or '' when the client sent none.
+   */
+  readonly tracestate?: string;
   /** performance.now() when the request's head was complete. */
   readonly startedAt: number;
 }

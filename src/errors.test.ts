@@ -15,7 +15,7 @@ function sources(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-const CODE = /^[A-Z]{3}_[A-Z0-9_]+$/;
+const CODE = /^[A-Z]{3,4}_[A-Z0-9_]+$/; // three-letter areas, and OTEL (the OTEL_* variables users know)
 
 test('every error code is used somewhere in src/ (thrown, logged or typed): none is orphaned', () => {
   const text = sources(join(REPO_ROOT, 'src')).join('\n');
@@ -35,7 +35,7 @@ test('docs/errors.md documents exactly the codes of the catalogue', () => {
 
 test('codes are AREA_NAME with a known area, and each has a meaning', () => {
   for (const [code, meaning] of Object.entries(ERROR_CODES)) {
-    assert.match(code, /^(CFG|LSN|WAS|IPC|MOD|ADM)_[A-Z0-9_]+$/);
+    assert.match(code, /^(CFG|LSN|WAS|IPC|MOD|ADM|OTEL)_[A-Z0-9_]+$/);
     assert.ok(meaning.length > 10, code);
   }
 });

@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   MOD_TRACE_RULE: 'A traceFailedRequests rule has a part Wharf cannot apply (a statusCodes entry, an unknown area, a custom action); that part is left out.',
   MOD_CLIENT_DISCONNECTED: 'The client disconnected while a module or the application was reading the request body.',
   MOD_BODY_CONSUMED: 'A module or the application read a request body that had already been read.',
+  OTEL_EXPORT: 'Spans could not be sent to the OpenTelemetry collector (unreachable, refused, timed out); they are dropped, requests are not affected.',
+  OTEL_CONFIG: 'An OTEL_* environment variable has a value Wharf cannot use (an unknown OTLP protocol or exporter); the standard default is used instead.',
 } as const satisfies Readonly<Record<string, string>>;
 
 /** A code of the catalogue. */
@@ -178,3 +180,12 @@ export class MetricsError extends WharfError {
     super(code, message, options);
   }
 }
+
+/** OpenTelemetry trace export (src/tracing/): never fails a request, only reported. */
+export class TelemetryError extends WharfError {
+  declare readonly code: AreaCode<'OTEL'>;
+  constructor(code: AreaCode<'OTEL'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+

@@ -22,6 +22,8 @@ import { poolKey } from './was/pool-key.js';
 import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment } from './was/identity.js';
 import type { WorkerLaunch } from './was/activation.js';
 import { referencedEnvironment } from './was/worker-environment.js';
+import { tracingEnabled } from './tracing/otel-env.js';
+import type { TracingHandle } from './tracing/index.js';
 import { adminSocketPath } from './admin/paths.js';
 import { startAdminServer, type AdminServer } from './admin/socket.js';
 import { adminDone, adminNotFound, appObjects, appPoolObjects, requestObjects, siteObjects, traceObjects, vdirObjects, workerObjects } from './admin/objects.js';
@@ -137,6 +139,8 @@ export class WharfServer implements AdminTarget {
   readonly #identitiesReported = new Set<string>();
   /** Configuration warnings already printed (each once, not again on every generation). */
   readonly #warned = new Set<string>();
+  /** OpenTelemetry's request spans, when an OTLP endpoint is set (src/tracing/). */
+  #tracing: TracingHandle | undefined;
 
   constructor(options: ServerOptions = {}) {
     this.#o = options;
@@ -202,6 +206,14 @@ export class WharfServer implements AdminTarget {
     this.#log.info(`log files are 0640 in 0750 folders, owned by ${logs.description}`);
     this.#generation = 1;
     this.#reportUnsupported(config);
+    // OpenTelemetry only when an OTLP endpoint is set: otherwise no SDK is loaded and nobody
+    // subscribes to the request events (src/tracing/otel-env.ts). Subscribed before the listener
+    // exists, so its first request is traced.
+    if (tracingEnabled(process.env)) {
+      const { startRequestTracing } = await import('./tracing/index.js');
+      this.#tracing = await startRequestTracing({ warn: (err) => this.#log.warn(`${err.code}: ${err.message}`) });
+      this.#log.info('OpenTelemetry: exporting a span per request over OTLP (docs/configuration.md, "OpenTelemetry traces")');
+    }
     // WAS and the listener, each given the other's typed interface: the listener asks for workers
     // (WorkerSupply), WAS tells it about request channels and pools (RequestRouting). Workers talk
     // to WAS on their own control channel (src/ipc/control-messages.ts).
@@ -559,6 +571,10 @@ export class WharfServer implements AdminTarget {
     // Workers were told to drain when the last connection closed; what is left of the budget is theirs.
     await this.#activation?.stop(Math.max(1000, deadline - Date.now()));
     await this.#metrics?.close();
+    // The last requests' spans are batched: export them, bounded so a dead collector cannot hold
+    // the stop (the exporter's own OTEL_EXPORTER_OTLP_TIMEOUT bounds each attempt too).
+    await this.#tracing?.shutdown(Math.max(1000, Math.min(5000, deadline - Date.now())));
+    this.#tracing = undefined;
   }
 
   /** The whole server's drain budget: the longest shutdownTimeLimit of its pools (IIS: 90 s). */

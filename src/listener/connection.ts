@@ -751,6 +751,7 @@ export class Connection implements ParserSink, TimerOwner {
       clientPort: this.remotePort,
       localPort: this.localPort,
       traceparent: headerValue(h.rawHeaders, 'traceparent'),
+      tracestate: headerValue(h.rawHeaders, 'tracestate'),
       startedAt: ex.startedAt,
     });
   }

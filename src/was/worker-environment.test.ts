@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { referencedEnvironment, workerBaseEnvironment } from './worker-environment.js';
 
-test('the base environment is the allow-list and the locale family; everything else stays behind', () => {
+test('the base environment is the allow-list, the locale family and OpenTelemetry\'s OTEL_*; everything else stays behind', () => {
   const env = {
     PATH: '/usr/bin:/bin',
     LANG: 'de_DE.UTF-8',
@@ -17,6 +17,9 @@ test('the base environment is the allow-list and the locale family; everything e
     NOTIFY_SOCKET: '/run/systemd/notify',
     NODE_OPTIONS: '--inspect',
     LCX: 'no',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+    OTEL_TRACES_SAMPLER: 'always_off',
+    OTELX: 'no',
   };
   assert.deepEqual(workerBaseEnvironment(env), {
     PATH: '/usr/bin:/bin',
@@ -26,6 +29,8 @@ test('the base environment is the allow-list and the locale family; everything e
     TZ: 'Europe/Berlin',
     HOME: '/root',
     USER: 'root',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+    OTEL_TRACES_SAMPLER: 'always_off',
   });
   assert.match(workerBaseEnvironment({})['PATH']!, /\/usr\/bin/, 'a PATH even when Wharf had none');
 });

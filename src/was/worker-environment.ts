@@ -6,8 +6,9 @@
  * is often started from a root shell or a CI job whose variables (cloud keys, tokens, SSH agent
  * sockets, NOTIFY_SOCKET) are nobody's business in a pool, so a worker gets only:
  *
- *   1. WORKER_ENVIRONMENT_ALLOW_LIST, copied from Wharf's environment when set there
- *      (docs/configuration.md, "The worker's environment");
+ *   1. WORKER_ENVIRONMENT_ALLOW_LIST, the LC_* locale family and the OTEL_* OpenTelemetry family,
+ *      copied from Wharf's environment when set there (docs/configuration.md, "The worker's
+ *      environment");
  *   2. the pool's `environmentVariables`, then APP_POOL_ID;
  *   3. what WAS adds for the launch (identity.ts, server.ts): WHARF_WORKER_UID/GID/USER (read and
  *      removed by the worker before it runs any configuration), USER, LOGNAME and HOME of the
@@ -25,6 +26,15 @@ export const WORKER_ENVIRONMENT_ALLOW_LIST: readonly string[] = ['PATH', 'LANG',
 /** Locale categories (LC_ALL, LC_CTYPE, LC_TIME …) are allowed as a family. */
 const LOCALE = /^LC_[A-Z_]+$/;
 
+/**
+ * OpenTelemetry's standard variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER,
+ * OTEL_SERVICE_NAME …) are allowed as a family: a worker exports its own spans (src/tracing/) with
+ * the settings the main process has, and a hosted app's own OpenTelemetry SDK finds the same
+ * collector. They may carry an exporter's credentials (OTEL_EXPORTER_OTLP_HEADERS), which the
+ * pools' code then sees: docs/configuration.md says so.
+ */
+const OPENTELEMETRY = /^OTEL_[A-Z0-9_]+$/;
+
 /** Used when Wharf itself was started without PATH (`env -i`): what login shells give. */
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -35,7 +45,7 @@ export function workerBaseEnvironment(env: NodeJS.ProcessEnv = process.env): Rec
     const v = env[name];
     if (v !== undefined) out[name] = v;
   }
-  for (const [name, v] of Object.entries(env)) if (v !== undefined && LOCALE.test(name)) out[name] = v;
+  for (const [name, v] of Object.entries(env)) if (v !== undefined && (LOCALE.test(name) || OPENTELEMETRY.test(name))) out[name] = v;
   out['PATH'] ??= DEFAULT_PATH;
   return out;
 }

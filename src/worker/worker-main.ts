@@ -22,7 +22,9 @@ import { runApplicationInitialization } from './app-init.js';
 import { FailedRequestTracer } from './failed-request-tracer.js';
 import { dropPrivileges, privilegeTargetFromEnv } from './privileges.js';
 import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
-import { ModuleError } from '../errors.js';
+import { ModuleError, TelemetryError } from '../errors.js';
+import { tracingEnabled } from '../tracing/otel-env.js';
+import type { PipelineTracingHandle } from '../tracing/index.js';
 
 /** The pool from `-ap "<pool>"`, or undefined for `--spare` (a pool is assigned by the Init message). */
 function poolFromArgv(argv: readonly string[]): string | undefined {
@@ -194,8 +196,12 @@ class Worker implements WorkerInbound {
   #tooLongReportedAt = -Infinity;
   #tooLongUnreported = 0;
 
-  constructor(poolName: string | undefined) {
+  /** OpenTelemetry's worker and module spans, when an OTLP endpoint is set (src/tracing/). */
+  readonly #tracing: PipelineTracingHandle | undefined;
+
+  constructor(poolName: string | undefined, tracing: PipelineTracingHandle | undefined) {
     this.#poolName = poolName ?? '';
+    this.#tracing = tracing;
     const socket = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
     this.#channel = new WorkerChannel(socket, this);
     // Health is answered here, from this process's event loop: a worker whose loop is stuck
@@ -215,6 +221,11 @@ class Worker implements WorkerInbound {
   #log = (level: 'info' | 'warn' | 'error', message: string): void => {
     this.#channel.sendLog({ level, message });
   };
+
+  /** A coded warning for the main log (tracing's export failures: src/tracing/otel-sdk.ts). */
+  warn(err: TelemetryError): void {
+    this.#log('warn', `${err.code}: ${err.message}`);
+  }
 
   /**
    * A URL level named a folder path the file system refuses (ENAMETOOLONG); the request is
@@ -345,7 +356,9 @@ class Worker implements WorkerInbound {
     // arrive as body frames on the same stream.
     const st = new Stream(this, this.#channel, stream, head.contentLength !== 0 || isUpgradeRequest(head.rawHeaders));
     this.#streams.set(stream, st);
-    pipeline.run(head, st, st.requestBody).catch(this.#pipelineFailed);
+    // With tracing on, the pipeline's traceparent header is the main process's span (src/tracing/pipeline-spans.ts).
+    const h = this.#tracing === undefined ? head : this.#tracing.spans.headForPipeline(head);
+    pipeline.run(h, st, st.requestBody).catch(this.#pipelineFailed);
   }
 
   readonly #pipelineFailed = (err: unknown): void => {
@@ -388,12 +401,20 @@ class Worker implements WorkerInbound {
     if (this.#streams.size === 0) this.#exitSoon();
   }
   closed(): void {
-    // The listener is gone: nothing can reach us any more.
-    process.exit(0);
+    // The listener is gone: nothing can reach us any more. Batched spans get a second to leave.
+    if (this.#tracing === undefined) process.exit(0);
+    void this.#tracing.shutdown(1000).finally(() => process.exit(0));
   }
   #exitSoon(): void {
     this.#channel.close();
-    setTimeout(() => process.exit(0), 50).unref();
+    if (this.#tracing === undefined) {
+      setTimeout(() => process.exit(0), 50).unref();
+      return;
+    }
+    // The last requests' spans are batched: export them first, bounded (a collector that does
+    // not answer must not keep a draining worker alive until WAS's shutdownTimeLimit kills it).
+    const exit = (): never => process.exit(0);
+    void Promise.all([this.#tracing.shutdown(3000), new Promise((r) => setTimeout(r, 50))]).then(exit, exit);
   }
 }
 
@@ -412,7 +433,22 @@ if (pool === undefined) {
   process.title = `wharf-worker -ap "${pool}"`;
   becomePoolUser();
 }
-new Worker(pool);
+// OpenTelemetry, only when an OTLP endpoint is set (src/tracing/otel-env.ts): loaded before the
+// channel opens, so the first request is traced. A failure to load it costs tracing, not serving.
+let worker: Worker | undefined;
+let tracingFailure: unknown;
+const tracing = tracingEnabled(process.env)
+  ? await import('../tracing/index.js')
+      .then((t) => t.startPipelineTracing({ warn: (err) => worker?.warn(err) }))
+      .catch((err: unknown) => {
+        tracingFailure = err;
+        return undefined;
+      })
+  : undefined;
+worker = new Worker(pool, tracing);
+if (tracingFailure !== undefined) {
+  worker.warn(new TelemetryError('OTEL_CONFIG', `this worker exports no spans: the OpenTelemetry SDK could not be loaded: ${(tracingFailure as Error).message}`, { cause: tracingFailure }));
+}
 
 function warmUpConfigParser(): void {
   const file = fileURLToPath(new URL('../../../assets/default/applicationHost.config', import.meta.url));

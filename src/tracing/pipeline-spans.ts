@@ -1,0 +1,204 @@
+/**
+ * A worker's spans: one "worker" span per request the pipeline ran, the child of the main process's
+ * request span, and one span per module call (module × notification) beneath it. A subscriber of
+ * the pipeline's events (src/diagnostics.ts); loaded only when tracing is on (otel-env.ts).
+ *
+ * The worker exports its own spans (docs/architecture.md, "OpenTelemetry"): the span ids the hosted
+ * app must see are made here, synchronously, when the pipeline starts, and the app's request
+ * carries this worker span's `traceparent` in place of the client's, so the app's own
+ * instrumentation hangs its spans under the worker span, in the same trace.
+ */
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions';
+import {
+  handlerChanged,
+  moduleEnd,
+  moduleStart,
+  pipelineEnd,
+  pipelineStart,
+  statusSet,
+  type HandlerChangedEvent,
+  type ModuleEvent,
+  type PipelineRequestEndEvent,
+  type PipelineRequestEvent,
+  type StatusSetEvent,
+} from '../diagnostics.js';
+import type { RequestHeadMessage } from '../ipc/messages.js';
+import { formatTraceparent, parentContext } from './trace-context.js';
+import { WHARF_ATTRIBUTES } from './request-spans.js';
+
+/** The request a pipeline event's key leads to: a WorkerContext's, or the request itself (a request whose configuration failed). */
+interface KeyedRequest {
+  readonly headers: Readonly<Record<string, string>>;
+  setHeader(name: string, value: string): void;
+}
+function requestOf(key: object): KeyedRequest | undefined {
+  const r = (key as { request?: KeyedRequest }).request ?? (key as KeyedRequest);
+  return typeof r.setHeader === 'function' ? r : undefined;
+}
+
+interface WorkerSpanState {
+  readonly span: Span;
+  /** Module spans open now, innermost last (a module may run a child request whose modules nest). */
+  readonly modules: Span[];
+  readonly names: string[];
+}
+
+export const WORKER_ATTRIBUTES = {
+  module: 'wharf.module',
+  notification: 'wharf.notification',
+  handler: 'wharf.handler',
+  reason: 'wharf.reason',
+} as const;
+
+/** Replace (or add) the `traceparent` in a flat [name, value, …] header list. */
+export function withHeader(raw: readonly string[], name: string, value: string): string[] {
+  const out: string[] = [];
+  const lower = name.toLowerCase();
+  let placed = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() !== lower) out.push(raw[i]!, raw[i + 1]!);
+    else if (!placed) {
+      out.push(raw[i]!, value);
+      placed = true;
+    }
+  }
+  if (!placed) out.push(name, value);
+  return out;
+}
+
+export class PipelineSpans {
+  readonly #tracer: Tracer;
+  readonly #pid: number;
+  readonly #spans = new WeakMap<object, WorkerSpanState>();
+  #subscribed = false;
+
+  constructor(tracer: Tracer, options: { pid?: number } = {}) {
+    this.#tracer = tracer;
+    this.#pid = options.pid ?? process.pid;
+  }
+
+  /**
+   * The head the pipeline runs with: its `traceparent` header is the main process's span for this
+   * request (RequestHeadMessage.traceparent), which the worker span continues. The client's own
+   * traceparent is the main span's parent already; `tracestate` passes through unchanged.
+   */
+  headForPipeline(head: RequestHeadMessage): RequestHeadMessage {
+    const tp = head.traceparent;
+    if (tp === undefined || tp === '') return head;
+    return { ...head, rawHeaders: withHeader(head.rawHeaders, 'traceparent', tp) };
+  }
+
+  subscribe(): void {
+    if (this.#subscribed) return;
+    this.#subscribed = true;
+    pipelineStart.subscribe(this.#onStart);
+    moduleStart.subscribe(this.#onModuleStart);
+    moduleEnd.subscribe(this.#onModuleEnd);
+    handlerChanged.subscribe(this.#onHandler);
+    statusSet.subscribe(this.#onStatus);
+    pipelineEnd.subscribe(this.#onEnd);
+  }
+
+  unsubscribe(): void {
+    if (!this.#subscribed) return;
+    this.#subscribed = false;
+    pipelineStart.unsubscribe(this.#onStart);
+    moduleStart.unsubscribe(this.#onModuleStart);
+    moduleEnd.unsubscribe(this.#onModuleEnd);
+    handlerChanged.unsubscribe(this.#onHandler);
+    statusSet.unsubscribe(this.#onStatus);
+    pipelineEnd.unsubscribe(this.#onEnd);
+  }
+
+  readonly #onStart = (message: unknown): void => {
+    const ev = message as PipelineRequestEvent;
+    const req = requestOf(ev.key);
+    const h = req?.headers;
+    const parent = parentContext(h?.['traceparent'] ?? '', h?.['tracestate'] ?? '');
+    const q = ev.url.indexOf('?');
+    const span = this.#tracer.startSpan(
+      'worker',
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          [ATTR_HTTP_REQUEST_METHOD]: ev.method,
+          [ATTR_URL_PATH]: q < 0 ? ev.url : ev.url.slice(0, q),
+          [WHARF_ATTRIBUTES.siteId]: ev.siteId,
+          [WHARF_ATTRIBUTES.workerPid]: this.#pid,
+        },
+        startTime: ev.at,
+      },
+      parent,
+    );
+    this.#spans.set(ev.key, { span, modules: [], names: [] });
+    // What the hosted app (and any module reading the header) sees: this span as the parent. A
+    // non-sampled span still passes its ids with flag 00, so the app keeps the trace's decision.
+    req?.setHeader('traceparent', formatTraceparent(span.spanContext()));
+  };
+
+  readonly #onModuleStart = (message: unknown): void => {
+    const ev = message as ModuleEvent;
+    const s = this.#spans.get(ev.key);
+    if (s === undefined) return;
+    const parentSpan = s.modules.length === 0 ? s.span : s.modules[s.modules.length - 1]!;
+    const span = this.#tracer.startSpan(
+      `${ev.module} ${ev.notification}`,
+      { kind: SpanKind.INTERNAL, attributes: { [WORKER_ATTRIBUTES.module]: ev.module, [WORKER_ATTRIBUTES.notification]: ev.notification }, startTime: ev.at },
+      trace.setSpan(ROOT_CONTEXT, parentSpan),
+    );
+    s.modules.push(span);
+    s.names.push(ev.module);
+  };
+
+  readonly #onModuleEnd = (message: unknown): void => {
+    const ev = message as ModuleEvent;
+    const s = this.#spans.get(ev.key);
+    if (s === undefined) return;
+    // The innermost open call of this module; calls opened inside it and left open end with it.
+    const i = s.names.lastIndexOf(ev.module);
+    if (i < 0) return;
+    for (let j = s.modules.length - 1; j >= i; j--) s.modules[j]!.end(ev.at);
+    s.modules.length = i;
+    s.names.length = i;
+  };
+
+  readonly #onHandler = (message: unknown): void => {
+    const ev = message as HandlerChangedEvent;
+    this.#spans.get(ev.key)?.span.setAttribute(WORKER_ATTRIBUTES.handler, ev.newHandler);
+  };
+
+  readonly #onStatus = (message: unknown): void => {
+    const ev = message as StatusSetEvent;
+    const s = this.#spans.get(ev.key);
+    if (s === undefined) return;
+    const target = s.modules.length === 0 ? s.span : s.modules[s.modules.length - 1]!;
+    // FREB's MODULE_SET_RESPONSE_ERROR_STATUS, as a span event where it happened.
+    const attributes: Record<string, string | number> = {
+      [ATTR_HTTP_RESPONSE_STATUS_CODE]: ev.status,
+      [WHARF_ATTRIBUTES.subStatus]: ev.subStatus,
+      [WORKER_ATTRIBUTES.module]: ev.module,
+      [WORKER_ATTRIBUTES.notification]: ev.notification,
+    };
+    if (ev.reason !== '') attributes[WORKER_ATTRIBUTES.reason] = ev.reason;
+    if (ev.errorCode !== 0) attributes[WHARF_ATTRIBUTES.win32Status] = ev.errorCode;
+    target.addEvent('status set', attributes);
+  };
+
+  readonly #onEnd = (message: unknown): void => {
+    const ev = message as PipelineRequestEndEvent;
+    const s = this.#spans.get(ev.key);
+    if (s === undefined) return;
+    this.#spans.delete(ev.key);
+    for (let j = s.modules.length - 1; j >= 0; j--) s.modules[j]!.end(ev.at);
+    const span = s.span;
+    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
+    span.setAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
+    span.setAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
+    if (ev.status >= 500) {
+      span.setAttribute(ATTR_ERROR_TYPE, String(ev.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.end(ev.at);
+  };
+}

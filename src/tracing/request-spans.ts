@@ -1,0 +1,199 @@
+/**
+ * The main process's spans: one SERVER span per request the listener received, and a child span
+ * for the time it waited in its pool's queue. A subscriber of the listener's events
+ * (src/diagnostics.ts); loaded only when tracing is on (src/tracing/otel-env.ts).
+ *
+ * The request span follows the OpenTelemetry HTTP server conventions (semconv 1.x "HTTP spans"):
+ * name `{method}` (Wharf knows no route template: a URL maps to files and handlers, not routes),
+ * http.request.method, url.path, url.query, server.address, server.port, client.address,
+ * client.port, http.response.status_code, error.type and an error status for 5xx only (a 4xx is the
+ * client's problem, §"Status"). Wharf's own attributes carry what IIS logs beside the status
+ * (sc-substatus, sc-win32-status), the site and the pool.
+ *
+ * The worker continues the trace: at dispatch this subscriber writes the request span's
+ * `traceparent` into the event, and the listener sends it to the worker with the request head.
+ */
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_CLIENT_PORT,
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_PATH,
+  ATTR_URL_QUERY,
+} from '@opentelemetry/semantic-conventions';
+import {
+  cacheHit,
+  queueEnter,
+  queueLeave,
+  requestDispatch,
+  requestEnd,
+  requestStart,
+  type CacheLookupEvent,
+  type QueueEnterEvent,
+  type QueueLeaveEvent,
+  type RequestDispatchEvent,
+  type RequestEndEvent,
+  type RequestStartEvent,
+} from '../diagnostics.js';
+import { formatTraceparent, parentContext } from './trace-context.js';
+
+/** The methods HTTP semconv names (RFC 9110 §9 plus PATCH, RFC 5789); others are `_OTHER`. */
+const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
+
+/** Wharf's attribute names (the `wharf.` namespace, as semconv asks of vendor attributes). */
+export const WHARF_ATTRIBUTES = {
+  siteId: 'wharf.site.id',
+  siteName: 'wharf.site.name',
+  pool: 'wharf.app_pool',
+  subStatus: 'wharf.response.sub_status',
+  win32Status: 'wharf.response.win32_status',
+  answeredBy: 'wharf.answered_by',
+  workerPid: 'wharf.worker.pid',
+  queueLength: 'wharf.queue.length',
+  queueOutcome: 'wharf.queue.outcome',
+  bytesSent: 'wharf.bytes_sent',
+  bytesReceived: 'wharf.bytes_received',
+  cache: 'wharf.response_cache',
+} as const;
+
+interface RequestSpanState {
+  readonly span: Span;
+  queue: Span | undefined;
+}
+
+/** `host[:port]` or `[v6]:port` → the host part, as server.address wants it. */
+function hostOnly(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end < 0 ? host : host.slice(1, end);
+  }
+  const colon = host.indexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
+}
+
+export class RequestSpans {
+  readonly #tracer: Tracer;
+  readonly #spans = new WeakMap<object, RequestSpanState>();
+  #subscribed = false;
+
+  constructor(tracer: Tracer) {
+    this.#tracer = tracer;
+  }
+
+  subscribe(): void {
+    if (this.#subscribed) return;
+    this.#subscribed = true;
+    requestStart.subscribe(this.#onStart);
+    queueEnter.subscribe(this.#onQueueEnter);
+    queueLeave.subscribe(this.#onQueueLeave);
+    requestDispatch.subscribe(this.#onDispatch);
+    cacheHit.subscribe(this.#onCacheHit);
+    requestEnd.subscribe(this.#onEnd);
+  }
+
+  unsubscribe(): void {
+    if (!this.#subscribed) return;
+    this.#subscribed = false;
+    requestStart.unsubscribe(this.#onStart);
+    queueEnter.unsubscribe(this.#onQueueEnter);
+    queueLeave.unsubscribe(this.#onQueueLeave);
+    requestDispatch.unsubscribe(this.#onDispatch);
+    cacheHit.unsubscribe(this.#onCacheHit);
+    requestEnd.unsubscribe(this.#onEnd);
+  }
+
+  readonly #onStart = (message: unknown): void => {
+    const ev = message as RequestStartEvent;
+    const known = KNOWN_METHODS.has(ev.method);
+    const q = ev.rawUrl.indexOf('?');
+    const attributes: Record<string, string | number> = {
+      [ATTR_HTTP_REQUEST_METHOD]: known ? ev.method : '_OTHER',
+      [ATTR_URL_PATH]: q < 0 ? ev.rawUrl : ev.rawUrl.slice(0, q),
+      [ATTR_SERVER_PORT]: ev.localPort,
+      [ATTR_CLIENT_ADDRESS]: ev.clientIp,
+      [ATTR_CLIENT_PORT]: ev.clientPort,
+    };
+    if (!known) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = ev.method;
+    if (q >= 0) attributes[ATTR_URL_QUERY] = ev.rawUrl.slice(q + 1);
+    if (ev.host !== '') attributes[ATTR_SERVER_ADDRESS] = hostOnly(ev.host);
+    if (ev.siteId !== 0) {
+      attributes[WHARF_ATTRIBUTES.siteId] = ev.siteId;
+      attributes[WHARF_ATTRIBUTES.siteName] = ev.siteName;
+    }
+    // A client's traceparent (and tracestate) makes this span its child (W3C Trace Context §2).
+    const parent = parentContext(ev.traceparent, ev.tracestate ?? '');
+    // startedAt is performance.now(): the SDK reads a number below the time origin as such.
+    const span = this.#tracer.startSpan(known ? ev.method : 'HTTP', { kind: SpanKind.SERVER, attributes, startTime: ev.startedAt }, parent);
+    this.#spans.set(ev.key, { span, queue: undefined });
+  };
+
+  readonly #onQueueEnter = (message: unknown): void => {
+    const ev = message as QueueEnterEvent;
+    const s = this.#spans.get(ev.key);
+    if (s === undefined || s.queue !== undefined) return;
+    const parent = trace.setSpan(ROOT_CONTEXT, s.span);
+    s.queue = this.#tracer.startSpan('queue', { kind: SpanKind.INTERNAL, attributes: { [WHARF_ATTRIBUTES.pool]: ev.poolName, [WHARF_ATTRIBUTES.queueLength]: ev.length } }, parent);
+  };
+
+  readonly #onQueueLeave = (message: unknown): void => {
+    const ev = message as QueueLeaveEvent;
+    const s = this.#spans.get(ev.key);
+    if (s?.queue === undefined) return;
+    s.queue.setAttribute(WHARF_ATTRIBUTES.queueOutcome, ev.outcome);
+    // An expired or rejected wait is the request's failure (HTTP.sys drops it or answers 503).
+    if (ev.outcome === 'expired' || ev.outcome === 'rejected') s.queue.setStatus({ code: SpanStatusCode.ERROR, message: ev.outcome });
+    s.queue.end();
+    s.queue = undefined;
+  };
+
+  readonly #onDispatch = (message: unknown): void => {
+    const ev = message as RequestDispatchEvent;
+    const s = this.#spans.get(ev.key);
+    if (s === undefined) return;
+    s.span.setAttribute(WHARF_ATTRIBUTES.pool, ev.poolName);
+    s.span.setAttribute(WHARF_ATTRIBUTES.workerPid, ev.pid);
+    // A replay goes to another worker after the first died before answering (src/listener).
+    if (ev.replay) s.span.addEvent('replayed', { [WHARF_ATTRIBUTES.workerPid]: ev.pid });
+    // Publishing is synchronous: the listener reads this back and gives it to the worker, whose
+    // span becomes this span's child.
+    ev.traceparent = formatTraceparent(s.span.spanContext());
+  };
+
+  readonly #onCacheHit = (message: unknown): void => {
+    this.#spans.get((message as CacheLookupEvent).key)?.span.setAttribute(WHARF_ATTRIBUTES.cache, 'hit');
+  };
+
+  readonly #onEnd = (message: unknown): void => {
+    const ev = message as RequestEndEvent;
+    const s = this.#spans.get(ev.key);
+    if (s === undefined) return;
+    this.#spans.delete(ev.key);
+    const span = s.span;
+    if (s.queue !== undefined) s.queue.end(ev.endedAt);
+    if (ev.poolName !== '') span.setAttribute(WHARF_ATTRIBUTES.pool, ev.poolName);
+    span.setAttributes({
+      [WHARF_ATTRIBUTES.answeredBy]: ev.answeredBy,
+      [WHARF_ATTRIBUTES.bytesSent]: ev.bytesSent,
+      [WHARF_ATTRIBUTES.bytesReceived]: ev.bytesReceived,
+    });
+    if (ev.status > 0) {
+      span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
+      span.setAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
+      span.setAttribute(WHARF_ATTRIBUTES.win32Status, ev.win32Status);
+    }
+    if (ev.aborted) {
+      // No complete response reached the client (reset, timer, dropped by HTTP.sys's rules).
+      span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'the connection closed before the response was complete' });
+    } else if (ev.status >= 500) {
+      span.setAttribute(ATTR_ERROR_TYPE, String(ev.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.end(ev.endedAt);
+  };
+}
