@@ -25,7 +25,7 @@ export interface StartOptions {
 
 export async function startRequestTracing(options: StartOptions): Promise<TracingHandle> {
   const tracing = await startTracing({ role: 'main', warn: options.warn });
-  const spans = new RequestSpans(tracing.tracer);
+  const spans = new RequestSpans(tracing.recorder);
   spans.subscribe();
   return handle(tracing, spans);
 }
@@ -36,7 +36,7 @@ export interface PipelineTracingHandle extends TracingHandle {
 
 export async function startPipelineTracing(options: StartOptions): Promise<PipelineTracingHandle> {
   const tracing = await startTracing({ role: 'worker', warn: options.warn });
-  const spans = new PipelineSpans(tracing.tracer);
+  const spans = new PipelineSpans(tracing.recorder);
   spans.subscribe();
   return { ...handle(tracing, spans), spans };
 }

@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanStatusCode } from '@opentelemetry/api';
-import { AlwaysOnSampler, BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { handlerChanged, moduleEnd, moduleStart, pipelineEnd, pipelineStart, statusSet } from '../diagnostics.js';
 import type { RequestHeadMessage } from '../ipc/messages.js';
 import { WorkerRequest } from '../worker/http-context.js';
 import { PipelineSpans, withHeader } from './pipeline-spans.js';
+import { recorderFor } from '../../test/helpers/span-recorder.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_SPAN = '00f067aa0ba902b7';
@@ -32,17 +33,15 @@ function head(over: Partial<RequestHeadMessage> = {}): RequestHeadMessage {
 
 describe('PipelineSpans (worker)', () => {
   let exporter: InMemorySpanExporter;
-  let provider: BasicTracerProvider;
   let spans: PipelineSpans;
   beforeEach(() => {
     exporter = new InMemorySpanExporter();
-    provider = new BasicTracerProvider({ sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    spans = new PipelineSpans(provider.getTracer('test'), { pid: 777 });
+    spans = new PipelineSpans(recorderFor(exporter, new ParentBasedSampler({ root: new AlwaysOnSampler() })), { pid: 777 });
     spans.subscribe();
   });
   afterEach(async () => {
     spans.unsubscribe();
-    await provider.shutdown();
+    await exporter.shutdown();
   });
 
   /** A request as the pipeline runs it: its head after headForPipeline, the context-like key. */

@@ -8,7 +8,7 @@
  * carries this worker span's `traceparent` in place of the client's, so the app's own
  * instrumentation hangs its spans under the worker span, in the same trace.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions';
 import {
   handlerChanged,
@@ -24,7 +24,9 @@ import {
   type StatusSetEvent,
 } from '../diagnostics.js';
 import type { RequestHeadMessage } from '../ipc/messages.js';
-import { formatTraceparent, parentContext } from './trace-context.js';
+import type { SpanRecorder } from './recorder.js';
+import type { AttributeValue, SpanRecord } from './span-record.js';
+import { parseParent } from './trace-context.js';
 import { WHARF_ATTRIBUTES } from './request-spans.js';
 
 /** The request a pipeline event's key leads to: a WorkerContext's, or the request itself (a request whose configuration failed). */
@@ -38,9 +40,9 @@ function requestOf(key: object): KeyedRequest | undefined {
 }
 
 interface WorkerSpanState {
-  readonly span: Span;
+  readonly span: SpanRecord;
   /** Module spans open now, innermost last (a module may run a child request whose modules nest). */
-  readonly modules: Span[];
+  readonly modules: SpanRecord[];
   readonly names: string[];
 }
 
@@ -67,14 +69,34 @@ export function withHeader(raw: readonly string[], name: string, value: string):
   return out;
 }
 
+/** A module call's span name and attributes, made once per (module, notification) pair: a request makes several, the pairs are few. */
+interface ModuleSpanShape {
+  readonly name: string;
+  readonly attributes: readonly string[];
+}
+const shapes = new Map<string, Map<string, ModuleSpanShape>>();
+function moduleSpanShape(module: string, notification: string): ModuleSpanShape {
+  let byNotification = shapes.get(module);
+  if (byNotification === undefined) {
+    byNotification = new Map();
+    if (shapes.size < 256) shapes.set(module, byNotification);
+  }
+  let shape = byNotification.get(notification);
+  if (shape === undefined) {
+    shape = { name: `${module} ${notification}`, attributes: Object.freeze([WORKER_ATTRIBUTES.module, module, WORKER_ATTRIBUTES.notification, notification]) };
+    if (byNotification.size < 64) byNotification.set(notification, shape);
+  }
+  return shape;
+}
+
 export class PipelineSpans {
-  readonly #tracer: Tracer;
+  readonly #recorder: SpanRecorder;
   readonly #pid: number;
   readonly #spans = new WeakMap<object, WorkerSpanState>();
   #subscribed = false;
 
-  constructor(tracer: Tracer, options: { pid?: number } = {}) {
-    this.#tracer = tracer;
+  constructor(recorder: SpanRecorder, options: { pid?: number } = {}) {
+    this.#recorder = recorder;
     this.#pid = options.pid ?? process.pid;
   }
 
@@ -115,26 +137,22 @@ export class PipelineSpans {
     const ev = message as PipelineRequestEvent;
     const req = requestOf(ev.key);
     const h = req?.headers;
-    const parent = parentContext(h?.['traceparent'] ?? '', h?.['tracestate'] ?? '');
+    const parent = parseParent(h?.['traceparent'] ?? '', h?.['tracestate'] ?? '');
     const q = ev.url.indexOf('?');
-    const span = this.#tracer.startSpan(
-      'worker',
-      {
-        kind: SpanKind.INTERNAL,
-        attributes: {
-          [ATTR_HTTP_REQUEST_METHOD]: ev.method,
-          [ATTR_URL_PATH]: q < 0 ? ev.url : ev.url.slice(0, q),
-          [WHARF_ATTRIBUTES.siteId]: ev.siteId,
-          [WHARF_ATTRIBUTES.workerPid]: this.#pid,
-        },
-        startTime: ev.at,
-      },
-      parent,
-    );
+    const span = this.#recorder.start('worker', SpanKind.INTERNAL, ev.at, parent, [
+      ATTR_HTTP_REQUEST_METHOD,
+      ev.method,
+      ATTR_URL_PATH,
+      q < 0 ? ev.url : ev.url.slice(0, q),
+      WHARF_ATTRIBUTES.siteId,
+      ev.siteId,
+      WHARF_ATTRIBUTES.workerPid,
+      this.#pid,
+    ]);
     this.#spans.set(ev.key, { span, modules: [], names: [] });
     // What the hosted app (and any module reading the header) sees: this span as the parent. A
     // non-sampled span still passes its ids with flag 00, so the app keeps the trace's decision.
-    req?.setHeader('traceparent', formatTraceparent(span.spanContext()));
+    req?.setHeader('traceparent', span.traceparent());
   };
 
   readonly #onModuleStart = (message: unknown): void => {
@@ -142,11 +160,9 @@ export class PipelineSpans {
     const s = this.#spans.get(ev.key);
     if (s === undefined) return;
     const parentSpan = s.modules.length === 0 ? s.span : s.modules[s.modules.length - 1]!;
-    const span = this.#tracer.startSpan(
-      `${ev.module} ${ev.notification}`,
-      { kind: SpanKind.INTERNAL, attributes: { [WORKER_ATTRIBUTES.module]: ev.module, [WORKER_ATTRIBUTES.notification]: ev.notification }, startTime: ev.at },
-      trace.setSpan(ROOT_CONTEXT, parentSpan),
-    );
+    const shape = moduleSpanShape(ev.module, ev.notification);
+    const span = this.#recorder.start(shape.name, SpanKind.INTERNAL, ev.at, parentSpan, []);
+    span.staticAttributes = shape.attributes;
     s.modules.push(span);
     s.names.push(ev.module);
   };
@@ -158,7 +174,7 @@ export class PipelineSpans {
     // The innermost open call of this module; calls opened inside it and left open end with it.
     const i = s.names.lastIndexOf(ev.module);
     if (i < 0) return;
-    for (let j = s.modules.length - 1; j >= i; j--) s.modules[j]!.end(ev.at);
+    for (let j = s.modules.length - 1; j >= i; j--) this.#recorder.end(s.modules[j]!, ev.at);
     s.modules.length = i;
     s.names.length = i;
   };
@@ -170,18 +186,24 @@ export class PipelineSpans {
 
   readonly #onStatus = (message: unknown): void => {
     const ev = message as StatusSetEvent;
+    // FREB's MODULE_SET_RESPONSE_ERROR_STATUS, as a span event where it happened. A success status
+    // is on the worker span already (http.response.status_code); an event for it would repeat it.
+    if (ev.status < 400) return;
     const s = this.#spans.get(ev.key);
     if (s === undefined) return;
     const target = s.modules.length === 0 ? s.span : s.modules[s.modules.length - 1]!;
-    // FREB's MODULE_SET_RESPONSE_ERROR_STATUS, as a span event where it happened.
-    const attributes: Record<string, string | number> = {
-      [ATTR_HTTP_RESPONSE_STATUS_CODE]: ev.status,
-      [WHARF_ATTRIBUTES.subStatus]: ev.subStatus,
-      [WORKER_ATTRIBUTES.module]: ev.module,
-      [WORKER_ATTRIBUTES.notification]: ev.notification,
-    };
-    if (ev.reason !== '') attributes[WORKER_ATTRIBUTES.reason] = ev.reason;
-    if (ev.errorCode !== 0) attributes[WHARF_ATTRIBUTES.win32Status] = ev.errorCode;
+    const attributes: (string | AttributeValue)[] = [
+      ATTR_HTTP_RESPONSE_STATUS_CODE,
+      ev.status,
+      WHARF_ATTRIBUTES.subStatus,
+      ev.subStatus,
+      WORKER_ATTRIBUTES.module,
+      ev.module,
+      WORKER_ATTRIBUTES.notification,
+      ev.notification,
+    ];
+    if (ev.reason !== '') attributes.push(WORKER_ATTRIBUTES.reason, ev.reason);
+    if (ev.errorCode !== 0) attributes.push(WHARF_ATTRIBUTES.win32Status, ev.errorCode);
     target.addEvent('status set', attributes);
   };
 
@@ -190,15 +212,15 @@ export class PipelineSpans {
     const s = this.#spans.get(ev.key);
     if (s === undefined) return;
     this.#spans.delete(ev.key);
-    for (let j = s.modules.length - 1; j >= 0; j--) s.modules[j]!.end(ev.at);
+    for (let j = s.modules.length - 1; j >= 0; j--) this.#recorder.end(s.modules[j]!, ev.at);
     const span = s.span;
     span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
     span.setAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
     span.setAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
     if (ev.status >= 500) {
       span.setAttribute(ATTR_ERROR_TYPE, String(ev.status));
-      span.setStatus({ code: SpanStatusCode.ERROR });
+      span.setStatus(SpanStatusCode.ERROR);
     }
-    span.end(ev.at);
+    this.#recorder.end(span, ev.at);
   };
 }

@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, AlwaysOnSampler, AlwaysOffSampler, SimpleSpanProcessor, type Sampler } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, ParentBasedSampler, AlwaysOnSampler, AlwaysOffSampler, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { cacheHit, queueEnter, queueLeave, requestDispatch, requestEnd, requestStart, type RequestDispatchEvent, type RequestEndEvent, type RequestStartEvent } from '../diagnostics.js';
 import { RequestSpans } from './request-spans.js';
+import { recorderFor } from '../../test/helpers/span-recorder.js';
 
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_SPAN = '00f067aa0ba902b7';
@@ -54,18 +55,16 @@ function dispatch(key: object): RequestDispatchEvent {
 describe('RequestSpans (main process)', () => {
   let exporter: InMemorySpanExporter;
   let spans: RequestSpans;
-  let provider: BasicTracerProvider;
 
   function setUp(sampler: Sampler): void {
     exporter = new InMemorySpanExporter();
-    provider = new BasicTracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    spans = new RequestSpans(provider.getTracer('test'));
+    spans = new RequestSpans(recorderFor(exporter, sampler));
     spans.subscribe();
   }
   beforeEach(() => setUp(new ParentBasedSampler({ root: new AlwaysOnSampler() })));
   afterEach(async () => {
     spans.unsubscribe();
-    await provider.shutdown();
+    await exporter.shutdown();
   });
 
   it('a request answered by a worker: one SERVER span with the HTTP server attributes, its traceparent given to the worker', () => {
@@ -207,7 +206,7 @@ describe('RequestSpans (main process)', () => {
 
   it('sampled out: the worker still gets the trace ids, flagged not sampled, and nothing is exported', async () => {
     spans.unsubscribe();
-    await provider.shutdown();
+    await exporter.shutdown();
     setUp(new ParentBasedSampler({ root: new AlwaysOffSampler() }));
     const key = {};
     requestStart.publish(start(key));

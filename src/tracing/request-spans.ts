@@ -13,7 +13,7 @@
  * The worker continues the trace: at dispatch this subscriber writes the request span's
  * `traceparent` into the event, and the listener sends it to the worker with the request head.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_CLIENT_PORT,
@@ -40,7 +40,9 @@ import {
   type RequestEndEvent,
   type RequestStartEvent,
 } from '../diagnostics.js';
-import { formatTraceparent, parentContext } from './trace-context.js';
+import type { SpanRecorder } from './recorder.js';
+import type { AttributeValue, SpanRecord } from './span-record.js';
+import { parseParent } from './trace-context.js';
 
 /** The methods HTTP semconv names (RFC 9110 §9 plus PATCH, RFC 5789); others are `_OTHER`. */
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
@@ -62,8 +64,8 @@ export const WHARF_ATTRIBUTES = {
 } as const;
 
 interface RequestSpanState {
-  readonly span: Span;
-  queue: Span | undefined;
+  readonly span: SpanRecord;
+  queue: SpanRecord | undefined;
 }
 
 /** `host[:port]` or `[v6]:port` → the host part, as server.address wants it. */
@@ -77,12 +79,12 @@ function hostOnly(host: string): string {
 }
 
 export class RequestSpans {
-  readonly #tracer: Tracer;
+  readonly #recorder: SpanRecorder;
   readonly #spans = new WeakMap<object, RequestSpanState>();
   #subscribed = false;
 
-  constructor(tracer: Tracer) {
-    this.#tracer = tracer;
+  constructor(recorder: SpanRecorder) {
+    this.#recorder = recorder;
   }
 
   subscribe(): void {
@@ -111,24 +113,25 @@ export class RequestSpans {
     const ev = message as RequestStartEvent;
     const known = KNOWN_METHODS.has(ev.method);
     const q = ev.rawUrl.indexOf('?');
-    const attributes: Record<string, string | number> = {
-      [ATTR_HTTP_REQUEST_METHOD]: known ? ev.method : '_OTHER',
-      [ATTR_URL_PATH]: q < 0 ? ev.rawUrl : ev.rawUrl.slice(0, q),
-      [ATTR_SERVER_PORT]: ev.localPort,
-      [ATTR_CLIENT_ADDRESS]: ev.clientIp,
-      [ATTR_CLIENT_PORT]: ev.clientPort,
-    };
-    if (!known) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = ev.method;
-    if (q >= 0) attributes[ATTR_URL_QUERY] = ev.rawUrl.slice(q + 1);
-    if (ev.host !== '') attributes[ATTR_SERVER_ADDRESS] = hostOnly(ev.host);
-    if (ev.siteId !== 0) {
-      attributes[WHARF_ATTRIBUTES.siteId] = ev.siteId;
-      attributes[WHARF_ATTRIBUTES.siteName] = ev.siteName;
-    }
+    const attributes: (string | AttributeValue)[] = [
+      ATTR_HTTP_REQUEST_METHOD,
+      known ? ev.method : '_OTHER',
+      ATTR_URL_PATH,
+      q < 0 ? ev.rawUrl : ev.rawUrl.slice(0, q),
+      ATTR_SERVER_PORT,
+      ev.localPort,
+      ATTR_CLIENT_ADDRESS,
+      ev.clientIp,
+      ATTR_CLIENT_PORT,
+      ev.clientPort,
+    ];
+    if (!known) attributes.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ev.method);
+    if (q >= 0) attributes.push(ATTR_URL_QUERY, ev.rawUrl.slice(q + 1));
+    if (ev.host !== '') attributes.push(ATTR_SERVER_ADDRESS, hostOnly(ev.host));
+    if (ev.siteId !== 0) attributes.push(WHARF_ATTRIBUTES.siteId, ev.siteId, WHARF_ATTRIBUTES.siteName, ev.siteName);
     // A client's traceparent (and tracestate) makes this span its child (W3C Trace Context §2).
-    const parent = parentContext(ev.traceparent, ev.tracestate ?? '');
-    // startedAt is performance.now(): the SDK reads a number below the time origin as such.
-    const span = this.#tracer.startSpan(known ? ev.method : 'HTTP', { kind: SpanKind.SERVER, attributes, startTime: ev.startedAt }, parent);
+    const parent = parseParent(ev.traceparent, ev.tracestate ?? '');
+    const span = this.#recorder.start(known ? ev.method : 'HTTP', SpanKind.SERVER, ev.startedAt, parent, attributes);
     this.#spans.set(ev.key, { span, queue: undefined });
   };
 
@@ -136,8 +139,7 @@ export class RequestSpans {
     const ev = message as QueueEnterEvent;
     const s = this.#spans.get(ev.key);
     if (s === undefined || s.queue !== undefined) return;
-    const parent = trace.setSpan(ROOT_CONTEXT, s.span);
-    s.queue = this.#tracer.startSpan('queue', { kind: SpanKind.INTERNAL, attributes: { [WHARF_ATTRIBUTES.pool]: ev.poolName, [WHARF_ATTRIBUTES.queueLength]: ev.length } }, parent);
+    s.queue = this.#recorder.start('queue', SpanKind.INTERNAL, performance.now(), s.span, [WHARF_ATTRIBUTES.pool, ev.poolName, WHARF_ATTRIBUTES.queueLength, ev.length]);
   };
 
   readonly #onQueueLeave = (message: unknown): void => {
@@ -146,8 +148,8 @@ export class RequestSpans {
     if (s?.queue === undefined) return;
     s.queue.setAttribute(WHARF_ATTRIBUTES.queueOutcome, ev.outcome);
     // An expired or rejected wait is the request's failure (HTTP.sys drops it or answers 503).
-    if (ev.outcome === 'expired' || ev.outcome === 'rejected') s.queue.setStatus({ code: SpanStatusCode.ERROR, message: ev.outcome });
-    s.queue.end();
+    if (ev.outcome === 'expired' || ev.outcome === 'rejected') s.queue.setStatus(SpanStatusCode.ERROR, ev.outcome);
+    this.#recorder.end(s.queue, performance.now());
     s.queue = undefined;
   };
 
@@ -158,10 +160,10 @@ export class RequestSpans {
     s.span.setAttribute(WHARF_ATTRIBUTES.pool, ev.poolName);
     s.span.setAttribute(WHARF_ATTRIBUTES.workerPid, ev.pid);
     // A replay goes to another worker after the first died before answering (src/listener).
-    if (ev.replay) s.span.addEvent('replayed', { [WHARF_ATTRIBUTES.workerPid]: ev.pid });
+    if (ev.replay) s.span.addEvent('replayed', [WHARF_ATTRIBUTES.workerPid, ev.pid]);
     // Publishing is synchronous: the listener reads this back and gives it to the worker, whose
     // span becomes this span's child.
-    ev.traceparent = formatTraceparent(s.span.spanContext());
+    ev.traceparent = s.span.traceparent();
   };
 
   readonly #onCacheHit = (message: unknown): void => {
@@ -174,13 +176,11 @@ export class RequestSpans {
     if (s === undefined) return;
     this.#spans.delete(ev.key);
     const span = s.span;
-    if (s.queue !== undefined) s.queue.end(ev.endedAt);
+    if (s.queue !== undefined) this.#recorder.end(s.queue, ev.endedAt);
     if (ev.poolName !== '') span.setAttribute(WHARF_ATTRIBUTES.pool, ev.poolName);
-    span.setAttributes({
-      [WHARF_ATTRIBUTES.answeredBy]: ev.answeredBy,
-      [WHARF_ATTRIBUTES.bytesSent]: ev.bytesSent,
-      [WHARF_ATTRIBUTES.bytesReceived]: ev.bytesReceived,
-    });
+    span.setAttribute(WHARF_ATTRIBUTES.answeredBy, ev.answeredBy);
+    span.setAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
+    span.setAttribute(WHARF_ATTRIBUTES.bytesReceived, ev.bytesReceived);
     if (ev.status > 0) {
       span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
       span.setAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
@@ -189,11 +189,11 @@ export class RequestSpans {
     if (ev.aborted) {
       // No complete response reached the client (reset, timer, dropped by HTTP.sys's rules).
       span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
-      span.setStatus({ code: SpanStatusCode.ERROR, message: 'the connection closed before the response was complete' });
+      span.setStatus(SpanStatusCode.ERROR, 'the connection closed before the response was complete');
     } else if (ev.status >= 500) {
       span.setAttribute(ATTR_ERROR_TYPE, String(ev.status));
-      span.setStatus({ code: SpanStatusCode.ERROR });
+      span.setStatus(SpanStatusCode.ERROR);
     }
-    span.end(ev.endedAt);
+    this.#recorder.end(span, ev.endedAt);
   };
 }

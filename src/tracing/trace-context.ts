@@ -1,36 +1,21 @@
 /**
  * W3C Trace Context (https://www.w3.org/TR/trace-context/) between Wharf's processes and the
- * hosted app: reading a `traceparent`/`tracestate` pair into a parent context, and writing a span's
- * `traceparent`. Loaded only with the SDK (by src/tracing/request-spans.ts and pipeline-spans.ts).
+ * hosted app: reading a `traceparent`/`tracestate` pair into the parent a span continues. Writing
+ * one is SpanRecord.traceparent(). Loaded only with tracing on.
  */
-import { ROOT_CONTEXT, type Context, type SpanContext } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-
-const propagator = new W3CTraceContextPropagator();
-
-interface Carrier {
-  traceparent: string;
-  tracestate: string;
-}
-const getter = {
-  keys: (): string[] => ['traceparent', 'tracestate'],
-  get: (c: Carrier, key: string): string | undefined => {
-    const v = key === 'traceparent' ? c.traceparent : key === 'tracestate' ? c.tracestate : '';
-    return v === '' ? undefined : v;
-  },
-};
+import { parseTraceParent, TraceState } from '@opentelemetry/core';
+import type { ParentRef } from './span-record.js';
 
 /**
- * The remote parent a client (or the main process) named, or ROOT_CONTEXT when `traceparent` is
- * absent or malformed: the propagator validates version, ids and flags as §3.2 requires, and a
- * request with a bad header starts a new trace rather than failing.
+ * The remote parent a client (or the main process) named, or undefined when `traceparent` is
+ * absent or malformed: the official parser validates version, ids and flags as §3.2 requires, and
+ * a request with a bad header starts a new trace rather than failing. `tracestate` is kept only
+ * with a valid traceparent (§3.3), normalised by the official TraceState (bad members dropped,
+ * at most 32 kept).
  */
-export function parentContext(traceparent: string, tracestate: string): Context {
-  if (traceparent === '') return ROOT_CONTEXT;
-  return propagator.extract(ROOT_CONTEXT, { traceparent, tracestate }, getter);
-}
-
-/** `00-<trace-id>-<parent-id>-<flags>` for a span (version 00, §3.2.2). */
-export function formatTraceparent(sc: SpanContext): string {
-  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+export function parseParent(traceparent: string, tracestate: string): ParentRef | undefined {
+  if (traceparent === '') return undefined;
+  const p = parseTraceParent(traceparent);
+  if (p === null) return undefined;
+  return { traceId: p.traceId, spanId: p.spanId, traceFlags: p.traceFlags, traceState: tracestate === '' ? '' : new TraceState(tracestate).serialize(), isRemote: true };
 }

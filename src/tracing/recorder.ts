@@ -1,0 +1,77 @@
+/**
+ * Starts and ends Wharf's spans (src/tracing/span-record.ts): ids, the sampling decision, the
+ * attribute value length limit, and the hand-over of finished, sampled spans to the batcher.
+ *
+ * Sampling is the configured OpenTelemetry sampler's (OTEL_TRACES_SAMPLER, built in otel-sdk.ts),
+ * asked once per span whose parent is not in this process: the request span in the main process
+ * (its parent is the client's traceparent, or none) and the worker span (its parent is the main
+ * process's span). Spans beneath them in the same process take their parent's decision, which is
+ * what each sampler the variable can name decides for them: parent-based ones follow the parent,
+ * always_on/always_off do not vary, and traceidratio decides by the trace id, which they share.
+ */
+import { ROOT_CONTEXT, SpanKind, TraceFlags, trace, type Attributes } from '@opentelemetry/api';
+import { SamplingDecision, type Sampler } from '@opentelemetry/sdk-trace-base';
+import { newSpanId, newTraceId, SpanRecord, type AttributeValue, type ParentRef } from './span-record.js';
+
+export interface SpanRecorderOptions {
+  readonly sampler: Sampler;
+  /** Finished, sampled spans go here (the batcher). */
+  readonly onEnd: (span: SpanRecord) => void;
+  /** OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT (else OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT); Infinity when unset. */
+  readonly valueLengthLimit?: number;
+}
+
+/** The samplers Wharf builds read no attributes; none are built for them. */
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+
+export class SpanRecorder {
+  readonly #sampler: Sampler;
+  readonly #onEnd: (span: SpanRecord) => void;
+  readonly #limit: number;
+
+  constructor(options: SpanRecorderOptions) {
+    this.#sampler = options.sampler;
+    this.#onEnd = options.onEnd;
+    this.#limit = options.valueLengthLimit ?? Infinity;
+  }
+
+  /**
+   * A span beneath `parent`: a span of this process (a SpanRecord), a remote parent (a parsed
+   * traceparent), or none (a new trace). `attributes` is kept, not copied.
+   */
+  start(name: string, kind: SpanKind, at: number, parent: ParentRef | undefined, attributes: (string | AttributeValue)[]): SpanRecord {
+    if (parent instanceof SpanRecord) {
+      return new SpanRecord(parent.traceId, newSpanId(), parent, parent.traceFlags, parent.traceState, name, kind, at, attributes);
+    }
+    const traceId = parent === undefined ? newTraceId() : parent.traceId;
+    const context =
+      parent === undefined
+        ? ROOT_CONTEXT
+        : trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId: parent.spanId, traceFlags: parent.traceFlags, isRemote: parent.isRemote });
+    const result = this.#sampler.shouldSample(context, traceId, name, kind, NO_ATTRIBUTES, []);
+    const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE;
+    const traceState = result.traceState !== undefined ? result.traceState.serialize() : parent === undefined ? '' : parent.traceState;
+    if (result.attributes !== undefined) {
+      for (const [k, v] of Object.entries(result.attributes)) {
+        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes.push(k, v);
+      }
+    }
+    return new SpanRecord(traceId, newSpanId(), parent, flags, traceState, name, kind, at, attributes);
+  }
+
+  /** End `span` at `at` (performance.now()); a sampled span goes to the exporter. Ending twice does nothing. */
+  end(span: SpanRecord, at: number): void {
+    if (!Number.isNaN(span.end)) return;
+    span.end = at;
+    if (!span.sampled) return;
+    if (this.#limit !== Infinity) truncate(span.attributes, this.#limit);
+    this.#onEnd(span);
+  }
+}
+
+function truncate(flat: (string | AttributeValue)[], limit: number): void {
+  for (let i = 1; i < flat.length; i += 2) {
+    const v = flat[i];
+    if (typeof v === 'string' && v.length > limit) flat[i] = v.slice(0, limit);
+  }
+}
