@@ -20,6 +20,7 @@
  * Nothing is registered globally (no global tracer provider): a Node app hosted in a worker may
  * bring its own SDK, and Wharf's must not become its default.
  */
+import { TraceFlags } from '@opentelemetry/api';
 import { getNumberFromEnv, getStringFromEnv, setGlobalErrorHandler } from '@opentelemetry/core';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler, type Sampler, type SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -27,6 +28,7 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic
 import { TelemetryError } from '../errors.js';
 import { exporterProblems, otlpProtocol, type EnvProblem, type OtlpProtocol } from './otel-env.js';
 import { SpanRecorder } from './recorder.js';
+import type { ParentRef } from './span-record.js';
 import { batchSettingsFromEnv, exporterSink, protobufSink, SpanBatcher, type SpanSink } from './span-export.js';
 
 export interface TracingOptions {
@@ -68,12 +70,25 @@ async function otlpSink(protocol: OtlpProtocol, resource: Resource, scope: { nam
   }
 }
 
+export interface EnvSampler {
+  readonly sampler: Sampler;
+  /** The decision without asking the sampler, for the samplers whose decision the parent alone fixes. */
+  readonly fixedDecision?: (parent: ParentRef | undefined) => boolean;
+}
+
+const sampledParent = (parent: ParentRef): boolean => (parent.traceFlags & TraceFlags.SAMPLED) !== 0;
+
 /**
  * The sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name, from the SDK's own samplers
  * (the specification's list: always_on, always_off, traceidratio and their parentbased_ forms;
  * parentbased_always_on by default). A value Wharf cannot use is reported, not ignored.
+ *
+ * For always_on, always_off, parentbased_always_on and parentbased_always_off the decision follows
+ * from the parent alone (a parent-based sampler's remote parent sampled → sampled, not sampled →
+ * not; no parent → its root sampler), and the recorder takes it without building a context for
+ * the sampler on every request.
  */
-export function samplerFromEnv(problems: EnvProblem[] = []): Sampler {
+export function samplerFromEnv(problems: EnvProblem[] = []): EnvSampler {
   const name = (getStringFromEnv('OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on').toLowerCase();
   const ratio = (): number => {
     const arg = getNumberFromEnv('OTEL_TRACES_SAMPLER_ARG');
@@ -86,27 +101,27 @@ export function samplerFromEnv(problems: EnvProblem[] = []): Sampler {
   };
   switch (name) {
     case 'always_on':
-      return new AlwaysOnSampler();
+      return { sampler: new AlwaysOnSampler(), fixedDecision: () => true };
     case 'always_off':
-      return new AlwaysOffSampler();
+      return { sampler: new AlwaysOffSampler(), fixedDecision: () => false };
     case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio());
+      return { sampler: new TraceIdRatioBasedSampler(ratio()) };
     case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+      return { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }), fixedDecision: (p) => p !== undefined && sampledParent(p) };
     case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) });
+      return { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) }) };
     case 'parentbased_always_on':
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+      return { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), fixedDecision: (p) => p === undefined || sampledParent(p) };
     default:
       problems.push({ code: 'OTEL_CONFIG', message: `OTEL_TRACES_SAMPLER="${name}" is not a sampler Wharf has (always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio); using parentbased_always_on` });
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+      return { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), fixedDecision: (p) => p === undefined || sampledParent(p) };
   }
 }
 
 export async function startTracing(options: TracingOptions): Promise<Tracing> {
   const problems: EnvProblem[] = [...exporterProblems()];
   const protocol = otlpProtocol(process.env, problems);
-  const sampler = samplerFromEnv(problems);
+  const { sampler, fixedDecision } = samplerFromEnv(problems);
   // Every worker reads the same variables: the main process alone reports what is wrong with them.
   if (options.role === 'main') for (const p of problems) options.warn(new TelemetryError(p.code, p.message));
 
@@ -133,6 +148,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   const batcher = new SpanBatcher({ sink, settings: batchSettingsFromEnv(), onError: report });
   const recorder = new SpanRecorder({
     sampler,
+    ...(fixedDecision === undefined ? {} : { fixedDecision }),
     onEnd: (span) => batcher.add(span),
     valueLengthLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT') ?? getNumberFromEnv('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT') ?? Infinity,
   });

@@ -4,7 +4,8 @@ import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { OtlpTraceEncoder } from './otlp-protobuf.js';
-import { hrTimeOf, newSpanId, newTraceId, SpanRecord, toReadableSpan, type ParentRef } from './span-record.js';
+import { randomBytes } from 'node:crypto';
+import { hrTimeOf, newTraceId, SpanRecord, toReadableSpan, type ParentRef } from './span-record.js';
 
 const resource = defaultResource().merge(resourceFromAttributes({ 'service.name': 'wharf-test', 'wharf.process.role': 'worker', 'deployment.size': 3 }));
 const scope = { name: 'wharf', version: '1.2.3' };
@@ -17,8 +18,8 @@ function finished(r: SpanRecord, end: number): SpanRecord {
 /** Spans of every shape Wharf makes, and a few it does not (long, non-ASCII, numbers of each kind). */
 function sample(): SpanRecord[] {
   const t = performance.now();
-  const remote: ParentRef = { traceId: newTraceId(), spanId: newSpanId(), traceFlags: TraceFlags.SAMPLED, traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', isRemote: true };
-  const server = new SpanRecord(remote.traceId, newSpanId(), remote, TraceFlags.SAMPLED, remote.traceState, 'GET', SpanKind.SERVER, t, [
+  const remote: ParentRef = { traceId: newTraceId(), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.SAMPLED, traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', isRemote: true };
+  const server = new SpanRecord(remote.traceId, remote, TraceFlags.SAMPLED, remote.traceState, 'GET', SpanKind.SERVER, t, [
     'http.request.method', 'GET', 'url.path', '/caf\u00e9/\u{1F600}.html', 'server.port', 8080, 'client.address', '192.0.2.1',
   ]);
   server.setAttribute('http.response.status_code', 503);
@@ -29,8 +30,8 @@ function sample(): SpanRecord[] {
   server.setAttribute('wharf.longer', 'y'.repeat(20000));
   server.addEvent('replayed', ['wharf.worker.pid', 4242], t + 0.5);
   server.setStatus(SpanStatusCode.ERROR, 'the connection closed before the response was complete');
-  const root = new SpanRecord(newTraceId(), newSpanId(), undefined, TraceFlags.SAMPLED, '', 'worker', SpanKind.INTERNAL, t + 0.0001, ['wharf.worker.pid', 777]);
-  const child = new SpanRecord(root.traceId, newSpanId(), root, root.traceFlags, '', 'StaticFileModule ExecuteRequestHandler', SpanKind.INTERNAL, t + 1.234567, []);
+  const root = new SpanRecord(newTraceId(), undefined, TraceFlags.SAMPLED, '', 'worker', SpanKind.INTERNAL, t + 0.0001, ['wharf.worker.pid', 777]);
+  const child = new SpanRecord(root.traceId, root, root.traceFlags, '', 'StaticFileModule ExecuteRequestHandler', SpanKind.INTERNAL, t + 1.234567, []);
   child.addEvent('status set', ['http.response.status_code', 404, 'wharf.reason', ''], t + 2);
   child.setStatus(SpanStatusCode.OK);
   return [finished(server, t + 3.000001), finished(root, t + 2.5), finished(child, t + 2.25)];

@@ -151,6 +151,24 @@ class Writer {
     this.pos = p;
   }
 
+  /** A span id field: its tag, length 8, the two words big-endian (the id's hex order). */
+  id(tag: number, high: number, low: number): void {
+    this.ensure(10);
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = tag;
+    b[p++] = 8;
+    b[p++] = high >>> 24;
+    b[p++] = high >>> 16;
+    b[p++] = high >>> 8;
+    b[p++] = high;
+    b[p++] = low >>> 24;
+    b[p++] = low >>> 16;
+    b[p++] = low >>> 8;
+    b[p++] = low;
+    this.pos = p;
+  }
+
   raw(bytes: Uint8Array): void {
     const n = bytes.length;
     this.ensure(n);
@@ -345,16 +363,12 @@ function span(w: Writer, s: SpanRecord): void {
     lastTraceHex = s.traceId;
   }
   w.raw(lastTrace);
-  w.byte(0x12);
-  w.hexBytes(s.spanId);
+  w.id(0x12, s.idHigh, s.idLow);
   if (s.traceState !== '') {
     w.byte(0x1a);
     w.string(s.traceState);
   }
-  if (s.parentSpanId !== '') {
-    w.byte(0x22);
-    w.hexBytes(s.parentSpanId);
-  }
+  if (s.parentHigh !== 0 || s.parentLow !== 0) w.id(0x22, s.parentHigh, s.parentLow);
   w.raw(nameBytes(s.name));
   w.byte(0x30);
   w.varint(s.kind + 1); // the API's SpanKind starts at INTERNAL = 0, OTLP's at UNSPECIFIED = 0

@@ -11,10 +11,16 @@
  */
 import { ROOT_CONTEXT, SpanKind, TraceFlags, trace, type Attributes } from '@opentelemetry/api';
 import { SamplingDecision, type Sampler } from '@opentelemetry/sdk-trace-base';
-import { newSpanId, newTraceId, SpanRecord, type AttributeValue, type ParentRef } from './span-record.js';
+import { newTraceId, SpanRecord, type AttributeValue, type ParentRef } from './span-record.js';
 
 export interface SpanRecorderOptions {
   readonly sampler: Sampler;
+  /**
+   * The sampler's decision when it is fixed by the parent alone (always_on, always_off and their
+   * parentbased_ forms, by the specification's definitions), so that the sampler need not be
+   * asked with a context built for it; undefined for a sampler that must be asked (traceidratio).
+   */
+  readonly fixedDecision?: (parent: ParentRef | undefined) => boolean;
   /** Finished, sampled spans go here (the batcher). */
   readonly onEnd: (span: SpanRecord) => void;
   /** OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT (else OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT); Infinity when unset. */
@@ -26,11 +32,13 @@ const NO_ATTRIBUTES: Attributes = Object.freeze({});
 
 export class SpanRecorder {
   readonly #sampler: Sampler;
+  readonly #fixed: ((parent: ParentRef | undefined) => boolean) | undefined;
   readonly #onEnd: (span: SpanRecord) => void;
   readonly #limit: number;
 
   constructor(options: SpanRecorderOptions) {
     this.#sampler = options.sampler;
+    this.#fixed = options.fixedDecision;
     this.#onEnd = options.onEnd;
     this.#limit = options.valueLengthLimit ?? Infinity;
   }
@@ -41,9 +49,13 @@ export class SpanRecorder {
    */
   start(name: string, kind: SpanKind, at: number, parent: ParentRef | undefined, attributes: (string | AttributeValue)[]): SpanRecord {
     if (parent instanceof SpanRecord) {
-      return new SpanRecord(parent.traceId, newSpanId(), parent, parent.traceFlags, parent.traceState, name, kind, at, attributes);
+      return new SpanRecord(parent.traceId, parent, parent.traceFlags, parent.traceState, name, kind, at, attributes);
     }
     const traceId = parent === undefined ? newTraceId() : parent.traceId;
+    if (this.#fixed !== undefined) {
+      const flags = this.#fixed(parent) ? TraceFlags.SAMPLED : TraceFlags.NONE;
+      return new SpanRecord(traceId, parent, flags, parent === undefined ? '' : parent.traceState, name, kind, at, attributes);
+    }
     const context =
       parent === undefined
         ? ROOT_CONTEXT
@@ -56,7 +68,7 @@ export class SpanRecorder {
         if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes.push(k, v);
       }
     }
-    return new SpanRecord(traceId, newSpanId(), parent, flags, traceState, name, kind, at, attributes);
+    return new SpanRecord(traceId, parent, flags, traceState, name, kind, at, attributes);
   }
 
   /** End `span` at `at` (performance.now()); a sampled span goes to the exporter. Ending twice does nothing. */

@@ -37,9 +37,12 @@ export interface ParentRef {
 
 export class SpanRecord implements ParentRef {
   readonly traceId: string;
-  readonly spanId: string;
-  /** '' for a root span. */
-  readonly parentSpanId: string;
+  /** The span id's high and low 32 bits (never both 0); spanId is their hex. */
+  readonly idHigh: number;
+  readonly idLow: number;
+  /** The parent's id the same way; both 0 for a root span. */
+  readonly parentHigh: number;
+  readonly parentLow: number;
   readonly parentIsRemote: boolean;
   readonly traceFlags: number;
   readonly traceState: string;
@@ -63,7 +66,6 @@ export class SpanRecord implements ParentRef {
 
   constructor(
     traceId: string,
-    spanId: string,
     parent: ParentRef | undefined,
     traceFlags: number,
     traceState: string,
@@ -73,8 +75,24 @@ export class SpanRecord implements ParentRef {
     attributes: (string | AttributeValue)[],
   ) {
     this.traceId = traceId;
-    this.spanId = spanId;
-    this.parentSpanId = parent === undefined ? '' : parent.spanId;
+    let high = randomUint32();
+    let low = randomUint32();
+    while (high === 0 && low === 0) {
+      high = randomUint32();
+      low = randomUint32();
+    }
+    this.idHigh = high;
+    this.idLow = low;
+    if (parent === undefined) {
+      this.parentHigh = this.parentLow = 0;
+    } else if (parent instanceof SpanRecord) {
+      this.parentHigh = parent.idHigh;
+      this.parentLow = parent.idLow;
+    } else {
+      // A remote parent's id, validated lower-case hex (trace-context.ts).
+      this.parentHigh = parseInt(parent.spanId.slice(0, 8), 16);
+      this.parentLow = parseInt(parent.spanId.slice(8, 16), 16);
+    }
     this.parentIsRemote = parent !== undefined && parent.isRemote;
     this.traceFlags = traceFlags;
     this.traceState = traceState;
@@ -82,6 +100,15 @@ export class SpanRecord implements ParentRef {
     this.kind = kind;
     this.start = start;
     this.attributes = attributes;
+  }
+
+  get spanId(): string {
+    return hex8(this.idHigh) + hex8(this.idLow);
+  }
+
+  /** '' for a root span. */
+  get parentSpanId(): string {
+    return this.parentHigh === 0 && this.parentLow === 0 ? '' : hex8(this.parentHigh) + hex8(this.parentLow);
   }
 
   get sampled(): boolean {
@@ -110,32 +137,38 @@ export class SpanRecord implements ParentRef {
 
   /** `00-<trace-id>-<span-id>-<flags>` (W3C Trace Context §3.2.2), what a child is given. */
   traceparent(): string {
-    return `00-${this.traceId}-${this.spanId}-${this.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`;
+    return `00-${this.traceId}-${hex8(this.idHigh)}${hex8(this.idLow)}-${this.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`;
   }
 }
 
-// Ids: random bytes drawn from a pool refilled by the CSPRNG (W3C Trace Context §3.2.2.3 asks for
-// random trace ids; one randomFillSync per 512 spans instead of one per id).
-const POOL = Buffer.allocUnsafe(8192);
+// Ids: random words from a pool refilled by the CSPRNG (W3C Trace Context §3.2.2.3 asks for random
+// ids; one randomFillSync per 2048 words). A span id is two words, kept as numbers: the OTLP
+// encoder writes their bytes, and only a span whose id leaves the process is turned into hex.
+const POOL = new Uint32Array(2048);
 let poolAt = POOL.length;
 
-function randomHex(bytes: number): string {
+function randomUint32(): number {
+  if (poolAt === POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
+  return POOL[poolAt++]!;
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+/** A new trace id (32 lower-case hex digits, not all zero). */
+export function newTraceId(): string {
   for (;;) {
-    if (poolAt + bytes > POOL.length) {
-      randomFillSync(POOL);
-      poolAt = 0;
-    }
-    const hex = POOL.toString('hex', poolAt, poolAt + bytes);
-    poolAt += bytes;
-    // All-zero ids are invalid (§3.2.2.3, §3.2.2.4); one in 2^64 draws.
-    if (hex !== ZERO_SPAN && hex !== ZERO_TRACE) return hex;
+    const a = randomUint32();
+    const b = randomUint32();
+    const c = randomUint32();
+    const d = randomUint32();
+    if ((a | b | c | d) !== 0) return hex8(a) + hex8(b) + hex8(c) + hex8(d);
   }
 }
-const ZERO_SPAN = '0000000000000000';
-const ZERO_TRACE = '00000000000000000000000000000000';
-
-export const newTraceId = (): string => randomHex(16);
-export const newSpanId = (): string => randomHex(8);
 
 /** performance.timeOrigin as whole seconds and nanoseconds, for OTLP's unix-nanosecond times. */
 const ORIGIN_SECONDS = Math.floor(performance.timeOrigin / 1000);
