@@ -151,24 +151,6 @@ class Writer {
     this.pos = p;
   }
 
-  /** A span id field: its tag, length 8, the two words big-endian (the id's hex order). */
-  id(tag: number, high: number, low: number): void {
-    this.ensure(10);
-    const b = this.buf;
-    let p = this.pos;
-    b[p++] = tag;
-    b[p++] = 8;
-    b[p++] = high >>> 24;
-    b[p++] = high >>> 16;
-    b[p++] = high >>> 8;
-    b[p++] = high;
-    b[p++] = low >>> 24;
-    b[p++] = low >>> 16;
-    b[p++] = low >>> 8;
-    b[p++] = low;
-    this.pos = p;
-  }
-
   raw(bytes: Uint8Array): void {
     const n = bytes.length;
     this.ensure(n);
@@ -362,17 +344,28 @@ function span(w: Writer, s: SpanRecord): void {
     lastTrace.set(t.buf.subarray(0, 18));
     lastTraceHex = s.traceId;
   }
-  w.raw(lastTrace);
-  w.id(0x12, s.idHigh, s.idLow);
+  const name = nameBytes(s.name);
+  // The fixed-size head in one go: trace id (18), span id (10), parent (10), name, kind (2), start
+  // and end (18).
+  w.ensure(58 + name.length);
+  let b = w.buf;
+  let p = w.pos;
+  for (let i = 0; i < 18; i++) b[p++] = lastTrace[i]!;
+  p = writeId(b, p, 0x12, s.idHigh, s.idLow);
   if (s.traceState !== '') {
+    w.pos = p;
     w.byte(0x1a);
     w.string(s.traceState);
+    w.ensure(38 + name.length);
+    b = w.buf;
+    p = w.pos;
   }
-  if (s.parentHigh !== 0 || s.parentLow !== 0) w.id(0x22, s.parentHigh, s.parentLow);
-  w.raw(nameBytes(s.name));
-  w.byte(0x30);
-  w.varint(s.kind + 1); // the API's SpanKind starts at INTERNAL = 0, OTLP's at UNSPECIFIED = 0
-  w.byte(0x39);
+  if (s.parentHigh !== 0 || s.parentLow !== 0) p = writeId(b, p, 0x22, s.parentHigh, s.parentLow);
+  for (let i = 0; i < name.length; i++) b[p++] = name[i]!;
+  b[p++] = 0x30;
+  b[p++] = s.kind + 1; // the API's SpanKind starts at INTERNAL = 0, OTLP's at UNSPECIFIED = 0
+  b[p++] = 0x39;
+  w.pos = p;
   w.time(s.start);
   w.byte(0x41);
   w.time(s.end);
@@ -388,6 +381,29 @@ function span(w: Writer, s: SpanRecord): void {
       w.end(at);
     }
   }
+  if (s.statusMessage === '' && s.statusCode < 0x80) {
+    // dropped events 0, dropped links 0, status {code}, flags: field 16 as fixed32 (tag 0x85 0x01)
+    w.ensure(16);
+    b = w.buf;
+    p = w.pos;
+    b[p++] = 0x60;
+    b[p++] = 0;
+    b[p++] = 0x70;
+    b[p++] = 0;
+    b[p++] = 0x7a;
+    b[p++] = 2;
+    b[p++] = 0x18;
+    b[p++] = s.statusCode;
+    b[p++] = 0x85;
+    b[p++] = 0x01;
+    const flags = (s.traceFlags & 0xff) | HAS_IS_REMOTE | (s.parentIsRemote ? IS_REMOTE : 0);
+    b[p++] = flags;
+    b[p++] = flags >>> 8;
+    b[p++] = 0;
+    b[p++] = 0;
+    w.pos = p;
+    return;
+  }
   w.byte(0x60);
   w.byte(0);
   w.byte(0x70);
@@ -401,10 +417,24 @@ function span(w: Writer, s: SpanRecord): void {
   w.byte(0x18);
   w.varint(s.statusCode);
   w.end(status);
-  // flags: field 16, wire type 5 (fixed32) → tag varint 0x85 0x01
   w.byte(0x85);
   w.byte(0x01);
   w.fixed32((s.traceFlags & 0xff) | HAS_IS_REMOTE | (s.parentIsRemote ? IS_REMOTE : 0));
+}
+
+/** A span id field (tag, length 8, the two words big-endian: the id's hex order) at `p`; the position after it. */
+function writeId(b: Buffer, p: number, tag: number, high: number, low: number): number {
+  b[p++] = tag;
+  b[p++] = 8;
+  b[p++] = high >>> 24;
+  b[p++] = high >>> 16;
+  b[p++] = high >>> 8;
+  b[p++] = high;
+  b[p++] = low >>> 24;
+  b[p++] = low >>> 16;
+  b[p++] = low >>> 8;
+  b[p++] = low;
+  return p;
 }
 
 /** Encodes batches for one process: its resource and scope are encoded once. */

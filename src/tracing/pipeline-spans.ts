@@ -214,11 +214,11 @@ export class PipelineSpans {
     this.#spans.delete(ev.key);
     for (let j = s.modules.length - 1; j >= 0; j--) this.#recorder.end(s.modules[j]!, ev.at);
     const span = s.span;
-    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
-    span.setAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
-    span.setAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
+    span.addAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
+    span.addAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
+    span.addAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
     if (ev.status >= 500) {
-      span.setAttribute(ATTR_ERROR_TYPE, String(ev.status));
+      span.addAttribute(ATTR_ERROR_TYPE, String(ev.status));
       span.setStatus(SpanStatusCode.ERROR);
     }
     this.#recorder.end(span, ev.at);

@@ -178,20 +178,20 @@ export class RequestSpans {
     const span = s.span;
     if (s.queue !== undefined) this.#recorder.end(s.queue, ev.endedAt);
     if (ev.poolName !== '') span.setAttribute(WHARF_ATTRIBUTES.pool, ev.poolName);
-    span.setAttribute(WHARF_ATTRIBUTES.answeredBy, ev.answeredBy);
-    span.setAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
-    span.setAttribute(WHARF_ATTRIBUTES.bytesReceived, ev.bytesReceived);
+    span.addAttribute(WHARF_ATTRIBUTES.answeredBy, ev.answeredBy);
+    span.addAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
+    span.addAttribute(WHARF_ATTRIBUTES.bytesReceived, ev.bytesReceived);
     if (ev.status > 0) {
-      span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
-      span.setAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
-      span.setAttribute(WHARF_ATTRIBUTES.win32Status, ev.win32Status);
+      span.addAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
+      span.addAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
+      span.addAttribute(WHARF_ATTRIBUTES.win32Status, ev.win32Status);
     }
     if (ev.aborted) {
       // No complete response reached the client (reset, timer, dropped by HTTP.sys's rules).
-      span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
+      span.addAttribute(ATTR_ERROR_TYPE, 'aborted');
       span.setStatus(SpanStatusCode.ERROR, 'the connection closed before the response was complete');
     } else if (ev.status >= 500) {
-      span.setAttribute(ATTR_ERROR_TYPE, String(ev.status));
+      span.addAttribute(ATTR_ERROR_TYPE, String(ev.status));
       span.setStatus(SpanStatusCode.ERROR);
     }
     this.#recorder.end(span, ev.endedAt);

@@ -126,6 +126,11 @@ export class SpanRecord implements ParentRef {
     a.push(key, value);
   }
 
+  /** Add an attribute the span cannot have yet (set once, when the span ends): no search for it. */
+  addAttribute(key: string, value: AttributeValue): void {
+    this.attributes.push(key, value);
+  }
+
   addEvent(name: string, attributes: (string | AttributeValue)[], time: number = performance.now()): void {
     (this.events ??= []).push({ name, time, attributes });
   }
