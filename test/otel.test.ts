@@ -237,6 +237,11 @@ describe('OpenTelemetry: http/protobuf, sampling, an unreachable collector', () 
         assert.equal(x.path, '/v1/traces');
         assert.equal(x.contentType, 'application/x-protobuf');
       }
+      // Wharf encodes OTLP/protobuf itself (src/tracing/otlp-protobuf.ts, checked byte for byte
+      // against the official serializer in its unit test): the worker's module spans are in it too.
+      const moduleSpan = Buffer.from('StaticFileModule ExecuteRequestHandler');
+      const fromWorker = await eventually(() => receiver.exports.find((x) => x.body.includes(id) && x.body.includes(moduleSpan)), 15000);
+      assert.ok(fromWorker.body.includes(Buffer.from('wharf.process.role')), 'the resource');
     } finally {
       await wharf.stop();
       await receiver.stop();

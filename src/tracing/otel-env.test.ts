@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { exporterProblems, otlpProtocol, tracingEnabled, type EnvProblem } from './otel-env.js';
+import { exporterProblems, limitProblems, otlpProtocol, tracingEnabled, type EnvProblem } from './otel-env.js';
 
 describe('tracingEnabled', () => {
   it('is off without an OTLP endpoint, whatever else is set', () => {
@@ -43,5 +43,13 @@ describe('exporterProblems', () => {
     const p = exporterProblems({ OTEL_TRACES_EXPORTER: 'otlp, zipkin,console' });
     assert.equal(p.length, 1);
     assert.match(p[0]!.message, /zipkin, console/);
+  });
+});
+
+describe('limitProblems', () => {
+  it('names the count limits that are set, which Wharf does not apply', () => {
+    assert.deepEqual(limitProblems({}), []);
+    const [p] = limitProblems({ OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '5' });
+    assert.match(p!.message, /OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT is not applied/);
   });
 });

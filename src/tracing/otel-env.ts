@@ -59,3 +59,13 @@ export function exporterProblems(env: NodeJS.ProcessEnv = process.env): EnvProbl
   const others = v.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '' && s !== 'otlp' && s !== 'none');
   return others.length === 0 ? [] : [{ code: 'OTEL_CONFIG', message: `OTEL_TRACES_EXPORTER names ${others.join(', ')}; Wharf exports traces over OTLP only` }];
 }
+
+/** The SDK's count limits Wharf does not apply (its spans are small and fixed); setting one is reported, not ignored. */
+const COUNT_LIMITS = ['OTEL_ATTRIBUTE_COUNT_LIMIT', 'OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT', 'OTEL_SPAN_EVENT_COUNT_LIMIT', 'OTEL_SPAN_LINK_COUNT_LIMIT', 'OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT', 'OTEL_LINK_ATTRIBUTE_COUNT_LIMIT'];
+
+export function limitProblems(env: NodeJS.ProcessEnv = process.env): EnvProblem[] {
+  const set = COUNT_LIMITS.filter((n) => value(env, n) !== '');
+  return set.length === 0
+    ? []
+    : [{ code: 'OTEL_CONFIG', message: `${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} not applied: a Wharf span has at most about 20 attributes and a few events, below the limits' defaults` }];
+}

@@ -26,7 +26,7 @@ import { defaultResource, detectResources, envDetector, resourceFromAttributes, 
 import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler, type Sampler, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { TelemetryError } from '../errors.js';
-import { exporterProblems, otlpProtocol, type EnvProblem, type OtlpProtocol } from './otel-env.js';
+import { exporterProblems, limitProblems, otlpProtocol, type EnvProblem, type OtlpProtocol } from './otel-env.js';
 import { SpanRecorder } from './recorder.js';
 import type { ParentRef } from './span-record.js';
 import { batchSettingsFromEnv, exporterSink, protobufSink, SpanBatcher, type SpanSink } from './span-export.js';
@@ -119,7 +119,7 @@ export function samplerFromEnv(problems: EnvProblem[] = []): EnvSampler {
 }
 
 export async function startTracing(options: TracingOptions): Promise<Tracing> {
-  const problems: EnvProblem[] = [...exporterProblems()];
+  const problems: EnvProblem[] = [...exporterProblems(), ...limitProblems()];
   const protocol = otlpProtocol(process.env, problems);
   const { sampler, fixedDecision } = samplerFromEnv(problems);
   // Every worker reads the same variables: the main process alone reports what is wrong with them.
