@@ -162,6 +162,8 @@ test('rapid-fail protection: 3 crashes stop the pool (503 AppOffline) while othe
     assert.equal(r.status, 502, `crash ${i + 1}`);
   }
   await w.waitForOutput(/WAS 5002: application pool 'Crashy' is being automatically disabled/);
+  // The worker told WAS why it went (ControlType.Exiting), so the line names the cause.
+  assert.match(w.output(), /WAS 5009: worker \d+ of pool Crashy terminated unexpectedly because process\.exit\(3\) was called \(exit code 3\)/);
   const down = await get(w.port, '/crashy/hello.txt');
   assert.equal(down.status, 503);
   await eventually(() => w.httpErrLines().some((l) => l.includes('/crashy/hello.txt') && l.includes(' AppOffline ')), 5000);

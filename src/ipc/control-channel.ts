@@ -9,6 +9,7 @@ import {
   deliverWorkerControl,
   parseWorkerControl,
   type AppHintsMessage,
+  type ExitingMessage,
   type RecycleRequestMessage,
   type WasControlInbound,
   type WasControlType,
@@ -64,6 +65,11 @@ export class WorkerControlChannel extends Channel {
   }
   sendAppHints(msg: AppHintsMessage): void {
     this.jsonFrame(ControlType.AppHints, msg);
+  }
+  /** Said last, as the process exits: written now, not on the next turn (there may be none). */
+  sendExiting(msg: ExitingMessage): void {
+    this.jsonFrame(ControlType.Exiting, msg);
+    this.flushNow();
   }
 
   protected dispatch(type: number, stream: number): void {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boundedProcesses, ControlType, MAX_HINTED_PROCESSES, MAX_RECYCLE_REASON, parseWorkerControl } from './control-messages.js';
+import { boundedProcesses, ControlType, MAX_EXIT_REASON, MAX_HINTED_PROCESSES, MAX_RECYCLE_REASON, parseWorkerControl } from './control-messages.js';
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
@@ -27,4 +27,14 @@ test('a recycle reason becomes one bounded log line; malformed payloads and unkn
   assert.equal(parseWorkerControl(ControlType.AppHints, 0, json([1, 2])).type, 'invalid');
   assert.deepEqual(parseWorkerControl(99, 0, Buffer.alloc(0)), { type: 'invalid', problem: 'unknown control message type 99' });
   assert.deepEqual(parseWorkerControl(ControlType.Pong, 7, Buffer.alloc(0)), { type: ControlType.Pong, id: 7 });
+});
+
+test("a worker's exit notice is one bounded log line; without a reason it is reported", () => {
+  const m = parseWorkerControl(ControlType.Exiting, 0, json({ reason: "the pool's code threw TypeError: x\n  at y" + 'z'.repeat(5000) }));
+  assert.equal(m.type, ControlType.Exiting);
+  if (m.type === ControlType.Exiting) {
+    assert.equal(m.msg.reason.length, MAX_EXIT_REASON);
+    assert.ok(m.msg.reason.startsWith("the pool's code threw TypeError: x   at y"));
+  }
+  assert.deepEqual(parseWorkerControl(ControlType.Exiting, 0, json({})), { type: 'invalid', problem: 'an exit notice without a reason' });
 });

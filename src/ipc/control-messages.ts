@@ -28,21 +28,33 @@ export const ControlType = {
   RecycleRequest: 22,
   /** What the pool's hosted application asks of WAS (iisnode's process count and shutdown time). */
   AppHints: 23,
+  /**
+   * The worker is about to exit and says why (the pool's code threw or called process.exit, its
+   * configuration could not be loaded): WAS's exit line names the cause, not only the exit code.
+   */
+  Exiting: 24,
 } as const;
 
 /** The messages WAS may receive: the keys a handler switch must cover. */
-export type WorkerControlType = (typeof ControlType)['Ready' | 'Pong' | 'RecycleRequest' | 'AppHints'];
+export type WorkerControlType = (typeof ControlType)['Ready' | 'Pong' | 'RecycleRequest' | 'AppHints' | 'Exiting'];
 export type WasControlType = (typeof ControlType)['Ping'];
 
 /** The most workers AppHintsMessage.processes may ask for (the worker runs the pool's code). */
 export const MAX_HINTED_PROCESSES = 64;
 /** A recycle reason is one line of WAS's log: longer ones are cut. */
 export const MAX_RECYCLE_REASON = 512;
+/** An exit reason is one line of WAS's log too. */
+export const MAX_EXIT_REASON = 512;
 /** The most drain time a hosted app may ask for (a day; shutdownTimeLimit caps it further). */
 export const MAX_SHUTDOWN_HINT_MS = 24 * 3600 * 1000;
 
 export interface RecycleRequestMessage {
   /** Why, for the WAS event line ("watchedFiles: app.js changed"). */
+  readonly reason: string;
+}
+
+export interface ExitingMessage {
+  /** Why the worker is exiting ("the pool's code threw TypeError: …"), for WAS's exit line. */
   readonly reason: string;
 }
 
@@ -69,6 +81,8 @@ export interface WasControlInbound {
   recycleRequest(msg: RecycleRequestMessage): void;
   /** `asked`: the process count as sent, for the log line that says it was capped. */
   appHints(msg: AppHintsMessage, asked: number): void;
+  /** The worker's last word before it exits. */
+  exiting(msg: ExitingMessage): void;
   /** The worker sent something that is not a control message, or a payload that does not check. */
   invalid(problem: string): void;
   closed(error: Error | undefined): void;
@@ -86,6 +100,7 @@ export type WorkerControlMessage =
   | { readonly type: typeof ControlType.Pong; readonly id: number }
   | { readonly type: typeof ControlType.RecycleRequest; readonly msg: RecycleRequestMessage }
   | { readonly type: typeof ControlType.AppHints; readonly msg: AppHintsMessage; readonly asked: number }
+  | { readonly type: typeof ControlType.Exiting; readonly msg: ExitingMessage }
   | { readonly type: 'invalid'; readonly problem: string };
 
 function json(payload: Buffer): unknown {
@@ -98,6 +113,11 @@ function json(payload: Buffer): unknown {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** One line in WAS's log: control characters become spaces, the length is bounded. */
+function oneLine(text: string, max: number): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, max);
 }
 
 /**
@@ -115,9 +135,12 @@ export function parseWorkerControl(type: number, stream: number, payload: Buffer
     case ControlType.RecycleRequest: {
       const v = json(payload);
       if (!isRecord(v) || typeof v['reason'] !== 'string') return { type: 'invalid', problem: 'a recycle request without a reason' };
-      // One line in WAS's log: control characters become spaces, the length is bounded.
-      const reason = v['reason'].replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, MAX_RECYCLE_REASON);
-      return { type: t, msg: { reason } };
+      return { type: t, msg: { reason: oneLine(v['reason'], MAX_RECYCLE_REASON) } };
+    }
+    case ControlType.Exiting: {
+      const v = json(payload);
+      if (!isRecord(v) || typeof v['reason'] !== 'string') return { type: 'invalid', problem: 'an exit notice without a reason' };
+      return { type: t, msg: { reason: oneLine(v['reason'], MAX_EXIT_REASON) } };
     }
     case ControlType.AppHints: {
       const v = json(payload);
@@ -152,6 +175,9 @@ export function deliverWorkerControl(m: WorkerControlMessage, h: WasControlInbou
       return;
     case ControlType.AppHints:
       h.appHints(m.msg, m.asked);
+      return;
+    case ControlType.Exiting:
+      h.exiting(m.msg);
       return;
     case 'invalid':
       h.invalid(m.problem);

@@ -336,6 +336,10 @@ export class ActivationService implements WorkerSupply {
       },
       recycleRequest: (msg) => this.#recycleRequested(rt, w, msg),
       appHints: (msg, asked) => this.#appHints(rt, w, msg, asked),
+      // WAS's own reason (a recycle, a missed ping) stays: it is why the worker was told to go.
+      exiting: (msg) => {
+        if (w.exitReason === '') w.exitReason = msg.reason;
+      },
       invalid: (problem) => this.#log.log('warn', `worker ${w.pid} of pool ${rt.settings.name} sent an invalid control message (${problem}); ignored`),
       // The worker closed its end or died: its exit follows and is handled there.
       closed: () => undefined,

@@ -212,10 +212,25 @@ class Worker implements WorkerInbound {
       closed: () => process.exit(0),
     });
     // A hosted app that throws out of a callback or calls process.exit ends this process (the
-    // pool's crash rules apply); responses it finished just before still go out.
-    const flush = (): void => this.#channel.flushNow();
-    process.on('uncaughtExceptionMonitor', flush);
-    process.on('exit', flush);
+    // pool's crash rules apply); responses it finished just before still go out, and WAS is told
+    // why, so its exit line names the cause and not only an exit code.
+    process.on('uncaughtExceptionMonitor', (err) => {
+      this.#channel.flushNow();
+      const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      this.#sayExiting(`the pool's code threw ${what}`);
+    });
+    process.on('exit', (code) => {
+      this.#channel.flushNow();
+      if (code !== 0) this.#sayExiting(`process.exit(${code}) was called`);
+    });
+  }
+
+  #exitSaid = false;
+  /** The worker's last word to WAS (ControlType.Exiting); said once. */
+  #sayExiting(reason: string): void {
+    if (this.#exitSaid) return;
+    this.#exitSaid = true;
+    this.#control.sendExiting({ reason });
   }
 
   #log = (level: 'info' | 'warn' | 'error', message: string): void => {
@@ -291,7 +306,10 @@ class Worker implements WorkerInbound {
       // The main process validated this text; failing here means a bug, and serving with the
       // previous configuration is the safe choice.
       this.#log('error', `worker could not load configuration generation ${msg.generation}: ${(err as Error).message}`);
-      if (first) process.exit(1);
+      if (first) {
+        this.#sayExiting(`its configuration (generation ${msg.generation}) could not be loaded: ${(err as Error).message}`);
+        process.exit(1);
+      }
       return;
     }
     this.#generation = msg.generation;
