@@ -18,7 +18,7 @@ import { resolveLogAccess, setLogAccess } from './listener/logging/log-access.js
 import { ActivationService } from './was/activation.js';
 import { PoolOutputLogs } from './was/pool-output-log.js';
 import { poolSettings, type PoolSettings } from './was/pool-settings.js';
-import { poolKey } from './was/pool-key.js';
+import { poolKey } from './config/pool-key.js';
 import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment } from './was/identity.js';
 import type { WorkerLaunch } from './was/activation.js';
 import { referencedEnvironment } from './was/worker-environment.js';

@@ -27,6 +27,7 @@ import type {
   VirtualDirectoryConfig,
 } from './types.js';
 import { decodeConfigBytes } from './xml-document.js';
+import { poolKey } from './pool-key.js';
 
 export interface LoadAppHostOptions {
   /** Linux folder standing for C: (and %SystemDrive%). */
@@ -201,7 +202,7 @@ function buildSite(site: MergedElement, poolNames: ReadonlySet<string>, mapOptio
     if (pool === '') {
       throw invalidSite(`The application '${path}' of site '${name}' has no applicationPool and no applicationDefaults supplies one`, app.source);
     }
-    if (!poolNames.has(pool.toLowerCase())) {
+    if (!poolNames.has(poolKey(pool))) {
       throw invalidSite(`The application '${path}' of site '${name}' uses the application pool '${pool}', which does not exist`, app.attributeSource('applicationPool') ?? app.source);
     }
     const virtualDirectories: VirtualDirectoryConfig[] = app.items.map((vdir) => {
@@ -308,7 +309,7 @@ export function loadAppHost(file: string, text: string, opts: LoadAppHostOptions
     autoStart: pool.bool('autoStart'),
     startMode: pool.enumName('startMode'),
   }));
-  const poolNames = new Set(applicationPools.map((p) => p.name.toLowerCase()));
+  const poolNames = new Set(applicationPools.map((p) => poolKey(p.name)));
 
   const sitesSection = sections.get('system.applicationHost/sites') ?? context.defaults(SECTIONS.get('system.applicationHost/sites')!);
   const sites = sitesSection.items.map((site) => buildSite(site, poolNames, mapOptions));

@@ -17,7 +17,7 @@ import type { ConfigMessage, RequestHeadMessage, WorkerInbound } from '../ipc/me
 import { CHANNELS } from '../diagnostics.js';
 import { eventually, freePort, get, rawRequest, tempDir } from '../../test/helpers/wharf.js';
 import { Listener } from './listener.js';
-import { poolKey } from '../was/pool-key.js';
+import { poolKey } from '../config/pool-key.js';
 import { poolSettings } from '../was/pool-settings.js';
 
 /** A connected pair of unix sockets, like the socketpair a worker inherits. */

@@ -11,7 +11,7 @@ import type { AppHostConfig, ApplicationConfig } from '../config/types.js';
 import { IpcError, ListenerError } from '../errors.js';
 import type { ConfigMessage, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { RequestRouting, WorkerSupply } from '../was/activation.js';
-import { poolKey, type PoolKey } from '../was/pool-key.js';
+import { poolKey, type PoolKey } from '../config/pool-key.js';
 import type { PoolSettings } from '../was/pool-settings.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { setInvalidTransitionHandler, type Exchange } from './exchange.js';

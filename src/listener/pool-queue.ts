@@ -8,7 +8,7 @@ import type { WorkerEndpoint } from './worker-endpoint.js';
 import type { HttpErrReason } from './logging/httperr-log.js';
 import type { HttpSysErrorPage } from './http-response.js';
 import { queueEnter, queueLeave, queueReject, type QueueLeaveEvent } from '../diagnostics.js';
-import { poolKey, type PoolKey } from '../was/pool-key.js';
+import { poolKey, type PoolKey } from '../config/pool-key.js';
 
 export type PoolQueueState = 'Started' | 'Stopped';
 

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
 import { IpcError } from '../errors.js';
 import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
-import type { PoolKey } from '../was/pool-key.js';
+import type { PoolKey } from '../config/pool-key.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 import type { Connection } from './connection.js';
 import { requestDispatch, type RequestDispatchEvent } from '../diagnostics.js';

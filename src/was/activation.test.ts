@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { ActivationService } from './activation.js';
-import { poolKey } from './pool-key.js';
+import { poolKey } from '../config/pool-key.js';
 import type { PoolSettings } from './pool-settings.js';
 import { ResourceLimits } from './resource-limits.js';
 import { FakeClock } from '../../test/helpers/fake-clock.js';

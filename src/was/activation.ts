@@ -28,7 +28,7 @@ import * as events from '../diagnostics.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 import { WorkerHealth } from './health.js';
 import { RECYCLE_EVENTS, recycleWord, transition, untilNextSchedule, type ExitCause, type PoolState, type WorkerState } from './lifecycle.js';
-import { poolKey, type PoolKey } from './pool-key.js';
+import { poolKey, type PoolKey } from '../config/pool-key.js';
 import type { PoolSettings, RecycleReason } from './pool-settings.js';
 import { ResourceLimits, type ResourcePool } from './resource-limits.js';
 import { SpareWorker, SPARE_DELAY_MS } from './spare.js';

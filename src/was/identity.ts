@@ -22,6 +22,7 @@ import { chmod, chown, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { WasError } from '../errors.js';
+import { poolKey } from '../config/pool-key.js';
 
 export interface PoolIdentity {
   /** The Linux user name the pool's workers run as. */
@@ -77,7 +78,7 @@ const RESERVED = new Set(Object.values(SERVICE_USERS));
  * hence the hash of the lower-cased name: renaming `Shop` to `shop` keeps the pool's user.
  */
 export function poolUserName(poolName: string): string {
-  const lower = poolName.toLowerCase();
+  const lower: string = poolKey(poolName);
   const sanitized = lower.replace(/[^a-z0-9_-]/g, '-');
   const plain = PREFIX + sanitized;
   if (sanitized === lower && plain.length <= MAX_USER_NAME && !RESERVED.has(plain)) return plain;
@@ -86,7 +87,7 @@ export function poolUserName(poolName: string): string {
 }
 
 /** The part of poolUserName after `wharf-`: the pool's directory name under /run/wharf/pools. */
-function poolKey(poolName: string): string {
+function poolDirName(poolName: string): string {
   return poolUserName(poolName).slice(PREFIX.length);
 }
 
@@ -355,7 +356,7 @@ async function userAdd(poolName: string, user: string, args: readonly string[]):
  * `base` replaces the folder that holds the pools' directories.
  */
 export function runtimeDirectory(identity: PoolIdentity | undefined, poolName: string, base?: string): string {
-  return join(base ?? defaultRuntimeBase(identity), poolKey(poolName));
+  return join(base ?? defaultRuntimeBase(identity), poolDirName(poolName));
 }
 
 function defaultRuntimeBase(identity: PoolIdentity | undefined): string {

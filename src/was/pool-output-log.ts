@@ -14,6 +14,7 @@
 import { appendFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logAccess, prepareLogFileAt, prepareLogFolder } from '../listener/logging/log-access.js';
+import { poolKey, type PoolKey } from '../config/pool-key.js';
 
 /** Rotation by size within a day. */
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
@@ -41,7 +42,7 @@ function folderName(pool: string): string {
 
 export class PoolOutputLogs {
   readonly #root: string;
-  readonly #pools = new Map<string, PoolLog>();
+  readonly #pools = new Map<PoolKey, PoolLog>();
   readonly #report: (message: string) => void;
   readonly #now: () => Date;
 
@@ -58,17 +59,17 @@ export class PoolOutputLogs {
 
   /** The file being written for a pool ('' before its first line). */
   fileOf(pool: string): string {
-    return this.#pools.get(pool.toLowerCase())?.file ?? '';
+    return this.#pools.get(poolKey(pool))?.file ?? '';
   }
 
   /** The last `count` lines a pool printed (since this server started). */
   tail(pool: string, count: number): string[] {
-    const recent = this.#pools.get(pool.toLowerCase())?.recent ?? [];
+    const recent = this.#pools.get(poolKey(pool))?.recent ?? [];
     return recent.slice(Math.max(0, recent.length - count));
   }
 
   write(pool: string, pid: number, stream: 'stdout' | 'stderr', text: string): void {
-    const key = pool.toLowerCase();
+    const key = poolKey(pool);
     let p = this.#pools.get(key);
     if (p === undefined) {
       p = { dir: this.folderOf(pool), recent: [], pending: [], writing: false, file: '', bytes: 0, day: '', part: 0, failed: false };

@@ -4,7 +4,7 @@
  * Times are milliseconds; 0 disables a limit, as in IIS.
  */
 import type { AppHostConfig, AppPoolConfig, ConfigElement } from '../config/types.js';
-import { poolKey, type PoolKey } from './pool-key.js';
+import { poolKey, type PoolKey } from '../config/pool-key.js';
 
 export type RecycleReason = 'Time' | 'Requests' | 'Schedule' | 'Memory' | 'IsapiUnhealthy' | 'OnDemand' | 'ConfigChange' | 'PrivateMemory';
 

@@ -11,6 +11,7 @@ import { parseUrl } from '../http/url-path.js';
 import type { RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
 import type { ResponseTransport } from './http-context.js';
 import type { Pipeline } from './pipeline.js';
+import { poolKey } from '../config/pool-key.js';
 
 /** A response nobody reads: the warm-up request's status is all that matters. */
 class WarmupTransport implements ResponseTransport {
@@ -52,10 +53,10 @@ export async function runApplicationInitialization(
   log: (level: 'info' | 'warn', message: string) => void,
 ): Promise<WarmupResult[]> {
   const results: WarmupResult[] = [];
-  const pool = poolName.toLowerCase();
+  const pool = poolKey(poolName);
   for (const site of appHost.sites) {
     for (const app of site.applications) {
-      if (!app.preloadEnabled || app.applicationPool.toLowerCase() !== pool) continue;
+      if (!app.preloadEnabled || poolKey(app.applicationPool) !== pool) continue;
       const resolved = config.resolve(site.id, app.path === '/' ? '/' : app.path + '/');
       if (!resolved.ok) {
         log('warn', `applicationInitialization for ${site.name}${app.path}: ${resolved.error.message}`);

@@ -25,6 +25,7 @@ import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
 import { ModuleError, TelemetryError } from '../errors.js';
 import { tracingEnabled } from '../tracing/otel-env.js';
 import type { PipelineTracingHandle } from '../tracing/index.js';
+import { poolKey } from '../config/pool-key.js';
 
 /** The pool from `-ap "<pool>"`, or undefined for `--spare` (a pool is assigned by the Init message). */
 function poolFromArgv(argv: readonly string[]): string | undefined {
@@ -322,7 +323,7 @@ class Worker implements WorkerInbound {
       this.#registry = registry;
     }
     await registry.loadGlobalModules(appHost.section('system.webServer/globalModules'));
-    const pool = appHost.applicationPools.find((p) => p.name.toLowerCase() === this.#poolName.toLowerCase());
+    const pool = appHost.applicationPools.find((p) => poolKey(p.name) === poolKey(this.#poolName));
     const configSystem = new ConfigSystem(appHost, {
       systemDrive: msg.systemDrive,
       variables: msg.variables,

@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import type { WasControlInbound } from '../../src/ipc/control-messages.js';
 import type { RequestRouting } from '../../src/was/activation.js';
-import type { PoolKey } from '../../src/was/pool-key.js';
+import type { PoolKey } from '../../src/config/pool-key.js';
 import type { ControlPort, SpawnRequest, WorkerProcess, WorkerSpawner } from '../../src/was/worker-process.js';
 
 type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void;

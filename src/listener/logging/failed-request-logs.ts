@@ -17,6 +17,7 @@ import { ListenerError } from '../../errors.js';
 import type { TraceRecordMessage } from '../../ipc/messages.js';
 import { renderTrace, validateTraceRecord } from './failed-request-xml.js';
 import { logAccess, prepareLogFile, prepareLogFolder } from './log-access.js';
+import { poolKey } from '../../config/pool-key.js';
 
 /** Where the shipped stylesheet lives: `<package>/assets/freb.xsl`. */
 export const FREB_XSL_PATH = fileURLToPath(new URL('../../../../assets/freb.xsl', import.meta.url));
@@ -170,7 +171,7 @@ export class FailedRequestLogs {
     if (typeof record === 'string') return refuse(record);
     const site = this.#sites.get(record.siteId);
     if (site === undefined) return refuse(`site ${record.siteId} does not exist or does not enable traceFailedRequestsLogging`);
-    if (!site.pools.has(poolName.toLowerCase())) return refuse(`application pool "${poolName}" serves no application of site ${record.siteId}`);
+    if (!site.pools.has(poolKey(poolName))) return refuse(`application pool "${poolName}" serves no application of site ${record.siteId}`);
     if (site.maxBytes !== 0 && json.length > site.maxBytes) return refuse(`${json.length} bytes, more than the site's maxLogFileSizeKB`);
     this.#enqueue(site, record, poolName, pid);
   }
@@ -276,7 +277,7 @@ export class FailedRequestLogs {
 
 function poolsOf(site: SiteConfig): Set<string> {
   const pools = new Set<string>();
-  for (const app of site.applications) pools.add(app.applicationPool.toLowerCase());
+  for (const app of site.applications) pools.add(poolKey(app.applicationPool));
   return pools;
 }
 
