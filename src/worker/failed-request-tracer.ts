@@ -5,15 +5,27 @@
  * an event at the failure verbosity), sends the trace to the main process, which writes
  * `W3SVC<id>/frNNNNNN.xml` (the worker has no access to the log folders).
  *
- * Cost: while no site enables traceFailedRequestsLogging nothing is subscribed. Otherwise only
- * `wharf:pipeline:start` is, and a request no rule covers costs one rule lookup; the other
- * channels are subscribed only while a traced request is in flight.
+ * Cost (issue 15: a rule that covers every request and never fires must cost next to nothing):
+ * - While no site enables traceFailedRequestsLogging nothing is subscribed.
+ * - Otherwise `wharf:pipeline:start` is. What a URL's effective configuration decides (its rule,
+ *   the site's size limit) is worked out once per ResolvedConfig object and cached: the config
+ *   system hands out a new one when applicationHost.config or a web.config on the path changes,
+ *   so the cache follows configuration without being told. A request no rule covers costs one
+ *   WeakMap lookup.
+ * - The other channels are subscribed when a traced request starts and stay subscribed until a
+ *   request no rule covers starts with no traced request in flight. Subscribing and
+ *   unsubscribing per request would be cheap-looking but is not: each one swaps the channel
+ *   object's prototype in Node (markActive/maybeMarkInactive), which throws away the publishers'
+ *   inline caches; measured at several µs per request when requests arrive one at a time.
+ * - A watched request's events are kept as published, in an array reused from request to
+ *   request: a module start or end is two slots (its payload carries its time), and they become
+ *   FREB events only when a trace is written; the activity id is drawn only then too.
  *
  * A request that runs longer than timeTaken is written when the time elapses, with the events
  * so far, as IIS does; with traceAllAfterTimeout it is written at its end, whole.
  */
 import { randomUUID } from 'node:crypto';
-import type { AppHostConfig } from '../config/types.js';
+import type { AppHostConfig, ResolvedConfig } from '../config/types.js';
 import {
   handlerChanged,
   moduleEnd,
@@ -40,6 +52,10 @@ export const TRACING_SECTION = 'system.webServer/tracing/traceFailedRequests';
 const MAX_EVENTS = 20_000;
 /** Bytes of a record when the site's maxLogFileSizeKB is 0 (no limit of its own): the IPC frame's bound, with room. */
 const UNLIMITED_RECORD_BYTES = 32 * 1024 * 1024;
+/** Event arrays kept for reuse (one per request in flight, as many as are usually in flight at once). */
+const SPARE_ARRAYS = 64;
+/** A kept array longer than this (a long request's) is left to the garbage collector rather than reused. */
+const SPARE_ARRAY_SLOTS = 256;
 
 /** IIS's request notification masks (reference §3.1), shown in a trace's Notification data. */
 const NOTIFICATION_MASK: Readonly<Record<string, [mask: number, name: string]>> = {
@@ -58,6 +74,10 @@ const NOTIFICATION_MASK: Readonly<Record<string, [mask: number, name: string]>> 
   SendResponse: [0x20000000, 'SEND_RESPONSE'],
 };
 
+/**
+ * How an event is kept in Traced.events: a module start or end as [kind, payload] (the payload
+ * has its time), the others as [kind, payload, time].
+ */
 const enum Kind {
   ModuleStart,
   ModuleEnd,
@@ -66,15 +86,26 @@ const enum Kind {
   Trace,
 }
 
+/** What a URL's effective configuration decides, cached per ResolvedConfig (see the file's comment). */
+interface Plan {
+  /** The URL path the rule was chosen for (a ResolvedConfig serves one path: checked, not assumed). */
+  readonly path: string;
+  /** undefined: not traced (logging off for the site, or no rule covers the URL). */
+  readonly rule: TraceRule | undefined;
+  readonly maxBytes: number;
+}
+
 /** One traced request. Events are kept as published (converted only if the trace is written). */
 interface Traced {
   readonly ctx: WorkerContext;
   readonly rule: TraceRule;
   readonly start: PipelineRequestEvent;
-  readonly activityId: string;
   readonly maxBytes: number;
-  /** Flat [kind, payload, time, kind, payload, time, …]. */
+  /** Flat, see Kind; `slots` of it are in use (the array is reused, its length is not the count). */
   readonly events: unknown[];
+  slots: number;
+  /** Events kept (MAX_EVENTS bounds it). */
+  count: number;
   /** Status when a failure definition fired first (verbosity), for triggerStatusCode. */
   verbosityTrigger: string | undefined;
   timer: unknown;
@@ -110,8 +141,20 @@ export class FailedRequestTracer {
   readonly #timeOrigin: number;
   readonly #timers: TraceTimers;
   readonly #traced = new WeakMap<object, Traced>();
+  readonly #plans = new WeakMap<ResolvedConfig, Plan>();
+  /** Traced requests in flight. */
   #active = 0;
+  /** wharf:pipeline:start is subscribed (some site enables traceFailedRequestsLogging). */
   #listening = false;
+  /** The other pipeline channels are subscribed. */
+  #watching = false;
+  /**
+   * The last key looked up and what it found: a request's events come in bursts, so most
+   * lookups skip the WeakMap. Cleared when that request ends, so no context is held past it.
+   */
+  #lastKey: object | undefined = undefined;
+  #lastTraced: Traced | undefined = undefined;
+  readonly #spare: unknown[][] = [];
   readonly #reported = new WeakSet<TraceRule>();
 
   constructor(options: FailedRequestTracerOptions) {
@@ -127,47 +170,62 @@ export class FailedRequestTracer {
     if (wanted === this.#listening) return;
     this.#listening = wanted;
     if (wanted) pipelineStart.subscribe(this.#onStart);
-    else pipelineStart.unsubscribe(this.#onStart);
+    else {
+      pipelineStart.unsubscribe(this.#onStart);
+      // Requests traced already finish being traced; the last one to end stops the watching.
+      if (this.#active === 0) this.#watch(false);
+    }
   }
 
   /** Stop listening (the worker is shutting down). */
   close(): void {
     if (this.#listening) pipelineStart.unsubscribe(this.#onStart);
     this.#listening = false;
+    this.#watch(false);
   }
 
   readonly #onStart = (message: unknown): void => {
     const e = message as PipelineRequestEvent;
     const ctx = e.key;
     if (!(ctx instanceof WorkerContext)) return; // a 500.19: no rule can be read
+    let plan = this.#plans.get(ctx.config);
+    if (plan === undefined || plan.path !== ctx.request.path) {
+      plan = this.#plan(ctx);
+      this.#plans.set(ctx.config, plan);
+    }
+    const rule = plan.rule;
+    if (rule === undefined) {
+      if (this.#active === 0) this.#watch(false);
+      return;
+    }
+    const events = this.#spare.pop() ?? [];
+    const t: Traced = { ctx, rule, start: e, maxBytes: plan.maxBytes, events, slots: 0, count: 0, verbosityTrigger: undefined, timer: undefined, timedOut: false };
+    this.#traced.set(ctx, t);
+    this.#lastKey = ctx;
+    this.#lastTraced = t;
+    if (rule.timeTakenMs > 0) t.timer = this.#timers.set(() => this.#onTimeTaken(t), rule.timeTakenMs);
+    this.#active++;
+    if (!this.#watching) this.#watch(true);
+  };
+
+  /** The rule and limits for a request's effective configuration (cached by #onStart). */
+  #plan(ctx: WorkerContext): Plan {
+    const path = ctx.request.path;
     const logging = ctx.site.traceFailedRequestsLogging;
-    if (!logging.bool('enabled')) return;
-    const rules = traceRules(ctx.config.section(TRACING_SECTION));
-    if (rules.length === 0) return;
-    const rule = ruleFor(rules, ctx.request.path);
-    if (rule === undefined) return;
-    if (rule.problems.length !== 0 && !this.#reported.has(rule)) {
+    if (!logging.bool('enabled')) return { path, rule: undefined, maxBytes: 0 };
+    const rule = ruleFor(traceRules(ctx.config.section(TRACING_SECTION)), path);
+    if (rule !== undefined && rule.problems.length !== 0 && !this.#reported.has(rule)) {
       this.#reported.add(rule);
       for (const p of rule.problems) this.#o.log('warn', `MOD_TRACE_RULE: traceFailedRequests rule for path "${rule.path}": ${p}`);
     }
     const kb = logging.num('maxLogFileSizeKB');
-    const t: Traced = {
-      ctx,
-      rule,
-      start: e,
-      activityId: `{${randomUUID().toUpperCase()}}`,
-      maxBytes: kb === 0 ? UNLIMITED_RECORD_BYTES : kb * 1024,
-      events: [],
-      verbosityTrigger: undefined,
-      timer: undefined,
-      timedOut: false,
-    };
-    this.#traced.set(ctx, t);
-    if (rule.timeTakenMs > 0) t.timer = this.#timers.set(() => this.#onTimeTaken(t), rule.timeTakenMs);
-    if (this.#active++ === 0) this.#subscribe(true);
-  };
+    return { path, rule, maxBytes: kb === 0 ? UNLIMITED_RECORD_BYTES : kb * 1024 };
+  }
 
-  #subscribe(on: boolean): void {
+  /** Subscribe to (or leave) the channels of a traced request's events. */
+  #watch(on: boolean): void {
+    if (on === this.#watching) return;
+    this.#watching = on;
     const method = on ? 'subscribe' : 'unsubscribe';
     moduleStart[method](this.#onModuleStart);
     moduleEnd[method](this.#onModuleEnd);
@@ -175,30 +233,72 @@ export class FailedRequestTracer {
     statusSet[method](this.#onStatus);
     moduleTrace[method](this.#onTrace);
     pipelineEnd[method](this.#onEnd);
+    this.#lastKey = undefined;
+    this.#lastTraced = undefined;
   }
 
-  #push(key: object, kind: Kind, payload: unknown): void {
+  /** The traced request of an event's key, undefined for a request not traced. */
+  #find(key: object): Traced | undefined {
+    if (key === this.#lastKey) return this.#lastTraced;
     const t = this.#traced.get(key);
-    if (t === undefined || t.events.length >= MAX_EVENTS * 3) return;
-    t.events.push(kind, payload, this.#now());
-    if (kind === Kind.Status && t.verbosityTrigger === undefined && t.rule.failureVerbosity > 0) {
-      const s = payload as StatusSetEvent;
-      if (statusLevel(s) <= t.rule.failureVerbosity) t.verbosityTrigger = statusText(s.status, s.subStatus);
-    } else if (kind === Kind.Trace && t.verbosityTrigger === undefined) {
-      const level = (payload as ModuleTraceEvent).level;
-      if (level > 0 && level <= t.rule.failureVerbosity) t.verbosityTrigger = statusText(t.ctx.response.statusCode, t.ctx.response.subStatus);
-    }
+    this.#lastKey = key;
+    this.#lastTraced = t;
+    return t;
   }
 
-  readonly #onModuleStart = (m: unknown): void => this.#push((m as ModuleEvent).key, Kind.ModuleStart, m);
-  readonly #onModuleEnd = (m: unknown): void => this.#push((m as ModuleEvent).key, Kind.ModuleEnd, m);
-  readonly #onHandler = (m: unknown): void => this.#push((m as HandlerChangedEvent).key, Kind.Handler, m);
-  readonly #onStatus = (m: unknown): void => this.#push((m as StatusSetEvent).key, Kind.Status, m);
-  readonly #onTrace = (m: unknown): void => this.#push((m as ModuleTraceEvent).key, Kind.Trace, m);
+  readonly #onModuleStart = (m: unknown): void => {
+    const t = this.#find((m as ModuleEvent).key);
+    if (t !== undefined && t.count < MAX_EVENTS) {
+      t.count++;
+      t.events[t.slots++] = Kind.ModuleStart;
+      t.events[t.slots++] = m;
+    }
+  };
+
+  readonly #onModuleEnd = (m: unknown): void => {
+    const t = this.#find((m as ModuleEvent).key);
+    if (t !== undefined && t.count < MAX_EVENTS) {
+      t.count++;
+      t.events[t.slots++] = Kind.ModuleEnd;
+      t.events[t.slots++] = m;
+    }
+  };
+
+  readonly #onHandler = (m: unknown): void => {
+    const t = this.#find((m as HandlerChangedEvent).key);
+    if (t !== undefined) this.#keep(t, Kind.Handler, m);
+  };
+
+  readonly #onStatus = (m: unknown): void => {
+    const s = m as StatusSetEvent;
+    const t = this.#find(s.key);
+    if (t === undefined || !this.#keep(t, Kind.Status, s)) return;
+    if (t.verbosityTrigger === undefined && t.rule.failureVerbosity > 0 && statusLevel(s) <= t.rule.failureVerbosity) t.verbosityTrigger = statusText(s.status, s.subStatus);
+  };
+
+  readonly #onTrace = (m: unknown): void => {
+    const tr = m as ModuleTraceEvent;
+    const t = this.#find(tr.key);
+    if (t === undefined || !this.#keep(t, Kind.Trace, tr)) return;
+    const level = tr.level;
+    if (t.verbosityTrigger === undefined && level > 0 && level <= t.rule.failureVerbosity) t.verbosityTrigger = statusText(t.ctx.response.statusCode, t.ctx.response.subStatus);
+  };
+
+  /** Keeps an event that carries no time of its own, with the time now. */
+  #keep(t: Traced, kind: Kind, payload: unknown): boolean {
+    if (t.count >= MAX_EVENTS) return false;
+    t.count++;
+    t.events[t.slots++] = kind;
+    t.events[t.slots++] = payload;
+    t.events[t.slots++] = this.#now();
+    return true;
+  }
 
   readonly #onEnd = (message: unknown): void => {
     const e = message as PipelineRequestEndEvent;
-    const t = this.#traced.get(e.key);
+    const t = this.#find(e.key);
+    this.#lastKey = undefined;
+    this.#lastTraced = undefined;
     if (t === undefined) return;
     this.#forget(t);
     const rule = t.rule;
@@ -212,8 +312,8 @@ export class FailedRequestTracer {
       reason = 'VERBOSITY';
       trigger = t.verbosityTrigger;
     }
-    if (reason === undefined) return;
-    this.#write(t, reason, status, trigger, elapsed, e);
+    if (reason !== undefined) this.#write(t, reason, status, trigger, elapsed, e);
+    this.#recycle(t);
   };
 
   #onTimeTaken(t: Traced): void {
@@ -226,13 +326,30 @@ export class FailedRequestTracer {
     const res = t.ctx.response;
     const status = statusText(res.statusCode, res.subStatus);
     this.#write(t, 'TIME_TAKEN', status, status, this.#now() - t.start.at, undefined);
+    this.#recycle(t);
   }
 
   #forget(t: Traced): void {
     this.#traced.delete(t.ctx);
+    if (this.#lastKey === t.ctx) {
+      this.#lastKey = undefined;
+      this.#lastTraced = undefined;
+    }
     if (t.timer !== undefined) this.#timers.clear(t.timer);
     t.timer = undefined;
-    if (--this.#active === 0) this.#subscribe(false);
+    // Still watching (see the file's comment), unless no site traces any more.
+    if (--this.#active === 0 && !this.#listening) this.#watch(false);
+  }
+
+  /** The request's event array, emptied (no payload kept alive), back for the next request. */
+  #recycle(t: Traced): void {
+    const ev = t.events;
+    const n = t.slots;
+    t.slots = 0;
+    t.count = 0;
+    if (n > SPARE_ARRAY_SLOTS || this.#spare.length >= SPARE_ARRAYS) return;
+    for (let i = 0; i < n; i++) ev[i] = undefined;
+    this.#spare.push(ev);
   }
 
   #write(t: Traced, reason: TraceRecordMessage['failureReason'], status: string, trigger: string, elapsed: number, end: PipelineRequestEndEvent | undefined): void {
@@ -248,7 +365,8 @@ export class FailedRequestTracer {
       verb: req.method,
       userName: ctx.user,
       authenticationType: ctx.user === '' ? 'anonymous' : 'NOT_AVAILABLE',
-      activityId: t.activityId,
+      // IIS's activity id names the request in ETW; only a written trace shows it, so it is drawn here.
+      activityId: `{${randomUUID().toUpperCase()}}`,
       failureReason: reason,
       statusCode: status,
       triggerStatusCode: trigger,
@@ -282,14 +400,16 @@ export class FailedRequestTracer {
     ]);
     add('GENERAL_REQUEST_HEADERS', 'General', 4, s.at, [['Headers', headerBlock(req.rawHeaders), '']]);
     const ev = t.events;
-    for (let i = 0; i < ev.length; i += 3) {
+    for (let i = 0; i < t.slots; ) {
       const kind = ev[i] as Kind;
-      const at = ev[i + 2] as number;
+      const payload = ev[i + 1];
+      const at = kind === Kind.ModuleStart || kind === Kind.ModuleEnd ? (payload as ModuleEvent).at : (ev[i + 2] as number);
+      i += kind === Kind.ModuleStart || kind === Kind.ModuleEnd ? 2 : 3;
       switch (kind) {
         case Kind.ModuleStart:
         case Kind.ModuleEnd: {
-          const m = ev[i + 1] as ModuleEvent;
-          add(kind === Kind.ModuleStart ? 'NOTIFY_MODULE_START' : 'NOTIFY_MODULE_END', 'RequestNotifications', 5, m.at, [
+          const m = payload as ModuleEvent;
+          add(kind === Kind.ModuleStart ? 'NOTIFY_MODULE_START' : 'NOTIFY_MODULE_END', 'RequestNotifications', 5, at, [
             ['ModuleName', m.module, ''],
             notificationData(m.notification),
             ['fIsPostNotification', 'false', ''],
@@ -297,7 +417,7 @@ export class FailedRequestTracer {
           break;
         }
         case Kind.Handler: {
-          const h = ev[i + 1] as HandlerChangedEvent;
+          const h = payload as HandlerChangedEvent;
           add('HANDLER_CHANGED', 'General', 4, at, [
             ['OldHandlerName', h.oldHandler, ''],
             ['NewHandlerName', h.newHandler, ''],
@@ -308,7 +428,7 @@ export class FailedRequestTracer {
           break;
         }
         case Kind.Status: {
-          const st = ev[i + 1] as StatusSetEvent;
+          const st = payload as StatusSetEvent;
           const error = st.status >= 400;
           add(error ? 'MODULE_SET_RESPONSE_ERROR_STATUS' : 'MODULE_SET_RESPONSE_SUCCESS_STATUS', 'RequestNotifications', statusLevel(st), at, [
             ['ModuleName', st.module, ''],
@@ -323,7 +443,7 @@ export class FailedRequestTracer {
           break;
         }
         case Kind.Trace: {
-          const tr = ev[i + 1] as ModuleTraceEvent;
+          const tr = payload as ModuleTraceEvent;
           const data: [string, string, string][] = [['ModuleName', tr.module, '']];
           for (const [name, value] of Object.entries(tr.data)) data.push([name, String(value), '']);
           add(tr.opcode, tr.area, tr.level, at, data);
