@@ -345,3 +345,29 @@ test('each trace has only its own request\'s events and its own activity id (eve
   assert.equal(opcodes(records[0]!).filter((o) => o === 'NOTIFY_MODULE_START').length, 2, 'BeginModule and TestHandler, once each');
   assert.notEqual(records[0]!.activityId, records[1]!.activityId);
 });
+
+test('many traced requests in flight at once (more than are scanned) each get their own trace', async () => {
+  const { pipeline, records, tracer } = setup(`
+    <add path="*">
+      <traceAreas><add provider="WWW Server" areas="RequestNotifications" verbosity="Verbose" /></traceAreas>
+      <failureDefinitions statusCodes="200" />
+    </add>`);
+  gated = gate();
+  const running: Promise<void>[] = [];
+  for (let i = 0; i < 100; i++) running.push(serve(pipeline, `/r${i}/slow`));
+  await new Promise((resolve) => setImmediate(resolve));
+  gated.open();
+  await Promise.all(running);
+  tracer.close();
+  assert.equal(records.length, 100);
+  const urls = new Set(records.map((r) => r.url));
+  for (let i = 0; i < 100; i++) assert.ok(urls.has(`http://shop.test:8080/r${i}/slow`), `request ${i} traced`);
+  for (const r of records) {
+    assert.deepEqual(
+      opcodes(r).filter((o) => o.startsWith('NOTIFY_MODULE')),
+      ['NOTIFY_MODULE_START', 'NOTIFY_MODULE_END', 'NOTIFY_MODULE_START', 'NOTIFY_MODULE_END'],
+      `${r.url}: its own module events only`,
+    );
+  }
+  assert.deepEqual(watched(), [false, false, false, false, false, false]);
+});

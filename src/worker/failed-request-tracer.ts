@@ -25,6 +25,8 @@
  * so far, as IIS does; with traceAllAfterTimeout it is written at its end, whole.
  */
 import { randomUUID } from 'node:crypto';
+// Imported rather than the global: the global `performance` is a lazy getter (a few ns per read).
+import { performance } from 'node:perf_hooks';
 import type { AppHostConfig, ResolvedConfig } from '../config/types.js';
 import {
   handlerChanged,
@@ -52,6 +54,12 @@ export const TRACING_SECTION = 'system.webServer/tracing/traceFailedRequests';
 const MAX_EVENTS = 20_000;
 /** Bytes of a record when the site's maxLogFileSizeKB is 0 (no limit of its own): the IPC frame's bound, with room. */
 const UNLIMITED_RECORD_BYTES = 32 * 1024 * 1024;
+/**
+ * Traced requests in flight found by scanning an array (the usual case: a few at a time); any
+ * beyond this many are kept in a WeakMap. A WeakMap set and delete per request cost ~130 ns here,
+ * a scan of a few entries a few ns.
+ */
+const SCANNED_IN_FLIGHT = 32;
 /** Event arrays kept for reuse (one per request in flight, as many as are usually in flight at once). */
 const SPARE_ARRAYS = 64;
 /** A kept array longer than this (a long request's) is left to the garbage collector rather than reused. */
@@ -106,6 +114,10 @@ interface Traced {
   slots: number;
   /** Events kept (MAX_EVENTS bounds it). */
   count: number;
+  /** Still being traced (not ended, not written at timeTaken). */
+  live: boolean;
+  /** Kept in #overflow rather than #inFlight. */
+  overflow: boolean;
   /** Status when a failure definition fired first (verbosity), for triggerStatusCode. */
   verbosityTrigger: string | undefined;
   timer: unknown;
@@ -140,7 +152,10 @@ export class FailedRequestTracer {
   readonly #now: () => number;
   readonly #timeOrigin: number;
   readonly #timers: TraceTimers;
-  readonly #traced = new WeakMap<object, Traced>();
+  /** Traced requests in flight (see SCANNED_IN_FLIGHT), and those beyond the scanned ones. */
+  readonly #inFlight: Traced[] = [];
+  readonly #overflow = new WeakMap<object, Traced>();
+  #overflowCount = 0;
   readonly #plans = new WeakMap<ResolvedConfig, Plan>();
   /** Traced requests in flight. */
   #active = 0;
@@ -199,8 +214,12 @@ export class FailedRequestTracer {
       return;
     }
     const events = this.#spare.pop() ?? [];
-    const t: Traced = { ctx, rule, start: e, maxBytes: plan.maxBytes, events, slots: 0, count: 0, verbosityTrigger: undefined, timer: undefined, timedOut: false };
-    this.#traced.set(ctx, t);
+    const overflow = this.#inFlight.length >= SCANNED_IN_FLIGHT;
+    const t: Traced = { ctx, rule, start: e, maxBytes: plan.maxBytes, events, slots: 0, count: 0, live: true, overflow, verbosityTrigger: undefined, timer: undefined, timedOut: false };
+    if (overflow) {
+      this.#overflow.set(ctx, t);
+      this.#overflowCount++;
+    } else this.#inFlight.push(t);
     this.#lastKey = ctx;
     this.#lastTraced = t;
     if (rule.timeTakenMs > 0) t.timer = this.#timers.set(() => this.#onTimeTaken(t), rule.timeTakenMs);
@@ -240,7 +259,15 @@ export class FailedRequestTracer {
   /** The traced request of an event's key, undefined for a request not traced. */
   #find(key: object): Traced | undefined {
     if (key === this.#lastKey) return this.#lastTraced;
-    const t = this.#traced.get(key);
+    let t: Traced | undefined;
+    const inFlight = this.#inFlight;
+    for (let i = inFlight.length - 1; i >= 0; i--) {
+      if (inFlight[i]!.ctx === key) {
+        t = inFlight[i];
+        break;
+      }
+    }
+    if (t === undefined && this.#overflowCount !== 0) t = this.#overflow.get(key);
     this.#lastKey = key;
     this.#lastTraced = t;
     return t;
@@ -318,7 +345,7 @@ export class FailedRequestTracer {
 
   #onTimeTaken(t: Traced): void {
     t.timer = undefined;
-    if (this.#traced.get(t.ctx) !== t) return;
+    if (!t.live) return;
     t.timedOut = true;
     if (t.rule.traceAllAfterTimeout) return; // written whole at the end
     // IIS writes the trace now, with the events so far, and stops tracing the request.
@@ -330,7 +357,17 @@ export class FailedRequestTracer {
   }
 
   #forget(t: Traced): void {
-    this.#traced.delete(t.ctx);
+    t.live = false;
+    if (t.overflow) {
+      this.#overflow.delete(t.ctx);
+      this.#overflowCount--;
+    } else {
+      // Order does not matter: the last entry takes the place of the one leaving.
+      const inFlight = this.#inFlight;
+      const i = inFlight.lastIndexOf(t);
+      const last = inFlight.pop()!;
+      if (last !== t) inFlight[i] = last;
+    }
     if (this.#lastKey === t.ctx) {
       this.#lastKey = undefined;
       this.#lastTraced = undefined;
