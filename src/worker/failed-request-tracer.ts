@@ -157,7 +157,7 @@ export class FailedRequestTracer {
   readonly #overflow = new WeakMap<object, Traced>();
   #overflowCount = 0;
   readonly #plans = new WeakMap<ResolvedConfig, Plan>();
-  /** Traced requests in flight. */
+  /** How many requests are traced now (in #inFlight or #overflow). */
   #active = 0;
   /** wharf:pipeline:start is subscribed (some site enables traceFailedRequestsLogging). */
   #listening = false;
@@ -165,7 +165,7 @@ export class FailedRequestTracer {
   #watching = false;
   /**
    * The last key looked up and what it found: a request's events come in bursts, so most
-   * lookups skip the WeakMap. Cleared when that request ends, so no context is held past it.
+   * lookups skip the scan. Cleared when that request ends, so no context is held past it.
    */
   #lastKey: object | undefined = undefined;
   #lastTraced: Traced | undefined = undefined;
