@@ -17,9 +17,11 @@
  *   unsubscribing per request would be cheap-looking but is not: each one swaps the channel
  *   object's prototype in Node (markActive/maybeMarkInactive), which throws away the publishers'
  *   inline caches; measured at several µs per request when requests arrive one at a time.
- * - A watched request's events are kept as published, in an array reused from request to
- *   request: a module start or end is two slots (its payload carries its time), and they become
- *   FREB events only when a trace is written; the activity id is drawn only then too.
+ * - A watched request's events are kept in arrays reused from request to request (see Kind): a
+ *   module start or end keeps its module and notification names and its payload's time, not the
+ *   payload, so nothing it allocated outlives the publish (objects kept across a request's
+ *   asynchronous steps were the garbage collector's main extra work). They become FREB events
+ *   only when a trace is written; the activity id is drawn only then too.
  *
  * A request that runs longer than timeTaken is written when the time elapses, with the events
  * so far, as IIS does; with traceAllAfterTimeout it is written at its end, whole.
@@ -63,7 +65,9 @@ const SCANNED_IN_FLIGHT = 32;
 /** Event arrays kept for reuse (one per request in flight, as many as are usually in flight at once). */
 const SPARE_ARRAYS = 64;
 /** A kept array longer than this (a long request's) is left to the garbage collector rather than reused. */
-const SPARE_ARRAY_SLOTS = 256;
+const SPARE_ARRAY_SLOTS = 384;
+/** Times kept at first (events of a simple request); doubled as needed. */
+const FIRST_TIMES = 64;
 
 /** IIS's request notification masks (reference §3.1), shown in a trace's Notification data. */
 const NOTIFICATION_MASK: Readonly<Record<string, [mask: number, name: string]>> = {
@@ -83,8 +87,10 @@ const NOTIFICATION_MASK: Readonly<Record<string, [mask: number, name: string]>> 
 };
 
 /**
- * How an event is kept in Traced.events: a module start or end as [kind, payload] (the payload
- * has its time), the others as [kind, payload, time].
+ * How an event is kept: three slots of Traced.events, [kind, module name, notification] for a
+ * module start or end (constant strings: nothing of the payload is retained, so it dies young,
+ * which is what the garbage collector handles cheaply), [kind, payload, undefined] for the
+ * others; its time in Traced.times.
  */
 const enum Kind {
   ModuleStart,
@@ -109,9 +115,10 @@ interface Traced {
   readonly rule: TraceRule;
   readonly start: PipelineRequestEvent;
   readonly maxBytes: number;
-  /** Flat, see Kind; `slots` of it are in use (the array is reused, its length is not the count). */
+  /** Three slots per event, see Kind (the array is reused: its length is not the count). */
   readonly events: unknown[];
-  slots: number;
+  /** Each event's time (performance.now()), reused too. */
+  times: Float64Array;
   /** Events kept (MAX_EVENTS bounds it). */
   count: number;
   /** Still being traced (not ended, not written at timeTaken). */
@@ -170,6 +177,7 @@ export class FailedRequestTracer {
   #lastKey: object | undefined = undefined;
   #lastTraced: Traced | undefined = undefined;
   readonly #spare: unknown[][] = [];
+  readonly #spareTimes: Float64Array[] = [];
   readonly #reported = new WeakSet<TraceRule>();
 
   constructor(options: FailedRequestTracerOptions) {
@@ -214,8 +222,9 @@ export class FailedRequestTracer {
       return;
     }
     const events = this.#spare.pop() ?? [];
+    const times = this.#spareTimes.pop() ?? new Float64Array(FIRST_TIMES);
     const overflow = this.#inFlight.length >= SCANNED_IN_FLIGHT;
-    const t: Traced = { ctx, rule, start: e, maxBytes: plan.maxBytes, events, slots: 0, count: 0, live: true, overflow, verbosityTrigger: undefined, timer: undefined, timedOut: false };
+    const t: Traced = { ctx, rule, start: e, maxBytes: plan.maxBytes, events, times, count: 0, live: true, overflow, verbosityTrigger: undefined, timer: undefined, timedOut: false };
     if (overflow) {
       this.#overflow.set(ctx, t);
       this.#overflowCount++;
@@ -274,52 +283,36 @@ export class FailedRequestTracer {
   }
 
   readonly #onModuleStart = (m: unknown): void => {
-    const t = this.#find((m as ModuleEvent).key);
-    if (t !== undefined && t.count < MAX_EVENTS) {
-      t.count++;
-      t.events[t.slots++] = Kind.ModuleStart;
-      t.events[t.slots++] = m;
-    }
+    const e = m as ModuleEvent;
+    const t = this.#find(e.key);
+    if (t !== undefined) keep(t, Kind.ModuleStart, e.module, e.notification, e.at);
   };
 
   readonly #onModuleEnd = (m: unknown): void => {
-    const t = this.#find((m as ModuleEvent).key);
-    if (t !== undefined && t.count < MAX_EVENTS) {
-      t.count++;
-      t.events[t.slots++] = Kind.ModuleEnd;
-      t.events[t.slots++] = m;
-    }
+    const e = m as ModuleEvent;
+    const t = this.#find(e.key);
+    if (t !== undefined) keep(t, Kind.ModuleEnd, e.module, e.notification, e.at);
   };
 
   readonly #onHandler = (m: unknown): void => {
     const t = this.#find((m as HandlerChangedEvent).key);
-    if (t !== undefined) this.#keep(t, Kind.Handler, m);
+    if (t !== undefined) keep(t, Kind.Handler, m, undefined, this.#now());
   };
 
   readonly #onStatus = (m: unknown): void => {
     const s = m as StatusSetEvent;
     const t = this.#find(s.key);
-    if (t === undefined || !this.#keep(t, Kind.Status, s)) return;
+    if (t === undefined || !keep(t, Kind.Status, s, undefined, this.#now())) return;
     if (t.verbosityTrigger === undefined && t.rule.failureVerbosity > 0 && statusLevel(s) <= t.rule.failureVerbosity) t.verbosityTrigger = statusText(s.status, s.subStatus);
   };
 
   readonly #onTrace = (m: unknown): void => {
     const tr = m as ModuleTraceEvent;
     const t = this.#find(tr.key);
-    if (t === undefined || !this.#keep(t, Kind.Trace, tr)) return;
+    if (t === undefined || !keep(t, Kind.Trace, tr, undefined, this.#now())) return;
     const level = tr.level;
     if (t.verbosityTrigger === undefined && level > 0 && level <= t.rule.failureVerbosity) t.verbosityTrigger = statusText(t.ctx.response.statusCode, t.ctx.response.subStatus);
   };
-
-  /** Keeps an event that carries no time of its own, with the time now. */
-  #keep(t: Traced, kind: Kind, payload: unknown): boolean {
-    if (t.count >= MAX_EVENTS) return false;
-    t.count++;
-    t.events[t.slots++] = kind;
-    t.events[t.slots++] = payload;
-    t.events[t.slots++] = this.#now();
-    return true;
-  }
 
   readonly #onEnd = (message: unknown): void => {
     const e = message as PipelineRequestEndEvent;
@@ -381,12 +374,12 @@ export class FailedRequestTracer {
   /** The request's event array, emptied (no payload kept alive), back for the next request. */
   #recycle(t: Traced): void {
     const ev = t.events;
-    const n = t.slots;
-    t.slots = 0;
+    const n = t.count * 3;
     t.count = 0;
     if (n > SPARE_ARRAY_SLOTS || this.#spare.length >= SPARE_ARRAYS) return;
     for (let i = 0; i < n; i++) ev[i] = undefined;
     this.#spare.push(ev);
+    if (t.times.length === FIRST_TIMES) this.#spareTimes.push(t.times);
   }
 
   #write(t: Traced, reason: TraceRecordMessage['failureReason'], status: string, trigger: string, elapsed: number, end: PipelineRequestEndEvent | undefined): void {
@@ -437,18 +430,16 @@ export class FailedRequestTracer {
     ]);
     add('GENERAL_REQUEST_HEADERS', 'General', 4, s.at, [['Headers', headerBlock(req.rawHeaders), '']]);
     const ev = t.events;
-    for (let i = 0; i < t.slots; ) {
-      const kind = ev[i] as Kind;
-      const payload = ev[i + 1];
-      const at = kind === Kind.ModuleStart || kind === Kind.ModuleEnd ? (payload as ModuleEvent).at : (ev[i + 2] as number);
-      i += kind === Kind.ModuleStart || kind === Kind.ModuleEnd ? 2 : 3;
+    for (let n = 0; n < t.count; n++) {
+      const kind = ev[n * 3] as Kind;
+      const payload = ev[n * 3 + 1];
+      const at = t.times[n]!;
       switch (kind) {
         case Kind.ModuleStart:
         case Kind.ModuleEnd: {
-          const m = payload as ModuleEvent;
           add(kind === Kind.ModuleStart ? 'NOTIFY_MODULE_START' : 'NOTIFY_MODULE_END', 'RequestNotifications', 5, at, [
-            ['ModuleName', m.module, ''],
-            notificationData(m.notification),
+            ['ModuleName', payload as string, ''],
+            notificationData(ev[n * 3 + 2] as string),
             ['fIsPostNotification', 'false', ''],
           ]);
           break;
@@ -498,6 +489,24 @@ export class FailedRequestTracer {
     }
     return out;
   }
+}
+
+/** Keeps one event (see Kind); false when the request has MAX_EVENTS already. */
+function keep(t: Traced, kind: Kind, a: unknown, b: string | undefined, at: number): boolean {
+  const n = t.count;
+  if (n >= MAX_EVENTS) return false;
+  if (n === t.times.length) {
+    const grown = new Float64Array(Math.min(n * 2, MAX_EVENTS));
+    grown.set(t.times);
+    t.times = grown;
+  }
+  t.times[n] = at;
+  const ev = t.events;
+  ev[n * 3] = kind;
+  ev[n * 3 + 1] = a;
+  ev[n * 3 + 2] = b;
+  t.count = n + 1;
+  return true;
 }
 
 /** MODULE_SET_RESPONSE_ERROR_STATUS is a Warning (3), a success status Informational (4). */
