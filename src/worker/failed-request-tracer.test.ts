@@ -64,13 +64,18 @@ const handler: ModuleDefinition = {
       ctx.response.write('fine');
       return;
     }
+    if (p.endsWith('/chatty')) {
+      for (let i = 0; i < 150; i++) if (ctx.tracing) ctx.trace({ area: 'Module', opcode: 'MY_STEP', level: 4, data: { Step: i } });
+      ctx.response.write('talked');
+      return;
+    }
     if (p.endsWith('/slow') || p.endsWith('/slow-all')) return gated.wait.then(() => void ctx.response.write('late'));
     ctx.response.write('ok');
   },
 };
 const begin: ModuleDefinition = { name: 'BeginModule', notifications: { BeginRequest: () => undefined } };
 
-function setup(rules: string, enabled = true, options: { webConfig?: string; configNow?: () => number } = {}) {
+function setup(rules: string, enabled = true, options: { webConfig?: string; configNow?: () => number; maxKB?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-freb-tracer-'));
   dirs.push(dir);
   mkdirSync(join(dir, 'www'));
@@ -83,7 +88,7 @@ function setup(rules: string, enabled = true, options: { webConfig?: string; con
       <site name="S" id="4">
         <application path="/" applicationPool="P"><virtualDirectory path="/" physicalPath="www" /></application>
         <bindings><binding protocol="http" bindingInformation="*:8080:" /></bindings>
-        <traceFailedRequestsLogging enabled="${enabled}" maxLogFileSizeKB="64" />
+        <traceFailedRequestsLogging enabled="${enabled}" maxLogFileSizeKB="${options.maxKB ?? 64}" />
       </site>
     </sites>
   </system.applicationHost>
@@ -370,4 +375,23 @@ test('many traced requests in flight at once (more than are scanned) each get th
     );
   }
   assert.deepEqual(watched(), [false, false, false, false, false, false]);
+});
+
+test('a request with more events than the first buffer holds keeps them all, in order, and the next request starts clean', async () => {
+  const { pipeline, records, tracer } = setup(`
+    <add path="*">
+      <traceAreas><add provider="WWW Server" areas="Module,RequestNotifications" verbosity="Verbose" /></traceAreas>
+      <failureDefinitions statusCodes="200" />
+    </add>`, true, { maxKB: 1024 });
+  await serve(pipeline, '/chatty');
+  await serve(pipeline, '/quiet');
+  tracer.close();
+  assert.equal(records.length, 2);
+  const steps = records[0]!.events.filter((e) => e.opcode === 'MY_STEP').map((e) => e.data[1]);
+  assert.deepEqual(steps, Array.from({ length: 150 }, (_, i) => ['Step', String(i), '']));
+  assert.ok(!opcodes(records[1]!).includes('MY_STEP'));
+  assert.deepEqual(
+    opcodes(records[1]!).filter((o) => o.startsWith('NOTIFY_MODULE')),
+    ['NOTIFY_MODULE_START', 'NOTIFY_MODULE_END', 'NOTIFY_MODULE_START', 'NOTIFY_MODULE_END'],
+  );
 });
