@@ -258,3 +258,27 @@ test('promtool check metrics finds nothing to fix in the Prometheus text, defaul
   assert.equal(r.stdout + r.stderr, '', 'promtool has nothing to say');
   assert.equal(r.status, 0);
 });
+
+test('requests alternating sites, verbs and statuses each count in their own series (the per-site cell cache)', async (t) => {
+  const m = subscribed(t);
+  const sequence: Array<Partial<events.RequestEndEvent>> = [
+    { method: 'GET', status: 200 },
+    { method: 'GET', status: 200 },
+    { method: 'POST', status: 200 },
+    { method: 'GET', status: 404 },
+    { method: 'GET', status: 200 },
+    { method: 'BREW', status: 405 },
+    { method: 'MAKE', status: 405 },
+    { method: 'GET', status: 200, siteName: 'Shop', siteId: 2 },
+    { method: 'GET', status: 200 },
+  ];
+  for (const e of sequence) events.requestEnd.publish(end(e));
+  const series = async (site: string, method: string, code: number) => value(m, 'wharf_http_requests_total', { site, method, code });
+  assert.equal(await series('Default Web Site', 'GET', 200), 4);
+  assert.equal(await series('Default Web Site', 'POST', 200), 1);
+  assert.equal(await series('Default Web Site', 'GET', 404), 1);
+  assert.equal(await series('Default Web Site', 'OTHER', 405), 2, 'unknown verbs share OTHER');
+  assert.equal(await series('Shop', 'GET', 200), 1);
+  assert.equal(await value(m, 'wharf_http_request_duration_seconds_count', { site: 'Default Web Site' }), 8);
+  assert.equal(await value(m, 'wharf_http_request_duration_seconds_count', { site: 'Shop' }), 1);
+});

@@ -4,7 +4,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSystem, loadAppHost } from '../config/index.js';
-import { moduleStart, pipelineStart } from '../diagnostics.js';
+import type { AppHostConfig } from '../config/types.js';
+import { handlerChanged, moduleEnd, moduleStart, moduleTrace, pipelineEnd, pipelineStart, statusSet } from '../diagnostics.js';
 import type { RequestHeadMessage, TraceRecordMessage } from '../ipc/messages.js';
 import { FailedRequestTracer, fitEvents, type TraceTimers } from './failed-request-tracer.js';
 import type { ResponseTransport } from './http-context.js';
@@ -63,16 +64,22 @@ const handler: ModuleDefinition = {
       ctx.response.write('fine');
       return;
     }
+    if (p.endsWith('/chatty')) {
+      for (let i = 0; i < 150; i++) if (ctx.tracing) ctx.trace({ area: 'Module', opcode: 'MY_STEP', level: 4, data: { Step: i } });
+      ctx.response.write('talked');
+      return;
+    }
     if (p.endsWith('/slow') || p.endsWith('/slow-all')) return gated.wait.then(() => void ctx.response.write('late'));
     ctx.response.write('ok');
   },
 };
 const begin: ModuleDefinition = { name: 'BeginModule', notifications: { BeginRequest: () => undefined } };
 
-function setup(rules: string, enabled = true) {
+function setup(rules: string, enabled = true, options: { webConfig?: string; configNow?: () => number; maxKB?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-freb-tracer-'));
   dirs.push(dir);
   mkdirSync(join(dir, 'www'));
+  if (options.webConfig !== undefined) writeFileSync(join(dir, 'www', 'web.config'), options.webConfig);
   const text = `<?xml version="1.0"?>
 <configuration>
   <system.applicationHost>
@@ -81,7 +88,7 @@ function setup(rules: string, enabled = true) {
       <site name="S" id="4">
         <application path="/" applicationPool="P"><virtualDirectory path="/" physicalPath="www" /></application>
         <bindings><binding protocol="http" bindingInformation="*:8080:" /></bindings>
-        <traceFailedRequestsLogging enabled="${enabled}" maxLogFileSizeKB="64" />
+        <traceFailedRequestsLogging enabled="${enabled}" maxLogFileSizeKB="${options.maxKB ?? 64}" />
       </site>
     </sites>
   </system.applicationHost>
@@ -101,7 +108,7 @@ function setup(rules: string, enabled = true) {
     poolName: 'P',
     pool: { managedRuntimeVersion: '', managedPipelineMode: 'Integrated' },
     registry,
-    config: new ConfigSystem(appHost, { systemDrive: dir }),
+    config: new ConfigSystem(appHost, { systemDrive: dir, ...(options.configNow !== undefined ? { now: options.configNow } : {}) }),
     statCache: new StatCache(),
     log: () => undefined,
   });
@@ -112,7 +119,7 @@ function setup(rules: string, enabled = true) {
   const tracer = new FailedRequestTracer({ poolName: () => 'P', send: (r) => records.push(r), log: (_l, m) => logs.push(m), now: () => (clock += 5), timeOrigin: 0, timers });
   tracer.configure(appHost);
   after(() => tracer.close());
-  return { pipeline, records, logs, timers, tracer };
+  return { pipeline, records, logs, timers, tracer, dir, appHost };
 }
 
 function serve(pipeline: Pipeline, path: string): Promise<void> {
@@ -267,4 +274,124 @@ test('fitEvents keeps the events that fit the size and the request end', () => {
   assert.equal(kept[0]!.opcode, 'GENERAL_REQUEST_START');
   assert.equal(kept.at(-1)!.opcode, 'GENERAL_REQUEST_END');
   assert.equal(fitEvents(events, 10 * 1024 * 1024).length, events.length);
+});
+
+/** A web.config for the site's root with one traceFailedRequests rule. */
+const webConfigRule = (path: string, codes: string): string =>
+  `<configuration><system.webServer><tracing><traceFailedRequests><add path="${path}"><failureDefinitions statusCodes="${codes}" /></add></traceFailedRequests></tracing></system.webServer></configuration>`;
+
+const watched = (): boolean[] => [moduleStart, moduleEnd, handlerChanged, statusSet, moduleTrace, pipelineEnd].map((c) => c.hasSubscribers);
+
+test('the rule chosen for a URL follows a web.config change (the per-configuration cache is not stale)', async () => {
+  let clock = 0;
+  const { pipeline, records, tracer, dir } = setup('', true, { webConfig: webConfigRule('*.htm', '404'), configNow: () => clock });
+  await serve(pipeline, '/missing.htm');
+  assert.equal(records.length, 1, 'the web.config rule covers the URL');
+  // The rule now covers other URLs only: once the configuration system sees the change (it
+  // revalidates a URL's files after a second), the URL is no longer traced.
+  writeFileSync(join(dir, 'www', 'web.config'), webConfigRule('*.aspx', '200'));
+  clock += 5000;
+  await serve(pipeline, '/missing.htm');
+  assert.equal(records.length, 1, 'not covered any more');
+  await serve(pipeline, '/ok.aspx');
+  assert.equal(records.length, 2, 'the new rule applies');
+  assert.equal(records[1]!.statusCode, '200');
+  // And back, with another status: the new definition applies.
+  writeFileSync(join(dir, 'www', 'web.config'), webConfigRule('*.htm', '404,500'));
+  clock += 5000;
+  await serve(pipeline, '/missing.htm');
+  tracer.close();
+  assert.equal(records.length, 3);
+  assert.equal(records[2]!.url, 'http://shop.test:8080/missing.htm');
+});
+
+test('a new configuration generation applies to the next request: logging turned off stops tracing and every channel is left', async () => {
+  const on = setup('<add path="*"><failureDefinitions statusCodes="404" /></add>');
+  await serve(on.pipeline, '/missing.htm');
+  assert.equal(on.records.length, 1);
+  // The worker's next generation: same tracer, a site whose traceFailedRequestsLogging is off.
+  const off = setup('<add path="*"><failureDefinitions statusCodes="404" /></add>', false);
+  off.tracer.close();
+  on.tracer.configure(off.appHost as AppHostConfig);
+  await serve(off.pipeline, '/missing.htm');
+  assert.equal(on.records.length, 1);
+  assert.equal(pipelineStart.hasSubscribers, false);
+  assert.deepEqual(watched(), [false, false, false, false, false, false]);
+});
+
+test('the event channels stay subscribed between traced requests and are left when a request no rule covers starts', async () => {
+  const { pipeline, records, tracer } = setup('<add path="*.htm"><failureDefinitions statusCodes="404" /></add>');
+  assert.deepEqual(watched(), [false, false, false, false, false, false], 'nothing before a traced request');
+  await serve(pipeline, '/index.htm');
+  await serve(pipeline, '/index.htm');
+  assert.deepEqual(watched(), [true, true, true, true, true, true], 'kept for the next traced request');
+  sawModuleSubscribers = [];
+  await serve(pipeline, '/other.aspx');
+  assert.deepEqual(sawModuleSubscribers, [false], 'a request no rule covers publishes nothing');
+  assert.deepEqual(watched(), [false, false, false, false, false, false]);
+  await serve(pipeline, '/missing.htm');
+  tracer.close();
+  assert.equal(records.length, 1, 'tracing resumes with the next covered request');
+  assert.deepEqual(watched(), [false, false, false, false, false, false], 'close leaves every channel');
+});
+
+test('each trace has only its own request\'s events and its own activity id (event arrays are reused)', async () => {
+  const { pipeline, records, tracer } = setup(`
+    <add path="*">
+      <traceAreas><add provider="WWW Server" areas="*" verbosity="Verbose" /></traceAreas>
+      <failureDefinitions statusCodes="404" />
+    </add>`);
+  await serve(pipeline, '/missing.htm');
+  await serve(pipeline, '/index.htm');
+  await serve(pipeline, '/missing.htm');
+  tracer.close();
+  assert.equal(records.length, 2);
+  assert.deepEqual(opcodes(records[1]!), opcodes(records[0]!));
+  assert.equal(opcodes(records[0]!).filter((o) => o === 'NOTIFY_MODULE_START').length, 2, 'BeginModule and TestHandler, once each');
+  assert.notEqual(records[0]!.activityId, records[1]!.activityId);
+});
+
+test('many traced requests in flight at once (more than are scanned) each get their own trace', async () => {
+  const { pipeline, records, tracer } = setup(`
+    <add path="*">
+      <traceAreas><add provider="WWW Server" areas="RequestNotifications" verbosity="Verbose" /></traceAreas>
+      <failureDefinitions statusCodes="200" />
+    </add>`);
+  gated = gate();
+  const running: Promise<void>[] = [];
+  for (let i = 0; i < 100; i++) running.push(serve(pipeline, `/r${i}/slow`));
+  await new Promise((resolve) => setImmediate(resolve));
+  gated.open();
+  await Promise.all(running);
+  tracer.close();
+  assert.equal(records.length, 100);
+  const urls = new Set(records.map((r) => r.url));
+  for (let i = 0; i < 100; i++) assert.ok(urls.has(`http://shop.test:8080/r${i}/slow`), `request ${i} traced`);
+  for (const r of records) {
+    assert.deepEqual(
+      opcodes(r).filter((o) => o.startsWith('NOTIFY_MODULE')),
+      ['NOTIFY_MODULE_START', 'NOTIFY_MODULE_END', 'NOTIFY_MODULE_START', 'NOTIFY_MODULE_END'],
+      `${r.url}: its own module events only`,
+    );
+  }
+  assert.deepEqual(watched(), [false, false, false, false, false, false]);
+});
+
+test('a request with more events than the first buffer holds keeps them all, in order, and the next request starts clean', async () => {
+  const { pipeline, records, tracer } = setup(`
+    <add path="*">
+      <traceAreas><add provider="WWW Server" areas="Module,RequestNotifications" verbosity="Verbose" /></traceAreas>
+      <failureDefinitions statusCodes="200" />
+    </add>`, true, { maxKB: 1024 });
+  await serve(pipeline, '/chatty');
+  await serve(pipeline, '/quiet');
+  tracer.close();
+  assert.equal(records.length, 2);
+  const steps = records[0]!.events.filter((e) => e.opcode === 'MY_STEP').map((e) => e.data[1]);
+  assert.deepEqual(steps, Array.from({ length: 150 }, (_, i) => ['Step', String(i), '']));
+  assert.ok(!opcodes(records[1]!).includes('MY_STEP'));
+  assert.deepEqual(
+    opcodes(records[1]!).filter((o) => o.startsWith('NOTIFY_MODULE')),
+    ['NOTIFY_MODULE_START', 'NOTIFY_MODULE_END', 'NOTIFY_MODULE_START', 'NOTIFY_MODULE_END'],
+  );
 });
