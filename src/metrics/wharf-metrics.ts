@@ -12,6 +12,7 @@
  * recycles) use prom-client's children, cached per pool/reason. Label values are bounded: a site's name, a pool's name (as configured), a known HTTP
  * verb else OTHER, the status code, and reasons from fixed sets (docs/configuration.md, "Metrics").
  */
+import { poolKey, type PoolKey } from '../config/pool-key.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CellCounter, CellHistogram, type CounterCell, type HistogramCell } from './cells.js';
 import type { Channel } from 'node:diagnostics_channel';
@@ -133,7 +134,7 @@ export class WharfMetrics {
   #siteNames: ReadonlyMap<number, string> = new Map();
   /** Any spelling of a pool's name (the listener has the application's, WAS the pool's) → the configured name. */
   readonly #poolLabels = new Map<string, string>();
-  #configuredPools = new Map<string, string>();
+  #configuredPools = new Map<PoolKey, string>();
   #subscribed = false;
 
   constructor(options: WharfMetricsOptions) {
@@ -280,8 +281,8 @@ export class WharfMetrics {
   #applyCatalogue(): void {
     const { sites, pools } = this.#o.catalogue();
     this.#siteNames = sites;
-    const configured = new Map<string, string>();
-    for (const p of pools) configured.set(p.toLowerCase(), p);
+    const configured = new Map<PoolKey, string>();
+    for (const p of pools) configured.set(poolKey(p), p);
     for (const [key, name] of this.#configuredPools) {
       if (configured.get(key) === name) continue;
       this.#queueLength.remove(name);
@@ -305,7 +306,7 @@ export class WharfMetrics {
   #pool(name: string): string {
     let label = this.#poolLabels.get(name);
     if (label === undefined) {
-      label = this.#configuredPools.get(name.toLowerCase()) ?? name;
+      label = this.#configuredPools.get(poolKey(name)) ?? name;
       // Bounded: spellings of configured pools, and names the events carry (pools WAS still
       // drains after a configuration removed them); cleared on every configuration change.
       this.#poolLabels.set(name, label);

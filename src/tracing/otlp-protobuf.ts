@@ -17,6 +17,7 @@
  *   Event: time 1, name 2, attributes 3, dropped 4 · Status: message 2, code 3 ·
  *   KeyValue: key 1, value 2 · AnyValue: string 1, bool 2, int 3, double 4.
  */
+import { performance } from 'node:perf_hooks';
 import type { Resource } from '@opentelemetry/resources';
 import type { AttributeValue, SpanEventRecord, SpanRecord } from './span-record.js';
 

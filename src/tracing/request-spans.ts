@@ -13,6 +13,7 @@
  * The worker continues the trace: at dispatch this subscriber writes the request span's
  * `traceparent` into the event, and the listener sends it to the worker with the request head.
  */
+import { performance } from 'node:perf_hooks';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
   ATTR_CLIENT_ADDRESS,

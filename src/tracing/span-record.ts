@@ -10,6 +10,7 @@
  * `toReadableSpan` gives the SDK's view of a record, for the exporters Wharf does not encode itself
  * (OTLP/JSON, gRPC) and for tests.
  */
+import { performance } from 'node:perf_hooks';
 import { SpanKind, SpanStatusCode, TraceFlags, type HrTime, type SpanContext } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
