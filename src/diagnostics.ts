@@ -231,6 +231,11 @@ export interface PipelineRequestEvent {
   readonly method: string;
   /** Path and query as the worker received them. */
   readonly url: string;
+  /**
+   * The `traceparent` of the main process's span for this request (RequestHeadMessage.traceparent),
+   * which the worker's span continues; '' when the main process does not trace.
+   */
+  readonly traceparent: string;
   readonly at: number;
 }
 

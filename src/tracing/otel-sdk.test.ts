@@ -1,15 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ROOT_CONTEXT, SpanKind, TraceFlags, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import { samplerFromEnv } from './otel-sdk.js';
 import type { ParentRef } from './span-record.js';
+import { parseParent } from './trace-context.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const parents: (ParentRef | undefined)[] = [
   undefined,
-  { traceId: TRACE, spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED, traceState: '', isRemote: true },
-  { traceId: TRACE, spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.NONE, traceState: '', isRemote: true },
+  parseParent(`00-${TRACE}-00f067aa0ba902b7-01`, ''),
+  parseParent(`00-${TRACE}-00f067aa0ba902b7-00`, ''),
 ];
 
 function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
@@ -34,7 +35,7 @@ describe('samplerFromEnv', () => {
       }
       assert.ok(fixedDecision);
       for (const p of parents) {
-        const ctx = p === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: p.traceFlags, isRemote: true });
+        const ctx = p === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: p.trace.hex, spanId: '00f067aa0ba902b7', traceFlags: p.traceFlags, isRemote: true });
         const sdk = sampler.shouldSample(ctx, TRACE, 'GET', SpanKind.SERVER, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
         assert.equal(fixedDecision(p), sdk, `parent ${p === undefined ? 'none' : p.traceFlags}`);
       }

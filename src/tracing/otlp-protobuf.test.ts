@@ -5,7 +5,8 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { OtlpTraceEncoder } from './otlp-protobuf.js';
 import { randomBytes } from 'node:crypto';
-import { hrTimeOf, newTraceId, SpanRecord, toReadableSpan, type ParentRef } from './span-record.js';
+import { hrTimeOf, newTraceId, SpanRecord, toReadableSpan } from './span-record.js';
+import { parseParent } from './trace-context.js';
 
 const resource = defaultResource().merge(resourceFromAttributes({ 'service.name': 'wharf-test', 'wharf.process.role': 'worker', 'deployment.size': 3 }));
 const scope = { name: 'wharf', version: '1.2.3' };
@@ -18,8 +19,8 @@ function finished(r: SpanRecord, end: number): SpanRecord {
 /** Spans of every shape Wharf makes, and a few it does not (long, non-ASCII, numbers of each kind). */
 function sample(): SpanRecord[] {
   const t = performance.now();
-  const remote: ParentRef = { traceId: newTraceId(), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.SAMPLED, traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', isRemote: true };
-  const server = new SpanRecord(remote.traceId, remote, TraceFlags.SAMPLED, remote.traceState, 'GET', SpanKind.SERVER, t, [
+  const remote = parseParent(`00-${newTraceId().hex}-${randomBytes(8).toString('hex')}-01`, 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7')!;
+  const server = new SpanRecord(remote.trace, remote, TraceFlags.SAMPLED, remote.traceState, 'GET', SpanKind.SERVER, t, [
     'http.request.method', 'GET', 'url.path', '/caf\u00e9/\u{1F600}.html', 'server.port', 8080, 'client.address', '192.0.2.1',
   ]);
   server.setAttribute('http.response.status_code', 503);
@@ -31,10 +32,19 @@ function sample(): SpanRecord[] {
   server.addEvent('replayed', ['wharf.worker.pid', 4242], t + 0.5);
   server.setStatus(SpanStatusCode.ERROR, 'the connection closed before the response was complete');
   const root = new SpanRecord(newTraceId(), undefined, TraceFlags.SAMPLED, '', 'worker', SpanKind.INTERNAL, t + 0.0001, ['wharf.worker.pid', 777]);
-  const child = new SpanRecord(root.traceId, root, root.traceFlags, '', 'StaticFileModule ExecuteRequestHandler', SpanKind.INTERNAL, t + 1.234567, []);
+  const child = new SpanRecord(root.trace, root, root.traceFlags, '', 'StaticFileModule ExecuteRequestHandler', SpanKind.INTERNAL, t + 1.234567, []);
   child.addEvent('status set', ['http.response.status_code', 404, 'wharf.reason', ''], t + 2);
   child.setStatus(SpanStatusCode.OK);
-  return [finished(server, t + 3.000001), finished(root, t + 2.5), finished(child, t + 2.25)];
+  // Module spans: static attributes only (the cached tail), and one that also has a status.
+  const moduleAttributes = Object.freeze(['wharf.module', 'RequestFilteringModule', 'wharf.notification', 'BeginRequest']);
+  const mod = new SpanRecord(root.trace, root, root.traceFlags, '', 'RequestFilteringModule BeginRequest', SpanKind.INTERNAL, t + 0.01, []);
+  mod.staticAttributes = moduleAttributes;
+  const failed = new SpanRecord(root.trace, root, root.traceFlags, '', 'RequestFilteringModule BeginRequest', SpanKind.INTERNAL, t + 0.02, []);
+  failed.staticAttributes = moduleAttributes;
+  failed.setStatus(SpanStatusCode.ERROR);
+  // Under 128 bytes: its length takes one byte.
+  const tiny = new SpanRecord(root.trace, undefined, TraceFlags.SAMPLED, '', 'x', SpanKind.INTERNAL, t, []);
+  return [finished(server, t + 3.000001), finished(root, t + 2.5), finished(child, t + 2.25), finished(mod, t + 0.015), finished(failed, t + 0.03), finished(tiny, t + 0.001)];
 }
 
 describe('OTLP/protobuf encoder', () => {
@@ -56,6 +66,23 @@ describe('OTLP/protobuf encoder', () => {
     // The encoder's next buffer starts at this size; a small batch after a large one is still right.
     const one = sample().slice(0, 1);
     assert.ok(Buffer.from(encoder.encode(one)).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(one.map((s) => toReadableSpan(s, resource, scope)))!)));
+  });
+
+  it('a batch\'s buffer, once released after its export, takes the next batch, which is exact too', () => {
+    const encoder = new OtlpTraceEncoder(resource, scope);
+    const serialize = (spans: SpanRecord[]): Buffer => Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.map((s) => toReadableSpan(s, resource, scope)))!);
+    const firstSpans = sample();
+    const first = encoder.batch();
+    for (const s of firstSpans) first.add(s);
+    const firstBytes = first.finish();
+    assert.ok(Buffer.from(firstBytes).equals(serialize(firstSpans)));
+    first.release();
+    const secondSpans = sample().slice(1);
+    const second = encoder.batch();
+    for (const s of secondSpans) second.add(s);
+    const secondBytes = second.finish();
+    assert.equal(secondBytes.buffer, firstBytes.buffer, 'the same memory');
+    assert.ok(Buffer.from(secondBytes).equals(serialize(secondSpans)));
   });
 
   it('times are unix nanoseconds, with the nanoseconds kept (a 19-digit number does not fit a double)', () => {

@@ -19,7 +19,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Resource } from '@opentelemetry/resources';
-import type { AttributeValue, SpanEventRecord, SpanRecord } from './span-record.js';
+import { SpanStatusCode } from '@opentelemetry/api';
+import type { AttributeValue, SpanEventRecord, SpanRecord, TraceId } from './span-record.js';
 
 // performance.timeOrigin in unix nanoseconds, as the low and high 32 bits of a uint64 (seconds and
 // nanoseconds apart first: the whole number has 19 digits, more than a double holds exactly).
@@ -43,8 +44,8 @@ class Writer {
   buf: Buffer;
   pos = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
+  constructor(size: number, reuse?: Buffer) {
+    this.buf = reuse !== undefined && reuse.length >= size ? reuse : Buffer.allocUnsafe(size);
   }
 
   ensure(n: number): void {
@@ -141,17 +142,6 @@ class Writer {
     this.pos += len;
   }
 
-  /** 8 or 16 id bytes from their lower-case hex (validated where the id came in). */
-  hexBytes(hex: string): void {
-    const n = hex.length >> 1;
-    this.ensure(n + 1);
-    const b = this.buf;
-    let p = this.pos;
-    b[p++] = n;
-    for (let i = 0; i < hex.length; i += 2) b[p++] = (HEX[hex.charCodeAt(i)]! << 4) | HEX[hex.charCodeAt(i + 1)]!;
-    this.pos = p;
-  }
-
   raw(bytes: Uint8Array): void {
     const n = bytes.length;
     this.ensure(n);
@@ -165,6 +155,37 @@ class Writer {
     let p = this.pos;
     for (let i = 0; i < n; i++) b[p++] = bytes[i]!;
     this.pos = p;
+  }
+
+  /**
+   * Start a length-delimited field two bytes are kept for (a span: 128 bytes to 16 KiB almost
+   * always), so that ending it moves nothing; endLong moves the content when it was shorter or
+   * longer, and the bytes are the same as with begin/end.
+   */
+  beginLong(): number {
+    this.ensure(2);
+    const at = this.pos;
+    this.pos += 2;
+    return at;
+  }
+
+  endLong(at: number): void {
+    const len = this.pos - at - 2;
+    if (len >= 0x80 && len < 0x4000) {
+      this.buf[at] = (len & 0x7f) | 0x80;
+      this.buf[at + 1] = len >>> 7;
+      return;
+    }
+    if (len < 0x80) {
+      this.buf.copyWithin(at + 1, at + 2, this.pos);
+      this.buf[at] = len;
+      this.pos--;
+      return;
+    }
+    // Longer: give back the second byte and let end() widen the prefix as it needs.
+    this.buf.copyWithin(at + 1, at + 2, this.pos);
+    this.pos--;
+    this.end(at);
   }
 
   /** Start a length-delimited field: one byte is kept for its length, which most fit in. */
@@ -194,29 +215,29 @@ class Writer {
   }
 }
 
-/** Hex digit values by character code ('0'-'9', 'a'-'f'; ids are lower-case by construction or validation). */
-const HEX = new Uint8Array(128);
-for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
-for (let i = 0; i < 6; i++) HEX[0x61 + i] = 10 + i;
-
-/** Attribute keys as KeyValue's field 1, encoded once. */
-const KEYS = new Map<string, Uint8Array>();
-function keyBytes(key: string): Uint8Array {
-  let b = KEYS.get(key);
+/**
+ * A string field's whole encoding (tag, length, UTF-8), made once per distinct string: attribute
+ * keys (KeyValue.key, field 1) and span names (Span.name, field 5) are Wharf's own, a few dozen
+ * of each. Bounded all the same.
+ */
+function cachedField(cache: Map<string, Uint8Array>, tag: number, text: string): Uint8Array {
+  let b = cache.get(text);
   if (b === undefined) {
-    const w = new Writer(key.length * 3 + 8);
-    w.byte(0x0a);
-    w.string(key);
+    const w = new Writer(text.length * 3 + 8);
+    w.byte(tag);
+    w.string(text);
     b = Uint8Array.prototype.slice.call(w.buf, 0, w.pos);
-    if (KEYS.size < 4096) KEYS.set(key, b); // keys are Wharf's own, a few dozen; bounded all the same
+    if (cache.size < 4096) cache.set(text, b);
   }
   return b;
 }
+const KEYS = new Map<string, Uint8Array>();
+const NAMES = new Map<string, Uint8Array>();
 
 function attributes(w: Writer, field: number, flat: readonly (string | AttributeValue)[]): void {
   const tag = (field << 3) | 2;
   for (let i = 0; i < flat.length; i += 2) {
-    const key = keyBytes(flat[i] as string);
+    const key = cachedField(KEYS, 0x0a, flat[i] as string);
     const v = flat[i + 1]!;
     // Most attributes are a short key and a short ASCII string or a small non-negative integer:
     // written here in one go, every length one byte. Anything else takes the general path.
@@ -306,20 +327,6 @@ function event(w: Writer, e: SpanEventRecord): void {
   w.byte(0);
 }
 
-/** The span names Wharf uses (methods, 'worker', '<module> <notification>'), as field 5, encoded once. */
-const NAMES = new Map<string, Uint8Array>();
-function nameBytes(name: string): Uint8Array {
-  let b = NAMES.get(name);
-  if (b === undefined) {
-    const w = new Writer(name.length * 3 + 8);
-    w.byte(0x2a);
-    w.string(name);
-    b = Uint8Array.prototype.slice.call(w.buf, 0, w.pos);
-    if (NAMES.size < 4096) NAMES.set(name, b);
-  }
-  return b;
-}
-
 /** Attribute lists that never change (a module span's module and notification), encoded once each. */
 const STATIC = new WeakMap<readonly (string | AttributeValue)[], Uint8Array>();
 function staticAttributes(flat: readonly (string | AttributeValue)[]): Uint8Array {
@@ -333,19 +340,61 @@ function staticAttributes(flat: readonly (string | AttributeValue)[]): Uint8Arra
   return b;
 }
 
-// Consecutive spans mostly share a trace: its id's 16 bytes (with their length) are kept.
-let lastTraceHex = '';
+// Consecutive spans mostly share a trace: its id's 16 bytes (with tag and length) are kept.
+let lastTraceObject: TraceId | undefined;
 const lastTrace = new Uint8Array(18);
+lastTrace[0] = 0x0a;
+lastTrace[1] = 16;
+
+function putWord(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = v >>> 16;
+  b[p + 2] = v >>> 8;
+  b[p + 3] = v;
+}
+
+/**
+ * The end of a span whose only attributes are its static ones and whose status is unset, which is
+ * every module span: attributes, dropped counts, status and flags, the same bytes each time.
+ */
+interface Tail {
+  readonly flags: number;
+  readonly bytes: Uint8Array;
+}
+const TAILS = new WeakMap<readonly (string | AttributeValue)[], Tail>();
+function tailOf(flat: readonly (string | AttributeValue)[], flags: number): Uint8Array {
+  const t = TAILS.get(flat);
+  if (t !== undefined && t.flags === flags) return t.bytes;
+  const w = new Writer(256);
+  attributes(w, 9, flat);
+  w.byte(0x50);
+  w.byte(0);
+  w.byte(0x60);
+  w.byte(0);
+  w.byte(0x70);
+  w.byte(0);
+  w.byte(0x7a);
+  w.byte(2);
+  w.byte(0x18);
+  w.byte(SpanStatusCode.UNSET);
+  w.byte(0x85);
+  w.byte(0x01);
+  w.fixed32(flags);
+  const bytes = Uint8Array.prototype.slice.call(w.buf, 0, w.pos);
+  TAILS.set(flat, { flags, bytes });
+  return bytes;
+}
 
 function span(w: Writer, s: SpanRecord): void {
-  if (s.traceId !== lastTraceHex) {
-    const t = new Writer(18);
-    t.byte(0x0a);
-    t.hexBytes(s.traceId);
-    lastTrace.set(t.buf.subarray(0, 18));
-    lastTraceHex = s.traceId;
+  if (s.trace !== lastTraceObject) {
+    const t = s.trace;
+    putWord(lastTrace, 2, t.w0);
+    putWord(lastTrace, 6, t.w1);
+    putWord(lastTrace, 10, t.w2);
+    putWord(lastTrace, 14, t.w3);
+    lastTraceObject = t;
   }
-  const name = nameBytes(s.name);
+  const name = cachedField(NAMES, 0x2a, s.name);
   // The fixed-size head in one go: trace id (18), span id (10), parent (10), name, kind (2), start
   // and end (18).
   w.ensure(58 + name.length);
@@ -370,7 +419,14 @@ function span(w: Writer, s: SpanRecord): void {
   w.time(s.start);
   w.byte(0x41);
   w.time(s.end);
-  if (s.staticAttributes !== undefined) w.raw(staticAttributes(s.staticAttributes));
+  const flags = (s.traceFlags & 0xff) | HAS_IS_REMOTE | (s.parentIsRemote ? IS_REMOTE : 0);
+  if (s.staticAttributes !== undefined) {
+    if (s.attributes.length === 0 && s.events === undefined && s.statusCode === SpanStatusCode.UNSET && s.statusMessage === '') {
+      w.raw(tailOf(s.staticAttributes, flags));
+      return;
+    }
+    w.raw(staticAttributes(s.staticAttributes));
+  }
   attributes(w, 9, s.attributes);
   w.byte(0x50);
   w.byte(0);
@@ -397,7 +453,6 @@ function span(w: Writer, s: SpanRecord): void {
     b[p++] = s.statusCode;
     b[p++] = 0x85;
     b[p++] = 0x01;
-    const flags = (s.traceFlags & 0xff) | HAS_IS_REMOTE | (s.parentIsRemote ? IS_REMOTE : 0);
     b[p++] = flags;
     b[p++] = flags >>> 8;
     b[p++] = 0;
@@ -420,7 +475,7 @@ function span(w: Writer, s: SpanRecord): void {
   w.end(status);
   w.byte(0x85);
   w.byte(0x01);
-  w.fixed32((s.traceFlags & 0xff) | HAS_IS_REMOTE | (s.parentIsRemote ? IS_REMOTE : 0));
+  w.fixed32(flags);
 }
 
 /** A span id field (tag, length 8, the two words big-endian: the id's hex order) at `p`; the position after it. */
@@ -438,12 +493,28 @@ function writeId(b: Buffer, p: number, tag: number, high: number, low: number): 
   return p;
 }
 
-/** Encodes batches for one process: its resource and scope are encoded once. */
+/** Bytes a varint of `v` takes (v < 2^35). */
+function varintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+/**
+ * Encodes batches for one process: its resource and scope are encoded once. A batch's spans are
+ * written after room for the request's head (resource, scope, and the lengths of the two
+ * messages around the spans), which is filled in when the batch is finished, so the request is
+ * never copied; and the buffer of an exported batch is used again for a later one, so a process
+ * exporting thousands of spans a second does not make the garbage collector free a large buffer
+ * every export.
+ */
 export class OtlpTraceEncoder {
   readonly #head: Uint8Array;
   readonly #scope: Uint8Array;
-  readonly #schemaUrl: string;
+  /** ResourceSpans.schema_url (field 3), after the scope spans; empty when the resource has none. */
+  readonly #schemaField: Uint8Array;
+  /** Room kept before the spans: the head and scope, two tags, two lengths of up to five bytes. */
+  readonly #room: number;
   #size = 64 * 1024;
+  readonly #free: Buffer[] = [];
 
   constructor(resource: Resource, scope: { name: string; version?: string }) {
     const w = new Writer(1024);
@@ -458,29 +529,32 @@ export class OtlpTraceEncoder {
     w.byte(0x10);
     w.byte(0);
     w.end(r);
-    // ResourceSpans.scope_spans (field 2) opens here; ScopeSpans.scope (field 1) follows in #scope.
     this.#head = Uint8Array.prototype.slice.call(w.buf, 0, w.pos);
-    const s = new Writer(256);
-    s.byte(0x0a);
-    const at = s.begin();
-    s.byte(0x0a);
-    s.string(scope.name);
+    // ScopeSpans.scope (field 1).
+    const sw = new Writer(256);
+    sw.byte(0x0a);
+    const at = sw.begin();
+    sw.byte(0x0a);
+    sw.string(scope.name);
     if (scope.version !== undefined && scope.version !== '') {
-      s.byte(0x12);
-      s.string(scope.version);
+      sw.byte(0x12);
+      sw.string(scope.version);
     }
-    s.end(at);
-    this.#scope = Uint8Array.prototype.slice.call(s.buf, 0, s.pos);
-    this.#schemaUrl = resource.schemaUrl ?? '';
+    sw.end(at);
+    this.#scope = Uint8Array.prototype.slice.call(sw.buf, 0, sw.pos);
+    const schemaUrl = resource.schemaUrl ?? '';
+    const uw = new Writer(schemaUrl.length * 3 + 8);
+    if (schemaUrl !== '') {
+      uw.byte(0x1a);
+      uw.string(schemaUrl);
+    }
+    this.#schemaField = Uint8Array.prototype.slice.call(uw.buf, 0, uw.pos);
+    this.#room = 2 + 2 * 5 + this.#head.length + this.#scope.length;
   }
 
-  /**
-   * A batch that spans are encoded into as they finish: the records themselves become garbage at
-   * once (kept until a batch is full, hundreds of them per second would outlive the young
-   * generation and make the garbage collector's old-space work grow with the request rate).
-   */
+  /** A batch that spans are encoded into as they finish (the records become garbage at once). */
   batch(): ProtobufBatch {
-    return new ProtobufBatch(this.#size, (bytes) => this.#wrap(bytes));
+    return new ProtobufBatch(new Writer(this.#room + this.#size, this.#free.pop()), this.#room, this);
   }
 
   /** One ExportTraceServiceRequest with these (finished) spans. */
@@ -490,37 +564,58 @@ export class OtlpTraceEncoder {
     return b.finish();
   }
 
-  /** The request around the encoded spans (each already `spans` field 2 of ScopeSpans). */
-  #wrap(spans: Uint8Array): Uint8Array {
-    const w = new Writer(spans.length + this.#head.length + this.#scope.length + this.#schemaUrl.length * 3 + 32);
-    w.byte(0x0a); // resource_spans
-    const rs = w.begin();
-    w.raw(this.#head);
-    w.byte(0x12); // scope_spans
-    const ss = w.begin();
-    w.raw(this.#scope);
-    w.raw(spans);
-    w.end(ss);
-    if (this.#schemaUrl !== '') {
-      w.byte(0x1a); // ResourceSpans.schema_url
-      w.string(this.#schemaUrl);
-    }
-    w.end(rs);
+  /**
+   * The request around the spans written from `room` to w.pos: the schema field is appended, the
+   * head written just before the spans; the request's bytes are returned in place.
+   */
+  wrap(w: Writer, room: number): Uint8Array {
+    const spansLength = w.pos - room;
+    w.raw(this.#schemaField);
+    const scopeSpans = this.#scope.length + spansLength;
+    const resourceSpans = this.#head.length + 1 + varintSize(scopeSpans) + scopeSpans + this.#schemaField.length;
+    const start = room - (1 + varintSize(resourceSpans) + this.#head.length + 1 + varintSize(scopeSpans) + this.#scope.length);
+    const b = w.buf;
+    let p = start;
+    b[p++] = 0x0a; // resource_spans
+    p = putVarint(b, p, resourceSpans);
+    b.set(this.#head, p);
+    p += this.#head.length;
+    b[p++] = 0x12; // scope_spans
+    p = putVarint(b, p, scopeSpans);
+    b.set(this.#scope, p);
     // The next batch starts with room for what this one needed and a quarter more (growing a
     // 100 KiB buffer by doubling, for the last few spans, would copy it every batch).
-    this.#size = Math.max(this.#size, Math.ceil(spans.length * 1.25));
-    return w.buf.subarray(0, w.pos);
+    this.#size = Math.max(this.#size, Math.ceil(spansLength * 1.25));
+    return b.subarray(start, w.pos);
   }
+
+  /** A batch's buffer is free again (its export finished); a spare or two are kept. */
+  release(buf: Buffer): void {
+    if (this.#free.length < 2 && buf.length >= this.#room + this.#size) this.#free.push(buf);
+  }
+}
+
+function putVarint(b: Buffer, p: number, v: number): number {
+  while (v > 0x7f) {
+    b[p++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  b[p++] = v;
+  return p;
 }
 
 export class ProtobufBatch {
   readonly #w: Writer;
-  readonly #wrap: (spans: Uint8Array) => Uint8Array;
+  readonly #room: number;
+  readonly #encoder: OtlpTraceEncoder;
   #count = 0;
+  #finished = false;
 
-  constructor(size: number, wrap: (spans: Uint8Array) => Uint8Array) {
-    this.#w = new Writer(size);
-    this.#wrap = wrap;
+  constructor(w: Writer, room: number, encoder: OtlpTraceEncoder) {
+    this.#w = w;
+    this.#room = room;
+    this.#encoder = encoder;
+    w.pos = room;
   }
 
   get count(): number {
@@ -530,14 +625,21 @@ export class ProtobufBatch {
   add(s: SpanRecord): void {
     const w = this.#w;
     w.byte(0x12); // ScopeSpans.spans
-    const at = w.begin();
+    const at = w.beginLong();
     span(w, s);
-    w.end(at);
+    w.endLong(at);
     this.#count++;
   }
 
-  /** The whole ExportTraceServiceRequest. */
+  /** The whole ExportTraceServiceRequest, in this batch's buffer (valid until release). */
   finish(): Uint8Array {
-    return this.#wrap(this.#w.buf.subarray(0, this.#w.pos));
+    if (this.#finished) throw new Error('ProtobufBatch.finish called twice');
+    this.#finished = true;
+    return this.#encoder.wrap(this.#w, this.#room);
+  }
+
+  /** The export of finish()'s bytes is over: the buffer may be written again. */
+  release(): void {
+    this.#encoder.release(this.#w.buf);
   }
 }

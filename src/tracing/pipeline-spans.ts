@@ -23,7 +23,6 @@ import {
   type PipelineRequestEvent,
   type StatusSetEvent,
 } from '../diagnostics.js';
-import type { RequestHeadMessage } from '../ipc/messages.js';
 import type { SpanRecorder } from './recorder.js';
 import type { AttributeValue, SpanRecord } from './span-record.js';
 import { parseParent } from './trace-context.js';
@@ -31,12 +30,26 @@ import { WHARF_ATTRIBUTES } from './request-spans.js';
 
 /** The request a pipeline event's key leads to: a WorkerContext's, or the request itself (a request whose configuration failed). */
 interface KeyedRequest {
-  readonly headers: Readonly<Record<string, string>>;
+  readonly rawHeaders: readonly string[];
   setHeader(name: string, value: string): void;
 }
 function requestOf(key: object): KeyedRequest | undefined {
   const r = (key as { request?: KeyedRequest }).request ?? (key as KeyedRequest);
   return typeof r.setHeader === 'function' ? r : undefined;
+}
+
+/**
+ * A header's value from a flat [name, value, …] list, repeats joined with ',' (RFC 9110 §5.3; W3C
+ * Trace Context §3.3.1.1 for tracestate), '' when absent. Names of another length are passed over
+ * without lower-casing them: this runs for every traced request.
+ */
+function rawHeader(raw: readonly string[], lowerName: string): string {
+  let value = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === lowerName.length && n.toLowerCase() === lowerName) value = value === '' ? raw[i + 1]! : `${value},${raw[i + 1]!}`;
+  }
+  return value;
 }
 
 interface WorkerSpanState {
@@ -52,22 +65,6 @@ export const WORKER_ATTRIBUTES = {
   handler: 'wharf.handler',
   reason: 'wharf.reason',
 } as const;
-
-/** Replace (or add) the `traceparent` in a flat [name, value, …] header list. */
-export function withHeader(raw: readonly string[], name: string, value: string): string[] {
-  const out: string[] = [];
-  const lower = name.toLowerCase();
-  let placed = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() !== lower) out.push(raw[i]!, raw[i + 1]!);
-    else if (!placed) {
-      out.push(raw[i]!, value);
-      placed = true;
-    }
-  }
-  if (!placed) out.push(name, value);
-  return out;
-}
 
 /** A module call's span name and attributes, made once per (module, notification) pair: a request makes several, the pairs are few. */
 interface ModuleSpanShape {
@@ -93,22 +90,15 @@ export class PipelineSpans {
   readonly #recorder: SpanRecorder;
   readonly #pid: number;
   readonly #spans = new WeakMap<object, WorkerSpanState>();
+  // The request the last event was about: a request's module events come in runs, and this saves
+  // the WeakMap lookup for all but the first of each run.
+  #lastKey: object | undefined;
+  #last: WorkerSpanState | undefined;
   #subscribed = false;
 
   constructor(recorder: SpanRecorder, options: { pid?: number } = {}) {
     this.#recorder = recorder;
     this.#pid = options.pid ?? process.pid;
-  }
-
-  /**
-   * The head the pipeline runs with: its `traceparent` header is the main process's span for this
-   * request (RequestHeadMessage.traceparent), which the worker span continues. The client's own
-   * traceparent is the main span's parent already; `tracestate` passes through unchanged.
-   */
-  headForPipeline(head: RequestHeadMessage): RequestHeadMessage {
-    const tp = head.traceparent;
-    if (tp === undefined || tp === '') return head;
-    return { ...head, rawHeaders: withHeader(head.rawHeaders, 'traceparent', tp) };
   }
 
   subscribe(): void {
@@ -133,11 +123,21 @@ export class PipelineSpans {
     pipelineEnd.unsubscribe(this.#onEnd);
   }
 
+  #state(key: object): WorkerSpanState | undefined {
+    if (key === this.#lastKey) return this.#last;
+    const s = this.#spans.get(key);
+    this.#lastKey = key;
+    this.#last = s;
+    return s;
+  }
+
   readonly #onStart = (message: unknown): void => {
     const ev = message as PipelineRequestEvent;
     const req = requestOf(ev.key);
-    const h = req?.headers;
-    const parent = parseParent(h?.['traceparent'] ?? '', h?.['tracestate'] ?? '');
+    const raw = req === undefined ? [] : req.rawHeaders;
+    // The main process's span is the parent (it continued the client's traceparent already); with
+    // no main span (the main process does not trace) the client's header is.
+    const parent = parseParent(ev.traceparent !== '' ? ev.traceparent : rawHeader(raw, 'traceparent'), rawHeader(raw, 'tracestate'));
     const q = ev.url.indexOf('?');
     const span = this.#recorder.start('worker', SpanKind.INTERNAL, ev.at, parent, [
       ATTR_HTTP_REQUEST_METHOD,
@@ -149,7 +149,10 @@ export class PipelineSpans {
       WHARF_ATTRIBUTES.workerPid,
       this.#pid,
     ]);
-    this.#spans.set(ev.key, { span, modules: [], names: [] });
+    const state: WorkerSpanState = { span, modules: [], names: [] };
+    this.#spans.set(ev.key, state);
+    this.#lastKey = ev.key;
+    this.#last = state;
     // What the hosted app (and any module reading the header) sees: this span as the parent. A
     // non-sampled span still passes its ids with flag 00, so the app keeps the trace's decision.
     req?.setHeader('traceparent', span.traceparent());
@@ -157,7 +160,7 @@ export class PipelineSpans {
 
   readonly #onModuleStart = (message: unknown): void => {
     const ev = message as ModuleEvent;
-    const s = this.#spans.get(ev.key);
+    const s = this.#state(ev.key);
     if (s === undefined) return;
     const parentSpan = s.modules.length === 0 ? s.span : s.modules[s.modules.length - 1]!;
     const shape = moduleSpanShape(ev.module, ev.notification);
@@ -169,7 +172,7 @@ export class PipelineSpans {
 
   readonly #onModuleEnd = (message: unknown): void => {
     const ev = message as ModuleEvent;
-    const s = this.#spans.get(ev.key);
+    const s = this.#state(ev.key);
     if (s === undefined) return;
     // The innermost open call of this module; calls opened inside it and left open end with it.
     const i = s.names.lastIndexOf(ev.module);
@@ -181,7 +184,7 @@ export class PipelineSpans {
 
   readonly #onHandler = (message: unknown): void => {
     const ev = message as HandlerChangedEvent;
-    this.#spans.get(ev.key)?.span.setAttribute(WORKER_ATTRIBUTES.handler, ev.newHandler);
+    this.#state(ev.key)?.span.setAttribute(WORKER_ATTRIBUTES.handler, ev.newHandler);
   };
 
   readonly #onStatus = (message: unknown): void => {
@@ -189,7 +192,7 @@ export class PipelineSpans {
     // FREB's MODULE_SET_RESPONSE_ERROR_STATUS, as a span event where it happened. A success status
     // is on the worker span already (http.response.status_code); an event for it would repeat it.
     if (ev.status < 400) return;
-    const s = this.#spans.get(ev.key);
+    const s = this.#state(ev.key);
     if (s === undefined) return;
     const target = s.modules.length === 0 ? s.span : s.modules[s.modules.length - 1]!;
     const attributes: (string | AttributeValue)[] = [
@@ -209,9 +212,10 @@ export class PipelineSpans {
 
   readonly #onEnd = (message: unknown): void => {
     const ev = message as PipelineRequestEndEvent;
-    const s = this.#spans.get(ev.key);
+    const s = this.#state(ev.key);
     if (s === undefined) return;
     this.#spans.delete(ev.key);
+    this.#lastKey = this.#last = undefined;
     for (let j = s.modules.length - 1; j >= 0; j--) this.#recorder.end(s.modules[j]!, ev.at);
     const span = s.span;
     span.addAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);

@@ -9,9 +9,9 @@
  * what each sampler the variable can name decides for them: parent-based ones follow the parent,
  * always_on/always_off do not vary, and traceidratio decides by the trace id, which they share.
  */
-import { ROOT_CONTEXT, SpanKind, TraceFlags, trace, type Attributes } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, TraceFlags, trace as otelTrace, type Attributes } from '@opentelemetry/api';
 import { SamplingDecision, type Sampler } from '@opentelemetry/sdk-trace-base';
-import { newTraceId, SpanRecord, type AttributeValue, type ParentRef } from './span-record.js';
+import { newTraceId, SpanRecord, spanIdHex, type AttributeValue, type ParentRef } from './span-record.js';
 
 export interface SpanRecorderOptions {
   readonly sampler: Sampler;
@@ -49,18 +49,18 @@ export class SpanRecorder {
    */
   start(name: string, kind: SpanKind, at: number, parent: ParentRef | undefined, attributes: (string | AttributeValue)[]): SpanRecord {
     if (parent instanceof SpanRecord) {
-      return new SpanRecord(parent.traceId, parent, parent.traceFlags, parent.traceState, name, kind, at, attributes);
+      return new SpanRecord(parent.trace, parent, parent.traceFlags, parent.traceState, name, kind, at, attributes);
     }
-    const traceId = parent === undefined ? newTraceId() : parent.traceId;
+    const trace = parent === undefined ? newTraceId() : parent.trace;
     if (this.#fixed !== undefined) {
       const flags = this.#fixed(parent) ? TraceFlags.SAMPLED : TraceFlags.NONE;
-      return new SpanRecord(traceId, parent, flags, parent === undefined ? '' : parent.traceState, name, kind, at, attributes);
+      return new SpanRecord(trace, parent, flags, parent === undefined ? '' : parent.traceState, name, kind, at, attributes);
     }
     const context =
       parent === undefined
         ? ROOT_CONTEXT
-        : trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId: parent.spanId, traceFlags: parent.traceFlags, isRemote: parent.isRemote });
-    const result = this.#sampler.shouldSample(context, traceId, name, kind, NO_ATTRIBUTES, []);
+        : otelTrace.setSpanContext(ROOT_CONTEXT, { traceId: trace.hex, spanId: spanIdHex(parent.idHigh, parent.idLow), traceFlags: parent.traceFlags, isRemote: parent.isRemote });
+    const result = this.#sampler.shouldSample(context, trace.hex, name, kind, NO_ATTRIBUTES, []);
     const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE;
     const traceState = result.traceState !== undefined ? result.traceState.serialize() : parent === undefined ? '' : parent.traceState;
     if (result.attributes !== undefined) {
@@ -68,7 +68,7 @@ export class SpanRecorder {
         if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes.push(k, v);
       }
     }
-    return new SpanRecord(traceId, parent, flags, traceState, name, kind, at, attributes);
+    return new SpanRecord(trace, parent, flags, traceState, name, kind, at, attributes);
   }
 
   /** End `span` at `at` (performance.now()); a sampled span goes to the exporter. Ending twice does nothing. */

@@ -56,7 +56,16 @@ export function protobufSink(resource: Resource, scope: Scope): SpanSink<Protobu
   );
   return {
     newBatch: () => encoder.batch(),
-    export: (batch) => new Promise((resolve, reject) => delegate.export({ bytes: batch.finish(), count: batch.count }, settle(resolve, reject))),
+    export: (batch) =>
+      new Promise((resolve, reject) => {
+        const done = settle(resolve, reject);
+        // The transport is finished with the bytes (sent, or failed after its retries) when it
+        // answers: the batch's buffer can take the next batch's spans.
+        delegate.export({ bytes: batch.finish(), count: batch.count }, (result) => {
+          batch.release();
+          done(result);
+        });
+      }),
     shutdown: () => delegate.shutdown(),
   };
 }

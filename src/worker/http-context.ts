@@ -138,7 +138,8 @@ export class WorkerRequest implements HttpRequest {
     let placed = false;
     const old = this.rawHeaders;
     for (let i = 0; i < old.length; i += 2) {
-      if (old[i]!.toLowerCase() !== lower) raw.push(old[i]!, old[i + 1]!);
+      const n = old[i]!;
+      if (n.length !== lower.length || n.toLowerCase() !== lower) raw.push(n, old[i + 1]!);
       else if (!placed && value !== '') {
         raw.push(old[i]!, value);
         placed = true;

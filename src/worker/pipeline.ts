@@ -141,14 +141,14 @@ export class Pipeline implements ContextHost {
     if (!resolved.ok) {
       // No context can be built (its configuration is what failed): the request object is the
       // events' key, and no Failed Request Tracing rule applies (they live in that configuration).
-      if (pipelineStart.hasSubscribers) pipelineStart.publish({ key: request, siteId: head.siteId, method: head.method, url: requestUrl(head), at: performance.now() });
+      if (pipelineStart.hasSubscribers) pipelineStart.publish({ key: request, siteId: head.siteId, method: head.method, url: requestUrl(head), traceparent: head.traceparent ?? '', at: performance.now() });
       this.#sendConfigError(request, response, resolved.error, request);
       await response.finish('');
       if (pipelineEnd.hasSubscribers) pipelineEnd.publish({ key: request, status: response.statusCode, subStatus: response.subStatus, bytesSent: response.bodyLength, at: performance.now() });
       return;
     }
     const ctx = new WorkerContext({ request, response, config: resolved.config, appPoolName: this.#o.poolName, host: this });
-    if (pipelineStart.hasSubscribers) pipelineStart.publish({ key: ctx, siteId: head.siteId, method: head.method, url: requestUrl(head), at: performance.now() });
+    if (pipelineStart.hasSubscribers) pipelineStart.publish({ key: ctx, siteId: head.siteId, method: head.method, url: requestUrl(head), traceparent: head.traceparent ?? '', at: performance.now() });
     response.setSendResponseHook(this, ctx);
     await this.#runStages(ctx);
     if (head.method === 'GET') offerToCache(ctx);

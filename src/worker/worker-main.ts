@@ -375,9 +375,7 @@ class Worker implements WorkerInbound {
     // arrive as body frames on the same stream.
     const st = new Stream(this, this.#channel, stream, head.contentLength !== 0 || isUpgradeRequest(head.rawHeaders));
     this.#streams.set(stream, st);
-    // With tracing on, the pipeline's traceparent header is the main process's span (src/tracing/pipeline-spans.ts).
-    const h = this.#tracing === undefined ? head : this.#tracing.spans.headForPipeline(head);
-    pipeline.run(h, st, st.requestBody).catch(this.#pipelineFailed);
+    pipeline.run(head, st, st.requestBody).catch(this.#pipelineFailed);
   }
 
   readonly #pipelineFailed = (err: unknown): void => {
