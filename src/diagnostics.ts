@@ -239,6 +239,11 @@ export interface PipelineRequestEvent {
   readonly at: number;
 }
 
+/**
+ * Notification and module events are the pipeline's most frequent (two per module call): the
+ * worker publishes one object per channel again and again, its fields rewritten each time. A
+ * subscriber reads it during the call and copies what it keeps; it never holds on to the object.
+ */
 export interface NotificationEvent {
   readonly key: object;
   /** An IIS stage name: BeginRequest, AuthenticateRequest … EndRequest, SendResponse. */

@@ -24,7 +24,7 @@ import {
   type StatusSetEvent,
 } from '../diagnostics.js';
 import type { SpanRecorder } from './recorder.js';
-import type { AttributeValue, SpanRecord } from './span-record.js';
+import { NO_ATTRIBUTES, type AttributeValue, type SpanRecord } from './span-record.js';
 import { parseParent } from './trace-context.js';
 import { WHARF_ATTRIBUTES } from './request-spans.js';
 
@@ -52,11 +52,30 @@ function rawHeader(raw: readonly string[], lowerName: string): string {
   return value;
 }
 
-interface WorkerSpanState {
+/**
+ * A request's worker span and what goes on it when it ends: its attributes are written once then,
+ * in one list (growing a list as they arrive would copy it).
+ */
+class WorkerSpanState {
   readonly span: SpanRecord;
   /** Module spans open now, innermost last (a module may run a child request whose modules nest). */
-  readonly modules: SpanRecord[];
-  readonly names: string[];
+  readonly modules: SpanRecord[] = [];
+  readonly method: string;
+  readonly path: string;
+  readonly siteId: number;
+  handler = '';
+
+  constructor(span: SpanRecord, method: string, path: string, siteId: number) {
+    this.span = span;
+    this.method = method;
+    this.path = path;
+    this.siteId = siteId;
+  }
+}
+
+/** The module a module span is for: its static attributes are [wharf.module, module, wharf.notification, notification]. */
+function moduleOf(span: SpanRecord): unknown {
+  return span.staticAttributes?.[1];
 }
 
 export const WORKER_ATTRIBUTES = {
@@ -139,17 +158,8 @@ export class PipelineSpans {
     // no main span (the main process does not trace) the client's header is.
     const parent = parseParent(ev.traceparent !== '' ? ev.traceparent : rawHeader(raw, 'traceparent'), rawHeader(raw, 'tracestate'));
     const q = ev.url.indexOf('?');
-    const span = this.#recorder.start('worker', SpanKind.INTERNAL, ev.at, parent, [
-      ATTR_HTTP_REQUEST_METHOD,
-      ev.method,
-      ATTR_URL_PATH,
-      q < 0 ? ev.url : ev.url.slice(0, q),
-      WHARF_ATTRIBUTES.siteId,
-      ev.siteId,
-      WHARF_ATTRIBUTES.workerPid,
-      this.#pid,
-    ]);
-    const state: WorkerSpanState = { span, modules: [], names: [] };
+    const span = this.#recorder.start('worker', SpanKind.INTERNAL, ev.at, parent, NO_ATTRIBUTES);
+    const state = new WorkerSpanState(span, ev.method, q < 0 ? ev.url : ev.url.slice(0, q), ev.siteId);
     this.#spans.set(ev.key, state);
     this.#lastKey = ev.key;
     this.#last = state;
@@ -164,10 +174,9 @@ export class PipelineSpans {
     if (s === undefined) return;
     const parentSpan = s.modules.length === 0 ? s.span : s.modules[s.modules.length - 1]!;
     const shape = moduleSpanShape(ev.module, ev.notification);
-    const span = this.#recorder.start(shape.name, SpanKind.INTERNAL, ev.at, parentSpan, []);
+    const span = this.#recorder.start(shape.name, SpanKind.INTERNAL, ev.at, parentSpan, NO_ATTRIBUTES);
     span.staticAttributes = shape.attributes;
     s.modules.push(span);
-    s.names.push(ev.module);
   };
 
   readonly #onModuleEnd = (message: unknown): void => {
@@ -175,16 +184,18 @@ export class PipelineSpans {
     const s = this.#state(ev.key);
     if (s === undefined) return;
     // The innermost open call of this module; calls opened inside it and left open end with it.
-    const i = s.names.lastIndexOf(ev.module);
+    const open = s.modules;
+    let i = open.length - 1;
+    while (i >= 0 && moduleOf(open[i]!) !== ev.module) i--;
     if (i < 0) return;
-    for (let j = s.modules.length - 1; j >= i; j--) this.#recorder.end(s.modules[j]!, ev.at);
-    s.modules.length = i;
-    s.names.length = i;
+    for (let j = open.length - 1; j >= i; j--) this.#recorder.end(open[j]!, ev.at);
+    open.length = i;
   };
 
   readonly #onHandler = (message: unknown): void => {
     const ev = message as HandlerChangedEvent;
-    this.#state(ev.key)?.span.setAttribute(WORKER_ATTRIBUTES.handler, ev.newHandler);
+    const s = this.#state(ev.key);
+    if (s !== undefined) s.handler = ev.newHandler;
   };
 
   readonly #onStatus = (message: unknown): void => {
@@ -218,9 +229,17 @@ export class PipelineSpans {
     this.#lastKey = this.#last = undefined;
     for (let j = s.modules.length - 1; j >= 0; j--) this.#recorder.end(s.modules[j]!, ev.at);
     const span = s.span;
-    span.addAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
-    span.addAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
-    span.addAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
+    // prettier-ignore
+    const attributes: (string | AttributeValue)[] = s.handler === ''
+      ? [ATTR_HTTP_REQUEST_METHOD, s.method, ATTR_URL_PATH, s.path, WHARF_ATTRIBUTES.siteId, s.siteId, WHARF_ATTRIBUTES.workerPid, this.#pid,
+         ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status, WHARF_ATTRIBUTES.subStatus, ev.subStatus, WHARF_ATTRIBUTES.bytesSent, ev.bytesSent]
+      : [ATTR_HTTP_REQUEST_METHOD, s.method, ATTR_URL_PATH, s.path, WHARF_ATTRIBUTES.siteId, s.siteId, WHARF_ATTRIBUTES.workerPid, this.#pid,
+         ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status, WHARF_ATTRIBUTES.subStatus, ev.subStatus, WHARF_ATTRIBUTES.bytesSent, ev.bytesSent,
+         WORKER_ATTRIBUTES.handler, s.handler];
+    // Any the sampler gave the span when it started (recorder.ts) stay.
+    const prior = span.attributes;
+    span.attributes = attributes;
+    for (let i = 0; i < prior.length; i += 2) attributes.push(prior[i]!, prior[i + 1]!);
     if (ev.status >= 500) {
       span.addAttribute(ATTR_ERROR_TYPE, String(ev.status));
       span.setStatus(SpanStatusCode.ERROR);

@@ -28,7 +28,7 @@ export interface SpanRecorderOptions {
 }
 
 /** The samplers Wharf builds read no attributes; none are built for them. */
-const NO_ATTRIBUTES: Attributes = Object.freeze({});
+const SAMPLER_ATTRIBUTES: Attributes = Object.freeze({});
 
 export class SpanRecorder {
   readonly #sampler: Sampler;
@@ -45,9 +45,9 @@ export class SpanRecorder {
 
   /**
    * A span beneath `parent`: a span of this process (a SpanRecord), a remote parent (a parsed
-   * traceparent), or none (a new trace). `attributes` is kept, not copied.
+   * traceparent), or none (a new trace). `attributes` is kept, not copied (span-record.ts NO_ATTRIBUTES for none).
    */
-  start(name: string, kind: SpanKind, at: number, parent: ParentRef | undefined, attributes: (string | AttributeValue)[]): SpanRecord {
+  start(name: string, kind: SpanKind, at: number, parent: ParentRef | undefined, attributes: readonly (string | AttributeValue)[]): SpanRecord {
     if (parent instanceof SpanRecord) {
       return new SpanRecord(parent.trace, parent, parent.traceFlags, parent.traceState, name, kind, at, attributes);
     }
@@ -60,15 +60,16 @@ export class SpanRecorder {
       parent === undefined
         ? ROOT_CONTEXT
         : otelTrace.setSpanContext(ROOT_CONTEXT, { traceId: trace.hex, spanId: spanIdHex(parent.idHigh, parent.idLow), traceFlags: parent.traceFlags, isRemote: parent.isRemote });
-    const result = this.#sampler.shouldSample(context, trace.hex, name, kind, NO_ATTRIBUTES, []);
+    const result = this.#sampler.shouldSample(context, trace.hex, name, kind, SAMPLER_ATTRIBUTES, []);
     const flags = result.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE;
     const traceState = result.traceState !== undefined ? result.traceState.serialize() : parent === undefined ? '' : parent.traceState;
+    const span = new SpanRecord(trace, parent, flags, traceState, name, kind, at, attributes);
     if (result.attributes !== undefined) {
       for (const [k, v] of Object.entries(result.attributes)) {
-        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes.push(k, v);
+        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') span.addAttribute(k, v);
       }
     }
-    return new SpanRecord(trace, parent, flags, traceState, name, kind, at, attributes);
+    return span;
   }
 
   /** End `span` at `at` (performance.now()); a sampled span goes to the exporter. Ending twice does nothing. */
@@ -76,14 +77,7 @@ export class SpanRecorder {
     if (!Number.isNaN(span.end)) return;
     span.end = at;
     if (!span.sampled) return;
-    if (this.#limit !== Infinity) truncate(span.attributes, this.#limit);
+    if (this.#limit !== Infinity) span.truncateValues(this.#limit);
     this.#onEnd(span);
-  }
-}
-
-function truncate(flat: (string | AttributeValue)[], limit: number): void {
-  for (let i = 1; i < flat.length; i += 2) {
-    const v = flat[i];
-    if (typeof v === 'string' && v.length > limit) flat[i] = v.slice(0, limit);
   }
 }

@@ -42,7 +42,7 @@ import {
   type RequestStartEvent,
 } from '../diagnostics.js';
 import type { SpanRecorder } from './recorder.js';
-import type { AttributeValue, SpanRecord } from './span-record.js';
+import { NO_ATTRIBUTES, type AttributeValue, type SpanRecord } from './span-record.js';
 import { parseParent } from './trace-context.js';
 
 /** The methods HTTP semconv names (RFC 9110 §9 plus PATCH, RFC 5789); others are `_OTHER`. */
@@ -64,9 +64,19 @@ export const WHARF_ATTRIBUTES = {
   cache: 'wharf.response_cache',
 } as const;
 
-interface RequestSpanState {
+/** A request's span and what goes on it when it ends (written then, in one list). */
+class RequestSpanState {
   readonly span: SpanRecord;
-  queue: SpanRecord | undefined;
+  readonly start: RequestStartEvent;
+  queue: SpanRecord | undefined = undefined;
+  pool = '';
+  pid = 0;
+  cacheHit = false;
+
+  constructor(span: SpanRecord, start: RequestStartEvent) {
+    this.span = span;
+    this.start = start;
+  }
 }
 
 /** `host[:port]` or `[v6]:port` → the host part, as server.address wants it. */
@@ -112,28 +122,10 @@ export class RequestSpans {
 
   readonly #onStart = (message: unknown): void => {
     const ev = message as RequestStartEvent;
-    const known = KNOWN_METHODS.has(ev.method);
-    const q = ev.rawUrl.indexOf('?');
-    const attributes: (string | AttributeValue)[] = [
-      ATTR_HTTP_REQUEST_METHOD,
-      known ? ev.method : '_OTHER',
-      ATTR_URL_PATH,
-      q < 0 ? ev.rawUrl : ev.rawUrl.slice(0, q),
-      ATTR_SERVER_PORT,
-      ev.localPort,
-      ATTR_CLIENT_ADDRESS,
-      ev.clientIp,
-      ATTR_CLIENT_PORT,
-      ev.clientPort,
-    ];
-    if (!known) attributes.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ev.method);
-    if (q >= 0) attributes.push(ATTR_URL_QUERY, ev.rawUrl.slice(q + 1));
-    if (ev.host !== '') attributes.push(ATTR_SERVER_ADDRESS, hostOnly(ev.host));
-    if (ev.siteId !== 0) attributes.push(WHARF_ATTRIBUTES.siteId, ev.siteId, WHARF_ATTRIBUTES.siteName, ev.siteName);
     // A client's traceparent (and tracestate) makes this span its child (W3C Trace Context §2).
     const parent = parseParent(ev.traceparent, ev.tracestate ?? '');
-    const span = this.#recorder.start(known ? ev.method : 'HTTP', SpanKind.SERVER, ev.startedAt, parent, attributes);
-    this.#spans.set(ev.key, { span, queue: undefined });
+    const span = this.#recorder.start(KNOWN_METHODS.has(ev.method) ? ev.method : 'HTTP', SpanKind.SERVER, ev.startedAt, parent, NO_ATTRIBUTES);
+    this.#spans.set(ev.key, new RequestSpanState(span, ev));
   };
 
   readonly #onQueueEnter = (message: unknown): void => {
@@ -158,8 +150,8 @@ export class RequestSpans {
     const ev = message as RequestDispatchEvent;
     const s = this.#spans.get(ev.key);
     if (s === undefined) return;
-    s.span.setAttribute(WHARF_ATTRIBUTES.pool, ev.poolName);
-    s.span.setAttribute(WHARF_ATTRIBUTES.workerPid, ev.pid);
+    s.pool = ev.poolName;
+    s.pid = ev.pid;
     // A replay goes to another worker after the first died before answering (src/listener).
     if (ev.replay) s.span.addEvent('replayed', [WHARF_ATTRIBUTES.workerPid, ev.pid]);
     // Publishing is synchronous: the listener reads this back and gives it to the worker, whose
@@ -168,7 +160,8 @@ export class RequestSpans {
   };
 
   readonly #onCacheHit = (message: unknown): void => {
-    this.#spans.get((message as CacheLookupEvent).key)?.span.setAttribute(WHARF_ATTRIBUTES.cache, 'hit');
+    const s = this.#spans.get((message as CacheLookupEvent).key);
+    if (s !== undefined) s.cacheHit = true;
   };
 
   readonly #onEnd = (message: unknown): void => {
@@ -178,15 +171,28 @@ export class RequestSpans {
     this.#spans.delete(ev.key);
     const span = s.span;
     if (s.queue !== undefined) this.#recorder.end(s.queue, ev.endedAt);
-    if (ev.poolName !== '') span.setAttribute(WHARF_ATTRIBUTES.pool, ev.poolName);
-    span.addAttribute(WHARF_ATTRIBUTES.answeredBy, ev.answeredBy);
-    span.addAttribute(WHARF_ATTRIBUTES.bytesSent, ev.bytesSent);
-    span.addAttribute(WHARF_ATTRIBUTES.bytesReceived, ev.bytesReceived);
-    if (ev.status > 0) {
-      span.addAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status);
-      span.addAttribute(WHARF_ATTRIBUTES.subStatus, ev.subStatus);
-      span.addAttribute(WHARF_ATTRIBUTES.win32Status, ev.win32Status);
-    }
+    const st = s.start;
+    const known = KNOWN_METHODS.has(st.method);
+    const q = st.rawUrl.indexOf('?');
+    // prettier-ignore
+    const a: (string | AttributeValue)[] = [
+      ATTR_HTTP_REQUEST_METHOD, known ? st.method : '_OTHER', ATTR_URL_PATH, q < 0 ? st.rawUrl : st.rawUrl.slice(0, q),
+      ATTR_SERVER_PORT, st.localPort, ATTR_CLIENT_ADDRESS, st.clientIp, ATTR_CLIENT_PORT, st.clientPort,
+      WHARF_ATTRIBUTES.answeredBy, ev.answeredBy, WHARF_ATTRIBUTES.bytesSent, ev.bytesSent, WHARF_ATTRIBUTES.bytesReceived, ev.bytesReceived,
+    ];
+    if (!known) a.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, st.method);
+    if (q >= 0) a.push(ATTR_URL_QUERY, st.rawUrl.slice(q + 1));
+    if (st.host !== '') a.push(ATTR_SERVER_ADDRESS, hostOnly(st.host));
+    if (st.siteId !== 0) a.push(WHARF_ATTRIBUTES.siteId, st.siteId, WHARF_ATTRIBUTES.siteName, st.siteName);
+    const pool = ev.poolName !== '' ? ev.poolName : s.pool;
+    if (pool !== '') a.push(WHARF_ATTRIBUTES.pool, pool);
+    if (s.pid !== 0) a.push(WHARF_ATTRIBUTES.workerPid, s.pid);
+    if (s.cacheHit) a.push(WHARF_ATTRIBUTES.cache, 'hit');
+    if (ev.status > 0) a.push(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status, WHARF_ATTRIBUTES.subStatus, ev.subStatus, WHARF_ATTRIBUTES.win32Status, ev.win32Status);
+    // Any the sampler gave the span when it started (recorder.ts) stay.
+    const prior = span.attributes;
+    span.attributes = a;
+    for (let i = 0; i < prior.length; i += 2) a.push(prior[i]!, prior[i + 1]!);
     if (ev.aborted) {
       // No complete response reached the client (reset, timer, dropped by HTTP.sys's rules).
       span.addAttribute(ATTR_ERROR_TYPE, 'aborted');

@@ -27,7 +27,11 @@ export interface SpanEventRecord {
 }
 
 /**
- * A trace id as four 32-bit words, shared by every span of the trace in this process: the OTLP
+ * Ids are kept as 32-bit words held as signed integers (`| 0`), which V8 stores in place; an
+ * unsigned word of 2^31 or more would be a heap number, one allocation per id per span. Only their
+ * bits matter: the encoder and the hex read them with unsigned shifts.
+ *
+ * A trace id as four such words, shared by every span of the trace in this process: the OTLP
  * encoder writes the words' bytes, compares traces by identity, and the hex is made once, only
  * for a trace whose id leaves the process (a traceparent header, the JSON exporters).
  */
@@ -69,6 +73,9 @@ export function spanIdHex(high: number, low: number): string {
   return hexOf(high, low, 0, 0, 0, 0, 2, '');
 }
 
+/** The attributes of a span that has none yet: one shared, frozen list (SpanRecord.attributes). */
+export const NO_ATTRIBUTES: readonly (string | AttributeValue)[] = Object.freeze([]);
+
 export class SpanRecord implements ParentRef {
   readonly trace: TraceId;
   /** The span id's high and low 32 bits (never both 0); spanId is their hex. */
@@ -86,8 +93,11 @@ export class SpanRecord implements ParentRef {
   /** performance.now() at start and end (end is NaN while the span is open). */
   readonly start: number;
   end = Number.NaN;
-  /** [key, value, key, value, …]; a key appears once (setAttribute replaces). */
-  readonly attributes: (string | AttributeValue)[];
+  /**
+   * [key, value, key, value, …]; a key appears once (setAttribute replaces). A span made without
+   * any shares NO_ATTRIBUTES until its first (most module spans never have one).
+   */
+  attributes: readonly (string | AttributeValue)[];
   /**
    * Attributes shared by many spans and never changed (a module span's module and notification):
    * the same frozen list each time, which the OTLP encoder encodes once. Keys here are not repeated
@@ -106,14 +116,14 @@ export class SpanRecord implements ParentRef {
     name: string,
     kind: SpanKind,
     start: number,
-    attributes: (string | AttributeValue)[],
+    attributes: readonly (string | AttributeValue)[],
   ) {
     this.trace = trace;
-    let high = randomUint32();
-    let low = randomUint32();
+    let high = randomWord();
+    let low = randomWord();
     while (high === 0 && low === 0) {
-      high = randomUint32();
-      low = randomUint32();
+      high = randomWord();
+      low = randomWord();
     }
     this.idHigh = high;
     this.idLow = low;
@@ -151,7 +161,11 @@ export class SpanRecord implements ParentRef {
   }
 
   setAttribute(key: string, value: AttributeValue): void {
-    const a = this.attributes;
+    const a = this.attributes as (string | AttributeValue)[];
+    if (a === NO_ATTRIBUTES) {
+      this.attributes = [key, value];
+      return;
+    }
     for (let i = 0; i < a.length; i += 2) {
       if (a[i] === key) {
         a[i + 1] = value;
@@ -163,7 +177,17 @@ export class SpanRecord implements ParentRef {
 
   /** Add an attribute the span cannot have yet (set once, when the span ends): no search for it. */
   addAttribute(key: string, value: AttributeValue): void {
-    this.attributes.push(key, value);
+    if (this.attributes === NO_ATTRIBUTES) this.attributes = [key, value];
+    else (this.attributes as (string | AttributeValue)[]).push(key, value);
+  }
+
+  /** Cut string values to `limit` characters (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT). */
+  truncateValues(limit: number): void {
+    const a = this.attributes as (string | AttributeValue)[];
+    for (let i = 1; i < a.length; i += 2) {
+      const v = a[i];
+      if (typeof v === 'string' && v.length > limit) a[i] = v.slice(0, limit);
+    }
   }
 
   addEvent(name: string, attributes: (string | AttributeValue)[], time: number = performance.now()): void {
@@ -185,10 +209,10 @@ export class SpanRecord implements ParentRef {
 // Ids: random words from a pool refilled by the CSPRNG (W3C Trace Context §3.2.2.3 asks for random
 // ids; one randomFillSync per 2048 words). Ids are kept as numbers: the OTLP encoder writes their
 // bytes, and only an id that leaves the process is turned into hex.
-const POOL = new Uint32Array(2048);
+const POOL = new Int32Array(2048);
 let poolAt = POOL.length;
 
-function randomUint32(): number {
+function randomWord(): number {
   if (poolAt === POOL.length) {
     randomFillSync(POOL);
     poolAt = 0;
@@ -228,10 +252,10 @@ function hexOf(a: number, b: number, c: number, d: number, e: number, f: number,
 /** A new trace id (not all zero). */
 export function newTraceId(): TraceId {
   for (;;) {
-    const a = randomUint32();
-    const b = randomUint32();
-    const c = randomUint32();
-    const d = randomUint32();
+    const a = randomWord();
+    const b = randomWord();
+    const c = randomWord();
+    const d = randomWord();
     if ((a | b | c | d) !== 0) return new TraceId(a, b, c, d);
   }
 }

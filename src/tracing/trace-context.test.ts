@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTraceParent } from '@opentelemetry/core';
+import { spanIdHex } from './span-record.js';
 import { parseParent, parseTraceparent } from './trace-context.js';
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -59,7 +60,7 @@ describe('traceparent parsing', () => {
       }
       assert.ok(ours, JSON.stringify(value));
       assert.equal(ours.trace.hex, official.traceId, JSON.stringify(value));
-      assert.equal(ours.idHigh.toString(16).padStart(8, '0') + ours.idLow.toString(16).padStart(8, '0'), official.spanId);
+      assert.equal(spanIdHex(ours.idHigh, ours.idLow), official.spanId);
       assert.equal(ours.traceFlags, official.traceFlags);
     }
   });

@@ -68,7 +68,8 @@ export function parseTraceparent(value: string): { trace: TraceId; idHigh: numbe
   const f1 = HEX[value.charCodeAt(s + 54)] ?? -1;
   if (w0 < 0 || w1 < 0 || w2 < 0 || w3 < 0 || idHigh < 0 || idLow < 0 || f0 < 0 || f1 < 0) return undefined;
   if ((w0 | w1 | w2 | w3) === 0 || (idHigh | idLow) === 0) return undefined;
-  return { trace: new TraceId(w0, w1, w2, w3, value.slice(s + 3, s + 35)), idHigh, idLow, traceFlags: f0 * 16 + f1 };
+  // Words as the signed integers span-record.ts keeps.
+  return { trace: new TraceId(w0 | 0, w1 | 0, w2 | 0, w3 | 0, value.slice(s + 3, s + 35)), idHigh: idHigh | 0, idLow: idLow | 0, traceFlags: f0 * 16 + f1 };
 }
 
 /**

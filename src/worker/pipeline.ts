@@ -107,11 +107,31 @@ function handlerModules(chain: ModuleChain, h: HandlerMapping): HandlerModules {
 // Publishing the pipeline's events (src/diagnostics.ts). Callers test the channel's
 // hasSubscribers first, so with nobody listening a module call costs one property read and no
 // payload is built; these run only when someone listens.
+// Module and notification events are one object per channel, rewritten for each publication
+// (src/diagnostics.ts, NotificationEvent): subscribers copy what they keep. The key is cleared
+// after each call so that the object does not keep a finished request alive.
+const NO_KEY: object = Object.freeze({});
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+const moduleStartEvent: Mutable<ModuleEvent> = { key: NO_KEY, module: '', notification: '', at: 0 };
+const moduleEndEvent: Mutable<ModuleEvent> = { key: NO_KEY, module: '', notification: '', at: 0 };
+const notificationStartEvent: Mutable<NotificationEvent> = { key: NO_KEY, notification: '', at: 0 };
+const notificationEndEvent: Mutable<NotificationEvent> = { key: NO_KEY, notification: '', at: 0 };
 function publishModule(ch: TypedChannel<ModuleEvent>, ctx: WorkerContext, module: string, notification: Notification): void {
-  ch.publish({ key: ctx.root, module, notification, at: performance.now() });
+  const ev = ch === moduleStart ? moduleStartEvent : moduleEndEvent;
+  ev.key = ctx.root;
+  ev.module = module;
+  ev.notification = notification;
+  ev.at = performance.now();
+  ch.publish(ev);
+  ev.key = NO_KEY;
 }
 function publishNotification(ch: TypedChannel<NotificationEvent>, ctx: WorkerContext, notification: Notification): void {
-  ch.publish({ key: ctx.root, notification, at: performance.now() });
+  const ev = ch === notificationStart ? notificationStartEvent : notificationEndEvent;
+  ev.key = ctx.root;
+  ev.notification = notification;
+  ev.at = performance.now();
+  ch.publish(ev);
+  ev.key = NO_KEY;
 }
 
 /** resourceType File / Directory / Either needs the target on disk (IIS Web Core: 404.0). */
