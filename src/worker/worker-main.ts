@@ -199,6 +199,8 @@ class Worker implements WorkerInbound {
 
   /** OpenTelemetry's worker and module spans, when an OTLP endpoint is set (src/tracing/). */
   readonly #tracing: PipelineTracingHandle | undefined;
+  /** Settles when the configuration being installed is in place; undefined when none is. */
+  #installing: Promise<void> | undefined;
 
   constructor(poolName: string | undefined, tracing: PipelineTracingHandle | undefined) {
     this.#poolName = poolName ?? '';
@@ -313,50 +315,62 @@ class Worker implements WorkerInbound {
       }
       return;
     }
-    this.#generation = msg.generation;
-    const registry = this.#registry ?? new ModuleRegistry((m) => this.#log('warn', m), this.#services);
-    if (this.#registry === undefined) {
-      for (const def of BUILTIN_MODULES) {
-        // CustomErrorModule needs the system drive to find error files under C:\ paths.
-        registry.register(def.name === 'CustomErrorModule' ? createCustomErrorModule({ systemDrive: msg.systemDrive }) : def);
+    // Requests that arrive while this generation is being installed (global modules load
+    // asynchronously) wait for it: a request the main process sent after the change runs under it.
+    let installed!: () => void;
+    const installing = new Promise<void>((resolve) => (installed = resolve));
+    this.#installing = installing;
+    let pipeline: Pipeline;
+    let configSystem: ConfigSystem;
+    try {
+      this.#generation = msg.generation;
+      const registry = this.#registry ?? new ModuleRegistry((m) => this.#log('warn', m), this.#services);
+      if (this.#registry === undefined) {
+        for (const def of BUILTIN_MODULES) {
+          // CustomErrorModule needs the system drive to find error files under C:\ paths.
+          registry.register(def.name === 'CustomErrorModule' ? createCustomErrorModule({ systemDrive: msg.systemDrive }) : def);
+        }
+        this.#registry = registry;
       }
-      this.#registry = registry;
+      await registry.loadGlobalModules(appHost.section('system.webServer/globalModules'));
+      const pool = appHost.applicationPools.find((p) => poolKey(p.name) === poolKey(this.#poolName));
+      configSystem = new ConfigSystem(appHost, {
+        systemDrive: msg.systemDrive,
+        variables: msg.variables,
+        onUnsupported: (u) => {
+          if (u.position.file === appHost.file) return; // the main process reports applicationHost.config
+          const key = `${u.position.file}\0${u.section}`;
+          if (this.#reported.has(key)) return;
+          this.#reported.add(key);
+          this.#log('info', `${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
+        },
+        // Settings read but not enforced (config-warnings.ts), once per worker for each web.config.
+        onWarning: (w) => {
+          const key = warningKey(w);
+          if (this.#reported.has(key)) return;
+          this.#reported.add(key);
+          this.#log(w.kind === 'feature' ? 'info' : 'warn', describeWarning(w));
+        },
+        onPathTooLong: (folder) => this.#pathTooLong(folder),
+      });
+      this.#statCache.clear();
+      pipeline = new Pipeline({
+        poolName: this.#poolName,
+        pool: {
+          managedRuntimeVersion: pool?.element.str('managedRuntimeVersion') ?? '',
+          managedPipelineMode: pool?.element.enumName('managedPipelineMode') ?? 'Integrated',
+        },
+        registry,
+        config: configSystem,
+        statCache: this.#statCache,
+        log: this.#log,
+      });
+      this.#pipeline = pipeline;
+      this.#tracer.configure(appHost);
+    } finally {
+      if (this.#installing === installing) this.#installing = undefined;
+      installed();
     }
-    await registry.loadGlobalModules(appHost.section('system.webServer/globalModules'));
-    const pool = appHost.applicationPools.find((p) => poolKey(p.name) === poolKey(this.#poolName));
-    const configSystem = new ConfigSystem(appHost, {
-      systemDrive: msg.systemDrive,
-      variables: msg.variables,
-      onUnsupported: (u) => {
-        if (u.position.file === appHost.file) return; // the main process reports applicationHost.config
-        const key = `${u.position.file}\0${u.section}`;
-        if (this.#reported.has(key)) return;
-        this.#reported.add(key);
-        this.#log('info', `${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
-      },
-      // Settings read but not enforced (config-warnings.ts), once per worker for each web.config.
-      onWarning: (w) => {
-        const key = warningKey(w);
-        if (this.#reported.has(key)) return;
-        this.#reported.add(key);
-        this.#log(w.kind === 'feature' ? 'info' : 'warn', describeWarning(w));
-      },
-      onPathTooLong: (folder) => this.#pathTooLong(folder),
-    });
-    this.#statCache.clear();
-    const pipeline = new Pipeline({
-      poolName: this.#poolName,
-      pool: {
-        managedRuntimeVersion: pool?.element.str('managedRuntimeVersion') ?? '',
-        managedPipelineMode: pool?.element.enumName('managedPipelineMode') ?? 'Integrated',
-      },
-      registry,
-      config: configSystem,
-      statCache: this.#statCache,
-      log: this.#log,
-    });
-    this.#pipeline = pipeline;
-    this.#tracer.configure(appHost);
     if (!first) return;
     // Warm the pool's preloadEnabled applications before WAS routes traffic here.
     await runApplicationInitialization(this.#poolName, appHost, configSystem, pipeline, this.#log).catch((err: unknown) =>
@@ -366,8 +380,7 @@ class Worker implements WorkerInbound {
   }
 
   requestHead(stream: number, head: RequestHeadMessage): void {
-    const pipeline = this.#pipeline;
-    if (pipeline === undefined) {
+    if (this.#pipeline === undefined && this.#installing === undefined) {
       this.#log('error', 'request received before configuration');
       return;
     }
@@ -375,6 +388,19 @@ class Worker implements WorkerInbound {
     // arrive as body frames on the same stream.
     const st = new Stream(this, this.#channel, stream, head.contentLength !== 0 || isUpgradeRequest(head.rawHeaders));
     this.#streams.set(stream, st);
+    if (this.#installing !== undefined) {
+      void this.#installing.then(() => this.#run(head, st));
+      return;
+    }
+    this.#run(head, st);
+  }
+
+  #run(head: RequestHeadMessage, st: Stream): void {
+    const pipeline = this.#pipeline;
+    if (pipeline === undefined) {
+      this.#log('error', 'request received before configuration');
+      return;
+    }
     pipeline.run(head, st, st.requestBody).catch(this.#pipelineFailed);
   }
 
