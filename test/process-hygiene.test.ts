@@ -214,9 +214,11 @@ test('log files are 0640 in 0750 folders, owned by root and wharf-logs as root: 
   const group = isRoot ? Number(spawnSync('getent', ['group', 'wharf-logs'], { encoding: 'utf8' }).stdout.split(':')[2]) : process.getgid!();
   assert.ok(Number.isInteger(group), 'the wharf-logs group exists');
   for (const [dir, name] of folders) {
+    // Log lines are buffered and flushed shortly after: wait for the file and its first line.
     const file = await eventually(() => {
       try {
-        return readdirSync(dir).find((n) => name.test(n));
+        const found = readdirSync(dir).find((n) => name.test(n));
+        return found !== undefined && statSync(join(dir, found)).size > 0 ? found : undefined;
       } catch {
         return undefined;
       }
