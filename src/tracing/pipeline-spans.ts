@@ -236,10 +236,7 @@ export class PipelineSpans {
       : [ATTR_HTTP_REQUEST_METHOD, s.method, ATTR_URL_PATH, s.path, WHARF_ATTRIBUTES.siteId, s.siteId, WHARF_ATTRIBUTES.workerPid, this.#pid,
          ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status, WHARF_ATTRIBUTES.subStatus, ev.subStatus, WHARF_ATTRIBUTES.bytesSent, ev.bytesSent,
          WORKER_ATTRIBUTES.handler, s.handler];
-    // Any the sampler gave the span when it started (recorder.ts) stay.
-    const prior = span.attributes;
-    span.attributes = attributes;
-    for (let i = 0; i < prior.length; i += 2) attributes.push(prior[i]!, prior[i + 1]!);
+    span.setAttributes(attributes);
     if (ev.status >= 500) {
       span.addAttribute(ATTR_ERROR_TYPE, String(ev.status));
       span.setStatus(SpanStatusCode.ERROR);

@@ -189,10 +189,7 @@ export class RequestSpans {
     if (s.pid !== 0) a.push(WHARF_ATTRIBUTES.workerPid, s.pid);
     if (s.cacheHit) a.push(WHARF_ATTRIBUTES.cache, 'hit');
     if (ev.status > 0) a.push(ATTR_HTTP_RESPONSE_STATUS_CODE, ev.status, WHARF_ATTRIBUTES.subStatus, ev.subStatus, WHARF_ATTRIBUTES.win32Status, ev.win32Status);
-    // Any the sampler gave the span when it started (recorder.ts) stay.
-    const prior = span.attributes;
-    span.attributes = a;
-    for (let i = 0; i < prior.length; i += 2) a.push(prior[i]!, prior[i + 1]!);
+    span.setAttributes(a);
     if (ev.aborted) {
       // No complete response reached the client (reset, timer, dropped by HTTP.sys's rules).
       span.addAttribute(ATTR_ERROR_TYPE, 'aborted');

@@ -181,6 +181,16 @@ export class SpanRecord implements ParentRef {
     else (this.attributes as (string | AttributeValue)[]).push(key, value);
   }
 
+  /**
+   * Give the span its attributes in one list, written when it ends (a list grown as they arrive is
+   * copied each time it grows); any it had already (a sampler's, recorder.ts) are kept after them.
+   */
+  setAttributes(list: (string | AttributeValue)[]): void {
+    const prior = this.attributes;
+    this.attributes = list;
+    for (let i = 0; i < prior.length; i += 2) list.push(prior[i]!, prior[i + 1]!);
+  }
+
   /** Cut string values to `limit` characters (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT). */
   truncateValues(limit: number): void {
     const a = this.attributes as (string | AttributeValue)[];
