@@ -338,8 +338,9 @@ export class WharfServer implements AdminTarget {
     // What a newcomer would otherwise only learn from a stream of 404s or a silent port.
     for (const site of config.sites) {
       for (const b of site.bindings) {
-        if (b.protocol.toLowerCase() !== 'http') {
-          this.#log.warn(`site "${site.name}": ${b.protocol} binding ${b.bindingInformation} is not served (Wharf serves http bindings only for now)`);
+        const protocol = b.protocol.toLowerCase();
+        if (protocol !== 'http' && protocol !== 'https') {
+          this.#log.warn(`site "${site.name}": ${b.protocol} binding ${b.bindingInformation} is not served (Wharf serves http and https bindings)`);
         }
       }
       for (const app of site.applications) {

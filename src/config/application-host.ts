@@ -117,10 +117,11 @@ function invalidValue(message: string, position: SourcePosition | undefined): Co
  * means all addresses; an IPv6 address is bracketed ('[::1]:80:'); an empty host matches any Host
  * header. Non-HTTP protocols (net.tcp '808:*', …) have their own formats and are kept as written.
  */
-export function parseBindingInformation(protocol: string, info: string, position: SourcePosition | undefined): BindingConfig {
+export function parseBindingInformation(protocol: string, info: string, position: SourcePosition | undefined, sslFlags = 0): BindingConfig {
   const web = protocol.toLowerCase() === 'http' || protocol.toLowerCase() === 'https';
+  if (protocol.toLowerCase() !== 'https') sslFlags = 0;
   const bad = (): BindingConfig => {
-    if (!web) return { protocol, bindingInformation: info, ip: '', port: 0, host: '' };
+    if (!web) return { protocol, bindingInformation: info, ip: '', port: 0, host: '', sslFlags };
     throw invalidValue(
       `Invalid value '${info}' for attribute 'bindingInformation' of element 'binding': expected IP:port:host (for example *:80: or [::1]:8080:example.com)`,
       position,
@@ -145,7 +146,7 @@ export function parseBindingInformation(protocol: string, info: string, position
   const host = rest.slice(colon + 1).trim().toLowerCase();
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) return bad();
-  return { protocol, bindingInformation: info, ip: ip === '' ? '*' : ip, port, host };
+  return { protocol, bindingInformation: info, ip: ip === '' ? '*' : ip, port, host, sslFlags };
 }
 
 function serverContributions(blocks: readonly LocationBlock[], path: string): Contribution[] {
@@ -193,7 +194,7 @@ function buildSite(site: MergedElement, poolNames: ReadonlySet<string>, mapOptio
   const name = site.str('name');
   const id = site.num('id');
   const bindings = site.child('bindings').items.map((b) =>
-    parseBindingInformation(b.str('protocol'), b.str('bindingInformation'), b.attributeSource('bindingInformation') ?? b.source),
+    parseBindingInformation(b.str('protocol'), b.str('bindingInformation'), b.attributeSource('bindingInformation') ?? b.source, b.num('sslFlags')),
   );
   const applications: ApplicationConfig[] = [];
   for (const app of site.items) {
@@ -228,12 +229,20 @@ function buildSite(site: MergedElement, poolNames: ReadonlySet<string>, mapOptio
   }
   const logFile = site.child('logFile');
   const tracing = site.child('traceFailedRequestsLogging');
+  const hsts = site.child('hsts');
   return {
     id,
     name,
     serverAutoStart: site.bool('serverAutoStart'),
     bindings,
     applications,
+    hsts: {
+      enabled: hsts.bool('enabled'),
+      maxAge: hsts.num('max-age'),
+      includeSubDomains: hsts.bool('includeSubDomains'),
+      preload: hsts.bool('preload'),
+      redirectHttpToHttps: hsts.bool('redirectHttpToHttps'),
+    },
     limits: site.child('limits'),
     logFile,
     logFileDirectory: mapExpandedPath(logFile.str('directory'), mapOptions, logFile.attributeSource('directory')),

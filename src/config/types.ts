@@ -41,6 +41,21 @@ export interface BindingConfig {
   readonly port: number;
   /** Lower-case host name; '' matches any host. May start with '*.' (IIS 10 wildcard host). */
   readonly host: string;
+  /**
+   * https bindings: HTTP.sys's flags (SSL_FLAGS_*): 1 SNI (the certificate comes from the
+   * `hostnameport` entry of the SSL table), 2 Central Certificate Store, 4 no HTTP/2, 8 no OCSP
+   * stapling, 16 no QUIC, 32 no TLS 1.3, 64 no legacy TLS. 0 for other protocols.
+   */
+  readonly sslFlags: number;
+}
+
+/** The site's HTTP Strict Transport Security (`<hsts>`, IIS 10 1709+). */
+export interface HstsConfig {
+  readonly enabled: boolean;
+  readonly maxAge: number;
+  readonly includeSubDomains: boolean;
+  readonly preload: boolean;
+  readonly redirectHttpToHttps: boolean;
 }
 
 export interface VirtualDirectoryConfig {
@@ -66,6 +81,7 @@ export interface SiteConfig {
   readonly serverAutoStart: boolean;
   readonly bindings: readonly BindingConfig[];
   readonly applications: readonly ApplicationConfig[];
+  readonly hsts: HstsConfig;
   /** siteDefaults merged with the site's own <limits>. */
   readonly limits: ConfigElement;
   /** siteDefaults/logFile merged with the site's own <logFile>; directory already mapped. */

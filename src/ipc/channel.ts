@@ -342,7 +342,7 @@ export class ListenerChannel extends Channel {
     const path = isAscii(h.path) ? h.path : toLatin1Bytes(h.path);
     let s =
       h.method + SEP + h.rawUrl + SEP + path + SEP + h.query + SEP + h.protocol + SEP + h.siteId + SEP +
-      h.remoteAddress + SEP + h.remotePort + SEP + h.localAddress + SEP + h.localPort + SEP + h.contentLength + SEP + (h.traceparent ?? '');
+      h.remoteAddress + SEP + h.remotePort + SEP + h.localAddress + SEP + h.localPort + SEP + h.contentLength + SEP + (h.traceparent ?? '') + SEP + (h.tls ?? '');
     const hs = h.rawHeaders;
     for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
     this.frame(MessageType.RequestHead, stream, s);
@@ -549,8 +549,9 @@ export class WorkerChannel extends Channel {
           localAddress: f[8]!,
           localPort: Number(f[9]),
           contentLength: Number(f[10]),
-          rawHeaders: f.slice(12),
+          rawHeaders: f.slice(13),
           traceparent: f[11]!,
+          tls: f[12]!,
         });
         return;
       }

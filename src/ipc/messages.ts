@@ -102,6 +102,59 @@ export interface RequestHeadMessage {
    * to the application in place of the client's, so the app's own spans join the listener's trace.
    */
   readonly traceparent?: string;
+  /**
+   * The connection's TLS facts, encoded once per connection by encodeTlsInfo; '' or absent on
+   * plain http. The worker decodes it only when a module asks (server variables, hosted apps).
+   */
+  readonly tls?: string;
+}
+
+/** What a worker learns of an https request's connection (HTTPS_*, CERT_* server variables). */
+export interface TlsInfoMessage {
+  /** 'TLSv1.3', 'TLSv1.2'. */
+  readonly protocol: string;
+  /** The negotiated suite's standard name ('TLS_AES_128_GCM_SHA256'). */
+  readonly cipher: string;
+  /** Bits of the cipher's key (HTTPS_KEYSIZE). */
+  readonly keySize: number;
+  /** Bits of the server certificate's key (HTTPS_SECRETKEYSIZE). */
+  readonly secretKeySize: number;
+  /** The server certificate's subject and issuer, as X509Certificate prints them (one RDN a line). */
+  readonly serverSubject: string;
+  readonly serverIssuer: string;
+  /** The SNI name the client sent ('' none). */
+  readonly serverName: string;
+  /** 'h2', 'http/1.1' or '' (no ALPN). */
+  readonly alpn: string;
+  /** The client's certificate, DER as base64; '' when it sent none. */
+  readonly clientCert: string;
+  /** Why the client certificate did not verify ('CERT_HAS_EXPIRED' …); '' when it did or there is none. */
+  readonly clientCertError: string;
+}
+
+const TLS_SEP = '\x01';
+
+export function encodeTlsInfo(t: TlsInfoMessage): string {
+  return [t.protocol, t.cipher, t.keySize, t.secretKeySize, t.serverSubject, t.serverIssuer, t.serverName, t.alpn, t.clientCert, t.clientCertError].join(TLS_SEP);
+}
+
+/** undefined for '' (plain http) or a malformed value. */
+export function decodeTlsInfo(s: string | undefined): TlsInfoMessage | undefined {
+  if (s === undefined || s === '') return undefined;
+  const f = s.split(TLS_SEP);
+  if (f.length !== 10) return undefined;
+  return {
+    protocol: f[0]!,
+    cipher: f[1]!,
+    keySize: Number(f[2]) || 0,
+    secretKeySize: Number(f[3]) || 0,
+    serverSubject: f[4]!,
+    serverIssuer: f[5]!,
+    serverName: f[6]!,
+    alpn: f[7]!,
+    clientCert: f[8]!,
+    clientCertError: f[9]!,
+  };
 }
 
 export interface ResponseHeadMessage {

@@ -26,6 +26,8 @@ import { RoutingTable, normalizeAddress } from './routing.js';
 import { BandwidthThrottle } from './bandwidth-throttle.js';
 import type { ServerQos, SiteQos } from './qos-limits.js';
 import { WheelTimer, type TimerOwner, type TimerWheel } from './timer-wheel.js';
+import type { SecureConnection } from './tls-termination.js';
+import { tlsInfoOf } from './tls-info.js';
 
 /** What a connection needs from the listener. */
 export interface ConnectionHost {
@@ -77,6 +79,9 @@ type ConnectionTimer = 'Timer_ConnectionIdle' | 'Timer_HeaderWait' | 'Timer_Enti
 
 export class Connection implements ParserSink, TimerOwner {
   readonly socket: Socket;
+  /** The TLS session of an https connection (undefined on plain http). */
+  readonly tls: SecureConnection | undefined;
+  #tlsInfo: string | undefined;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -117,13 +122,16 @@ export class Connection implements ParserSink, TimerOwner {
   /** Reading stopped for good; the socket is reset when this fires (see LINGER_MS). */
   #lingerTimer: NodeJS.Timeout | undefined = undefined;
 
-  constructor(socket: Socket, host: ConnectionHost) {
+  constructor(socket: Socket, host: ConnectionHost, tls?: SecureConnection) {
     this.socket = socket;
+    this.tls = tls;
     this.#host = host;
-    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
-    this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = normalizeAddress(socket.localAddress ?? '');
-    this.localPort = socket.localPort ?? 0;
+    // A TLS socket's addresses are its TCP socket's.
+    const tcp = tls?.raw ?? socket;
+    this.remoteAddress = normalizeAddress(tcp.remoteAddress ?? '');
+    this.remotePort = tcp.remotePort ?? 0;
+    this.localAddress = normalizeAddress(tcp.localAddress ?? '');
+    this.localPort = tcp.localPort ?? 0;
     this.#parser = new RequestParser(host.parserLimits, this);
     this.#timer = new WheelTimer(this);
     this.#lastIo = host.timers.now();
@@ -172,6 +180,29 @@ export class Connection implements ParserSink, TimerOwner {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  get secure(): boolean {
+    return this.tls !== undefined;
+  }
+
+  /** The connection's TLS facts for the worker, encoded once ('' on plain http). */
+  get tlsInfo(): string {
+    if (this.tls === undefined) return '';
+    return (this.#tlsInfo ??= tlsInfoOf(this.tls));
+  }
+
+  /**
+   * Reset the connection (RST): a stalled transfer, a load balancer that should see a dead
+   * server. A TLS socket is reset through its TCP socket.
+   */
+  reset(): void {
+    try {
+      (this.tls?.raw ?? this.socket).resetAndDestroy();
+    } catch {
+      this.socket.destroy();
+    }
+    this.socket.destroy();
   }
 
   /**
@@ -836,7 +867,7 @@ export class Connection implements ParserSink, TimerOwner {
     this.#closing = true;
     // An idle keep-alive connection is closed; a stalled transfer is reset.
     if (reason === 'Timer_ConnectionIdle') this.socket.destroy();
-    else this.socket.resetAndDestroy();
+    else this.reset();
   }
 
   #onClose(): void {

@@ -29,6 +29,7 @@ import { RoutingTable, type Endpoint } from './routing.js';
 import { SiteLogs } from './logging/site-logs.js';
 import { FailedRequestLogs, type TraceFileInfo } from './logging/failed-request-logs.js';
 import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
+import { NO_CERTIFICATES, TlsTermination, type CertificateMaterial, type CertificateProvider, type SecureConnection } from './tls-termination.js';
 
 export interface ListenerLogger {
   info(message: string): void;
@@ -43,7 +44,12 @@ export interface ListenerOptions {
   /** The activation service: where workers come from (demand, periodicRestart requests, lost channels). */
   readonly supply: WorkerSupply;
   readonly parserLimits?: ParserLimits;
+  /** Certificates for https bindings (the store, the SSL table, the Central Certificate Store). */
+  readonly certificates?: CertificateProvider;
 }
+
+/** ALPN protocols offered on https bindings, preferred first. */
+const ALPN: readonly string[] = ['http/1.1'];
 
 /** caching maxCacheSize="0" (IIS: "the system decides"): Wharf keeps up to 64 MiB of responses. */
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -71,7 +77,8 @@ function cacheKeyOf(ex: Exchange): string | undefined {
     const lower = n.toLowerCase();
     if (lower === 'authorization' || lower === 'range' || lower === 'if-range' || lower === 'translate' || lower === 'if-match' || lower === 'if-unmodified-since') return undefined;
   }
-  return ex.site!.id + ' ' + (ex.head.host ?? '').toLowerCase() + ' ' + ex.path + (ex.query === '' ? '' : '?' + ex.query);
+  // https and http answers are kept apart (an absolute Location, HSTS, a page that says which).
+  return (ex.conn.secure ? 's' : '') + ex.site!.id + ' ' + (ex.head.host ?? '').toLowerCase() + ' ' + ex.path + (ex.query === '' ? '' : '?' + ex.query);
 }
 
 /** If-None-Match (weak comparison) or, without it, If-Modified-Since against the cached validators. */
@@ -137,6 +144,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   readonly #workers = new Set<WorkerEndpoint>();
   /** The pools' settings of the applied generation (WAS's, parsed once: pool-settings.ts). */
   #poolSettings: readonly PoolSettings[] = [];
+  /** TLS for https bindings: certificate choice, handshakes. */
+  readonly #tls: TlsTermination;
 
   constructor(options: ListenerOptions) {
     this.#o = options;
@@ -149,6 +158,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       onError: (err) => options.logger.warn(`${err.code}: ${err.message}`),
     });
     this.parserLimits = options.parserLimits ?? DEFAULT_PARSER_LIMITS;
+    this.#tls = new TlsTermination({ provider: options.certificates ?? NO_CERTIFICATES, timers: this.timers, warn: (m) => options.logger.warn(m) });
     this.routing = new RoutingTable({ sites: [], applicationPools: [] } as unknown as AppHostConfig);
     this.#httpErr = new HttpErrLog({
       directory: options.httpErrDirectory,
@@ -211,6 +221,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#appPools = new WeakMap();
     this.#config = message;
     this.#appHost = config;
+    for (const u of routing.unserved) this.#o.logger.warn(`site "${u.site.name}": ${u.binding.protocol} binding ${u.binding.bindingInformation} is not served: ${u.reason}`);
+    this.#reportCertificates(config);
     // Pools: new ones get queues, changed queueLength applies, removed ones stop and drain.
     // The pools' settings are WAS's, parsed once per generation (pool-settings.ts).
     const poolKeys = new Set<PoolKey>();
@@ -306,8 +318,47 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       socket.destroy();
       return;
     }
+    // Whether a port speaks TLS is the routing table's answer now: a binding moved from http to
+    // https on the same port applies to the next connection without reopening the socket.
+    if (this.routing.isSecurePort(socket.localPort ?? 0)) {
+      socket.setNoDelay(true);
+      this.#tls.accept(socket, this.routing, ALPN, this.#secured);
+      return;
+    }
     const conn = new Connection(socket, this);
     this.#connections.add(conn);
+  }
+
+  readonly #secured = (c: SecureConnection): void => {
+    if (this.draining) {
+      c.socket.destroy();
+      return;
+    }
+    const conn = new Connection(c.socket, this, c);
+    this.#connections.add(conn);
+  };
+
+  /** The certificates changed (store, SSL table, CCS files): new handshakes use the new ones. */
+  certificatesChanged(): void {
+    this.#tls.invalidate();
+    if (this.#appHost !== undefined) this.#reportCertificates(this.#appHost);
+  }
+
+  /** The certificate a port serves when no SSL table entry names one (the embedded default's development certificate). */
+  setFallbackCertificates(byPort: ReadonlyMap<number, CertificateMaterial>): void {
+    this.#tls.fallback = byPort;
+  }
+
+  set certificates(p: CertificateProvider) {
+    this.#tls.provider = p;
+  }
+
+  /** One line per https binding that cannot present a certificate, and per binding not served. */
+  #reportCertificates(config: AppHostConfig): void {
+    const bindings: Array<{ site: string; binding: AppHostConfig['sites'][number]['bindings'][number] }> = [];
+    for (const r of this.routing.sites) for (const b of r.site.bindings) bindings.push({ site: r.site.name, binding: b });
+    for (const line of this.#tls.problems(this.routing, bindings)) this.#o.logger.warn(line);
+    void config;
   }
 
   // ---- workers ---------------------------------------------------------------------------------
@@ -587,7 +638,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#httpErrFor(ex.conn, reason, undefined, ex, ex.head);
     if (reset) {
       // loadBalancerCapabilities TcpLevel: a load balancer in front sees a dead server at once.
-      ex.conn.socket.resetAndDestroy();
+      ex.conn.reset();
       return;
     }
     ex.conn.respondLocally(ex, page, reason);

@@ -11,6 +11,15 @@ import { isUnderUrlPath } from '../http/url-path.js';
 export interface Endpoint {
   readonly address: string;
   readonly port: number;
+  /** TLS is spoken on this socket (its bindings are https). */
+  readonly secure: boolean;
+}
+
+/** A binding that cannot be served, and why (logged by the listener, reported by `wharf check`). */
+export interface UnservedBinding {
+  readonly site: SiteConfig;
+  readonly binding: BindingConfig;
+  readonly reason: string;
 }
 
 export interface SiteRoute {
@@ -36,9 +45,14 @@ export class RoutingTable {
   /** Per port whose bindings share one IP: Host header value → site (null = none). */
   readonly #hostCache = new Map<number, Map<string, SiteRoute | null>>();
   readonly sites: readonly SiteRoute[];
+  /** Bindings Wharf does not listen for (http and https on one port). */
+  readonly unserved: readonly UnservedBinding[];
 
   constructor(config: AppHostConfig, options: { startedSites?: ReadonlySet<number> } = {}) {
     const sites: SiteRoute[] = [];
+    const unserved: UnservedBinding[] = [];
+    /** port → protocol ('http' | 'https') of the first binding seen on it. */
+    const portProtocol = new Map<number, string>();
     for (const site of config.sites) {
       if (options.startedSites ? !options.startedSites.has(site.id) : !site.serverAutoStart) continue;
       const route: SiteRoute = {
@@ -47,13 +61,23 @@ export class RoutingTable {
       };
       sites.push(route);
       for (const binding of site.bindings) {
-        if (binding.protocol.toLowerCase() !== 'http') continue;
+        const protocol = binding.protocol.toLowerCase();
+        if (protocol !== 'http' && protocol !== 'https') continue;
+        // One socket per port speaks one protocol: HTTP.sys refuses the same too (a port is
+        // registered for http or https URLs, not both).
+        const first = portProtocol.get(binding.port);
+        if (first === undefined) portProtocol.set(binding.port, protocol);
+        else if (first !== protocol) {
+          unserved.push({ site, binding, reason: `port ${binding.port} already carries ${first} bindings; one port cannot serve both http and https` });
+          continue;
+        }
         let list = this.#byPort.get(binding.port);
         if (list === undefined) this.#byPort.set(binding.port, (list = []));
         list.push({ binding, route });
       }
     }
     this.sites = sites;
+    this.unserved = unserved;
     for (const [port, list] of this.#byPort) {
       // One IP for every binding on the port (all '*', or all one address, whose socket only
       // ever sees that local address): the answer depends on the Host header alone.
@@ -63,14 +87,15 @@ export class RoutingTable {
     for (const [port, list] of this.#byPort) {
       // Linux will not let a specific address and the wildcard listen on one port together, so a
       // port with any wildcard binding gets one wildcard socket and routes by local address.
+      const secure = portProtocol.get(port) === 'https';
       if (list.some((b) => b.binding.ip === '*')) {
-        endpoints.push({ address: '::', port });
+        endpoints.push({ address: '::', port, secure });
       } else {
         const seen = new Set<string>();
         for (const b of list) {
           if (seen.has(b.binding.ip)) continue;
           seen.add(b.binding.ip);
-          endpoints.push({ address: b.binding.ip, port });
+          endpoints.push({ address: b.binding.ip, port, secure });
         }
       }
     }
@@ -98,8 +123,27 @@ export class RoutingTable {
     return this.#match(list, localAddress, hostHeader);
   }
 
+  /**
+   * The binding a TLS connection to localAddress:localPort for this SNI name belongs to (the
+   * same precedence as a request's Host): its sslFlags say where the certificate comes from.
+   */
+  binding(localAddress: string, localPort: number, serverName: string | undefined): BindingConfig | undefined {
+    const list = this.#byPort.get(localPort);
+    if (list === undefined) return undefined;
+    return this.#best(list, localAddress, serverName === undefined ? '' : normalizeHost(serverName))?.binding;
+  }
+
+  /** Whether any https binding is on this port (a TLS socket). */
+  isSecurePort(port: number): boolean {
+    const list = this.#byPort.get(port);
+    return list !== undefined && list.length !== 0 && list[0]!.binding.protocol.toLowerCase() === 'https';
+  }
+
   #match(list: readonly BindingRoute[], localAddress: string, hostHeader: string | undefined): SiteRoute | undefined {
-    const host = hostHeader === undefined ? '' : normalizeHost(hostHeader);
+    return this.#best(list, localAddress, hostHeader === undefined ? '' : normalizeHost(hostHeader))?.route;
+  }
+
+  #best(list: readonly BindingRoute[], localAddress: string, host: string): BindingRoute | undefined {
     const local = normalizeAddress(localAddress);
     // Rank: exact host (IP-specific, then wildcard IP), wildcard host (*.example.com),
     // IP-specific without host, wildcard without host.
@@ -120,7 +164,7 @@ export class RoutingTable {
         best = br;
       }
     }
-    return best?.route;
+    return best;
   }
 
   /** The application of a site that serves `path` (the root application always matches). */

@@ -107,6 +107,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
       contentLength: ex.requestContentLength,
       rawHeaders: h.rawHeaders,
       traceparent,
+      tls: conn.tlsInfo,
     });
     conn.dispatched(ex);
   }
