@@ -28,6 +28,7 @@ import type { ServerQos, SiteQos } from './qos-limits.js';
 import { WheelTimer, type TimerOwner, type TimerWheel } from './timer-wheel.js';
 import type { SecureConnection } from './tls-termination.js';
 import { tlsInfoOf } from './tls-info.js';
+import { hstsHeaderLine, httpsRedirectLocation } from './hsts.js';
 
 /** What a connection needs from the listener. */
 export interface ConnectionHost {
@@ -261,6 +262,13 @@ export class Connection implements ParserSink, TimerOwner {
     this.exchanges.push(ex);
     if (requestStart.hasSubscribers) this.#publishStart(ex);
     this.#receiving = ex;
+    if (this.tls === undefined && route.site.hsts.redirectHttpToHttps) {
+      const location = httpsRedirectLocation(route.site, head.host, head.target);
+      if (location !== undefined) {
+        this.#respondRedirect(ex, location);
+        return;
+      }
+    }
     if (this.exchanges.length >= MAX_PIPELINE && !this.#pipelineFull) {
       this.#pipelineFull = true;
       this.#pauseReading();
@@ -391,6 +399,8 @@ export class Connection implements ParserSink, TimerOwner {
         server: this.#host.serverHeader,
         isHead: ex.isHead,
         http10,
+        extra: this.tls === undefined ? undefined : hstsHeaderLine(ex.site),
+        extraName: 'strict-transport-security',
       });
     } catch {
       // The application produced an invalid head (e.g. CR/LF in a value): never forward it.
@@ -804,6 +814,29 @@ export class Connection implements ParserSink, TimerOwner {
     ex.keepAlive = keepAlive;
     ex.status = HTTP_SYS_ERROR_PAGES[page].status;
     this.enqueue(ex, httpSysErrorResponse({ page, keepAlive, isHead: ex.isHead, http10: ex.head.versionMinor === 0 }));
+    ex.to('ended');
+    this.#advance();
+  }
+
+  /** HSTS's redirectHttpToHttps: a 301 to the https URL, answered here. */
+  #respondRedirect(ex: Exchange, location: string): void {
+    ex.to('responding');
+    ex.answeredBy = 'listener';
+    ex.owner = undefined;
+    ex.status = 301;
+    const http10 = ex.head.versionMinor === 0;
+    const body = Buffer.from(`<head><title>Document Moved</title></head>\n<body><h1>Object Moved</h1>This document may be found <a HREF="${location.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')}">here</a></body>`, 'utf8');
+    const head = serializeResponseHead(301, 'Moved Permanently', ['Location', location, 'Content-Type', 'text/html; charset=UTF-8'], {
+      keepAlive: ex.keepAlive,
+      chunked: false,
+      contentLength: body.length,
+      date: cachedDateHeader(),
+      server: this.#host.serverHeader,
+      isHead: ex.isHead,
+      http10,
+    });
+    this.enqueue(ex, head);
+    if (!ex.isHead) this.enqueue(ex, body);
     ex.to('ended');
     this.#advance();
   }

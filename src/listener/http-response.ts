@@ -112,6 +112,10 @@ export interface ResponseHeadOptions {
    * `Connection: keep-alive` (RFC 9112 §9.3), and chunked framing is not available (§6.1).
    */
   readonly http10?: boolean;
+  /** A whole header line ('Name: value\r\n') the listener adds (HSTS), unless `headers` has that field. */
+  readonly extra?: string;
+  /** The extra line's field name, lower case, for that check. */
+  readonly extraName?: string;
 }
 
 // RFC 9110 §5.1 token and §5.5 field-value (HTAB, SP, VCHAR, obs-text). Chars above 0xFF are
@@ -169,6 +173,8 @@ export function serializeResponseHead(
   let head = 'HTTP/1.1 ' + statusCode + ' ' + reason + '\r\n';
   let hasDate = false;
   let hasServer = false;
+  let extra = options.extra;
+  const extraName = options.extraName;
   if ((headers.length & 1) !== 0) throw protocolError('Response headers are not name/value pairs.');
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
@@ -195,6 +201,7 @@ export function serializeResponseHead(
         if (equalsIgnoreCase(name, 'transfer-encoding')) continue;
         break;
     }
+    if (extra !== undefined && name.length === extraName!.length && equalsIgnoreCase(name, extraName!)) extra = undefined;
     if (!TOKEN_RE.test(name)) throw protocolError(`Response header name ${JSON.stringify(name)} is not a token.`);
     if (INVALID_VALUE_RE.test(value)) throw protocolError(`Response header ${name} has a control character in its value.`);
     head += name + ': ' + value + '\r\n';
@@ -207,6 +214,7 @@ export function serializeResponseHead(
   }
 
   if (!hasDate) head += 'Date: ' + options.date + '\r\n';
+  if (extra !== undefined) head += extra;
   if (!hasServer && options.server !== null) {
     if (INVALID_VALUE_RE.test(options.server)) throw protocolError('The Server value has a control character.');
     head += 'Server: ' + options.server + '\r\n';

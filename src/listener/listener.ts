@@ -731,6 +731,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       clientIp: conn.remoteAddress,
       clientPort: conn.remotePort,
       protocolVersion: ex.protocol,
+      secure: conn.secure,
       userAgent: headerValue(raw, 'user-agent'),
       cookie: headerValue(raw, 'cookie'),
       referer: headerValue(raw, 'referer'),

@@ -386,7 +386,7 @@ export class FailedRequestTracer {
     const ctx = t.ctx;
     const req = ctx.request;
     const host = req.headers['host'] ?? `${req.localAddress}:${req.localPort}`;
-    const secure = ctx.site.bindings.some((b) => b.protocol === 'https' && b.port === req.localPort);
+    const secure = req.secure;
     const url = `${secure ? 'https' : 'http'}://${hostWithPort(host, req.localPort)}${t.start.url}`;
     const events = this.#events(t, end);
     const record: TraceRecordMessage = {

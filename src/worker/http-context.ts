@@ -8,7 +8,7 @@ import type { ResolveResult, ResolvedConfig, SiteConfig } from '../config/types.
 import { moduleTrace, statusSet } from '../diagnostics.js';
 import { formatHResult } from '../errors.js';
 import { computeServerVariable, headerOfVariable } from './server-variables.js';
-import type { CacheableMessage, RequestHeadMessage, ResponseEndMessage } from '../ipc/messages.js';
+import { decodeTlsInfo, type CacheableMessage, type RequestHeadMessage, type ResponseEndMessage } from '../ipc/messages.js';
 import type {
   ChildRequestOptions,
   ChildRequestResult,
@@ -22,6 +22,7 @@ import type {
   ModuleTrace,
   Notification,
   RewriteRefusal,
+  TlsInfo,
 } from './module-api.js';
 import type { RequestBody } from './request-body.js';
 
@@ -100,6 +101,9 @@ export class WorkerRequest implements HttpRequest {
   readonly hasBody: boolean;
   #headers: Record<string, string> | undefined;
   readonly #body: RequestBody | undefined;
+  /** The connection's TLS facts as encoded by the listener ('' plain http), decoded on first use. */
+  readonly #tlsText: string;
+  #tls: TlsInfo | undefined | null = null;
 
   constructor(head: RequestHeadMessage, body: RequestBody | undefined, path?: string, query?: string) {
     this.method = head.method;
@@ -115,6 +119,16 @@ export class WorkerRequest implements HttpRequest {
     this.contentLength = head.contentLength;
     this.hasBody = head.contentLength !== 0;
     this.#body = body;
+    this.#tlsText = head.tls ?? '';
+  }
+
+  get secure(): boolean {
+    return this.#tlsText !== '';
+  }
+
+  get tls(): TlsInfo | undefined {
+    if (this.#tls === null) this.#tls = decodeTlsInfo(this.#tlsText);
+    return this.#tls;
   }
 
   /** Built on first use: most static requests read one or two headers, and rawHeaders suffices. */

@@ -7,6 +7,7 @@
  * handlers return nothing and cost no promise (STYLE.md §8).
  */
 import type { ConfigElement, ResolvedConfig, SiteConfig } from '../config/types.js';
+import type { TlsInfoMessage } from '../ipc/messages.js';
 
 /** Request notifications in IIS order (RQ_BEGIN_REQUEST … RQ_END_REQUEST). */
 export const STAGES = [
@@ -93,6 +94,9 @@ export interface ErrorDetail {
   readonly configSource?: string;
 }
 
+/** What a module can know of an https request's TLS session (the HTTPS_* and CERT_* server variables). */
+export type TlsInfo = TlsInfoMessage;
+
 export interface HttpRequest {
   readonly method: string;
   /** The request-target as received (encoded, with query). */
@@ -113,6 +117,10 @@ export interface HttpRequest {
   readonly localPort: number;
   /** Client is on a loopback address (IIS "local request" for DetailedLocalOnly). */
   readonly isLocal: boolean;
+  /** The request came over TLS (an https binding): server variable HTTPS is 'on'. */
+  readonly secure: boolean;
+  /** The connection's TLS facts (protocol, suite, certificates); undefined on plain http. */
+  readonly tls: TlsInfo | undefined;
   /** Content-Length, or -1 when chunked/unknown; 0 when there is no body. */
   readonly contentLength: number;
   readonly hasBody: boolean;

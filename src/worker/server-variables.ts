@@ -4,8 +4,51 @@
  * `{NAME}` inputs, iisnode's promoteServerVars. `HTTP_<NAME>` is the request header NAME with
  * '_' for '-'; a name Wharf cannot compute reads as '', as IIS returns an unset variable.
  */
-import type { HttpContext } from './module-api.js';
+import { X509Certificate, createHash } from 'node:crypto';
+import type { HttpContext, TlsInfo } from './module-api.js';
 import { encodeUrlPath } from '../http/url-path.js';
+
+/**
+ * A distinguished name as IIS prints it in CERT_SUBJECT and HTTPS_SERVER_SUBJECT: the RDNs in the
+ * certificate's order, ', ' between them, Windows' short names (S for ST, E for emailAddress).
+ */
+export function windowsDistinguishedName(nodeName: string): string {
+  if (nodeName === '') return '';
+  return nodeName
+    .split('\n')
+    .map((rdn) => rdn.replace(/^ST=/, 'S=').replace(/^emailAddress=/, 'E='))
+    .join(', ');
+}
+
+/** The last client certificate parsed (a connection's requests repeat it): base64 DER → certificate. */
+let lastClientCert: { b64: string; cert: X509Certificate | undefined } = { b64: '', cert: undefined };
+
+function clientCert(t: TlsInfo | undefined): X509Certificate | undefined {
+  if (t === undefined || t.clientCert === '') return undefined;
+  if (lastClientCert.b64 !== t.clientCert) {
+    let cert: X509Certificate | undefined;
+    try {
+      cert = new X509Certificate(Buffer.from(t.clientCert, 'base64'));
+    } catch {
+      cert = undefined;
+    }
+    lastClientCert = { b64: t.clientCert, cert };
+  }
+  return lastClientCert.cert;
+}
+
+/** CERT_FLAGS: bit 0 a client certificate is present, bit 1 its issuer is not trusted. */
+function certFlags(t: TlsInfo | undefined): string {
+  if (t === undefined || t.clientCert === '') return '0';
+  return t.clientCertError === '' ? '1' : '3';
+}
+
+/** IIS's CERT_SERIALNUMBER: the serial's bytes as hex pairs separated by '-'. */
+function serialNumber(c: X509Certificate | undefined): string {
+  if (c === undefined) return '';
+  const hex = c.serialNumber.length % 2 === 0 ? c.serialNumber : '0' + c.serialNumber;
+  return hex.toLowerCase().match(/../g)!.join('-');
+}
 
 type Getter = (ctx: HttpContext) => string;
 
@@ -29,11 +72,28 @@ const VARIABLES: Readonly<Record<string, Getter>> = {
   REMOTE_PORT: (c) => String(c.request.remotePort),
   LOCAL_ADDR: (c) => c.request.localAddress,
   SERVER_PORT: (c) => String(c.request.localPort),
-  SERVER_PORT_SECURE: () => '0',
+  SERVER_PORT_SECURE: (c) => (c.request.secure ? '1' : '0'),
   SERVER_NAME: (c) => host(c).replace(/:\d+$/, ''),
   SERVER_PROTOCOL: (c) => c.request.protocol,
   SERVER_SOFTWARE: () => 'Wharf',
-  HTTPS: () => 'off',
+  HTTPS: (c) => (c.request.secure ? 'on' : 'off'),
+  HTTPS_KEYSIZE: (c) => (c.request.tls === undefined ? '' : String(c.request.tls.keySize)),
+  HTTPS_SECRETKEYSIZE: (c) => (c.request.tls === undefined ? '' : String(c.request.tls.secretKeySize)),
+  HTTPS_SERVER_SUBJECT: (c) => windowsDistinguishedName(c.request.tls?.serverSubject ?? ''),
+  HTTPS_SERVER_ISSUER: (c) => windowsDistinguishedName(c.request.tls?.serverIssuer ?? ''),
+  CERT_KEYSIZE: (c) => (c.request.tls === undefined ? '' : String(c.request.tls.keySize)),
+  CERT_SECRETKEYSIZE: (c) => (c.request.tls === undefined ? '' : String(c.request.tls.secretKeySize)),
+  CERT_SERVER_SUBJECT: (c) => windowsDistinguishedName(c.request.tls?.serverSubject ?? ''),
+  CERT_SERVER_ISSUER: (c) => windowsDistinguishedName(c.request.tls?.serverIssuer ?? ''),
+  CERT_FLAGS: (c) => certFlags(c.request.tls),
+  CERT_SUBJECT: (c) => windowsDistinguishedName(clientCert(c.request.tls)?.subject ?? ''),
+  CERT_ISSUER: (c) => windowsDistinguishedName(clientCert(c.request.tls)?.issuer ?? ''),
+  CERT_SERIALNUMBER: (c) => serialNumber(clientCert(c.request.tls)),
+  // A stable id of the client certificate (IIS: unique per certificate): its SHA-256, hex.
+  CERT_COOKIE: (c) => {
+    const t = c.request.tls;
+    return t === undefined || t.clientCert === '' ? '' : createHash('sha256').update(t.clientCert, 'base64').digest('hex');
+  },
   REQUEST_METHOD: (c) => c.request.method,
   QUERY_STRING: (c) => c.request.queryString,
   URL: (c) => c.request.path,
@@ -46,7 +106,7 @@ const VARIABLES: Readonly<Record<string, Getter>> = {
   REQUEST_URI: requestUri,
   HTTP_URL: (c) => c.request.rawUrl,
   UNENCODED_URL: (c) => c.request.rawUrl,
-  CACHE_URL: (c) => `http://${host(c)}${c.request.rawUrl}`,
+  CACHE_URL: (c) => `${c.request.secure ? 'https' : 'http'}://${host(c)}${c.request.rawUrl}`,
   AUTH_USER: (c) => c.user,
   LOGON_USER: (c) => c.user,
   REMOTE_USER: (c) => c.user,

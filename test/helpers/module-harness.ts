@@ -454,8 +454,12 @@ export class TestContext implements HttpContext {
       remoteAddress: isLocal ? '127.0.0.1' : '203.0.113.9',
       remotePort: 50123,
       localAddress: '127.0.0.1',
-      localPort: 80,
+      localPort: options.https ? 443 : 80,
       isLocal,
+      secure: options.https === true,
+      tls: options.https
+        ? { protocol: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256', keySize: 128, secretKeySize: 256, serverSubject: 'CN=localhost', serverIssuer: 'CN=localhost', serverName: 'localhost', alpn: 'http/1.1', clientCert: '', clientCertError: '' }
+        : undefined,
       contentLength: options.contentLength ?? 0,
       hasBody: (options.contentLength ?? 0) !== 0,
       body: async function* () {},

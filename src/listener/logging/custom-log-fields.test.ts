@@ -18,6 +18,7 @@ function record(overrides: Partial<LogRecord> = {}): LogRecord {
     clientIp: '203.0.113.9',
     clientPort: 51234,
     protocolVersion: 'HTTP/1.1',
+    secure: false,
     userAgent: '',
     cookie: '',
     referer: '',

@@ -57,8 +57,8 @@ const SERVER_VARIABLES: ReadonlyMap<string, Reader> = new Map<string, Reader>([
   ['REMOTE_PORT', (r) => String(r.clientPort)],
   ['LOCAL_ADDR', (r) => r.serverIp],
   ['SERVER_PORT', (r) => String(r.serverPort)],
-  ['SERVER_PORT_SECURE', () => '0'],
-  ['HTTPS', () => 'off'], // no TLS bindings are served yet
+  ['SERVER_PORT_SECURE', (r) => (r.secure ? '1' : '0')],
+  ['HTTPS', (r) => (r.secure ? 'on' : 'off')],
   ['SERVER_NAME', (r) => (r.host === '' ? r.serverIp : hostWithoutPort(r.host))],
   ['SERVER_PROTOCOL', (r) => r.protocolVersion],
   ['REQUEST_METHOD', (r) => r.method],

@@ -29,6 +29,7 @@ function record(overrides: Partial<LogRecord> = {}): LogRecord {
     clientIp: '203.0.113.9',
     clientPort: 51234,
     protocolVersion: 'HTTP/1.1',
+    secure: false,
     userAgent: 'curl/8.0',
     cookie: '',
     referer: '',

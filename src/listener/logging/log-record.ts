@@ -34,6 +34,8 @@ export interface LogRecord {
   clientPort: number;
   /** `cs-version`, e.g. `HTTP/1.1`. */
   protocolVersion: string;
+  /** The request came over TLS (server variables HTTPS, SERVER_PORT_SECURE). */
+  secure: boolean;
   /** `cs(User-Agent)`. */
   userAgent: string;
   /** `cs(Cookie)`: the request's Cookie header. */

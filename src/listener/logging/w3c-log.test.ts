@@ -39,6 +39,7 @@ function record(overrides: Partial<LogRecord> = {}): LogRecord {
     clientIp: '203.0.113.9',
     clientPort: 51234,
     protocolVersion: 'HTTP/1.1',
+    secure: false,
     userAgent: 'Mozilla/5.0 (Windows NT 10.0)',
     cookie: '',
     referer: '',

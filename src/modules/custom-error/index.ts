@@ -176,7 +176,7 @@ async function sendCustom(ctx: HttpContext, section: ConfigElement, systemDrive:
 function requestedUrl(ctx: HttpContext): string {
   const req = ctx.request;
   if (!req.rawUrl.startsWith('/')) return req.rawUrl; // absolute-form request target
-  const secure = ctx.site.bindings.some((b) => b.protocol === 'https' && b.port === req.localPort);
+  const secure = req.secure;
   const hostHeader = req.headers['host'] ?? req.localAddress;
   const host = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.split(':')[0] ?? '';
   // IIS always shows the port ("http://localhost:80/x").

@@ -14,12 +14,27 @@ import { Duplex } from 'node:stream';
 import type { ResponseReader } from './response-reader.js';
 import { Server as HttpsServer } from 'node:https';
 import type { AppServer } from './in-process-host.js';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import type { TlsInfo } from '../../worker/module-api.js';
 
 export interface SocketEndpoint {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
+  /** The client connection's TLS facts when the request came over https. */
+  readonly tls?: TlsInfo | undefined;
+}
+
+/** What tls.TLSSocket#getPeerCertificate() returns for the client certificate (or {} without one). */
+function peerCertificate(t: TlsInfo): PeerCertificate | Record<string, never> {
+  if (t.clientCert === '') return {};
+  try {
+    return new X509Certificate(Buffer.from(t.clientCert, 'base64')).toLegacyObject() as unknown as PeerCertificate;
+  } catch {
+    return {};
+  }
 }
 
 /** What the socket asks of the exchange that owns it. */
@@ -40,8 +55,18 @@ export class AppSocket extends Duplex {
   remoteFamily = 'IPv4';
   localAddress = '';
   localPort = 0;
-  /** TLS ends at the listener: the application's socket is never encrypted (req.protocol 'http'). */
-  readonly encrypted = undefined;
+  /**
+   * TLS ends at the listener, but the app sees what a TLS socket would show for an https request
+   * (Express's req.secure and req.protocol read `encrypted`), and nothing of it for plain http:
+   * these are set per request, since a pooled socket serves both.
+   */
+  encrypted: true | undefined = undefined;
+  authorized: boolean | undefined = undefined;
+  authorizationError: string | undefined = undefined;
+  alpnProtocol: string | false | undefined = undefined;
+  getPeerCertificate: ((detailed?: boolean) => PeerCertificate | Record<string, never>) | undefined = undefined;
+  getProtocol: (() => string) | undefined = undefined;
+  getCipher: (() => { name: string; standardName: string; version: string }) | undefined = undefined;
   #reader: ResponseReader | undefined;
   #owner: SocketOwner | undefined;
   #wantRead: (() => void) | undefined;
@@ -62,6 +87,25 @@ export class AppSocket extends Duplex {
     this.remoteFamily = endpoint.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
     this.localAddress = endpoint.localAddress;
     this.localPort = endpoint.localPort;
+    const t = endpoint.tls;
+    if (t !== undefined) {
+      this.encrypted = true;
+      this.authorized = t.clientCert !== '' && t.clientCertError === '';
+      this.authorizationError = t.clientCertError === '' ? undefined : t.clientCertError;
+      this.alpnProtocol = t.alpn === '' ? false : t.alpn;
+      let peer: PeerCertificate | Record<string, never> | undefined;
+      this.getPeerCertificate = () => (peer ??= peerCertificate(t));
+      this.getProtocol = () => t.protocol;
+      this.getCipher = () => ({ name: t.cipher, standardName: t.cipher, version: t.protocol });
+    } else if (this.encrypted !== undefined) {
+      this.encrypted = undefined;
+      this.authorized = undefined;
+      this.authorizationError = undefined;
+      this.alpnProtocol = undefined;
+      this.getPeerCertificate = undefined;
+      this.getProtocol = undefined;
+      this.getCipher = undefined;
+    }
     this.#reader = reader;
     this.#owner = owner;
   }
