@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, type X509Certificate } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TlsError } from '../errors.js';
 import { chainPem, certificatesFromPem, thumbprintOf, type CertificateBundle } from './certificate-file.js';
 import { ensureDirectory, removeFile, writeFileAtomic } from './secure-file.js';
@@ -102,6 +102,7 @@ export class CertificateStore {
   import(bundle: CertificateBundle, options: { store?: string; importedFrom?: string; friendlyName?: string } = {}): { thumbprint: string; store: string; replaced: boolean } {
     const store = this.#resolve(options.store ?? DEFAULT_STORE);
     const thumbprint = thumbprintOf(bundle.leaf);
+    ensureDirectory(dirname(this.root), 0o755);
     ensureDirectory(this.root, 0o700);
     ensureDirectory(join(this.root, store), 0o700);
     const files = this.#files(store, thumbprint);
