@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { TlsError } from '../errors.js';
 import { readPkcs12 } from './pkcs12.js';
+import type { CertificateMaterial } from './tls-types.js';
 
 export interface CertificateBundle {
   readonly key: KeyObject;
@@ -87,6 +88,18 @@ export function validityOf(cert: X509Certificate, now: number = Date.now()): Val
 /** PEM of the chain, leaf first (what a TLS server sends). */
 export function chainPem(chain: readonly X509Certificate[]): string {
   return chain.map((c) => c.toString().trim() + '\n').join('');
+}
+
+/** The certificate and key of a bundle, ready to serve (`source` names the file in messages). */
+export function materialOf(bundle: Pick<CertificateBundle, 'key' | 'leaf' | 'chain'>, source: string): CertificateMaterial {
+  return {
+    key: bundle.key,
+    keyPem: bundle.key.export({ format: 'pem', type: 'pkcs8' }) as string,
+    chain: chainPem(bundle.chain),
+    leaf: bundle.leaf,
+    thumbprint: thumbprintOf(bundle.leaf),
+    source,
+  };
 }
 
 /** "RSA 2048", "ECDSA P-256", "Ed25519": the key, as `cert list` shows it. */

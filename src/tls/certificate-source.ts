@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { TlsError, type WharfError } from '../errors.js';
-import { chainPem, thumbprintOf, validityOf } from './certificate-file.js';
-import { parseCertificateData } from './certificate-file.js';
+import { materialOf, parseCertificateData, validityOf } from './certificate-file.js';
 import { CertificateStore } from './certificate-store.js';
 import { CentralStoreConfig, centralStoreFileNames, isCentralStoreHost, type CentralStoreSettings } from './central-store.js';
 import { developmentCertificate } from './development-certificate.js';
@@ -327,7 +326,7 @@ export class CertificateSource {
     const name = `Central Certificate Store file ${path}`;
     try {
       const bundle = parseCertificateData(readFileSync(path), path, { password });
-      const cert: CertificateMaterial = { key: bundle.key, chain: chainPem(bundle.chain), leaf: bundle.leaf, thumbprint: thumbprintOf(bundle.leaf), source: path };
+      const cert = materialOf(bundle, path);
       this.#warnValidity(name, cert, now, seen);
       return { ok: true, cert };
     } catch (err) {

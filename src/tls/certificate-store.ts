@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, type X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { TlsError } from '../errors.js';
-import { chainPem, certificatesFromPem, thumbprintOf, type CertificateBundle } from './certificate-file.js';
+import { chainPem, certificatesFromPem, materialOf, thumbprintOf, type CertificateBundle } from './certificate-file.js';
 import { ensureDirectory, removeFile, writeFileAtomic } from './secure-file.js';
 import { tlsPaths } from './tls-paths.js';
 import type { CertificateMaterial } from './tls-types.js';
@@ -230,7 +230,7 @@ export class CertificateStore {
     if (!stored.leaf.checkPrivateKey(key)) {
       throw new TlsError('TLS_KEY_MISMATCH', `${files.key} does not belong to the certificate ${thumbprint} in ${files.certificate}`);
     }
-    return { key, chain: chainPem(stored.chain), leaf: stored.leaf, thumbprint, source: files.certificate };
+    return materialOf({ key, leaf: stored.leaf, chain: stored.chain }, files.certificate);
   }
 
   /** Removes a certificate (its .crt first: a reader never finds a certificate without its key). */

@@ -6,6 +6,11 @@ import type { WharfError } from '../errors.js';
 export interface CertificateMaterial {
   /** The private key. */
   readonly key: KeyObject;
+  /**
+   * The same key as PEM (PKCS#8): Node 20's tls.createSecureContext takes `key` as PEM or DER
+   * only, not as a KeyObject.
+   */
+  readonly keyPem: string;
   /** PEM: the leaf first, then its intermediates. */
   readonly chain: string;
   /** The leaf certificate. */
