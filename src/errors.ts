@@ -59,6 +59,22 @@ export const ERROR_CODES = {
   MOD_TRACE_RULE: 'A traceFailedRequests rule has a part Wharf cannot apply (a statusCodes entry, an unknown area, a custom action); that part is left out.',
   MOD_CLIENT_DISCONNECTED: 'The client disconnected while a module or the application was reading the request body.',
   MOD_BODY_CONSUMED: 'A module or the application read a request body that had already been read.',
+  TLS_FILE_READ: 'A certificate, key or store file cannot be read (missing, no permission, a folder).',
+  TLS_FORMAT: 'A file is not a certificate Wharf can read: neither PKCS#12 (PFX) nor PEM, or damaged.',
+  TLS_PASSWORD: 'The password does not open a PFX file or an encrypted private key (wrong or missing).',
+  TLS_NO_KEY: 'A certificate file has no private key (and no --key was given); a server certificate needs one.',
+  TLS_KEY_MISMATCH: 'A private key does not belong to any certificate in the file.',
+  TLS_EXPIRED: 'Warning: a certificate has expired or is not valid yet; it is imported or served all the same.',
+  TLS_STORE_WRITE: 'The certificate store, the SSL bindings table or the Central Certificate Store settings cannot be written.',
+  TLS_CERT_NOT_FOUND: 'A thumbprint names no certificate in the store (netsh: Error 1312).',
+  TLS_CERT_IN_USE: 'wharf cert delete: an SSL binding (sslcert) still uses the certificate; delete the binding first, or use --force.',
+  TLS_SSLCERT_EXISTS: 'wharf sslcert add: an entry for that ipport or hostnameport exists already (netsh: Error 183).',
+  TLS_SSLCERT_NOT_FOUND: 'wharf sslcert show|delete: no entry for that ipport or hostnameport (netsh: Error 2).',
+  TLS_SSLCERT_PARAMETER: 'wharf sslcert: a parameter is unknown, missing or malformed (netsh: Error 87).',
+  TLS_TABLE_INVALID: 'The SSL bindings table or the Central Certificate Store settings file is not valid JSON of its shape; the last good one stays in use.',
+  TLS_CCS_PATH: 'The Central Certificate Store folder does not exist or is not a folder.',
+  TLS_CCS_NO_FILE: 'The Central Certificate Store has neither <host>.pfx nor _.<parent domain>.pfx for a host name.',
+  TLS_DEV_CERT: 'The development certificate cannot be created or stored.',
   OTEL_EXPORT: 'Spans could not be sent to the OpenTelemetry collector (unreachable, refused, timed out); they are dropped, requests are not affected.',
   OTEL_CONFIG: 'An OTEL_* environment variable has a value Wharf cannot use (an unknown OTLP protocol or exporter); the standard default is used instead.',
 } as const satisfies Readonly<Record<string, string>>;
@@ -189,3 +205,10 @@ export class TelemetryError extends WharfError {
   }
 }
 
+/** Certificates: the store, the SSL bindings table, the Central Certificate Store (src/tls/). */
+export class TlsError extends WharfError {
+  declare readonly code: AreaCode<'TLS'>;
+  constructor(code: AreaCode<'TLS'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

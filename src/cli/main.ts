@@ -12,6 +12,7 @@ import { WharfServer, consoleLogger, defaultSystemDrive } from '../server.js';
 import { runInForeground } from './foreground.js';
 import { isLifecycleInvocation, runLifecycleCommand } from './lifecycle.js';
 import { runMetricsCommand } from './metrics.js';
+import { CERTIFICATE_HELP, CERTIFICATE_VERBS, runCertificateCommand } from './certificates.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/index.js';
 import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
 
@@ -26,7 +27,7 @@ Usage:
   wharf logs apppool <name> [/lines:N] [--config <file>]
   wharf metrics [--config <file>]
   wharf check [--config <applicationHost.config>] [--system-drive <dir>]
-  wharf --help | --version
+${CERTIFICATE_HELP}  wharf --help | --version
 
 Commands:
   start            Run the server in the foreground. Stops cleanly on SIGTERM or SIGINT
@@ -50,6 +51,14 @@ Commands:
   check            Validate applicationHost.config and every web.config its sites reach
                    without serving; print file:line:column: error|warning|note: message;
                    exit 0 when there is no error, else 1 (as nginx -t does).
+  cert             The certificate store (Windows' Cert:\\LocalMachine\\My …): import a PFX or PEM
+                   (prints its SHA-1 thumbprint), list, delete.
+  sslcert          HTTP.sys's SSL bindings table, with netsh http's parameters and output:
+                   which certificate an https ipport or hostnameport (SNI) entry serves.
+  centralcert      IIS's Central Certificate Store: a folder of <host>.pfx files for bindings
+                   with sslFlags 2.
+                   These three work on files under --system-drive (no running server needed);
+                   a running server applies the change within seconds.
   logs             Print the last lines (default 100) an application pool's workers wrote to
                    stdout and stderr (a hosted Node.js app's console output). The files are in
                    <system drive>/inetpub/logs/AppPools/<pool>/.
@@ -102,6 +111,7 @@ async function admin(argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'check') return check(argv.slice(1));
   if (argv[0] === 'metrics') return runMetricsCommand(argv.slice(1));
+  if ((CERTIFICATE_VERBS as readonly string[]).includes(argv[0] ?? '')) return runCertificateCommand(argv);
   if (isLifecycleInvocation(argv)) return runLifecycleCommand(argv);
   if (isAdminInvocation(argv)) return admin(argv);
   let parsed;
