@@ -23,6 +23,7 @@ import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIden
 import type { WorkerLaunch } from './was/activation.js';
 import { referencedEnvironment } from './was/worker-environment.js';
 import { tracingEnabled } from './tracing/otel-env.js';
+import { CertificateSource } from './tls/index.js';
 import type { TracingHandle } from './tracing/index.js';
 import { adminSocketPath } from './admin/paths.js';
 import { startAdminServer, type AdminServer } from './admin/socket.js';
@@ -45,6 +46,11 @@ export interface ServerOptions {
   readonly root?: string | undefined;
   /** With the embedded default: listen on this port instead of 8080. */
   readonly port?: number | undefined;
+  /**
+   * With the embedded default: serve https (the development certificate) on this port instead
+   * of 8443; 0 turns it off. Given --port without it, the embedded default serves no https.
+   */
+  readonly httpsPort?: number | undefined;
   /** Owner of the log files, `user[:group]` (--log-owner); default root:wharf-logs as root (log-access.ts). */
   readonly logOwner?: string | undefined;
   readonly logger?: ListenerLogger;
@@ -141,6 +147,7 @@ export class WharfServer implements AdminTarget {
   readonly #warned = new Set<string>();
   /** OpenTelemetry's request spans, when an OTLP endpoint is set (src/tracing/). */
   #tracing: TracingHandle | undefined;
+  #certificates: CertificateSource | undefined;
 
   constructor(options: ServerOptions = {}) {
     this.#o = options;
@@ -168,12 +175,28 @@ export class WharfServer implements AdminTarget {
   #load(): { config: AppHostConfig; text: string } {
     // UTF-8 with or without BOM, or UTF-16 as Windows tools sometimes save it; CFG_READ otherwise.
     let text = readConfigText(this.configFile);
-    if (this.#o.configFile === undefined && this.#o.port !== undefined) {
-      // Only the embedded default may be re-ported from the command line.
-      text = text.replace(/bindingInformation="\*:8080:"/g, `bindingInformation="*:${this.#o.port}:"`);
-    }
+    if (this.#o.configFile === undefined) text = this.#reportEmbedded(text);
     const config = loadAppHost(this.configFile, text, { systemDrive: this.systemDrive, variables: this.#variables });
     return { config, text };
+  }
+
+  /**
+   * The embedded default's ports from the command line: --port moves the http binding, and
+   * --https-port the https one (8443 unless --port alone was given: then none, so two servers
+   * started with different --port values do not fight over 8443).
+   */
+  #reportEmbedded(text: string): string {
+    if (this.#o.port !== undefined) text = text.replace(/bindingInformation="\*:8080:"/g, `bindingInformation="*:${this.#o.port}:"`);
+    const https = this.embeddedHttpsPort;
+    if (https === 0) text = text.replace(/\s*<binding protocol="https" bindingInformation="\*:8443:" \/>/g, '');
+    else if (https !== 8443) text = text.replace(/bindingInformation="\*:8443:"/g, `bindingInformation="*:${https}:"`);
+    return text;
+  }
+
+  /** The embedded default's https port (0: none); undefined for a configuration file. */
+  get embeddedHttpsPort(): number | undefined {
+    if (this.#o.configFile !== undefined) return undefined;
+    return this.#o.httpsPort ?? (this.#o.port !== undefined ? 0 : 8443);
   }
 
   #message(config: AppHostConfig, text: string): ConfigMessage {
@@ -221,12 +244,26 @@ export class WharfServer implements AdminTarget {
       { log: (level, m) => this.#log[level](m), output: (pool, pid, stream, line) => this.#poolOutput.write(pool, pid, stream, line) },
       { prepare: (s) => this.#prepareLaunch(s) },
     );
+    // Certificates for https bindings: the store, the SSL table and the Central Certificate Store
+    // under the system drive (src/tls/), watched, so `wharf sslcert add` applies to new connections.
+    const certificates = await CertificateSource.open({ systemDrive: this.systemDrive, logger: this.#log });
+    this.#certificates = certificates;
     const listener = new Listener({
       logger: this.#log,
       httpErrDirectory: mapWindowsPath('C:\\Windows\\System32\\LogFiles\\HTTPERR', { systemDrive: this.systemDrive, baseDir: '/' }),
       supply: activation,
       parserLimits,
+      certificates,
     });
+    certificates.onChange(() => listener.certificatesChanged());
+    const devPort = this.embeddedHttpsPort;
+    if (devPort !== undefined && devPort !== 0) {
+      // IIS Express's habit: the embedded default serves https with a self-signed development
+      // certificate, made once and kept under the system drive (an SSL table entry for the port wins).
+      const dev = await certificates.developmentCertificate();
+      listener.setFallbackCertificates(new Map([[devPort, dev]]));
+      this.#log.info(`https://localhost:${devPort}/ uses the "Wharf Development Certificate" (${dev.thumbprint}, self-signed: browsers warn; trust ${dev.source} to silence them)`);
+    }
     activation.serve(listener);
     this.#activation = activation;
     this.#listener = listener;
@@ -390,9 +427,7 @@ export class WharfServer implements AdminTarget {
     } catch {
       return 'unreadable'; // mid-replace; the next event retries
     }
-    if (this.#o.configFile === undefined && this.#o.port !== undefined) {
-      text = text.replace(/bindingInformation="\*:8080:"/g, `bindingInformation="*:${this.#o.port}:"`);
-    }
+    if (this.#o.configFile === undefined) text = this.#reportEmbedded(text);
     if (text === this.#text) return 'unchanged';
     let config: AppHostConfig;
     try {
@@ -569,6 +604,7 @@ export class WharfServer implements AdminTarget {
     if (this.#poll !== undefined) clearInterval(this.#poll);
     if (this.#reloadTimer !== undefined) clearTimeout(this.#reloadTimer);
     await this.#listener?.close(timeoutMs);
+    this.#certificates?.close();
     // Workers were told to drain when the last connection closed; what is left of the budget is theirs.
     await this.#activation?.stop(Math.max(1000, deadline - Date.now()));
     await this.#metrics?.close();

@@ -74,6 +74,9 @@ Options for start:
                            else /var/lib/wharf as root, else ~/.local/state/wharf).
       --root <dir>         Embedded default only: serve this folder instead of the welcome site.
   -p, --port <n>           Embedded default only: listen on this port instead of 8080.
+      --https-port <n>     Embedded default only: serve https (with the self-signed "Wharf
+                           Development Certificate", made once and kept) on this port instead
+                           of 8443; 0 turns it off. With --port alone there is no https.
       --log-owner <user>[:<group>]
                            Owner of the log files (mode 0640, folders 0750). Default:
                            $WHARF_LOG_OWNER, else root:wharf-logs as root (the group is
@@ -124,6 +127,7 @@ async function main(argv: string[]): Promise<number> {
         'system-drive': { type: 'string' },
         root: { type: 'string' },
         port: { type: 'string', short: 'p' },
+        'https-port': { type: 'string' },
         'log-owner': { type: 'string' },
         'metrics-address': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -156,8 +160,16 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  if (values.config !== undefined && (values.root !== undefined || port !== undefined)) {
-    process.stderr.write('wharf: --root and --port apply to the embedded default only; set them in your applicationHost.config\n');
+  let httpsPort: number | undefined;
+  if (values['https-port'] !== undefined) {
+    httpsPort = Number(values['https-port']);
+    if (!Number.isInteger(httpsPort) || httpsPort < 0 || httpsPort > 65535 || httpsPort === port) {
+      process.stderr.write(`wharf: --https-port must be a number from 1 to 65535 other than --port's (0: no https), not "${values['https-port']}"\n`);
+      return 2;
+    }
+  }
+  if (values.config !== undefined && (values.root !== undefined || port !== undefined || httpsPort !== undefined)) {
+    process.stderr.write('wharf: --root, --port and --https-port apply to the embedded default only; set them in your applicationHost.config\n');
     return 2;
   }
   let metricsAddress: MetricsAddress | undefined;
@@ -180,6 +192,7 @@ async function main(argv: string[]): Promise<number> {
     systemDrive: values['system-drive'] ?? defaultSystemDrive(),
     root: values.root,
     port,
+    httpsPort,
     logOwner: values['log-owner'],
     metricsAddress,
   });

@@ -192,6 +192,7 @@ export class TlsTermination {
       if (binding.protocol.toLowerCase() !== 'https') continue;
       const host = binding.host === '' ? undefined : binding.host.startsWith('*.') ? 'wharf-check' + binding.host.slice(1) : binding.host;
       const r = this.#lookup(binding, binding.ip === '*' ? '0.0.0.0' : binding.ip, binding.port, host);
+      if (r === undefined && this.#fallback.has(binding.port)) continue;
       if (r === undefined) out.push(`site "${site}": https binding ${binding.bindingInformation} has no certificate: ${this.#missing(binding, host)}`);
       else if (!r.ok) out.push(`site "${site}": https binding ${binding.bindingInformation} cannot be served: ${r.error.message}`);
     }
