@@ -27,6 +27,7 @@ import { BandwidthThrottle } from './bandwidth-throttle.js';
 import type { ServerQos, SiteQos } from './qos-limits.js';
 import { WheelTimer, type TimerOwner, type TimerWheel } from './timer-wheel.js';
 import type { SecureConnection } from './tls-termination.js';
+import type { ClientConnection } from './client-connection.js';
 import { tlsInfoOf } from './tls-info.js';
 import { hstsHeaderLine, httpsRedirectLocation } from './hsts.js';
 
@@ -41,17 +42,17 @@ export interface ConnectionHost {
   readonly timers: TimerWheel;
   /** webLimits (and server-level serverRuntime) values, read live. */
   readonly qos: ServerQos;
-  submit(ex: Exchange, conn: Connection): void;
+  submit(ex: Exchange, conn: ClientConnection): void;
   /** The exchange leaves its pool queue or worker without completing there (client went away …). */
   cancel(ex: Exchange): void;
   /** The exchange is finished (done or dropped): called exactly once for every exchange. */
-  completed(ex: Exchange, conn: Connection): void;
+  completed(ex: Exchange, conn: ClientConnection): void;
   /** The site's log reads response headers (custom fields): keep them on the exchange. */
   keepsResponseHeaders?(ex: Exchange): boolean;
-  httpErr(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void;
-  connectionClosed(conn: Connection): void;
+  httpErr(conn: ClientConnection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void;
+  connectionClosed(conn: ClientConnection): void;
   /** An unexpected exception while handling this connection (logged; the connection is dropped). */
-  internalError(conn: Connection, err: unknown): void;
+  internalError(conn: ClientConnection, err: unknown): void;
 }
 
 /** How many requests one connection may have outstanding before we stop reading it. */
@@ -78,7 +79,7 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 /** The HTTP.sys timer running on a connection: at most one at a time (see #nextTimer). */
 type ConnectionTimer = 'Timer_ConnectionIdle' | 'Timer_HeaderWait' | 'Timer_EntityBody' | 'Timer_MinBytesPerSecond';
 
-export class Connection implements ParserSink, TimerOwner {
+export class Connection implements ClientConnection, ParserSink, TimerOwner {
   readonly socket: Socket;
   /** The TLS session of an https connection (undefined on plain http). */
   readonly tls: SecureConnection | undefined;
@@ -749,7 +750,7 @@ export class Connection implements ParserSink, TimerOwner {
   }
 
   /** Undo one #pauseReading (the socket reads again when every pause is lifted). */
-  resumeReading(): void {
+  resumeReading(_ex?: Exchange): void {
     if (this.#readPauses > 0 && --this.#readPauses === 0 && !this.#closed && this.#lingerTimer === undefined) {
       this.socket.resume();
       // The entity-body timer restarts: the wait was ours, not the client's.
@@ -759,9 +760,20 @@ export class Connection implements ParserSink, TimerOwner {
   }
 
   /** A worker asked to stop reading this exchange's body (its handler is slow). */
-  pauseForBody(): void {
+  pauseForBody(_ex?: Exchange): void {
     this.#pauseReading();
   }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /**
+   * Shutdown: nothing to do at once. The next response says Connection: close (host.draining),
+   * and the listener closes the connection after it has been idle for a while (the keep-alive
+   * close race: a client may be sending its next request right now).
+   */
+  drain(): void {}
 
   #localExchange(head: RequestHead | undefined, startedAt: number): Exchange {
     const ex = new Exchange({

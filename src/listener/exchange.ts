@@ -26,7 +26,7 @@
  * as a bug must cost at most its own request).
  */
 import type { ApplicationConfig, SiteConfig } from '../config/types.js';
-import type { Connection } from './connection.js';
+import type { ClientConnection } from './client-connection.js';
 import type { RequestHead } from './http-parser.js';
 import type { HttpErrReason } from './logging/httperr-log.js';
 import type { BandwidthThrottle } from './bandwidth-throttle.js';
@@ -100,7 +100,7 @@ export class Exchange {
   answeredBy: AnsweredBy = 'listener';
   /** The connection was reset or dropped before the response completed (requestEnd's `aborted`). */
   aborted = false;
-  readonly conn: Connection;
+  readonly conn: ClientConnection;
   readonly head: RequestHead;
   readonly method: string;
   readonly path: string;
@@ -177,7 +177,7 @@ export class Exchange {
   cacheKey: string | undefined = undefined;
 
   constructor(init: {
-    conn: Connection;
+    conn: ClientConnection;
     head: RequestHead;
     path: string;
     query: string;
@@ -239,6 +239,7 @@ export class Exchange {
   get protocol(): string {
     const h = this.head;
     if (h.versionMajor === 1) return h.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+    if (h.versionMajor === 2) return 'HTTP/2';
     return 'HTTP/' + h.versionMajor + '.' + h.versionMinor;
   }
 

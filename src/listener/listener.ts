@@ -14,6 +14,7 @@ import type { RequestRouting, WorkerSupply } from '../was/activation.js';
 import { poolKey, type PoolKey } from '../config/pool-key.js';
 import type { PoolSettings } from '../was/pool-settings.js';
 import { Connection, type ConnectionHost } from './connection.js';
+import type { ClientConnection } from './client-connection.js';
 import { setInvalidTransitionHandler, type Exchange } from './exchange.js';
 import { cacheHit, cacheMiss, connectionClose, connectionOpen, httpErr, queueReject, requestEnd, type HttpErrEvent, type RequestEndEvent } from '../diagnostics.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
@@ -124,7 +125,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   #inProgress = 0;
   readonly #o: ListenerOptions;
   readonly #servers = new Map<string, Server>();
-  readonly #connections = new Set<Connection>();
+  readonly #connections = new Set<ClientConnection>();
   readonly #pools = new Map<PoolKey, PoolQueue>();
   /** Application → its pool's queue, so routing a request needs no name lookup. */
   #appPools = new WeakMap<ApplicationConfig, PoolQueue>();
@@ -481,7 +482,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       } else {
         // Part of the response is already on the wire: the only honest signal is a reset.
         this.#httpErrFor(ex.conn, 'Connection_Abandoned_By_AppPool', undefined, ex, ex.head);
-        ex.conn.socket.destroy();
+        ex.conn.destroy();
         reset++;
       }
     }
@@ -652,7 +653,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     // HTTP.sys's timers end silently: the connection is dropped, the reason goes to httperr.
     this.#httpErrFor(ex.conn, 'Timer_AppPool', undefined, ex, ex.head);
     ex.conn.finish(ex, 'dropped');
-    ex.conn.socket.destroy();
+    ex.conn.destroy();
   }
 
   requestLimitReached(pool: PoolQueue, w: WorkerEndpoint): void {
@@ -667,7 +668,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   /** Every exchange ends here once (Connection.finish): the requestEnd event, which the W3C log subscribes to. */
-  completed(ex: Exchange, _conn: Connection): void {
+  completed(ex: Exchange, _conn: ClientConnection): void {
     this.#release(ex);
     if (requestEnd.hasSubscribers) {
       const now = performance.now();
@@ -759,7 +760,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   };
 
   #writeHttpErr(ev: HttpErrEvent): void {
-    if (!this.#connections.has(ev.connection as Connection)) return;
+    if (!this.#connections.has(ev.connection as ClientConnection)) return;
     const entry: HttpErrEntry = {
       time: ev.time,
       clientIp: ev.clientIp,
@@ -782,11 +783,11 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     return ex.site !== undefined && this.#siteLogs.needsResponseHeaders(ex.site.id);
   }
 
-  httpErr(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void {
+  httpErr(conn: ClientConnection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void {
     this.#httpErrFor(conn, reason, status, ex, head);
   }
 
-  #httpErrFor(conn: Connection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void {
+  #httpErrFor(conn: ClientConnection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void {
     if (!httpErr.hasSubscribers) return;
     const h = head ?? ex?.head;
     const known = h !== undefined && h.method !== '';
@@ -808,7 +809,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     });
   }
 
-  connectionClosed(conn: Connection): void {
+  connectionClosed(conn: ClientConnection): void {
     const site = conn.qos;
     if (site !== undefined) {
       site.connections--;
@@ -817,7 +818,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#connections.delete(conn);
   }
 
-  internalError(conn: Connection, err: unknown): void {
+  internalError(conn: ClientConnection, err: unknown): void {
     this.#o.logger.error(`internal error on the connection from ${conn.remoteAddress}:${conn.remotePort}: ${(err as Error).stack ?? String(err)}`);
     this.#httpErrFor(conn, 'Internal', undefined, undefined);
   }
@@ -835,13 +836,15 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     // close race"). Its next request is answered with Connection: close instead. A connection that
     // has been quiet for DRAIN_IDLE_MS has no request on the way in all likelihood: it is closed,
     // so an idle browser tab does not hold the shutdown for the whole shutdownTimeLimit.
+    // HTTP/2 has no such race: a GOAWAY tells the client which streams were taken.
+    for (const c of this.#connections) c.drain();
     const deadline = Date.now() + timeoutMs;
     while (this.#connections.size > 0 && Date.now() < deadline) {
       const now = this.timers.now();
-      for (const c of this.#connections) if (c.idleFor(now) >= DRAIN_IDLE_MS) c.socket.destroy();
+      for (const c of this.#connections) if (c.idleFor(now) >= DRAIN_IDLE_MS) c.destroy();
       await new Promise((r) => setTimeout(r, 25));
     }
-    for (const c of this.#connections) c.socket.destroy();
+    for (const c of this.#connections) c.destroy();
     for (const w of this.#workers) w.drain();
     this.timers.stop();
     if (this.#logsSubscribed) requestEnd.unsubscribe(this.#onRequestEnd);

@@ -9,7 +9,6 @@ import { IpcError } from '../errors.js';
 import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
 import type { PoolKey } from '../config/pool-key.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
-import type { Connection } from './connection.js';
 import { requestDispatch, type RequestDispatchEvent } from '../diagnostics.js';
 
 export type WorkerEndpointState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -119,19 +118,19 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     channel.sendRequestBody(ex.stream, chunk);
     // The channel's socket is full (the worker reads it slower than clients send): stop reading
     // this client until it drains, or request bodies would pile up in the listener's memory.
-    if (!channel.writable && !channel.closed && !this.#stalled.includes(ex.conn)) {
-      this.#stalled.push(ex.conn);
-      ex.conn.pauseForBody();
+    if (!channel.writable && !channel.closed && !this.#stalled.includes(ex)) {
+      this.#stalled.push(ex);
+      ex.conn.pauseForBody(ex);
       if (this.#stalled.length === 1) channel.onceDrain(this.#resumeStalled);
     }
   }
 
-  /** Connections whose reading waits for the channel to drain (each paused once). */
-  #stalled: Connection[] = [];
+  /** Exchanges whose body reading waits for the channel to drain (each paused once). */
+  #stalled: Exchange[] = [];
   readonly #resumeStalled = (): void => {
     const stalled = this.#stalled;
     this.#stalled = [];
-    for (const conn of stalled) conn.resumeReading();
+    for (const ex of stalled) ex.conn.resumeReading(ex);
   };
   sendBodyEnd(ex: Exchange): void {
     // A request without a body is complete with its head: the worker needs no end frame.
@@ -205,7 +204,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     const ex = this.#inflight.get(stream);
     if (ex === undefined || ex.bodyPausedByWorker) return;
     ex.bodyPausedByWorker = true;
-    ex.conn.pauseForBody();
+    ex.conn.pauseForBody(ex);
   }
   requestResume(stream: number): void {
     const ex = this.#inflight.get(stream);
@@ -214,7 +213,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   #releaseBody(ex: Exchange): void {
     if (!ex.bodyPausedByWorker) return;
     ex.bodyPausedByWorker = false;
-    ex.conn.resumeReading();
+    ex.conn.resumeReading(ex);
   }
   log(msg: LogMessage): void {
     this.#events.log(this, msg);

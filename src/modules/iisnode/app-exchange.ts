@@ -37,7 +37,7 @@ export class AppExchange implements ResponseSink, SocketOwner {
     this.#pool = pool;
     const req = ctx.request;
     // An upgrade request's socket may become the app's WebSocket; HTTP/1.0 closes after one response.
-    this.#reusable = !upgrade && req.protocol === 'HTTP/1.1';
+    this.#reusable = !upgrade && req.protocol !== 'HTTP/1.0';
     this.socket = pool.take();
     this.socket.attach(req, new ResponseReader(this, req.method === 'HEAD'), this);
     this.done = new Promise((resolve) => (this.#resolve = resolve));
@@ -215,15 +215,21 @@ export class AppExchange implements ResponseSink, SocketOwner {
  */
 export function serializeRequestHead(ctx: HttpContext, extra: readonly string[], upgrade: boolean): Buffer {
   const req = ctx.request;
-  let head = req.method + ' ' + req.rawUrl + ' ' + req.protocol + '\r\n';
+  // An HTTP/2 request reaches the app's http.Server as HTTP/1.1 (the listener speaks HTTP/2 to
+  // the client); its body, when of unknown length, is then framed chunked.
+  const http10 = req.protocol === 'HTTP/1.0';
+  let head = req.method + ' ' + req.rawUrl + (http10 ? ' HTTP/1.0\r\n' : ' HTTP/1.1\r\n');
   const raw = req.rawHeaders;
+  let framed = req.contentLength >= 0 || http10;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    if (!framed && name.length === 17 && name.toLowerCase() === 'transfer-encoding') framed = true;
     // Connection and Keep-Alive describe the client's connection, which the listener owns
     // (RFC 9110 §7.6.1); the app's socket stays alive between requests. An upgrade keeps them.
     if (!upgrade && (name.length === 10 || name.length === 7) && HOP_BY_HOP.has(name.toLowerCase())) continue;
     head += name + ': ' + raw[i + 1] + '\r\n';
   }
   for (let i = 0; i < extra.length; i += 2) head += extra[i] + ': ' + extra[i + 1] + '\r\n';
+  if (!framed) head += 'Transfer-Encoding: chunked\r\n';
   return Buffer.from(head + '\r\n', 'latin1');
 }
