@@ -29,6 +29,7 @@ import { WheelTimer, type TimerOwner, type TimerWheel } from './timer-wheel.js';
 import type { SecureConnection } from './tls-termination.js';
 import type { ClientConnection } from './client-connection.js';
 import { tlsInfoOf } from './tls-info.js';
+import { headerValue } from './header-value.js';
 import { hstsHeaderLine, httpsRedirectLocation } from './hsts.js';
 
 /** What a connection needs from the listener. */
@@ -968,14 +969,6 @@ function withHost(head: RequestHead, host: string): RequestHead {
   return { ...head, host, rawHeaders: raw };
 }
 
-/** The first value of a header (name in lower case), '' when absent. */
-function headerValue(raw: readonly string[], lowerName: string): string {
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!;
-    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return raw[i + 1]!;
-  }
-  return '';
-}
 
 /** Paced output whose throttle is gone (cannot happen in practice): write it unthrottled. */
 const NO_THROTTLE = new BandwidthThrottle([]);

@@ -33,6 +33,7 @@ import type { BandwidthThrottle } from './bandwidth-throttle.js';
 import type { CacheableMessage } from '../ipc/messages.js';
 import type { PoolQueue } from './pool-queue.js';
 import { ListenerError } from '../errors.js';
+import type { ServerHttp2Stream } from 'node:http2';
 
 export type ExchangeState = 'received' | 'queued' | 'dispatched' | 'responding' | 'ended' | 'done' | 'dropped';
 
@@ -175,6 +176,10 @@ export class Exchange {
   cacheHint: CacheableMessage | undefined = undefined;
   /** Response cache key when the request could be served from (and fill) the cache. */
   cacheKey: string | undefined = undefined;
+  /** HTTP/2: the exchange's stream (h2-connection.ts); undefined on HTTP/1.x. */
+  h2Stream: ServerHttp2Stream | undefined = undefined;
+  /** HTTP/2: outstanding pauses of this stream's request body (each matched by a resume). */
+  bodyPauses = 0;
 
   constructor(init: {
     conn: ClientConnection;

@@ -15,6 +15,9 @@ import { poolKey, type PoolKey } from '../config/pool-key.js';
 import type { PoolSettings } from '../was/pool-settings.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { ClientConnection } from './client-connection.js';
+import { createSessionFactory, Http2Connection } from './h2-connection.js';
+import type { Http2Server } from 'node:http2';
+import { headerValue } from './header-value.js';
 import { setInvalidTransitionHandler, type Exchange } from './exchange.js';
 import { cacheHit, cacheMiss, connectionClose, connectionOpen, httpErr, queueReject, requestEnd, type HttpErrEvent, type RequestEndEvent } from '../diagnostics.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
@@ -49,8 +52,8 @@ export interface ListenerOptions {
   readonly certificates?: CertificateProvider;
 }
 
-/** ALPN protocols offered on https bindings, preferred first. */
-const ALPN: readonly string[] = ['http/1.1'];
+/** ALPN protocols offered on https bindings, preferred first (sslFlags 4 takes h2 off a binding). */
+const ALPN: readonly string[] = ['h2', 'http/1.1'];
 
 /** caching maxCacheSize="0" (IIS: "the system decides"): Wharf keeps up to 64 MiB of responses. */
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -335,9 +338,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       c.socket.destroy();
       return;
     }
-    const conn = new Connection(c.socket, this, c);
+    const conn = c.socket.alpnProtocol === 'h2' ? new Http2Connection(c, this, (this.#h2 ??= createSessionFactory(this.parserLimits))) : new Connection(c.socket, this, c);
     this.#connections.add(conn);
   };
+
+  /** Makes the HTTP/2 sessions (created on the first h2 connection). */
+  #h2: Http2Server | undefined;
 
   /** The certificates changed (store, SSL table, CCS files): new handshakes use the new ones. */
   certificatesChanged(): void {
@@ -884,13 +890,6 @@ function bindError(e: Endpoint, err: NodeJS.ErrnoException): ListenerError {
   return new ListenerError('LSN_BIND', `cannot listen on ${endpointKey(e)}: ${err.message}${hint}`, { cause: err });
 }
 
-function headerValue(raw: readonly string[], lowerName: string): string {
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!;
-    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return raw[i + 1]!;
-  }
-  return '';
-}
 
 function statusForReason(reason: HttpErrReason): number | undefined {
   switch (reason) {

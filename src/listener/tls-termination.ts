@@ -157,10 +157,11 @@ export class TlsTermination {
     }
     const binding = routing.binding(local, port, serverName);
     const noH2 = binding !== undefined && (binding.sslFlags & SSL_FLAG.disableHttp2) !== 0;
+    const requestCert = false;
     const tls = new TLSSocket(raw, {
       isServer: true,
       secureContext: chosen,
-      requestCert: false,
+      requestCert,
       rejectUnauthorized: false,
       ALPNCallback: ({ protocols }: { protocols: string[] }) => {
         for (const p of alpn) {
@@ -172,6 +173,19 @@ export class TlsTermination {
     } as ConstructorParameters<typeof TLSSocket>[1]);
     tls.on('error', () => tls.destroy());
     tls.once('secure', () => {
+      // What tls.Server does for the sockets it accepts (onServerSocketSecure in Node's
+      // _tls_wrap.js), done here since the socket is wrapped by hand: the handshake is over (an
+      // HTTP/2 session waits for secureConnecting to turn false before it reads a frame) and a
+      // client certificate's verification result is read.
+      const internal = tls as TLSSocket & { secureConnecting?: boolean; _releaseControl?: () => boolean; _handle?: { verifyError?: () => (Error & { code?: string }) | null } };
+      internal._releaseControl?.();
+      internal.secureConnecting = false;
+      if (requestCert) {
+        const verifyError = internal._handle?.verifyError?.() ?? null;
+        // As Node does: the OpenSSL code ('CERT_HAS_EXPIRED' …), not the Error.
+        if (verifyError !== null) (tls as unknown as { authorizationError: string }).authorizationError = verifyError.code ?? verifyError.message;
+        else tls.authorized = true;
+      }
       const certificate = this.#materialOf.get(chosen);
       if (certificate === undefined) {
         tls.destroy();

@@ -1,0 +1,532 @@
+/**
+ * One HTTP/2 client connection (RFC 9113, over TLS by ALPN): Node's HTTP/2 session (nghttp2) does
+ * the framing, HPACK and flow control; every stream becomes an Exchange that goes through the same
+ * routing, response cache, pool queues, workers and logs as an HTTP/1.1 request, in the same
+ * states. The differences are the protocol's: streams answer independently (no head-of-line
+ * order), a stream's body is paused on its own, and shutdown is a GOAWAY.
+ *
+ * Protections peers learnt from CVEs, on top of nghttp2's own (Node 20 has the fixes for rapid
+ * reset, CVE-2023-44487, and CONTINUATION floods, CVE-2024-27983):
+ * - at most MAX_CONCURRENT_STREAMS streams at once (SETTINGS), header lists bounded by HTTP.sys's
+ *   MaxRequestBytes and the header count, the HPACK table at its 4 KiB default;
+ * - streams the client resets before their answer are counted (RESET_BUDGET, refilled over time):
+ *   a client that opens and cancels faster than that gets a GOAWAY (ENHANCE_YOUR_CALM), so a
+ *   rapid-reset flood cannot keep the workers busy with requests nobody waits for;
+ * - a stream that moves no frame for the site's connectionTimeout (a window never opened, a body
+ *   that stopped) is reset; a session that carries nothing for that long is closed.
+ */
+import { constants, createServer as createHttp2Server, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import { parseRequestTarget } from '../http/url-path.js';
+import { requestStart } from '../diagnostics.js';
+import type { ClientConnection } from './client-connection.js';
+import type { ConnectionHost } from './connection.js';
+import { Exchange, isFinal } from './exchange.js';
+import { headerValue } from './header-value.js';
+import { hstsHeaderLine } from './hsts.js';
+import { isValidHost, type ParserLimits, type RequestHead } from './http-parser.js';
+import { cachedDateHeader, HTTP_SYS_ERROR_PAGES, httpSysErrorBody, type HttpSysErrorPage } from './http-response.js';
+import type { HttpErrReason } from './logging/httperr-log.js';
+import type { SiteQos } from './qos-limits.js';
+import { RoutingTable, normalizeAddress } from './routing.js';
+import type { SecureConnection } from './tls-termination.js';
+import { tlsInfoOf } from './tls-info.js';
+
+/** SETTINGS_MAX_CONCURRENT_STREAMS (nginx: 128). */
+export const MAX_CONCURRENT_STREAMS = 128;
+/** Client resets of unanswered streams tolerated in a burst … */
+const RESET_BUDGET = 200;
+/** … and regained per second. */
+const RESETS_PER_SECOND = 50;
+/** Request body bytes held for a stream not yet dispatched before it is paused. */
+const MAX_HELD_BODY = 1024 * 1024;
+
+/** Fields that describe an HTTP/1.1 connection and are not allowed in HTTP/2 (RFC 9113 §8.2.2). */
+const CONNECTION_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
+
+/** One Http2Server per listener: only its session machinery is used (it never listens). */
+export function createSessionFactory(limits: ParserLimits): Http2Server {
+  return createHttp2Server({
+    settings: {
+      maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+      // HTTP.sys's MaxRequestBytes bounds a request's header section; HPACK counts 32 more per field.
+      maxHeaderListSize: limits.maxRequestBytes + 32 * limits.maxHeaders,
+      enablePush: false,
+    },
+    maxHeaderListPairs: limits.maxHeaders + 8,
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+    maxSessionMemory: 10,
+  });
+}
+
+export class Http2Connection implements ClientConnection {
+  readonly tls: SecureConnection;
+  readonly session: ServerHttp2Session;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly secure = true;
+  qos: SiteQos | undefined = undefined;
+  readonly #host: ConnectionHost;
+  #tlsInfo: string | undefined;
+  /** Exchanges not yet finished. */
+  readonly #open = new Set<Exchange>();
+  #closed = false;
+  #draining = false;
+  #lastIo: number;
+  #resetBudget = RESET_BUDGET;
+  #resetAt = performance.now();
+
+  constructor(tls: SecureConnection, host: ConnectionHost, factory: Http2Server) {
+    this.tls = tls;
+    this.#host = host;
+    const tcp = tls.raw;
+    this.remoteAddress = normalizeAddress(tcp.remoteAddress ?? '');
+    this.remotePort = tcp.remotePort ?? 0;
+    this.localAddress = normalizeAddress(tcp.localAddress ?? '');
+    this.localPort = tcp.localPort ?? 0;
+    this.#lastIo = host.timers.now();
+    let session: ServerHttp2Session | undefined;
+    const take = (s: ServerHttp2Session): void => {
+      session = s;
+    };
+    // Node's documented hand-off of an accepted socket: the server makes the session and says so.
+    factory.once('session', take);
+    factory.emit('connection', tls.socket);
+    factory.removeListener('session', take);
+    if (session === undefined) throw new Error('HTTP/2 session was not created');
+    const s: ServerHttp2Session = session;
+    this.session = s;
+    s.on('stream', this.#onStream);
+    s.on('error', () => undefined); // 'close' follows
+    s.on('close', () => this.#onClose());
+    s.setTimeout(host.qos.idleMs, () => {
+      if (this.#open.size === 0) s.close();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get tlsInfo(): string {
+    return (this.#tlsInfo ??= tlsInfoOf(this.tls));
+  }
+
+  idleFor(now: number): number {
+    return this.#open.size === 0 ? now - this.#lastIo : -1;
+  }
+
+  drain(): void {
+    if (this.#draining || this.#closed) return;
+    this.#draining = true;
+    // GOAWAY: streams already opened finish; the client opens new ones on a new connection.
+    this.session.close();
+  }
+
+  destroy(): void {
+    this.session.destroy();
+    this.tls.socket.destroy();
+  }
+
+  reset(): void {
+    try {
+      this.tls.raw.resetAndDestroy();
+    } catch {
+      // already closed
+    }
+    this.destroy();
+  }
+
+  // ---- streams ----------------------------------------------------------------------------------
+
+  readonly #onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void => {
+    this.#lastIo = this.#host.timers.now();
+    if (this.#draining || this.#closed) {
+      stream.close(NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    const startedAt = performance.now();
+    const head = requestHead(headers, rawHeaders, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
+    if (head === undefined) {
+      // CONNECT (no extended CONNECT is offered) or a request nghttp2 let through without :path.
+      stream.close(constants.NGHTTP2_PROTOCOL_ERROR);
+      return;
+    }
+    stream.on('error', () => undefined);
+    const target = parseRequestTarget(head.target, this.#host.parserLimits);
+    if (!target.ok || target.path === '*' || target.host !== undefined || head.host === undefined || !isValidHost(head.host)) {
+      const bad = !target.ok || target.path === '*' || target.host !== undefined;
+      this.#reject(stream, head, bad ? 'invalidUrl' : 'invalidHostname', bad ? 'URL' : 'Hostname', startedAt);
+      return;
+    }
+    const route = this.#host.routing.site(this.localAddress, this.localPort, head.host);
+    if (route === undefined) {
+      this.#reject(stream, head, 'invalidHostname', 'Hostname', startedAt);
+      return;
+    }
+    const app = RoutingTable.application(route, target.path);
+    const ex = new Exchange({ conn: this, head, path: target.path, query: target.query, site: route.site, application: app, poolName: app.applicationPool, startedAt });
+    ex.h2Stream = stream;
+    this.#open.add(ex);
+    if (requestStart.hasSubscribers) this.#publishStart(ex);
+    stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs, () => stream.close(NGHTTP2_CANCEL));
+    stream.on('close', () => this.#onStreamClose(ex));
+    if (!ex.bodyDone) {
+      stream.on('data', (d: Buffer) => this.#onBody(ex, d));
+      stream.on('end', () => this.#onBodyEnd(ex));
+    }
+    if (head.expectContinue && !ex.bodyDone) stream.additionalHeaders({ ':status': 100 });
+    this.#host.submit(ex, this);
+  };
+
+  #onBody(ex: Exchange, chunk: Buffer): void {
+    this.#lastIo = this.#host.timers.now();
+    if (ex.bodyDone) return;
+    ex.bytesReceived += chunk.length;
+    if (ex.withOwner) {
+      ex.owner!.sendBody(ex, chunk);
+    } else if (ex.state === 'queued' || ex.state === 'received') {
+      (ex.bodyQueue ??= []).push(chunk);
+      ex.bodyQueued += chunk.length;
+      if (ex.bodyQueued > MAX_HELD_BODY && ex.bodyQueued - chunk.length <= MAX_HELD_BODY) this.pauseForBody(ex);
+    }
+    // Answered already: the rest of the body is read and discarded (flow control keeps it bounded).
+  }
+
+  #onBodyEnd(ex: Exchange): void {
+    if (ex.bodyDone) return;
+    ex.bodyDone = true;
+    if (ex.withOwner) ex.owner!.sendBodyEnd(ex);
+  }
+
+  dispatched(ex: Exchange): void {
+    const q = ex.bodyQueue;
+    if (q !== undefined) {
+      const wasOver = ex.bodyQueued > MAX_HELD_BODY;
+      ex.bodyQueue = undefined;
+      ex.bodyQueued = 0;
+      for (const c of q) ex.owner!.sendBody(ex, c);
+      if (wasOver) this.resumeReading(ex);
+    }
+    if (ex.bodyDone) ex.owner!.sendBodyEnd(ex);
+  }
+
+  pauseForBody(ex: Exchange): void {
+    if (ex.bodyPauses++ === 0) ex.h2Stream?.pause();
+  }
+
+  resumeReading(ex: Exchange): void {
+    if (ex.bodyPauses > 0 && --ex.bodyPauses === 0) ex.h2Stream?.resume();
+  }
+
+  // ---- responses ----------------------------------------------------------------------------------
+
+  responseInterim(ex: Exchange, status: number, headers: readonly string[]): void {
+    const stream = ex.h2Stream;
+    if (ex.state !== 'dispatched' || stream === undefined || status < 102 || status > 199 || stream.headersSent) return;
+    const out = responseHeaders(status, headers, null, undefined);
+    if (out === undefined) return;
+    try {
+      stream.additionalHeaders(out);
+    } catch {
+      // an interim response that cannot be sent is dropped; the final one follows
+    }
+  }
+
+  responseHead(ex: Exchange, status: number, _reason: string, headers: readonly string[]): void {
+    const stream = ex.h2Stream;
+    if (ex.state !== 'dispatched' || stream === undefined) return;
+    ex.status = status;
+    if (this.#host.keepsResponseHeaders?.(ex) === true) ex.responseHeaders = headers;
+    const noBody = ex.isHead || status === 204 || status === 304;
+    ex.noBody = noBody;
+    const out = status < 200 ? undefined : responseHeaders(status, headers, this.#host.serverHeader, hstsHeaderLine(ex.site));
+    if (out === undefined || stream.destroyed) {
+      // 101 (no upgrades in HTTP/2), or a head HTTP/2 cannot carry (connection fields are dropped,
+      // but a CR/LF or an invalid name is not): never forwarded.
+      this.#badResponse(ex);
+      return;
+    }
+    const cl = out['content-length'];
+    ex.remaining = noBody || cl === undefined ? -1 : Number(cl);
+    // gRPC and other trailer users ask with TE: trailers; only then does the stream wait for them.
+    const wantTrailers = !noBody && headerValue(ex.head.rawHeaders, 'te').toLowerCase().includes('trailers');
+    try {
+      stream.respond(out, { endStream: noBody, waitForTrailers: wantTrailers });
+    } catch {
+      this.#badResponse(ex);
+      return;
+    }
+    ex.wrote = true;
+    ex.bytesSent += headersSize(out);
+    ex.to('responding');
+    if (wantTrailers) stream.once('wantTrailers', () => sendTrailers(stream));
+    if (noBody) ex.remaining = 0;
+  }
+
+  responseBody(ex: Exchange, chunk: Buffer): void {
+    const stream = ex.h2Stream;
+    if (ex.state !== 'responding' || ex.noBody || stream === undefined || stream.destroyed) return;
+    if (ex.remaining >= 0) {
+      if (chunk.length > ex.remaining) chunk = chunk.subarray(0, ex.remaining);
+      ex.remaining -= chunk.length;
+      if (chunk.length === 0) return;
+    }
+    ex.bytesSent += chunk.length;
+    if (!stream.write(chunk) && !ex.responsePaused && ex.withOwner) {
+      // The client's flow-control window (or the socket) is full: the worker waits for it.
+      ex.responsePaused = true;
+      ex.owner!.pauseResponse(ex);
+      stream.once('drain', () => {
+        if (ex.responsePaused && ex.withOwner) {
+          ex.responsePaused = false;
+          ex.owner!.resumeResponse(ex);
+        }
+      });
+    }
+  }
+
+  responseEnd(ex: Exchange, subStatus: number, win32Status: number, username: string, _close: boolean, abort: boolean, trailers?: readonly string[]): void {
+    if (ex.state !== 'dispatched' && ex.state !== 'responding') return;
+    ex.subStatus = subStatus;
+    ex.win32Status = win32Status;
+    ex.username = username;
+    const stream = ex.h2Stream!;
+    if (abort || ex.state === 'dispatched') {
+      // IIS's abort: the stream is reset (RST_STREAM), the other streams go on; still logged.
+      ex.aborted = true;
+      this.finish(ex, 'done');
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    if (trailers !== undefined && trailers.length !== 0) (stream as StreamWithTrailers)[TRAILERS] = trailers;
+    ex.to('ended');
+    if (!ex.noBody) stream.end();
+    // The request body is not needed any more: the client may stop sending it (RFC 9113 §8.1).
+    if (!ex.bodyDone) stream.close(NGHTTP2_NO_ERROR);
+    this.finish(ex, 'done');
+  }
+
+  respondLocally(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason | undefined): void {
+    ex.httpErrReason = reason;
+    this.#respondPage(ex, page);
+  }
+
+  finish(ex: Exchange, final: 'done' | 'dropped'): void {
+    const s = ex.state;
+    if (isFinal(s)) return;
+    if (s === 'queued' || s === 'dispatched' || s === 'responding') this.#host.cancel(ex);
+    if (final === 'dropped') ex.aborted = true;
+    ex.to(final);
+    this.#open.delete(ex);
+    this.#lastIo = this.#host.timers.now();
+    this.#host.completed(ex, this);
+  }
+
+  /** An HTTP.sys page (400, 503 …) as this stream's answer. */
+  #respondPage(ex: Exchange, page: HttpSysErrorPage): void {
+    const stream = ex.h2Stream!;
+    ex.to('responding');
+    ex.answeredBy = 'listener';
+    ex.owner = undefined;
+    const spec = HTTP_SYS_ERROR_PAGES[page];
+    ex.status = spec.status;
+    if (stream.destroyed || stream.headersSent) {
+      this.finish(ex, 'dropped');
+      return;
+    }
+    const body = httpSysErrorBody(page);
+    const out: OutgoingHttpHeaders = { ':status': spec.status, 'content-type': 'text/html; charset=us-ascii', 'content-length': body.length, date: cachedDateHeader() };
+    stream.respond(out, { endStream: ex.isHead });
+    ex.wrote = true;
+    ex.bytesSent += headersSize(out);
+    if (!ex.isHead) {
+      ex.bytesSent += body.length;
+      stream.end(body);
+    }
+    ex.to('ended');
+    if (!ex.bodyDone) stream.close(NGHTTP2_NO_ERROR);
+    this.finish(ex, 'done');
+  }
+
+  #badResponse(ex: Exchange): void {
+    ex.owner?.abort(ex);
+    ex.owner = undefined;
+    this.#host.httpErr(this, 'Internal', 500, ex, ex.head);
+    ex.httpErrReason = 'Internal';
+    this.#respondPage(ex, 'internalError');
+  }
+
+  #reject(stream: ServerHttp2Stream, head: RequestHead, page: HttpSysErrorPage, reason: HttpErrReason, startedAt: number): void {
+    const ex = new Exchange({ conn: this, head, path: '', query: '', site: undefined, application: undefined, poolName: '', startedAt });
+    ex.h2Stream = stream;
+    this.#open.add(ex);
+    if (requestStart.hasSubscribers) this.#publishStart(ex);
+    this.#host.httpErr(this, reason, 400, ex, head);
+    ex.httpErrReason = reason;
+    this.#respondPage(ex, page);
+  }
+
+  #onStreamClose(ex: Exchange): void {
+    if (isFinal(ex.state)) return;
+    const s = ex.state;
+    // The client reset the stream (or the session died) before its answer was complete.
+    if (!this.#closed) this.#chargeReset();
+    if ((s === 'responding' || s === 'ended') && ex.answeredBy !== 'listener') {
+      ex.win32Status = 64;
+      ex.aborted = true;
+      this.finish(ex, 'done');
+    } else {
+      if (s === 'received' || s === 'queued' || s === 'dispatched') this.#host.httpErr(this, 'Connection_Dropped', undefined, ex, ex.head);
+      this.finish(ex, 'dropped');
+    }
+  }
+
+  /** Rapid reset: a client that cancels more streams than the budget allows is told to calm down. */
+  #chargeReset(): void {
+    const now = performance.now();
+    this.#resetBudget = Math.min(RESET_BUDGET, this.#resetBudget + ((now - this.#resetAt) / 1000) * RESETS_PER_SECOND);
+    this.#resetAt = now;
+    if (--this.#resetBudget >= 0) return;
+    this.#host.httpErr(this, 'Connection_Dropped', undefined, undefined, undefined);
+    this.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+    this.destroy();
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const ex of [...this.#open]) this.#onStreamClose(ex);
+    this.#host.connectionClosed(this);
+  }
+
+  #publishStart(ex: Exchange): void {
+    const h = ex.head;
+    requestStart.publish({
+      key: ex,
+      siteId: ex.site?.id ?? 0,
+      siteName: ex.site?.name ?? '',
+      method: ex.method,
+      rawUrl: h.target,
+      host: h.host ?? '',
+      clientIp: this.remoteAddress,
+      clientPort: this.remotePort,
+      localPort: this.localPort,
+      traceparent: headerValue(h.rawHeaders, 'traceparent'),
+      tracestate: headerValue(h.rawHeaders, 'tracestate'),
+      startedAt: ex.startedAt,
+    });
+  }
+}
+
+const TRAILERS = Symbol('wharf.trailers');
+type StreamWithTrailers = ServerHttp2Stream & { [TRAILERS]?: readonly string[] };
+
+function sendTrailers(stream: ServerHttp2Stream): void {
+  const flat = (stream as StreamWithTrailers)[TRAILERS];
+  const out: OutgoingHttpHeaders = {};
+  if (flat !== undefined) {
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = flat[i]!.toLowerCase();
+      if (!CONNECTION_FIELDS.has(name) && !name.startsWith(':')) out[name] = flat[i + 1]!;
+    }
+  }
+  try {
+    stream.sendTrailers(out);
+  } catch {
+    stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+}
+
+/**
+ * The HTTP/1.1-shaped request head the rest of Wharf works with: Host first (from :authority),
+ * then the fields as received; cookie fields joined with "; " (RFC 9113 §8.2.3).
+ */
+function requestHead(headers: IncomingHttpHeaders, raw: readonly string[], endStream: boolean): RequestHead | undefined {
+  const method = headers[':method'];
+  const path = headers[':path'];
+  if (typeof method !== 'string' || typeof path !== 'string' || method === 'CONNECT') return undefined;
+  const authority = headers[':authority'] ?? headers['host'];
+  const host = typeof authority === 'string' ? authority : undefined;
+  const rawHeaders: string[] = [];
+  if (host !== undefined) rawHeaders.push('host', host);
+  let cookie: string | undefined;
+  let bytes = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    bytes += name.length + value.length + 4;
+    if (name.charCodeAt(0) === 0x3a /* : */ || name === 'host') continue;
+    if (name === 'cookie') {
+      cookie = cookie === undefined ? value : cookie + '; ' + value;
+      continue;
+    }
+    rawHeaders.push(name, value);
+  }
+  if (cookie !== undefined) rawHeaders.push('cookie', cookie);
+  const cl = headers['content-length'];
+  const length = endStream ? -1 : typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
+  return {
+    method,
+    target: path,
+    versionMajor: 2,
+    versionMinor: 0,
+    rawHeaders,
+    host,
+    contentLength: length,
+    // A body of unknown length (no content-length, no END_STREAM) is framed by DATA frames: the
+    // worker sees it as chunked (streamed, length unknown).
+    chunked: !endStream && length < 0,
+    keepAlive: true,
+    expectContinue: !endStream && headers['expect']?.toLowerCase() === '100-continue',
+    upgrade: false,
+    headBytes: bytes,
+  };
+}
+
+/**
+ * The worker's flat response headers as an HTTP/2 header block, or undefined when one cannot be
+ * carried (a control character, an invalid name). Connection fields are dropped; Set-Cookie stays
+ * a list, other repeated fields are joined.
+ */
+function responseHeaders(status: number, flat: readonly string[], server: string | null, hsts: string | undefined): OutgoingHttpHeaders | undefined {
+  const out: OutgoingHttpHeaders = { ':status': status };
+  let hasDate = false;
+  let hasServer = false;
+  let hasHsts = false;
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const value = flat[i + 1]!;
+    if (!TOKEN_RE.test(name) || INVALID_VALUE_RE.test(value)) return undefined;
+    if (CONNECTION_FIELDS.has(name)) continue;
+    if (name === 'date') hasDate = true;
+    else if (name === 'server') {
+      hasServer = true;
+      if (value === '') continue; // "send none" (requestFiltering removeServerHeader)
+    } else if (name === 'strict-transport-security') hasHsts = true;
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (name === 'set-cookie') out[name] = Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+    else out[name] = String(prev) + ', ' + value;
+  }
+  if (!hasDate) out['date'] = cachedDateHeader();
+  if (!hasServer && server !== null) out['server'] = server;
+  if (hsts !== undefined && !hasHsts) out['strict-transport-security'] = hsts.slice(hsts.indexOf(':') + 2, -2);
+  return out;
+}
+
+/** Bytes a header block stands for (logged as part of sc-bytes; HPACK makes the wire smaller). */
+function headersSize(h: OutgoingHttpHeaders): number {
+  let n = 0;
+  for (const k in h) n += k.length + String(h[k]).length + 4;
+  return n;
+}
+
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+// eslint-disable-next-line no-control-regex
+const INVALID_VALUE_RE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
