@@ -75,6 +75,7 @@ export const ERROR_CODES = {
   TLS_CCS_PATH: 'The Central Certificate Store folder does not exist or is not a folder.',
   TLS_CCS_NO_FILE: 'The Central Certificate Store has neither <host>.pfx nor _.<parent domain>.pfx for a host name.',
   TLS_DEV_CERT: 'The development certificate cannot be created or stored.',
+  TLS_ACME_ORDER: 'An ACME order failed (CA unreachable, challenge not validated, rate limited …); retried after a backoff that survives restarts.',
   OTEL_EXPORT: 'Spans could not be sent to the OpenTelemetry collector (unreachable, refused, timed out); they are dropped, requests are not affected.',
   OTEL_CONFIG: 'An OTEL_* environment variable has a value Wharf cannot use (an unknown OTLP protocol or exporter); the standard default is used instead.',
 } as const satisfies Readonly<Record<string, string>>;

@@ -237,7 +237,20 @@ test('centralcert enable|show|disable: settings kept under the system drive, rea
   assert.match(show.stdout, /^ {4}Certificate Files \(\.pfx\) {9}: 2$/m);
   assert.doesNotMatch(show.stdout + show.stderr, /ccs secret/);
 
+  // ACME: usage errors exit 2; settings are kept in the same 0600 file.
+  assert.equal((await wharf(sd, 'centralcert', 'acme', '--directory', 'https://acme.example.test/dir', '--email', 'a@example.test')).code, 2, 'no --accept-tos');
+  assert.equal((await wharf(sd, 'centralcert', 'acme', '--directory', 'http://acme.example.test/dir', '--email', 'a@example.test', '--accept-tos')).code, 2, 'not https');
+  const acme = await wharf(sd, 'centralcert', 'acme', '--directory', 'https://acme.example.test/dir', '--email', 'a@example.test', '--accept-tos');
+  assert.equal(acme.code, 0, acme.stderr);
+  assert.match((await wharf(sd, 'centralcert', 'show')).stdout, /^ {4}ACME Directory {19}: https:\/\/acme\.example\.test\/dir$/m);
+  assert.equal(mode(settings), 0o600);
+  assert.equal((await wharf(sd, 'centralcert', 'acme', '--disable')).code, 0);
+  assert.doesNotMatch((await wharf(sd, 'centralcert', 'show')).stdout, /ACME/);
+
   const disable = await wharf(sd, 'centralcert', 'disable');
   assert.equal(disable.code, 0);
   assert.match((await wharf(sd, 'centralcert', 'show')).stdout, /Enabled {26}: False/);
+  const noStore = await wharf(join(work, 'ccs-none'), 'centralcert', 'acme', '--directory', 'https://acme.example.test/dir', '--email', 'a@example.test', '--accept-tos');
+  assert.equal(noStore.code, 1);
+  assert.match(noStore.stderr, /^wharf: TLS_CCS_PATH: ACME fills the Central Certificate Store: enable it first/);
 });

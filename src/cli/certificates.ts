@@ -15,7 +15,9 @@ import { dnsNames, keyDescription, normalizeThumbprint, readCertificateFile, thu
 import { CertificateStore, DEFAULT_STORE } from '../tls/certificate-store.js';
 import { CentralStoreConfig, checkCentralStorePath } from '../tls/central-store.js';
 import { entryFromAddArguments, entryTarget, formatShow, parseNetshArguments, SslBindingTable } from '../tls/ssl-bindings.js';
-import { parseCertificateData } from '../tls/certificate-file.js';
+import { certificatesFromPem, parseCertificateData } from '../tls/certificate-file.js';
+import type { AcmeHostState } from '../tls/acme.js';
+import { tlsPaths } from '../tls/tls-paths.js';
 
 export const CERTIFICATE_VERBS = ['cert', 'sslcert', 'centralcert'] as const;
 
@@ -27,6 +29,7 @@ export const CERTIFICATE_HELP = `  wharf cert import <file> [--store My] [--pass
   wharf sslcert delete ipport=<ip:port> | hostnameport=<name:port>
   wharf centralcert enable --path <dir> [--password <p> | --password-file <f>]
   wharf centralcert disable | show
+  wharf centralcert acme --directory <url> --email <address> --accept-tos [--directory-ca <pem>] | --disable
 `;
 
 const USAGE = `Usage:
@@ -247,6 +250,16 @@ async function sslcert(argv: readonly string[], io: Io): Promise<number> {
 
 // ---- wharf centralcert ------------------------------------------------------------------------
 
+/** The renewal manager's backoff per host (<systemDrive>/wharf/acme/state.json), for `show`. */
+function acmeState(systemDrive: string): Record<string, AcmeHostState> {
+  try {
+    const data = JSON.parse(readFileSync(join(tlsPaths(systemDrive).base, 'acme', 'state.json'), 'utf8')) as { hosts?: Record<string, AcmeHostState> };
+    return data.hosts ?? {};
+  } catch {
+    return {};
+  }
+}
+
 function centralLine(label: string, value: string): string {
   return `    ${label.padEnd(32)} : ${value}\n`;
 }
@@ -269,7 +282,16 @@ function checkCentralFiles(dir: string, password: string): { files: number; fail
 }
 
 async function centralcert(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(argv, { path: { type: 'string' }, password: { type: 'string' }, 'password-file': { type: 'string' } });
+  const { values, positionals } = parse(argv, {
+    path: { type: 'string' },
+    password: { type: 'string' },
+    'password-file': { type: 'string' },
+    directory: { type: 'string' },
+    email: { type: 'string' },
+    'accept-tos': { type: 'boolean' },
+    'directory-ca': { type: 'string' },
+    disable: { type: 'boolean' },
+  });
   const verb = positionals[0];
   if (values['help'] === true || verb === undefined) {
     io.out(USAGE);
@@ -299,6 +321,45 @@ async function centralcert(argv: readonly string[], io: Io): Promise<number> {
       io.out('Central Certificate Store disabled.\n');
       return 0;
     }
+    case 'acme': {
+      const current = config.read();
+      if (values['disable'] === true) {
+        if (current?.acme === undefined) {
+          io.out('ACME is not configured.\n');
+          return 0;
+        }
+        await config.update((c) => ({ ...(c ?? current), acme: undefined }));
+        io.out('ACME disabled: certificates in the Central Certificate Store are no longer ordered or renewed.\n');
+        return 0;
+      }
+      const directory = values['directory'];
+      const email = values['email'];
+      if (typeof directory !== 'string' || typeof email !== 'string') throw new UsageError('wharf centralcert acme needs --directory <ACME directory URL> and --email <address> (or --disable)');
+      let url: URL;
+      try {
+        url = new URL(directory);
+      } catch {
+        throw new UsageError(`--directory ${directory} is not a URL`);
+      }
+      if (url.protocol !== 'https:') throw new UsageError(`--directory must be an https URL (RFC 8555 §6.1), not ${directory}`);
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new UsageError(`--email ${email} is not an e-mail address`);
+      if (values['accept-tos'] !== true) throw new UsageError(`the CA's terms of service must be accepted: read them (their URL is in ${directory}), then add --accept-tos`);
+      let directoryCa: string | undefined;
+      if (typeof values['directory-ca'] === 'string') {
+        directoryCa = resolve(values['directory-ca']);
+        try {
+          if (certificatesFromPem(readFileSync(directoryCa, 'utf8')).length === 0) throw new Error('no CERTIFICATE block');
+        } catch (err) {
+          throw new TlsError('TLS_FILE_READ', `--directory-ca ${directoryCa}: not a PEM certificate file (${(err as Error).message})`, { cause: err });
+        }
+      }
+      if (current === undefined || !current.enabled) {
+        throw new TlsError('TLS_CCS_PATH', 'ACME fills the Central Certificate Store: enable it first (wharf centralcert enable --path <folder> [--password …])');
+      }
+      await config.update((c) => ({ ...(c ?? current), acme: { directory, email, acceptedTos: true, ...(directoryCa !== undefined ? { directoryCa } : {}) } }));
+      io.out(`ACME enabled: a running server orders certificates from ${directory} for https bindings with a host name and sslFlags 2, into ${current.physicalPath}.\n`);
+      return 0;
+    }
     case 'show': {
       const s = config.read();
       let out = 'Central Certificate Store:\n';
@@ -314,12 +375,21 @@ async function centralcert(argv: readonly string[], io: Io): Promise<number> {
         }
         out += centralLine('Certificate Files (.pfx)', count);
       }
+      if (s?.acme !== undefined) {
+        out += centralLine('ACME Directory', s.acme.directory);
+        out += centralLine('ACME Contact', s.acme.email);
+        out += centralLine('ACME Terms of Service Accepted', s.acme.acceptedTos ? 'True' : 'False');
+        if (s.acme.directoryCa !== undefined) out += centralLine('ACME Directory CA', s.acme.directoryCa);
+        for (const [host, st] of Object.entries(acmeState(systemDriveOf(values)))) {
+          out += centralLine(`ACME ${host}`, `${st.failures} failed attempt(s) in a row; next attempt not before ${new Date(st.nextAttemptAt).toISOString()}${st.lastError !== undefined ? ` (last: ${st.lastError})` : ''}`);
+        }
+      }
       out += centralLine('Settings File', config.file);
       io.out(out);
       return 0;
     }
     default:
-      throw new UsageError(`unknown centralcert command "${verb}" (enable, disable, show)`);
+      throw new UsageError(`unknown centralcert command "${verb}" (enable, disable, show, acme)`);
   }
 }
 

@@ -19,6 +19,8 @@ export interface AcmeSettings {
   readonly email: string;
   /** The administrator accepted the CA's terms of service (--accept-tos). */
   readonly acceptedTos: boolean;
+  /** PEM file of the CA certificate(s) the directory's https is signed by, for a private CA (--directory-ca). */
+  readonly directoryCa?: string | undefined;
 }
 
 export interface CentralStoreSettings {
@@ -54,7 +56,13 @@ function valid(v: unknown): v is CentralStoreSettings {
     typeof s['physicalPath'] === 'string' &&
     isAbsolute(s['physicalPath']) &&
     typeof s['privateKeyPassword'] === 'string' &&
-    (acme === undefined || (typeof acme === 'object' && acme !== null && typeof acme['directory'] === 'string' && typeof acme['email'] === 'string' && typeof acme['acceptedTos'] === 'boolean'))
+    (acme === undefined ||
+      (typeof acme === 'object' &&
+        acme !== null &&
+        typeof acme['directory'] === 'string' &&
+        typeof acme['email'] === 'string' &&
+        typeof acme['acceptedTos'] === 'boolean' &&
+        (acme['directoryCa'] === undefined || typeof acme['directoryCa'] === 'string')))
   );
 }
 

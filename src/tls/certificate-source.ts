@@ -257,6 +257,8 @@ export class CertificateSource {
       ...[...ipport].map(([k, l]) => `i${k}=${describeLookup(l)}`),
       ...[...hostnameport].map(([k, l]) => `h${k}=${describeLookup(l)}`),
       central === undefined ? 'ccs-off' : `ccs=${central.settings.physicalPath}`,
+      // ACME settings answer no lookup, but the renewal manager listens for their changes too.
+      `acme=${JSON.stringify(settings?.acme ?? null)}`,
       ...[...(central?.files ?? [])].map(([k, f]) => `c${k}=${describeLookup(f.lookup)}`),
     ].join('\n');
     const changed = answers !== this.#answers;

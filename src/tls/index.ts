@@ -11,3 +11,5 @@ export { CentralStoreConfig, centralStoreFileNames, type CentralStoreSettings } 
 export { DEVELOPMENT_FRIENDLY_NAME, developmentCertificate } from './development-certificate.js';
 export { readCertificateFile, thumbprintOf, normalizeThumbprint, windowsName, dnsNames, type CertificateBundle } from './certificate-file.js';
 export { tlsPaths, type TlsPaths } from './tls-paths.js';
+export { AcmeManager, renewalTime, type AcmeManagerOptions, type AcmeHostState } from './acme.js';
+export { writePkcs12 } from './pkcs12.js';

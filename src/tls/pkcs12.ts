@@ -95,3 +95,76 @@ export function readPkcs12(der: Buffer, password: string, source: string): Pkcs1
   }
   return { keys, certificates, friendlyName };
 }
+
+/** OIDs of the PKCS#12 structures written below (RFC 7292, RFC 2985, RFC 5652). */
+const OID = {
+  data: '1.2.840.113549.1.7.1',
+  keyBag: '1.2.840.113549.1.12.10.1.1',
+  pkcs8ShroudedKeyBag: '1.2.840.113549.1.12.10.1.2',
+  certBag: '1.2.840.113549.1.12.10.1.3',
+  x509Certificate: '1.2.840.113549.1.9.22.1',
+  friendlyName: '1.2.840.113549.1.9.20',
+  localKeyId: '1.2.840.113549.1.9.21',
+  sha256: '2.16.840.1.101.3.4.2.1',
+} as const;
+
+/** The MAC's PKCS#12 key derivation iterations (OpenSSL's default). */
+const MAC_ITERATIONS = 2048;
+
+/**
+ * Writes a PFX: the key shrouded with PBES2 (AES-256-CBC, PBKDF2-HMAC-SHA256, by node:crypto's
+ * PKCS#8 export) and the certificates, with a SHA-256 MAC; OpenSSL 3's default format, which
+ * Windows Server 2019 and later import too. Any key type (forge's own writer is RSA-only). With an
+ * empty password the key is stored unencrypted (a keyBag) and the MAC uses the empty password.
+ */
+export function writePkcs12(options: { key: KeyObject; certificates: readonly Buffer[]; password: string; friendlyName?: string }): Buffer {
+  const { asn1 } = forge;
+  const seq = (items: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, items);
+  const set = (items: forge.asn1.Asn1[]): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, items);
+  const oid = (o: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(o).getBytes());
+  const octets = (bytes: string): forge.asn1.Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes);
+  const explicit0 = (inner: forge.asn1.Asn1): forge.asn1.Asn1 => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
+  const der = (node: forge.asn1.Asn1): string => asn1.toDer(node).getBytes();
+  const fromDer = (buf: Buffer): forge.asn1.Asn1 => asn1.fromDer(buf.toString('binary'));
+
+  // Attributes that tie the key to its certificate (localKeyId) and name it (friendlyName).
+  const localKeyId = forge.md.sha1.create().update(options.certificates[0]!.toString('binary')).digest().getBytes();
+  const attributes: forge.asn1.Asn1[] = [seq([oid(OID.localKeyId), set([octets(localKeyId)])])];
+  if (options.friendlyName !== undefined) {
+    // forge encodes a BMPString's characters as UTF-16BE itself.
+    const bmp = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BMPSTRING, false, options.friendlyName);
+    attributes.push(seq([oid(OID.friendlyName), set([bmp])]));
+  }
+
+  const keyBag =
+    options.password === ''
+      ? seq([oid(OID.keyBag), explicit0(fromDer(options.key.export({ format: 'der', type: 'pkcs8' }))), set(attributes)])
+      : seq([
+          oid(OID.pkcs8ShroudedKeyBag),
+          explicit0(fromDer(options.key.export({ format: 'der', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: options.password }))),
+          set(attributes),
+        ]);
+  const certBags = options.certificates.map((cert, i) =>
+    seq([oid(OID.certBag), explicit0(seq([oid(OID.x509Certificate), explicit0(octets(cert.toString('binary')))])), ...(i === 0 ? [set(attributes.slice(0, 1))] : [])]),
+  );
+  const dataContentInfo = (safeContents: forge.asn1.Asn1): forge.asn1.Asn1 => seq([oid(OID.data), explicit0(octets(der(safeContents)))]);
+  // The certificates are public: a plain data SafeContents, as `openssl pkcs12 -certpbe NONE` writes.
+  const authSafe = der(seq([dataContentInfo(seq(certBags)), dataContentInfo(seq([keyBag]))]));
+
+  const salt = forge.random.getBytesSync(16);
+  const macKey = forge.pkcs12.generateKey(options.password, forge.util.createBuffer(salt), 3, MAC_ITERATIONS, 32, forge.md.sha256.create());
+  const hmac = forge.hmac.create();
+  hmac.start('sha256', macKey.getBytes());
+  hmac.update(authSafe);
+  const mac = hmac.digest().getBytes();
+  const pfx = seq([
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, String.fromCharCode(3)),
+    seq([oid(OID.data), explicit0(octets(authSafe))]),
+    seq([
+      seq([seq([oid(OID.sha256), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), octets(mac)]),
+      octets(salt),
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(MAC_ITERATIONS).getBytes()),
+    ]),
+  ]);
+  return toBuffer(der(pfx));
+}

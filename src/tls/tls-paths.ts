@@ -10,6 +10,7 @@
  *       <THUMBPRINT>.json                        0644  friendly name, where it was imported from
  *   <systemDrive>/wharf/http/sslcert.json        0644  the SSL bindings table (netsh http … sslcert)
  *   <systemDrive>/wharf/centralcert.json         0600  Central Certificate Store settings (has the PFX password)
+ *   <systemDrive>/wharf/acme/                    0700  ACME account keys and per-host backoff (acme.ts)
  *
  * Every file is written whole (temp file + rename), so a running server never reads half of one.
  */

@@ -1,0 +1,223 @@
+/**
+ * Automatic certificates against a real ACME CA: Pebble (Let's Encrypt's test CA) on loopback, its
+ * DNS answered by pebble-challtestsrv (every name → 127.0.0.1), its HTTP-01 validation answered by
+ * a small HTTP server on Pebble's httpPort that asks the renewal manager, as the listener will.
+ * Pebble really fetches the challenge: a host whose challenge is refused fails, and backs off.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { join } from 'node:path';
+import { needs, tool } from './helpers/skip.js';
+import { openssl, TestPki } from './helpers/openssl.js';
+import { WHARF_BIN, freePort, run, tempDir } from './helpers/wharf.js';
+import { AcmeManager } from '../src/tls/acme.js';
+import { CertificateSource } from '../src/tls/certificate-source.js';
+import type { TlsLogger } from '../src/tls/tls-types.js';
+
+const work = tempDir('wharf-acme-');
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+class Log implements TlsLogger {
+  readonly lines: string[] = [];
+  info(m: string): void {
+    this.lines.push(`info ${m}`);
+  }
+  warn(m: string): void {
+    this.lines.push(`warn ${m}`);
+  }
+  error(m: string): void {
+    this.lines.push(`error ${m}`);
+  }
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, ms: number, log?: Log): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}${log ? `\n${log.lines.join('\n')}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Ca {
+  directory: string;
+  caFile: string;
+  httpPort: number;
+}
+
+/** Pebble with its DNS from pebble-challtestsrv; certificates valid `validitySeconds`. */
+async function startPebble(validitySeconds: number): Promise<Ca> {
+  const pki = new TestPki(join(work, 'pebble-pki'));
+  const tlsCert = pki.leaf('localhost', { issuer: 'root', sans: ['127.0.0.1'] });
+  const [acmePort, httpPort, tlsPort, dnsPort, challMgmt] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const dns = spawn('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challMgmt}`, '-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''], { stdio: 'ignore' });
+  children.push(dns);
+  const config = join(work, 'pebble-config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${acmePort}`,
+        managementListenAddress: '',
+        certificate: tlsCert.cert,
+        privateKey: tlsCert.key,
+        httpPort,
+        tlsPort,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+        certificateValidityPeriod: validitySeconds,
+      },
+    }),
+  );
+  const pebble = spawn('pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dnsPort}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // No sleeps before validation, no forged bad nonces, every order validated afresh.
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
+  });
+  children.push(pebble);
+  let output = '';
+  pebble.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  pebble.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const directory = `https://127.0.0.1:${acmePort}/dir`;
+  const ca = readFileSync(pki.root().cert, 'utf8');
+  const end = Date.now() + 15000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = httpsGet(directory, { ca }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > end || pebble.exitCode !== null) assert.fail(`pebble did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { directory, caFile: pki.root().cert, httpPort };
+}
+
+/** The HTTP-01 answers on Pebble's httpPort: what the listener will do before any pool. */
+async function challengeServer(port: number, manager: () => AcmeManager | undefined, refuse: ReadonlySet<string>): Promise<{ server: Server; hits: string[] }> {
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    const m = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]+)$/.exec(req.url ?? '');
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    hits.push(host);
+    const answer = m !== null && !refuse.has(host) ? manager()?.httpChallenge(host, m[1]!) : undefined;
+    if (answer === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(answer);
+  });
+  server.listen(port, '::');
+  await once(server, 'listening');
+  return { server, hits };
+}
+
+async function systemDrive(name: string, ca: Ca): Promise<{ sd: string; ccs: string }> {
+  const sd = join(work, name);
+  const ccs = join(work, `${name}-ccs`);
+  mkdirSync(ccs, { recursive: true });
+  const wharf = (...args: string[]) => run(process.execPath, [WHARF_BIN, ...args, '--system-drive', sd]);
+  assert.equal((await wharf('centralcert', 'enable', '--path', ccs, '--password', 'ccs pass')).code, 0);
+  const r = await wharf('centralcert', 'acme', '--directory', ca.directory, '--email', 'admin@example.test', '--accept-tos', '--directory-ca', ca.caFile);
+  assert.equal(r.code, 0, r.stderr);
+  return { sd, ccs };
+}
+
+test('Pebble issues a certificate for a wanted host by a real HTTP-01 validation; it lands in the Central Certificate Store and is served; a short-lived one is renewed', async (t) => {
+  if (!needs(t, tool('pebble'), tool('pebble-challtestsrv', 'pebble'), tool('openssl'))) return;
+  const ca = await startPebble(20);
+  let manager: AcmeManager | undefined;
+  const { server, hits } = await challengeServer(ca.httpPort, () => manager, new Set());
+  const { sd, ccs } = await systemDrive('issue', ca);
+  const log = new Log();
+  const source = await CertificateSource.open({ systemDrive: sd, logger: log, pollIntervalMs: 500, debounceMs: 20 });
+  try {
+    manager = AcmeManager.start({ systemDrive: sd, logger: log, source });
+    manager.setWantedHosts(['Shop.Example.test', 'shop.example.test']);
+    const first = await until('the first certificate', () => {
+      const l = source.forCentralStore('shop.example.test');
+      return l?.ok === true ? l.cert : undefined;
+    }, 30000, log);
+    assert.ok(hits.includes('shop.example.test'), `Pebble fetched the challenge (${hits.join(', ')})`);
+    assert.match(first.leaf.issuer, /Pebble/);
+    assert.equal(first.leaf.subjectAltName, 'DNS:shop.example.test');
+    assert.equal(first.key.asymmetricKeyType, 'ec');
+    const file = join(ccs, 'shop.example.test.pfx');
+    assert.equal(first.source, file);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    // The file is a PFX any tool opens with the store's password, chain included.
+    const info = openssl(['pkcs12', '-in', file, '-passin', 'pass:ccs pass', '-nokeys']);
+    assert.ok((info.match(/BEGIN CERTIFICATE/g) ?? []).length >= 2, info);
+    assert.ok(log.lines.some((l) => /ACME: shop\.example\.test: ordering a certificate from https:\/\/127\.0\.0\.1:\d+\/dir/.test(l)), log.lines.join('\n'));
+    assert.ok(log.lines.some((l) => /ACME: shop\.example\.test: answering the http-01 challenge/.test(l)));
+    assert.ok(log.lines.some((l) => /ACME: shop\.example\.test: certificate written to /.test(l)));
+    assert.equal(statSync(join(sd, 'wharf', 'acme', 'account.json')).mode & 0o777, 0o600);
+
+    // 20 s of validity: renewed a third of it before the end, by the manager's own timer.
+    const renewed = await until('the renewal', () => {
+      const l = source.forCentralStore('shop.example.test');
+      return l?.ok === true && l.cert.thumbprint !== first.thumbprint ? l.cert : undefined;
+    }, 30000, log);
+    assert.ok(Date.parse(renewed.leaf.validTo) > Date.parse(first.leaf.validTo));
+    assert.equal(log.lines.filter((l) => /new account key/.test(l)).length, 1, 'one account, reused');
+  } finally {
+    manager?.close();
+    source.close();
+    server.close();
+  }
+});
+
+test('a failed order backs off, and the backoff survives a restart: a restart loop does not ask the CA again early', async (t) => {
+  if (!needs(t, tool('pebble'), tool('pebble-challtestsrv', 'pebble'), tool('openssl'))) return;
+  const ca = await startPebble(3600);
+  let manager: AcmeManager | undefined;
+  const refused = 'refused.example.test';
+  const { server, hits } = await challengeServer(ca.httpPort, () => manager, new Set([refused]));
+  const { sd } = await systemDrive('backoff', ca);
+  const log = new Log();
+  const source = await CertificateSource.open({ systemDrive: sd, logger: log });
+  try {
+    manager = AcmeManager.start({ systemDrive: sd, logger: log, source, backoffBaseMs: 4000 });
+    manager.setWantedHosts([refused]);
+    await until('the first failure', () => manager!.hostState(refused)?.lastError !== 'interrupted' && manager!.hostState(refused), 30000, log);
+    const first = manager.hostState(refused)!;
+    assert.equal(first.failures, 1);
+    assert.match(first.lastError ?? '', /40\d|unauthorized|Invalid response/i);
+    const hitsAfterFirst = hits.filter((h) => h === refused).length;
+    assert.ok(hitsAfterFirst >= 1, 'Pebble asked for the challenge');
+    const state = JSON.parse(readFileSync(join(sd, 'wharf', 'acme', 'state.json'), 'utf8')) as { hosts: Record<string, { failures: number; nextAttemptAt: number }> };
+    assert.equal(state.hosts[refused]!.failures, 1);
+    assert.equal(statSync(join(sd, 'wharf', 'acme', 'state.json')).mode & 0o777, 0o600);
+    const show = await run(process.execPath, [WHARF_BIN, 'centralcert', 'show', '--system-drive', sd]);
+    assert.match(show.stdout, /ACME refused\.example\.test +: 1 failed attempt\(s\) in a row; next attempt not before /);
+
+    // "Restart": a new manager on the same system drive waits out the backoff.
+    manager.close();
+    manager = AcmeManager.start({ systemDrive: sd, logger: log, source, backoffBaseMs: 4000 });
+    manager.setWantedHosts([refused]);
+    await manager.check();
+    assert.equal(hits.filter((h) => h === refused).length, hitsAfterFirst, 'no new attempt before the backoff ends');
+    assert.ok(log.lines.some((l) => l.includes(`ACME: ${refused}: waiting until`)), log.lines.join('\n'));
+    // Once it ends, the timer tries again; the next backoff is twice as long.
+    await until('the second failure', () => (manager!.hostState(refused)?.failures === 2 && manager!.hostState(refused)?.lastError !== 'interrupted') || undefined, 30000, log);
+    const second = manager.hostState(refused)!;
+    assert.ok(second.nextAttemptAt - (second.lastAttemptAt ?? 0) === 8000, JSON.stringify(second));
+    assert.ok(hits.filter((h) => h === refused).length > hitsAfterFirst);
+  } finally {
+    manager?.close();
+    source.close();
+    server.close();
+  }
+});
