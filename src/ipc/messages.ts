@@ -137,6 +137,11 @@ export interface CacheableMessage {
   readonly dependencies: readonly string[];
   readonly frequentHitThreshold: number;
   readonly frequentHitTimePeriodMs: number;
+  /**
+   * The content codings the response varies among (Vary: Accept-Encoding; lower case, server
+   * order): the cache serves the entry only to requests that negotiate to its Content-Encoding.
+   */
+  readonly encodings?: readonly string[];
 }
 
 /**
