@@ -122,3 +122,14 @@ export function acceptEncodingOf(rawHeaders: readonly string[]): string | undefi
   }
   return v;
 }
+
+/** A Vary field value with Accept-Encoding added once (RFC 9110 §12.5.5); `*` stays `*`. */
+export function withVaryAcceptEncoding(current: string | readonly string[] | undefined): string {
+  const value = current === undefined ? '' : typeof current === 'string' ? current : current.join(', ');
+  if (value.trim() === '') return 'Accept-Encoding';
+  for (const part of value.split(',')) {
+    const p = part.trim().toLowerCase();
+    if (p === 'accept-encoding' || p === '*') return value;
+  }
+  return `${value}, Accept-Encoding`;
+}

@@ -35,6 +35,8 @@ export type NotificationHandler = (ctx: HttpContext) => void | Promise<void>;
 export interface WorkerServices {
   /** Name of the pool the worker serves ('' for a spare not yet given a pool). */
   readonly poolName: () => string;
+  /** Where `%SystemDrive%` and `C:` point (the path rule of docs/configuration.md), for path-valued settings. */
+  readonly systemDrive: () => string;
   /**
    * Ask WAS for an overlapped recycle of this worker (a new one starts, this one drains), e.g.
    * because files the module loaded changed. Asked once: later calls do nothing.
