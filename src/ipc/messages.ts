@@ -142,6 +142,10 @@ export interface CacheableMessage {
    * order): the cache serves the entry only to requests that negotiate to its Content-Encoding.
    */
   readonly encodings?: readonly string[];
+  /** HTTP/1.0 requests get the identity entry whatever they accept (noCompressionForHttp10). */
+  readonly identityForHttp10?: boolean;
+  /** Requests with a Via header get the identity entry (noCompressionForProxies). */
+  readonly identityForProxies?: boolean;
 }
 
 /**

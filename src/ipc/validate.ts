@@ -97,6 +97,8 @@ export function parseCacheable(payload: Buffer): CacheableMessage {
     frequentHitThreshold: threshold as number,
     frequentHitTimePeriodMs: finiteNonNegative(o['frequentHitTimePeriodMs'], 'frequentHitTimePeriodMs'),
     ...(encodings !== undefined ? { encodings: encodings as string[] } : {}),
+    ...(o['identityForHttp10'] === true ? { identityForHttp10: true } : {}),
+    ...(o['identityForProxies'] === true ? { identityForProxies: true } : {}),
   };
 }
 

@@ -75,6 +75,9 @@ interface UrlEntries {
   /** Undefined when the response does not vary by Accept-Encoding (one entry, served to all). */
   readonly negotiator: EncodingNegotiator | undefined;
   readonly variants: Map<string, CachedResponse>;
+  /** HTTP/1.0 requests, requests with Via: the identity entry (the worker's noCompressionFor…). */
+  identityForHttp10: boolean;
+  identityForProxies: boolean;
 }
 
 interface FolderWatch {
@@ -136,12 +139,12 @@ export class ResponseCache {
    * The fresh entry for `key` in the coding the request's headers (`rawHeaders`, flat) negotiate
    * to, counted as a hit; undefined when there is none.
    */
-  lookup(key: string, rawHeaders?: readonly string[]): CachedResponse | undefined {
+  lookup(key: string, rawHeaders?: readonly string[], http10 = false): CachedResponse | undefined {
     const u = this.#urls.get(key);
     if (u === undefined) return undefined;
     let coding = '';
     const n = u.negotiator;
-    if (n !== undefined) {
+    if (n !== undefined && !(http10 && u.identityForHttp10) && !(u.identityForProxies && rawHeaders !== undefined && hasVia(rawHeaders))) {
       const i = n.negotiate(rawHeaders === undefined ? undefined : acceptEncodingOf(rawHeaders));
       if (i !== IDENTITY) coding = n.offered[i]!;
     }
@@ -255,7 +258,9 @@ export class ResponseCache {
       hits: 0,
     };
     this.#entries.set(id, entry);
-    if (u === undefined) this.#urls.set(key, (u = { negotiator: offered === undefined ? undefined : negotiatorFor(offered), variants: new Map() }));
+    if (u === undefined) this.#urls.set(key, (u = { negotiator: offered === undefined ? undefined : negotiatorFor(offered), variants: new Map(), identityForHttp10: false, identityForProxies: false }));
+    u.identityForHttp10 = hint.identityForHttp10 === true;
+    u.identityForProxies = hint.identityForProxies === true;
     u.variants.set(coding, entry);
     this.#deps.set(id, deps);
     this.#bytes += bytes;
@@ -369,6 +374,11 @@ function offeredCodings(fromWorker: readonly string[] | undefined, coding: strin
   if (before === undefined) return coding === '' ? [] : [coding];
   if (coding === '' || before.includes(coding)) return before;
   return [...before, coding];
+}
+
+function hasVia(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 3 && raw[i]!.toLowerCase() === 'via') return true;
+  return false;
 }
 
 function changedAt(path: string): number | undefined {

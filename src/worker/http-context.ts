@@ -14,6 +14,7 @@ import type {
   ChildRequestResult,
   ContentEncoder,
   EncoderStream,
+  EncodingExceptions,
   ErrorDetail,
   FileInfo,
   HandlerMapping,
@@ -65,8 +66,10 @@ export class KernelCache implements KernelCachePolicy {
     this.policy = 'disabled';
   }
   encodings: readonly string[] | undefined = undefined;
-  varyByEncoding(codings: readonly string[]): void {
+  encodingExceptions: EncodingExceptions | undefined = undefined;
+  varyByEncoding(codings: readonly string[], identityFor?: EncodingExceptions): void {
     this.encodings = codings;
+    this.encodingExceptions = identityFor;
   }
   /** Files whose change also invalidates the entry (kept apart: they do not set a policy). */
   readonly extraDependencies: string[] = [];
@@ -417,7 +420,10 @@ export class WorkerResponse implements HttpResponse {
         const kc = this.#kernelCache;
         if (hint !== undefined && kc?.policy !== 'disabled' && head.status === 200 && wire <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
           const encodings = kc?.encodings;
-          this.#transport.cacheable(encodings === undefined ? hint : { ...hint, encodings });
+          const ex = kc?.encodingExceptions;
+          this.#transport.cacheable(
+            encodings === undefined ? hint : { ...hint, encodings, ...(ex?.http10 === true ? { identityForHttp10: true } : {}), ...(ex?.proxies === true ? { identityForProxies: true } : {}) },
+          );
         }
         this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : wire, {
           subStatus: this.subStatus,

@@ -219,6 +219,14 @@ export interface EncoderStream extends Transform {
   flush(kind?: number, callback?: () => void): void;
 }
 
+/** Requests that get the identity coding whatever they accept (httpCompression noCompressionFor…). */
+export interface EncodingExceptions {
+  /** HTTP/1.0 requests (noCompressionForHttp10). */
+  readonly http10: boolean;
+  /** Requests through a proxy, with a Via header (noCompressionForProxies). */
+  readonly proxies: boolean;
+}
+
 export interface KernelCachePolicy {
   /** Keep the response until one of these files changes (CacheUntilChange; StaticFileModule uses it). */
   cacheUntilChange(...files: string[]): void;
@@ -237,8 +245,9 @@ export interface KernelCachePolicy {
    * entry per coding and answers from an entry only the requests that negotiate to that coding
    * (src/http/accept-encoding.ts).
    */
-  varyByEncoding(codings: readonly string[]): void;
+  varyByEncoding(codings: readonly string[], identityFor?: EncodingExceptions): void;
   readonly encodings: readonly string[] | undefined;
+  readonly encodingExceptions: EncodingExceptions | undefined;
   readonly policy: 'none' | 'untilChange' | 'timePeriod' | 'disabled';
   readonly durationMs: number;
   readonly dependencies: readonly string[];

@@ -57,7 +57,7 @@ function decide(ctx: HttpContext, settings: CompressionSettings): NotSuccessReas
   // The response can be compressed: it varies by Accept-Encoding, for this client or the next.
   res.setHeader('Vary', withVaryAcceptEncoding(res.getHeader('Vary')));
   const beforeCache = ctx.config.section(URL_COMPRESSION_SECTION).bool('dynamicCompressionBeforeCache');
-  res.kernelCache.varyByEncoding(settings.dynamicNames);
+  res.kernelCache.varyByEncoding(settings.dynamicNames, settings.identityFor);
   const req = ctx.request;
   const acceptEncoding = req.headers['accept-encoding'];
   if (acceptEncoding === undefined || acceptEncoding.trim() === '') return 'NO_ACCEPT_ENCODING';

@@ -17,7 +17,7 @@
  */
 import { constants, createBrotliCompress, createDeflate, createGzip } from 'node:zlib';
 import type { ConfigElement } from '../../config/types.js';
-import type { ContentEncoder, EncoderStream } from '../../worker/module-api.js';
+import type { ContentEncoder, EncoderStream, EncodingExceptions } from '../../worker/module-api.js';
 import { ContentTypeList } from './content-types.js';
 import { CpuGate } from './cpu-usage.js';
 
@@ -48,6 +48,8 @@ export interface CompressionSettings {
   readonly noCompressionForHttp10: boolean;
   readonly noCompressionForProxies: boolean;
   readonly noCompressionForRange: boolean;
+  /** The requests that never get a coding, for the listener's cache (noCompressionForHttp10 / Proxies). */
+  readonly identityFor: EncodingExceptions;
   readonly staticCompressionIgnoreHitFrequency: boolean;
   readonly sendCacheHeaders: boolean;
   readonly expiresHeader: string;
@@ -144,6 +146,7 @@ function build(section: ConfigElement): CompressionSettings {
     noCompressionForHttp10: section.bool('noCompressionForHttp10'),
     noCompressionForProxies: section.bool('noCompressionForProxies'),
     noCompressionForRange: section.bool('noCompressionForRange'),
+    identityFor: { http10: section.bool('noCompressionForHttp10'), proxies: section.bool('noCompressionForProxies') },
     staticCompressionIgnoreHitFrequency: section.bool('staticCompressionIgnoreHitFrequency'),
     sendCacheHeaders: section.bool('sendCacheHeaders'),
     expiresHeader: section.str('expiresHeader'),

@@ -48,26 +48,29 @@ function logOnce(key: string, level: 'info' | 'warn', message: string): void {
 
 // ---- frequently hit (serverRuntime frequentHitThreshold / frequentHitTimePeriod) ----------------
 
-const hits = new Map<string, { n: number; since: number }>();
+/** Per path, the times of its latest requests (at most frequentHitThreshold - 1 of them). */
+const hits = new Map<string, number[]>();
 const MAX_TRACKED = 10_000;
 
-/** Count a request for `path`; whether it is now frequently hit. */
+/**
+ * Count a request for `path`; whether it is frequently hit: this request and the
+ * frequentHitThreshold - 1 before it all fall within frequentHitTimePeriod (a sliding window, so a
+ * URL asked for steadily stays frequently hit).
+ */
 function frequentlyHit(path: string, runtime: ConfigElement): boolean {
   const threshold = runtime.num('frequentHitThreshold');
+  if (threshold <= 1) return true;
   const period = runtime.num('frequentHitTimePeriod');
   const now = Date.now();
-  const h = hits.get(path);
-  if (h === undefined || now - h.since > period) {
-    if (h === undefined && hits.size >= MAX_TRACKED) hits.clear();
-    if (h === undefined) hits.set(path, { n: 1, since: now });
-    else {
-      h.n = 1;
-      h.since = now;
-    }
-    return threshold <= 1;
+  let times = hits.get(path);
+  if (times === undefined) {
+    if (hits.size >= MAX_TRACKED) hits.clear();
+    hits.set(path, (times = []));
   }
-  h.n++;
-  return h.n >= threshold;
+  const frequent = times.length >= threshold - 1 && now - times[0]! <= period;
+  times.push(now);
+  if (times.length > threshold - 1) times.shift();
+  return frequent;
 }
 
 // ---- the copies' folder: httpCompression directory + the pool's folder --------------------------
@@ -157,7 +160,7 @@ function decide(ctx: HttpContext, settings: CompressionSettings, info: FileInfo 
 }
 
 function vary(ctx: HttpContext, settings: CompressionSettings, variant?: StaticFileVariant): void {
-  ctx.response.kernelCache.varyByEncoding(settings.staticNames);
+  ctx.response.kernelCache.varyByEncoding(settings.staticNames, settings.identityFor);
   mapStaticFile(ctx, new CompressionLabel(settings, variant));
 }
 
@@ -264,14 +267,16 @@ function copyFor(
   frequent: boolean,
 ): true | NotSuccessReason | Promise<true | NotSuccessReason> {
   if (!compressible) return 'NO_MATCHING_CONTENT_TYPE';
-  if (!frequent) return 'NOT_FREQUENTLY_HIT';
   if (info.size < settings.minFileSizeForComp) return 'FILE_TOO_SMALL';
   const store = compressedFilesIn(directoryOf(ctx.config.section(HTTP_COMPRESSION_SECTION), ctx.appPoolName), (level, m) => services?.log(level, m));
+  // A copy this worker holds is sent even when the URL is not frequently hit any more: the rule
+  // saves the work of making copies, and sending one costs nothing (IIS would send the file).
   const known = store.known(scheme.name, ctx.physicalPath, info);
   if (known !== undefined) {
     mapCopy(ctx, settings, info, scheme, known, 'memory');
     return true;
   }
+  if (!frequent) return 'NOT_FREQUENTLY_HIT';
   const cpu = settings.staticCpu;
   const compress = !cpu.gate.check(machineCpu(), cpu.disableAt, cpu.enableAt);
   return store
