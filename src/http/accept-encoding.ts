@@ -15,6 +15,8 @@
 /** What negotiate() returns when no coding applies: send the representation as it is. */
 export const IDENTITY = -1;
 
+const NONE: readonly number[] = Object.freeze([]);
+
 interface Coding {
   readonly name: string;
   readonly q: number;
@@ -84,6 +86,20 @@ export class EncodingNegotiator {
 
   constructor(offered: readonly string[]) {
     this.offered = offered;
+  }
+
+  readonly #orders = new Map<string, readonly number[]>();
+
+  /** acceptableCodings() for this offer, remembered per header value. */
+  order(acceptEncoding: string | undefined): readonly number[] {
+    if (acceptEncoding === undefined || this.offered.length === 0) return NONE;
+    let r = this.#orders.get(acceptEncoding);
+    if (r === undefined) {
+      r = acceptableCodings(acceptEncoding, this.offered);
+      if (this.#orders.size >= 64) this.#orders.clear();
+      this.#orders.set(acceptEncoding, r);
+    }
+    return r;
   }
 
   /** Index into `offered` of the coding to send, or IDENTITY. */

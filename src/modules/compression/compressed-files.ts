@@ -231,7 +231,7 @@ export class CompressedFiles {
         return undefined;
       }
       await rename(tmp, path);
-      this.#added(name, st.size);
+      await this.#added(name, st.size);
       return { name, path, size: st.size, body: undefined, ino: 0, sourceSize: 0, mtimeMs: 0 };
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
@@ -256,7 +256,7 @@ export class CompressedFiles {
         await h.close();
       }
       await rename(tmp, path);
-      this.#added(name, body.length);
+      await this.#added(name, body.length);
       return true;
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
@@ -271,20 +271,22 @@ export class CompressedFiles {
     this.#reportOnce(`write:${code}`, 'warn', `cannot write compressed copies to ${this.dir} (${code}: ${(err as Error).message}); static files are compressed in memory meanwhile`);
   }
 
-  /** A new copy: older versions of the same source go. */
-  #added(name: string, size: number): void {
+  /** A new copy: older versions of the same source go (resolves once they are deleted). */
+  #added(name: string, size: number): Promise<unknown> {
     const prefix = prefixOf(name);
+    const gone: Array<Promise<unknown>> = [];
     for (const [other, f] of this.#files) {
       if (other !== name && other.startsWith(prefix) && other.length > prefix.length && !other.slice(prefix.length).includes('~')) {
         this.#files.delete(other);
         this.#bytes -= f.size;
-        void unlink(join(this.dir, other)).catch(() => undefined);
+        gone.push(unlink(join(this.dir, other)).catch(() => undefined));
       }
     }
     const old = this.#files.get(name);
     if (old !== undefined) this.#bytes -= old.size;
     this.#files.set(name, { size, used: Date.now() });
     this.#bytes += size;
+    return Promise.all(gone);
   }
 
   /** doDiskSpaceLimiting: delete the least recently used copies until `size` more fits. */
@@ -319,6 +321,16 @@ export class CompressedFiles {
     const record: CopyRecord = { ...r, ino: req.info.ino, sourceSize: req.info.size, mtimeMs: req.info.mtimeMs };
     let byScheme = this.#known.get(req.sourcePath);
     if (byScheme === undefined) this.#known.set(req.sourcePath, (byScheme = new Map()));
+    const previous = byScheme.get(req.scheme);
+    if (previous?.body !== undefined) {
+      // An older version's bytes leave memory with it (a rare scan: sources change seldom).
+      for (const m of inMemory) {
+        if (m.record !== previous) continue;
+        inMemory.delete(m);
+        memoryBytes -= previous.body.length;
+        break;
+      }
+    }
     byScheme.set(req.scheme, record);
     if (record.body !== undefined) {
       inMemory.add({ store: this, record, key: req.sourcePath });

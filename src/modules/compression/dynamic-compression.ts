@@ -17,7 +17,7 @@
  * ETag (the app's strong one named other bytes), and sendCacheHeaders' Expires / Cache-Control; it
  * stays out of the listener's cache unless urlCompression dynamicCompressionBeforeCache is true.
  */
-import { acceptableCodings, withVaryAcceptEncoding } from '../../http/accept-encoding.js';
+import { withVaryAcceptEncoding } from '../../http/accept-encoding.js';
 import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { machineCpu } from './cpu-usage.js';
 import { requestRefusal, traceNotSuccess, traceStart, traceSuccess, type NotSuccessReason } from './request-checks.js';
@@ -63,7 +63,7 @@ function decide(ctx: HttpContext, settings: CompressionSettings): NotSuccessReas
   if (acceptEncoding === undefined || acceptEncoding.trim() === '') return 'NO_ACCEPT_ENCODING';
   const refusal = requestRefusal(req, settings);
   if (refusal !== undefined) return refusal;
-  const best = acceptableCodings(acceptEncoding, settings.dynamicNames)[0];
+  const best = settings.dynamicNegotiator.order(acceptEncoding)[0];
   if (best === undefined) return 'NO_MATCHING_SCHEME';
   const scheme = settings.dynamicSchemes[best]!;
   res.setContentEncoder(scheme.dynamicEncoder!);

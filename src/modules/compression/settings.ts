@@ -19,6 +19,7 @@ import { constants, createBrotliCompress, createDeflate, createGzip } from 'node
 import type { ConfigElement } from '../../config/types.js';
 import type { ContentEncoder, EncoderStream, EncodingExceptions } from '../../worker/module-api.js';
 import { ContentTypeList } from './content-types.js';
+import { negotiatorFor, type EncodingNegotiator } from '../../http/accept-encoding.js';
 import { CpuGate } from './cpu-usage.js';
 
 export const HTTP_COMPRESSION_SECTION = 'system.webServer/httpCompression';
@@ -40,6 +41,9 @@ export interface CompressionSettings {
   /** Schemes with static compression, in `<scheme>` order, and their names. */
   readonly staticSchemes: readonly Scheme[];
   readonly staticNames: readonly string[];
+  /** Accept-Encoding negotiation among the static / dynamic schemes (answers remembered). */
+  readonly staticNegotiator: EncodingNegotiator;
+  readonly dynamicNegotiator: EncodingNegotiator;
   readonly dynamicSchemes: readonly Scheme[];
   readonly dynamicNames: readonly string[];
   readonly staticTypes: ContentTypeList;
@@ -135,11 +139,15 @@ function build(section: ConfigElement): CompressionSettings {
   }
   const staticSchemes = schemes.filter((x) => x.staticLevel !== undefined);
   const dynamicSchemes = schemes.filter((x) => x.dynamicLevel !== undefined);
+  const staticNames = staticSchemes.map((x) => x.name);
+  const dynamicNames = dynamicSchemes.map((x) => x.name);
   return {
     staticSchemes,
-    staticNames: staticSchemes.map((x) => x.name),
+    staticNames,
+    staticNegotiator: negotiatorFor(staticNames),
     dynamicSchemes,
-    dynamicNames: dynamicSchemes.map((x) => x.name),
+    dynamicNames,
+    dynamicNegotiator: negotiatorFor(dynamicNames),
     staticTypes: ContentTypeList.fromElement(section.child('staticTypes')),
     dynamicTypes: ContentTypeList.fromElement(section.child('dynamicTypes')),
     minFileSizeForComp: section.num('minFileSizeForComp'),

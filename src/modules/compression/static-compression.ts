@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { ConfigElement } from '../../config/types.js';
 import { resolvePathAttribute } from '../../config/merge.js';
 import { poolFolderName } from '../../config/pool-key.js';
-import { acceptableCodings, withVaryAcceptEncoding } from '../../http/accept-encoding.js';
+import { withVaryAcceptEncoding } from '../../http/accept-encoding.js';
 import type { FileInfo, HttpContext, HttpResponse, ModuleDefinition, WorkerServices } from '../../worker/module-api.js';
 import { fileEtag, mapStaticFile, mimeMapFor, mimeTypeOf, type StaticFileMapping, type StaticFileVariant } from '../static-file/index.js';
 import { SmallFileCache, makeCachedFile } from '../static-file/small-file-cache.js';
@@ -149,7 +149,7 @@ function decide(ctx: HttpContext, settings: CompressionSettings, info: FileInfo 
   const req = ctx.request;
   const acceptEncoding = req.headers['accept-encoding'];
   let refusal: NotSuccessReason | undefined = acceptEncoding === undefined || acceptEncoding.trim() === '' ? 'NO_ACCEPT_ENCODING' : requestRefusal(req, settings);
-  const order = refusal === undefined ? acceptableCodings(acceptEncoding, settings.staticNames) : [];
+  const order = refusal === undefined ? settings.staticNegotiator.order(acceptEncoding) : [];
   if (refusal === undefined && order.length === 0) refusal = 'NO_MATCHING_SCHEME';
   if (refusal !== undefined) {
     // This client gets the file itself; a compressible URL still says it varies.
