@@ -287,6 +287,13 @@ describe('dynamic compression (a hosted node:http app)', () => {
     assert.deepEqual(JSON.parse(decode(br).toString()).items.length, 400);
   });
 
+  it('stops at dynamicCompressionDisableCpuUsage (0 here: always reached)', async () => {
+    const r = await app('/busy/json', { 'Accept-Encoding': 'gzip' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-encoding'], undefined);
+    assert.equal(JSON.parse(r.body.toString()).items.length, 400);
+  });
+
   it('leaves alone HEAD, Cache-Control: no-transform, an empty body, HTTP/1.0', async () => {
     assert.equal((await app('/json', { 'Accept-Encoding': 'gzip' }, 'HEAD')).headers['content-encoding'], undefined);
     const nt = await app('/no-transform', { 'Accept-Encoding': 'gzip' });
