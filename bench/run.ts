@@ -5,7 +5,8 @@
  *
  * Environment: BENCH_DURATION (seconds per measurement, default 5), BENCH_CONNECTIONS (50),
  * BENCH_ROUNDS (3; the best round of each scenario is reported), BENCH_ONLY=observability (only
- * the cost of metrics, Failed Request Tracing and OpenTelemetry: a shorter run).
+ * the cost of metrics, Failed Request Tracing and OpenTelemetry: a shorter run), BENCH_ONLY=compression
+ * (only 100 KiB of text, gzip, against nginx gzip_static).
  *
  * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
  * bench/load-client.ts (which counts every request; wrk would only count errors) against a Wharf
@@ -14,6 +15,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { privateMiB, rssMiB, workerPids } from './procs.js';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -266,8 +268,8 @@ interface Measurement {
 }
 
 /** `pgids`: the process groups serving this scenario (a proxy and its upstream count together). */
-function wrk(port: number, path: string, seconds: number, pgids: readonly number[] = []): Measurement {
-  const argv = pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`]);
+function wrk(port: number, path: string, seconds: number, pgids: readonly number[] = [], headers: readonly string[] = []): Measurement {
+  const argv = pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...headers.flatMap((h) => ['-H', h]), `http://127.0.0.1:${port}${path}`]);
   const ticks = (): number => pgids.reduce((t, g) => t + groupTicks(g), 0);
   const before = ticks();
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
@@ -357,6 +359,96 @@ async function observability(dir: string): Promise<void> {
   }
 }
 
+/** Text that compresses like real text (about 3:1), not like a run of one byte. */
+function textOf(bytes: number): Buffer {
+  const words = ['listener', 'worker', 'pool', 'request', 'response', 'cache', 'static', 'compress', 'module', 'config', 'site', 'binding', 'queue', 'recycle'];
+  let x = 12345;
+  let s = '';
+  while (s.length < bytes) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    s += words[x % words.length]! + (x % 7 === 0 ? '.\n' : ' ') + (x % 11 === 0 ? String(x % 1000) + ' ' : '');
+  }
+  return Buffer.from(s.slice(0, bytes));
+}
+
+/** The Content-Encoding a GET with Accept-Encoding: gzip gets. */
+function encodingOf(port: number, path: string): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { 'Accept-Encoding': 'gzip' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.headers['content-encoding']));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Compression (issue 16): 100 KiB of text asked for with Accept-Encoding: gzip — Wharf serving its
+ * compressed copy (frequently hit, so from the listener's cache, one entry per coding) against
+ * nginx's gzip_static with a .gz made beforehand at the same level (IIS's default static level 7).
+ */
+async function compression(dir: string, nginxBin: string | undefined): Promise<void> {
+  const www = join(dir, 'gz-www');
+  mkdirSync(www, { recursive: true });
+  const text = textOf(100 * 1024);
+  writeFileSync(join(www, '100k.txt'), text);
+  writeFileSync(join(www, '100k.txt.gz'), gzipSync(text, { level: 7 }));
+  const children: ChildProcess[] = [];
+  try {
+    const port = await freePort();
+    const file = join(dir, 'compression.config');
+    writeFileSync(file, readFileSync(join(REPO, 'bench/fixtures/compression.config'), 'utf8').replaceAll('{{PORT}}', String(port)).replaceAll('{{ROOT}}', dir));
+    const wharf = await start(pin(0, [process.execPath, join(REPO, 'bin/wharf.js'), 'start', '--config', file, '--system-drive', join(dir, 'sd-compression')]), /Wharf is serving/);
+    children.push(wharf);
+    // The file was just written: the listener's cache keeps nothing changed in the last 2 s.
+    await sleep(2100);
+    const rows: Array<[string, number, number]> = [['Wharf, compressed copy (listener cache)', port, wharf.pid!]];
+    if (nginxBin !== undefined) {
+      const ngPort = await freePort();
+      const conf = join(dir, 'nginx-gzip.conf');
+      writeFileSync(
+        conf,
+        `daemon off; worker_processes 1; pid ${dir}/nginx-gzip.pid; error_log ${dir}/nginx-gzip-error.log;
+events { worker_connections 1024; }
+http { access_log ${dir}/nginx-gzip-access.log; sendfile on; tcp_nopush on; keepalive_requests 100000; default_type text/plain;
+  client_body_temp_path ${dir}/nt; proxy_temp_path ${dir}/np; fastcgi_temp_path ${dir}/nf; uwsgi_temp_path ${dir}/nu; scgi_temp_path ${dir}/ns;
+  server { listen 127.0.0.1:${ngPort}; root ${www}; gzip_static on; gzip_vary on; } }\n`,
+      );
+      const [cmd, ...args] = pin(0, [nginxBin, '-c', conf, '-e', join(dir, 'nginx-gzip-error.log')]);
+      const ng = spawn(cmd!, args, { stdio: 'ignore', detached: true });
+      children.push(ng);
+      await waitForPort(ngPort);
+      rows.push(['nginx gzip_static (.gz made beforehand)', ngPort, ng.pid!]);
+    }
+    const gzip = ['Accept-Encoding: gzip'];
+    for (const [, p] of rows) wrk(p, '/100k.txt', 1, [], gzip); // warm-up: the copy, the cache entry, JIT
+    for (const [name, p] of rows) {
+      const coding = await encodingOf(p, '/100k.txt');
+      if (coding !== 'gzip') throw new Error(`compression bench: ${name} answers with Content-Encoding ${String(coding)}`);
+    }
+    const best = new Map<string, Measurement>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, p, pgid] of rows) {
+        const m = wrk(p, '/100k.txt', DURATION, [pgid], gzip);
+        const b = best.get(name);
+        best.set(name, { rps: Math.max(b?.rps ?? 0, m.rps), cpuUs: Math.min(b?.cpuUs ?? Infinity, m.cpuUs || Infinity) });
+      }
+    }
+    const nginx = best.get('nginx gzip_static (.gz made beforehand)');
+    console.log(`\nCompression — 100 KiB text (${gzipSync(text, { level: 7 }).length} bytes gzipped), Accept-Encoding: gzip (best of ${ROUNDS})`);
+    console.log(`${'scenario'.padEnd(42)}${'req/s'.padStart(8)}  vs nginx   CPU µs/req  target`);
+    for (const [name] of rows) {
+      const m = best.get(name)!;
+      const target = name.startsWith('Wharf') ? '≥ 1.0x' : '';
+      console.log(`${name.padEnd(42)}${m.rps.toFixed(0).padStart(8)}  ${(nginx ? (m.rps / nginx.rps).toFixed(2) + 'x' : '  -  ').padStart(7)}  ${(Number.isFinite(m.cpuUs) ? m.cpuUs.toFixed(1) : '-').padStart(10)}  ${target}`);
+    }
+  } finally {
+    for (const c of children) stop(c);
+    await sleep(500);
+  }
+}
+
 async function main(): Promise<void> {
   if (!has('wrk')) {
     console.error('npm run bench needs wrk (apt-get install wrk)');
@@ -373,6 +465,15 @@ async function main(): Promise<void> {
   writeFileSync(join(www, 'uncached', '1k.txt'), Buffer.alloc(1024, 'a'));
   writeFileSync(join(www, 'uncached', '100k.txt'), Buffer.alloc(100 * 1024, 'b'));
   writeFileSync(join(www, 'uncached', 'web.config'), '<configuration><system.webServer><caching enableKernelCache="false" /></system.webServer></configuration>\n');
+  // BENCH_ONLY=compression: 100 KiB of text, gzip, against nginx gzip_static (a quicker run).
+  if (process.env['BENCH_ONLY'] === 'compression') {
+    try {
+      await compression(dir, ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   // BENCH_ONLY=observability: just the cost of metrics, FREB and tracing (a quicker run).
   if (process.env['BENCH_ONLY'] === 'observability') {
     try {
@@ -634,6 +735,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
       console.log(`1,000 slow connections (a header byte a second each): 1 KiB from the cache ${beside.toFixed(0)} req/s beside them vs ${alone.toFixed(0)} alone → ${(beside / alone).toFixed(2)}x`);
     }
     await observability(dir);
+    await compression(dir, nginxBin);
     console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
     console.log(zeroDropLine('kill -9 every 2 s', killed));
     console.log(zeroDropLine('recycle every 2 s', recycled));

@@ -7,7 +7,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
-import { appHostWarnings, describeWarning, loadAppHost, readConfigText, scanSiteConfigs, warningKey } from './config/index.js';
+import { appHostWarnings, describeWarning, loadAppHost, readConfigText, resolvePathAttribute, scanSiteConfigs, warningKey } from './config/index.js';
 import type { AppHostConfig } from './config/types.js';
 import { ConfigError, WharfError } from './errors.js';
 import type { ConfigMessage } from './ipc/messages.js';
@@ -19,7 +19,7 @@ import { ActivationService } from './was/activation.js';
 import { PoolOutputLogs } from './was/pool-output-log.js';
 import { poolSettings, type PoolSettings } from './was/pool-settings.js';
 import { poolKey } from './config/pool-key.js';
-import { accessProblem, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment } from './was/identity.js';
+import { accessProblem, ensureCompressionDirectory, ensureRuntimeDirectory, identityWarning, resolvePoolIdentity, workerIdentityEnvironment, type PoolIdentity } from './was/identity.js';
 import type { WorkerLaunch } from './was/activation.js';
 import { referencedEnvironment } from './was/worker-environment.js';
 import { tracingEnabled } from './tracing/otel-env.js';
@@ -295,9 +295,26 @@ export class WharfServer implements AdminTarget {
   async #prepareLaunch(s: PoolSettings): Promise<WorkerLaunch> {
     const id = await resolvePoolIdentity({ name: s.name, identityType: s.identityType, userName: s.userName });
     const dir = await ensureRuntimeDirectory(id, s.name);
+    await this.#prepareCompressionDirectory(id, s.name);
     const env: Record<string, string> = { ...workerIdentityEnvironment(id), TMPDIR: dir, WHARF_RUNTIME_DIR: dir };
     if (id !== undefined && (id.home === '/nonexistent' || !existsSync(id.home))) env['HOME'] = dir;
     return { user: id?.user, environment: env };
+  }
+
+  /**
+   * The pool's folder for compressed static files (httpCompression directory at server level),
+   * owned by the pool's user. Never fatal: without it the worker compresses in memory (and says so).
+   */
+  async #prepareCompressionDirectory(id: PoolIdentity | undefined, pool: string): Promise<void> {
+    const config = this.#config;
+    if (config === undefined) return;
+    let root: string;
+    try {
+      root = resolvePathAttribute(config.section('system.webServer/httpCompression'), 'directory', { systemDrive: this.systemDrive, baseDir: dirname(config.file) });
+      await ensureCompressionDirectory(id, root, pool);
+    } catch (err) {
+      this.#warnOnce(`compression-dir:${pool}`, 'warn', `application pool ${pool}: cannot prepare its compressed-files folder: ${(err as Error).message}`);
+    }
   }
 
   #backgroundReport(config: AppHostConfig): void {

@@ -68,6 +68,9 @@ function compatSite(): { appHostText: string; siteDir: string } {
   const delegated = [...SECTIONS.values()].filter((s) => s.overrideModeDefault === 'Deny' && s.allowDefinition !== 'AppHostOnly').map((s) => s.path);
   const text = readFileSync(defaultAppHost, 'utf8')
     .replace('physicalPath="%WHARF_WWWROOT%"', `physicalPath="${siteDir}"`)
+    // These files write their own compression type lists (`<add mimeType="text/*"/>`): they were
+    // made for servers whose applicationHost.config has none, which a duplicate key would make 500.19.
+    .replace(/<httpCompression[\s\S]*?<\/httpCompression>/, '')
     .replace('</configuration>', `<location path="Default Web Site" overrideMode="Allow">${sectionsXml(delegated)}</location>\n</configuration>`);
   return { appHostText: text, siteDir };
 }

@@ -56,16 +56,18 @@ describe('the embedded applicationHost.config', () => {
       'CustomErrorModule',
       'DefaultDocumentModule',
       'DirectoryListingModule',
+      'DynamicCompressionModule',
       'HttpLoggingModule',
       'HttpRedirectionModule',
       'ProtocolSupportModule',
       'RequestFilteringModule',
       'RewriteModule',
+      'StaticCompressionModule',
       'StaticFileModule',
       'iisnode',
     ]);
     const modules = c.section('system.webServer/modules').items;
-    assert.equal(modules.length, 10);
+    assert.equal(modules.length, 12);
     // URL Rewrite and Node.js hosting are on, unlocked, as their installers leave them.
     assert.deepEqual(modules.slice(-2).map((m) => m.str('name')), ['RewriteModule', 'iisnode']);
     const handlers = c.section('system.webServer/handlers');

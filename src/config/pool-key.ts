@@ -10,3 +10,13 @@ export type PoolKey = string & { readonly __brand: 'PoolKey' };
 export function poolKey(name: string): PoolKey {
   return name.toLowerCase() as PoolKey;
 }
+
+/**
+ * The folder an application pool's files get under a shared directory (IIS: `IIS Temporary
+ * Compressed Files\<AppPoolName>`): the pool name folded like its key, percent-encoded where a
+ * character could not be a file name or could climb out of the directory.
+ */
+export function poolFolderName(name: string): string {
+  const folded = encodeURIComponent(poolKey(name));
+  return folded === '.' || folded === '..' ? folded.replaceAll('.', '%2E') : folded;
+}

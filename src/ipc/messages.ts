@@ -190,6 +190,15 @@ export interface CacheableMessage {
   readonly dependencies: readonly string[];
   readonly frequentHitThreshold: number;
   readonly frequentHitTimePeriodMs: number;
+  /**
+   * The content codings the response varies among (Vary: Accept-Encoding; lower case, server
+   * order): the cache serves the entry only to requests that negotiate to its Content-Encoding.
+   */
+  readonly encodings?: readonly string[];
+  /** HTTP/1.0 requests get the identity entry whatever they accept (noCompressionForHttp10). */
+  readonly identityForHttp10?: boolean;
+  /** Requests with a Via header get the identity entry (noCompressionForProxies). */
+  readonly identityForProxies?: boolean;
 }
 
 /**

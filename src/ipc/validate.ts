@@ -27,6 +27,8 @@ export const MAX_SHORT_TEXT = 1024;
 export const MAX_LOG_MESSAGE = 64 * 1024;
 /** Files a cacheable response may depend on (the served file and its web.config files). */
 export const MAX_CACHE_DEPENDENCIES = 256;
+/** Content codings a cacheable response may vary among (httpCompression schemes). */
+export const MAX_CACHE_ENCODINGS = 16;
 
 function invalid(what: string): never {
   throw new IpcError('IPC_INVALID_MESSAGE', `worker sent ${what}`);
@@ -82,6 +84,10 @@ export function parseCacheable(payload: Buffer): CacheableMessage {
   if (!Array.isArray(deps) || deps.length > MAX_CACHE_DEPENDENCIES || !deps.every((d) => typeof d === 'string' && d.length <= 4096)) {
     invalid('cache dependencies that are not a short list of paths');
   }
+  const encodings = o['encodings'];
+  if (encodings !== undefined && (!Array.isArray(encodings) || encodings.length > MAX_CACHE_ENCODINGS || !encodings.every((e) => typeof e === 'string' && /^[a-z0-9!#$%&'*+.^_`|~-]{1,32}$/.test(e)))) {
+    invalid('cache encodings that are not a short list of content codings');
+  }
   const threshold = o['frequentHitThreshold'];
   if (!Number.isInteger(threshold) || (threshold as number) < 0) invalid(`frequentHitThreshold ${String(threshold)}`);
   return {
@@ -90,6 +96,9 @@ export function parseCacheable(payload: Buffer): CacheableMessage {
     dependencies: deps as string[],
     frequentHitThreshold: threshold as number,
     frequentHitTimePeriodMs: finiteNonNegative(o['frequentHitTimePeriodMs'], 'frequentHitTimePeriodMs'),
+    ...(encodings !== undefined ? { encodings: encodings as string[] } : {}),
+    ...(o['identityForHttp10'] === true ? { identityForHttp10: true } : {}),
+    ...(o['identityForProxies'] === true ? { identityForProxies: true } : {}),
   };
 }
 

@@ -529,7 +529,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     if ((ex.method === 'GET' || ex.method === 'HEAD') && ex.bodyDone) {
       const key = cacheKeyOf(ex);
       if (key !== undefined) {
-        const hit = this.#cache.lookup(key);
+        const hit = this.#cache.lookup(key, ex.head.rawHeaders, ex.head.versionMinor === 0);
         if (hit !== undefined) {
           if (cacheHit.hasSubscribers) cacheHit.publish({ key: ex, siteId: ex.site!.id, cacheKey: key });
           this.#serveCached(ex, hit);

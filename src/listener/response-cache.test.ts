@@ -144,3 +144,36 @@ test('a dependency that cannot be watched makes the response uncacheable', () =>
   cache.noteRequest('k');
   assert.equal(cache.offer('k', untilChange(['/gone/a.css']), 200, '', HEADERS, body), false);
 });
+
+test('one entry per content coding: a hit only for requests that negotiate to the entry\'s coding', () => {
+  const h = harness();
+  const hint: CacheableMessage = { ...untilChange(['/www/a.css']), encodings: ['br', 'gzip'] };
+  const gz = ['Content-Type', 'text/css', 'Content-Encoding', 'gzip', 'Vary', 'Accept-Encoding', 'ETag', '"abc:0-gzip"'];
+  const plain = ['Content-Type', 'text/css', 'Vary', 'Accept-Encoding', 'ETag', '"abc:0"'];
+  h.cache.noteRequest('k');
+  h.cache.noteRequest('k');
+  assert.equal(h.cache.offer('k', hint, 200, '', gz, Buffer.from('GZ')), true);
+  assert.equal(h.cache.lookup('k', ['Accept-Encoding', 'gzip'])?.body.toString(), 'GZ');
+  assert.equal(h.cache.lookup('k', ['accept-encoding', 'gzip, deflate, br']), undefined, 'br is preferred: not stored yet');
+  assert.equal(h.cache.lookup('k', ['Accept-Encoding', 'br;q=0.5, gzip']), h.cache.lookup('k', ['Accept-Encoding', 'gzip']));
+  assert.equal(h.cache.lookup('k'), undefined, 'no Accept-Encoding: identity, not stored yet');
+  assert.equal(h.cache.lookup('k', ['Accept-Encoding', 'gzip;q=0']), undefined);
+  assert.equal(h.cache.offer('k', hint, 200, '', plain, Buffer.from('plain')), true);
+  assert.equal(h.cache.lookup('k')?.body.toString(), 'plain');
+  assert.equal(h.cache.lookup('k', ['Accept-Encoding', 'gzip;q=0, identity'])?.body.toString(), 'plain');
+  assert.equal(h.cache.lookup('k', ['Accept-Encoding', 'gzip'])?.body.toString(), 'GZ', 'both kept');
+  assert.equal(h.cache.size, 2);
+  // The file changes: every coding of the URL goes.
+  h.touch('/www/a.css');
+  assert.equal(h.cache.size, 0);
+  assert.equal(h.cache.lookup('k', ['Accept-Encoding', 'gzip']), undefined);
+});
+
+test('a response without Vary is one entry for every request, whatever it accepts', () => {
+  const h = harness();
+  h.cache.noteRequest('k');
+  h.cache.noteRequest('k');
+  assert.equal(h.cache.offer('k', untilChange(['/www/a.css']), 200, '', HEADERS, body), true);
+  assert.ok(h.cache.lookup('k', ['Accept-Encoding', 'gzip, br']));
+  assert.ok(h.cache.lookup('k'));
+});

@@ -6,14 +6,25 @@
  * served file, the web.config files of its URL: watched through their folders), when their time
  * period is over, when the configuration changes, after UriScavengerPeriod without a hit, or when
  * the cache is over its size (least recently used first).
+ *
+ * One URL may have one entry per content coding (compressed responses: Vary: Accept-Encoding).
+ * A hit needs the request's Accept-Encoding to negotiate, among the codings the worker offered for
+ * that URL, to the entry's coding — the rule the worker's compression modules use
+ * (src/http/accept-encoding.ts) — so a client is never answered in a coding it would not have got
+ * from the worker.
  */
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { CacheableMessage } from '../ipc/messages.js';
+import { acceptEncodingOf, IDENTITY, negotiatorFor, type EncodingNegotiator } from '../http/accept-encoding.js';
 import { cacheRemove, cacheStore, type CacheRemoveEvent } from '../diagnostics.js';
 
 export interface CachedResponse {
   readonly key: string;
+  /** Its Content-Encoding in lower case ('' for none): one entry per coding of a URL. */
+  readonly coding: string;
+  /** key + '\n' + coding: the entry's own name in the cache. */
+  readonly id: string;
   readonly status: number;
   readonly reason: string;
   /** Headers as the worker sent them (Date and connection headers are the listener's). */
@@ -59,9 +70,19 @@ const MAX_TRACKED_CHARS = 4_000_000;
 /** Headers a 304 repeats from the cached 200 (RFC 9110 §15.4.5; StaticFileModule sends the same). */
 const NOT_MODIFIED_HEADERS = new Set(['etag', 'last-modified', 'cache-control', 'expires', 'accept-ranges', 'vary', 'content-location']);
 
+/** The entries of one URL: per coding, and the codings the worker offers for it. */
+interface UrlEntries {
+  /** Undefined when the response does not vary by Accept-Encoding (one entry, served to all). */
+  readonly negotiator: EncodingNegotiator | undefined;
+  readonly variants: Map<string, CachedResponse>;
+  /** HTTP/1.0 requests, requests with Via: the identity entry (the worker's noCompressionFor…). */
+  identityForHttp10: boolean;
+  identityForProxies: boolean;
+}
+
 interface FolderWatch {
   readonly watcher: { close(): void };
-  /** Lower-case file name → keys of the entries that depend on it. */
+  /** Lower-case file name → ids of the entries that depend on it. */
   readonly files: Map<string, Set<string>>;
 }
 
@@ -70,8 +91,10 @@ export class ResponseCache {
   readonly #now: () => number;
   readonly #watchFolder: NonNullable<ResponseCacheOptions['watchFolder']>;
   readonly #changedAt: NonNullable<ResponseCacheOptions['changedAt']>;
-  /** Entries in least-recently-used order (a hit moves its entry to the end). */
+  /** Entries by id in least-recently-used order (a hit moves its entry to the end). */
   readonly #entries = new Map<string, CachedResponse>();
+  /** Entries by URL key. */
+  readonly #urls = new Map<string, UrlEntries>();
   /** Per entry, the folder/file pairs it is registered under (to unregister). */
   readonly #deps = new Map<string, Array<[string, string]>>();
   readonly #folders = new Map<string, FolderWatch>();
@@ -112,21 +135,32 @@ export class ResponseCache {
     }
   }
 
-  /** The fresh entry for `key`, counted as a hit; undefined when there is none. */
-  lookup(key: string): CachedResponse | undefined {
-    const e = this.#entries.get(key);
+  /**
+   * The fresh entry for `key` in the coding the request's headers (`rawHeaders`, flat) negotiate
+   * to, counted as a hit; undefined when there is none.
+   */
+  lookup(key: string, rawHeaders?: readonly string[], http10 = false): CachedResponse | undefined {
+    const u = this.#urls.get(key);
+    if (u === undefined) return undefined;
+    let coding = '';
+    const n = u.negotiator;
+    if (n !== undefined && !(http10 && u.identityForHttp10) && !(u.identityForProxies && rawHeaders !== undefined && hasVia(rawHeaders))) {
+      const i = n.negotiate(rawHeaders === undefined ? undefined : acceptEncodingOf(rawHeaders));
+      if (i !== IDENTITY) coding = n.offered[i]!;
+    }
+    const e = u.variants.get(coding);
     if (e === undefined) return undefined;
     const now = this.#now();
     if (now >= e.expiresAt) {
-      this.#remove(key, 'expired');
+      this.#remove(e.id, 'expired');
       return undefined;
     }
     e.lastHit = now;
     e.hits++;
     this.stats.hits++;
     // Most recently used last: re-insert.
-    this.#entries.delete(key);
-    this.#entries.set(key, e);
+    this.#entries.delete(e.id);
+    this.#entries.set(e.id, e);
     return e;
   }
 
@@ -147,7 +181,26 @@ export class ResponseCache {
     const bytes = body.length + headerBytes(headers);
     if (bytes > this.maxBytes) return false;
     const expiresAt = hint.policy === 'timePeriod' ? now + hint.durationMs : Infinity;
-    this.#remove(key, 'invalidated'); // an older entry for the same URL (its registrations go with it)
+    // The coding of this response, and the codings the URL varies among (the worker's list, else
+    // those seen when the response says Vary: Accept-Encoding itself).
+    let coding = '';
+    let varies = hint.encodings !== undefined;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toLowerCase();
+      if (name === 'content-encoding') coding = headers[i + 1]!.trim().toLowerCase();
+      else if (name === 'vary' && /(?:^|,)\s*accept-encoding\s*(?:,|$)/i.test(headers[i + 1]!)) varies = true;
+    }
+    let u = this.#urls.get(key);
+    const offered = varies ? offeredCodings(hint.encodings, coding, u?.negotiator?.offered) : undefined;
+    if (u !== undefined && u.negotiator?.offered !== offered) {
+      // The URL's codings changed (or it started or stopped varying): its entries go.
+      for (const e of [...u.variants.values()]) this.#remove(e.id, 'invalidated');
+      u = undefined;
+    }
+    if (!varies) coding = '';
+    const id = key + '\n' + coding;
+    this.#remove(id, 'invalidated'); // an older entry for the same URL and coding (its registrations go with it)
+    if (u !== undefined && this.#urls.get(key) !== u) u = undefined; // that was its last entry
     const deps: Array<[string, string]> = [];
     if (hint.policy === 'untilChange') {
       for (const file of hint.dependencies) {
@@ -155,13 +208,13 @@ export class ResponseCache {
         const w = this.#folder(folder);
         // A dependency that cannot be watched: nothing would ever invalidate the entry.
         if (w === undefined) {
-          this.#release(key, deps);
+          this.#release(id, deps);
           return false;
         }
         const name = basename(file).toLowerCase();
-        let keys = w.files.get(name);
-        if (keys === undefined) w.files.set(name, (keys = new Set()));
-        keys.add(key);
+        let ids = w.files.get(name);
+        if (ids === undefined) w.files.set(name, (ids = new Set()));
+        ids.add(id);
         deps.push([folder, name]);
       }
       // Watching first, then looking: a change from here on invalidates; one just before may not
@@ -170,7 +223,7 @@ export class ResponseCache {
         const fileChanged = this.#changedAt(file);
         const folderChanged = this.#changedAt(dirname(file));
         if ((fileChanged !== undefined && now - fileChanged < SETTLE_MS) || (folderChanged !== undefined && now - folderChanged < SETTLE_MS)) {
-          this.#release(key, deps);
+          this.#release(id, deps);
           return false;
         }
       }
@@ -189,6 +242,8 @@ export class ResponseCache {
     }
     const entry: CachedResponse = {
       key,
+      coding,
+      id,
       status,
       reason,
       headers,
@@ -202,8 +257,12 @@ export class ResponseCache {
       lastHit: now,
       hits: 0,
     };
-    this.#entries.set(key, entry);
-    this.#deps.set(key, deps);
+    this.#entries.set(id, entry);
+    if (u === undefined) this.#urls.set(key, (u = { negotiator: offered === undefined ? undefined : negotiatorFor(offered), variants: new Map(), identityForHttp10: false, identityForProxies: false }));
+    u.identityForHttp10 = hint.identityForHttp10 === true;
+    u.identityForProxies = hint.identityForProxies === true;
+    u.variants.set(coding, entry);
+    this.#deps.set(id, deps);
     this.#bytes += bytes;
     this.stats.stored++;
     if (cacheStore.hasSubscribers) cacheStore.publish({ cacheKey: key, bytes, entries: this.#entries.size });
@@ -244,34 +303,39 @@ export class ResponseCache {
   #changed(folder: string, file: string | null): void {
     const w = this.#folders.get(folder);
     if (w === undefined) return;
-    const keys: string[] = [];
-    if (file === null) for (const set of w.files.values()) keys.push(...set);
+    const ids: string[] = [];
+    if (file === null) for (const set of w.files.values()) ids.push(...set);
     else {
       const set = w.files.get(file.toLowerCase());
-      if (set !== undefined) keys.push(...set);
+      if (set !== undefined) ids.push(...set);
     }
-    for (const key of keys) {
-      if (this.#remove(key, 'invalidated')) this.stats.invalidated++;
+    for (const id of ids) {
+      if (this.#remove(id, 'invalidated')) this.stats.invalidated++;
     }
   }
 
-  #remove(key: string, reason: CacheRemoveEvent['reason']): boolean {
-    const e = this.#entries.get(key);
+  #remove(id: string, reason: CacheRemoveEvent['reason']): boolean {
+    const e = this.#entries.get(id);
     if (e === undefined) return false;
-    this.#entries.delete(key);
+    this.#entries.delete(id);
+    const u = this.#urls.get(e.key);
+    if (u !== undefined && u.variants.get(e.coding) === e) {
+      u.variants.delete(e.coding);
+      if (u.variants.size === 0) this.#urls.delete(e.key);
+    }
     this.#bytes -= e.bytes;
-    this.#release(key, this.#deps.get(key) ?? []);
-    this.#deps.delete(key);
-    if (cacheRemove.hasSubscribers) cacheRemove.publish({ cacheKey: key, reason, entries: this.#entries.size });
+    this.#release(id, this.#deps.get(id) ?? []);
+    this.#deps.delete(id);
+    if (cacheRemove.hasSubscribers) cacheRemove.publish({ cacheKey: e.key, reason, entries: this.#entries.size });
     return true;
   }
 
-  #release(key: string, deps: ReadonlyArray<[string, string]>): void {
+  #release(id: string, deps: ReadonlyArray<[string, string]>): void {
     for (const [folder, name] of deps) {
       const w = this.#folders.get(folder);
       if (w === undefined) continue;
       const set = w.files.get(name);
-      set?.delete(key);
+      set?.delete(id);
       if (set !== undefined && set.size === 0) w.files.delete(name);
       if (w.files.size === 0) {
         w.watcher.close();
@@ -284,10 +348,10 @@ export class ResponseCache {
     if (this.#scavenger !== undefined) return;
     this.#scavenger = setInterval(() => {
       const now = this.#now();
-      for (const [key, e] of this.#entries) {
+      for (const [id, e] of this.#entries) {
         // UriScavengerPeriod without a hit is an eviction (HTTP.sys's scavenger), a past time period an expiry.
-        if (now >= e.expiresAt) this.#remove(key, 'expired');
-        else if (now - e.lastHit >= SCAVENGER_PERIOD_MS) this.#remove(key, 'evicted');
+        if (now >= e.expiresAt) this.#remove(id, 'expired');
+        else if (now - e.lastHit >= SCAVENGER_PERIOD_MS) this.#remove(id, 'evicted');
       }
       if (this.#entries.size === 0 && this.#scavenger !== undefined) {
         clearInterval(this.#scavenger);
@@ -296,6 +360,25 @@ export class ResponseCache {
     }, SCAVENGER_PERIOD_MS / 2);
     this.#scavenger.unref();
   }
+}
+
+/**
+ * The codings a varying URL is offered in: the worker's list (the same array object while it does
+ * not change, so the negotiator is shared), else the ones seen so far plus this response's.
+ */
+function offeredCodings(fromWorker: readonly string[] | undefined, coding: string, before: readonly string[] | undefined): readonly string[] {
+  if (fromWorker !== undefined) {
+    if (before !== undefined && before.length === fromWorker.length && before.every((c, i) => c === fromWorker[i])) return before;
+    return fromWorker;
+  }
+  if (before === undefined) return coding === '' ? [] : [coding];
+  if (coding === '' || before.includes(coding)) return before;
+  return [...before, coding];
+}
+
+function hasVia(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 3 && raw[i]!.toLowerCase() === 'via') return true;
+  return false;
 }
 
 function changedAt(path: string): number | undefined {

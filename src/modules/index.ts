@@ -3,6 +3,7 @@
  * third-party modules (STYLE.md §5); `<modules>` and the `<handlers>` entries decide where they run.
  */
 import type { ModuleDefinition } from '../worker/module-api.js';
+import { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
 import { DirectoryListingModule } from './directory-listing/index.js';
@@ -14,6 +15,7 @@ import { RequestFilteringModule } from './request-filtering/index.js';
 import { StaticFileModule } from './static-file/index.js';
 import { RewriteModule } from './url-rewrite/index.js';
 
+export { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 export { CustomErrorModule, createCustomErrorModule, preloadBuiltinErrorPages } from './custom-error/index.js';
 export type { CustomErrorOptions } from './custom-error/index.js';
 export { DefaultDocumentModule } from './default-document/index.js';
@@ -31,6 +33,8 @@ export type { StatusText } from './sub-status.js';
 /** In the relative order of IIS's shipped `<modules>` list. */
 export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   HttpLoggingModule,
+  DynamicCompressionModule,
+  StaticCompressionModule,
   DefaultDocumentModule,
   DirectoryListingModule,
   ProtocolSupportModule,

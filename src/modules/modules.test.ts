@@ -7,6 +7,8 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
   const names = BUILTIN_MODULES.map((m) => m.name);
   assert.deepEqual(names, [
     'HttpLoggingModule',
+    'DynamicCompressionModule',
+    'StaticCompressionModule',
     'DefaultDocumentModule',
     'DirectoryListingModule',
     'ProtocolSupportModule',
@@ -22,6 +24,8 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
   );
   assert.deepEqual(hooks, {
     HttpLoggingModule: ['SendResponse'],
+    DynamicCompressionModule: ['SendResponse'],
+    StaticCompressionModule: ['MapRequestHandler'],
     DefaultDocumentModule: ['handler'],
     DirectoryListingModule: ['handler'],
     ProtocolSupportModule: ['SendResponse', 'handler'],

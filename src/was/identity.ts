@@ -22,7 +22,7 @@ import { chmod, chown, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { WasError } from '../errors.js';
-import { poolKey } from '../config/pool-key.js';
+import { poolFolderName, poolKey } from '../config/pool-key.js';
 
 export interface PoolIdentity {
   /** The Linux user name the pool's workers run as. */
@@ -407,6 +407,32 @@ export async function ensureRuntimeDirectory(identity: PoolIdentity | undefined,
       { cause: err },
     );
   }
+  return dir;
+}
+
+/**
+ * The pool's folder for compressed static files under httpCompression's directory (IIS:
+ * `IIS Temporary Compressed Files\<AppPoolName>`), created if needed and made the pool's own:
+ * mode 0700, owned by the identity's uid and gid, so its worker can write copies there and no
+ * other pool can read them. The folders above it are created readable by everyone (0755), so the
+ * pool's user can reach its own. Returns the folder.
+ */
+export async function ensureCompressionDirectory(identity: PoolIdentity | undefined, root: string, poolName: string): Promise<string> {
+  const dir = join(root, poolFolderName(poolName));
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  const st = await lstat(dir);
+  if (!st.isDirectory()) throw new WasError('WAS_IDENTITY', `application pool ${poolName}: ${dir} is not a directory`);
+  const uid = identity?.uid ?? process.getuid?.() ?? 0;
+  const gid = identity?.gid ?? process.getgid?.() ?? 0;
+  if (st.uid !== uid || st.gid !== gid) {
+    // Copies a former identity of the pool made are not handed to the new one.
+    for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
+    await chown(dir, uid, gid);
+  }
+  if ((st.mode & 0o7777) !== 0o700) await chmod(dir, 0o700);
   return dir;
 }
 

@@ -12,6 +12,9 @@ import { decodeTlsInfo, type CacheableMessage, type RequestHeadMessage, type Res
 import type {
   ChildRequestOptions,
   ChildRequestResult,
+  ContentEncoder,
+  EncoderStream,
+  EncodingExceptions,
   ErrorDetail,
   FileInfo,
   HandlerMapping,
@@ -62,6 +65,12 @@ export class KernelCache implements KernelCachePolicy {
   }
   disable(): void {
     this.policy = 'disabled';
+  }
+  encodings: readonly string[] | undefined = undefined;
+  encodingExceptions: EncodingExceptions | undefined = undefined;
+  varyByEncoding(codings: readonly string[], identityFor?: EncodingExceptions): void {
+    this.encodings = codings;
+    this.encodingExceptions = identityFor;
   }
   /** Files whose change also invalidates the entry (kept apart: they do not set a policy). */
   readonly extraDependencies: string[] = [];
@@ -215,6 +224,16 @@ export class WorkerResponse implements HttpResponse {
   readonly #isHead: boolean;
   #hookHost: ContextHost | undefined;
   #hookCtx: WorkerContext | undefined;
+  /** Set by a module (setContentEncoder) until the head goes out. */
+  #encoder: ContentEncoder | undefined;
+  /** The encoding stream of a streamed, encoded body (after the head went out). */
+  #encoding: EncoderStream | undefined;
+  /** Its output waits for the channel (transport.body said false). */
+  #encodingPaused = false;
+  #flushQueued = false;
+  #flushEncoder: (() => void) | undefined;
+  /** Body bytes as sent when they differ from bodyLength (a body encoded whole). */
+  #wireLength = -1;
   /** The status line the head goes out with while a keepStatus child request runs. */
   #pinned: { readonly status: number; readonly subStatus: number; readonly reason: string } | undefined;
 
@@ -281,6 +300,10 @@ export class WorkerResponse implements HttpResponse {
   setHeader(name: string, value: string | readonly string[]): void {
     this.#headers.set(name.toLowerCase(), { name, value });
   }
+  setContentEncoder(encoder: ContentEncoder): void {
+    if (this.#headersSent || this.#isHead || this.#aborted) return;
+    this.#encoder = encoder;
+  }
   getHeader(name: string): string | readonly string[] | undefined {
     return this.#headers.get(name.toLowerCase())?.value;
   }
@@ -311,12 +334,54 @@ export class WorkerResponse implements HttpResponse {
       }
       return true;
     }
+    const enc = this.#encoding;
+    if (enc !== undefined) {
+      const ok = enc.write(buf);
+      this.#queueEncoderFlush();
+      return ok && !this.#encodingPaused;
+    }
     return this.#transport.body(buf);
   }
 
   drained(): Promise<void> {
     if (this.#autoFlushing && !this.#headersSent) return this.flush();
+    const enc = this.#encoding;
+    if (enc !== undefined && enc.writableNeedDrain) return new Promise((resolve) => enc.once('drain', resolve));
     return this.#transport.writable();
+  }
+
+  /**
+   * After a write (or flush()) of a streamed encoded body: flush the encoder once this turn of the
+   * event loop is over, so what the handler wrote together is compressed together and nothing
+   * waits for more (an SSE event reaches the client when it is written).
+   */
+  #queueEncoderFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    setImmediate((this.#flushEncoder ??= () => {
+      this.#flushQueued = false;
+      const enc = this.#encoding;
+      if (enc !== undefined && !enc.writableEnded && !enc.destroyed) enc.flush(this.#encoder!.flushKind);
+    }));
+  }
+
+  /** The streamed encoded body: the encoder's output goes to the channel, with its backpressure. */
+  #startEncoding(encoder: ContentEncoder): EncoderStream {
+    const enc = encoder.create();
+    enc.on('data', (out: Buffer) => {
+      if (this.#aborted) return;
+      if (!this.#transport.body(out) && !this.#encodingPaused) {
+        this.#encodingPaused = true;
+        enc.pause();
+        void this.#transport.writable().then(() => {
+          this.#encodingPaused = false;
+          enc.resume();
+        });
+      }
+    });
+    enc.on('error', () => this.abort());
+    this.#encoding = enc;
+    return enc;
   }
 
   sendInformational(status: number, headers: readonly string[]): void {
@@ -328,6 +393,7 @@ export class WorkerResponse implements HttpResponse {
     if (this.#aborted) return;
     this.produced = true;
     if (!this.#headersSent) await this.#sendHead(false);
+    else if (this.#encoding !== undefined) this.#queueEncoderFlush();
   }
 
   clearBody(): boolean {
@@ -346,6 +412,7 @@ export class WorkerResponse implements HttpResponse {
   abort(): void {
     this.#aborted = true;
     this.#chunks = [];
+    this.#encoding?.destroy();
   }
 
   onClientAbort(listener: () => void): void {
@@ -362,11 +429,17 @@ export class WorkerResponse implements HttpResponse {
         this.#headersSent = true;
         const chunks = head.noBody ? [] : this.#chunks;
         this.#chunks = [];
+        const wire = this.#wireLength >= 0 ? this.#wireLength : this.#bodyLength;
         const hint = this.cacheHint;
-        if (hint !== undefined && head.status === 200 && this.#bodyLength <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
-          this.#transport.cacheable(hint);
+        const kc = this.#kernelCache;
+        if (hint !== undefined && kc?.policy !== 'disabled' && head.status === 200 && wire <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
+          const encodings = kc?.encodings;
+          const ex = kc?.encodingExceptions;
+          this.#transport.cacheable(
+            encodings === undefined ? hint : { ...hint, encodings, ...(ex?.http10 === true ? { identityForHttp10: true } : {}), ...(ex?.proxies === true ? { identityForProxies: true } : {}) },
+          );
         }
-        this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : this.#bodyLength, {
+        this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : wire, {
           subStatus: this.subStatus,
           win32Status: this.win32Status,
           username: user,
@@ -376,6 +449,15 @@ export class WorkerResponse implements HttpResponse {
         });
         return;
       }
+    }
+    const enc = this.#encoding;
+    if (enc !== undefined && !this.#aborted) {
+      // The encoder's last bytes go out before the end frame.
+      await new Promise<void>((resolve) => {
+        enc.once('end', resolve);
+        enc.once('close', resolve);
+        enc.end();
+      });
     }
     this.#transport.end({
       subStatus: this.subStatus,
@@ -401,6 +483,24 @@ export class WorkerResponse implements HttpResponse {
     // After a 101 the "body" is the new protocol's bytes (a WebSocket tunnel): they still flow.
     if (status === 101) final = false;
     const noBody = status === 204 || status === 304 || (status >= 100 && status < 200 && status !== 101);
+    const encoder = this.#encoder;
+    if (encoder !== undefined) {
+      if (noBody || status === 101 || (final && this.#bodyLength === 0)) {
+        this.#encoder = undefined; // nothing to encode: the response goes as it is
+      } else if (final) {
+        // The whole body is known: encode it in one go and send its length.
+        const encoded = await encodeWhole(encoder, this.#chunks);
+        if (this.#aborted || this.#headersSent) return undefined;
+        this.#chunks = [encoded];
+        this.#wireLength = encoded.length;
+        this.#headers.set('content-encoding', { name: 'Content-Encoding', value: encoder.coding });
+        this.#headers.set('content-length', { name: 'Content-Length', value: String(encoded.length) });
+      } else {
+        // Streamed: the length is unknown (chunked), the encoder starts with the head.
+        this.#headers.set('content-encoding', { name: 'Content-Encoding', value: encoder.coding });
+        this.#headers.delete('content-length');
+      }
+    }
     if (final && !noBody && !this.#headers.has('content-length') && !this.#headers.has('transfer-encoding')) {
       this.#headers.set('content-length', { name: 'Content-Length', value: String(this.#bodyLength) });
     }
@@ -420,8 +520,28 @@ export class WorkerResponse implements HttpResponse {
     const chunks = this.#chunks;
     this.#chunks = [];
     if (head.noBody) return;
+    const encoder = this.#encoder;
+    if (encoder !== undefined) {
+      const enc = this.#startEncoding(encoder);
+      for (let i = 0; i < chunks.length; i++) enc.write(chunks[i]!);
+      this.#queueEncoderFlush();
+      return;
+    }
     for (let i = 0; i < chunks.length; i++) this.#transport.body(chunks[i]!);
   }
+}
+
+/** A body known whole, encoded in one go (the encoder runs on libuv's thread pool). */
+function encodeWhole(encoder: ContentEncoder, chunks: readonly Buffer[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const enc = encoder.create();
+    const out: Buffer[] = [];
+    enc.on('data', (d: Buffer) => out.push(d));
+    enc.once('end', () => resolve(out.length === 1 ? out[0]! : Buffer.concat(out)));
+    enc.once('error', reject);
+    for (let i = 0; i < chunks.length; i++) enc.write(chunks[i]!);
+    enc.end();
+  });
 }
 
 /**

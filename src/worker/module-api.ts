@@ -6,6 +6,7 @@
  * A notification handler may return a promise (async work such as reading a file); synchronous
  * handlers return nothing and cost no promise (STYLE.md §8).
  */
+import type { Transform } from 'node:stream';
 import type { ConfigElement, ResolvedConfig, SiteConfig } from '../config/types.js';
 import type { TlsInfoMessage } from '../ipc/messages.js';
 
@@ -35,6 +36,8 @@ export type NotificationHandler = (ctx: HttpContext) => void | Promise<void>;
 export interface WorkerServices {
   /** Name of the pool the worker serves ('' for a spare not yet given a pool). */
   readonly poolName: () => string;
+  /** Where `%SystemDrive%` and `C:` point (the path rule of docs/configuration.md), for path-valued settings. */
+  readonly systemDrive: () => string;
   /**
    * Ask WAS for an overlapped recycle of this worker (a new one starts, this one drains), e.g.
    * because files the module loaded changed. Asked once: later calls do nothing.
@@ -193,11 +196,43 @@ export interface HttpResponse {
    */
   trailers: string[] | undefined;
   /**
+   * Encode the body with a content coding from here on (DynamicCompressionModule): set it before
+   * the head leaves (at SendResponse at the latest); bytes already buffered go through it too. The
+   * pipeline then sets Content-Encoding and either sends the encoded length, when the whole body is
+   * known at once, or streams it chunked without a Content-Length, flushing the encoder after each
+   * write or flush() so that a streamed response (Server-Sent Events) is never held back. An empty
+   * body is sent as it is, without Content-Encoding; HEAD responses are never encoded.
+   */
+  setContentEncoder(encoder: ContentEncoder): void;
+  /**
    * IIS's kernel cache policy (IHttpCachePolicy): ask the listener's response cache to keep this
    * response. Honoured only when IIS would: anonymous GET, 200, sent whole, no Set-Cookie,
    * cacheable Cache-Control, `caching enableKernelCache`, under `maxResponseSize`, frequently hit.
    */
   readonly kernelCache: KernelCachePolicy;
+}
+
+/** A content coding for HttpResponse.setContentEncoder. */
+export interface ContentEncoder {
+  /** The name sent in Content-Encoding: 'gzip', 'br', 'deflate'. */
+  readonly coding: string;
+  /** A new encoding stream (node:zlib createGzip / createDeflate / createBrotliCompress …). */
+  create(): EncoderStream;
+  /** The flush() kind that makes everything written so far decodable (Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH). */
+  readonly flushKind: number;
+}
+
+/** What node:zlib's compression streams are: a Transform with flush(kind). */
+export interface EncoderStream extends Transform {
+  flush(kind?: number, callback?: () => void): void;
+}
+
+/** Requests that get the identity coding whatever they accept (httpCompression noCompressionFor…). */
+export interface EncodingExceptions {
+  /** HTTP/1.0 requests (noCompressionForHttp10). */
+  readonly http10: boolean;
+  /** Requests through a proxy, with a Via header (noCompressionForProxies). */
+  readonly proxies: boolean;
 }
 
 export interface KernelCachePolicy {
@@ -212,6 +247,15 @@ export interface KernelCachePolicy {
    * Rewrite condition tested. Does not make the response cacheable by itself.
    */
   addDependency(...files: string[]): void;
+  /**
+   * The response depends on Accept-Encoding among these content codings (lower case, server
+   * order; StaticCompressionModule and DynamicCompressionModule set it): the listener keeps one
+   * entry per coding and answers from an entry only the requests that negotiate to that coding
+   * (src/http/accept-encoding.ts).
+   */
+  varyByEncoding(codings: readonly string[], identityFor?: EncodingExceptions): void;
+  readonly encodings: readonly string[] | undefined;
+  readonly encodingExceptions: EncodingExceptions | undefined;
   readonly policy: 'none' | 'untilChange' | 'timePeriod' | 'disabled';
   readonly durationMs: number;
   readonly dependencies: readonly string[];

@@ -272,8 +272,11 @@ class Worker implements WorkerInbound {
   });
 
   #recycleAsked = false;
+  /** The main process's --system-drive (from the configuration message). */
+  #systemDrive = '/';
   readonly #services: WorkerServices = {
     poolName: () => this.#poolName,
+    systemDrive: () => this.#systemDrive,
     requestRecycle: (reason) => {
       if (this.#recycleAsked || this.#shuttingDown) return;
       this.#recycleAsked = true;
@@ -302,6 +305,7 @@ class Worker implements WorkerInbound {
 
   async #configure(msg: ConfigMessage, first: boolean): Promise<void> {
     if (msg.generation <= this.#generation) return;
+    this.#systemDrive = msg.systemDrive;
     let appHost: AppHostConfig;
     try {
       appHost = loadAppHost(msg.configFile, msg.configText, { systemDrive: msg.systemDrive, variables: msg.variables });

@@ -23,6 +23,7 @@ import { computeServerVariable, headerOfVariable } from '../../src/worker/server
 import type {
   ChildRequestOptions,
   ChildRequestResult,
+  ContentEncoder,
   ErrorDetail,
   FileInfo,
   HandlerMapping,
@@ -292,6 +293,11 @@ export class RecordingResponse implements HttpResponse {
   }
   headerNames(): string[] {
     return [...this.#headers.values()].map((h) => h.name);
+  }
+  /** The content encoder a module set (the real response encodes the body with it). */
+  encoder: ContentEncoder | undefined = undefined;
+  setContentEncoder(encoder: ContentEncoder): void {
+    if (!this.headersSent) this.encoder = encoder;
   }
   /** A header as one string (arrays joined with ', '), for assertions. */
   header(name: string): string | undefined {

@@ -32,6 +32,46 @@ const STATIC_ALLOW = 'GET, HEAD, OPTIONS, TRACE';
 
 const cache = new SmallFileCache(32 * 1024 * 1024);
 
+/**
+ * A representation a module maps in place of the file at MapRequestHandler, as IIS's
+ * IMapHandlerProvider::SetFileInfo does (StaticCompressionModule: a compressed copy, or a
+ * precompressed `file.gz` / `file.br` sibling). The handler serves it like the file — methods,
+ * MIME type and 406 from the requested file; validators, ranges, HEAD and 304 on the variant's bytes.
+ */
+export interface StaticFileVariant {
+  /** Its Content-Encoding. */
+  readonly coding: string;
+  /** Its bytes when they are in memory; else read from `path`. */
+  readonly body: Buffer | undefined;
+  readonly path: string | undefined;
+  readonly size: number;
+  /** A strong ETag of its own (a coding is a different representation, RFC 9110 §8.8.3). */
+  readonly etag: string;
+  /** Its Last-Modified time. */
+  readonly mtimeMs: number;
+  /** More files whose change ends a kernel-cached copy of the response (a sibling). */
+  readonly dependencies: readonly string[];
+}
+
+export interface StaticFileMapping {
+  /** What to send instead of the file; undefined: the file itself. */
+  readonly variant: StaticFileVariant | undefined;
+  /**
+   * Called once the handler set the entity headers of a 200, 206 or 304, with the variant it
+   * sent (undefined: the file): the mapping module adds its headers (Content-Encoding, Vary …),
+   * the work IIS's StaticCompressionModule does at RELEASE_REQUEST_STATE.
+   */
+  label(res: HttpResponse, sent: StaticFileVariant | undefined): void;
+}
+
+/** Per request (no allocation when no module maps anything). */
+const mappings = new WeakMap<HttpContext, StaticFileMapping>();
+
+/** Map a representation (or just a label) for this request's StaticFile handler. */
+export function mapStaticFile(ctx: HttpContext, mapping: StaticFileMapping): void {
+  mappings.set(ctx, mapping);
+}
+
 /** Drop every cached file (tests; memory pressure). */
 export function clearStaticFileCache(): void {
   cache.clear();
@@ -114,12 +154,57 @@ function withInfo(ctx: HttpContext, info: FileInfo | undefined): void | Promise<
   if (type === undefined) return fail(ctx, 404, 3, E_NOT_SUPPORTED, 50);
   if (!acceptAllows(ctx.request.headers['accept'], type)) return fail(ctx, 406, 0);
 
-  const cached = cache.get(path, info);
-  if (cached !== undefined) return serve(ctx, staticContent, type, cached);
-  return readAndServe(ctx, path, staticContent, type);
+  const mapping = mappings.get(ctx);
+  const variant = mapping?.variant;
+  if (variant !== undefined) {
+    if (variant.body !== undefined) return serve(ctx, staticContent, type, variantRep(variant, variant.body, undefined), mapping, variant);
+    return openAndServeVariant(ctx, info, staticContent, type, mapping!, variant);
+  }
+  return serveFile(ctx, info, staticContent, type, mapping);
 }
 
-async function readAndServe(ctx: HttpContext, path: string, staticContent: ConfigElement, type: string): Promise<void> {
+function serveFile(ctx: HttpContext, info: FileInfo, staticContent: ConfigElement, type: string, mapping: StaticFileMapping | undefined): void | Promise<void> {
+  const cached = cache.get(ctx.physicalPath, info);
+  if (cached !== undefined) return serve(ctx, staticContent, type, cached, mapping, undefined);
+  return readAndServe(ctx, ctx.physicalPath, staticContent, type, mapping);
+}
+
+function variantRep(v: StaticFileVariant, body: Buffer | undefined, handle: FileHandle | undefined): Representation {
+  return {
+    size: v.size,
+    etag: v.etag,
+    lastModified: httpDate(v.mtimeMs),
+    mtimeSeconds: Math.floor(v.mtimeMs / 1000),
+    contentLength: String(v.size),
+    ...(body !== undefined ? { body } : {}),
+    ...(handle !== undefined ? { handle } : {}),
+  };
+}
+
+/** A variant on disk only (a large copy or sibling); if it is gone, the file itself is sent. */
+async function openAndServeVariant(ctx: HttpContext, info: FileInfo, staticContent: ConfigElement, type: string, mapping: StaticFileMapping, v: StaticFileVariant): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(v.path!, 'r');
+  } catch {
+    return serveFile(ctx, info, staticContent, type, mapping);
+  }
+  try {
+    const st = await handle.stat();
+    if (st.size !== v.size) return await serveFile(ctx, info, staticContent, type, mapping);
+    await serve(ctx, staticContent, type, variantRep(v, undefined, handle), mapping, v);
+  } catch (err) {
+    if (ctx.response.headersSent) {
+      ctx.log('error', `reading ${v.path!} failed: ${String(err)}`);
+      ctx.response.abort();
+      ctx.finish();
+    } else failRead(ctx, err);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readAndServe(ctx: HttpContext, path: string, staticContent: ConfigElement, type: string, mapping: StaticFileMapping | undefined): Promise<void> {
   const real = await realPathInsideRoot(path, ctx.config.virtualDirectory.physicalPath);
   if (real === undefined) return notFound(ctx);
 
@@ -137,7 +222,7 @@ async function readAndServe(ctx: HttpContext, path: string, staticContent: Confi
     if (st.size <= SMALL_FILE_LIMIT) {
       const entry = makeCachedFile(opened, await handle.readFile());
       cache.set(path, entry);
-      return await serve(ctx, staticContent, type, entry);
+      return await serve(ctx, staticContent, type, entry, mapping, undefined);
     }
     await serve(ctx, staticContent, type, {
       size: st.size,
@@ -146,7 +231,7 @@ async function readAndServe(ctx: HttpContext, path: string, staticContent: Confi
       mtimeSeconds: Math.floor(st.mtimeMs / 1000),
       contentLength: String(st.size),
       handle,
-    });
+    }, mapping, undefined);
   } catch (err) {
     if (ctx.response.headersSent) {
       // Mid-stream failure: the promised Content-Length can no longer be met.
@@ -167,7 +252,14 @@ function setEntityHeaders(res: HttpResponse, rep: Representation, cc: ClientCach
   if (cc.expires !== undefined) res.setHeader('Expires', cc.expires);
 }
 
-function serve(ctx: HttpContext, staticContent: ConfigElement, type: string, file: Representation): void | Promise<void> {
+function serve(
+  ctx: HttpContext,
+  staticContent: ConfigElement,
+  type: string,
+  file: Representation,
+  mapping: StaticFileMapping | undefined,
+  variant: StaticFileVariant | undefined,
+): void | Promise<void> {
   // FREB's GENERAL_STATIC_FILE_HANDLER (area StaticFile): the file the handler serves.
   if (ctx.tracing) ctx.trace({ area: 'StaticFile', opcode: 'GENERAL_STATIC_FILE_HANDLER', level: 4, data: { FileName: ctx.physicalPath, ContentType: type, Size: file.size } });
   const cc = clientCacheHeaders(staticContent.child('clientCache'));
@@ -181,6 +273,7 @@ function serve(ctx: HttpContext, staticContent: ConfigElement, type: string, fil
     res.statusCode = 304;
     res.subStatus = 0;
     setEntityHeaders(res, rep, cc);
+    mapping?.label(res, variant);
     ctx.finish();
     return;
   }
@@ -200,6 +293,7 @@ function serve(ctx: HttpContext, staticContent: ConfigElement, type: string, fil
   }
 
   setEntityHeaders(res, rep, cc);
+  mapping?.label(res, variant);
   if (range.kind === 'ranges') {
     res.statusCode = 206;
     res.subStatus = 0;
@@ -216,7 +310,10 @@ function serve(ctx: HttpContext, staticContent: ConfigElement, type: string, fil
   res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', rep.contentLength);
   // IIS's static file handler: kernel-cacheable until the file changes (the listener decides).
-  if (req.method === 'GET') res.kernelCache.cacheUntilChange(ctx.physicalPath);
+  if (req.method === 'GET') {
+    if (variant === undefined || variant.dependencies.length === 0) res.kernelCache.cacheUntilChange(ctx.physicalPath);
+    else res.kernelCache.cacheUntilChange(ctx.physicalPath, ...variant.dependencies);
+  }
   return thenFinish(ctx, sendBytes(ctx, rep, 0, rep.size - 1));
 }
 
