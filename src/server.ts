@@ -24,6 +24,7 @@ import type { WorkerLaunch } from './was/activation.js';
 import { referencedEnvironment } from './was/worker-environment.js';
 import { tracingEnabled } from './tracing/otel-env.js';
 import { CertificateSource } from './tls/index.js';
+import { AcmeManager } from './tls/acme.js';
 import type { TracingHandle } from './tracing/index.js';
 import { adminSocketPath } from './admin/paths.js';
 import { startAdminServer, type AdminServer } from './admin/socket.js';
@@ -61,6 +62,17 @@ export interface ServerOptions {
 /** The names the metrics label by: the configuration's sites and pools. */
 function metricsCatalogue(config: AppHostConfig): MetricsCatalogue {
   return { sites: new Map(config.sites.map((site) => [site.id, site.name])), pools: config.applicationPools.map((p) => p.name) };
+}
+
+/** Host names of https bindings whose certificate comes from the Central Certificate Store (sslFlags 2). */
+function acmeHosts(config: AppHostConfig): string[] {
+  const hosts: string[] = [];
+  for (const site of config.sites) {
+    for (const b of site.bindings) {
+      if (b.protocol.toLowerCase() === 'https' && (b.sslFlags & 2) !== 0 && b.host !== '' && !b.host.startsWith('*.')) hosts.push(b.host);
+    }
+  }
+  return hosts;
 }
 
 export function defaultSystemDrive(): string {
@@ -148,6 +160,7 @@ export class WharfServer implements AdminTarget {
   /** OpenTelemetry's request spans, when an OTLP endpoint is set (src/tracing/). */
   #tracing: TracingHandle | undefined;
   #certificates: CertificateSource | undefined;
+  #acme: AcmeManager | undefined;
 
   constructor(options: ServerOptions = {}) {
     this.#o = options;
@@ -256,6 +269,12 @@ export class WharfServer implements AdminTarget {
       certificates,
     });
     certificates.onChange(() => listener.certificatesChanged());
+    // Automatic certificates (`wharf centralcert acme`): the manager fills the Central Certificate
+    // Store for https bindings with sslFlags 2; the listener answers its HTTP-01 challenges.
+    const acme = AcmeManager.start({ systemDrive: this.systemDrive, logger: this.#log, source: certificates });
+    this.#acme = acme;
+    listener.acmeChallenges = (host, token) => acme.httpChallenge(host, token);
+    acme.setWantedHosts(acmeHosts(config));
     const devPort = this.embeddedHttpsPort;
     if (devPort !== undefined && devPort !== 0) {
       // IIS Express's habit: the embedded default serves https with a self-signed development
@@ -464,6 +483,7 @@ export class WharfServer implements AdminTarget {
       // The listener first: if a new binding cannot be listened on, nothing else has changed.
       const pools = poolSettings(config);
       change = await this.#listener!.apply(config, this.#message(config, text), pools);
+      this.#acme?.setWantedHosts(acmeHosts(config));
       this.#activation!.configure(pools);
     } catch (err) {
       this.#generation = prev;
@@ -621,6 +641,7 @@ export class WharfServer implements AdminTarget {
     if (this.#poll !== undefined) clearInterval(this.#poll);
     if (this.#reloadTimer !== undefined) clearTimeout(this.#reloadTimer);
     await this.#listener?.close(timeoutMs);
+    this.#acme?.close();
     this.#certificates?.close();
     // Workers were told to drain when the last connection closed; what is left of the budget is theirs.
     await this.#activation?.stop(Math.max(1000, deadline - Date.now()));

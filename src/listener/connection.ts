@@ -50,6 +50,8 @@ export interface ConnectionHost {
   completed(ex: Exchange, conn: ClientConnection): void;
   /** The site's log reads response headers (custom fields): keep them on the exchange. */
   keepsResponseHeaders?(ex: Exchange): boolean;
+  /** ACME HTTP-01 (RFC 8555 §8.3): the key authorization for a host's token, if one is pending. */
+  readonly acmeChallenges?: ((host: string, token: string) => string | undefined) | undefined;
   httpErr(conn: ClientConnection, reason: HttpErrReason, status: number | undefined, ex: Exchange | undefined, head?: RequestHead): void;
   connectionClosed(conn: ClientConnection): void;
   /** An unexpected exception while handling this connection (logged; the connection is dropped). */
@@ -76,6 +78,7 @@ const MAX_DRAIN_BYTES = 256 * 1024;
 const LINGER_MS = 2000;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
+const ACME_PREFIX = '/.well-known/acme-challenge/';
 
 /** The HTTP.sys timer running on a connection: at most one at a time (see #nextTimer). */
 type ConnectionTimer = 'Timer_ConnectionIdle' | 'Timer_HeaderWait' | 'Timer_EntityBody' | 'Timer_MinBytesPerSecond';
@@ -264,11 +267,24 @@ export class Connection implements ClientConnection, ParserSink, TimerOwner {
     this.exchanges.push(ex);
     if (requestStart.hasSubscribers) this.#publishStart(ex);
     this.#receiving = ex;
-    if (this.tls === undefined && route.site.hsts.redirectHttpToHttps) {
-      const location = httpsRedirectLocation(route.site, head.host, head.target);
-      if (location !== undefined) {
-        this.#respondRedirect(ex, location);
-        return;
+    if (this.tls === undefined) {
+      // Answered by the listener on the host's http binding before any pool, as an ACME CA
+      // expects; a token Wharf did not ask for goes on to the site (which may serve its own).
+      const acme = this.#host.acmeChallenges;
+      if (acme !== undefined && target.path.startsWith(ACME_PREFIX) && (head.method === 'GET' || head.method === 'HEAD')) {
+        const answer = acme(head.host ?? '', target.path.slice(ACME_PREFIX.length));
+        if (answer !== undefined) {
+          this.#respondSimple(ex, 200, 'OK', ['Content-Type', 'application/octet-stream'], Buffer.from(answer, 'latin1'));
+          return;
+        }
+      }
+      if (route.site.hsts.redirectHttpToHttps) {
+        const location = httpsRedirectLocation(route.site, head.host, head.target);
+        if (location !== undefined) {
+          const html = `<head><title>Document Moved</title></head>\n<body><h1>Object Moved</h1>This document may be found <a HREF="${location.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')}">here</a></body>`;
+          this.#respondSimple(ex, 301, 'Moved Permanently', ['Location', location, 'Content-Type', 'text/html; charset=UTF-8'], Buffer.from(html, 'utf8'));
+          return;
+        }
       }
     }
     if (this.exchanges.length >= MAX_PIPELINE && !this.#pipelineFull) {
@@ -831,22 +847,20 @@ export class Connection implements ClientConnection, ParserSink, TimerOwner {
     this.#advance();
   }
 
-  /** HSTS's redirectHttpToHttps: a 301 to the https URL, answered here. */
-  #respondRedirect(ex: Exchange, location: string): void {
+  /** A complete answer the listener gives itself (HSTS's redirect, an ACME challenge). */
+  #respondSimple(ex: Exchange, status: number, reason: string, headers: string[], body: Buffer): void {
     ex.to('responding');
     ex.answeredBy = 'listener';
     ex.owner = undefined;
-    ex.status = 301;
-    const http10 = ex.head.versionMinor === 0;
-    const body = Buffer.from(`<head><title>Document Moved</title></head>\n<body><h1>Object Moved</h1>This document may be found <a HREF="${location.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')}">here</a></body>`, 'utf8');
-    const head = serializeResponseHead(301, 'Moved Permanently', ['Location', location, 'Content-Type', 'text/html; charset=UTF-8'], {
+    ex.status = status;
+    const head = serializeResponseHead(status, reason, headers, {
       keepAlive: ex.keepAlive,
       chunked: false,
       contentLength: body.length,
       date: cachedDateHeader(),
       server: this.#host.serverHeader,
       isHead: ex.isHead,
-      http10,
+      http10: ex.head.versionMinor === 0,
     });
     this.enqueue(ex, head);
     if (!ex.isHead) this.enqueue(ex, body);

@@ -148,6 +148,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   readonly #workers = new Set<WorkerEndpoint>();
   /** The pools' settings of the applied generation (WAS's, parsed once: pool-settings.ts). */
   #poolSettings: readonly PoolSettings[] = [];
+  /** ACME HTTP-01: the key authorization for a host's token, answered before any pool (server.ts sets it). */
+  acmeChallenges: ((host: string, token: string) => string | undefined) | undefined = undefined;
   /** TLS for https bindings: certificate choice, handshakes. */
   readonly #tls: TlsTermination;
 
