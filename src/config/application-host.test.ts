@@ -148,8 +148,12 @@ describe('loadAppHost', () => {
       ip: '10.0.0.5',
       port: 80,
       host: 'shop.example.com',
+      sslFlags: 0,
     });
     assert.equal(parseBindingInformation('https', '*:443:*.example.com', undefined).host, '*.example.com');
+    // sslFlags belong to https bindings only.
+    assert.equal(parseBindingInformation('https', '*:443:www.example.com', undefined, 3).sslFlags, 3);
+    assert.equal(parseBindingInformation('http', '*:80:www.example.com', undefined, 3).sslFlags, 0);
     const at = { file: FILE, line: 3, column: 9 };
     for (const bad of ['*:0:', '*:70000:', '*:80', 'nonsense', '[::1:80:', '*:http:']) {
       assert.throws(

@@ -35,12 +35,12 @@ function root(system = new ConfigSystem(appHost, OPTS)): ResolvedConfig {
 }
 
 describe('the embedded applicationHost.config', () => {
-  it('defines Default Web Site on *:8080 serving assets/default/wwwroot with DefaultAppPool', () => {
+  it('defines Default Web Site on *:8080 (and https on *:8443) serving assets/default/wwwroot with DefaultAppPool', () => {
     assert.deepEqual(appHost.unsupported, [], 'no section Wharf would have to warn about');
     assert.equal(appHost.sites.length, 1);
     const site = appHost.sites[0]!;
     assert.deepEqual([site.id, site.name, site.serverAutoStart], [1, 'Default Web Site', true]);
-    assert.deepEqual(site.bindings.map((b) => [b.protocol, b.ip, b.port, b.host]), [['http', '*', 8080, '']]);
+    assert.deepEqual(site.bindings.map((b) => [b.protocol, b.ip, b.port, b.host]), [['http', '*', 8080, ''], ['https', '*', 8443, '']]);
     const app = site.applications[0]!;
     assert.deepEqual([app.path, app.applicationPool], ['/', 'DefaultAppPool']);
     assert.equal(app.virtualDirectories[0]!.physicalPath, join(assets, 'wwwroot'));

@@ -46,7 +46,7 @@ test('host-name bindings beat IP-specific ones, which beat the wildcard', () => 
   assert.equal(name('::ffff:10.0.0.5', 'x'), 'ByIp', 'an IPv4 client on a dual-stack socket matches IPv4 bindings');
   assert.equal(t.site('10.0.0.9', 81, 'www.example.com'), undefined, 'no binding on that port');
   // A port with a wildcard binding gets one socket for all addresses.
-  assert.deepEqual(t.endpoints, [{ address: '::', port: 80 }]);
+  assert.deepEqual(t.endpoints, [{ address: '::', port: 80, secure: false }]);
 });
 
 test('without a wildcard binding each address gets its own socket; unknown hosts find no site', () => {
@@ -89,4 +89,28 @@ test('Host header normalisation', () => {
   assert.equal(normalizeHost('Example.COM:8080'), 'example.com');
   assert.equal(normalizeHost('[::1]:80'), '::1');
   assert.equal(normalizeHost('example.com.'), 'example.com');
+});
+
+test('https bindings: their port speaks TLS; the SNI name picks the binding; http and https cannot share a port', () => {
+  const https = (b: string, flags = 0): string => `<binding protocol="https" bindingInformation="${b}" sslFlags="${flags}" />`;
+  const text = (id: number, name: string, bindings: string): string =>
+    `<site name="${name}" id="${id}"><application path="/"><virtualDirectory path="/" physicalPath="." /></application><bindings>${bindings}</bindings></site>`;
+  const t = table(
+    text(1, 'Shop', https('*:443:shop.example.com', 1) + '<binding protocol="http" bindingInformation="*:80:shop.example.com" />') +
+      text(2, 'Any', https('*:443:', 0)) +
+      text(3, 'Clash', '<binding protocol="http" bindingInformation="*:443:clash.example.com" />'),
+  );
+  assert.deepEqual(
+    t.endpoints.map((e) => `${e.port}:${e.secure}`).sort(),
+    ['443:true', '80:false'],
+  );
+  assert.ok(t.isSecurePort(443));
+  assert.ok(!t.isSecurePort(80));
+  assert.equal(t.binding('10.0.0.1', 443, 'SHOP.example.com')?.sslFlags, 1);
+  assert.equal(t.binding('10.0.0.1', 443, undefined)?.bindingInformation, '*:443:');
+  assert.equal(t.binding('10.0.0.1', 443, 'other.test')?.bindingInformation, '*:443:');
+  assert.equal(t.unserved.length, 1);
+  assert.equal(t.unserved[0]!.site.name, 'Clash');
+  assert.match(t.unserved[0]!.reason, /port 443 already carries https bindings/);
+  assert.equal(t.site('10.0.0.1', 443, 'clash.example.com')?.site.name, 'Any');
 });
