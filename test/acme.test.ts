@@ -4,26 +4,20 @@
  * a small HTTP server on Pebble's httpPort that asks the renewal manager, as the listener will.
  * Pebble really fetches the challenge: a host whose challenge is refused fails, and backs off.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { needs, tool } from './helpers/skip.js';
-import { openssl, TestPki } from './helpers/openssl.js';
-import { WHARF_BIN, freePort, run, tempDir } from './helpers/wharf.js';
+import { openssl } from './helpers/openssl.js';
+import { acmeSystemDrive, startPebble } from './helpers/pebble.js';
+import { WHARF_BIN, run } from './helpers/wharf.js';
 import { AcmeManager } from '../src/tls/acme.js';
 import { CertificateSource } from '../src/tls/certificate-source.js';
 import type { TlsLogger } from '../src/tls/tls-types.js';
 
-const work = tempDir('wharf-acme-');
-const children: ChildProcess[] = [];
-after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
 
 class Log implements TlsLogger {
   readonly lines: string[] = [];
@@ -48,63 +42,6 @@ async function until<T>(what: string, fn: () => T | undefined | false, ms: numbe
   }
 }
 
-interface Ca {
-  directory: string;
-  caFile: string;
-  httpPort: number;
-}
-
-/** Pebble with its DNS from pebble-challtestsrv; certificates valid `validitySeconds`. */
-async function startPebble(validitySeconds: number): Promise<Ca> {
-  const pki = new TestPki(join(work, 'pebble-pki'));
-  const tlsCert = pki.leaf('localhost', { issuer: 'root', sans: ['127.0.0.1'] });
-  const [acmePort, httpPort, tlsPort, dnsPort, challMgmt] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
-  const dns = spawn('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challMgmt}`, '-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''], { stdio: 'ignore' });
-  children.push(dns);
-  const config = join(work, 'pebble-config.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      pebble: {
-        listenAddress: `127.0.0.1:${acmePort}`,
-        managementListenAddress: '',
-        certificate: tlsCert.cert,
-        privateKey: tlsCert.key,
-        httpPort,
-        tlsPort,
-        ocspResponderURL: '',
-        externalAccountBindingRequired: false,
-        certificateValidityPeriod: validitySeconds,
-      },
-    }),
-  );
-  const pebble = spawn('pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dnsPort}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // No sleeps before validation, no forged bad nonces, every order validated afresh.
-    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
-  });
-  children.push(pebble);
-  let output = '';
-  pebble.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  pebble.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const directory = `https://127.0.0.1:${acmePort}/dir`;
-  const ca = readFileSync(pki.root().cert, 'utf8');
-  const end = Date.now() + 15000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const req = httpsGet(directory, { ca }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() > end || pebble.exitCode !== null) assert.fail(`pebble did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { directory, caFile: pki.root().cert, httpPort };
-}
-
 /** The HTTP-01 answers on Pebble's httpPort: what the listener will do before any pool. */
 async function challengeServer(port: number, manager: () => AcmeManager | undefined, refuse: ReadonlySet<string>): Promise<{ server: Server; hits: string[] }> {
   const hits: string[] = [];
@@ -124,23 +61,12 @@ async function challengeServer(port: number, manager: () => AcmeManager | undefi
   return { server, hits };
 }
 
-async function systemDrive(name: string, ca: Ca): Promise<{ sd: string; ccs: string }> {
-  const sd = join(work, name);
-  const ccs = join(work, `${name}-ccs`);
-  mkdirSync(ccs, { recursive: true });
-  const wharf = (...args: string[]) => run(process.execPath, [WHARF_BIN, ...args, '--system-drive', sd]);
-  assert.equal((await wharf('centralcert', 'enable', '--path', ccs, '--password', 'ccs pass')).code, 0);
-  const r = await wharf('centralcert', 'acme', '--directory', ca.directory, '--email', 'admin@example.test', '--accept-tos', '--directory-ca', ca.caFile);
-  assert.equal(r.code, 0, r.stderr);
-  return { sd, ccs };
-}
-
 test('Pebble issues a certificate for a wanted host by a real HTTP-01 validation; it lands in the Central Certificate Store and is served; a short-lived one is renewed', async (t) => {
   if (!needs(t, tool('pebble'), tool('pebble-challtestsrv', 'pebble'), tool('openssl'))) return;
   const ca = await startPebble(20);
   let manager: AcmeManager | undefined;
   const { server, hits } = await challengeServer(ca.httpPort, () => manager, new Set());
-  const { sd, ccs } = await systemDrive('issue', ca);
+  const { sd, ccs } = await acmeSystemDrive(ca);
   const log = new Log();
   const source = await CertificateSource.open({ systemDrive: sd, logger: log, pollIntervalMs: 500, debounceMs: 20 });
   try {
@@ -176,6 +102,7 @@ test('Pebble issues a certificate for a wanted host by a real HTTP-01 validation
     manager?.close();
     source.close();
     server.close();
+    ca.stop();
   }
 });
 
@@ -185,7 +112,7 @@ test('a failed order backs off, and the backoff survives a restart: a restart lo
   let manager: AcmeManager | undefined;
   const refused = 'refused.example.test';
   const { server, hits } = await challengeServer(ca.httpPort, () => manager, new Set([refused]));
-  const { sd } = await systemDrive('backoff', ca);
+  const { sd } = await acmeSystemDrive(ca);
   const log = new Log();
   const source = await CertificateSource.open({ systemDrive: sd, logger: log });
   try {
@@ -219,5 +146,6 @@ test('a failed order backs off, and the backoff survives a restart: a restart lo
     manager?.close();
     source.close();
     server.close();
+    ca.stop();
   }
 });
