@@ -24,7 +24,7 @@ import type { WorkerLaunch } from './was/activation.js';
 import { referencedEnvironment } from './was/worker-environment.js';
 import { tracingEnabled } from './tracing/otel-env.js';
 import { CertificateSource } from './tls/index.js';
-import { AcmeManager } from './tls/acme.js';
+import { AcmeManager, type AcmeWantedHost } from './tls/acme.js';
 import type { TracingHandle } from './tracing/index.js';
 import { adminSocketPath } from './admin/paths.js';
 import { startAdminServer, type AdminServer } from './admin/socket.js';
@@ -64,15 +64,36 @@ function metricsCatalogue(config: AppHostConfig): MetricsCatalogue {
   return { sites: new Map(config.sites.map((site) => [site.id, site.name])), pools: config.applicationPools.map((p) => p.name) };
 }
 
-/** Host names of https bindings whose certificate comes from the Central Certificate Store (sslFlags 2). */
-function acmeHosts(config: AppHostConfig): string[] {
-  const hosts: string[] = [];
+/** A binding's host name answers `host`: the same name, a wildcard covering one label (*.example.com), or none. */
+function bindingAnswers(bindingHost: string, host: string): boolean {
+  const b = bindingHost.toLowerCase();
+  if (b === '' || b === host) return true;
+  return b.startsWith('*.') && host.endsWith(b.slice(1)) && !host.slice(0, host.length - b.length + 1).includes('.');
+}
+
+/**
+ * Host names of https bindings whose certificate comes from the Central Certificate Store
+ * (sslFlags 2), with the ports of the http and https bindings that answer each: the ACME manager
+ * validates by HTTP-01 when one is on the CA's HTTP-01 port, else by TLS-ALPN-01.
+ */
+function acmeHosts(config: AppHostConfig): AcmeWantedHost[] {
+  const names = new Set<string>();
   for (const site of config.sites) {
     for (const b of site.bindings) {
-      if (b.protocol.toLowerCase() === 'https' && (b.sslFlags & 2) !== 0 && b.host !== '' && !b.host.startsWith('*.')) hosts.push(b.host);
+      if (b.protocol.toLowerCase() === 'https' && (b.sslFlags & 2) !== 0 && b.host !== '' && !b.host.startsWith('*.')) names.add(b.host.toLowerCase());
     }
   }
-  return hosts;
+  return [...names].map((host) => {
+    const httpPorts = new Set<number>();
+    const httpsPorts = new Set<number>();
+    for (const site of config.sites) {
+      for (const b of site.bindings) {
+        const protocol = b.protocol.toLowerCase();
+        if ((protocol === 'http' || protocol === 'https') && bindingAnswers(b.host, host)) (protocol === 'http' ? httpPorts : httpsPorts).add(b.port);
+      }
+    }
+    return { host, httpPorts: [...httpPorts], httpsPorts: [...httpsPorts] };
+  });
 }
 
 export function defaultSystemDrive(): string {

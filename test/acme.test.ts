@@ -3,27 +3,26 @@
  * DNS answered by pebble-challtestsrv (every name → 127.0.0.1), its HTTP-01 validation answered by
  * a small HTTP server on Pebble's httpPort that asks the renewal manager, as the listener will.
  * Pebble really fetches the challenge: a host whose challenge is refused fails, and backs off.
+ * TLS-ALPN-01 is validated the same way, through a small TLS server on Pebble's tlsPort that
+ * follows the listener's hook contract.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { get as httpsGet } from 'node:https';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import { needs, tool } from './helpers/skip.js';
-import { openssl, TestPki } from './helpers/openssl.js';
-import { WHARF_BIN, freePort, run, tempDir } from './helpers/wharf.js';
-import { AcmeManager } from '../src/tls/acme.js';
+import { openssl } from './helpers/openssl.js';
+import { acmeSystemDrive, startPebble } from './helpers/pebble.js';
+import { WHARF_BIN, run } from './helpers/wharf.js';
+import { parseClientHello } from '../src/listener/client-hello.js';
+import { ACME_TLS_ALPN, AcmeManager } from '../src/tls/acme.js';
 import { CertificateSource } from '../src/tls/certificate-source.js';
 import type { TlsLogger } from '../src/tls/tls-types.js';
 
-const work = tempDir('wharf-acme-');
-const children: ChildProcess[] = [];
-after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
 
 class Log implements TlsLogger {
   readonly lines: string[] = [];
@@ -48,63 +47,6 @@ async function until<T>(what: string, fn: () => T | undefined | false, ms: numbe
   }
 }
 
-interface Ca {
-  directory: string;
-  caFile: string;
-  httpPort: number;
-}
-
-/** Pebble with its DNS from pebble-challtestsrv; certificates valid `validitySeconds`. */
-async function startPebble(validitySeconds: number): Promise<Ca> {
-  const pki = new TestPki(join(work, 'pebble-pki'));
-  const tlsCert = pki.leaf('localhost', { issuer: 'root', sans: ['127.0.0.1'] });
-  const [acmePort, httpPort, tlsPort, dnsPort, challMgmt] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
-  const dns = spawn('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challMgmt}`, '-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''], { stdio: 'ignore' });
-  children.push(dns);
-  const config = join(work, 'pebble-config.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      pebble: {
-        listenAddress: `127.0.0.1:${acmePort}`,
-        managementListenAddress: '',
-        certificate: tlsCert.cert,
-        privateKey: tlsCert.key,
-        httpPort,
-        tlsPort,
-        ocspResponderURL: '',
-        externalAccountBindingRequired: false,
-        certificateValidityPeriod: validitySeconds,
-      },
-    }),
-  );
-  const pebble = spawn('pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dnsPort}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // No sleeps before validation, no forged bad nonces, every order validated afresh.
-    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
-  });
-  children.push(pebble);
-  let output = '';
-  pebble.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  pebble.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const directory = `https://127.0.0.1:${acmePort}/dir`;
-  const ca = readFileSync(pki.root().cert, 'utf8');
-  const end = Date.now() + 15000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const req = httpsGet(directory, { ca }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() > end || pebble.exitCode !== null) assert.fail(`pebble did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { directory, caFile: pki.root().cert, httpPort };
-}
-
 /** The HTTP-01 answers on Pebble's httpPort: what the listener will do before any pool. */
 async function challengeServer(port: number, manager: () => AcmeManager | undefined, refuse: ReadonlySet<string>): Promise<{ server: Server; hits: string[] }> {
   const hits: string[] = [];
@@ -124,23 +66,12 @@ async function challengeServer(port: number, manager: () => AcmeManager | undefi
   return { server, hits };
 }
 
-async function systemDrive(name: string, ca: Ca): Promise<{ sd: string; ccs: string }> {
-  const sd = join(work, name);
-  const ccs = join(work, `${name}-ccs`);
-  mkdirSync(ccs, { recursive: true });
-  const wharf = (...args: string[]) => run(process.execPath, [WHARF_BIN, ...args, '--system-drive', sd]);
-  assert.equal((await wharf('centralcert', 'enable', '--path', ccs, '--password', 'ccs pass')).code, 0);
-  const r = await wharf('centralcert', 'acme', '--directory', ca.directory, '--email', 'admin@example.test', '--accept-tos', '--directory-ca', ca.caFile);
-  assert.equal(r.code, 0, r.stderr);
-  return { sd, ccs };
-}
-
 test('Pebble issues a certificate for a wanted host by a real HTTP-01 validation; it lands in the Central Certificate Store and is served; a short-lived one is renewed', async (t) => {
   if (!needs(t, tool('pebble'), tool('pebble-challtestsrv', 'pebble'), tool('openssl'))) return;
   const ca = await startPebble(20);
   let manager: AcmeManager | undefined;
   const { server, hits } = await challengeServer(ca.httpPort, () => manager, new Set());
-  const { sd, ccs } = await systemDrive('issue', ca);
+  const { sd, ccs } = await acmeSystemDrive(ca);
   const log = new Log();
   const source = await CertificateSource.open({ systemDrive: sd, logger: log, pollIntervalMs: 500, debounceMs: 20 });
   try {
@@ -176,6 +107,7 @@ test('Pebble issues a certificate for a wanted host by a real HTTP-01 validation
     manager?.close();
     source.close();
     server.close();
+    ca.stop();
   }
 });
 
@@ -185,7 +117,7 @@ test('a failed order backs off, and the backoff survives a restart: a restart lo
   let manager: AcmeManager | undefined;
   const refused = 'refused.example.test';
   const { server, hits } = await challengeServer(ca.httpPort, () => manager, new Set([refused]));
-  const { sd } = await systemDrive('backoff', ca);
+  const { sd } = await acmeSystemDrive(ca);
   const log = new Log();
   const source = await CertificateSource.open({ systemDrive: sd, logger: log });
   try {
@@ -219,5 +151,95 @@ test('a failed order backs off, and the backoff survives a restart: a restart lo
     manager?.close();
     source.close();
     server.close();
+    ca.stop();
+  }
+});
+
+/**
+ * TLS-ALPN-01 on Pebble's tlsPort, answered by a small TLS server that follows the listener's hook
+ * contract (src/tls/acme.ts, alpnChallenge): read the ClientHello first; when it offers ALPN
+ * `acme-tls/1` and the manager has a certificate for its SNI name, present that certificate,
+ * select `acme-tls/1`, and close once the handshake is done; anything else is not answered here.
+ */
+async function alpnServer(port: number, manager: () => AcmeManager | undefined): Promise<{ server: NetServer; seen: Array<{ sni: string | undefined; alpn: readonly string[]; certPem?: string }> }> {
+  const seen: Array<{ sni: string | undefined; alpn: readonly string[]; certPem?: string }> = [];
+  const server = createNetServer((raw) => {
+    let buf = Buffer.alloc(0);
+    raw.on('error', () => undefined);
+    const onData = (d: Buffer): void => {
+      buf = Buffer.concat([buf, d]);
+      const hello = parseClientHello(buf);
+      if (hello.kind === 'partial') return;
+      raw.removeListener('data', onData);
+      raw.pause();
+      if (hello.kind !== 'hello') return void raw.destroy();
+      const challenge = hello.alpn.includes(ACME_TLS_ALPN) && hello.serverName !== undefined ? manager()?.alpnChallenge(hello.serverName) : undefined;
+      seen.push({ sni: hello.serverName, alpn: hello.alpn, ...(challenge !== undefined ? { certPem: challenge.certPem } : {}) });
+      if (challenge === undefined) return void raw.destroy();
+      raw.unshift(buf);
+      const tls = new TLSSocket(raw, {
+        isServer: true,
+        secureContext: createSecureContext({ key: challenge.keyPem, cert: challenge.certPem, minVersion: 'TLSv1.2' }),
+        ALPNCallback: ({ protocols }: { protocols: string[] }) => (protocols.includes(ACME_TLS_ALPN) ? ACME_TLS_ALPN : undefined),
+      } as ConstructorParameters<typeof TLSSocket>[1]);
+      tls.on('error', () => tls.destroy());
+      // RFC 8737 §3: no application data on an acme-tls/1 connection; the CA closes it after the handshake.
+      tls.once('secure', () => tls.end());
+    };
+    raw.on('data', onData);
+  });
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, seen };
+}
+
+test('TLS-ALPN-01: a host with only an https binding on the CA\'s TLS port is validated by Pebble through acme-tls/1; a host that also has an http binding on the HTTP-01 port keeps HTTP-01', async (t) => {
+  if (!needs(t, tool('pebble'), tool('pebble-challtestsrv', 'pebble'), tool('openssl'))) return;
+  const ca = await startPebble(3600);
+  let manager: AcmeManager | undefined;
+  const { server: httpServer, hits } = await challengeServer(ca.httpPort, () => manager, new Set());
+  const { server: tlsServer, seen } = await alpnServer(ca.tlsPort, () => manager);
+  const { sd, ccs } = await acmeSystemDrive(ca, ['--http-port', String(ca.httpPort), '--tls-port', String(ca.tlsPort)]);
+  const log = new Log();
+  const source = await CertificateSource.open({ systemDrive: sd, logger: log, pollIntervalMs: 500, debounceMs: 20 });
+  const alpnHost = 'alpn.example.test';
+  const bothHost = 'both.example.test';
+  try {
+    manager = AcmeManager.start({ systemDrive: sd, logger: log, source });
+    manager.setWantedHosts([
+      { host: alpnHost, httpPorts: [8080], httpsPorts: [ca.tlsPort] },
+      { host: bothHost, httpPorts: [ca.httpPort], httpsPorts: [ca.tlsPort] },
+    ]);
+    const issued = (host: string) => () => {
+      const l = source.forCentralStore(host);
+      return l?.ok === true ? l.cert : undefined;
+    };
+    const alpnCert = await until(`the certificate for ${alpnHost}`, issued(alpnHost), 30000, log);
+    const bothCert = await until(`the certificate for ${bothHost}`, issued(bothHost), 30000, log);
+    assert.match(alpnCert.leaf.issuer, /Pebble/);
+    assert.equal(alpnCert.leaf.subjectAltName, `DNS:${alpnHost}`);
+    assert.equal(alpnCert.source, join(ccs, `${alpnHost}.pfx`));
+    assert.match(bothCert.leaf.issuer, /Pebble/);
+    assert.ok(log.lines.some((l) => l.includes(`ACME: ${alpnHost}: answering the tls-alpn-01 challenge for ${alpnHost} with ALPN acme-tls/1`)), log.lines.join('\n'));
+    assert.ok(log.lines.some((l) => l.includes(`ACME: ${bothHost}: answering the http-01 challenge`)), log.lines.join('\n'));
+    // Pebble's validation authority connected with the SNI name and only acme-tls/1 (RFC 8737 §3)…
+    const validation = seen.find((s) => s.sni === alpnHost && s.certPem !== undefined);
+    assert.ok(validation !== undefined, JSON.stringify(seen));
+    assert.deepEqual(validation.alpn, [ACME_TLS_ALPN]);
+    // …and got a self-signed certificate for that one name with the critical acmeIdentifier extension.
+    const text = openssl(['x509', '-noout', '-text'], undefined, validation.certPem);
+    assert.match(text, /DNS:alpn\.example\.test/);
+    assert.match(text, /1\.3\.6\.1\.5\.5\.7\.1\.31: critical/);
+    assert.ok(!hits.includes(alpnHost), 'no HTTP-01 request for the TLS-ALPN-01 host');
+    assert.ok(hits.includes(bothHost), 'HTTP-01 is preferred when the host has an http binding on the CA\'s port');
+    assert.ok(!seen.some((s) => s.sni === bothHost), 'no TLS-ALPN-01 for the HTTP-01 host');
+    // Nothing is left to present once the order is over.
+    assert.equal(manager.alpnChallenge(alpnHost), undefined);
+  } finally {
+    manager?.close();
+    source.close();
+    httpServer.close();
+    tlsServer.close();
+    ca.stop();
   }
 });

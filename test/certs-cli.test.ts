@@ -244,6 +244,12 @@ test('centralcert enable|show|disable: settings kept under the system drive, rea
   assert.equal(acme.code, 0, acme.stderr);
   assert.match((await wharf(sd, 'centralcert', 'show')).stdout, /^ {4}ACME Directory {19}: https:\/\/acme\.example\.test\/dir$/m);
   assert.equal(mode(settings), 0o600);
+  assert.match((await wharf(sd, 'centralcert', 'show')).stdout, /^ {4}ACME HTTP-01 Port {16}: 80\n {4}ACME TLS-ALPN-01 Port {12}: 443$/m);
+  // The ports the CA's validations arrive on, behind a port forward (or a test CA).
+  assert.equal((await wharf(sd, 'centralcert', 'acme', '--directory', 'https://acme.example.test/dir', '--email', 'a@example.test', '--accept-tos', '--http-port', '0')).code, 2, 'port 0');
+  const ports = await wharf(sd, 'centralcert', 'acme', '--directory', 'https://acme.example.test/dir', '--email', 'a@example.test', '--accept-tos', '--http-port', '8080', '--tls-port', '8443');
+  assert.equal(ports.code, 0, ports.stderr);
+  assert.match((await wharf(sd, 'centralcert', 'show')).stdout, /^ {4}ACME HTTP-01 Port {16}: 8080\n {4}ACME TLS-ALPN-01 Port {12}: 8443$/m);
   assert.equal((await wharf(sd, 'centralcert', 'acme', '--disable')).code, 0);
   assert.doesNotMatch((await wharf(sd, 'centralcert', 'show')).stdout, /ACME/);
 

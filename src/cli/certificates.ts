@@ -13,7 +13,7 @@ import { TlsError, WharfError } from '../errors.js';
 import { defaultSystemDrive } from '../server.js';
 import { dnsNames, keyDescription, normalizeThumbprint, readCertificateFile, thumbprintOf, validityOf, windowsName } from '../tls/certificate-file.js';
 import { CertificateStore, DEFAULT_STORE } from '../tls/certificate-store.js';
-import { CentralStoreConfig, checkCentralStorePath } from '../tls/central-store.js';
+import { CentralStoreConfig, checkCentralStorePath, isPort } from '../tls/central-store.js';
 import { entryFromAddArguments, entryTarget, formatShow, parseNetshArguments, SslBindingTable } from '../tls/ssl-bindings.js';
 import { certificatesFromPem, parseCertificateData } from '../tls/certificate-file.js';
 import type { AcmeHostState } from '../tls/acme.js';
@@ -29,7 +29,8 @@ export const CERTIFICATE_HELP = `  wharf cert import <file> [--store My] [--pass
   wharf sslcert delete ipport=<ip:port> | hostnameport=<name:port>
   wharf centralcert enable --path <dir> [--password <p> | --password-file <f>]
   wharf centralcert disable | show
-  wharf centralcert acme --directory <url> --email <address> --accept-tos [--directory-ca <pem>] | --disable
+  wharf centralcert acme --directory <url> --email <address> --accept-tos [--directory-ca <pem>]
+                         [--http-port <port>] [--tls-port <port>] | --disable
 `;
 
 const USAGE = `Usage:
@@ -290,6 +291,8 @@ async function centralcert(argv: readonly string[], io: Io): Promise<number> {
     email: { type: 'string' },
     'accept-tos': { type: 'boolean' },
     'directory-ca': { type: 'string' },
+    'http-port': { type: 'string' },
+    'tls-port': { type: 'string' },
     disable: { type: 'boolean' },
   });
   const verb = positionals[0];
@@ -353,10 +356,20 @@ async function centralcert(argv: readonly string[], io: Io): Promise<number> {
           throw new TlsError('TLS_FILE_READ', `--directory-ca ${directoryCa}: not a PEM certificate file (${(err as Error).message})`, { cause: err });
         }
       }
+      // The local ports the CA's validation connections arrive on (80 and 443 unless forwarded).
+      const port = (name: 'http-port' | 'tls-port'): number | undefined => {
+        const v = values[name];
+        if (typeof v !== 'string') return undefined;
+        const n = /^\d+$/.test(v) ? Number(v) : NaN;
+        if (!isPort(n)) throw new UsageError(`--${name} ${v} is not a port number (1-65535)`);
+        return n;
+      };
+      const httpPort = port('http-port');
+      const tlsPort = port('tls-port');
       if (current === undefined || !current.enabled) {
         throw new TlsError('TLS_CCS_PATH', 'ACME fills the Central Certificate Store: enable it first (wharf centralcert enable --path <folder> [--password …])');
       }
-      await config.update((c) => ({ ...(c ?? current), acme: { directory, email, acceptedTos: true, ...(directoryCa !== undefined ? { directoryCa } : {}) } }));
+      await config.update((c) => ({ ...(c ?? current), acme: { directory, email, acceptedTos: true, ...(directoryCa !== undefined ? { directoryCa } : {}), ...(httpPort !== undefined ? { httpPort } : {}), ...(tlsPort !== undefined ? { tlsPort } : {}) } }));
       io.out(`ACME enabled: a running server orders certificates from ${directory} for https bindings with a host name and sslFlags 2, into ${current.physicalPath}.\n`);
       return 0;
     }
@@ -380,6 +393,8 @@ async function centralcert(argv: readonly string[], io: Io): Promise<number> {
         out += centralLine('ACME Contact', s.acme.email);
         out += centralLine('ACME Terms of Service Accepted', s.acme.acceptedTos ? 'True' : 'False');
         if (s.acme.directoryCa !== undefined) out += centralLine('ACME Directory CA', s.acme.directoryCa);
+        out += centralLine('ACME HTTP-01 Port', String(s.acme.httpPort ?? 80));
+        out += centralLine('ACME TLS-ALPN-01 Port', String(s.acme.tlsPort ?? 443));
         for (const [host, st] of Object.entries(acmeState(systemDriveOf(values)))) {
           out += centralLine(`ACME ${host}`, `${st.failures} failed attempt(s) in a row; next attempt not before ${new Date(st.nextAttemptAt).toISOString()}${st.lastError !== undefined ? ` (last: ${st.lastError})` : ''}`);
         }

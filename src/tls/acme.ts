@@ -3,9 +3,16 @@
  * runs once `wharf centralcert acme` has been configured. For every host name the integrator says
  * is wanted (https bindings with a host name and sslFlags 2: setWantedHosts), whose Central
  * Certificate Store file is missing, unreadable, or in its renewal window, it orders a certificate
- * from the ACME directory with acme-client, answers the CA's HTTP-01 challenge through the
- * listener (httpChallenge, before any pool), and writes `<store>/<host>.pfx` with the store's
- * password. Serving never waits for it: a valid file is served at once, renewal happens beside it.
+ * from the ACME directory with acme-client, answers the CA's challenge through the listener, and
+ * writes `<store>/<host>.pfx` with the store's password. Serving never waits for it: a valid file
+ * is served at once, renewal happens beside it.
+ *
+ * Challenges: HTTP-01 (RFC 8555 §8.3; httpChallenge, answered on the host's http binding before any
+ * pool) when the host has an http binding on the port the CA's port-80 requests arrive on (80, or
+ * `--http-port`), else TLS-ALPN-01 (RFC 8737; alpnChallenge, a self-signed certificate with the
+ * acmeIdentifier extension the listener presents to a ClientHello that offers only `acme-tls/1`
+ * for that name, on the https binding the CA's port-443 connections arrive on). The other type is
+ * kept as the second choice, in case the CA does not offer the first.
  *
  * Failures back off exponentially per host (1 min doubling to 24 h by default), and the backoff is
  * written to disk *before* each attempt, so neither a failure nor a crash in the middle of one
@@ -64,6 +71,30 @@ interface AccountFile {
   readonly accounts: Record<string, { readonly email: string; readonly keyPem: string; readonly url?: string | undefined }>;
 }
 
+/** A wanted host and the bindings that answer it (which challenge the CA can reach). */
+export interface AcmeWantedHost {
+  readonly host: string;
+  /** Ports of the http bindings whose host name is this one, a wildcard covering it, or empty. */
+  readonly httpPorts: readonly number[];
+  /** Ports of the https bindings that answer it. */
+  readonly httpsPorts: readonly number[];
+}
+
+/** What the listener presents for TLS-ALPN-01 (RFC 8737 §3): PEM key and self-signed certificate. */
+export interface AlpnChallengeCertificate {
+  readonly keyPem: string;
+  readonly certPem: string;
+}
+
+/** The ALPN protocol name of TLS-ALPN-01 (RFC 8737 §6.2). */
+export const ACME_TLS_ALPN = 'acme-tls/1';
+
+type ChallengeType = 'http-01' | 'tls-alpn-01';
+
+function normalHost(host: string): string {
+  return host.toLowerCase().replace(/\.$/, '');
+}
+
 /** When a certificate is renewed: a third of its lifetime before it ends, and at least 30 days before for long ones. */
 export function renewalTime(leaf: X509Certificate): number {
   const from = Date.parse(leaf.validFrom);
@@ -80,10 +111,14 @@ export class AcmeManager {
   readonly #stateFile: string;
   readonly #accountFile: string;
   readonly #folder: string;
-  #wanted: string[] = [];
+  /** Host → the bindings that answer it (undefined: not known, HTTP-01 first). */
+  #wanted = new Map<string, AcmeWantedHost | undefined>();
+  #wantedKey = '';
   #state: Record<string, AcmeHostState> = {};
   /** `host\0token` → key authorization, while a challenge is pending. */
   readonly #challenges = new Map<string, string>();
+  /** Host → the TLS-ALPN-01 certificate, while a challenge is pending. */
+  readonly #alpn = new Map<string, AlpnChallengeCertificate>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -122,17 +157,47 @@ export class AcmeManager {
     return m;
   }
 
-  /** The host names of https bindings with sslFlags 2 (the integrator calls this on every configuration change). */
-  setWantedHosts(hosts: readonly string[]): void {
-    const next = [...new Set(hosts.map((h) => h.toLowerCase().replace(/\.$/, '')).filter((h) => isCentralStoreHost(h)))].sort();
-    if (next.join('\n') === this.#wanted.join('\n')) return;
-    this.#wanted = next;
+  /**
+   * The host names of https bindings with sslFlags 2 (the integrator calls this on every
+   * configuration change), with the ports of the bindings that answer them when known (a bare
+   * name: HTTP-01 is tried first).
+   */
+  setWantedHosts(hosts: ReadonlyArray<string | AcmeWantedHost>): void {
+    const next = new Map<string, AcmeWantedHost | undefined>();
+    for (const h of hosts) {
+      const name = normalHost(typeof h === 'string' ? h : h.host);
+      if (!isCentralStoreHost(name)) continue;
+      const had = next.get(name);
+      if (typeof h === 'string') {
+        if (!next.has(name)) next.set(name, undefined);
+        continue;
+      }
+      next.set(name, {
+        host: name,
+        httpPorts: [...new Set([...(had?.httpPorts ?? []), ...h.httpPorts])].sort((a, b) => a - b),
+        httpsPorts: [...new Set([...(had?.httpsPorts ?? []), ...h.httpsPorts])].sort((a, b) => a - b),
+      });
+    }
+    const sorted = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const key = JSON.stringify([...sorted]);
+    if (key === this.#wantedKey) return;
+    this.#wantedKey = key;
+    this.#wanted = sorted;
     this.#kick();
   }
 
   /** The key authorization to answer `GET /.well-known/acme-challenge/<token>` on `host` with (RFC 8555 §8.3), or undefined. */
   httpChallenge(host: string, token: string): string | undefined {
-    return this.#challenges.get(`${host.toLowerCase().replace(/\.$/, '').replace(/:\d+$/, '')}\0${token}`);
+    return this.#challenges.get(`${normalHost(host).replace(/:\d+$/, '')}\0${token}`);
+  }
+
+  /**
+   * TLS-ALPN-01 (RFC 8737): while a challenge for `host` is pending, the key and self-signed
+   * certificate (acmeIdentifier extension) to present to a ClientHello whose SNI is `host` and
+   * whose ALPN list offers `acme-tls/1`, selecting `acme-tls/1`; undefined otherwise.
+   */
+  alpnChallenge(host: string): AlpnChallengeCertificate | undefined {
+    return this.#alpn.get(normalHost(host));
   }
 
   /** What the manager knows per host (for status output and tests). */
@@ -179,9 +244,9 @@ export class AcmeManager {
     if (this.#closed) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     const settings = this.#source.centralStoreSettings();
-    if (this.#wanted.length === 0 || settings?.acme === undefined) return;
+    if (this.#wanted.size === 0 || settings?.acme === undefined) return;
     if (!settings.enabled) {
-      this.#once(`ACME: the Central Certificate Store is disabled; no certificate is ordered for ${this.#wanted.join(', ')} (wharf centralcert enable)`);
+      this.#once(`ACME: the Central Certificate Store is disabled; no certificate is ordered for ${[...this.#wanted.keys()].join(', ')} (wharf centralcert enable)`);
       return;
     }
     if (!settings.acme.acceptedTos) {
@@ -189,7 +254,7 @@ export class AcmeManager {
       return;
     }
     let next = this.#o.now() + this.#o.checkIntervalMs;
-    for (const host of this.#wanted) {
+    for (const host of [...this.#wanted.keys()]) {
       if (this.#closed) return;
       const now = this.#o.now();
       const lookup = this.#source.forCentralStore(host);
@@ -305,35 +370,72 @@ export class AcmeManager {
     return { acme, client, save };
   }
 
+  /**
+   * Which challenge first: HTTP-01 when an http binding answers the host on the port the CA's
+   * HTTP-01 requests arrive on, TLS-ALPN-01 when only an https binding is on the TLS-ALPN-01 port.
+   */
+  #challengeOrder(host: string, settings: CentralStoreSettings): ChallengeType[] {
+    const a = settings.acme!;
+    const httpPort = a.httpPort ?? 80;
+    const tlsPort = a.tlsPort ?? 443;
+    const w = this.#wanted.get(host);
+    if (w === undefined || w.httpPorts.includes(httpPort)) return ['http-01', 'tls-alpn-01'];
+    if (w.httpsPorts.includes(tlsPort)) return ['tls-alpn-01', 'http-01'];
+    this.#once(
+      `ACME: ${host}: no http binding on port ${httpPort} and no https binding on port ${tlsPort} answer this name, so the CA's validation can only reach Wharf through a forward; ` +
+        `trying http-01 (add an http binding for ${host} on port ${httpPort}, or set the ports the CA's connections arrive on with wharf centralcert acme --http-port/--tls-port)`,
+    );
+    return ['http-01', 'tls-alpn-01'];
+  }
+
   async #order(host: string, settings: CentralStoreSettings): Promise<string> {
     const a = settings.acme!;
     const { acme, client, save } = await this.#client(settings);
     const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
     const [, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, key.export({ format: 'pem', type: 'pkcs8' }) as string);
     const pending: string[] = [];
+    const pendingAlpn: string[] = [];
+    const priority = this.#challengeOrder(host, settings);
     let pem: string;
     try {
       pem = await client.auto({
         csr,
         email: a.email,
         termsOfServiceAgreed: a.acceptedTos,
-        challengePriority: ['http-01'],
+        challengePriority: priority,
         // The CA checks; a self-check from here would need the public DNS and route, which a server behind NAT lacks.
         skipChallengeVerification: true,
         challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-          if (challenge.type !== 'http-01') throw new Error(`challenge ${challenge.type} offered, only http-01 is answered`);
-          const k = `${authz.identifier.value.toLowerCase()}\0${challenge.token}`;
-          this.#challenges.set(k, keyAuthorization);
-          pending.push(k);
-          this.#log.info(`ACME: ${host}: answering the http-01 challenge at http://${authz.identifier.value}/.well-known/acme-challenge/${challenge.token}`);
+          const name = normalHost(authz.identifier.value);
+          if (challenge.type === 'http-01') {
+            const k = `${name}\0${challenge.token}`;
+            this.#challenges.set(k, keyAuthorization);
+            pending.push(k);
+            this.#log.info(`ACME: ${host}: answering the http-01 challenge at http://${name}/.well-known/acme-challenge/${challenge.token} (the CA connects to port 80; here ${a.httpPort ?? 80})`);
+            return;
+          }
+          // acme-client's types list http-01 and dns-01 only; it hands over tls-alpn-01 as well.
+          const type: string = challenge.type;
+          if (type === 'tls-alpn-01') {
+            const alpnKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+            const [, certPem] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, alpnKey);
+            this.#alpn.set(name, { keyPem: alpnKey, certPem: certPem.toString() });
+            pendingAlpn.push(name);
+            this.#log.info(`ACME: ${host}: answering the tls-alpn-01 challenge for ${name} with ALPN ${ACME_TLS_ALPN} (the CA connects to port 443; here ${a.tlsPort ?? 443})`);
+            return;
+          }
+          throw new Error(`challenge ${type} offered; Wharf answers http-01 and tls-alpn-01`);
         },
         challengeRemoveFn: async (authz, challenge) => {
-          this.#challenges.delete(`${authz.identifier.value.toLowerCase()}\0${challenge.token}`);
+          const name = normalHost(authz.identifier.value);
+          if (challenge.type === 'http-01') this.#challenges.delete(`${name}\0${challenge.token}`);
+          else if ((challenge.type as string) === 'tls-alpn-01') this.#alpn.delete(name);
         },
       });
     } finally {
       save();
       for (const k of pending) this.#challenges.delete(k);
+      for (const k of pendingAlpn) this.#alpn.delete(k);
     }
     const chain = certificatesFromPem(pem);
     const leaf = chain[0];

@@ -21,6 +21,14 @@ export interface AcmeSettings {
   readonly acceptedTos: boolean;
   /** PEM file of the CA certificate(s) the directory's https is signed by, for a private CA (--directory-ca). */
   readonly directoryCa?: string | undefined;
+  /**
+   * The local port the CA's HTTP-01 requests (to port 80) arrive on (--http-port; default 80;
+   * another behind a port forward, or a test CA such as Pebble). A host with an http binding on
+   * it is validated by HTTP-01, else by TLS-ALPN-01.
+   */
+  readonly httpPort?: number | undefined;
+  /** The local port the CA's TLS-ALPN-01 connections (to port 443) arrive on (--tls-port; default 443). */
+  readonly tlsPort?: number | undefined;
 }
 
 export interface CentralStoreSettings {
@@ -47,6 +55,11 @@ export function isCentralStoreHost(host: string): boolean {
   return host.length <= 253 && /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$/i.test(host) && !/^[\d.]+$/.test(host);
 }
 
+/** A TCP port number (1-65535). */
+export function isPort(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+}
+
 function valid(v: unknown): v is CentralStoreSettings {
   if (typeof v !== 'object' || v === null) return false;
   const s = v as Record<string, unknown>;
@@ -62,7 +75,9 @@ function valid(v: unknown): v is CentralStoreSettings {
         typeof acme['directory'] === 'string' &&
         typeof acme['email'] === 'string' &&
         typeof acme['acceptedTos'] === 'boolean' &&
-        (acme['directoryCa'] === undefined || typeof acme['directoryCa'] === 'string')))
+        (acme['directoryCa'] === undefined || typeof acme['directoryCa'] === 'string') &&
+        (acme['httpPort'] === undefined || isPort(acme['httpPort'])) &&
+        (acme['tlsPort'] === undefined || isPort(acme['tlsPort']))))
   );
 }
 

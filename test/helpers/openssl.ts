@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export function openssl(args: readonly string[], cwd?: string): string {
-  const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
+export function openssl(args: readonly string[], cwd?: string, input?: string): string {
+  const r = spawnSync('openssl', args, { cwd, encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
   if (r.error !== undefined) throw r.error;
   if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
