@@ -136,3 +136,24 @@ test('a restart loop does not hammer the CA: a failed order backs off, the backo
     ca.stop();
   }
 });
+
+test('TLS-ALPN-01 through a real Wharf: a host with only an https binding on the CA\'s TLS port gets its certificate from Pebble by acme-tls/1, then serves it', async (t) => {
+  if (!needs(t, tool('pebble'), tool('pebble-challtestsrv', 'pebble'), tool('openssl'))) return;
+  const ca = await startPebble(3600);
+  const { sd } = await acmeSystemDrive(ca, ['--http-port', String(ca.httpPort), '--tls-port', String(ca.tlsPort)]);
+  const dir = fixture(`          <binding protocol="http" bindingInformation="127.0.0.1:{{PORT}}:" />
+          <binding protocol="https" bindingInformation="*:${ca.tlsPort}:alpn.test" sslFlags="3" />`);
+  const server = await startWharf({ fixture: dir, args: ['--system-drive', sd] });
+  try {
+    const c = await poll('a certificate issued by Pebble', () => {
+      const c = served(ca.tlsPort, 'alpn.test');
+      return c !== undefined && /Pebble/.test(c.issuer) ? c : undefined;
+    }, 40000, server);
+    assert.equal(c.subjectAltName, 'DNS:alpn.test');
+    assert.match(server.output(), /answering the tls-alpn-01 challenge for alpn\.test/);
+    assert.doesNotMatch(server.output(), /answering the http-01/);
+  } finally {
+    await server.stop();
+    ca.stop();
+  }
+});

@@ -150,6 +150,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   #poolSettings: readonly PoolSettings[] = [];
   /** ACME HTTP-01: the key authorization for a host's token, answered before any pool (server.ts sets it). */
   acmeChallenges: ((host: string, token: string) => string | undefined) | undefined = undefined;
+  /** ACME TLS-ALPN-01: the acme-tls/1 certificate for a host, presented before any binding's (server.ts sets it). */
+  set acmeAlpnChallenges(lookup: ((host: string) => { readonly keyPem: string; readonly certPem: string } | undefined) | undefined) {
+    this.#tls.alpnChallenge = lookup;
+  }
   /** TLS for https bindings: certificate choice, handshakes. */
   readonly #tls: TlsTermination;
 

@@ -91,6 +91,12 @@ export interface TlsTerminationOptions {
   readonly fallback?: ReadonlyMap<number, CertificateMaterial>;
 }
 
+/** ALPN protocol of ACME's TLS-ALPN-01 validation (RFC 8737). */
+const ACME_TLS_ALPN = 'acme-tls/1';
+
+/** TLS-ALPN-01: the certificate to present for a host while its challenge is pending (AcmeManager.alpnChallenge). */
+export type AlpnChallengeLookup = (host: string) => { readonly keyPem: string; readonly certPem: string } | undefined;
+
 /** What the listener learns when a handshake completes. */
 export interface SecureConnection {
   readonly socket: TLSSocket;
@@ -112,6 +118,8 @@ export class TlsTermination {
   #ticketKeys = randomBytes(48);
   #rotatedAt = 0;
   readonly #reported = new Map<string, number>();
+  /** Set by the server when ACME is on. */
+  alpnChallenge: AlpnChallengeLookup | undefined = undefined;
 
   constructor(options: TlsTerminationOptions) {
     this.#provider = options.provider;
@@ -143,7 +151,26 @@ export class TlsTermination {
    */
   accept(raw: Socket, routing: RoutingTable, alpn: readonly string[], secure: (c: SecureConnection) => void): void {
     this.#maybeRotate();
-    new PendingHandshake(raw, this.#timers, (hello) => this.#start(raw, routing, alpn, secure, hello));
+    new PendingHandshake(raw, this.#timers, (hello, offered) => {
+      // RFC 8737: the CA's validation offers only acme-tls/1 with the name being validated; it gets
+      // the challenge certificate and protocol, and nothing else happens on that connection.
+      if (offered.includes(ACME_TLS_ALPN) && hello !== undefined) {
+        const challenge = this.alpnChallenge?.(hello);
+        if (challenge !== undefined) return this.#acmeTlsAlpn(raw, challenge);
+      }
+      return this.#start(raw, routing, alpn, secure, hello);
+    });
+  }
+
+  #acmeTlsAlpn(raw: Socket, challenge: { readonly keyPem: string; readonly certPem: string }): TLSSocket {
+    const tls = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: createSecureContext({ key: challenge.keyPem, cert: challenge.certPem, minVersion: 'TLSv1.2' }),
+      ALPNCallback: ({ protocols }: { protocols: string[] }) => (protocols.includes(ACME_TLS_ALPN) ? ACME_TLS_ALPN : undefined),
+    } as ConstructorParameters<typeof TLSSocket>[1]);
+    tls.on('error', () => tls.destroy());
+    tls.once('secure', () => tls.end());
+    return tls;
   }
 
   #start(raw: Socket, routing: RoutingTable, alpn: readonly string[], secure: (c: SecureConnection) => void, serverName: string | undefined): TLSSocket | undefined {
@@ -307,12 +334,12 @@ class PendingHandshake implements TimerOwner {
   readonly #raw: Socket;
   readonly #timers: TimerWheel;
   readonly #timer: WheelTimer;
-  readonly #start: (serverName: string | undefined) => TLSSocket | undefined;
+  readonly #start: (serverName: string | undefined, alpn: readonly string[]) => TLSSocket | undefined;
   #chunks: Buffer[] = [];
   #bytes = 0;
   #tls: TLSSocket | undefined;
 
-  constructor(raw: Socket, timers: TimerWheel, start: (serverName: string | undefined) => TLSSocket | undefined) {
+  constructor(raw: Socket, timers: TimerWheel, start: (serverName: string | undefined, alpn: readonly string[]) => TLSSocket | undefined) {
     this.#raw = raw;
     this.#timers = timers;
     this.#start = start;
@@ -342,7 +369,7 @@ class PendingHandshake implements TimerOwner {
     }
     raw.unshift(buf); // TLSSocket feeds what the socket has buffered to OpenSSL first
     this.#chunks = [];
-    this.#tls = this.#start(hello.kind === 'hello' ? hello.serverName : undefined);
+    this.#tls = this.#start(hello.kind === 'hello' ? hello.serverName : undefined, hello.kind === 'hello' ? hello.alpn : []);
     if (this.#tls === undefined) {
       this.#done();
       return;
