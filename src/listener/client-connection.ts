@@ -7,6 +7,7 @@ import type { Exchange } from './exchange.js';
 import type { HttpSysErrorPage } from './http-response.js';
 import type { HttpErrReason } from './logging/httperr-log.js';
 import type { SiteQos } from './qos-limits.js';
+import type { CachedResponse } from './response-cache.js';
 
 export interface ClientConnection {
   readonly remoteAddress: string;
@@ -27,6 +28,11 @@ export interface ClientConnection {
   responseInterim(ex: Exchange, status: number, headers: readonly string[]): void;
   responseHead(ex: Exchange, status: number, reason: string, headers: readonly string[]): void;
   responseBody(ex: Exchange, chunk: Buffer): void;
+  /**
+   * A whole cache hit at once, when the connection has a faster way than head + body (HTTP/1.1:
+   * the entry's prepared head); false: use responseHead/responseBody.
+   */
+  responseCached?(ex: Exchange, entry: CachedResponse): boolean;
   responseEnd(ex: Exchange, subStatus: number, win32Status: number, username: string, close: boolean, abort: boolean, trailers?: readonly string[]): void;
   /** Stop reading this exchange's request body (its worker or channel is behind) … */
   pauseForBody(ex: Exchange): void;

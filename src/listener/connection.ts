@@ -28,6 +28,7 @@ import type { ServerQos, SiteQos } from './qos-limits.js';
 import { WheelTimer, type TimerOwner, type TimerWheel } from './timer-wheel.js';
 import type { SecureConnection } from './tls-termination.js';
 import type { ClientConnection } from './client-connection.js';
+import type { CachedResponse } from './response-cache.js';
 import { tlsInfoOf } from './tls-info.js';
 import { headerValue } from './header-value.js';
 import { hstsHeaderLine, httpsRedirectLocation } from './hsts.js';
@@ -430,6 +431,45 @@ export class Connection implements ClientConnection, ParserSink, TimerOwner {
     }
     ex.to('responding');
     this.enqueue(ex, buf);
+  }
+
+  /**
+   * A cache hit on a keep-alive HTTP/1.1 connection: the entry's head is serialised once per
+   * second (the Date changes) and written as it is with the body, the per-hit work of a kernel
+   * cache. Anything unusual (HEAD, HTTP/1.0, closing, HSTS, a log reading response headers)
+   * takes the general path.
+   */
+  responseCached(ex: Exchange, e: CachedResponse): boolean {
+    if (ex.state !== 'dispatched' || !ex.keepAlive || this.#closing || this.#host.draining || ex.isHead || ex.head.versionMinor === 0) return false;
+    if (this.tls !== undefined && hstsHeaderLine(ex.site) !== undefined) return false;
+    if (this.#host.keepsResponseHeaders?.(ex) === true) return false;
+    const date = cachedDateHeader();
+    let head = e.wireHead;
+    if (head === undefined || e.wireDate !== date) {
+      try {
+        head = serializeResponseHead(e.status, e.reason === '' ? reasonPhrase(e.status) : e.reason, e.headers, {
+          keepAlive: true,
+          chunked: false,
+          contentLength: e.body.length,
+          date,
+          server: this.#host.serverHeader,
+          isHead: false,
+          http10: false,
+        });
+      } catch {
+        return false;
+      }
+      e.wireHead = head;
+      e.wireDate = date;
+    }
+    ex.status = e.status;
+    ex.noBody = false;
+    ex.chunked = false;
+    ex.remaining = 0;
+    ex.to('responding');
+    this.enqueue(ex, head);
+    if (e.body.length !== 0) this.enqueue(ex, e.body);
+    return true;
   }
 
   /**

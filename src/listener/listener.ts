@@ -579,6 +579,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     const conn = ex.conn;
     if (notModified(ex.head.rawHeaders, e)) {
       conn.responseHead(ex, 304, '', e.notModifiedHeaders);
+    } else if (conn.responseCached?.(ex, e) === true) {
+      // written whole, from the entry's prepared head
     } else {
       conn.responseHead(ex, e.status, e.reason, e.headers);
       if (!ex.isHead) conn.responseBody(ex, e.body);

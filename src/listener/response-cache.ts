@@ -42,6 +42,12 @@ export interface CachedResponse {
   readonly bytes: number;
   lastHit: number;
   hits: number;
+  /**
+   * The HTTP/1.1 keep-alive response head of a hit, serialised once per second (its Date) by
+   * the connection that serves it (Connection.responseCached), not once per hit.
+   */
+  wireHead?: Buffer | undefined;
+  wireDate?: string | undefined;
 }
 
 export interface ResponseCacheOptions {
