@@ -17,7 +17,7 @@
  */
 import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { createSecureContext, rootCertificates, TLSSocket, type SecureContext } from 'node:tls';
 import type { BindingConfig } from '../config/types.js';
 import { MAX_CLIENT_HELLO, parseClientHello } from './client-hello.js';
 import { normalizeAddress, type RoutingTable } from './routing.js';
@@ -35,9 +35,14 @@ export interface CertificateMaterial {
   readonly source: string;
 }
 
+/** The SSL table entry a certificate came from: its netsh options (`clientcertnegotiation` …). */
+export interface SslEntryOptions {
+  readonly options: Readonly<Record<string, string>>;
+}
+
 export type CertificateLookup =
-  | { readonly ok: true; readonly cert: CertificateMaterial }
-  | { readonly ok: false; readonly error: Error };
+  | { readonly ok: true; readonly cert: CertificateMaterial; readonly binding?: SslEntryOptions }
+  | { readonly ok: false; readonly error: Error; readonly binding?: SslEntryOptions };
 
 /** Where certificates come from: the store, HTTP.sys's SSL table and the Central Certificate Store. */
 export interface CertificateProvider {
@@ -47,6 +52,11 @@ export interface CertificateProvider {
   forHostnamePort(host: string, port: number): CertificateLookup | undefined;
   /** The Central Certificate Store file for a host (sslFlags 2); undefined: CCS disabled or no file. */
   forCentralStore(host: string): CertificateLookup | undefined;
+  /**
+   * Whom client certificates may come from (PEM; each string may hold several certificates): the
+   * system's bundle and the trust stores. The same array until it changes. Absent: Node's roots.
+   */
+  trustedCertificates?(): readonly string[];
 }
 
 /** No provider configured: every lookup answers "no entry". */
@@ -54,6 +64,7 @@ export const NO_CERTIFICATES: CertificateProvider = {
   forIpPort: () => undefined,
   forHostnamePort: () => undefined,
   forCentralStore: () => undefined,
+  trustedCertificates: () => rootCertificates,
 };
 
 /** SSL_FLAGS bits of an https binding. */
@@ -157,10 +168,16 @@ export class TlsTermination {
     }
     const binding = routing.binding(local, port, serverName);
     const noH2 = binding !== undefined && (binding.sslFlags & SSL_FLAG.disableHttp2) !== 0;
+    // HTTP.sys asks for a client certificate in the handshake when the SSL table entry says
+    // clientcertnegotiation=enable; TLS 1.3 has no renegotiation, so that is the only time Wharf
+    // can ask. The certificate is verified but never refused here: security/access decides per URL
+    // (403.7/403.13/403.16/403.17), as IIS does.
+    const requestCert = this.#negotiatesClientCertificates(binding, local, port, serverName);
+    const secureContext = requestCert ? this.#clientCertificateContext(chosen, binding) : chosen;
     const tls = new TLSSocket(raw, {
       isServer: true,
-      secureContext: chosen,
-      requestCert: false,
+      secureContext,
+      requestCert: secureContext !== chosen,
       rejectUnauthorized: false,
       ALPNCallback: ({ protocols }: { protocols: string[] }) => {
         for (const p of alpn) {
@@ -172,7 +189,7 @@ export class TlsTermination {
     } as ConstructorParameters<typeof TLSSocket>[1]);
     tls.on('error', () => tls.destroy());
     tls.once('secure', () => {
-      const certificate = this.#materialOf.get(chosen);
+      const certificate = this.#materialOf.get(secureContext);
       if (certificate === undefined) {
         tls.destroy();
         return;
@@ -180,6 +197,31 @@ export class TlsTermination {
       secure({ socket: tls, raw, certificate });
     });
     return tls;
+  }
+
+  /**
+   * Whether the handshake asks for a client certificate: the `clientcertnegotiation` of the SSL
+   * table entry that supplies the binding's certificate, or (a certificate from the Central
+   * Certificate Store or the development certificate, which have no entry) of the `ipport` entry
+   * for the address and port.
+   */
+  #negotiatesClientCertificates(binding: BindingConfig | undefined, local: string, port: number, serverName: string | undefined): boolean {
+    const r = binding === undefined ? this.#provider.forIpPort(local, port) : this.#lookup(binding, local, port, serverName);
+    const entry = r?.binding ?? this.#provider.forIpPort(local, port)?.binding;
+    return entry?.options['clientcertnegotiation'] === 'enable';
+  }
+
+  /** The same certificate's context that also asks for, and verifies, client certificates. */
+  #clientCertificateContext(plain: SecureContext, binding: BindingConfig | undefined): SecureContext {
+    const cert = this.#materialOf.get(plain);
+    if (cert === undefined) return plain;
+    try {
+      return this.#context(cert, binding?.sslFlags ?? 0, true);
+    } catch (err) {
+      // A trusted certificate OpenSSL cannot take: serve without asking for client certificates.
+      if (binding !== undefined) this.#report(binding, `the trusted CA certificates cannot be used (${(err as Error).message}); client certificates are not requested`);
+      return plain;
+    }
   }
 
   /**
@@ -253,12 +295,15 @@ export class TlsTermination {
     this.#warn(`TLS handshake refused on https binding ${binding.bindingInformation}: ${reason}`);
   }
 
-  #context(cert: CertificateMaterial, sslFlags: number): SecureContext {
+  #context(cert: CertificateMaterial, sslFlags: number, clientCertificates = false): SecureContext {
     const no13 = (sslFlags & SSL_FLAG.disableTls13) !== 0;
-    const key = no13 ? cert.thumbprint + '/1.2' : cert.thumbprint;
+    const key = (no13 ? cert.thumbprint + '/1.2' : cert.thumbprint) + (clientCertificates ? '/cc' : '');
     let ctx = this.#contexts.get(key);
     if (ctx !== undefined && this.#materialOf.get(ctx) === cert) return ctx;
     ctx = createSecureContext({
+      // Client certificates are verified against the system's CAs and the trust stores; those
+      // CAs' names go in the CertificateRequest, so clients (browsers) offer a fitting certificate.
+      ...(clientCertificates ? { ca: [...(this.#provider.trustedCertificates?.() ?? rootCertificates)] } : {}),
       key: cert.key.export({ format: 'pem', type: 'pkcs8' }),
       cert: cert.chain,
       minVersion: 'TLSv1.2',
@@ -266,7 +311,8 @@ export class TlsTermination {
       ciphers: TLS_CIPHERS,
       ecdhCurve: TLS_CURVES,
       honorCipherOrder: true,
-      sessionIdContext: 'wharf',
+      // A session made without a client certificate is not resumed where one is asked for.
+      sessionIdContext: clientCertificates ? 'wharf-cc' : 'wharf',
       ticketKeys: this.#ticketKeys,
       sessionTimeout: 300,
     });

@@ -297,3 +297,30 @@ export function readCertificateFile(file: string, options: ReadOptions = {}): Ce
   const keyData = options.keyFile !== undefined ? readInput(options.keyFile, 'key file') : undefined;
   return parseCertificateData(data, file, { ...options, ...(keyData !== undefined ? { keyData } : {}) });
 }
+
+/**
+ * Every certificate of a file, without keys: what a trust store (Root, CA) takes, as Windows
+ * imports a `.cer`/`.crt` into "Trusted Root Certification Authorities". PEM (any number of
+ * CERTIFICATE blocks: a CA bundle), DER, or a PFX (its certificates; a key in it is not kept).
+ */
+export function readCertificatesOnly(file: string, options: { password?: string } = {}): X509Certificate[] {
+  const data = readInput(file, 'certificate file');
+  let certs: X509Certificate[];
+  if (isPem(data)) {
+    try {
+      certs = certificatesFromPem(data.toString('utf8'));
+    } catch (err) {
+      throw new TlsError('TLS_FORMAT', `${file}: a CERTIFICATE block cannot be read (${(err as Error).message})`, { cause: err });
+    }
+    if (certs.length === 0) throw new TlsError('TLS_FORMAT', `${file}: no CERTIFICATE block in this PEM file`);
+  } else {
+    try {
+      certs = [new X509Certificate(data)];
+    } catch {
+      certs = readPkcs12(data, options.password ?? '', file).certificates.map((der) => new X509Certificate(der));
+      if (certs.length === 0) throw new TlsError('TLS_FORMAT', `${file}: no certificate in this PFX file`);
+    }
+  }
+  const seen = new Set<string>();
+  return certs.filter((c) => !seen.has(c.fingerprint256) && seen.add(c.fingerprint256) !== undefined);
+}

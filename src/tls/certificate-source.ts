@@ -8,12 +8,13 @@
  */
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { TlsError, type WharfError } from '../errors.js';
 import { materialOf, parseCertificateData, validityOf } from './certificate-file.js';
-import { CertificateStore } from './certificate-store.js';
+import { CertificateStore, TRUST_STORES } from './certificate-store.js';
 import { CentralStoreConfig, centralStoreFileNames, isCentralStoreHost, type CentralStoreSettings } from './central-store.js';
 import { developmentCertificate } from './development-certificate.js';
 import { SslBindingTable } from './ssl-bindings.js';
@@ -50,6 +51,23 @@ function fileSignature(path: string): string {
   }
 }
 
+/**
+ * The operating system's CA bundle (what update-ca-certificates maintains: Linux's counterpart of
+ * the machine's "Trusted Root Certification Authorities"), else Node's bundled Mozilla roots. Read
+ * once: a change to it applies at the next start.
+ */
+function systemCaBundle(): string {
+  for (const file of ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem']) {
+    try {
+      const text = readFileSync(file, 'utf8');
+      if (text.includes('-----BEGIN CERTIFICATE-----')) return text;
+    } catch {
+      // not this distribution's path
+    }
+  }
+  return rootCertificates.join('\n');
+}
+
 function mapKey(host: string, port: number): string {
   return `${host}|${port}`;
 }
@@ -73,6 +91,9 @@ export class CertificateSource {
   #ipport = new Map<string, CertificateLookup>();
   #hostnameport = new Map<string, CertificateLookup>();
   #central: CentralState | undefined;
+  /** The system's CA bundle, then every certificate of the trust stores (Root, CA), as PEM. */
+  #trusted: readonly string[] = [];
+  #systemBundle: string | undefined;
   #settings: CentralStoreSettings | undefined;
   /** What every answer was after the last reload: a change of it calls the listeners. */
   #answers = '';
@@ -168,6 +189,14 @@ export class CertificateSource {
     return this.#development;
   }
 
+  /**
+   * Whom client certificates may come from, as PEM: the system's CA bundle, then the certificates
+   * of the trust stores (Root, CA); the same array until they change.
+   */
+  trustedCertificates(): readonly string[] {
+    return this.#trusted;
+  }
+
   /** Called (debounced) whenever a lookup above may answer differently. */
   onChange(fn: () => void): void {
     this.#listeners.push(fn);
@@ -242,6 +271,22 @@ export class CertificateSource {
       this.#report(seen, 'error', `Central Certificate Store settings: ${(err as Error).message}; the previous settings stay in use`);
     }
     const central = settings?.enabled === true ? await this.#loadCentral(settings, now, seen) : undefined;
+    // 3. The trust stores.
+    this.#systemBundle ??= systemCaBundle();
+    const trusted: string[] = [this.#systemBundle];
+    const trustedIds: string[] = [];
+    for (const name of TRUST_STORES) {
+      try {
+        const { certificates, broken } = this.#store.list(name);
+        for (const c of certificates) {
+          trustedIds.push(c.thumbprint);
+          for (const x of c.chain) trusted.push(x.toString());
+        }
+        for (const b of broken) this.#report(seen, 'warn', `trust store ${name}: ${b.file}: ${b.problem}; not trusted`);
+      } catch (err) {
+        this.#report(seen, 'error', `trust store ${name}: ${(err as Error).message}`);
+      }
+    }
     if (this.#closed) return;
 
     this.#entries = entries;
@@ -249,6 +294,8 @@ export class CertificateSource {
     this.#hostnameport = hostnameport;
     this.#settings = settings;
     this.#central = central;
+    const trustedChanged = trusted.join('') !== this.#trusted.join('');
+    if (trustedChanged) this.#trusted = trusted;
     this.#reported = seen;
     this.#filesSignature = this.#computeFilesSignature();
     this.#watchFolders();
@@ -258,6 +305,7 @@ export class CertificateSource {
       ...[...hostnameport].map(([k, l]) => `h${k}=${describeLookup(l)}`),
       central === undefined ? 'ccs-off' : `ccs=${central.settings.physicalPath}`,
       ...[...(central?.files ?? [])].map(([k, f]) => `c${k}=${describeLookup(f.lookup)}`),
+      `trusted=${trustedIds.join(',')}`,
     ].join('\n');
     const changed = answers !== this.#answers;
     const first = this.#answers === '';
@@ -344,6 +392,7 @@ export class CertificateSource {
     const paths = tlsPaths(this.#systemDrive);
     const folders = new Set<string>([paths.base, paths.http]);
     for (const e of this.#entries) folders.add(this.#store.folder(e.certstorename));
+    for (const name of TRUST_STORES) folders.add(this.#store.folder(name));
     if (this.#settings?.enabled === true) folders.add(this.#settings.physicalPath);
     return [...folders];
   }
@@ -355,6 +404,16 @@ export class CertificateSource {
     for (const e of this.#entries) {
       const dir = this.#store.folder(e.certstorename);
       parts.push(fileSignature(join(dir, `${e.certhash}.crt`)), fileSignature(join(dir, `${e.certhash}.key`)));
+    }
+    for (const name of TRUST_STORES) {
+      const dir = this.#store.folder(name);
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir).filter((n) => n.endsWith('.crt')).sort();
+      } catch {
+        // no such store yet
+      }
+      for (const n of names) parts.push(`${name}/${n}=${fileSignature(join(dir, n))}`);
     }
     if (this.#settings?.enabled === true) {
       const dir = this.#settings.physicalPath;

@@ -14,6 +14,18 @@ import type { CertificateMaterial } from './tls-types.js';
 
 export const DEFAULT_STORE = 'My';
 
+/**
+ * Stores of certificates without keys that say whom to trust (Windows' "Trusted Root
+ * Certification Authorities" and "Intermediate Certification Authorities"): `wharf cert import`
+ * takes a certificate alone into them, and client certificates are verified against them.
+ */
+export const TRUST_STORES: readonly string[] = ['Root', 'CA'];
+
+/** Whether a store name (any case) is one of TRUST_STORES. */
+export function isTrustStore(name: string): boolean {
+  return TRUST_STORES.some((s) => s.toLowerCase() === name.toLowerCase());
+}
+
 /** The local machine's stores, spelled as Windows spells them; any other name is a custom store. */
 const KNOWN_STORES = ['My', 'WebHosting', 'Root', 'CA', 'TrustedPeople', 'TrustedPublisher', 'AuthRoot', 'Disallowed', 'Trust', 'REQUEST'];
 
@@ -123,6 +135,34 @@ export class CertificateStore {
     };
     writeFileAtomic(files.metadata, JSON.stringify(metadata, null, 2) + '\n', 0o644);
     writeFileAtomic(files.certificate, chainPem(bundle.chain), 0o644);
+    return { thumbprint, store, replaced };
+  }
+
+  /**
+   * Adds a certificate without a key (a CA certificate into Root or CA). Importing one that is
+   * already there replaces it, and a key left from an earlier import of the same certificate stays.
+   */
+  importCertificate(cert: X509Certificate, options: { store: string; importedFrom?: string; friendlyName?: string }): { thumbprint: string; store: string; replaced: boolean } {
+    const store = this.#resolve(options.store);
+    const thumbprint = thumbprintOf(cert);
+    ensureDirectory(dirname(this.root), 0o755);
+    ensureDirectory(this.root, 0o700);
+    ensureDirectory(join(this.root, store), 0o700);
+    const files = this.#files(store, thumbprint);
+    let replaced = false;
+    try {
+      statSync(files.certificate);
+      replaced = true;
+    } catch {
+      // new
+    }
+    const metadata: Metadata = {
+      ...(options.friendlyName !== undefined ? { friendlyName: options.friendlyName } : {}),
+      ...(options.importedFrom !== undefined ? { importedFrom: options.importedFrom } : {}),
+      importedAt: new Date().toISOString(),
+    };
+    writeFileAtomic(files.metadata, JSON.stringify(metadata, null, 2) + '\n', 0o644);
+    writeFileAtomic(files.certificate, chainPem([cert]), 0o644);
     return { thumbprint, store, replaced };
   }
 
