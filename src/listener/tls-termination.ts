@@ -194,6 +194,7 @@ export class TlsTermination {
         tls.destroy();
         return;
       }
+      if (secureContext !== chosen) verdict(tls);
       secure({ socket: tls, raw, certificate });
     });
     return tls;
@@ -328,6 +329,25 @@ export class TlsTermination {
     this.#ticketKeys = randomBytes(48);
     this.invalidate();
   }
+}
+
+/**
+ * OpenSSL's verdict on the client certificate, as `authorized` / `authorizationError`: what
+ * tls.Server sets on its sockets (its onServerSocketSecure) and a TLSSocket made around an
+ * accepted socket does not. It asks the handle, as that code does; should the handle ever lack
+ * verifyError, the certificate counts as unverified (fail closed: 403.16 where one is checked).
+ */
+function verdict(tls: TLSSocket): void {
+  const handle = (tls as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
+  const s = tls as { authorized: boolean; authorizationError?: Error | string };
+  if (typeof handle?.verifyError !== 'function') {
+    s.authorized = false;
+    s.authorizationError = 'UNABLE_TO_VERIFY_LEAF_SIGNATURE';
+    return;
+  }
+  const err = handle.verifyError();
+  s.authorized = err === null || err === undefined;
+  if (err) s.authorizationError = err.code ?? err.message;
 }
 
 /**

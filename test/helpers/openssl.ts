@@ -38,6 +38,8 @@ export interface LeafOptions {
   readonly days?: number;
   readonly startDate?: string;
   readonly endDate?: string;
+  /** Extended key usage: serverAuth (the default) or clientAuth (a client certificate). */
+  readonly usage?: 'server' | 'client';
 }
 
 /** A small PKI in a folder: a root, an intermediate, and leaves signed by either or by themselves. */
@@ -89,7 +91,8 @@ export class TestPki {
     const base = this.#name(cn);
     this.#newKey(`${base}.key`, options.keyType ?? 'ec');
     const sans = [cn, ...(options.sans ?? [])].map((s) => (/^[\d.]+$|:/.test(s) ? `IP:${s}` : `DNS:${s}`)).join(',');
-    writeFileSync(`${base}.ext`, `subjectAltName=${sans}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+    const eku = options.usage === 'client' ? 'clientAuth' : 'serverAuth';
+    writeFileSync(`${base}.ext`, `subjectAltName=${sans}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=${eku}\n`);
     openssl(['req', '-new', '-key', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${cn}`]);
     const issuer = options.issuer ?? 'intermediate';
     if (options.startDate !== undefined || options.endDate !== undefined) {
