@@ -15,7 +15,7 @@
  * tickets with keys shared by every context (OpenSSL encrypts tickets with the first context's
  * keys even after SNI switched it) and rotated every TICKET_KEY_ROTATION_MS.
  */
-import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
+import { constants as cryptoConstants, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { createSecureContext, rootCertificates, TLSSocket, type SecureContext } from 'node:tls';
 import type { BindingConfig } from '../config/types.js';
@@ -230,16 +230,21 @@ export class TlsTermination {
    * problems, one per binding. A binding with a host and no SNI name can still get the ipport one.
    */
   problems(routing: RoutingTable, bindings: ReadonlyArray<{ site: string; binding: BindingConfig }>): string[] {
-    const out: string[] = [];
+    void routing;
+    return this.bindingProblems(bindings).map((p) => p.message);
+  }
+
+  /** problems(), with the binding each line is about (`wharf check` prints its file and line). */
+  bindingProblems(bindings: ReadonlyArray<{ site: string; binding: BindingConfig }>): Array<{ site: string; binding: BindingConfig; message: string }> {
+    const out: Array<{ site: string; binding: BindingConfig; message: string }> = [];
     for (const { site, binding } of bindings) {
       if (binding.protocol.toLowerCase() !== 'https') continue;
       const host = binding.host === '' ? undefined : binding.host.startsWith('*.') ? 'wharf-check' + binding.host.slice(1) : binding.host;
       const r = this.#lookup(binding, binding.ip === '*' ? '0.0.0.0' : binding.ip, binding.port, host);
       if (r === undefined && this.#fallback.has(binding.port)) continue;
-      if (r === undefined) out.push(`site "${site}": https binding ${binding.bindingInformation} has no certificate: ${this.#missing(binding, host)}`);
-      else if (!r.ok) out.push(`site "${site}": https binding ${binding.bindingInformation} cannot be served: ${r.error.message}`);
+      if (r === undefined) out.push({ site, binding, message: `site "${site}": https binding ${binding.bindingInformation} has no certificate: ${this.#missing(binding, host)}` });
+      else if (!r.ok) out.push({ site, binding, message: `site "${site}": https binding ${binding.bindingInformation} cannot be served: ${r.error.message}` });
     }
-    void routing;
     return out;
   }
 
@@ -312,6 +317,10 @@ export class TlsTermination {
       ciphers: TLS_CIPHERS,
       ecdhCurve: TLS_CURVES,
       honorCipherOrder: true,
+      // No renegotiation at all (Schannel refuses client-initiated renegotiation too): a client
+      // that renegotiates again and again costs the server a handshake each time (testssl's
+      // "Secure Client-Initiated Renegotiation: DoS threat"), and Wharf never asks for one.
+      secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
       // A session made without a client certificate is not resumed where one is asked for.
       sessionIdContext: clientCertificates ? 'wharf-cc' : 'wharf',
       ticketKeys: this.#ticketKeys,

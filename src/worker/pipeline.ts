@@ -487,6 +487,8 @@ export class Pipeline implements ContextHost {
       localPort: pr.localPort,
       contentLength: pr.contentLength,
       rawHeaders: options?.rawHeaders ?? pr.rawHeaders,
+      // The same connection: HTTPS, CERT_* and security/access see what the parent saw.
+      ...(pr.secure ? { tls: pr.tlsText } : {}),
     };
     const resolved = this.#o.config.resolve(parent.site.id, path);
     if (!resolved.ok) {
