@@ -148,6 +148,7 @@ describe('loadAppHost', () => {
       ip: '10.0.0.5',
       port: 80,
       host: 'shop.example.com',
+      sslFlags: 0,
     });
     assert.equal(parseBindingInformation('https', '*:443:*.example.com', undefined).host, '*.example.com');
     const at = { file: FILE, line: 3, column: 9 };

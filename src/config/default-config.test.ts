@@ -40,7 +40,7 @@ describe('the embedded applicationHost.config', () => {
     assert.equal(appHost.sites.length, 1);
     const site = appHost.sites[0]!;
     assert.deepEqual([site.id, site.name, site.serverAutoStart], [1, 'Default Web Site', true]);
-    assert.deepEqual(site.bindings.map((b) => [b.protocol, b.ip, b.port, b.host]), [['http', '*', 8080, '']]);
+    assert.deepEqual(site.bindings.map((b) => [b.protocol, b.ip, b.port, b.host]), [['http', '*', 8080, ''], ['https', '*', 8443, '']]);
     const app = site.applications[0]!;
     assert.deepEqual([app.path, app.applicationPool], ['/', 'DefaultAppPool']);
     assert.equal(app.virtualDirectories[0]!.physicalPath, join(assets, 'wwwroot'));
