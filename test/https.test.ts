@@ -380,13 +380,13 @@ describe('https end to end', () => {
     const started = Date.now();
     const r = await run('testssl', ['--quiet', '--color', '0', '--warnings', 'off', '--fast', '--sneaky', '--protocols', '--std', '--vulnerable', '--jsonfile', json, `127.0.0.1:${port}`], 200_000);
     const seconds = Math.round((Date.now() - started) / 1000);
-    assert.ok(existsSync(json), `testssl wrote no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-    process.stdout.write(r.stdout + r.stderr);
+    assert.ok(existsSync(json), `testssl wrote no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}\nwharf:\n${wharf.output().slice(-3000)}`);
     const findings = JSON.parse(readFileSync(json, 'utf8')) as Array<{ id: string; severity: string; finding: string }>;
     const byId = new Map(findings.map((f) => [f.id, f]));
     const summary = findings.filter((f) => !['scanTime', 'engine_problem'].includes(f.id)).map((f) => `  ${f.id.padEnd(26)} ${f.severity.padEnd(8)} ${f.finding}`);
     process.stdout.write(`\ntestssl.sh ${`127.0.0.1:${port}`} (--fast --protocols --std --vulnerable), ${seconds} s:\n${summary.join('\n')}\n\n`);
-    for (const id of ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1']) assert.match(byId.get(id)?.finding ?? '', /not offered/, id);
+    const tail = (): string => `\ntestssl:\n${r.stdout.slice(-3000)}\nwharf:\n${wharf.output().slice(-3000)}`;
+    for (const id of ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1']) assert.match(byId.get(id)?.finding ?? '', /not offered/, id + tail());
     assert.match(byId.get('TLS1_2')?.finding ?? '', /^offered/);
     assert.match(byId.get('TLS1_3')?.finding ?? '', /^offered/);
     const bad = findings.filter((f) => ['MEDIUM', 'HIGH', 'CRITICAL'].includes(f.severity));

@@ -236,3 +236,32 @@ test('what a lookup gives is what a TLS server serves: an SNI callback on lookup
     source.close();
   }
 });
+
+test('trustedCertificates: the system bundle, then the Root and CA stores (certificates without keys), reloaded when one is imported', async (t) => {
+  if (!needs(t, tool('openssl'))) return;
+  const { sd, pki, store } = await setup('trusted');
+  const { readCertificatesOnly } = await import('./certificate-file.js');
+  const log = new Log();
+  const source = await CertificateSource.open({ systemDrive: sd, logger: log, pollIntervalMs: 100, debounceMs: 20 });
+  try {
+    const before = source.trustedCertificates();
+    assert.equal(before.length, 1, 'the system bundle alone');
+    assert.match(before[0]!, /-----BEGIN CERTIFICATE-----/);
+    let changed = 0;
+    source.onChange(() => changed++);
+    const [root] = readCertificatesOnly(pki.root().cert);
+    const [intermediate] = readCertificatesOnly(pki.intermediate().cert);
+    store.importCertificate(root!, { store: 'Root' });
+    store.importCertificate(intermediate!, { store: 'ca' });
+    await until('the trust stores to be read', () => source.trustedCertificates().length === 3);
+    assert.ok(changed >= 1, 'a change of the trust stores is a change');
+    const pems = source.trustedCertificates().slice(1).join('');
+    assert.ok(pems.includes(root!.toString().trim()) && pems.includes(intermediate!.toString().trim()));
+    // Stored without a key: listed, never served.
+    assert.equal(store.list('Root').certificates[0]!.hasPrivateKey, false);
+    assert.throws(() => store.material('Root', store.list('Root').certificates[0]!.thumbprint), /no private key/);
+    assert.equal(source.trustedCertificates(), source.trustedCertificates(), 'the same array until it changes');
+  } finally {
+    source.close();
+  }
+});
