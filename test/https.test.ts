@@ -157,10 +157,13 @@ describe('https end to end', () => {
     certs['alice'] = pki.leaf('alice.client.test', { issuer: 'root', usage: 'client' });
     certs['mallory'] = pki.leaf('mallory.client.test', { issuer: 'self', usage: 'client' });
     certs['expired'] = pki.leaf('old.client.test', { issuer: 'root', usage: 'client', startDate: '20200101000000Z', endDate: '20200201000000Z' });
+    certs['revoked'] = pki.leaf('eve.client.test', { issuer: 'root', usage: 'client' });
 
     // The store and the SSL table (netsh's verbs), a CA in the trust store, the Central Certificate Store.
     for (const name of ['store', 'ip', 'ip2', 'secure', 'app']) await must('cert', 'import', pki.pem(certs[name]!, { issuers: pki.issuers() }));
     await must('cert', 'import', rootCa, '--store', 'Root');
+    // The root's revocation list, as `certutil -addstore CA root.crl` would add it.
+    assert.match(await must('cert', 'import', pki.crl('root', [certs['revoked']!]), '--store', 'CA'), /the revocation list of .*Wharf Test Root CA \(1 revoked certificate/);
     await must('sslcert', 'add', `hostnameport=store.example.test:${port}`, `certhash=${certs['store']!.thumbprint}`, 'certstorename=My');
     await must('sslcert', 'add', `ipport=127.0.0.1:${port}`, `certhash=${certs['ip']!.thumbprint}`);
     for (const site of ['secure', 'app']) {
@@ -298,7 +301,7 @@ describe('https end to end', () => {
     assert.equal((await curl(port, 'secure.example.test', '/open/', { ca: rootCa, http: true, httpPort })).status, 200);
   });
 
-  it('security/access sslFlags: 403.4 on http, 403.7 without a client certificate, 200 with one, 403.16 untrusted, 403.17 expired; SslNegotiateCert accepts none', async (t) => {
+  it('security/access sslFlags: 403.4 on http, 403.7 without a client certificate, 200 with one, 403.16 untrusted, 403.17 expired, 403.13 revoked (a CRL in the CA store); SslNegotiateCert accepts none', async (t) => {
     if (!needs(t, tool('openssl'), tool('curl'))) return;
     const secure = (path: string, cert?: Issued) => curl(port, 'secure.example.test', path, { ca: rootCa, ...(cert !== undefined ? { cert } : {}) });
     const http = await curl(port, 'secure.example.test', '/ssl/', { ca: rootCa, http: true, httpPort });
@@ -319,6 +322,9 @@ describe('https end to end', () => {
     const expired = await secure('/cert/', certs['expired']);
     assert.equal(expired.status, 403);
     assert.match(expired.body, /403\.17/);
+    const revoked = await secure('/cert/', certs['revoked']);
+    assert.equal(revoked.status, 403);
+    assert.match(revoked.body, /403\.13/);
 
     assert.equal((await secure('/nego/')).status, 200);
     assert.equal((await secure('/nego/', certs['alice'])).status, 200);
@@ -332,12 +338,13 @@ describe('https end to end', () => {
     // The W3C log has IIS's sub-statuses and win32 codes.
     const rows = await eventually(() => {
       const r = w3c(wharf, 6);
-      return r.filter((x) => x['cs-uri-stem'] === '/cert/').length >= 6 ? r : undefined;
+      return r.filter((x) => x['cs-uri-stem'] === '/cert/').length >= 7 ? r : undefined;
     });
     const codes = rows.filter((x) => x['cs-uri-stem'] === '/cert/').map((x) => `${x['sc-status']}.${x['sc-substatus']} ${x['sc-win32-status']}`);
     assert.ok(codes.includes('403.7 5'), codes.join(', '));
     assert.ok(codes.includes(`403.16 ${0x800b0109}`), codes.join(', '));
     assert.ok(codes.includes(`403.17 ${0x800b0101}`), codes.join(', '));
+    assert.ok(codes.includes(`403.13 ${0x80092010}`), codes.join(', '));
     assert.ok(codes.includes('200.0 0'), codes.join(', '));
     assert.ok(rows.some((x) => x['cs-uri-stem'] === '/ssl/' && x['sc-status'] === '403' && x['sc-substatus'] === '4' && x['s-port'] === String(httpPort)));
   });

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TlsError, WharfError } from '../errors.js';
 import { defaultSystemDrive } from '../server.js';
-import { dnsNames, keyDescription, normalizeThumbprint, readCertificateFile, readCertificatesOnly, thumbprintOf, validityOf, windowsName } from '../tls/certificate-file.js';
+import { dnsNames, keyDescription, normalizeThumbprint, readCertificateFile, readCertificatesOnly, readRevocationList, thumbprintOf, validityOf, windowsName } from '../tls/certificate-file.js';
 import { CertificateStore, DEFAULT_STORE, isTrustStore } from '../tls/certificate-store.js';
 import { CentralStoreConfig, checkCentralStorePath } from '../tls/central-store.js';
 import { entryFromAddArguments, entryTarget, formatShow, parseNetshArguments, SslBindingTable } from '../tls/ssl-bindings.js';
@@ -101,8 +101,15 @@ function isoDate(text: string): string {
  * `wharf cert import ca.crt --store Root|CA`: certificates without keys, each one on its own (a CA
  * bundle file imports all of its certificates), as Windows imports into its trust stores.
  */
-function importTrusted(store: CertificateStore, storeName: string, file: string, values: Record<string, string | boolean | undefined>, io: Io): number {
+async function importTrusted(store: CertificateStore, storeName: string, file: string, values: Record<string, string | boolean | undefined>, io: Io): Promise<number> {
   if (typeof values['key'] === 'string') throw new UsageError(`--key is not used for store ${storeName}: it holds certificates without keys`);
+  const crl = await readRevocationList(file);
+  if (crl !== undefined) {
+    const r = store.importRevocationList(crl.der, { store: storeName });
+    io.out(`${r.replaced ? 'Replaced in' : 'Imported into'} store ${r.store}: the revocation list of ${crl.issuer} (${crl.revoked} revoked certificate(s)${crl.nextUpdate !== undefined ? `, next update ${isoDate(crl.nextUpdate.toISOString())}` : ''}), ${r.file}\n`);
+    if (crl.nextUpdate !== undefined && crl.nextUpdate.getTime() < Date.now()) io.err(`wharf: warning: ${file}: the list was due to be replaced on ${isoDate(crl.nextUpdate.toISOString())}; imported all the same\n`);
+    return 0;
+  }
   const certs = readCertificatesOnly(file, { password: passwordOf(values) });
   const friendlyName = typeof values['friendly-name'] === 'string' ? values['friendly-name'] : undefined;
   const rows: string[] = [];
@@ -143,7 +150,7 @@ async function cert(argv: readonly string[], io: Io): Promise<number> {
     case 'import': {
       if (positionals.length !== 2) throw new UsageError('wharf cert import takes one file');
       const file = resolve(positionals[1]!);
-      if (isTrustStore(storeName)) return importTrusted(store, storeName, file, values, io);
+      if (isTrustStore(storeName)) return await importTrusted(store, storeName, file, values, io);
       const bundle = readCertificateFile(file, { password: passwordOf(values), keyFile: typeof values['key'] === 'string' ? resolve(values['key']) : undefined });
       const validity = validityOf(bundle.leaf);
       const friendlyName = typeof values['friendly-name'] === 'string' ? values['friendly-name'] : undefined;

@@ -57,6 +57,8 @@ export interface CertificateProvider {
    * system's bundle and the trust stores. The same array until it changes. Absent: Node's roots.
    */
   trustedCertificates?(): readonly string[];
+  /** Whether a verified client certificate (DER) is on a revocation list of its issuer. Absent: never. */
+  isRevoked?(der: Buffer): boolean;
 }
 
 /** No provider configured: every lookup answers "no entry". */
@@ -194,7 +196,7 @@ export class TlsTermination {
         tls.destroy();
         return;
       }
-      if (secureContext !== chosen) verdict(tls);
+      if (secureContext !== chosen) verdict(tls, this.#provider);
       secure({ socket: tls, raw, certificate });
     });
     return tls;
@@ -346,7 +348,7 @@ export class TlsTermination {
  * accepted socket does not. It asks the handle, as that code does; should the handle ever lack
  * verifyError, the certificate counts as unverified (fail closed: 403.16 where one is checked).
  */
-function verdict(tls: TLSSocket): void {
+function verdict(tls: TLSSocket, provider: CertificateProvider): void {
   const handle = (tls as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
   const s = tls as { authorized: boolean; authorizationError?: Error | string };
   if (typeof handle?.verifyError !== 'function') {
@@ -357,6 +359,15 @@ function verdict(tls: TLSSocket): void {
   const err = handle.verifyError();
   s.authorized = err === null || err === undefined;
   if (err) s.authorizationError = err.code ?? err.message;
+  // OpenSSL is given no revocation lists (with one, it wants one for every CA of every chain): a
+  // verified certificate is looked up in the trust stores' lists here, once per connection.
+  if (s.authorized && provider.isRevoked !== undefined) {
+    const raw = tls.getPeerCertificate(false)?.raw;
+    if (raw !== undefined && provider.isRevoked(raw)) {
+      s.authorized = false;
+      s.authorizationError = 'CERT_REVOKED';
+    }
+  }
 }
 
 /**

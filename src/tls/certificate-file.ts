@@ -324,3 +324,41 @@ export function readCertificatesOnly(file: string, options: { password?: string 
   const seen = new Set<string>();
   return certs.filter((c) => !seen.has(c.fingerprint256) && seen.add(c.fingerprint256) !== undefined);
 }
+
+/** What `wharf cert import` shows of a certificate revocation list. */
+export interface RevocationListFile {
+  readonly der: Buffer;
+  /** The issuer's name (@peculiar/x509's form, `CN=…, O=…`). */
+  readonly issuer: string;
+  readonly nextUpdate: Date | undefined;
+  readonly revoked: number;
+}
+
+/**
+ * A certificate revocation list (PEM `X509 CRL`, or DER), as `certutil -addstore CA file.crl`
+ * takes one; undefined when the file is something else (a certificate, a PFX).
+ */
+export async function readRevocationList(file: string): Promise<RevocationListFile | undefined> {
+  const data = readInput(file, 'file');
+  let der: Buffer | undefined;
+  if (isPem(data)) {
+    const m = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/.exec(data.toString('latin1'));
+    if (m === null) return undefined;
+    der = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+  } else {
+    try {
+      new X509Certificate(data);
+      return undefined; // a DER certificate
+    } catch {
+      der = data;
+    }
+  }
+  const x509 = await import('@peculiar/x509');
+  try {
+    const crl = new x509.X509Crl(der as Buffer<ArrayBuffer>);
+    return { der, issuer: crl.issuer, nextUpdate: crl.nextUpdate, revoked: crl.entries.length };
+  } catch (err) {
+    if (isPem(data)) throw new TlsError('TLS_FORMAT', `${file}: the X509 CRL block cannot be read (${(err as Error).message})`, { cause: err });
+    return undefined; // binary and not a CRL: perhaps a PFX
+  }
+}

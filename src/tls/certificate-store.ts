@@ -4,7 +4,7 @@
  * importing the same certificate again replaces it, as Windows does.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { createPrivateKey, type X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, type X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { TlsError } from '../errors.js';
 import { chainPem, certificatesFromPem, materialOf, thumbprintOf, type CertificateBundle } from './certificate-file.js';
@@ -164,6 +164,28 @@ export class CertificateStore {
     writeFileAtomic(files.metadata, JSON.stringify(metadata, null, 2) + '\n', 0o644);
     writeFileAtomic(files.certificate, chainPem([cert]), 0o644);
     return { thumbprint, store, replaced };
+  }
+
+  /**
+   * Adds a certificate revocation list (DER) to a trust store as `<SHA-1 of the DER>.crl`, PEM: the
+   * server checks client certificates against the lists whose issuer is in Root or CA.
+   */
+  importRevocationList(der: Buffer, options: { store: string }): { file: string; store: string; replaced: boolean } {
+    const store = this.#resolve(options.store);
+    ensureDirectory(dirname(this.root), 0o755);
+    ensureDirectory(this.root, 0o700);
+    ensureDirectory(join(this.root, store), 0o700);
+    const file = join(this.root, store, `${createHash('sha1').update(der).digest('hex').toUpperCase()}.crl`);
+    let replaced = false;
+    try {
+      statSync(file);
+      replaced = true;
+    } catch {
+      // new
+    }
+    const body = der.toString('base64').replace(/.{1,64}/g, '$&\n');
+    writeFileAtomic(file, `-----BEGIN X509 CRL-----\n${body}-----END X509 CRL-----\n`, 0o644);
+    return { file, store, replaced };
   }
 
   /** Reads one stored certificate (without its key); undefined when it is not in the store. */

@@ -119,6 +119,28 @@ export class TestPki {
     return { key: `${base}.key`, cert: `${base}.crt`, thumbprint: opensslThumbprint(`${base}.crt`) };
   }
 
+  /**
+   * A certificate revocation list (PEM) of the root or the intermediate naming these certificates
+   * revoked, made by `openssl ca -gencrl` from an index file written the way `openssl ca -revoke`
+   * keeps it.
+   */
+  crl(issuer: 'root' | 'intermediate', revoked: readonly Issued[], options: { days?: number } = {}): string {
+    const ca = issuer === 'root' ? this.root() : this.intermediate();
+    const base = this.#name(`${issuer}-crl`);
+    mkdirSync(base);
+    const lines = revoked.map((c) => {
+      const serial = /serial=([0-9A-F]+)/i.exec(openssl(['x509', '-in', c.cert, '-noout', '-serial']))![1]!;
+      const subject = openssl(['x509', '-in', c.cert, '-noout', '-subject', '-nameopt', 'compat']).replace(/^subject=\s*/, '').trim();
+      // status, expiry, revocation time, serial, file, subject (openssl ca's index.txt)
+      return `R\t491231235959Z\t250101000000Z\t${serial}\tunknown\t${subject}\n`;
+    });
+    writeFileSync(join(base, 'index.txt'), lines.join(''));
+    writeFileSync(join(base, 'crlnumber'), '01\n');
+    writeFileSync(join(base, 'ca.cnf'), `[ca]\ndefault_ca = d\n[d]\ndatabase = ${base}/index.txt\ncrlnumber = ${base}/crlnumber\ndefault_md = sha256\ndefault_crl_days = ${options.days ?? 30}\n`);
+    openssl(['ca', '-batch', '-config', join(base, 'ca.cnf'), '-gencrl', '-keyfile', ca.key, '-cert', ca.cert, '-out', `${base}.crl`]);
+    return `${base}.crl`;
+  }
+
   /** The chain PEM of a leaf issued by the intermediate: intermediate then root. */
   issuers(): string[] {
     return [this.intermediate().cert, this.root().cert];
