@@ -176,8 +176,12 @@ describe('https end to end', () => {
     ccsFile('broken.example.test.pfx', certs['broken']!, 'not the store password');
     await must('centralcert', 'enable', '--path', ccsDir, '--password', CCS_PASSWORD);
     // The running server picks all of it up without a restart.
-    await eventually(async () => (await sClient(port, 'any.example.test')).thumbprint === certs['wildcard']!.thumbprint, 20_000);
-    await eventually(async () => (await sClient(port, 'app.example.test')).thumbprint === certs['app']!.thumbprint, 20_000);
+    try {
+      await eventually(async () => (await sClient(port, 'any.example.test')).thumbprint === certs['wildcard']!.thumbprint, 20_000);
+      await eventually(async () => (await sClient(port, 'app.example.test')).thumbprint === certs['app']!.thumbprint, 20_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; the server said:\n${wharf.output()}`);
+    }
   });
 
   after(async () => {
