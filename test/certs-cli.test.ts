@@ -260,3 +260,29 @@ test('centralcert enable|show|disable: settings kept under the system drive, rea
   assert.equal(noStore.code, 1);
   assert.match(noStore.stderr, /^wharf: TLS_CCS_PATH: ACME fills the Central Certificate Store: enable it first/);
 });
+
+test('cert import --store Root|CA takes CA certificates without a key (every certificate of a bundle), as Windows\' trust stores do; My still needs the key', async (t) => {
+  if (!needs(t, tool('openssl'))) return;
+  const sd = join(work, 'trust');
+  const p = pki();
+  const bundle = join(work, 'ca-bundle.pem');
+  writeFileSync(bundle, readFileSync(p.root().cert, 'utf8') + readFileSync(p.intermediate().cert, 'utf8'));
+  const r = await wharf(sd, 'cert', 'import', bundle, '--store', 'root');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Imported into store Root /);
+  assert.ok(r.stdout.includes(`${p.root().thumbprint}  CN=Wharf Test Root CA, O=Wharf Tests\n`), r.stdout);
+  assert.ok(r.stdout.includes(`${p.intermediate().thumbprint}  CN=Wharf Test Intermediate CA, O=Wharf Tests\n`), r.stdout);
+  const list = await wharf(sd, 'cert', 'list', '--store', 'Root');
+  assert.match(list.stdout, /, 2 certificate\(s\)\n/);
+  assert.match(list.stdout, /^HasPrivateKey : False$/m);
+  assert.equal(existsSync(join(sd, 'wharf', 'certificates', 'Root', `${p.root().thumbprint}.key`)), false);
+  // A leaf into a trust store is kept, with a warning that it cannot vouch for anyone.
+  const leaf = p.leaf('not-a-ca.example.com');
+  const warned = await wharf(sd, 'cert', 'import', leaf.cert, '--store', 'CA');
+  assert.equal(warned.code, 0, warned.stderr);
+  assert.match(warned.stderr, /is not a CA certificate/);
+  // The personal store still refuses a certificate without its key.
+  const my = await wharf(sd, 'cert', 'import', p.root().cert);
+  assert.equal(my.code, 1);
+  assert.match(my.stderr, /^wharf: TLS_NO_KEY: /);
+});

@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TlsError, WharfError } from '../errors.js';
 import { defaultSystemDrive } from '../server.js';
-import { dnsNames, keyDescription, normalizeThumbprint, readCertificateFile, thumbprintOf, validityOf, windowsName } from '../tls/certificate-file.js';
-import { CertificateStore, DEFAULT_STORE } from '../tls/certificate-store.js';
+import { dnsNames, keyDescription, normalizeThumbprint, readCertificateFile, readCertificatesOnly, readRevocationList, thumbprintOf, validityOf, windowsName } from '../tls/certificate-file.js';
+import { CertificateStore, DEFAULT_STORE, isTrustStore } from '../tls/certificate-store.js';
 import { CentralStoreConfig, checkCentralStorePath, isPort } from '../tls/central-store.js';
 import { entryFromAddArguments, entryTarget, formatShow, parseNetshArguments, SslBindingTable } from '../tls/ssl-bindings.js';
 import { certificatesFromPem, parseCertificateData } from '../tls/certificate-file.js';
@@ -101,6 +101,39 @@ function isoDate(text: string): string {
 
 // ---- wharf cert -------------------------------------------------------------------------------
 
+/**
+ * `wharf cert import ca.crt --store Root|CA`: certificates without keys, each one on its own (a CA
+ * bundle file imports all of its certificates), as Windows imports into its trust stores.
+ */
+async function importTrusted(store: CertificateStore, storeName: string, file: string, values: Record<string, string | boolean | undefined>, io: Io): Promise<number> {
+  if (typeof values['key'] === 'string') throw new UsageError(`--key is not used for store ${storeName}: it holds certificates without keys`);
+  const crl = await readRevocationList(file);
+  if (crl !== undefined) {
+    const r = store.importRevocationList(crl.der, { store: storeName });
+    io.out(`${r.replaced ? 'Replaced in' : 'Imported into'} store ${r.store}: the revocation list of ${crl.issuer} (${crl.revoked} revoked certificate(s)${crl.nextUpdate !== undefined ? `, next update ${isoDate(crl.nextUpdate.toISOString())}` : ''}), ${r.file}\n`);
+    if (crl.nextUpdate !== undefined && crl.nextUpdate.getTime() < Date.now()) io.err(`wharf: warning: ${file}: the list was due to be replaced on ${isoDate(crl.nextUpdate.toISOString())}; imported all the same\n`);
+    return 0;
+  }
+  const certs = readCertificatesOnly(file, { password: passwordOf(values) });
+  const friendlyName = typeof values['friendly-name'] === 'string' ? values['friendly-name'] : undefined;
+  const rows: string[] = [];
+  let folder = '';
+  let replacedAll = true;
+  for (const c of certs) {
+    const r = store.importCertificate(c, { store: storeName, importedFrom: file, ...(friendlyName !== undefined ? { friendlyName } : {}) });
+    folder = `${r.store} (${store.folder(r.store)})`;
+    replacedAll &&= r.replaced;
+    rows.push(`${r.thumbprint.padEnd(42)}${windowsName(c.subject)}\n`);
+    const v = validityOf(c);
+    if (v === 'expired') io.err(`wharf: warning: TLS_EXPIRED: ${file}: ${windowsName(c.subject)} expired on ${isoDate(c.validTo)}; imported all the same\n`);
+    // A self-signed certificate is trusted as itself; any other one must be a CA to vouch for a client.
+    if (!c.ca && !c.checkIssued(c)) io.err(`wharf: warning: ${file}: ${windowsName(c.subject)} is not a CA certificate (no basicConstraints CA:TRUE): it cannot vouch for client certificates\n`);
+  }
+  io.out(`${replacedAll ? 'Replaced in' : 'Imported into'} store ${folder}:\n\n`);
+  io.out(`${'Thumbprint'.padEnd(42)}Subject\n${'----------'.padEnd(42)}-------\n${rows.join('')}`);
+  return 0;
+}
+
 async function cert(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, {
     store: { type: 'string' },
@@ -121,6 +154,7 @@ async function cert(argv: readonly string[], io: Io): Promise<number> {
     case 'import': {
       if (positionals.length !== 2) throw new UsageError('wharf cert import takes one file');
       const file = resolve(positionals[1]!);
+      if (isTrustStore(storeName)) return await importTrusted(store, storeName, file, values, io);
       const bundle = readCertificateFile(file, { password: passwordOf(values), keyFile: typeof values['key'] === 'string' ? resolve(values['key']) : undefined });
       const validity = validityOf(bundle.leaf);
       const friendlyName = typeof values['friendly-name'] === 'string' ? values['friendly-name'] : undefined;

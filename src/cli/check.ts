@@ -13,6 +13,9 @@ import type { AppHostConfig, ConfigWarning } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { SourcePosition } from '../errors.js';
 import { configVariables, DEFAULT_CONFIG, defaultSystemDrive } from '../server.js';
+import { TimerWheel } from '../listener/timer-wheel.js';
+import { TlsTermination } from '../listener/tls-termination.js';
+import { CertificateSource } from '../tls/index.js';
 
 const USAGE = `Usage: wharf check [--config <applicationHost.config>] [--system-drive <dir>]
 
@@ -69,6 +72,24 @@ class Report {
   }
 }
 
+/**
+ * https bindings whose certificate cannot be found or used (no SSL table entry, no Central
+ * Certificate Store file, a file that does not open): the listener's own words (the line it logs at
+ * start), at the binding's file and line. Certificates live under the system drive.
+ */
+async function checkCertificates(appHost: AppHostConfig, systemDrive: string, report: Report): Promise<void> {
+  const bindings = appHost.sites.flatMap((site) => site.bindings.filter((b) => b.protocol.toLowerCase() === 'https').map((binding) => ({ site: site.name, binding })));
+  if (bindings.length === 0) return;
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const source = await CertificateSource.open({ systemDrive, logger: quiet });
+  try {
+    const tls = new TlsTermination({ provider: source, timers: new TimerWheel({ autoStart: false }), warn: () => undefined });
+    for (const p of tls.bindingProblems(bindings)) report.add('warning', p.binding.source ?? { file: appHost.file, line: 0, column: 0 }, p.message, 2);
+  } finally {
+    source.close();
+  }
+}
+
 export async function check(argv: string[]): Promise<number> {
   let values;
   try {
@@ -107,6 +128,8 @@ export async function check(argv: string[]): Promise<number> {
   if (appHost !== undefined) {
     for (const w of appHostWarnings(appHost)) report.warning(w);
     for (const u of appHost.unsupported) report.add('note', u.position, `section ${u.section} is not supported by Wharf yet; kept and ignored`, 3);
+    // The embedded default's https binding is served with the development certificate.
+    if (values.config !== undefined) await checkCertificates(appHost, systemDrive, report);
     ({ files, truncated } = scanSiteConfigs(appHost, {
       systemDrive,
       variables,

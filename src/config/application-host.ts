@@ -146,7 +146,7 @@ export function parseBindingInformation(protocol: string, info: string, position
   const host = rest.slice(colon + 1).trim().toLowerCase();
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) return bad();
-  return { protocol, bindingInformation: info, ip: ip === '' ? '*' : ip, port, host, sslFlags };
+  return { protocol, bindingInformation: info, ip: ip === '' ? '*' : ip, port, host, sslFlags, ...(position !== undefined ? { source: position } : {}) };
 }
 
 function serverContributions(blocks: readonly LocationBlock[], path: string): Contribution[] {

@@ -23,7 +23,7 @@ describe('settings read but not enforced', () => {
     );
   });
 
-  it('names each restricting setting at its line and column', () => {
+  it('names each restricting setting at its line and column (access sslFlags is enforced: not reported)', () => {
     const w = warned(
       [
         '<authentication><anonymousAuthentication enabled="false" /><digestAuthentication enabled="true" /></authentication>',
@@ -39,7 +39,6 @@ describe('settings read but not enforced', () => {
       '/site/web.config:5:16: SECURITY: system.webServer/security/authorization: <remove users="*" roles="" verbs=""/> (removing the default entry) is not enforced: Wharf does not apply URL authorization rules yet: every request is allowed',
       '/site/web.config:6:13: SECURITY: system.webServer/security/ipSecurity: allowUnlisted="false" is not enforced: Wharf does not restrict clients by IP address or domain name yet: every client is served',
       '/site/web.config:7:39: SECURITY: system.webServer/security/dynamicIpSecurity: denyByRequestRate/enabled="true" is not enforced: Wharf does not block clients by request rate or concurrent requests yet: every client is served',
-      '/site/web.config:8:9: SECURITY: system.webServer/security/access: sslFlags="Ssl, SslRequireCert" is not enforced: IIS would refuse requests without TLS (403.4) or without a client certificate (403.7); Wharf serves http only and refuses none',
     ]);
   });
 

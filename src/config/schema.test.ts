@@ -87,7 +87,6 @@ describe('the schema table', () => {
   it('flags the security sections Wharf reads but does not enforce (config-warnings.ts reports their use)', () => {
     const security = [...SECTIONS.values()].filter((s) => s.notEnforced?.kind === 'security').map((s) => s.path).sort();
     assert.deepEqual(security, [
-      'system.webServer/security/access',
       'system.webServer/security/authentication/anonymousAuthentication',
       'system.webServer/security/authentication/basicAuthentication',
       'system.webServer/security/authentication/clientCertificateMappingAuthentication',

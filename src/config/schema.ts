@@ -672,11 +672,6 @@ const NOT_ENFORCED = {
     attributes: ['denyByConcurrentRequests/enabled', 'denyByRequestRate/enabled'],
     effect: 'Wharf does not block clients by request rate or concurrent requests yet: every client is served',
   },
-  access: {
-    kind: 'security',
-    attributes: ['sslFlags'],
-    effect: 'IIS would refuse requests without TLS (403.4) or without a client certificate (403.7); Wharf serves http only and refuses none',
-  },
   httpRedirect: { kind: 'feature', attributes: ['enabled'], effect: 'no redirect is sent from this section' },
   fastCgi: { kind: 'feature', items: { '': [] }, effect: 'Wharf has no FastCGI yet: these applications are not started' },
   webSocket: { kind: 'feature', attributes: ['enabled'], effect: 'WebSocket upgrades are still accepted' },
@@ -1171,7 +1166,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('hostName', 'string', { default: '' }),
     ]),
   ]),
-  section('system.webServer/security/access', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.access }, [
+  section('system.webServer/security/access', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
     attr('sslFlags', 'flags', { default: 'None', values: { None: 0, Ssl: 8, SslNegotiateCert: 32, SslRequireCert: 64, Ssl128: 256 } }),
   ]),
   section('system.webServer/security/authentication/anonymousAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.anonymousAuthentication }, [

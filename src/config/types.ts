@@ -47,6 +47,8 @@ export interface BindingConfig {
    * stapling, 16 no QUIC, 32 no TLS 1.3, 64 no legacy TLS. 0 for other protocols.
    */
   readonly sslFlags: number;
+  /** Where the binding was written (`wharf check` names it), when it came from a file. */
+  readonly source?: SourcePosition;
 }
 
 /** The site's HTTP Strict Transport Security (`<hsts>`, IIS 10 1709+). */

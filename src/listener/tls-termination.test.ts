@@ -196,3 +196,49 @@ test('the worker learns the connection\'s TLS facts: protocol, suite, key sizes,
     server.close();
   }
 });
+
+test('clientcertnegotiation=enable on the SSL entry: the handshake asks for a client certificate, verified against the trusted CAs, never refused', { skip }, async () => {
+  const { TestPki } = await import('../../test/helpers/openssl.js');
+  const pki = new TestPki(join(dir, 'client-pki'));
+  const trusted = pki.leaf('alice.client.test', { issuer: 'root', usage: 'client' });
+  const stranger = pki.leaf('mallory.client.test', { issuer: 'self', usage: 'client' });
+  const expired = pki.leaf('old.client.test', { issuer: 'root', usage: 'client', startDate: '20200101000000Z', endDate: '20200201000000Z' });
+  const negotiate = { options: { clientcertnegotiation: 'enable' } };
+  const t = new TlsTermination({
+    provider: provider({
+      forIpPort: () => ({ ok: true, cert: certs['ip']!, binding: negotiate }),
+      forHostnamePort: (host) => (host === 'www.example.test' ? { ok: true, cert: certs['sni']!, binding: { options: {} } } : undefined),
+      trustedCertificates: () => [readFileSync(pki.root().cert, 'utf8')],
+    }),
+    timers: new TimerWheel({ autoStart: false }),
+    warn: () => undefined,
+  });
+  const { server, port, secured } = await serve(t, BINDINGS);
+  const client = async (servername: string | undefined, who: { cert: string; key: string } | undefined): Promise<ReturnType<typeof decodeTlsInfo>> => {
+    const before = secured.length;
+    const r = await handshake(port, {
+      ...(servername !== undefined ? { servername } : {}),
+      ...(who !== undefined ? { cert: readFileSync(who.cert), key: readFileSync(who.key) } : {}),
+    } as Parameters<typeof handshake>[1]);
+    assert.ok(!(r instanceof Error), String(r));
+    return decodeTlsInfo(tlsInfoOf(secured[before]!));
+  };
+  try {
+    const alice = await client(undefined, trusted);
+    assert.ok(alice !== undefined && alice.clientCert !== '');
+    assert.equal(new X509Certificate(Buffer.from(alice.clientCert, 'base64')).subject, 'CN=alice.client.test');
+    assert.equal(alice.clientCertError, '');
+    const mallory = await client(undefined, stranger);
+    assert.match(mallory!.clientCertError, /SELF_SIGNED/);
+    assert.equal((await client(undefined, expired))!.clientCertError, 'CERT_HAS_EXPIRED');
+    // A client without a certificate still gets through the handshake (403.7 is the worker's).
+    assert.equal((await client(undefined, undefined))!.clientCert, '');
+    // The SNI binding's hostnameport entry does not negotiate: nothing is asked, nothing is sent.
+    assert.equal((await client('www.example.test', trusted))!.clientCert, '');
+    // A Central Certificate Store certificate has no entry of its own: the ipport entry's setting holds.
+    const ccs = await client('ccs.example.test', trusted);
+    assert.ok(ccs!.clientCert !== '' && ccs!.clientCertError === '');
+  } finally {
+    server.close();
+  }
+});

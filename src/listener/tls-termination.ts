@@ -15,9 +15,9 @@
  * tickets with keys shared by every context (OpenSSL encrypts tickets with the first context's
  * keys even after SNI switched it) and rotated every TICKET_KEY_ROTATION_MS.
  */
-import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
+import { constants as cryptoConstants, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { createSecureContext, rootCertificates, TLSSocket, type SecureContext } from 'node:tls';
 import type { BindingConfig } from '../config/types.js';
 import { MAX_CLIENT_HELLO, parseClientHello } from './client-hello.js';
 import { normalizeAddress, type RoutingTable } from './routing.js';
@@ -35,9 +35,14 @@ export interface CertificateMaterial {
   readonly source: string;
 }
 
+/** The SSL table entry a certificate came from: its netsh options (`clientcertnegotiation` …). */
+export interface SslEntryOptions {
+  readonly options: Readonly<Record<string, string>>;
+}
+
 export type CertificateLookup =
-  | { readonly ok: true; readonly cert: CertificateMaterial }
-  | { readonly ok: false; readonly error: Error };
+  | { readonly ok: true; readonly cert: CertificateMaterial; readonly binding?: SslEntryOptions }
+  | { readonly ok: false; readonly error: Error; readonly binding?: SslEntryOptions };
 
 /** Where certificates come from: the store, HTTP.sys's SSL table and the Central Certificate Store. */
 export interface CertificateProvider {
@@ -47,6 +52,13 @@ export interface CertificateProvider {
   forHostnamePort(host: string, port: number): CertificateLookup | undefined;
   /** The Central Certificate Store file for a host (sslFlags 2); undefined: CCS disabled or no file. */
   forCentralStore(host: string): CertificateLookup | undefined;
+  /**
+   * Whom client certificates may come from (PEM; each string may hold several certificates): the
+   * system's bundle and the trust stores. The same array until it changes. Absent: Node's roots.
+   */
+  trustedCertificates?(): readonly string[];
+  /** Whether a verified client certificate (DER) is on a revocation list of its issuer. Absent: never. */
+  isRevoked?(der: Buffer): boolean;
 }
 
 /** No provider configured: every lookup answers "no entry". */
@@ -54,6 +66,7 @@ export const NO_CERTIFICATES: CertificateProvider = {
   forIpPort: () => undefined,
   forHostnamePort: () => undefined,
   forCentralStore: () => undefined,
+  trustedCertificates: () => rootCertificates,
 };
 
 /** SSL_FLAGS bits of an https binding. */
@@ -184,11 +197,16 @@ export class TlsTermination {
     }
     const binding = routing.binding(local, port, serverName);
     const noH2 = binding !== undefined && (binding.sslFlags & SSL_FLAG.disableHttp2) !== 0;
-    const requestCert = false;
+    // HTTP.sys asks for a client certificate in the handshake when the SSL table entry says
+    // clientcertnegotiation=enable; TLS 1.3 has no renegotiation, so that is the only time Wharf
+    // can ask. The certificate is verified but never refused here: security/access decides per URL
+    // (403.7/403.13/403.16/403.17), as IIS does.
+    const requestCert = this.#negotiatesClientCertificates(binding, local, port, serverName);
+    const secureContext = requestCert ? this.#clientCertificateContext(chosen, binding) : chosen;
     const tls = new TLSSocket(raw, {
       isServer: true,
-      secureContext: chosen,
-      requestCert,
+      secureContext,
+      requestCert: secureContext !== chosen,
       rejectUnauthorized: false,
       ALPNCallback: ({ protocols }: { protocols: string[] }) => {
         for (const p of alpn) {
@@ -203,24 +221,44 @@ export class TlsTermination {
       // What tls.Server does for the sockets it accepts (onServerSocketSecure in Node's
       // _tls_wrap.js), done here since the socket is wrapped by hand: the handshake is over (an
       // HTTP/2 session waits for secureConnecting to turn false before it reads a frame) and a
-      // client certificate's verification result is read.
-      const internal = tls as TLSSocket & { secureConnecting?: boolean; _releaseControl?: () => boolean; _handle?: { verifyError?: () => (Error & { code?: string }) | null } };
+      // client certificate's verification result is read (verdict).
+      const internal = tls as TLSSocket & { secureConnecting?: boolean; _releaseControl?: () => boolean };
       internal._releaseControl?.();
       internal.secureConnecting = false;
-      if (requestCert) {
-        const verifyError = internal._handle?.verifyError?.() ?? null;
-        // As Node does: the OpenSSL code ('CERT_HAS_EXPIRED' …), not the Error.
-        if (verifyError !== null) (tls as unknown as { authorizationError: string }).authorizationError = verifyError.code ?? verifyError.message;
-        else tls.authorized = true;
-      }
-      const certificate = this.#materialOf.get(chosen);
+      const certificate = this.#materialOf.get(secureContext);
       if (certificate === undefined) {
         tls.destroy();
         return;
       }
+      if (secureContext !== chosen) verdict(tls, this.#provider);
       secure({ socket: tls, raw, certificate });
     });
     return tls;
+  }
+
+  /**
+   * Whether the handshake asks for a client certificate: the `clientcertnegotiation` of the SSL
+   * table entry that supplies the binding's certificate, or (a certificate from the Central
+   * Certificate Store or the development certificate, which have no entry) of the `ipport` entry
+   * for the address and port.
+   */
+  #negotiatesClientCertificates(binding: BindingConfig | undefined, local: string, port: number, serverName: string | undefined): boolean {
+    const r = binding === undefined ? this.#provider.forIpPort(local, port) : this.#lookup(binding, local, port, serverName);
+    const entry = r?.binding ?? this.#provider.forIpPort(local, port)?.binding;
+    return entry?.options['clientcertnegotiation'] === 'enable';
+  }
+
+  /** The same certificate's context that also asks for, and verifies, client certificates. */
+  #clientCertificateContext(plain: SecureContext, binding: BindingConfig | undefined): SecureContext {
+    const cert = this.#materialOf.get(plain);
+    if (cert === undefined) return plain;
+    try {
+      return this.#context(cert, binding?.sslFlags ?? 0, true);
+    } catch (err) {
+      // A trusted certificate OpenSSL cannot take: serve without asking for client certificates.
+      if (binding !== undefined) this.#report(binding, `the trusted CA certificates cannot be used (${(err as Error).message}); client certificates are not requested`);
+      return plain;
+    }
   }
 
   /**
@@ -228,16 +266,21 @@ export class TlsTermination {
    * problems, one per binding. A binding with a host and no SNI name can still get the ipport one.
    */
   problems(routing: RoutingTable, bindings: ReadonlyArray<{ site: string; binding: BindingConfig }>): string[] {
-    const out: string[] = [];
+    void routing;
+    return this.bindingProblems(bindings).map((p) => p.message);
+  }
+
+  /** problems(), with the binding each line is about (`wharf check` prints its file and line). */
+  bindingProblems(bindings: ReadonlyArray<{ site: string; binding: BindingConfig }>): Array<{ site: string; binding: BindingConfig; message: string }> {
+    const out: Array<{ site: string; binding: BindingConfig; message: string }> = [];
     for (const { site, binding } of bindings) {
       if (binding.protocol.toLowerCase() !== 'https') continue;
       const host = binding.host === '' ? undefined : binding.host.startsWith('*.') ? 'wharf-check' + binding.host.slice(1) : binding.host;
       const r = this.#lookup(binding, binding.ip === '*' ? '0.0.0.0' : binding.ip, binding.port, host);
       if (r === undefined && this.#fallback.has(binding.port)) continue;
-      if (r === undefined) out.push(`site "${site}": https binding ${binding.bindingInformation} has no certificate: ${this.#missing(binding, host)}`);
-      else if (!r.ok) out.push(`site "${site}": https binding ${binding.bindingInformation} cannot be served: ${r.error.message}`);
+      if (r === undefined) out.push({ site, binding, message: `site "${site}": https binding ${binding.bindingInformation} has no certificate: ${this.#missing(binding, host)}` });
+      else if (!r.ok) out.push({ site, binding, message: `site "${site}": https binding ${binding.bindingInformation} cannot be served: ${r.error.message}` });
     }
-    void routing;
     return out;
   }
 
@@ -294,12 +337,15 @@ export class TlsTermination {
     this.#warn(`TLS handshake refused on https binding ${binding.bindingInformation}: ${reason}`);
   }
 
-  #context(cert: CertificateMaterial, sslFlags: number): SecureContext {
+  #context(cert: CertificateMaterial, sslFlags: number, clientCertificates = false): SecureContext {
     const no13 = (sslFlags & SSL_FLAG.disableTls13) !== 0;
-    const key = no13 ? cert.thumbprint + '/1.2' : cert.thumbprint;
+    const key = (no13 ? cert.thumbprint + '/1.2' : cert.thumbprint) + (clientCertificates ? '/cc' : '');
     let ctx = this.#contexts.get(key);
     if (ctx !== undefined && this.#materialOf.get(ctx) === cert) return ctx;
     ctx = createSecureContext({
+      // Client certificates are verified against the system's CAs and the trust stores; those
+      // CAs' names go in the CertificateRequest, so clients (browsers) offer a fitting certificate.
+      ...(clientCertificates ? { ca: [...(this.#provider.trustedCertificates?.() ?? rootCertificates)] } : {}),
       key: cert.key.export({ format: 'pem', type: 'pkcs8' }),
       cert: cert.chain,
       minVersion: 'TLSv1.2',
@@ -307,7 +353,12 @@ export class TlsTermination {
       ciphers: TLS_CIPHERS,
       ecdhCurve: TLS_CURVES,
       honorCipherOrder: true,
-      sessionIdContext: 'wharf',
+      // No renegotiation at all (Schannel refuses client-initiated renegotiation too): a client
+      // that renegotiates again and again costs the server a handshake each time (testssl's
+      // "Secure Client-Initiated Renegotiation: DoS threat"), and Wharf never asks for one.
+      secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
+      // A session made without a client certificate is not resumed where one is asked for.
+      sessionIdContext: clientCertificates ? 'wharf-cc' : 'wharf',
       ticketKeys: this.#ticketKeys,
       sessionTimeout: 300,
     });
@@ -322,6 +373,34 @@ export class TlsTermination {
     this.#rotatedAt = now;
     this.#ticketKeys = randomBytes(48);
     this.invalidate();
+  }
+}
+
+/**
+ * OpenSSL's verdict on the client certificate, as `authorized` / `authorizationError`: what
+ * tls.Server sets on its sockets (its onServerSocketSecure) and a TLSSocket made around an
+ * accepted socket does not. It asks the handle, as that code does; should the handle ever lack
+ * verifyError, the certificate counts as unverified (fail closed: 403.16 where one is checked).
+ */
+function verdict(tls: TLSSocket, provider: CertificateProvider): void {
+  const handle = (tls as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
+  const s = tls as { authorized: boolean; authorizationError?: Error | string };
+  if (typeof handle?.verifyError !== 'function') {
+    s.authorized = false;
+    s.authorizationError = 'UNABLE_TO_VERIFY_LEAF_SIGNATURE';
+    return;
+  }
+  const err = handle.verifyError();
+  s.authorized = err === null || err === undefined;
+  if (err) s.authorizationError = err.code ?? err.message;
+  // OpenSSL is given no revocation lists (with one, it wants one for every CA of every chain): a
+  // verified certificate is looked up in the trust stores' lists here, once per connection.
+  if (s.authorized && provider.isRevoked !== undefined) {
+    const raw = tls.getPeerCertificate(false)?.raw;
+    if (raw !== undefined && provider.isRevoked(raw)) {
+      s.authorized = false;
+      s.authorizationError = 'CERT_REVOKED';
+    }
   }
 }
 

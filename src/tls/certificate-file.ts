@@ -297,3 +297,68 @@ export function readCertificateFile(file: string, options: ReadOptions = {}): Ce
   const keyData = options.keyFile !== undefined ? readInput(options.keyFile, 'key file') : undefined;
   return parseCertificateData(data, file, { ...options, ...(keyData !== undefined ? { keyData } : {}) });
 }
+
+/**
+ * Every certificate of a file, without keys: what a trust store (Root, CA) takes, as Windows
+ * imports a `.cer`/`.crt` into "Trusted Root Certification Authorities". PEM (any number of
+ * CERTIFICATE blocks: a CA bundle), DER, or a PFX (its certificates; a key in it is not kept).
+ */
+export function readCertificatesOnly(file: string, options: { password?: string } = {}): X509Certificate[] {
+  const data = readInput(file, 'certificate file');
+  let certs: X509Certificate[];
+  if (isPem(data)) {
+    try {
+      certs = certificatesFromPem(data.toString('utf8'));
+    } catch (err) {
+      throw new TlsError('TLS_FORMAT', `${file}: a CERTIFICATE block cannot be read (${(err as Error).message})`, { cause: err });
+    }
+    if (certs.length === 0) throw new TlsError('TLS_FORMAT', `${file}: no CERTIFICATE block in this PEM file`);
+  } else {
+    try {
+      certs = [new X509Certificate(data)];
+    } catch {
+      certs = readPkcs12(data, options.password ?? '', file).certificates.map((der) => new X509Certificate(der));
+      if (certs.length === 0) throw new TlsError('TLS_FORMAT', `${file}: no certificate in this PFX file`);
+    }
+  }
+  const seen = new Set<string>();
+  return certs.filter((c) => !seen.has(c.fingerprint256) && seen.add(c.fingerprint256) !== undefined);
+}
+
+/** What `wharf cert import` shows of a certificate revocation list. */
+export interface RevocationListFile {
+  readonly der: Buffer;
+  /** The issuer's name (@peculiar/x509's form, `CN=…, O=…`). */
+  readonly issuer: string;
+  readonly nextUpdate: Date | undefined;
+  readonly revoked: number;
+}
+
+/**
+ * A certificate revocation list (PEM `X509 CRL`, or DER), as `certutil -addstore CA file.crl`
+ * takes one; undefined when the file is something else (a certificate, a PFX).
+ */
+export async function readRevocationList(file: string): Promise<RevocationListFile | undefined> {
+  const data = readInput(file, 'file');
+  let der: Buffer | undefined;
+  if (isPem(data)) {
+    const m = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/.exec(data.toString('latin1'));
+    if (m === null) return undefined;
+    der = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+  } else {
+    try {
+      new X509Certificate(data);
+      return undefined; // a DER certificate
+    } catch {
+      der = data;
+    }
+  }
+  const x509 = await import('@peculiar/x509');
+  try {
+    const crl = new x509.X509Crl(der as Buffer<ArrayBuffer>);
+    return { der, issuer: crl.issuer, nextUpdate: crl.nextUpdate, revoked: crl.entries.length };
+  } catch (err) {
+    if (isPem(data)) throw new TlsError('TLS_FORMAT', `${file}: the X509 CRL block cannot be read (${(err as Error).message})`, { cause: err });
+    return undefined; // binary and not a CRL: perhaps a PFX
+  }
+}

@@ -236,3 +236,59 @@ test('what a lookup gives is what a TLS server serves: an SNI callback on lookup
     source.close();
   }
 });
+
+test('trustedCertificates: the system bundle, then the Root and CA stores (certificates without keys), reloaded when one is imported', async (t) => {
+  if (!needs(t, tool('openssl'))) return;
+  const { sd, pki, store } = await setup('trusted');
+  const { readCertificatesOnly } = await import('./certificate-file.js');
+  const log = new Log();
+  const source = await CertificateSource.open({ systemDrive: sd, logger: log, pollIntervalMs: 100, debounceMs: 20 });
+  try {
+    const before = source.trustedCertificates();
+    assert.equal(before.length, 1, 'the system bundle alone');
+    assert.match(before[0]!, /-----BEGIN CERTIFICATE-----/);
+    let changed = 0;
+    source.onChange(() => changed++);
+    const [root] = readCertificatesOnly(pki.root().cert);
+    const [intermediate] = readCertificatesOnly(pki.intermediate().cert);
+    store.importCertificate(root!, { store: 'Root' });
+    store.importCertificate(intermediate!, { store: 'ca' });
+    await until('the trust stores to be read', () => source.trustedCertificates().length === 3);
+    assert.ok(changed >= 1, 'a change of the trust stores is a change');
+    const pems = source.trustedCertificates().slice(1).join('');
+    assert.ok(pems.includes(root!.toString().trim()) && pems.includes(intermediate!.toString().trim()));
+    // Stored without a key: listed, never served.
+    assert.equal(store.list('Root').certificates[0]!.hasPrivateKey, false);
+    assert.throws(() => store.material('Root', store.list('Root').certificates[0]!.thumbprint), /no private key/);
+    assert.equal(source.trustedCertificates(), source.trustedCertificates(), 'the same array until it changes');
+  } finally {
+    source.close();
+  }
+});
+
+test('isRevoked: a revocation list in a trust store, signed by a certificate of those stores, names revoked client certificates; an unverifiable one is reported and not used', async (t) => {
+  if (!needs(t, tool('openssl'))) return;
+  const { sd, pki, store } = await setup('revocation');
+  const { readCertificatesOnly } = await import('./certificate-file.js');
+  const { readFileSync } = await import('node:fs');
+  const { X509Certificate } = await import('node:crypto');
+  const revoked = pki.leaf('eve.client.test', { issuer: 'root', usage: 'client' });
+  const fine = pki.leaf('alice.client.test', { issuer: 'root', usage: 'client' });
+  const der = (c: Issued): Buffer => new X509Certificate(readFileSync(c.cert)).raw;
+  const crlDer = (file: string): Buffer => Buffer.from(/-----BEGIN X509 CRL-----([\s\S]*?)-----END/.exec(readFileSync(file, 'utf8'))![1]!.replace(/\s+/g, ''), 'base64');
+  const crl = pki.crl('root', [revoked]);
+  store.importRevocationList(crlDer(crl), { store: 'CA' });
+  const log = new Log();
+  const source = await CertificateSource.open({ systemDrive: sd, logger: log, pollIntervalMs: 100, debounceMs: 20 });
+  try {
+    // Its issuer is not in the trust stores yet: the list cannot be verified, so it is not used.
+    assert.equal(source.isRevoked(der(revoked)), false);
+    assert.ok(log.lines.some((l) => /revocation list of .*Wharf Test Root CA is not signed by a certificate of the Root or CA store; not used/.test(l)), log.lines.join('\n'));
+    store.importCertificate(readCertificatesOnly(pki.root().cert)[0]!, { store: 'Root' });
+    await until('the list to be used', () => source.isRevoked(der(revoked)));
+    assert.equal(source.isRevoked(der(fine)), false);
+    assert.equal(source.isRevoked(Buffer.from('not a certificate')), false);
+  } finally {
+    source.close();
+  }
+});

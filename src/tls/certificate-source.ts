@@ -7,13 +7,15 @@
  * with onChange() are called, debounced, after a reload that changed an answer.
  */
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { webcrypto, type X509Certificate } from 'node:crypto';
 import { isIPv4 } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { TlsError, type WharfError } from '../errors.js';
 import { materialOf, parseCertificateData, validityOf } from './certificate-file.js';
-import { CertificateStore } from './certificate-store.js';
+import { CertificateStore, TRUST_STORES } from './certificate-store.js';
 import { CentralStoreConfig, centralStoreFileNames, isCentralStoreHost, type CentralStoreSettings } from './central-store.js';
 import { developmentCertificate } from './development-certificate.js';
 import { SslBindingTable } from './ssl-bindings.js';
@@ -27,6 +29,14 @@ export interface CertificateSourceOptions {
   readonly pollIntervalMs?: number;
   /** Quiet time after a change event before reloading (default 100 ms): a copy of many files is one reload. */
   readonly debounceMs?: number;
+}
+
+interface RevocationList {
+  /** The issuer's name as @peculiar/x509 prints it (compared with a certificate's issuer printed the same way). */
+  readonly issuer: string;
+  readonly crl: import('@peculiar/x509').X509Crl;
+  /** Path and stat signature (a change of either is a change of the answers). */
+  readonly file: string;
 }
 
 interface CentralFile {
@@ -48,6 +58,23 @@ function fileSignature(path: string): string {
   } catch {
     return '-';
   }
+}
+
+/**
+ * The operating system's CA bundle (what update-ca-certificates maintains: Linux's counterpart of
+ * the machine's "Trusted Root Certification Authorities"), else Node's bundled Mozilla roots. Read
+ * once: a change to it applies at the next start.
+ */
+function systemCaBundle(): string {
+  for (const file of ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem']) {
+    try {
+      const text = readFileSync(file, 'utf8');
+      if (text.includes('-----BEGIN CERTIFICATE-----')) return text;
+    } catch {
+      // not this distribution's path
+    }
+  }
+  return rootCertificates.join('\n');
 }
 
 function mapKey(host: string, port: number): string {
@@ -73,6 +100,13 @@ export class CertificateSource {
   #ipport = new Map<string, CertificateLookup>();
   #hostnameport = new Map<string, CertificateLookup>();
   #central: CentralState | undefined;
+  /** Revocation lists of the trust stores (isRevoked). */
+  #crls: readonly RevocationList[] = [];
+  /** @peculiar/x509, loaded when there is a revocation list to read. */
+  #x509: typeof import('@peculiar/x509') | undefined;
+  /** The system's CA bundle, then every certificate of the trust stores (Root, CA), as PEM. */
+  #trusted: readonly string[] = [];
+  #systemBundle: string | undefined;
   #settings: CentralStoreSettings | undefined;
   /** What every answer was after the last reload: a change of it calls the listeners. */
   #answers = '';
@@ -168,6 +202,31 @@ export class CertificateSource {
     return this.#development;
   }
 
+  /**
+   * Whom client certificates may come from, as PEM: the system's CA bundle, then the certificates
+   * of the trust stores (Root, CA); the same array until they change.
+   */
+  trustedCertificates(): readonly string[] {
+    return this.#trusted;
+  }
+
+  /**
+   * Whether a client certificate (DER) is listed as revoked by a revocation list of its issuer:
+   * a `.crl` file in the Root or CA store, signed by a certificate of those stores.
+   */
+  isRevoked(der: Buffer): boolean {
+    const x509 = this.#x509;
+    if (this.#crls.length === 0 || x509 === undefined) return false;
+    let cert: import('@peculiar/x509').X509Certificate;
+    try {
+      cert = new x509.X509Certificate(der as Buffer<ArrayBuffer>);
+    } catch {
+      return false; // OpenSSL has judged it already; nothing to look up
+    }
+    for (const l of this.#crls) if (l.issuer === cert.issuer && l.crl.findRevoked(cert.serialNumber) !== null) return true;
+    return false;
+  }
+
   /** Called (debounced) whenever a lookup above may answer differently. */
   onChange(fn: () => void): void {
     this.#listeners.push(fn);
@@ -242,6 +301,26 @@ export class CertificateSource {
       this.#report(seen, 'error', `Central Certificate Store settings: ${(err as Error).message}; the previous settings stay in use`);
     }
     const central = settings?.enabled === true ? await this.#loadCentral(settings, now, seen) : undefined;
+    // 3. The trust stores.
+    this.#systemBundle ??= systemCaBundle();
+    const trusted: string[] = [this.#systemBundle];
+    const trustedIds: string[] = [];
+    const trustedCerts: X509Certificate[] = [];
+    for (const name of TRUST_STORES) {
+      try {
+        const { certificates, broken } = this.#store.list(name);
+        for (const c of certificates) {
+          trustedIds.push(c.thumbprint);
+          for (const x of c.chain) trusted.push(x.toString());
+          trustedCerts.push(c.leaf);
+        }
+        for (const b of broken) this.#report(seen, 'warn', `trust store ${name}: ${b.file}: ${b.problem}; not trusted`);
+      } catch (err) {
+        this.#report(seen, 'error', `trust store ${name}: ${(err as Error).message}`);
+      }
+    }
+    // 4. Revocation lists beside them.
+    const crls = await this.#loadRevocationLists(trustedCerts, now, seen);
     if (this.#closed) return;
 
     this.#entries = entries;
@@ -249,6 +328,8 @@ export class CertificateSource {
     this.#hostnameport = hostnameport;
     this.#settings = settings;
     this.#central = central;
+    if (trusted.join('') !== this.#trusted.join('')) this.#trusted = trusted;
+    this.#crls = crls;
     this.#reported = seen;
     this.#filesSignature = this.#computeFilesSignature();
     this.#watchFolders();
@@ -260,6 +341,8 @@ export class CertificateSource {
       // ACME settings answer no lookup, but the renewal manager listens for their changes too.
       `acme=${JSON.stringify(settings?.acme ?? null)}`,
       ...[...(central?.files ?? [])].map(([k, f]) => `c${k}=${describeLookup(f.lookup)}`),
+      `trusted=${trustedIds.join(',')}`,
+      `crls=${crls.map((c) => c.file).join(',')}`,
     ].join('\n');
     const changed = answers !== this.#answers;
     const first = this.#answers === '';
@@ -288,6 +371,55 @@ export class CertificateSource {
       this.#report(seen, 'error', error.message);
       return { ok: false, error, binding: entry };
     }
+  }
+
+  /**
+   * The `.crl` files (PEM or DER) of the trust stores whose signature a certificate of those stores
+   * verifies. One that does not parse or verify is reported and not used; one past its nextUpdate
+   * is used with a warning (Windows would call revocation "offline"; a stale list still names the
+   * certificates revoked until then).
+   */
+  async #loadRevocationLists(issuers: readonly X509Certificate[], now: number, seen: Set<string>): Promise<RevocationList[]> {
+    const files: Array<{ name: string; path: string }> = [];
+    for (const name of TRUST_STORES) {
+      const dir = this.#store.folder(name);
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir).filter((n) => n.toLowerCase().endsWith('.crl')).sort();
+      } catch {
+        // no such store yet
+      }
+      for (const n of names) files.push({ name, path: join(dir, n) });
+    }
+    if (files.length === 0) return [];
+    const x509 = (this.#x509 ??= await import('@peculiar/x509'));
+    x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+    const out: RevocationList[] = [];
+    for (const f of files) {
+      try {
+        const data = readFileSync(f.path);
+        const crl = new x509.X509Crl(data.includes('-----BEGIN') ? data.toString('latin1') : data);
+        let signedBy: X509Certificate | undefined;
+        for (const ca of issuers) {
+          if (new x509.X509Certificate(ca.raw).subject !== crl.issuer) continue;
+          if (await crl.verify({ publicKey: new x509.X509Certificate(ca.raw) })) {
+            signedBy = ca;
+            break;
+          }
+        }
+        if (signedBy === undefined) {
+          this.#report(seen, 'warn', `trust store ${f.name}: ${f.path}: the revocation list of ${crl.issuer} is not signed by a certificate of the Root or CA store; not used`);
+          continue;
+        }
+        if (crl.nextUpdate !== undefined && crl.nextUpdate.getTime() < now) {
+          this.#report(seen, 'warn', `trust store ${f.name}: ${f.path}: the revocation list of ${crl.issuer} was due to be replaced on ${crl.nextUpdate.toISOString()}; used all the same`);
+        }
+        out.push({ issuer: crl.issuer, crl, file: `${f.path}@${fileSignature(f.path)}` });
+      } catch (err) {
+        this.#report(seen, 'warn', `trust store ${f.name}: ${f.path}: not a certificate revocation list (${(err as Error).message}); not used`);
+      }
+    }
+    return out;
   }
 
   #warnValidity(name: string, cert: CertificateMaterial, now: number, seen: Set<string>): void {
@@ -346,6 +478,7 @@ export class CertificateSource {
     const paths = tlsPaths(this.#systemDrive);
     const folders = new Set<string>([paths.base, paths.http]);
     for (const e of this.#entries) folders.add(this.#store.folder(e.certstorename));
+    for (const name of TRUST_STORES) folders.add(this.#store.folder(name));
     if (this.#settings?.enabled === true) folders.add(this.#settings.physicalPath);
     return [...folders];
   }
@@ -357,6 +490,16 @@ export class CertificateSource {
     for (const e of this.#entries) {
       const dir = this.#store.folder(e.certstorename);
       parts.push(fileSignature(join(dir, `${e.certhash}.crt`)), fileSignature(join(dir, `${e.certhash}.key`)));
+    }
+    for (const name of TRUST_STORES) {
+      const dir = this.#store.folder(name);
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir).filter((n) => n.endsWith('.crt') || n.toLowerCase().endsWith('.crl')).sort();
+      } catch {
+        // no such store yet
+      }
+      for (const n of names) parts.push(`${name}/${n}=${fileSignature(join(dir, n))}`);
     }
     if (this.#settings?.enabled === true) {
       const dir = this.#settings.physicalPath;

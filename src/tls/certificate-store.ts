@@ -4,7 +4,7 @@
  * importing the same certificate again replaces it, as Windows does.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { createPrivateKey, type X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, type X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { TlsError } from '../errors.js';
 import { chainPem, certificatesFromPem, materialOf, thumbprintOf, type CertificateBundle } from './certificate-file.js';
@@ -13,6 +13,18 @@ import { tlsPaths } from './tls-paths.js';
 import type { CertificateMaterial } from './tls-types.js';
 
 export const DEFAULT_STORE = 'My';
+
+/**
+ * Stores of certificates without keys that say whom to trust (Windows' "Trusted Root
+ * Certification Authorities" and "Intermediate Certification Authorities"): `wharf cert import`
+ * takes a certificate alone into them, and client certificates are verified against them.
+ */
+export const TRUST_STORES: readonly string[] = ['Root', 'CA'];
+
+/** Whether a store name (any case) is one of TRUST_STORES. */
+export function isTrustStore(name: string): boolean {
+  return TRUST_STORES.some((s) => s.toLowerCase() === name.toLowerCase());
+}
 
 /** The local machine's stores, spelled as Windows spells them; any other name is a custom store. */
 const KNOWN_STORES = ['My', 'WebHosting', 'Root', 'CA', 'TrustedPeople', 'TrustedPublisher', 'AuthRoot', 'Disallowed', 'Trust', 'REQUEST'];
@@ -124,6 +136,56 @@ export class CertificateStore {
     writeFileAtomic(files.metadata, JSON.stringify(metadata, null, 2) + '\n', 0o644);
     writeFileAtomic(files.certificate, chainPem(bundle.chain), 0o644);
     return { thumbprint, store, replaced };
+  }
+
+  /**
+   * Adds a certificate without a key (a CA certificate into Root or CA). Importing one that is
+   * already there replaces it, and a key left from an earlier import of the same certificate stays.
+   */
+  importCertificate(cert: X509Certificate, options: { store: string; importedFrom?: string; friendlyName?: string }): { thumbprint: string; store: string; replaced: boolean } {
+    const store = this.#resolve(options.store);
+    const thumbprint = thumbprintOf(cert);
+    ensureDirectory(dirname(this.root), 0o755);
+    ensureDirectory(this.root, 0o700);
+    ensureDirectory(join(this.root, store), 0o700);
+    const files = this.#files(store, thumbprint);
+    let replaced = false;
+    try {
+      statSync(files.certificate);
+      replaced = true;
+    } catch {
+      // new
+    }
+    const metadata: Metadata = {
+      ...(options.friendlyName !== undefined ? { friendlyName: options.friendlyName } : {}),
+      ...(options.importedFrom !== undefined ? { importedFrom: options.importedFrom } : {}),
+      importedAt: new Date().toISOString(),
+    };
+    writeFileAtomic(files.metadata, JSON.stringify(metadata, null, 2) + '\n', 0o644);
+    writeFileAtomic(files.certificate, chainPem([cert]), 0o644);
+    return { thumbprint, store, replaced };
+  }
+
+  /**
+   * Adds a certificate revocation list (DER) to a trust store as `<SHA-1 of the DER>.crl`, PEM: the
+   * server checks client certificates against the lists whose issuer is in Root or CA.
+   */
+  importRevocationList(der: Buffer, options: { store: string }): { file: string; store: string; replaced: boolean } {
+    const store = this.#resolve(options.store);
+    ensureDirectory(dirname(this.root), 0o755);
+    ensureDirectory(this.root, 0o700);
+    ensureDirectory(join(this.root, store), 0o700);
+    const file = join(this.root, store, `${createHash('sha1').update(der).digest('hex').toUpperCase()}.crl`);
+    let replaced = false;
+    try {
+      statSync(file);
+      replaced = true;
+    } catch {
+      // new
+    }
+    const body = der.toString('base64').replace(/.{1,64}/g, '$&\n');
+    writeFileAtomic(file, `-----BEGIN X509 CRL-----\n${body}-----END X509 CRL-----\n`, 0o644);
+    return { file, store, replaced };
   }
 
   /** Reads one stored certificate (without its key); undefined when it is not in the store. */

@@ -135,6 +135,11 @@ export class WorkerRequest implements HttpRequest {
     return this.#tlsText !== '';
   }
 
+  /** The TLS facts as the listener encoded them: a child request (default document …) keeps its parent's connection. */
+  get tlsText(): string {
+    return this.#tlsText;
+  }
+
   get tls(): TlsInfo | undefined {
     if (this.#tls === null) this.#tls = decodeTlsInfo(this.#tlsText);
     return this.#tls;

@@ -37,6 +37,7 @@ import { STAGES, type ChildRequestOptions, type ChildRequestResult, type FileInf
 import type { ChainEntry, ModuleChain, ModuleRegistry } from './module-registry.js';
 import type { RequestBody } from './request-body.js';
 import { StatCache } from './stat-cache.js';
+import { checkSslAccess, sslAccessCacheable } from './ssl-access.js';
 import { renderConfigErrorPage } from './config-error-page.js';
 
 export interface ConfigResolver {
@@ -194,7 +195,11 @@ export class Pipeline implements ContextHost {
       if (stage === 'LogRequest') break;
       if (ctx.finished || ctx.response.aborted) break;
       ctx.notification = stage;
-      if (stage === 'MapRequestHandler') {
+      if (stage === 'AuthenticateRequest') {
+        // IIS Web Core checks security/access before any authentication module runs.
+        this.#checkSslAccess(ctx);
+        if (ctx.finished) break;
+      } else if (stage === 'MapRequestHandler') {
         this.#mapHandler(ctx);
         if (ctx.finished) break;
         // The stage's modules (HttpRedirectionModule) run before the core checks the handler's
@@ -318,6 +323,19 @@ export class Pipeline implements ContextHost {
     } else {
       ctx.response.abort();
     }
+    ctx.finish();
+  }
+
+  /** security/access sslFlags: 403.4/.5/.7/.13/.16/.17 (src/worker/ssl-access.ts). */
+  #checkSslAccess(ctx: WorkerContext): void {
+    const flags = ctx.config.section('system.webServer/security/access').num('sslFlags');
+    if (flags === 0) return;
+    if (!sslAccessCacheable(flags)) ctx.response.kernelCache.disable();
+    const denied = checkSslAccess(flags, ctx.request.tls);
+    if (denied === undefined) return;
+    ctx.currentModule = 'IIS Web Core';
+    ctx.response.win32Status = denied.win32Status;
+    ctx.setStatus(denied.status, denied.subStatus, { hresult: denied.hresult, description: denied.description });
     ctx.finish();
   }
 
@@ -469,6 +487,8 @@ export class Pipeline implements ContextHost {
       localPort: pr.localPort,
       contentLength: pr.contentLength,
       rawHeaders: options?.rawHeaders ?? pr.rawHeaders,
+      // The same connection: HTTPS, CERT_* and security/access see what the parent saw.
+      ...(pr.secure ? { tls: pr.tlsText } : {}),
     };
     const resolved = this.#o.config.resolve(parent.site.id, path);
     if (!resolved.ok) {

@@ -38,6 +38,8 @@ export interface LeafOptions {
   readonly days?: number;
   readonly startDate?: string;
   readonly endDate?: string;
+  /** Extended key usage: serverAuth (the default) or clientAuth (a client certificate). */
+  readonly usage?: 'server' | 'client';
 }
 
 /** A small PKI in a folder: a root, an intermediate, and leaves signed by either or by themselves. */
@@ -89,7 +91,8 @@ export class TestPki {
     const base = this.#name(cn);
     this.#newKey(`${base}.key`, options.keyType ?? 'ec');
     const sans = [cn, ...(options.sans ?? [])].map((s) => (/^[\d.]+$|:/.test(s) ? `IP:${s}` : `DNS:${s}`)).join(',');
-    writeFileSync(`${base}.ext`, `subjectAltName=${sans}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+    const eku = options.usage === 'client' ? 'clientAuth' : 'serverAuth';
+    writeFileSync(`${base}.ext`, `subjectAltName=${sans}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=${eku}\n`);
     openssl(['req', '-new', '-key', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${cn}`]);
     const issuer = options.issuer ?? 'intermediate';
     if (options.startDate !== undefined || options.endDate !== undefined) {
@@ -114,6 +117,28 @@ export class TestPki {
       openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(2000 + this.#count), '-days', String(options.days ?? 30), '-out', `${base}.crt`, '-extfile', `${base}.ext`]);
     }
     return { key: `${base}.key`, cert: `${base}.crt`, thumbprint: opensslThumbprint(`${base}.crt`) };
+  }
+
+  /**
+   * A certificate revocation list (PEM) of the root or the intermediate naming these certificates
+   * revoked, made by `openssl ca -gencrl` from an index file written the way `openssl ca -revoke`
+   * keeps it.
+   */
+  crl(issuer: 'root' | 'intermediate', revoked: readonly Issued[], options: { days?: number } = {}): string {
+    const ca = issuer === 'root' ? this.root() : this.intermediate();
+    const base = this.#name(`${issuer}-crl`);
+    mkdirSync(base);
+    const lines = revoked.map((c) => {
+      const serial = /serial=([0-9A-F]+)/i.exec(openssl(['x509', '-in', c.cert, '-noout', '-serial']))![1]!;
+      const subject = openssl(['x509', '-in', c.cert, '-noout', '-subject', '-nameopt', 'compat']).replace(/^subject=\s*/, '').trim();
+      // status, expiry, revocation time, serial, file, subject (openssl ca's index.txt)
+      return `R\t491231235959Z\t250101000000Z\t${serial}\tunknown\t${subject}\n`;
+    });
+    writeFileSync(join(base, 'index.txt'), lines.join(''));
+    writeFileSync(join(base, 'crlnumber'), '01\n');
+    writeFileSync(join(base, 'ca.cnf'), `[ca]\ndefault_ca = d\n[d]\ndatabase = ${base}/index.txt\ncrlnumber = ${base}/crlnumber\ndefault_md = sha256\ndefault_crl_days = ${options.days ?? 30}\n`);
+    openssl(['ca', '-batch', '-config', join(base, 'ca.cnf'), '-gencrl', '-keyfile', ca.key, '-cert', ca.cert, '-out', `${base}.crl`]);
+    return `${base}.crl`;
   }
 
   /** The chain PEM of a leaf issued by the intermediate: intermediate then root. */
