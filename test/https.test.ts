@@ -353,12 +353,12 @@ describe('https end to end', () => {
     assert.ok(rows.some((x) => x['cs-uri-stem'] === '/ssl/' && x['sc-status'] === '403' && x['sc-substatus'] === '4' && x['s-port'] === String(httpPort)));
   });
 
-  it('the W3C line of an https request: s-port is the https port, cs-version HTTP/1.1, sc-status 200', async (t) => {
+  it('the W3C line of an https request: s-port is the https port, cs-version HTTP/2 (curl negotiates h2 by ALPN), sc-status 200', async (t) => {
     if (!needs(t, tool('openssl'), tool('curl'))) return;
     await curl(port, 'store.example.test', '/index.html?w3c=1', { ca: rootCa });
     const row = await eventually(() => w3c(wharf, 1).find((x) => x['cs-uri-query'] === 'w3c=1'));
     assert.equal(row['s-port'], String(port));
-    assert.equal(row['cs-version'], 'HTTP/1.1');
+    assert.equal(row['cs-version'], 'HTTP/2');
     assert.equal(row['sc-status'], '200');
     assert.equal(row['cs-method'], 'GET');
     assert.equal(row['cs-host'], `store.example.test:${port}`);
