@@ -631,16 +631,19 @@ http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepa
     ];
     console.log(`\nTLS — ECDSA P-256 certificate, TLS 1.2+1.3, best of ${ROUNDS}; handshakes: ${S_TIME_CLIENTS} × openssl s_time, one request per connection`);
     for (const s of suites) console.log(`  ${s}`);
-    console.log(`${'scenario'.padEnd(42)}${'Wharf/s'.padStart(8)}${'nginx/s'.padStart(9)}  vs nginx   CPU µs Wharf  nginx  CPU ratio  target`);
+    // core busy: req/s × CPU per request; a server well below 100 % was waiting for the client.
+    console.log(`${'scenario'.padEnd(42)}${'Wharf/s'.padStart(8)}${'nginx/s'.padStart(9)}  vs nginx   CPU µs Wharf  nginx  CPU ratio  core busy W/n  target`);
     for (const [row, label, target] of rows) {
       const w = best.get(`Wharf ${row}`);
       const n = best.get(`nginx ${row}`);
       if (w === undefined) continue;
+      const busy = (m: Measurement | undefined): string => (m !== undefined && Number.isFinite(m.cpuUs) ? `${((m.rps * m.cpuUs) / 1e4).toFixed(0)}%` : '-');
       const us = (m: Measurement | undefined): string => (m !== undefined && Number.isFinite(m.cpuUs) ? m.cpuUs.toFixed(1) : '-');
       const res = row === 'resumed' ? servers.map(([name]) => resumption.get(`${name} resumed`)).map((r) => (r !== undefined && r.total > 0 ? `${((100 * r.resumed) / r.total).toFixed(0)}%` : '-')) : [];
       console.log(
         `${label.padEnd(42)}${w.rps.toFixed(0).padStart(8)}${(n ? n.rps.toFixed(0) : '-').padStart(9)}  ${(n ? (w.rps / n.rps).toFixed(2) + 'x' : '  -  ').padStart(7)}  ` +
-          `${us(w).padStart(12)}  ${us(n).padStart(5)}  ${(n && Number.isFinite(w.cpuUs) && Number.isFinite(n.cpuUs) ? (n.cpuUs / w.cpuUs).toFixed(2) + 'x' : '-').padStart(9)}  ${target}` +
+          `${us(w).padStart(12)}  ${us(n).padStart(5)}  ${(n && Number.isFinite(w.cpuUs) && Number.isFinite(n.cpuUs) ? (n.cpuUs / w.cpuUs).toFixed(2) + 'x' : '-').padStart(9)}  ` +
+          `${`${busy(w)}/${busy(n)}`.padStart(13)}  ${target}` +
           (res.length > 0 ? `  (resumed: ${res.join(' / ')})` : ''),
       );
     }
