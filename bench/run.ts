@@ -6,7 +6,8 @@
  * Environment: BENCH_DURATION (seconds per measurement, default 5), BENCH_CONNECTIONS (50),
  * BENCH_ROUNDS (3; the best round of each scenario is reported), BENCH_ONLY=observability (only
  * the cost of metrics, Failed Request Tracing and OpenTelemetry: a shorter run), BENCH_ONLY=compression
- * (only 100 KiB of text, gzip, against nginx gzip_static).
+ * (only 100 KiB of text, gzip, against nginx gzip_static), BENCH_ONLY=tls (only HTTPS and HTTP/2 from the
+ * cache and new TLS connections per second, against nginx; needs h2load and openssl).
  *
  * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
  * bench/load-client.ts (which counts every request; wrk would only count errors) against a Wharf
@@ -14,6 +15,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { privateMiB, rssMiB, workerPids } from './procs.js';
@@ -268,8 +270,8 @@ interface Measurement {
 }
 
 /** `pgids`: the process groups serving this scenario (a proxy and its upstream count together). */
-function wrk(port: number, path: string, seconds: number, pgids: readonly number[] = [], headers: readonly string[] = []): Measurement {
-  const argv = pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...headers.flatMap((h) => ['-H', h]), `http://127.0.0.1:${port}${path}`]);
+function wrk(port: number, path: string, seconds: number, pgids: readonly number[] = [], headers: readonly string[] = [], scheme: 'http' | 'https' = 'http'): Measurement {
+  const argv = pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...headers.flatMap((h) => ['-H', h]), `${scheme}://127.0.0.1:${port}${path}`]);
   const ticks = (): number => pgids.reduce((t, g) => t + groupTicks(g), 0);
   const before = ticks();
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
@@ -449,6 +451,208 @@ http { access_log ${dir}/nginx-gzip-access.log; sendfile on; tcp_nopush on; keep
   }
 }
 
+/** h2load over TLS (ALPN h2), client on wrk's core: req/s and the server's CPU per request. */
+function h2load(port: number, path: string, seconds: number, pgids: readonly number[] = []): Measurement {
+  try {
+    return h2loadOnce(port, path, seconds, pgids);
+  } catch (err) {
+    // Seen once on a loaded machine: h2load ending without its summary. One retry, said aloud.
+    console.log(`(h2load retried: ${(err as Error).message.split('\n')[0]})`);
+    return h2loadOnce(port, path, seconds, pgids);
+  }
+}
+
+function h2loadOnce(port: number, path: string, seconds: number, pgids: readonly number[]): Measurement {
+  const argv = pin(1, ['h2load', '-t1', '-c32', '-m10', '-D', String(seconds), `https://127.0.0.1:${port}${path}`]);
+  const before = pgids.reduce((t, g) => t + groupTicks(g), 0);
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (seconds + 15) * 1000 });
+  const after = pgids.reduce((t, g) => t + groupTicks(g), 0);
+  const out = r.stdout ?? '';
+  if (!/Application protocol: h2/.test(out)) throw new Error(`h2load did not negotiate h2 with port ${port}: ${out.slice(0, 400)}${r.stderr ?? ''}`);
+  const rps = /finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out);
+  const req = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
+  const status = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+  if (req === null || Number(req[3]) > 0 || Number(req[4]) > 0 || (status !== null && Number(status[3]) + Number(status[4]) > 0)) {
+    throw new Error(`h2load saw failed requests on port ${port} (exit ${r.status ?? r.signal}): ${out.split('\n').filter((l) => /requests:|status codes:/.test(l)).join('; ') || out.slice(-600)}${r.stderr ?? ''}`);
+  }
+  const done = Number(req[1]);
+  return { rps: rps ? Number(rps[1]) : 0, cpuUs: done > 0 && pgids.length > 0 ? ((after - before) * TICK_US) / done : 0 };
+}
+
+/** Parallel `openssl s_time` clients for the handshake rows (one process each: s_time is sequential). */
+const S_TIME_CLIENTS = 8;
+
+/**
+ * New TLS connections per second: S_TIME_CLIENTS `openssl s_time` processes on wrk's core, each
+ * opening connections one after another, each connection one `GET /1k.txt HTTP/1.0` (the server
+ * closes it). `full`: every handshake full (ECDHE + the server's ECDSA signature); `resumed`:
+ * every connection after a client's first resumes with the session ticket it got last (TLS 1.3
+ * PSK with ECDHE, no certificate). Counts how many connections really resumed.
+ */
+async function sTime(port: number, mode: 'full' | 'resumed', seconds: number, pgids: readonly number[] = []): Promise<Measurement & { resumed: number; total: number }> {
+  const before = pgids.reduce((t, g) => t + groupTicks(g), 0);
+  const t0 = performance.now();
+  const runs = Array.from({ length: S_TIME_CLIENTS }, () =>
+    new Promise<string>((resolve) => {
+      const argv = pin(1, ['openssl', 's_time', '-connect', `127.0.0.1:${port}`, '-www', '/1k.txt', mode === 'full' ? '-new' : '-reuse', '-time', String(seconds)]);
+      const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      const t = setTimeout(() => c.kill('SIGKILL'), (seconds + 15) * 1000);
+      c.on('exit', () => {
+        clearTimeout(t);
+        resolve(out);
+      });
+    }),
+  );
+  const outs = await Promise.all(runs);
+  const wallS = (performance.now() - t0) / 1000;
+  const after = pgids.reduce((t, g) => t + groupTicks(g), 0);
+  let total = 0;
+  let resumed = 0;
+  for (const out of outs) {
+    const m = /(\d+) connections in [\d.]+s;/.exec(out);
+    if (m === null) throw new Error(`openssl s_time against port ${port} failed: ${out.slice(0, 400)}`);
+    total += Number(m[1]);
+    // One character per connection: 'r' resumed, '*' a full handshake.
+    for (const line of out.split('\n')) if (/^[*rt3]+$/.test(line)) resumed += [...line].filter((ch) => ch === 'r').length;
+  }
+  return { rps: total / wallS, cpuUs: total > 0 && pgids.length > 0 ? ((after - before) * TICK_US) / total : 0, resumed, total };
+}
+
+/** Protocol, cipher suite and key exchange a client negotiates (`openssl s_client -brief`). */
+function negotiated(port: number): string {
+  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-brief'], { input: '', encoding: 'utf8', timeout: 10000 });
+  const text = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  const field = (name: string): string => new RegExp(`${name}:\\s*(.+)`).exec(text)?.[1]?.trim() ?? '?';
+  return `${field('Protocol version')} ${field('Ciphersuite')}, key exchange ${field('Server Temp Key')}, signature ${field('Signature type')}`;
+}
+
+/**
+ * TLS and HTTP/2 (issue 16): Wharf's https binding against nginx, one ECDSA P-256 certificate for
+ * both (made with openssl; Wharf gets it through `wharf cert import` and `wharf sslcert add
+ * ipport=…`, nginx through ssl_certificate), the same protocols (TLS 1.2 and 1.3), TLS 1.3 suite
+ * order and curves, nginx with one worker on the server's core, session tickets on, http2 on the
+ * same listener (as Wharf's binding offers h2 by ALPN). Rows: 1 KiB from the response cache over
+ * TLS with keep-alive (wrk https), the same over HTTP/2 (h2load -c32 -m10), and new connections
+ * per second with full and resumed handshakes (openssl s_time, one request per connection).
+ */
+async function tls(dir: string, nginxBin: string | undefined): Promise<void> {
+  if (!has('h2load') || !has('openssl')) {
+    console.log('\nTLS: skipped (needs h2load from nghttp2-client and openssl)');
+    return;
+  }
+  const www = join(dir, 'tls-www');
+  mkdirSync(www, { recursive: true });
+  writeFileSync(join(www, '1k.txt'), Buffer.alloc(1024, 'a'));
+  const key = join(dir, 'tls-bench.key');
+  const crt = join(dir, 'tls-bench.crt');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=localhost/O=Wharf Bench', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  if (made.status !== 0) throw new Error('tls bench: openssl could not make the certificate');
+  const thumbprint = new X509Certificate(readFileSync(crt)).fingerprint.replaceAll(':', '');
+  const sd = join(dir, 'sd-tls');
+  const port = await freePort();
+  const cli = (...args: string[]): void => {
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/wharf.js'), ...args, '--system-drive', sd], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`wharf ${args.join(' ')}: ${r.stderr}`);
+  };
+  cli('cert', 'import', crt, '--key', key);
+  cli('sslcert', 'add', `ipport=0.0.0.0:${port}`, `certhash=${thumbprint}`);
+  const children: ChildProcess[] = [];
+  try {
+    const file = join(dir, 'tls.config');
+    const httpPort = await freePort();
+    writeFileSync(file, readFileSync(join(REPO, 'bench/fixtures/tls.config'), 'utf8').replaceAll('{{PORT}}', String(port)).replaceAll('{{HTTP_PORT}}', String(httpPort)).replaceAll('{{ROOT}}', dir));
+    const wharf = await start(pin(0, [process.execPath, join(REPO, 'bin/wharf.js'), 'start', '--config', file, '--system-drive', sd]), /Wharf is serving/);
+    children.push(wharf);
+    // name, https port, process group, plain http port (the same site)
+    const servers: Array<[string, number, number, number]> = [['Wharf', port, wharf.pid!, httpPort]];
+    if (nginxBin !== undefined) {
+      const ngPort = await freePort();
+      const ngHttpPort = await freePort();
+      const conf = join(dir, 'nginx-tls.conf');
+      // Suites and curves in Wharf's order (src/listener/tls-termination.ts), the server's choice.
+      writeFileSync(
+        conf,
+        `daemon off; worker_processes 1; pid ${dir}/nginx-tls.pid; error_log ${dir}/nginx-tls-error.log;
+events { worker_connections 1024; }
+http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepalive_requests 100000; default_type text/plain;
+  open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;
+  client_body_temp_path ${dir}/nt; proxy_temp_path ${dir}/np; fastcgi_temp_path ${dir}/nf; uwsgi_temp_path ${dir}/nu; scgi_temp_path ${dir}/ns;
+  server { listen 127.0.0.1:${ngPort} ssl http2; listen 127.0.0.1:${ngHttpPort}; root ${www};
+    ssl_certificate ${crt}; ssl_certificate_key ${key};
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+    ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+    ssl_ecdh_curve X25519:prime256v1:secp384r1;
+    ssl_session_tickets on; ssl_session_timeout 5m; } }\n`,
+      );
+      const [cmd, ...args] = pin(0, [nginxBin, '-c', conf, '-e', join(dir, 'nginx-tls-error.log')]);
+      const ng = spawn(cmd!, args, { stdio: 'ignore', detached: true });
+      children.push(ng);
+      await waitForPort(ngPort);
+      servers.push(['nginx', ngPort, ng.pid!, ngHttpPort]);
+    }
+    // The file was just written: the listener's cache keeps nothing changed in the last 2 s.
+    await sleep(2100);
+    const suites = servers.map(([name, p]) => `${name}: ${negotiated(p)}`);
+    for (const [, p, , hp] of servers) {
+      wrk(p, '/1k.txt', 1, [], [], 'https'); // warm-up: the cache entry, JIT
+      wrk(hp, '/1k.txt', 1);
+    }
+    for (const [, p] of servers) h2load(p, '/1k.txt', 1);
+    type Row = 'plain' | 'h1' | 'h2' | 'full' | 'resumed';
+    const best = new Map<string, Measurement>();
+    const resumption = new Map<string, { resumed: number; total: number }>();
+    const keep = (k: string, m: Measurement): void => {
+      const b = best.get(k);
+      best.set(k, { rps: Math.max(b?.rps ?? 0, m.rps), cpuUs: Math.min(b?.cpuUs ?? Infinity, m.cpuUs || Infinity) });
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, , pgid, hp] of servers) keep(`${name} plain`, wrk(hp, '/1k.txt', DURATION, [pgid]));
+      for (const [name, p, pgid] of servers) keep(`${name} h1`, wrk(p, '/1k.txt', DURATION, [pgid], [], 'https'));
+      for (const [name, p, pgid] of servers) keep(`${name} h2`, h2load(p, '/1k.txt', DURATION, [pgid]));
+      for (const mode of ['full', 'resumed'] as const) {
+        for (const [name, p, pgid] of servers) {
+          const m = await sTime(p, mode, DURATION, [pgid]);
+          keep(`${name} ${mode}`, m);
+          const r = resumption.get(`${name} ${mode}`) ?? { resumed: 0, total: 0 };
+          resumption.set(`${name} ${mode}`, { resumed: r.resumed + m.resumed, total: r.total + m.total });
+        }
+      }
+    }
+    const rows: Array<[Row, string, string]> = [
+      ['plain', '1 KiB cached, plain HTTP (reference)', ''],
+      ['h1', '1 KiB cached, HTTPS keep-alive (wrk)', '≥ 1.0x'],
+      ['h2', '1 KiB cached, HTTP/2 (h2load -c32 -m10)', '≥ 1.0x'],
+      ['full', 'new connections/s, full handshake', '≥ 0.8x'],
+      ['resumed', 'new connections/s, resumed (tickets)', '≥ 0.8x'],
+    ];
+    console.log(`\nTLS — ECDSA P-256 certificate, TLS 1.2+1.3, best of ${ROUNDS}; handshakes: ${S_TIME_CLIENTS} × openssl s_time, one request per connection`);
+    for (const s of suites) console.log(`  ${s}`);
+    // core busy: req/s × CPU per request; a server well below 100 % was waiting for the client.
+    console.log(`${'scenario'.padEnd(42)}${'Wharf/s'.padStart(8)}${'nginx/s'.padStart(9)}  vs nginx   CPU µs Wharf  nginx  CPU ratio  core busy W/n  target`);
+    for (const [row, label, target] of rows) {
+      const w = best.get(`Wharf ${row}`);
+      const n = best.get(`nginx ${row}`);
+      if (w === undefined) continue;
+      const busy = (m: Measurement | undefined): string => (m !== undefined && Number.isFinite(m.cpuUs) ? `${((m.rps * m.cpuUs) / 1e4).toFixed(0)}%` : '-');
+      const us = (m: Measurement | undefined): string => (m !== undefined && Number.isFinite(m.cpuUs) ? m.cpuUs.toFixed(1) : '-');
+      const res = row === 'resumed' ? servers.map(([name]) => resumption.get(`${name} resumed`)).map((r) => (r !== undefined && r.total > 0 ? `${((100 * r.resumed) / r.total).toFixed(0)}%` : '-')) : [];
+      console.log(
+        `${label.padEnd(42)}${w.rps.toFixed(0).padStart(8)}${(n ? n.rps.toFixed(0) : '-').padStart(9)}  ${(n ? (w.rps / n.rps).toFixed(2) + 'x' : '  -  ').padStart(7)}  ` +
+          `${us(w).padStart(12)}  ${us(n).padStart(5)}  ${(n && Number.isFinite(w.cpuUs) && Number.isFinite(n.cpuUs) ? (n.cpuUs / w.cpuUs).toFixed(2) + 'x' : '-').padStart(9)}  ` +
+          `${`${busy(w)}/${busy(n)}`.padStart(13)}  ${target}` +
+          (res.length > 0 ? `  (resumed: ${res.join(' / ')})` : ''),
+      );
+    }
+  } finally {
+    for (const c of children) stop(c);
+    await sleep(500);
+  }
+}
+
 async function main(): Promise<void> {
   if (!has('wrk')) {
     console.error('npm run bench needs wrk (apt-get install wrk)');
@@ -465,6 +669,15 @@ async function main(): Promise<void> {
   writeFileSync(join(www, 'uncached', '1k.txt'), Buffer.alloc(1024, 'a'));
   writeFileSync(join(www, 'uncached', '100k.txt'), Buffer.alloc(100 * 1024, 'b'));
   writeFileSync(join(www, 'uncached', 'web.config'), '<configuration><system.webServer><caching enableKernelCache="false" /></system.webServer></configuration>\n');
+  // BENCH_ONLY=tls: HTTPS and HTTP/2 1 KiB from the cache, new TLS connections per second, against nginx.
+  if (process.env['BENCH_ONLY'] === 'tls') {
+    try {
+      await tls(dir, ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   // BENCH_ONLY=compression: 100 KiB of text, gzip, against nginx gzip_static (a quicker run).
   if (process.env['BENCH_ONLY'] === 'compression') {
     try {
@@ -736,6 +949,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     }
     await observability(dir);
     await compression(dir, nginxBin);
+    await tls(dir, nginxBin);
     console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
     console.log(zeroDropLine('kill -9 every 2 s', killed));
     console.log(zeroDropLine('recycle every 2 s', recycled));
