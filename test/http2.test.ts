@@ -57,6 +57,11 @@ function openSession(port: number, options: Parameters<typeof h2connect>[1] = {}
   });
 }
 
+async function wharfCli(w: WharfProcess, ...args: string[]): Promise<void> {
+  const r = await run(process.execPath, [WHARF_BIN, ...args, '--config', w.configFile]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+}
+
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -234,12 +239,82 @@ describe('HTTP/2 over TLS', () => {
     assert.equal(r.body.toString(), 'part one, part two');
     assert.equal(r.trailers['x-checksum'], 'abc123');
   });
+
+  it('a frequently hit static file is answered from the response cache over h2 (it keeps answering with its pool stopped)', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await h2request(session, { ':path': '/site.css' })).status, 200);
+    await wharfCli(s.w, 'stop', 'apppool', 'StaticPool');
+    try {
+      const hit = await h2request(session, { ':path': '/site.css' });
+      assert.equal(hit.status, 200);
+      assert.equal(hit.body.toString(), 'body { color: teal; }\n');
+      assert.equal(hit.headers['content-type'], 'text/css');
+      assert.equal(hit.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
+      // Not cached (never asked for): with the pool stopped, 503.
+      assert.equal((await h2request(session, { ':path': '/index.html?never' })).status, 503);
+    } finally {
+      await wharfCli(s.w, 'start', 'apppool', 'StaticPool');
+    }
+    const lines = await eventually(() => {
+      const l = s.w.logLines(1).filter((x) => x.includes(' GET /site.css '));
+      return l.length >= 4 && l;
+    });
+    for (const l of lines) assert.match(l, / HTTP\/2 /);
+  });
+
+  it('a ws WebSocket app on the same https port over HTTP/1.1 (ALPN http/1.1) while an h2 session is open', async () => {
+    const WebSocket = createRequire(join(APPS, 'plain', 'package.json'))('ws') as typeof import('ws').default;
+    // ws hands its options to https.request (tls.connect): offer only http/1.1 by ALPN.
+    const ws = new WebSocket(`wss://127.0.0.1:${s.tls}/app/ws`, { rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] } as unknown as ConstructorParameters<typeof WebSocket>[2]);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const received: string[] = [];
+    const all = new Promise<void>((resolve) => {
+      ws.on('message', (d) => {
+        received.push(d.toString());
+        if (received.length === 200) resolve();
+      });
+    });
+    for (let i = 0; i < 200; i++) {
+      ws.send(`message ${i}`);
+      // h2 streams on the same port at the same time.
+      if (i % 50 === 0) assert.equal((await h2request(session, { ':path': '/app/info' })).status, 200);
+    }
+    await all;
+    assert.deepEqual(received, Array.from({ length: 200 }, (_, i) => `message ${i}`));
+    const code = await new Promise<number>((resolve) => {
+      ws.once('close', (c) => resolve(c));
+      ws.close(1000);
+    });
+    assert.equal(code, 1000);
+  });
+
+  it('sslFlags 4: the binding does not negotiate h2 (nghttp fails, curl --http2 falls back to HTTP/1.1)', async (t) => {
+    if (!needs(t, tool('curl'), tool('nghttp', 'nghttp2-client'))) return;
+    const noH2 = `https://127.0.0.1:${s.noH2}/index.html`;
+    const ng = await run('nghttp', ['-nv', noH2]);
+    // nghttp speaks only h2: it gives up (its exit code stays 0, the message says why).
+    assert.match(ng.stdout + ng.stderr, /processed=0/);
+    // What the server chose from the client's ALPN list, as openssl reports it.
+    const alpn = async (port: number): Promise<string> => {
+      const r = await run('sh', ['-c', `openssl s_client -connect 127.0.0.1:${port} -alpn h2,http/1.1 </dev/null 2>&1`]);
+      return /ALPN protocol: (\S+)/.exec(r.stdout)?.[1] ?? r.stdout;
+    };
+    assert.equal(await alpn(s.noH2), 'http/1.1');
+    assert.equal(await alpn(s.tls), 'h2');
+    assert.doesNotMatch(ng.stdout, /:status/);
+    const r = await curl(noH2);
+    assert.equal(r.version, '1.1');
+    assert.equal(r.status, 200);
+    // The same server's other binding does speak h2.
+    assert.equal((await curl(url('/index.html'))).version, '2');
+  });
 });
 
 function* chunks(b: Buffer, size: number): Generator<Buffer> {
   for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
 }
 
-void createRequire;
 void h2c;
 void workerPids;
