@@ -4,7 +4,7 @@
  * The server is a real Wharf with a certificate imported by `wharf cert import` and bound by
  * `wharf sslcert add`, as an administrator does it (fixture h2/).
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
@@ -131,6 +131,10 @@ describe('HTTP/2 over TLS', () => {
     // Files copied in the last 2 s are not cached yet (the cache test needs them older).
     await delay(2100);
     session = await openSession(s.tls);
+  });
+  // The shared session ends when it idles past the server's timeout (a long test before).
+  beforeEach(async () => {
+    if (session !== undefined && (session.closed || session.destroyed)) session = await openSession(s.tls);
   });
   after(async () => {
     session?.close();
@@ -309,6 +313,60 @@ describe('HTTP/2 over TLS', () => {
     assert.equal(r.status, 200);
     // The same server's other binding does speak h2.
     assert.equal((await curl(url('/index.html'))).version, '2');
+  });
+
+  it('a stream whose client never opens its flow-control window is reset after the site\'s connectionTimeout (2 s); the session serves on', async () => {
+    // initialWindowSize 0: the server may send headers but no DATA until the client says so.
+    const stalled = await openSession(s.stall, { settings: { initialWindowSize: 0 } });
+    try {
+      const started = Date.now();
+      const req = stalled.request({ ':path': '/big.bin' });
+      let status = 0;
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('error', () => undefined);
+      await new Promise<void>((resolve) => req.on('close', () => resolve()));
+      const took = Date.now() - started;
+      assert.equal(status, 200, 'the head was sent');
+      assert.equal(req.rstCode, h2c.NGHTTP2_CANCEL);
+      assert.ok(took >= 1800 && took < 10_000, `reset after ${took} ms`);
+      // Another stream on the same session, with a window, is served.
+      const ok = h2request(stalled, { ':path': '/site.css' });
+      stalled.settings({ initialWindowSize: 65535 });
+      assert.equal((await ok).status, 200);
+    } finally {
+      stalled.destroy();
+    }
+  });
+
+  it('more than 128 concurrent streams: the excess is refused (REFUSED_STREAM), the session keeps serving', async () => {
+    // The client opens 160 streams in its first flight, before it has the server's SETTINGS.
+    const greedy = h2connect(`https://127.0.0.1:${s.tls}`, { rejectUnauthorized: false, peerMaxConcurrentStreams: 1000 });
+    greedy.on('error', () => undefined);
+    try {
+      const replies = await Promise.all(Array.from({ length: 160 }, () => h2request(greedy, { ':path': '/app/slow?ms=500' })));
+      const ok = replies.filter((r) => r.status === 200).length;
+      const refused = replies.filter((r) => r.rstCode === h2c.NGHTTP2_REFUSED_STREAM).length;
+      assert.equal(ok, 128, JSON.stringify(replies.map((r) => [r.status, r.rstCode])));
+      assert.equal(refused, 32);
+      assert.equal(greedy.destroyed, false);
+      assert.equal((await h2request(greedy, { ':path': '/app/info' })).status, 200);
+    } finally {
+      greedy.destroy();
+    }
+  });
+
+  it('an oversized header list is refused; other streams of the same session and other clients are served', async () => {
+    const big = await openSession(s.tls, { maxSendHeaderBlockLength: 200_000 });
+    try {
+      const slow = h2request(big, { ':path': '/app/slow?ms=300' });
+      const over = await h2request(big, { ':path': '/app/info', 'x-big': 'x'.repeat(40_000) });
+      assert.ok(over.status >= 400 || over.rstCode !== 0, `refused: status ${over.status} rst ${over.rstCode}`);
+      assert.equal((await slow).status, 200);
+      assert.equal((await h2request(big, { ':path': '/app/info' })).status, 200);
+      assert.equal((await h2request(session, { ':path': '/app/info' })).status, 200);
+    } finally {
+      big.destroy();
+    }
   });
 });
 

@@ -174,7 +174,6 @@ export class Http2Connection implements ClientConnection {
     ex.h2Stream = stream;
     this.#open.add(ex);
     if (requestStart.hasSubscribers) this.#publishStart(ex);
-    stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs, () => stream.close(NGHTTP2_CANCEL));
     stream.on('close', () => this.#onStreamClose(ex));
     if (!ex.bodyDone) {
       stream.on('data', (d: Buffer) => this.#onBody(ex, d));
@@ -182,6 +181,9 @@ export class Http2Connection implements ClientConnection {
     }
     if (head.expectContinue && !ex.bodyDone) stream.additionalHeaders({ ':status': 100 });
     this.#host.submit(ex, this);
+    // After submit: the listener's admission gives the connection its site's limits (this.qos) on
+    // its first request, so the first stream gets the site's connectionTimeout too.
+    if (!stream.destroyed) stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs, () => stream.close(NGHTTP2_CANCEL));
   };
 
   #onBody(ex: Exchange, chunk: Buffer): void {
