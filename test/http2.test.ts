@@ -12,6 +12,7 @@ import { connect as h2connect, constants as h2c, type ClientHttp2Session, type I
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { needs, tool } from './helpers/skip.js';
 import { TestPki } from './helpers/openssl.js';
 import { eventually, FIXTURES, freePort, run, startWharf, tempDir, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
@@ -360,7 +361,7 @@ describe('HTTP/2 over TLS', () => {
     try {
       const slow = h2request(big, { ':path': '/app/slow?ms=300' });
       const over = await h2request(big, { ':path': '/app/info', 'x-big': 'x'.repeat(40_000) });
-      assert.ok(over.status >= 400 || over.rstCode !== 0, `refused: status ${over.status} rst ${over.rstCode}`);
+      assert.equal(over.status, 431, `refused: status ${over.status} rst ${over.rstCode}`);
       assert.equal((await slow).status, 200);
       assert.equal((await h2request(big, { ':path': '/app/info' })).status, 200);
       assert.equal((await h2request(session, { ':path': '/app/info' })).status, 200);
@@ -368,11 +369,193 @@ describe('HTTP/2 over TLS', () => {
       big.destroy();
     }
   });
+
+  it('rapid reset: a flood of HEADERS + RST_STREAM ends with GOAWAY ENHANCE_YOUR_CALM per session; another client meanwhile completes all its requests', async (t) => {
+    if (!needs(t, tool('h2load', 'nghttp2-client'))) return;
+    const h2load = async (): Promise<H2loadResult> => parseH2load(await run('h2load', ['-n', '3000', '-c', '4', '-m', '10', url('/site.css')], 120_000));
+    await h2load(); // warm: the file is cached, TLS sessions and workers are up
+    const quiet = await h2load();
+    assert.equal(quiet.succeeded, 3000, quiet.raw);
+
+    const flood = new RapidResetFlood(s.tls, '/app/info');
+    const running = flood.run();
+    const busy = await h2load();
+    flood.stop();
+    const result = await running;
+    assert.equal(busy.succeeded, 3000, busy.raw);
+    assert.equal(busy.failed + busy.errored + busy.timeout, 0, busy.raw);
+    assert.ok(result.sessions >= 1 && result.resets >= 1000, JSON.stringify(result));
+    // Every flood session that lived long enough was told to calm down (the last one may be stopped first).
+    assert.ok(result.goaways.length >= result.sessions - 1, JSON.stringify(result));
+    for (const code of result.goaways) assert.equal(code, h2c.NGHTTP2_ENHANCE_YOUR_CALM);
+    // Each session got at most the budget (200 in a burst, nghttp2's own limit is 1000) before its GOAWAY.
+    for (const n of result.acceptedBeforeGoaway) assert.ok(n <= 400, JSON.stringify(result));
+    const ratio = quiet.seconds / busy.seconds;
+    assert.ok(ratio > 0, quiet.raw + busy.raw);
+    process.stderr.write(`rapid reset: other client ${quiet.seconds}s quiet, ${busy.seconds}s during the flood (throughput ratio ${ratio.toFixed(2)}); flood ${JSON.stringify({ sessions: result.sessions, resets: result.resets })}\n`);
+    // The server is still fine.
+    assert.equal((await h2request(session, { ':path': '/app/info' })).status, 200);
+  });
+
+  it('kill -9 of the app\'s worker under h2 load (h2load -c 8 -m 10): every GET is answered 200', async (t) => {
+    if (!needs(t, tool('h2load', 'nghttp2-client'))) return;
+    assert.equal((await h2request(session, { ':path': '/app/slow?ms=1' })).status, 200);
+    const [pid] = workerPids(s.w.child.pid!, 'AppPool');
+    assert.ok(pid !== undefined, 'the app pool has a worker');
+    const load = run('h2load', ['-n', '2000', '-c', '8', '-m', '10', url('/app/slow?ms=40')], 120_000);
+    await delay(400);
+    process.kill(pid!, 'SIGKILL');
+    const r = parseH2load(await load);
+    process.stderr.write(`kill -9 under h2 load: ${r.succeeded} succeeded, ${r.status2xx} 2xx, ${r.failed} failed, ${r.errored} errored\n`);
+    assert.equal(r.status2xx, 2000, r.raw);
+    assert.equal(r.succeeded, 2000, r.raw);
+    assert.equal(r.failed + r.errored + r.timeout, 0, r.raw);
+    const now = workerPids(s.w.child.pid!, 'AppPool');
+    assert.ok(now.length >= 1 && !now.includes(pid!), `a new worker serves (${now.join(',')} after ${pid})`);
+  });
+
+  it('graceful shutdown (SIGTERM) with h2 streams open: GOAWAY, and the open streams finish', async () => {
+    const open = await openSession(s.tls);
+    const goaway = new Promise<number>((resolve) => open.once('goaway', (code) => resolve(code)));
+    const streams = Array.from({ length: 3 }, () => h2request(open, { ':path': '/app/slow?ms=1500' }));
+    await delay(400);
+    const stopped = s.w.stop();
+    assert.equal(await goaway, h2c.NGHTTP2_NO_ERROR);
+    const replies = await Promise.all(streams);
+    assert.deepEqual(replies.map((r) => [r.status, r.rstCode]), [[200, 0], [200, 0], [200, 0]]);
+    for (const r of replies) assert.equal((JSON.parse(r.body.toString()) as { slow: boolean }).slow, true);
+    assert.equal(await stopped, 0);
+    open.destroy();
+  });
 });
+
+interface H2loadResult {
+  seconds: number;
+  succeeded: number;
+  failed: number;
+  errored: number;
+  timeout: number;
+  status2xx: number;
+  raw: string;
+}
+
+function parseH2load(r: { code: number | null; stdout: string; stderr: string }): H2loadResult {
+  const raw = r.stdout + r.stderr;
+  const num = (re: RegExp): number => Number(re.exec(raw)?.[1] ?? NaN);
+  return {
+    seconds: ((m) => (m === null ? NaN : Number(m[1]) / (m[2] === 'ms' ? 1000 : 1)))(/finished in ([\d.]+)(ms|s),/.exec(raw)),
+    succeeded: num(/(\d+) succeeded/),
+    failed: num(/(\d+) failed/),
+    errored: num(/(\d+) errored/),
+    timeout: num(/(\d+) timeout/),
+    status2xx: num(/status codes: (\d+) 2xx/),
+    raw,
+  };
+}
+
+/**
+ * CVE-2023-44487 as attackers ran it: raw frames over TLS (ALPN h2), each stream a HEADERS frame
+ * followed at once by RST_STREAM(CANCEL), written in batches, on a new connection whenever the
+ * server ends one. A frame-level client: Node's own would cancel a HEADERS frame not yet sent.
+ */
+class RapidResetFlood {
+  readonly #port: number;
+  readonly #path: string;
+  #stopped = false;
+  #current: TLSSocket | undefined;
+  constructor(port: number, path: string) {
+    this.#port = port;
+    this.#path = path;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#current?.destroy();
+  }
+
+  async run(): Promise<{ sessions: number; resets: number; goaways: number[]; acceptedBeforeGoaway: number[] }> {
+    const out = { sessions: 0, resets: 0, goaways: [] as number[], acceptedBeforeGoaway: [] as number[] };
+    while (!this.#stopped && out.sessions < 200) {
+      out.sessions++;
+      await this.#session(out);
+    }
+    return out;
+  }
+
+  #session(out: { resets: number; goaways: number[]; acceptedBeforeGoaway: number[] }): Promise<void> {
+    return new Promise((resolve) => {
+      const sock = tlsConnect({ host: '127.0.0.1', port: this.#port, ALPNProtocols: ['h2'], rejectUnauthorized: false });
+      this.#current = sock;
+      let id = 1;
+      let buf = Buffer.alloc(0);
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        sock.destroy();
+        resolve();
+      };
+      sock.on('error', finish);
+      sock.on('close', finish);
+      const authority = `127.0.0.1:${this.#port}`;
+      // :method GET, :scheme https (static table 2, 7), :path and :authority as literals (names 4, 1).
+      const block = Buffer.concat([Buffer.from([0x82, 0x87, 0x04, this.#path.length]), Buffer.from(this.#path), Buffer.from([0x01, authority.length]), Buffer.from(authority)]);
+      let sent = 0;
+      const pump = (): void => {
+        if (done || this.#stopped) return finish();
+        // Well past the server's budget, then read: writing on into a socket the server closed
+        // ends in EPIPE before the GOAWAY is read.
+        if (sent >= 600) return;
+        sent += 50;
+        const frames: Buffer[] = [];
+        for (let i = 0; i < 50; i++, id += 2) {
+          frames.push(frame(0x1, 0x4 | 0x1, id, block)); // HEADERS, END_HEADERS | END_STREAM
+          frames.push(frame(0x3, 0, id, u32(h2c.NGHTTP2_CANCEL))); // RST_STREAM
+          out.resets++;
+        }
+        if (sock.write(Buffer.concat(frames))) setImmediate(pump);
+        else sock.once('drain', pump);
+      };
+      sock.once('secureConnect', () => {
+        sock.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(0x4, 0, 0, Buffer.alloc(0))]));
+        pump();
+      });
+      sock.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 9) {
+          const len = buf.readUIntBE(0, 3);
+          if (buf.length < 9 + len) break;
+          const type = buf[3]!;
+          const payload = buf.subarray(9, 9 + len);
+          if (type === 0x4 && (buf[4]! & 0x1) === 0) sock.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // SETTINGS ACK
+          if (type === 0x7) {
+            out.goaways.push(payload.readUInt32BE(4));
+            out.acceptedBeforeGoaway.push(((payload.readUInt32BE(0) & 0x7fffffff) + 1) / 2);
+            finish();
+          }
+          buf = buf.subarray(9 + len);
+        }
+      });
+    });
+  }
+}
+
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
 
 function* chunks(b: Buffer, size: number): Generator<Buffer> {
   for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
 }
 
-void h2c;
-void workerPids;

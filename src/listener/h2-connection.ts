@@ -38,6 +38,8 @@ export const MAX_CONCURRENT_STREAMS = 128;
 const RESET_BUDGET = 200;
 /** … and regained per second. */
 const RESETS_PER_SECOND = 50;
+/** How long a session told to calm down keeps its socket for the GOAWAY to be read. */
+const GOAWAY_GRACE_MS = 1000;
 /** Request body bytes held for a stream not yet dispatched before it is paused. */
 const MAX_HELD_BODY = 1024 * 1024;
 
@@ -396,8 +398,13 @@ export class Http2Connection implements ClientConnection {
     this.#resetAt = now;
     if (--this.#resetBudget >= 0) return;
     this.#host.httpErr(this, 'Connection_Dropped', undefined, undefined, undefined);
-    this.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-    this.destroy();
+    // GOAWAY ENHANCE_YOUR_CALM as the session's last frame: Node's destroy(code) sends it, flushes
+    // it, then ends the socket (a goaway() followed by destroying the TLS socket dropped the frame
+    // or followed it with destroy()'s own GOAWAY NO_ERROR). An error must go with the code:
+    // destroy(undefined, code) defaults the first argument to NO_ERROR and sends that. A client
+    // that does not read cannot keep the socket: it is cut after a grace period.
+    this.session.destroy(new Error('rapid reset: too many streams cancelled'), NGHTTP2_ENHANCE_YOUR_CALM);
+    setTimeout(() => this.tls.socket.destroy(), GOAWAY_GRACE_MS).unref();
   }
 
   #onClose(): void {
