@@ -182,10 +182,28 @@ export class Http2Connection implements ClientConnection {
       stream.on('end', () => this.#onBodyEnd(ex));
     }
     if (head.expectContinue && !ex.bodyDone) stream.additionalHeaders({ ':status': 100 });
-    this.#host.submit(ex, this);
-    // After submit: the listener's admission gives the connection its site's limits (this.qos) on
-    // its first request, so the first stream gets the site's connectionTimeout too.
-    if (!stream.destroyed) stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs, () => stream.close(NGHTTP2_CANCEL));
+    // Submitted once the rest of what was read with its HEADERS is processed (setImmediate: a
+    // microtask runs between nghttp2's frame callbacks): a stream the client resets in the same
+    // read, the rapid-reset pattern (CVE-2023-44487), ends before it costs a pool or a worker
+    // anything; its close is still counted against the reset budget.
+    this.#toSubmit.push(ex);
+    if (this.#toSubmit.length === 1) setImmediate(this.#submitAll);
+  };
+
+  /** Streams opened in the current read, submitted together after it. */
+  #toSubmit: Exchange[] = [];
+
+  readonly #submitAll = (): void => {
+    const list = this.#toSubmit;
+    this.#toSubmit = [];
+    for (const ex of list) {
+      const stream = ex.h2Stream!;
+      if (ex.state !== 'received' || stream.destroyed || stream.closed) continue;
+      this.#host.submit(ex, this);
+      // After submit: the listener's admission gives the connection its site's limits (this.qos)
+      // on its first request, so the first stream gets the site's connectionTimeout too.
+      if (!stream.destroyed) stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs, () => stream.close(NGHTTP2_CANCEL));
+    }
   };
 
   #onBody(ex: Exchange, chunk: Buffer): void {
@@ -386,7 +404,10 @@ export class Http2Connection implements ClientConnection {
       ex.aborted = true;
       this.finish(ex, 'done');
     } else {
-      if (s === 'received' || s === 'queued' || s === 'dispatched') this.#host.httpErr(this, 'Connection_Dropped', undefined, ex, ex.head);
+      // A stream still 'received' was reset in the read that opened it, before it was submitted:
+      // it cost nothing and gets no httperr line of its own (a rapid-reset flood would write one
+      // per stream); the session's GOAWAY has its line (#chargeReset).
+      if (s === 'queued' || s === 'dispatched') this.#host.httpErr(this, 'Connection_Dropped', undefined, ex, ex.head);
       this.finish(ex, 'dropped');
     }
   }
