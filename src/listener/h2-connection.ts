@@ -38,6 +38,8 @@ export const MAX_CONCURRENT_STREAMS = 128;
 const RESET_BUDGET = 200;
 /** … and regained per second. */
 const RESETS_PER_SECOND = 50;
+/** How long a session told to calm down keeps its socket for the GOAWAY to be read. */
+const GOAWAY_GRACE_MS = 1000;
 /** Request body bytes held for a stream not yet dispatched before it is paused. */
 const MAX_HELD_BODY = 1024 * 1024;
 
@@ -174,14 +176,34 @@ export class Http2Connection implements ClientConnection {
     ex.h2Stream = stream;
     this.#open.add(ex);
     if (requestStart.hasSubscribers) this.#publishStart(ex);
-    stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs, () => stream.close(NGHTTP2_CANCEL));
     stream.on('close', () => this.#onStreamClose(ex));
     if (!ex.bodyDone) {
       stream.on('data', (d: Buffer) => this.#onBody(ex, d));
       stream.on('end', () => this.#onBodyEnd(ex));
     }
     if (head.expectContinue && !ex.bodyDone) stream.additionalHeaders({ ':status': 100 });
-    this.#host.submit(ex, this);
+    // Submitted once the rest of what was read with its HEADERS is processed (setImmediate: a
+    // microtask runs between nghttp2's frame callbacks): a stream the client resets in the same
+    // read, the rapid-reset pattern (CVE-2023-44487), ends before it costs a pool or a worker
+    // anything; its close is still counted against the reset budget.
+    this.#toSubmit.push(ex);
+    if (this.#toSubmit.length === 1) setImmediate(this.#submitAll);
+  };
+
+  /** Streams opened in the current read, submitted together after it. */
+  #toSubmit: Exchange[] = [];
+
+  readonly #submitAll = (): void => {
+    const list = this.#toSubmit;
+    this.#toSubmit = [];
+    for (const ex of list) {
+      const stream = ex.h2Stream!;
+      if (ex.state !== 'received' || stream.destroyed || stream.closed) continue;
+      this.#host.submit(ex, this);
+      // After submit: the listener's admission gives the connection its site's limits (this.qos)
+      // on its first request, so the first stream gets the site's connectionTimeout too.
+      if (!stream.destroyed) stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs, () => stream.close(NGHTTP2_CANCEL));
+    }
   };
 
   #onBody(ex: Exchange, chunk: Buffer): void {
@@ -382,7 +404,10 @@ export class Http2Connection implements ClientConnection {
       ex.aborted = true;
       this.finish(ex, 'done');
     } else {
-      if (s === 'received' || s === 'queued' || s === 'dispatched') this.#host.httpErr(this, 'Connection_Dropped', undefined, ex, ex.head);
+      // A stream still 'received' was reset in the read that opened it, before it was submitted:
+      // it cost nothing and gets no httperr line of its own (a rapid-reset flood would write one
+      // per stream); the session's GOAWAY has its line (#chargeReset).
+      if (s === 'queued' || s === 'dispatched') this.#host.httpErr(this, 'Connection_Dropped', undefined, ex, ex.head);
       this.finish(ex, 'dropped');
     }
   }
@@ -394,8 +419,13 @@ export class Http2Connection implements ClientConnection {
     this.#resetAt = now;
     if (--this.#resetBudget >= 0) return;
     this.#host.httpErr(this, 'Connection_Dropped', undefined, undefined, undefined);
-    this.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-    this.destroy();
+    // GOAWAY ENHANCE_YOUR_CALM as the session's last frame: Node's destroy(code) sends it, flushes
+    // it, then ends the socket (a goaway() followed by destroying the TLS socket dropped the frame
+    // or followed it with destroy()'s own GOAWAY NO_ERROR). An error must go with the code:
+    // destroy(undefined, code) defaults the first argument to NO_ERROR and sends that. A client
+    // that does not read cannot keep the socket: it is cut after a grace period.
+    this.session.destroy(new Error('rapid reset: too many streams cancelled'), NGHTTP2_ENHANCE_YOUR_CALM);
+    setTimeout(() => this.tls.socket.destroy(), GOAWAY_GRACE_MS).unref();
   }
 
   #onClose(): void {
