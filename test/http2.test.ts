@@ -339,6 +339,17 @@ describe('HTTP/2 over TLS', () => {
     }
   });
 
+  it('an answer that takes longer than connectionTimeout (2 s) still arrives: the stream timer waits for the client, never for the application', async () => {
+    const session = await openSession(s.stall);
+    try {
+      const r = await h2request(session, { ':path': '/app/slow?ms=3500' });
+      assert.equal(r.status, 200);
+      assert.equal(r.rstCode, h2c.NGHTTP2_NO_ERROR);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('more than 128 concurrent streams: the excess is refused (REFUSED_STREAM), the session keeps serving', async () => {
     // The client opens 160 streams in its first flight, before it has the server's SETTINGS.
     const greedy = h2connect(`https://127.0.0.1:${s.tls}`, { rejectUnauthorized: false, peerMaxConcurrentStreams: 1000 });

@@ -30,6 +30,7 @@ import type { HttpErrReason } from './logging/httperr-log.js';
 import type { SiteQos } from './qos-limits.js';
 import { RoutingTable, normalizeAddress } from './routing.js';
 import type { SecureConnection } from './tls-termination.js';
+import type { CachedResponse } from './response-cache.js';
 import { tlsInfoOf } from './tls-info.js';
 
 /** SETTINGS_MAX_CONCURRENT_STREAMS (nginx: 128). */
@@ -106,8 +107,12 @@ export class Http2Connection implements ClientConnection {
     s.on('stream', this.#onStream);
     s.on('error', () => undefined); // 'close' follows
     s.on('close', () => this.#onClose());
+    // Nothing moved on the session for the idle time. With no request in progress it closes
+    // (GOAWAY); a response still waiting for a window the client never opens is cut a moment later.
     s.setTimeout(host.qos.idleMs, () => {
-      if (this.#open.size === 0) s.close();
+      if (this.#open.size !== 0) return;
+      s.close();
+      setTimeout(() => this.destroy(), 1000).unref();
     });
   }
 
@@ -159,7 +164,7 @@ export class Http2Connection implements ClientConnection {
       stream.close(constants.NGHTTP2_PROTOCOL_ERROR);
       return;
     }
-    stream.on('error', () => undefined);
+    stream.on('error', ignore);
     const target = parseRequestTarget(head.target, this.#host.parserLimits);
     if (!target.ok || target.path === '*' || target.host !== undefined || head.host === undefined || !isValidHost(head.host)) {
       const bad = !target.ok || target.path === '*' || target.host !== undefined;
@@ -176,7 +181,8 @@ export class Http2Connection implements ClientConnection {
     ex.h2Stream = stream;
     this.#open.add(ex);
     if (requestStart.hasSubscribers) this.#publishStart(ex);
-    stream.on('close', () => this.#onStreamClose(ex));
+    (stream as StreamWithExchange)[EXCHANGE] = ex;
+    stream.on('close', onStreamClose);
     if (!ex.bodyDone) {
       stream.on('data', (d: Buffer) => this.#onBody(ex, d));
       stream.on('end', () => this.#onBodyEnd(ex));
@@ -202,9 +208,31 @@ export class Http2Connection implements ClientConnection {
       this.#host.submit(ex, this);
       // After submit: the listener's admission gives the connection its site's limits (this.qos)
       // on its first request, so the first stream gets the site's connectionTimeout too.
-      if (!stream.destroyed) stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs, () => stream.close(NGHTTP2_CANCEL));
+      if (!ex.bodyDone && ex.bodyPauses === 0) this.#waitForClient(ex, true);
     }
   };
+
+  /**
+   * The stream's timer (the site's connectionTimeout, as HTTP.sys's EntityBody and send timers)
+   * runs only while Wharf waits for the client: a request body that is being read, a response
+   * the client's flow-control window holds back. Never while the worker works on the answer (an
+   * application may take minutes, an SSE stream may be quiet for long), as on HTTP/1.1.
+   */
+  #waitForClient(ex: Exchange, on: boolean): void {
+    const stream = ex.h2Stream;
+    if (stream === undefined || stream.destroyed) return;
+    if (!on) {
+      stream.setTimeout(0);
+      return;
+    }
+    if (stream.listenerCount('timeout') === 0) stream.on('timeout', onStreamTimeout);
+    stream.setTimeout(this.qos?.connectionTimeoutMs ?? this.#host.qos.idleMs);
+  }
+
+  /** A stream's 'close' (onStreamClose): the exchange ends if its answer did not. */
+  streamClosed(ex: Exchange): void {
+    this.#onStreamClose(ex);
+  }
 
   #onBody(ex: Exchange, chunk: Buffer): void {
     this.#lastIo = this.#host.timers.now();
@@ -223,6 +251,7 @@ export class Http2Connection implements ClientConnection {
   #onBodyEnd(ex: Exchange): void {
     if (ex.bodyDone) return;
     ex.bodyDone = true;
+    if (!ex.responsePaused) this.#waitForClient(ex, false);
     if (ex.withOwner) ex.owner!.sendBodyEnd(ex);
   }
 
@@ -239,11 +268,17 @@ export class Http2Connection implements ClientConnection {
   }
 
   pauseForBody(ex: Exchange): void {
-    if (ex.bodyPauses++ === 0) ex.h2Stream?.pause();
+    if (ex.bodyPauses++ !== 0) return;
+    ex.h2Stream?.pause();
+    // Waiting for our own worker, not the client: no body timer (HTTP.sys's does not run either).
+    if (!ex.responsePaused) this.#waitForClient(ex, false);
   }
 
   resumeReading(ex: Exchange): void {
-    if (ex.bodyPauses > 0 && --ex.bodyPauses === 0) ex.h2Stream?.resume();
+    if (ex.bodyPauses > 0 && --ex.bodyPauses === 0) {
+      ex.h2Stream?.resume();
+      if (!ex.bodyDone) this.#waitForClient(ex, true);
+    }
   }
 
   // ---- responses ----------------------------------------------------------------------------------
@@ -301,16 +336,52 @@ export class Http2Connection implements ClientConnection {
     }
     ex.bytesSent += chunk.length;
     if (!stream.write(chunk) && !ex.responsePaused && ex.withOwner) {
-      // The client's flow-control window (or the socket) is full: the worker waits for it.
+      // The client's flow-control window (or the socket) is full: the worker waits for it, and
+      // the stream's timer runs until the client takes more.
       ex.responsePaused = true;
       ex.owner!.pauseResponse(ex);
+      this.#waitForClient(ex, true);
       stream.once('drain', () => {
-        if (ex.responsePaused && ex.withOwner) {
-          ex.responsePaused = false;
-          ex.owner!.resumeResponse(ex);
-        }
+        if (!ex.responsePaused) return;
+        ex.responsePaused = false;
+        if (ex.bodyDone || ex.bodyPauses !== 0) this.#waitForClient(ex, false);
+        if (ex.withOwner) ex.owner!.resumeResponse(ex);
       });
     }
+  }
+
+  /**
+   * A cache hit: the entry's HTTP/2 header block is built once per second (its Date) and sent
+   * with the body in one respond + end, the per-hit work of a kernel cache.
+   */
+  responseCached(ex: Exchange, e: CachedResponse): boolean {
+    const stream = ex.h2Stream;
+    if (ex.state !== 'dispatched' || stream === undefined || stream.destroyed || ex.isHead) return false;
+    if (this.#host.keepsResponseHeaders?.(ex) === true) return false;
+    const date = cachedDateHeader();
+    const hsts = hstsHeaderLine(ex.site);
+    let out = e.h2Head;
+    if (out === undefined || e.h2Date !== date || e.h2Hsts !== hsts) {
+      out = responseHeaders(e.status, e.headers, this.#host.serverHeader, hsts);
+      if (out === undefined) return false;
+      out['content-length'] = e.body.length;
+      e.h2Head = out;
+      e.h2Date = date;
+      e.h2Hsts = hsts;
+    }
+    ex.status = e.status;
+    ex.noBody = false;
+    ex.remaining = 0;
+    try {
+      stream.respond(out, { endStream: false });
+    } catch {
+      return false;
+    }
+    ex.wrote = true;
+    ex.bytesSent += headersSize(out) + e.body.length;
+    ex.to('responding');
+    stream.end(e.body);
+    return true;
   }
 
   responseEnd(ex: Exchange, subStatus: number, win32Status: number, username: string, _close: boolean, abort: boolean, trailers?: readonly string[]): void {
@@ -319,6 +390,13 @@ export class Http2Connection implements ClientConnection {
     ex.win32Status = win32Status;
     ex.username = username;
     const stream = ex.h2Stream!;
+    if (ex.state === 'responding' && ex.answeredBy === 'cache' && stream.writableEnded) {
+      // responseCached sent it all already.
+      ex.to('ended');
+      if (!ex.bodyDone) stream.close(NGHTTP2_NO_ERROR);
+      this.finish(ex, 'done');
+      return;
+    }
     if (abort || ex.state === 'dispatched') {
       // IIS's abort: the stream is reset (RST_STREAM), the other streams go on; still logged.
       ex.aborted = true;
@@ -455,6 +533,20 @@ export class Http2Connection implements ClientConnection {
 }
 
 const TRAILERS = Symbol('wharf.trailers');
+const EXCHANGE = Symbol('wharf.exchange');
+type StreamWithExchange = ServerHttp2Stream & { [EXCHANGE]?: Exchange };
+
+/** Shared by every stream (no closure per stream): the exchange hangs off the stream. */
+function onStreamClose(this: ServerHttp2Stream): void {
+  const ex = (this as StreamWithExchange)[EXCHANGE];
+  if (ex !== undefined) (ex.conn as Http2Connection).streamClosed(ex);
+}
+
+function onStreamTimeout(this: ServerHttp2Stream): void {
+  this.close(NGHTTP2_CANCEL);
+}
+
+function ignore(): void {}
 type StreamWithTrailers = ServerHttp2Stream & { [TRAILERS]?: readonly string[] };
 
 function sendTrailers(stream: ServerHttp2Stream): void {

@@ -48,6 +48,10 @@ export interface CachedResponse {
    */
   wireHead?: Buffer | undefined;
   wireDate?: string | undefined;
+  /** The same for HTTP/2 (Http2Connection.responseCached): the header block, its Date and HSTS line. */
+  h2Head?: import('node:http2').OutgoingHttpHeaders | undefined;
+  h2Date?: string | undefined;
+  h2Hsts?: string | undefined;
 }
 
 export interface ResponseCacheOptions {
