@@ -232,7 +232,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#config = message;
     this.#appHost = config;
     for (const u of routing.unserved) this.#o.logger.warn(`site "${u.site.name}": ${u.binding.protocol} binding ${u.binding.bindingInformation} is not served: ${u.reason}`);
-    this.#reportCertificates(config);
+    this.#reportCertificates();
     // Pools: new ones get queues, changed queueLength applies, removed ones stop and drain.
     // The pools' settings are WAS's, parsed once per generation (pool-settings.ts).
     const poolKeys = new Set<PoolKey>();
@@ -354,7 +354,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   /** The certificates changed (store, SSL table, CCS files): new handshakes use the new ones. */
   certificatesChanged(): void {
     this.#tls.invalidate();
-    if (this.#appHost !== undefined) this.#reportCertificates(this.#appHost);
+    if (this.#appHost !== undefined) this.#reportCertificates();
   }
 
   /** The certificate a port serves when no SSL table entry names one (the embedded default's development certificate). */
@@ -367,11 +367,10 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   }
 
   /** One line per https binding that cannot present a certificate, and per binding not served. */
-  #reportCertificates(config: AppHostConfig): void {
+  #reportCertificates(): void {
     const bindings: Array<{ site: string; binding: AppHostConfig['sites'][number]['bindings'][number] }> = [];
     for (const r of this.routing.sites) for (const b of r.site.bindings) bindings.push({ site: r.site.name, binding: b });
-    for (const line of this.#tls.problems(this.routing, bindings)) this.#o.logger.warn(line);
-    void config;
+    for (const line of this.#tls.problems(bindings)) this.#o.logger.warn(line);
   }
 
   // ---- workers ---------------------------------------------------------------------------------

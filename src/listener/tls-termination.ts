@@ -265,8 +265,7 @@ export class TlsTermination {
    * Which certificate each https binding would present (for the start-up and reload lines): the
    * problems, one per binding. A binding with a host and no SNI name can still get the ipport one.
    */
-  problems(routing: RoutingTable, bindings: ReadonlyArray<{ site: string; binding: BindingConfig }>): string[] {
-    void routing;
+  problems(bindings: ReadonlyArray<{ site: string; binding: BindingConfig }>): string[] {
     return this.bindingProblems(bindings).map((p) => p.message);
   }
 
