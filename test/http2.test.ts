@@ -350,6 +350,26 @@ describe('HTTP/2 over TLS', () => {
     }
   });
 
+  it('maxBandwidth paces a throttled site\'s streams (256 KiB/s), while another site on the same session is not held back', async () => {
+    const session = await openSession(s.tls);
+    try {
+      const started = Date.now();
+      const slow = h2request(session, { ':path': '/big.bin', ':authority': 'throttled.test', range: 'bytes=0-524287' });
+      const fast = await h2request(session, { ':path': '/big.bin', range: 'bytes=0-524287' });
+      const fastTook = Date.now() - started;
+      const r = await slow;
+      const took = Date.now() - started;
+      assert.equal(r.status, 206);
+      assert.ok(r.body.equals(s.big.subarray(0, 524288)), 'the paced bytes are the file\'s');
+      assert.equal(fast.status, 206);
+      // 512 KiB at 256 KiB/s is about 2 s (the first 100 ms burst is free); a generous lower bound.
+      assert.ok(took >= 1500, `512 KiB at 256 KiB/s took only ${took} ms`);
+      assert.ok(fastTook < took, `the unthrottled stream (${fastTook} ms) waited for the throttled one (${took} ms)`);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('more than 128 concurrent streams: the excess is refused (REFUSED_STREAM), the session keeps serving', async () => {
     // The client opens 160 streams in its first flight, before it has the server's SETTINGS.
     const greedy = h2connect(`https://127.0.0.1:${s.tls}`, { rejectUnauthorized: false, peerMaxConcurrentStreams: 1000 });

@@ -41,6 +41,8 @@ const RESET_BUDGET = 200;
 const RESETS_PER_SECOND = 50;
 /** How long a session told to calm down keeps its socket for the GOAWAY to be read. */
 const GOAWAY_GRACE_MS = 1000;
+/** Paced (throttled) response bytes queued for a stream before its worker is paused. */
+const MAX_HELD_OUTPUT = 256 * 1024;
 /** Request body bytes held for a stream not yet dispatched before it is paused. */
 const MAX_HELD_BODY = 1024 * 1024;
 
@@ -335,6 +337,18 @@ export class Http2Connection implements ClientConnection {
       if (chunk.length === 0) return;
     }
     ex.bytesSent += chunk.length;
+    if (ex.throttle !== undefined) {
+      // maxBandwidth / maxGlobalBandwidth: the bytes leave in paced slices (#pace); the worker
+      // waits while more than MAX_HELD_OUTPUT is queued.
+      ex.out.push(chunk);
+      ex.outBytes += chunk.length;
+      if (ex.outBytes > MAX_HELD_OUTPUT && !ex.responsePaused && ex.withOwner) {
+        ex.responsePaused = true;
+        ex.owner!.pauseResponse(ex);
+      }
+      this.#pace(ex);
+      return;
+    }
     if (!stream.write(chunk) && !ex.responsePaused && ex.withOwner) {
       // The client's flow-control window (or the socket) is full: the worker waits for it, and
       // the stream's timer runs until the client takes more.
@@ -406,10 +420,68 @@ export class Http2Connection implements ClientConnection {
     }
     if (trailers !== undefined && trailers.length !== 0) (stream as StreamWithTrailers)[TRAILERS] = trailers;
     ex.to('ended');
-    if (!ex.noBody) stream.end();
     // The request body is not needed any more: the client may stop sending it (RFC 9113 §8.1).
     if (!ex.bodyDone) stream.close(NGHTTP2_NO_ERROR);
+    // Paced output still queued: the stream ends, and the exchange finishes, after its last slice.
+    if (ex.outBytes !== 0) return;
+    if (!ex.noBody) stream.end();
     this.finish(ex, 'done');
+  }
+
+  /** Timers of throttled streams waiting for their next slice. */
+  readonly #paceTimers = new Map<Exchange, NodeJS.Timeout>();
+
+  /**
+   * Bandwidth throttling for one stream, as connection.ts paces an HTTP/1.1 connection: one
+   * slice (about 100 ms of the slowest rate) when the site's and the server's buckets allow,
+   * then a timer for the next. The end of the stream follows the last slice.
+   */
+  #pace(ex: Exchange): void {
+    if (this.#paceTimers.has(ex)) return;
+    const stream = ex.h2Stream!;
+    const throttle = ex.throttle!;
+    if (stream.destroyed) {
+      ex.out = [];
+      ex.outBytes = 0;
+      return;
+    }
+    const now = performance.now();
+    if (throttle.wait(now) === 0 && ex.out.length !== 0) {
+      let taken = 0;
+      const pieces: Buffer[] = [];
+      while (ex.out.length !== 0 && taken < throttle.slice) {
+        const b = ex.out[0]!;
+        const room = throttle.slice - taken;
+        if (b.length <= room) {
+          pieces.push(b);
+          ex.out.shift();
+          taken += b.length;
+        } else {
+          pieces.push(b.subarray(0, room));
+          ex.out[0] = b.subarray(room);
+          taken += room;
+        }
+      }
+      ex.outBytes -= taken;
+      throttle.charge(taken, now);
+      stream.write(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, taken));
+    }
+    if (ex.out.length !== 0) {
+      const timer = setTimeout(() => {
+        this.#paceTimers.delete(ex);
+        this.#pace(ex);
+      }, Math.max(1, Math.ceil(throttle.wait(performance.now()))));
+      this.#paceTimers.set(ex, timer);
+      return;
+    }
+    if (ex.responsePaused && ex.withOwner) {
+      ex.responsePaused = false;
+      ex.owner!.resumeResponse(ex);
+    }
+    if (ex.state === 'ended') {
+      if (!ex.noBody) stream.end();
+      this.finish(ex, 'done');
+    }
   }
 
   respondLocally(ex: Exchange, page: HttpSysErrorPage, reason: HttpErrReason | undefined): void {
@@ -473,6 +545,11 @@ export class Http2Connection implements ClientConnection {
   }
 
   #onStreamClose(ex: Exchange): void {
+    const paced = this.#paceTimers.get(ex);
+    if (paced !== undefined) {
+      clearTimeout(paced);
+      this.#paceTimers.delete(ex);
+    }
     if (isFinal(ex.state)) return;
     const s = ex.state;
     // The client reset the stream (or the session died) before its answer was complete.
