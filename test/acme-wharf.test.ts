@@ -76,7 +76,10 @@ test('a real Wharf gets its certificate from Pebble by HTTP-01 on its own http b
     assert.equal(first.subjectAltName, 'DNS:acme.test');
     assert.match(server.output(), /ACME: acme\.test: ordering a certificate from https:\/\/127\.0\.0\.1:\d+\/dir/);
     assert.match(server.output(), /ACME: acme\.test: answering the http-01 challenge/);
-    assert.match(server.output(), new RegExp(`ACME: acme\\.test: certificate written to ${join(ccs, 'acme.test.pfx').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    // The log line is read from the server's stderr pipe: it may arrive a moment after the new
+    // certificate is already served (the store's watcher can be quicker than the pipe).
+    const written = new RegExp(`ACME: acme\\.test: certificate written to ${join(ccs, 'acme.test.pfx').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+    await poll('the "certificate written" log line', () => (written.test(server.output()) ? true : undefined), 10000, server);
     // Pebble's validation authority fetched the token from Wharf's http binding (the listener answered it, before any pool).
     assert.match(ca.output(), /acme-challenge|http-01/i);
 
