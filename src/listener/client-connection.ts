@@ -3,7 +3,10 @@
  * an exchange arrived on, whatever its protocol: an HTTP/1.x connection (connection.ts) or an
  * HTTP/2 session (h2-connection.ts), where the same methods act on the exchange's own stream.
  */
-import type { Exchange } from './exchange.js';
+import { requestStart } from '../diagnostics.js';
+import type { ConnectionHost } from './connection.js';
+import { isFinal, type Exchange } from './exchange.js';
+import { headerValue } from './header-value.js';
 import type { HttpSysErrorPage } from './http-response.js';
 import type { HttpErrReason } from './logging/httperr-log.js';
 import type { SiteQos } from './qos-limits.js';
@@ -47,4 +50,57 @@ export interface ClientConnection {
   idleFor(now: number): number;
   /** Shutdown: finish what is in progress, take nothing new (HTTP/2: GOAWAY). */
   drain(): void;
+}
+
+/** Request body bytes held for an exchange not yet dispatched before its reading is paused. */
+export const MAX_HELD_BODY = 1024 * 1024;
+
+/** wharf:request:start for a new exchange (the caller checks hasSubscribers). */
+export function publishRequestStart(ex: Exchange): void {
+  const h = ex.head;
+  const conn = ex.conn;
+  requestStart.publish({
+    key: ex,
+    siteId: ex.site?.id ?? 0,
+    siteName: ex.site?.name ?? '',
+    method: ex.method,
+    rawUrl: h.target,
+    host: h.host ?? '',
+    clientIp: conn.remoteAddress,
+    clientPort: conn.remotePort,
+    localPort: conn.localPort,
+    traceparent: headerValue(h.rawHeaders, 'traceparent'),
+    tracestate: headerValue(h.rawHeaders, 'tracestate'),
+    startedAt: ex.startedAt,
+  });
+}
+
+/**
+ * The exchange was handed to a worker: forward the body held while it waited, and its end if it
+ * came; reading resumes if it had paused for the held bytes (MAX_HELD_BODY).
+ */
+export function forwardHeldBody(ex: Exchange): void {
+  const q = ex.bodyQueue;
+  if (q !== undefined) {
+    const wasOver = ex.bodyQueued > MAX_HELD_BODY;
+    ex.bodyQueue = undefined;
+    ex.bodyQueued = 0;
+    for (const c of q) ex.owner!.sendBody(ex, c);
+    if (wasOver) ex.conn.resumeReading(ex);
+  }
+  if (ex.bodyDone) ex.owner!.sendBodyEnd(ex);
+}
+
+/**
+ * ClientConnection.finish for both protocols: leave the queue or worker, take the final state and
+ * tell the listener, once. False when the exchange was final already.
+ */
+export function finishExchange(host: ConnectionHost, ex: Exchange, final: 'done' | 'dropped'): boolean {
+  const s = ex.state;
+  if (isFinal(s)) return false;
+  if (s === 'queued' || s === 'dispatched' || s === 'responding') host.cancel(ex);
+  if (final === 'dropped') ex.aborted = true;
+  ex.to(final);
+  host.completed(ex, ex.conn);
+  return true;
 }

@@ -27,10 +27,9 @@ import { BandwidthThrottle } from './bandwidth-throttle.js';
 import type { ServerQos, SiteQos } from './qos-limits.js';
 import { WheelTimer, type TimerOwner, type TimerWheel } from './timer-wheel.js';
 import type { SecureConnection } from './tls-termination.js';
-import type { ClientConnection } from './client-connection.js';
+import { finishExchange, forwardHeldBody, MAX_HELD_BODY, publishRequestStart, type ClientConnection } from './client-connection.js';
 import type { CachedResponse } from './response-cache.js';
 import { tlsInfoOf } from './tls-info.js';
-import { headerValue } from './header-value.js';
 import { hstsHeaderLine, httpsRedirectLocation } from './hsts.js';
 
 /** What a connection needs from the listener. */
@@ -64,7 +63,6 @@ const MAX_PIPELINE = 32;
 /** Response bytes buffered for a not-yet-head-of-line exchange before its worker is paused. */
 const MAX_HELD_OUTPUT = 256 * 1024;
 /** Request body bytes held for a queued (not yet dispatched) request before reading pauses. */
-const MAX_HELD_BODY = 1024 * 1024;
 /**
  * Request-body bytes read and thrown away once the answer to that request is complete (an early
  * 413, 404.13, 405, a local 503 …), so the connection can carry the client's next request.
@@ -266,7 +264,7 @@ export class Connection implements ClientConnection, ParserSink, TimerOwner {
     });
     if (this.#host.draining) ex.keepAlive = false;
     this.exchanges.push(ex);
-    if (requestStart.hasSubscribers) this.#publishStart(ex);
+    if (requestStart.hasSubscribers) publishRequestStart(ex);
     this.#receiving = ex;
     if (this.tls === undefined) {
       // Answered by the listener on the host's http binding before any pool, as an ACME CA
@@ -347,15 +345,7 @@ export class Connection implements ClientConnection, ParserSink, TimerOwner {
 
   /** Called when an exchange is handed to a worker: forward the body held so far. */
   dispatched(ex: Exchange): void {
-    const q = ex.bodyQueue;
-    if (q !== undefined) {
-      const wasOver = ex.bodyQueued > MAX_HELD_BODY;
-      ex.bodyQueue = undefined;
-      ex.bodyQueued = 0;
-      for (const c of q) ex.owner!.sendBody(ex, c);
-      if (wasOver) this.resumeReading();
-    }
-    if (ex.bodyDone) ex.owner!.sendBodyEnd(ex);
+    forwardHeldBody(ex);
   }
 
   /** The listener answers this request itself (503 queue full, 502 worker lost …). */
@@ -564,12 +554,7 @@ export class Connection implements ClientConnection, ParserSink, TimerOwner {
    * Leaves the queue or worker it was still on and tells the listener, once per exchange.
    */
   finish(ex: Exchange, final: 'done' | 'dropped'): void {
-    const s = ex.state;
-    if (isFinal(s)) return;
-    if (s === 'queued' || s === 'dispatched' || s === 'responding') this.#host.cancel(ex);
-    if (final === 'dropped') ex.aborted = true;
-    ex.to(final);
-    this.#host.completed(ex, this);
+    finishExchange(this.#host, ex, final);
   }
 
   /** Output for `ex`: written now if it is head-of-line, else held until its turn. */
@@ -844,27 +829,10 @@ export class Connection implements ClientConnection, ParserSink, TimerOwner {
       startedAt,
     });
     this.exchanges.push(ex);
-    if (requestStart.hasSubscribers) this.#publishStart(ex);
+    if (requestStart.hasSubscribers) publishRequestStart(ex);
     return ex;
   }
 
-  #publishStart(ex: Exchange): void {
-    const h = ex.head;
-    requestStart.publish({
-      key: ex,
-      siteId: ex.site?.id ?? 0,
-      siteName: ex.site?.name ?? '',
-      method: ex.method,
-      rawUrl: h.target,
-      host: h.host ?? '',
-      clientIp: this.remoteAddress,
-      clientPort: this.remotePort,
-      localPort: this.localPort,
-      traceparent: headerValue(h.rawHeaders, 'traceparent'),
-      tracestate: headerValue(h.rawHeaders, 'tracestate'),
-      startedAt: ex.startedAt,
-    });
-  }
 
   #rejectHead(head: RequestHead, page: HttpSysErrorPage, reason: HttpErrReason, startedAt: number): void {
     const ex = this.#localExchange(head, startedAt);

@@ -19,7 +19,7 @@ import { constants, createServer as createHttp2Server, type Http2Server, type In
 import { performance } from 'node:perf_hooks';
 import { parseRequestTarget } from '../http/url-path.js';
 import { requestStart } from '../diagnostics.js';
-import type { ClientConnection } from './client-connection.js';
+import { finishExchange, forwardHeldBody, MAX_HELD_BODY, publishRequestStart, type ClientConnection } from './client-connection.js';
 import type { ConnectionHost } from './connection.js';
 import { Exchange, isFinal } from './exchange.js';
 import { headerValue } from './header-value.js';
@@ -43,8 +43,6 @@ const RESETS_PER_SECOND = 50;
 const GOAWAY_GRACE_MS = 1000;
 /** Paced (throttled) response bytes queued for a stream before its worker is paused. */
 const MAX_HELD_OUTPUT = 256 * 1024;
-/** Request body bytes held for a stream not yet dispatched before it is paused. */
-const MAX_HELD_BODY = 1024 * 1024;
 
 /** Fields that describe an HTTP/1.1 connection and are not allowed in HTTP/2 (RFC 9113 §8.2.2). */
 const CONNECTION_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -182,7 +180,7 @@ export class Http2Connection implements ClientConnection {
     const ex = new Exchange({ conn: this, head, path: target.path, query: target.query, site: route.site, application: app, poolName: app.applicationPool, startedAt });
     ex.h2Stream = stream;
     this.#open.add(ex);
-    if (requestStart.hasSubscribers) this.#publishStart(ex);
+    if (requestStart.hasSubscribers) publishRequestStart(ex);
     (stream as StreamWithExchange)[EXCHANGE] = ex;
     stream.on('close', onStreamClose);
     if (!ex.bodyDone) {
@@ -258,15 +256,7 @@ export class Http2Connection implements ClientConnection {
   }
 
   dispatched(ex: Exchange): void {
-    const q = ex.bodyQueue;
-    if (q !== undefined) {
-      const wasOver = ex.bodyQueued > MAX_HELD_BODY;
-      ex.bodyQueue = undefined;
-      ex.bodyQueued = 0;
-      for (const c of q) ex.owner!.sendBody(ex, c);
-      if (wasOver) this.resumeReading(ex);
-    }
-    if (ex.bodyDone) ex.owner!.sendBodyEnd(ex);
+    forwardHeldBody(ex);
   }
 
   pauseForBody(ex: Exchange): void {
@@ -490,14 +480,11 @@ export class Http2Connection implements ClientConnection {
   }
 
   finish(ex: Exchange, final: 'done' | 'dropped'): void {
-    const s = ex.state;
-    if (isFinal(s)) return;
-    if (s === 'queued' || s === 'dispatched' || s === 'responding') this.#host.cancel(ex);
-    if (final === 'dropped') ex.aborted = true;
-    ex.to(final);
+    // The stream leaves the open set before the listener hears (its requestEnd may close us).
+    if (isFinal(ex.state)) return;
     this.#open.delete(ex);
     this.#lastIo = this.#host.timers.now();
-    this.#host.completed(ex, this);
+    finishExchange(this.#host, ex, final);
   }
 
   /** An HTTP.sys page (400, 503 …) as this stream's answer. */
@@ -538,7 +525,7 @@ export class Http2Connection implements ClientConnection {
     const ex = new Exchange({ conn: this, head, path: '', query: '', site: undefined, application: undefined, poolName: '', startedAt });
     ex.h2Stream = stream;
     this.#open.add(ex);
-    if (requestStart.hasSubscribers) this.#publishStart(ex);
+    if (requestStart.hasSubscribers) publishRequestStart(ex);
     this.#host.httpErr(this, reason, 400, ex, head);
     ex.httpErrReason = reason;
     this.#respondPage(ex, page);
@@ -590,23 +577,6 @@ export class Http2Connection implements ClientConnection {
     this.#host.connectionClosed(this);
   }
 
-  #publishStart(ex: Exchange): void {
-    const h = ex.head;
-    requestStart.publish({
-      key: ex,
-      siteId: ex.site?.id ?? 0,
-      siteName: ex.site?.name ?? '',
-      method: ex.method,
-      rawUrl: h.target,
-      host: h.host ?? '',
-      clientIp: this.remoteAddress,
-      clientPort: this.remotePort,
-      localPort: this.localPort,
-      traceparent: headerValue(h.rawHeaders, 'traceparent'),
-      tracestate: headerValue(h.rawHeaders, 'tracestate'),
-      startedAt: ex.startedAt,
-    });
-  }
 }
 
 const TRAILERS = Symbol('wharf.trailers');

@@ -362,10 +362,6 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     this.#tls.fallback = byPort;
   }
 
-  set certificates(p: CertificateProvider) {
-    this.#tls.provider = p;
-  }
-
   /** One line per https binding that cannot present a certificate, and per binding not served. */
   #reportCertificates(): void {
     const bindings: Array<{ site: string; binding: AppHostConfig['sites'][number]['bindings'][number] }> = [];

@@ -120,7 +120,7 @@ export interface SecureConnection {
 }
 
 export class TlsTermination {
-  #provider: CertificateProvider;
+  readonly #provider: CertificateProvider;
   readonly #timers: TimerWheel;
   readonly #warn: (message: string) => void;
   #fallback: ReadonlyMap<number, CertificateMaterial>;
@@ -142,10 +142,6 @@ export class TlsTermination {
     this.#rotatedAt = options.timers.now();
   }
 
-  set provider(p: CertificateProvider) {
-    this.#provider = p;
-    this.invalidate();
-  }
 
   set fallback(f: ReadonlyMap<number, CertificateMaterial>) {
     this.#fallback = f;

@@ -3,7 +3,7 @@
  * files under the system drive (layout in tls-paths.ts). A certificate is known by its thumbprint;
  * importing the same certificate again replaces it, as Windows does.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash, createPrivateKey, type X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { TlsError } from '../errors.js';
@@ -114,17 +114,9 @@ export class CertificateStore {
   import(bundle: CertificateBundle, options: { store?: string; importedFrom?: string; friendlyName?: string } = {}): { thumbprint: string; store: string; replaced: boolean } {
     const store = this.#resolve(options.store ?? DEFAULT_STORE);
     const thumbprint = thumbprintOf(bundle.leaf);
-    ensureDirectory(dirname(this.root), 0o755);
-    ensureDirectory(this.root, 0o700);
-    ensureDirectory(join(this.root, store), 0o700);
+    this.#ensureStoreFolder(store);
     const files = this.#files(store, thumbprint);
-    let replaced = false;
-    try {
-      statSync(files.certificate);
-      replaced = true;
-    } catch {
-      // new
-    }
+    const replaced = existsSync(files.certificate);
     const keyPem = bundle.key.export({ format: 'pem', type: 'pkcs8' }) as string;
     writeFileAtomic(files.key, keyPem, 0o600);
     const friendlyName = options.friendlyName ?? bundle.friendlyName;
@@ -145,17 +137,9 @@ export class CertificateStore {
   importCertificate(cert: X509Certificate, options: { store: string; importedFrom?: string; friendlyName?: string }): { thumbprint: string; store: string; replaced: boolean } {
     const store = this.#resolve(options.store);
     const thumbprint = thumbprintOf(cert);
-    ensureDirectory(dirname(this.root), 0o755);
-    ensureDirectory(this.root, 0o700);
-    ensureDirectory(join(this.root, store), 0o700);
+    this.#ensureStoreFolder(store);
     const files = this.#files(store, thumbprint);
-    let replaced = false;
-    try {
-      statSync(files.certificate);
-      replaced = true;
-    } catch {
-      // new
-    }
+    const replaced = existsSync(files.certificate);
     const metadata: Metadata = {
       ...(options.friendlyName !== undefined ? { friendlyName: options.friendlyName } : {}),
       ...(options.importedFrom !== undefined ? { importedFrom: options.importedFrom } : {}),
@@ -172,20 +156,19 @@ export class CertificateStore {
    */
   importRevocationList(der: Buffer, options: { store: string }): { file: string; store: string; replaced: boolean } {
     const store = this.#resolve(options.store);
-    ensureDirectory(dirname(this.root), 0o755);
-    ensureDirectory(this.root, 0o700);
-    ensureDirectory(join(this.root, store), 0o700);
+    this.#ensureStoreFolder(store);
     const file = join(this.root, store, `${createHash('sha1').update(der).digest('hex').toUpperCase()}.crl`);
-    let replaced = false;
-    try {
-      statSync(file);
-      replaced = true;
-    } catch {
-      // new
-    }
+    const replaced = existsSync(file);
     const body = der.toString('base64').replace(/.{1,64}/g, '$&\n');
     writeFileAtomic(file, `-----BEGIN X509 CRL-----\n${body}-----END X509 CRL-----\n`, 0o644);
     return { file, store, replaced };
+  }
+
+  /** The store's folder under the certificates root, created 0700 (the root too) when missing. */
+  #ensureStoreFolder(store: string): void {
+    ensureDirectory(dirname(this.root), 0o755);
+    ensureDirectory(this.root, 0o700);
+    ensureDirectory(join(this.root, store), 0o700);
   }
 
   /** Reads one stored certificate (without its key); undefined when it is not in the store. */
