@@ -10,6 +10,7 @@ import { formatHResult } from '../errors.js';
 import { computeServerVariable, headerOfVariable } from './server-variables.js';
 import { decodeTlsInfo, type CacheableMessage, type RequestHeadMessage, type ResponseEndMessage } from '../ipc/messages.js';
 import type {
+  Identity,
   ChildRequestOptions,
   ChildRequestResult,
   ContentEncoder,
@@ -581,6 +582,8 @@ export class WorkerContext implements HttpContext {
   handler: HandlerMapping | undefined = undefined;
   readonly appPoolName: string;
   user = '';
+  identity: Identity | undefined = undefined;
+  authType = '';
   readonly isChildRequest: boolean;
   notification: Notification = 'BeginRequest';
   /** Module whose handler is running (recorded by setStatus for the detailed error page). */

@@ -8,7 +8,10 @@
  */
 import type { Transform } from 'node:stream';
 import type { ConfigElement, ResolvedConfig, SiteConfig } from '../config/types.js';
+import type { CredentialClient, Identity } from '../ipc/credential-messages.js';
 import type { TlsInfoMessage } from '../ipc/messages.js';
+
+export type { CredentialClient, CredentialRequest, CredentialResult, Identity } from '../ipc/credential-messages.js';
 
 /** Request notifications in IIS order (RQ_BEGIN_REQUEST … RQ_END_REQUEST). */
 export const STAGES = [
@@ -50,6 +53,11 @@ export interface WorkerServices {
    */
   appHints(processes: number, shutdownTimeLimitMs: number): void;
   log(level: 'info' | 'warn' | 'error', message: string): void;
+  /**
+   * Credential checks by the privileged main process (PAM, Wharf's users, Kerberos): the worker
+   * never sees a password hash or a key (src/ipc/credential-messages.ts).
+   */
+  readonly credentials: CredentialClient;
 }
 
 export interface ModuleDefinition {
@@ -323,6 +331,13 @@ export interface HttpContext {
   readonly appPoolName: string;
   /** Authenticated user name ('' = anonymous), logged as cs-username. */
   user: string;
+  /**
+   * Who the request runs as once AuthenticateRequest found credentials (undefined = anonymous):
+   * its uid and groups decide file rights (401.3) and URL authorization's roles.
+   */
+  identity: Identity | undefined;
+  /** The scheme that authenticated the request, as AUTH_TYPE shows it ('Basic', 'Digest', 'Negotiate', 'SSL/PCT'); '' = anonymous. */
+  authType: string;
   readonly isChildRequest: boolean;
   /** The notification currently running. */
   readonly notification: Notification;

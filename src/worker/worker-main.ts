@@ -286,6 +286,10 @@ class Worker implements WorkerInbound {
       if (!this.#shuttingDown) this.#control.sendAppHints({ processes, shutdownTimeLimitMs });
     },
     log: (level, message) => this.#log(level, message),
+    // Replaced by the control channel's credential requests (issue 17, in progress on a branch).
+    credentials: {
+      check: () => Promise.resolve({ ok: false, reason: 'unavailable', message: 'the credential service is not built yet' }),
+    },
   };
 
   init(msg: ConfigMessage): void {

@@ -21,6 +21,7 @@ import type { SourcePosition } from '../../src/errors.js';
 import { KernelCache } from '../../src/worker/http-context.js';
 import { computeServerVariable, headerOfVariable } from '../../src/worker/server-variables.js';
 import type {
+  Identity,
   ChildRequestOptions,
   ChildRequestResult,
   ContentEncoder,
@@ -422,6 +423,8 @@ export class TestContext implements HttpContext {
   readonly handler: HandlerMapping | undefined;
   readonly appPoolName = 'DefaultAppPool';
   user = '';
+  identity: Identity | undefined = undefined;
+  authType = '';
   readonly isChildRequest: boolean;
   notification: Notification;
   readonly items = new Map<string, unknown>();
