@@ -568,6 +568,11 @@ async function tls(dir: string, nginxBin: string | undefined): Promise<void> {
     children.push(wharf);
     // name, https port, process group, plain http port (the same site)
     const servers: Array<[string, number, number, number]> = [['Wharf', port, wharf.pid!, httpPort]];
+    // The platform's floor: bare node:http2 with the same certificate and TLS policy (no plain row).
+    const nodePort = await freePort();
+    const bare = await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/node-tls.js'), String(nodePort), key, crt, join(www, '1k.txt')]), /ready/);
+    children.push(bare);
+    servers.push(['node', nodePort, bare.pid!, 0]);
     if (nginxBin !== undefined) {
       const ngPort = await freePort();
       const ngHttpPort = await freePort();
@@ -599,7 +604,7 @@ http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepa
     const suites = servers.map(([name, p]) => `${name}: ${negotiated(p)}`);
     for (const [, p, , hp] of servers) {
       wrk(p, '/1k.txt', 1, [], [], 'https'); // warm-up: the cache entry, JIT
-      wrk(hp, '/1k.txt', 1);
+      if (hp !== 0) wrk(hp, '/1k.txt', 1);
     }
     for (const [, p] of servers) h2load(p, '/1k.txt', 1);
     type Row = 'plain' | 'h1' | 'h2' | 'full' | 'resumed';
@@ -610,7 +615,7 @@ http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepa
       best.set(k, { rps: Math.max(b?.rps ?? 0, m.rps), cpuUs: Math.min(b?.cpuUs ?? Infinity, m.cpuUs || Infinity) });
     };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, , pgid, hp] of servers) keep(`${name} plain`, wrk(hp, '/1k.txt', DURATION, [pgid]));
+      for (const [name, , pgid, hp] of servers) if (hp !== 0) keep(`${name} plain`, wrk(hp, '/1k.txt', DURATION, [pgid]));
       for (const [name, p, pgid] of servers) keep(`${name} h1`, wrk(p, '/1k.txt', DURATION, [pgid], [], 'https'));
       for (const [name, p, pgid] of servers) keep(`${name} h2`, h2load(p, '/1k.txt', DURATION, [pgid]));
       for (const mode of ['full', 'resumed'] as const) {
@@ -632,18 +637,22 @@ http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepa
     console.log(`\nTLS — ECDSA P-256 certificate, TLS 1.2+1.3, best of ${ROUNDS}; handshakes: ${S_TIME_CLIENTS} × openssl s_time, one request per connection`);
     for (const s of suites) console.log(`  ${s}`);
     // core busy: req/s × CPU per request; a server well below 100 % was waiting for the client.
-    console.log(`${'scenario'.padEnd(42)}${'Wharf/s'.padStart(8)}${'nginx/s'.padStart(9)}  vs nginx   CPU µs Wharf  nginx  CPU ratio  core busy W/n  target`);
+    // node: the bare node:http2 server (bench/servers/node-tls.ts), the floor Node itself sets.
+    console.log(`${'scenario'.padEnd(42)}${'Wharf/s'.padStart(8)}${'nginx/s'.padStart(9)}  vs nginx   CPU µs Wharf  nginx  CPU ratio  core busy W/n  target   node/s  W/node  node/nginx`);
     for (const [row, label, target] of rows) {
       const w = best.get(`Wharf ${row}`);
       const n = best.get(`nginx ${row}`);
+      const b = best.get(`node ${row}`);
       if (w === undefined) continue;
+      const floor = b === undefined ? '' : `  ${b.rps.toFixed(0).padStart(7)}  ${(w.rps / b.rps).toFixed(2).padStart(5)}x  ${n ? (b.rps / n.rps).toFixed(2) + 'x' : '-'}`;
       const busy = (m: Measurement | undefined): string => (m !== undefined && Number.isFinite(m.cpuUs) ? `${((m.rps * m.cpuUs) / 1e4).toFixed(0)}%` : '-');
       const us = (m: Measurement | undefined): string => (m !== undefined && Number.isFinite(m.cpuUs) ? m.cpuUs.toFixed(1) : '-');
       const res = row === 'resumed' ? servers.map(([name]) => resumption.get(`${name} resumed`)).map((r) => (r !== undefined && r.total > 0 ? `${((100 * r.resumed) / r.total).toFixed(0)}%` : '-')) : [];
       console.log(
         `${label.padEnd(42)}${w.rps.toFixed(0).padStart(8)}${(n ? n.rps.toFixed(0) : '-').padStart(9)}  ${(n ? (w.rps / n.rps).toFixed(2) + 'x' : '  -  ').padStart(7)}  ` +
           `${us(w).padStart(12)}  ${us(n).padStart(5)}  ${(n && Number.isFinite(w.cpuUs) && Number.isFinite(n.cpuUs) ? (n.cpuUs / w.cpuUs).toFixed(2) + 'x' : '-').padStart(9)}  ` +
-          `${`${busy(w)}/${busy(n)}`.padStart(13)}  ${target}` +
+          `${`${busy(w)}/${busy(n)}`.padStart(13)}  ${target.padEnd(6)}` +
+          floor +
           (res.length > 0 ? `  (resumed: ${res.join(' / ')})` : ''),
       );
     }

@@ -88,7 +88,7 @@ export const TLS_CIPHERS = [
   'ECDHE-ECDSA-CHACHA20-POLY1305',
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
-const TLS_CURVES = 'X25519:prime256v1:secp384r1';
+export const TLS_CURVES = 'X25519:prime256v1:secp384r1';
 /** Session ticket keys live this long; tickets made with older keys mean a full handshake. */
 export const TICKET_KEY_ROTATION_MS = 12 * 60 * 60 * 1000;
 /** A handshake not finished in this long is dropped (a slow-loris before the first request). */
