@@ -295,7 +295,7 @@ export class WharfServer implements AdminTarget {
     const acme = AcmeManager.start({ systemDrive: this.systemDrive, logger: this.#log, source: certificates });
     this.#acme = acme;
     listener.acmeChallenges = (host, token) => acme.httpChallenge(host, token);
-    listener.acmeAlpnChallenges = (host) => acme.alpnChallenge(host);
+    listener.acmeAlpnChallenges = { lookup: (host) => acme.alpnChallenge(host), pending: () => acme.alpnPending };
     acme.setWantedHosts(acmeHosts(config));
     const devPort = this.embeddedHttpsPort;
     if (devPort !== undefined && devPort !== 0) {

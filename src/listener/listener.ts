@@ -33,7 +33,7 @@ import { RoutingTable, type Endpoint } from './routing.js';
 import { SiteLogs } from './logging/site-logs.js';
 import { FailedRequestLogs, type TraceFileInfo } from './logging/failed-request-logs.js';
 import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
-import { NO_CERTIFICATES, TlsTermination, type CertificateMaterial, type CertificateProvider, type SecureConnection } from './tls-termination.js';
+import { NO_CERTIFICATES, TlsTermination, type AlpnChallenges, type CertificateMaterial, type CertificateProvider, type SecureConnection } from './tls-termination.js';
 
 export interface ListenerLogger {
   info(message: string): void;
@@ -151,8 +151,8 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   /** ACME HTTP-01: the key authorization for a host's token, answered before any pool (server.ts sets it). */
   acmeChallenges: ((host: string, token: string) => string | undefined) | undefined = undefined;
   /** ACME TLS-ALPN-01: the acme-tls/1 certificate for a host, presented before any binding's (server.ts sets it). */
-  set acmeAlpnChallenges(lookup: ((host: string) => { readonly keyPem: string; readonly certPem: string } | undefined) | undefined) {
-    this.#tls.alpnChallenge = lookup;
+  set acmeAlpnChallenges(challenges: AlpnChallenges | undefined) {
+    this.#tls.alpnChallenges = challenges;
   }
   /** TLS for https bindings: certificate choice, handshakes. */
   readonly #tls: TlsTermination;
