@@ -7,7 +7,8 @@
  * BENCH_ROUNDS (3; the best round of each scenario is reported), BENCH_ONLY=observability (only
  * the cost of metrics, Failed Request Tracing and OpenTelemetry: a shorter run), BENCH_ONLY=compression
  * (only 100 KiB of text, gzip, against nginx gzip_static), BENCH_ONLY=tls (only HTTPS and HTTP/2 from the
- * cache and new TLS connections per second, against nginx; needs h2load and openssl).
+ * cache and new TLS connections per second, against nginx; needs h2load and openssl), BENCH_ONLY=auth
+ * (Basic with a cached logon against anonymous; needs root for a throw-away account).
  *
  * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
  * bench/load-client.ts (which counts every request; wrk would only count errors) against a Wharf
@@ -15,7 +16,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { privateMiB, rssMiB, workerPids } from './procs.js';
@@ -662,6 +663,67 @@ http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepa
   }
 }
 
+/**
+ * Authentication (issue 17): one 1 KiB static file anonymous and behind Basic with a Linux account
+ * (PAM checks the password once; later requests hit the worker's logon cache), both through the
+ * worker, plus anonymous from the listener's cache for reference. Needs root (a throw-away
+ * account is made with useradd and removed after).
+ */
+async function auth(dir: string): Promise<void> {
+  if (process.getuid?.() !== 0 || !has('useradd') || !has('chpasswd')) {
+    console.log('\nAuthentication: skipped (needs root, useradd and chpasswd for a throw-away account)');
+    return;
+  }
+  const user = `wbench${process.pid % 100000}`;
+  const password = randomBytes(12).toString('base64url');
+  const account = spawnSync('sh', ['-c', `useradd -M -s /usr/sbin/nologin ${user} && echo '${user}:${password}' | chpasswd`], { stdio: 'ignore' });
+  if (account.status !== 0) throw new Error(`auth bench: could not create the account ${user}`);
+  const children: ChildProcess[] = [];
+  try {
+    const www = join(dir, 'auth-www');
+    for (const folder of ['', 'uncached', 'basic']) {
+      mkdirSync(join(www, folder), { recursive: true });
+      writeFileSync(join(www, folder, '1k.txt'), Buffer.alloc(1024, 'a'));
+    }
+    chmodSync(dir, 0o755);
+    const port = await freePort();
+    const file = join(dir, 'auth.config');
+    writeFileSync(file, readFileSync(join(REPO, 'bench/fixtures/auth.config'), 'utf8').replaceAll('{{PORT}}', String(port)).replaceAll('{{ROOT}}', dir));
+    const wharf = await start(pin(0, [process.execPath, join(REPO, 'bin/wharf.js'), 'start', '--config', file, '--system-drive', join(dir, 'sd-auth')]), /Wharf is serving/);
+    children.push(wharf);
+    const basic = [`Authorization: Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`];
+    const rows: Array<[string, string, readonly string[]]> = [
+      ['anonymous, from the listener cache', '/1k.txt', []],
+      ['anonymous, through the worker', '/uncached/1k.txt', []],
+      ['Basic (cached logon), through the worker', '/basic/1k.txt', basic],
+    ];
+    // Warm-up: the cache entry, the logon, JIT; and a check that Basic really is required.
+    await sleep(2100);
+    for (const [, path, headers] of rows) wrk(port, path, 1, [], headers);
+    if ((await getOnce(port, '/basic/1k.txt')) !== 401) throw new Error('auth bench: /basic/1k.txt answers without credentials');
+    const best = new Map<string, Measurement>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, path, headers] of rows) {
+        const m = wrk(port, path, DURATION, [wharf.pid!], headers);
+        const b = best.get(label);
+        best.set(label, { rps: Math.max(b?.rps ?? 0, m.rps), cpuUs: Math.min(b?.cpuUs ?? Infinity, m.cpuUs || Infinity) });
+      }
+    }
+    const through = best.get('anonymous, through the worker')!;
+    console.log(`\nAuthentication — the same 1 KiB file, keep-alive (best of ${ROUNDS}; ratio against anonymous through the worker)`);
+    console.log(`${'scenario'.padEnd(44)}${'req/s'.padStart(8)}  ratio  CPU µs/req  target`);
+    for (const [label] of rows) {
+      const m = best.get(label)!;
+      const target = label.startsWith('Basic') ? '≥ 0.9x' : '';
+      console.log(`${label.padEnd(44)}${m.rps.toFixed(0).padStart(8)}  ${(m.rps / through.rps).toFixed(2).padStart(5)}x  ${(Number.isFinite(m.cpuUs) ? m.cpuUs.toFixed(1) : '-').padStart(10)}  ${target}`);
+    }
+  } finally {
+    for (const c of children) stop(c);
+    await sleep(500);
+    spawnSync('userdel', [user], { stdio: 'ignore' });
+  }
+}
+
 async function main(): Promise<void> {
   if (!has('wrk')) {
     console.error('npm run bench needs wrk (apt-get install wrk)');
@@ -691,6 +753,15 @@ async function main(): Promise<void> {
   if (process.env['BENCH_ONLY'] === 'compression') {
     try {
       await compression(dir, ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
+  // BENCH_ONLY=auth: Basic with a cached logon against anonymous, the same file.
+  if (process.env['BENCH_ONLY'] === 'auth') {
+    try {
+      await auth(dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -959,6 +1030,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     await observability(dir);
     await compression(dir, nginxBin);
     await tls(dir, nginxBin);
+    await auth(dir);
     console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
     console.log(zeroDropLine('kill -9 every 2 s', killed));
     console.log(zeroDropLine('recycle every 2 s', recycled));
