@@ -103,17 +103,26 @@ export class CredentialService {
 
   /** The failure limit around one logon: asked first, told of each failure, and the failure logged. */
   async #limited(address: string, user: string, run: () => Promise<CredentialResult>): Promise<CredentialResult> {
-    const t = this.#limit.throttled(address);
-    if (t.throttled) {
-      if (t.firstTime) this.#o.log('warn', `SEC_THROTTLED: client ${address} failed to log on too often; its logons are refused without checking for a while`);
-      return { ok: false, reason: 'throttled', message: `client ${address} failed to log on too often` };
-    }
+    const before = this.#throttled(address, '');
+    if (before !== undefined) return before;
     const result = await run();
     if (!result.ok && (result.reason === 'bad-credentials' || result.reason === 'unknown-user') && result.continueNegotiate === undefined) {
       this.#limit.failed(address);
       this.#o.log('warn', `SEC_LOGON_FAILED: logon of user ${logText(user)} from ${isIP(address) !== 0 ? address : logText(address)} failed: ${result.reason} (${result.message})`);
+      // The failure that reaches the limit already answers 'throttled', so the worker throttles
+      // the address before its next logon could hit the worker's own cache.
+      return this.#throttled(address, `${result.message}; `) ?? result;
     }
     return result;
+  }
+
+  /** The 'throttled' answer while `address` is over its limit (logged once per period), else undefined. */
+  #throttled(address: string, prefix: string): Failure | undefined {
+    const t = this.#limit.throttled(address);
+    if (!t.throttled) return undefined;
+    const shown = isIP(address) !== 0 ? address : logText(address);
+    if (t.firstTime) this.#o.log('warn', `SEC_THROTTLED: client ${shown} failed to log on too often; its logons are refused without checking for a while`);
+    return { ok: false, reason: 'throttled', message: `${prefix}client ${shown} failed to log on too often` };
   }
 
   async #password(r: CredentialRequest & { kind: 'password' }): Promise<CredentialResult> {
