@@ -153,6 +153,8 @@ export class CredentialService {
     if (typeof pam === 'string') {
       if (!this.#pamReported) this.#o.log('error', `SEC_PAM: ${pam}`);
       this.#pamReported = true;
+      // Without PAM no Linux password can be checked; a name NSS does not know may still be a Wharf user's.
+      if (more && (await lookupAccount(r.user)) === undefined) return { ok: false, reason: 'unknown-user', message: 'no Linux account of that name' };
       return { ok: false, reason: 'unavailable', message: pam };
     }
     const outcome = await this.#slowly(() => pamAuthenticate(pam, this.#pamService, r.user, r.password, r.clientAddress));
