@@ -9,12 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { needs, tool } from './helpers/skip.js';
 import { TestPki, type Issued } from './helpers/openssl.js';
+import { w3c } from './helpers/w3c-log.js';
 import { eventually, freePort, get, run, startWharf, tempDir, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 
 const CCS_PASSWORD = 'central store secret';
@@ -94,24 +95,6 @@ async function curl(port: number, host: string, path: string, options: { ca: str
   const split = r.stdout.indexOf('\r\n\r\n');
   const headers = r.stdout.slice(0, split);
   return { status: Number(/^HTTP\/[\d.]+ (\d{3})/.exec(headers)?.[1]), headers, body: r.stdout.slice(split + 4) };
-}
-
-/** W3C lines of a site as field-name → value maps (the #Fields header of each file names the columns). */
-function w3c(wharf: WharfProcess, siteId: number): Array<Record<string, string>> {
-  const dir = join(wharf.systemDrive, 'inetpub', 'logs', 'LogFiles', `W3SVC${siteId}`);
-  if (!existsSync(dir)) return [];
-  const rows: Array<Record<string, string>> = [];
-  for (const f of readdirSync(dir).sort()) {
-    let fields: string[] = [];
-    for (const line of readFileSync(join(dir, f), 'utf8').split(/\r?\n/)) {
-      if (line.startsWith('#Fields: ')) fields = line.slice(9).split(' ');
-      else if (line !== '' && !line.startsWith('#')) {
-        const values = line.split(' ');
-        rows.push(Object.fromEntries(fields.map((n, i) => [n, values[i] ?? ''])));
-      }
-    }
-  }
-  return rows;
 }
 
 const hasTools = tool('openssl').met && tool('curl').met;

@@ -59,15 +59,17 @@ describe('the embedded applicationHost.config', () => {
       'DynamicCompressionModule',
       'HttpLoggingModule',
       'HttpRedirectionModule',
+      'IISCertificateMappingAuthenticationModule',
       'ProtocolSupportModule',
       'RequestFilteringModule',
       'RewriteModule',
       'StaticCompressionModule',
       'StaticFileModule',
+      'WindowsAuthenticationModule',
       'iisnode',
     ]);
     const modules = c.section('system.webServer/modules').items;
-    assert.equal(modules.length, 12);
+    assert.equal(modules.length, 14);
     // URL Rewrite and Node.js hosting are on, unlocked, as their installers leave them.
     assert.deepEqual(modules.slice(-2).map((m) => m.str('name')), ['RewriteModule', 'iisnode']);
     const handlers = c.section('system.webServer/handlers');

@@ -7,6 +7,7 @@ import { DynamicCompressionModule, StaticCompressionModule } from './compression
 import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
 import { DirectoryListingModule } from './directory-listing/index.js';
+import { IisCertificateMappingModule } from './certificate-mapping/index.js';
 import { HttpLoggingModule } from './http-logging/index.js';
 import { HttpRedirectionModule } from './http-redirect/index.js';
 import { IisNodeModule } from './iisnode/index.js';
@@ -14,12 +15,14 @@ import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
 import { StaticFileModule } from './static-file/index.js';
 import { RewriteModule } from './url-rewrite/index.js';
+import { WindowsAuthenticationModule } from './windows-authentication/index.js';
 
 export { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 export { CustomErrorModule, createCustomErrorModule, preloadBuiltinErrorPages } from './custom-error/index.js';
 export type { CustomErrorOptions } from './custom-error/index.js';
 export { DefaultDocumentModule } from './default-document/index.js';
 export { DirectoryListingModule } from './directory-listing/index.js';
+export { IisCertificateMappingModule } from './certificate-mapping/index.js';
 export { HttpLoggingModule } from './http-logging/index.js';
 export { HttpRedirectionModule } from './http-redirect/index.js';
 export { IisNodeModule } from './iisnode/index.js';
@@ -27,6 +30,7 @@ export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
 export { StaticFileModule } from './static-file/index.js';
 export { RewriteModule } from './url-rewrite/index.js';
+export { WindowsAuthenticationModule } from './windows-authentication/index.js';
 export { statusText } from './sub-status.js';
 export type { StatusText } from './sub-status.js';
 
@@ -40,6 +44,8 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   ProtocolSupportModule,
   HttpRedirectionModule,
   StaticFileModule,
+  WindowsAuthenticationModule,
+  IisCertificateMappingModule,
   RequestFilteringModule,
   CustomErrorModule,
   RewriteModule,
