@@ -25,6 +25,7 @@ import { referencedEnvironment } from './was/worker-environment.js';
 import { tracingEnabled } from './tracing/otel-env.js';
 import { CertificateSource } from './tls/index.js';
 import { AcmeManager, type AcmeWantedHost } from './tls/acme.js';
+import { NegotiateAcceptor } from './security/negotiate.js';
 import { CredentialService } from './security/credential-service.js';
 import type { TracingHandle } from './tracing/index.js';
 import { adminSocketPath } from './admin/paths.js';
@@ -282,6 +283,7 @@ export class WharfServer implements AdminTarget {
       systemDrive: this.systemDrive,
       log: (level, m) => this.#log[level](m),
       usersChanged: () => this.#activation?.credentialsChanged(),
+      negotiate: new NegotiateAcceptor().accept,
     });
     credentials.watch();
     this.#credentials = credentials;

@@ -17,10 +17,10 @@
  *   account's uid and groups come from NSS. IIS shows the user as `DOMAIN\alice` (AUTH_USER,
  *   cs-username): the realm's first label stands for the NetBIOS domain name.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import type { CredentialRequest, CredentialResult, Identity } from '../ipc/credential-messages.js';
+import { lookupAccount } from './system-accounts.js';
 
 export type NegotiateRequest = Extract<CredentialRequest, { kind: 'negotiate' }>;
 
@@ -87,28 +87,6 @@ export function mapPrincipal(principal: string, localRealms: readonly string[] |
   return { account: local ? user : principal, shown: domain === '' ? user : `${domain}\\${user}` };
 }
 
-// Names NSS may know (POSIX portable names plus '@' of fully qualified ones); never a leading '-'
-// that `id` would read as an option.
-const ACCOUNT_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.@$-]{0,255}$/;
-
-/**
- * uid, gid and groups of a Linux account through NSS (`id`, so /etc/passwd, LDAP and SSSD all
- * answer as the machine is set up); undefined when there is no such account.
- * Minimal on purpose: the credential service's account lookup replaces it when both are merged.
- */
-export function lookupLinuxAccount(name: string): Promise<AccountInfo | undefined> {
-  if (!ACCOUNT_NAME.test(name)) return Promise.resolve(undefined);
-  return new Promise((resolve) => {
-    execFile('id', ['--', name], { env: { ...process.env, LC_ALL: 'C' }, timeout: 10_000 }, (err, stdout) => {
-      if (err !== null) return resolve(undefined);
-      const m = /^uid=(\d+)\([^)]*\) gid=(\d+)\([^)]*\)(?: groups=(.*))?$/.exec(stdout.trim());
-      if (m === null) return resolve(undefined);
-      const groups = [...(m[3] ?? '').matchAll(/(\d+)\(([^)]*)\)/g)].map((g) => ({ gid: Number(g[1]), name: g[2]! }));
-      resolve({ uid: Number(m[1]), gid: Number(m[2]), groups });
-    });
-  });
-}
-
 const INSTALL_HINT = 'install the Kerberos headers and rebuild the optional module: apt-get install libkrb5-dev, then npm rebuild kerberos';
 
 let kerberosModule: Promise<KerberosModule | string> | undefined;
@@ -149,7 +127,7 @@ export class NegotiateAcceptor {
     this.#localRealms = options.localRealms ?? localRealmsFromEnv(process.env[KERBEROS_REALMS_ENV]);
     this.#maxContexts = options.maxContexts ?? 256;
     this.#timeoutMs = options.contextTimeoutMs ?? 60_000;
-    this.#lookup = options.lookupAccount ?? lookupLinuxAccount;
+    this.#lookup = options.lookupAccount ?? ((name) => lookupAccount(name).catch(() => undefined));
     this.#now = options.now ?? Date.now;
   }
 
