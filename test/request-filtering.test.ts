@@ -110,7 +110,7 @@ describe('request filtering: every rule, its sub-status in the W3C log', () => {
     assert.equal(uas.has(long.ua), false);
   });
 
-  test('a chunked upload is counted as it streams: past the folder\'s 1000 bytes → 404.13 long before the body ends', async (t) => {
+  test('a chunked upload is counted as it streams: past the limit → 404.13 long before the body ends, for a module handler and a Node.js app', async (t) => {
     if (!needs(t, tool('curl'))) return;
     const dir = tempDir('wharf-rf-');
     const big = join(dir, 'big.bin');
@@ -141,6 +141,14 @@ describe('request filtering: every rule, its sub-status in the W3C log', () => {
     assert.equal(site.code, '200');
     assert.equal(site.body, 'received 50000\n');
     assert.equal((await record(w, 'rf-chunked-site.'))['sc-substatus'], '0');
+
+    // A hosted Node.js application reading the body: the same 404.13, its own answer never sent.
+    const app = await upload(big, '/app/server.js', 'rf-chunked-app.');
+    assert.equal(app.code, '404');
+    assert.equal((await record(w, 'rf-chunked-app.'))['sc-substatus'], '13');
+    const appOk = await upload(mid, '/app/server.js', 'rf-chunked-app-ok.');
+    assert.equal(appOk.code, '200');
+    assert.equal(appOk.body, 'received 50000\n');
 
     // The worker keeps serving.
     assert.equal((await send(w.port, { target: '/ok.txt' })).r.status, 200);
