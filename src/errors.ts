@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   MOD_TRACE_RULE: 'A traceFailedRequests rule has a part Wharf cannot apply (a statusCodes entry, an unknown area, a custom action); that part is left out.',
   MOD_CLIENT_DISCONNECTED: 'The client disconnected while a module or the application was reading the request body.',
   MOD_BODY_CONSUMED: 'A module or the application read a request body that had already been read.',
+  MOD_BODY_TOO_LARGE: 'A request body of unknown length (chunked) grew past requestFiltering maxAllowedContentLength while it was being read; the request is answered 404.13.',
   TLS_FILE_READ: 'A certificate, key or store file cannot be read (missing, no permission, a folder).',
   TLS_FORMAT: 'A file is not a certificate Wharf can read: neither PKCS#12 (PFX) nor PEM, or damaged.',
   TLS_PASSWORD: 'The password does not open a PFX file or an encrypted private key (wrong or missing).',
