@@ -11,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import { TestPki, type Issued } from './helpers/openssl.js';
 import { needs, root, tool } from './helpers/skip.js';
 import { admin, getent } from './helpers/test-users.js';
-import { w3c } from './helpers/w3c-log.js';
 import { eventually, run, startWharf, tempDir, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 
 const ONE_USER = 'wharfcert1';
@@ -68,7 +67,7 @@ describe('client certificate mapping end to end', () => {
   }
 
   async function logged(query: string): Promise<Record<string, string>> {
-    return eventually(() => w3c(wharf!, 1).find((x) => x['cs-uri-query'] === query), 10_000);
+    return eventually(() => wharf!.w3cRecords(1).find((x) => x['cs-uri-query'] === query), 10_000);
   }
 
   it('one-to-one: the certificate itself names the account; the W3C line names it', async (t) => {

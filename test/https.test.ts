@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { needs, tool } from './helpers/skip.js';
 import { TestPki, type Issued } from './helpers/openssl.js';
-import { w3c } from './helpers/w3c-log.js';
 import { eventually, freePort, get, run, startWharf, tempDir, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 
 const CCS_PASSWORD = 'central store secret';
@@ -324,7 +323,7 @@ describe('https end to end', () => {
 
     // The W3C log has IIS's sub-statuses and win32 codes.
     const rows = await eventually(() => {
-      const r = w3c(wharf, 6);
+      const r = wharf.w3cRecords(6);
       return r.filter((x) => x['cs-uri-stem'] === '/cert/').length >= 7 ? r : undefined;
     });
     const codes = rows.filter((x) => x['cs-uri-stem'] === '/cert/').map((x) => `${x['sc-status']}.${x['sc-substatus']} ${x['sc-win32-status']}`);
@@ -339,7 +338,7 @@ describe('https end to end', () => {
   it('the W3C line of an https request: s-port is the https port, cs-version HTTP/2 (curl negotiates h2 by ALPN), sc-status 200', async (t) => {
     if (!needs(t, tool('openssl'), tool('curl'))) return;
     await curl(port, 'store.example.test', '/index.html?w3c=1', { ca: rootCa });
-    const row = await eventually(() => w3c(wharf, 1).find((x) => x['cs-uri-query'] === 'w3c=1'));
+    const row = await eventually(() => wharf.w3cRecords(1).find((x) => x['cs-uri-query'] === 'w3c=1'));
     assert.equal(row['s-port'], String(port));
     assert.equal(row['cs-version'], 'HTTP/2');
     assert.equal(row['sc-status'], '200');

@@ -10,7 +10,6 @@ import { after, before, describe, it } from 'node:test';
 import { kdcTools, startRealm, type Realm } from './helpers/kdc.js';
 import { needs, root, tool } from './helpers/skip.js';
 import { admin, getent } from './helpers/test-users.js';
-import { w3c } from './helpers/w3c-log.js';
 import { eventually, startWharf, tempDir, type WharfProcess } from './helpers/wharf.js';
 
 const USER = 'wharfkrb2';
@@ -62,7 +61,7 @@ describe('Negotiate (Kerberos) end to end', () => {
     assert.equal(r.status, 200, `${r.headers}\n${wharf!.output()}`);
     assert.equal(r.body, 'intranet page\n');
     assert.match(r.headers, /^WWW-Authenticate: Negotiate [A-Za-z0-9+/]+=*$/im, 'RFC 4559: the server token on the 200');
-    const row = await eventually(() => w3c(wharf!, 1).find((x) => x['cs-uri-query'] === 'who=ticket'));
+    const row = await eventually(() => wharf!.w3cRecords(1).find((x) => x['cs-uri-query'] === 'who=ticket'));
     assert.equal(row['cs-username'], `WHARF\\${USER}`);
     assert.equal(row['sc-status'], '200');
   });
@@ -79,7 +78,7 @@ describe('Negotiate (Kerberos) end to end', () => {
     assert.equal(stranger.status, 401);
     await wharf!.waitForOutput(/nobodyhere@WHARF\.TEST has no Linux account nobodyhere/);
     const rows = await eventually(() => {
-      const all = w3c(wharf!, 1);
+      const all = wharf!.w3cRecords(1);
       const pick = (q: string) => all.find((x) => x['cs-uri-query'] === q);
       return pick('who=none') && pick('who=forged') && pick('who=stranger') ? { none: pick('who=none')!, forged: pick('who=forged')!, stranger: pick('who=stranger')! } : undefined;
     });
