@@ -659,6 +659,9 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
    */
   #refuse(ex: Exchange, d: IpDenial): void {
     ex.subStatus = d.subStatus;
+    // The connection closes after the answer: whatever else the client pipelined on it is not
+    // read, so a denied flood costs a connection per request, not a parse per request.
+    ex.keepAlive = false;
     if (d.status !== 0) {
       ex.conn.respondLocally(ex, d.status === 401 ? 'unauthorized' : d.status === 404 ? 'notFound' : d.status === 403 ? 'forbidden' : 'internalError', undefined);
       return;
