@@ -7,7 +7,8 @@
  * BENCH_ROUNDS (3; the best round of each scenario is reported), BENCH_ONLY=observability (only
  * the cost of metrics, Failed Request Tracing and OpenTelemetry: a shorter run), BENCH_ONLY=compression
  * (only 100 KiB of text, gzip, against nginx gzip_static), BENCH_ONLY=tls (only HTTPS and HTTP/2 from the
- * cache and new TLS connections per second, against nginx; needs h2load and openssl), BENCH_ONLY=auth
+ * cache and new TLS connections per second, against nginx; needs h2load and openssl), BENCH_ONLY=ip
+ * (only allowed clients' throughput under a flood from an address ipSecurity denies: ip-flood.ts), BENCH_ONLY=auth
  * (Basic with a cached logon against anonymous; needs root for a throw-away account).
  *
  * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
@@ -25,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runLoad, type LoadResult } from './load-client.js';
+import { ipFlood } from './ip-flood.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIST_BENCH = fileURLToPath(new URL('./', import.meta.url));
@@ -744,6 +746,15 @@ async function main(): Promise<void> {
   if (process.env['BENCH_ONLY'] === 'tls') {
     try {
       await tls(dir, ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
+  // BENCH_ONLY=ip: allowed clients while a denied address floods (issue 17).
+  if (process.env['BENCH_ONLY'] === 'ip') {
+    try {
+      await ipFlood(dir, { repo: REPO, rounds: ROUNDS, duration: DURATION, pin, freePort, start, stop, wrk });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -23,7 +23,7 @@ describe('settings read but not enforced', () => {
     );
   });
 
-  it('names each restricting setting at its line and column (access sslFlags is enforced: not reported)', () => {
+  it('names each restricting setting at its line and column (access sslFlags, ipSecurity and dynamicIpSecurity are enforced: not reported)', () => {
     const w = warned(
       [
         '<authentication><anonymousAuthentication enabled="false" /><digestAuthentication enabled="true" /></authentication>',
@@ -37,8 +37,6 @@ describe('settings read but not enforced', () => {
       '/site/web.config:4:42: SECURITY: system.webServer/security/authentication/anonymousAuthentication: enabled="false" is not enforced: IIS would refuse anonymous requests (401.2 unless another scheme authenticates them); Wharf serves every request as anonymous',
       '/site/web.config:4:82: SECURITY: system.webServer/security/authentication/digestAuthentication: enabled="true" is not enforced: Wharf does not authenticate users yet: no 401 challenge is sent and every request is served as anonymous',
       '/site/web.config:5:16: SECURITY: system.webServer/security/authorization: <remove users="*" roles="" verbs=""/> (removing the default entry) is not enforced: Wharf does not apply URL authorization rules yet: every request is allowed',
-      '/site/web.config:6:13: SECURITY: system.webServer/security/ipSecurity: allowUnlisted="false" is not enforced: Wharf does not restrict clients by IP address or domain name yet: every client is served',
-      '/site/web.config:7:39: SECURITY: system.webServer/security/dynamicIpSecurity: denyByRequestRate/enabled="true" is not enforced: Wharf does not block clients by request rate or concurrent requests yet: every client is served',
     ]);
   });
 

@@ -94,8 +94,6 @@ describe('the schema table', () => {
       'system.webServer/security/authentication/digestAuthentication',
       'system.webServer/security/authentication/windowsAuthentication',
       'system.webServer/security/authorization',
-      'system.webServer/security/dynamicIpSecurity',
-      'system.webServer/security/ipSecurity',
     ]);
     // Every attribute path a flag names exists in its section's schema.
     for (const s of SECTIONS.values()) {

@@ -662,17 +662,6 @@ const NOT_ENFORCED = {
     items: { '': [{ accessType: 'Allow', users: '*' }] },
     effect: 'Wharf does not apply URL authorization rules yet: every request is allowed',
   },
-  ipSecurity: {
-    kind: 'security',
-    attributes: ['allowUnlisted'],
-    items: { '': [] },
-    effect: 'Wharf does not restrict clients by IP address or domain name yet: every client is served',
-  },
-  dynamicIpSecurity: {
-    kind: 'security',
-    attributes: ['denyByConcurrentRequests/enabled', 'denyByRequestRate/enabled'],
-    effect: 'Wharf does not block clients by request rate or concurrent requests yet: every client is served',
-  },
   windowsAuthentication: [
     {
       kind: 'security',
@@ -1277,7 +1266,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('verbs', 'string', { key: 'combined', caseSensitive: true }),
     ]),
   ]),
-  section('system.webServer/security/ipSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.ipSecurity }, [
+  section('system.webServer/security/ipSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
     attr('enableReverseDns', 'bool', { default: 'false' }),
     attr('allowUnlisted', 'bool', { default: 'true' }),
     attr('enableProxyMode', 'bool', { default: 'false' }),
@@ -1289,7 +1278,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('allowed', 'bool', { default: 'false' }),
     ]),
   ]),
-  section('system.webServer/security/dynamicIpSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.dynamicIpSecurity }, [
+  section('system.webServer/security/dynamicIpSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
     attr('denyAction', 'enum', { default: 'Forbidden', values: { AbortRequest: 0, Unauthorized: 401, Forbidden: 403, NotFound: 404 } }),
     attr('enableProxyMode', 'bool', { default: 'false' }),
     attr('enableLoggingOnlyMode', 'bool', { default: 'false' }),

@@ -11,6 +11,7 @@ import { IisCertificateMappingModule } from './certificate-mapping/index.js';
 import { HttpLoggingModule } from './http-logging/index.js';
 import { HttpRedirectionModule } from './http-redirect/index.js';
 import { IisNodeModule } from './iisnode/index.js';
+import { DynamicIpRestrictionModule, IpRestrictionModule } from './ip-security/index.js';
 import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
 import { StaticFileModule } from './static-file/index.js';
@@ -26,6 +27,7 @@ export { IisCertificateMappingModule } from './certificate-mapping/index.js';
 export { HttpLoggingModule } from './http-logging/index.js';
 export { HttpRedirectionModule } from './http-redirect/index.js';
 export { IisNodeModule } from './iisnode/index.js';
+export { DynamicIpRestrictionModule, IpRestrictionModule } from './ip-security/index.js';
 export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
 export { StaticFileModule } from './static-file/index.js';
@@ -46,6 +48,8 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   StaticFileModule,
   WindowsAuthenticationModule,
   IisCertificateMappingModule,
+  IpRestrictionModule,
+  DynamicIpRestrictionModule,
   RequestFilteringModule,
   CustomErrorModule,
   RewriteModule,
