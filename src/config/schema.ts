@@ -650,17 +650,13 @@ const NOT_AUTHENTICATED =
 const AUTHENTICATION: NotEnforced = { kind: 'security', attributes: ['enabled'], effect: NOT_AUTHENTICATED };
 
 const NOT_ENFORCED = {
+  // The account is looked up by name: PAM has no logon types, and Wharf never logs it on with a password.
   anonymousAuthentication: {
-    kind: 'security',
-    attributes: ['enabled'],
-    effect: 'IIS would refuse anonymous requests (401.2 unless another scheme authenticates them); Wharf serves every request as anonymous',
+    kind: 'feature',
+    attributes: ['password', 'logonMethod'],
+    effect: 'the named account is looked up without logging on (Linux has no logon types)',
   },
-  authorization: {
-    kind: 'security',
-    // IIS's shipped rule; anything else (a Deny, an Allow for some users, roles or verbs, a <clear/>) restricts.
-    items: { '': [{ accessType: 'Allow', users: '*' }] },
-    effect: 'Wharf does not apply URL authorization rules yet: every request is allowed',
-  },
+  basicAuthentication: { kind: 'feature', attributes: ['logonMethod'], effect: 'PAM has no logon types: every logon is checked the same way' },
   ipSecurity: {
     kind: 'security',
     attributes: ['allowUnlisted'],
@@ -1175,7 +1171,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('password', 'string', { default: '[enc:AesProvider::enc]', caseSensitive: true, encrypted: true }),
     attr('logonMethod', 'enum', { default: 'ClearText', values: { Interactive: 0, Batch: 1, Network: 2, ClearText: 3 } }),
   ]),
-  section('system.webServer/security/authentication/basicAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
+  section('system.webServer/security/authentication/basicAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.basicAuthentication }, [
     attr('enabled', 'bool', { default: 'false' }),
     attr('realm', 'string'),
     attr('defaultLogonDomain', 'string'),
@@ -1184,7 +1180,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
   section('system.webServer/security/authentication/clientCertificateMappingAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
     attr('enabled', 'bool', { default: 'false' }),
   ]),
-  section('system.webServer/security/authentication/digestAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
+  section('system.webServer/security/authentication/digestAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
     attr('enabled', 'bool', { default: 'false' }),
     attr('realm', 'string'),
   ]),
@@ -1207,7 +1203,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       ]),
     ]),
   ]),
-  section('system.webServer/security/authorization', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.authorization }, [
+  section('system.webServer/security/authorization', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
     attr('bypassLoginPages', 'bool', { default: 'true' }),
     collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
       attr('accessType', 'enum', { required: true, values: { Allow: 0, Deny: 1 } }),
