@@ -41,6 +41,8 @@ import { checkSslAccess, sslAccessCacheable } from './ssl-access.js';
 import { renderConfigErrorPage } from './config-error-page.js';
 import { ANONYMOUS_SECTION } from '../modules/authentication/index.js';
 import { FileRights, type RightsVerdict } from '../modules/file-rights/index.js';
+import { AUTHORIZATION_SECTION } from '../modules/url-authorization/index.js';
+import { describeWarning, securityModuleWarnings, warningKey } from '../config/config-warnings.js';
 
 export interface ConfigResolver {
   resolve(siteId: number, urlPath: string): ResolveResult;
@@ -137,6 +139,15 @@ function publishNotification(ch: TypedChannel<NotificationEvent>, ctx: WorkerCon
   ev.key = NO_KEY;
 }
 
+/** Modules that enforce a security section (config-warnings.ts securityModuleWarnings), by lower-case name. */
+const SECURITY_MODULES = ['anonymousauthenticationmodule', 'basicauthenticationmodule', 'digestauthenticationmodule', 'urlauthorizationmodule'];
+const lacksCache = new WeakMap<ModuleChain, boolean>();
+function lacksSecurityModule(chain: ModuleChain): boolean {
+  let lacks = lacksCache.get(chain);
+  if (lacks === undefined) lacksCache.set(chain, (lacks = SECURITY_MODULES.some((m) => !chain.enabled.has(m))));
+  return lacks;
+}
+
 /** resourceType File / Directory / Either needs the target on disk (IIS Web Core: 404.0). */
 function checkResource(ctx: WorkerContext, h: HandlerMapping, info: FileInfo | undefined): void {
   const ok = info !== undefined && (h.resourceType === 'Either' || (h.resourceType === 'File' ? info.isFile : info.isDirectory));
@@ -152,6 +163,9 @@ function checkResource(ctx: WorkerContext, h: HandlerMapping, info: FileInfo | u
 export class Pipeline implements ContextHost {
   readonly #o: PipelineOptions;
   readonly #fileRights: FileRights;
+  /** Per <modules> element, the authorization sections already checked by #warnUnenforced. */
+  readonly #securityChecked = new WeakMap<ConfigElement, WeakSet<ConfigElement>>();
+  readonly #warned = new Set<string>();
 
   constructor(options: PipelineOptions) {
     this.#o = options;
@@ -192,7 +206,9 @@ export class Pipeline implements ContextHost {
   // and a microtask hop each, several times per request.
 
   async #runStages(ctx: WorkerContext): Promise<void> {
-    const chain = this.#o.registry.chain(ctx.config.section('system.webServer/modules'));
+    const modules = ctx.config.section('system.webServer/modules');
+    const chain = this.#o.registry.chain(modules);
+    if (lacksSecurityModule(chain)) this.#warnUnenforced(ctx, modules);
     const n = chain.notifications;
     for (let s = 0; s < STAGES.length; s++) {
       const stage = STAGES[s]!;
@@ -358,6 +374,25 @@ export class Pipeline implements ContextHost {
       description: 'Logon failed due to server configuration: anonymous access is disabled and the request carried no credentials of an enabled authentication scheme.',
     });
     ctx.finish();
+  }
+
+  /**
+   * A security section that restricts access where its module is not in <modules> (a web.config
+   * below the site root, which the start-up scan does not read): warned once per worker, per
+   * effective section, as config-warnings.ts words it.
+   */
+  #warnUnenforced(ctx: WorkerContext, modules: ConfigElement): void {
+    const authorization = ctx.config.section(AUTHORIZATION_SECTION);
+    let seen = this.#securityChecked.get(modules);
+    if (seen === undefined) this.#securityChecked.set(modules, (seen = new WeakSet()));
+    if (seen.has(authorization)) return;
+    seen.add(authorization);
+    for (const w of securityModuleWarnings((path) => ctx.config.section(path), modules)) {
+      const key = warningKey(w);
+      if (this.#warned.has(key)) continue;
+      if (this.#warned.size < 10_000) this.#warned.add(key);
+      this.#o.log('warn', describeWarning(w));
+    }
   }
 
   /** Choose the handler (404.4, 405 when none fits) and what it serves. */
