@@ -7,7 +7,9 @@
  * BENCH_ROUNDS (3; the best round of each scenario is reported), BENCH_ONLY=observability (only
  * the cost of metrics, Failed Request Tracing and OpenTelemetry: a shorter run), BENCH_ONLY=compression
  * (only 100 KiB of text, gzip, against nginx gzip_static), BENCH_ONLY=tls (only HTTPS and HTTP/2 from the
- * cache and new TLS connections per second, against nginx; needs h2load and openssl).
+ * cache and new TLS connections per second, against nginx; needs h2load and openssl), BENCH_ONLY=ip
+ * (only allowed clients' throughput under a flood from an address ipSecurity denies: ip-flood.ts), BENCH_ONLY=auth
+ * (Basic with a cached logon against anonymous; needs root for a throw-away account).
  *
  * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
  * bench/load-client.ts (which counts every request; wrk would only count errors) against a Wharf
@@ -15,7 +17,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { privateMiB, rssMiB, workerPids } from './procs.js';
@@ -24,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runLoad, type LoadResult } from './load-client.js';
+import { ipFlood } from './ip-flood.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIST_BENCH = fileURLToPath(new URL('./', import.meta.url));
@@ -568,6 +571,11 @@ async function tls(dir: string, nginxBin: string | undefined): Promise<void> {
     children.push(wharf);
     // name, https port, process group, plain http port (the same site)
     const servers: Array<[string, number, number, number]> = [['Wharf', port, wharf.pid!, httpPort]];
+    // The platform's floor: bare node:http2 with the same certificate and TLS policy (no plain row).
+    const nodePort = await freePort();
+    const bare = await start(pin(0, [process.execPath, join(DIST_BENCH, 'servers/node-tls.js'), String(nodePort), key, crt, join(www, '1k.txt')]), /ready/);
+    children.push(bare);
+    servers.push(['node', nodePort, bare.pid!, 0]);
     if (nginxBin !== undefined) {
       const ngPort = await freePort();
       const ngHttpPort = await freePort();
@@ -599,7 +607,7 @@ http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepa
     const suites = servers.map(([name, p]) => `${name}: ${negotiated(p)}`);
     for (const [, p, , hp] of servers) {
       wrk(p, '/1k.txt', 1, [], [], 'https'); // warm-up: the cache entry, JIT
-      wrk(hp, '/1k.txt', 1);
+      if (hp !== 0) wrk(hp, '/1k.txt', 1);
     }
     for (const [, p] of servers) h2load(p, '/1k.txt', 1);
     type Row = 'plain' | 'h1' | 'h2' | 'full' | 'resumed';
@@ -610,7 +618,7 @@ http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepa
       best.set(k, { rps: Math.max(b?.rps ?? 0, m.rps), cpuUs: Math.min(b?.cpuUs ?? Infinity, m.cpuUs || Infinity) });
     };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, , pgid, hp] of servers) keep(`${name} plain`, wrk(hp, '/1k.txt', DURATION, [pgid]));
+      for (const [name, , pgid, hp] of servers) if (hp !== 0) keep(`${name} plain`, wrk(hp, '/1k.txt', DURATION, [pgid]));
       for (const [name, p, pgid] of servers) keep(`${name} h1`, wrk(p, '/1k.txt', DURATION, [pgid], [], 'https'));
       for (const [name, p, pgid] of servers) keep(`${name} h2`, h2load(p, '/1k.txt', DURATION, [pgid]));
       for (const mode of ['full', 'resumed'] as const) {
@@ -632,24 +640,89 @@ http { access_log ${dir}/nginx-tls-access.log; sendfile on; tcp_nopush on; keepa
     console.log(`\nTLS — ECDSA P-256 certificate, TLS 1.2+1.3, best of ${ROUNDS}; handshakes: ${S_TIME_CLIENTS} × openssl s_time, one request per connection`);
     for (const s of suites) console.log(`  ${s}`);
     // core busy: req/s × CPU per request; a server well below 100 % was waiting for the client.
-    console.log(`${'scenario'.padEnd(42)}${'Wharf/s'.padStart(8)}${'nginx/s'.padStart(9)}  vs nginx   CPU µs Wharf  nginx  CPU ratio  core busy W/n  target`);
+    // node: the bare node:http2 server (bench/servers/node-tls.ts), the floor Node itself sets.
+    console.log(`${'scenario'.padEnd(42)}${'Wharf/s'.padStart(8)}${'nginx/s'.padStart(9)}  vs nginx   CPU µs Wharf  nginx  CPU ratio  core busy W/n  target   node/s  W/node  node/nginx`);
     for (const [row, label, target] of rows) {
       const w = best.get(`Wharf ${row}`);
       const n = best.get(`nginx ${row}`);
+      const b = best.get(`node ${row}`);
       if (w === undefined) continue;
+      const floor = b === undefined ? '' : `  ${b.rps.toFixed(0).padStart(7)}  ${(w.rps / b.rps).toFixed(2).padStart(5)}x  ${n ? (b.rps / n.rps).toFixed(2) + 'x' : '-'}`;
       const busy = (m: Measurement | undefined): string => (m !== undefined && Number.isFinite(m.cpuUs) ? `${((m.rps * m.cpuUs) / 1e4).toFixed(0)}%` : '-');
       const us = (m: Measurement | undefined): string => (m !== undefined && Number.isFinite(m.cpuUs) ? m.cpuUs.toFixed(1) : '-');
       const res = row === 'resumed' ? servers.map(([name]) => resumption.get(`${name} resumed`)).map((r) => (r !== undefined && r.total > 0 ? `${((100 * r.resumed) / r.total).toFixed(0)}%` : '-')) : [];
       console.log(
         `${label.padEnd(42)}${w.rps.toFixed(0).padStart(8)}${(n ? n.rps.toFixed(0) : '-').padStart(9)}  ${(n ? (w.rps / n.rps).toFixed(2) + 'x' : '  -  ').padStart(7)}  ` +
           `${us(w).padStart(12)}  ${us(n).padStart(5)}  ${(n && Number.isFinite(w.cpuUs) && Number.isFinite(n.cpuUs) ? (n.cpuUs / w.cpuUs).toFixed(2) + 'x' : '-').padStart(9)}  ` +
-          `${`${busy(w)}/${busy(n)}`.padStart(13)}  ${target}` +
+          `${`${busy(w)}/${busy(n)}`.padStart(13)}  ${target.padEnd(6)}` +
+          floor +
           (res.length > 0 ? `  (resumed: ${res.join(' / ')})` : ''),
       );
     }
   } finally {
     for (const c of children) stop(c);
     await sleep(500);
+  }
+}
+
+/**
+ * Authentication (issue 17): one 1 KiB static file anonymous and behind Basic with a Linux account
+ * (PAM checks the password once; later requests hit the worker's logon cache), both through the
+ * worker, plus anonymous from the listener's cache for reference. Needs root (a throw-away
+ * account is made with useradd and removed after).
+ */
+async function auth(dir: string): Promise<void> {
+  if (process.getuid?.() !== 0 || !has('useradd') || !has('chpasswd')) {
+    console.log('\nAuthentication: skipped (needs root, useradd and chpasswd for a throw-away account)');
+    return;
+  }
+  const user = `wbench${process.pid % 100000}`;
+  const password = randomBytes(12).toString('base64url');
+  const account = spawnSync('sh', ['-c', `useradd -M -s /usr/sbin/nologin ${user} && echo '${user}:${password}' | chpasswd`], { stdio: 'ignore' });
+  if (account.status !== 0) throw new Error(`auth bench: could not create the account ${user}`);
+  const children: ChildProcess[] = [];
+  try {
+    const www = join(dir, 'auth-www');
+    for (const folder of ['', 'uncached', 'basic']) {
+      mkdirSync(join(www, folder), { recursive: true });
+      writeFileSync(join(www, folder, '1k.txt'), Buffer.alloc(1024, 'a'));
+    }
+    chmodSync(dir, 0o755);
+    const port = await freePort();
+    const file = join(dir, 'auth.config');
+    writeFileSync(file, readFileSync(join(REPO, 'bench/fixtures/auth.config'), 'utf8').replaceAll('{{PORT}}', String(port)).replaceAll('{{ROOT}}', dir));
+    const wharf = await start(pin(0, [process.execPath, join(REPO, 'bin/wharf.js'), 'start', '--config', file, '--system-drive', join(dir, 'sd-auth')]), /Wharf is serving/);
+    children.push(wharf);
+    const basic = [`Authorization: Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`];
+    const rows: Array<[string, string, readonly string[]]> = [
+      ['anonymous, from the listener cache', '/1k.txt', []],
+      ['anonymous, through the worker', '/uncached/1k.txt', []],
+      ['Basic (cached logon), through the worker', '/basic/1k.txt', basic],
+    ];
+    // Warm-up: the cache entry, the logon, JIT; and a check that Basic really is required.
+    await sleep(2100);
+    for (const [, path, headers] of rows) wrk(port, path, 1, [], headers);
+    if ((await getOnce(port, '/basic/1k.txt')) !== 401) throw new Error('auth bench: /basic/1k.txt answers without credentials');
+    const best = new Map<string, Measurement>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, path, headers] of rows) {
+        const m = wrk(port, path, DURATION, [wharf.pid!], headers);
+        const b = best.get(label);
+        best.set(label, { rps: Math.max(b?.rps ?? 0, m.rps), cpuUs: Math.min(b?.cpuUs ?? Infinity, m.cpuUs || Infinity) });
+      }
+    }
+    const through = best.get('anonymous, through the worker')!;
+    console.log(`\nAuthentication — the same 1 KiB file, keep-alive (best of ${ROUNDS}; ratio against anonymous through the worker)`);
+    console.log(`${'scenario'.padEnd(44)}${'req/s'.padStart(8)}  ratio  CPU µs/req  target`);
+    for (const [label] of rows) {
+      const m = best.get(label)!;
+      const target = label.startsWith('Basic') ? '≥ 0.9x' : '';
+      console.log(`${label.padEnd(44)}${m.rps.toFixed(0).padStart(8)}  ${(m.rps / through.rps).toFixed(2).padStart(5)}x  ${(Number.isFinite(m.cpuUs) ? m.cpuUs.toFixed(1) : '-').padStart(10)}  ${target}`);
+    }
+  } finally {
+    for (const c of children) stop(c);
+    await sleep(500);
+    spawnSync('userdel', [user], { stdio: 'ignore' });
   }
 }
 
@@ -678,10 +751,28 @@ async function main(): Promise<void> {
     }
     return;
   }
+  // BENCH_ONLY=ip: allowed clients while a denied address floods (issue 17).
+  if (process.env['BENCH_ONLY'] === 'ip') {
+    try {
+      await ipFlood(dir, { repo: REPO, rounds: ROUNDS, duration: DURATION, pin, freePort, start, stop, wrk });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   // BENCH_ONLY=compression: 100 KiB of text, gzip, against nginx gzip_static (a quicker run).
   if (process.env['BENCH_ONLY'] === 'compression') {
     try {
       await compression(dir, ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
+  // BENCH_ONLY=auth: Basic with a cached logon against anonymous, the same file.
+  if (process.env['BENCH_ONLY'] === 'auth') {
+    try {
+      await auth(dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -950,6 +1041,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     await observability(dir);
     await compression(dir, nginxBin);
     await tls(dir, nginxBin);
+    await auth(dir);
     console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
     console.log(zeroDropLine('kill -9 every 2 s', killed));
     console.log(zeroDropLine('recycle every 2 s', recycled));

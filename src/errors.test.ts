@@ -35,7 +35,7 @@ test('docs/errors.md documents exactly the codes of the catalogue', () => {
 
 test('codes are AREA_NAME with a known area, and each has a meaning', () => {
   for (const [code, meaning] of Object.entries(ERROR_CODES)) {
-    assert.match(code, /^(CFG|LSN|WAS|IPC|MOD|ADM|MET|OTEL|TLS)_[A-Z0-9_]+$/);
+    assert.match(code, /^(CFG|LSN|WAS|IPC|MOD|ADM|MET|OTEL|TLS|SEC)_[A-Z0-9_]+$/);
     assert.ok(meaning.length > 10, code);
   }
 });

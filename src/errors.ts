@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   MOD_TRACE_RULE: 'A traceFailedRequests rule has a part Wharf cannot apply (a statusCodes entry, an unknown area, a custom action); that part is left out.',
   MOD_CLIENT_DISCONNECTED: 'The client disconnected while a module or the application was reading the request body.',
   MOD_BODY_CONSUMED: 'A module or the application read a request body that had already been read.',
+  MOD_BODY_TOO_LARGE: 'A request body of unknown length (chunked) grew past requestFiltering maxAllowedContentLength while it was being read; the request is answered 404.13.',
   TLS_FILE_READ: 'A certificate, key or store file cannot be read (missing, no permission, a folder).',
   TLS_FORMAT: 'A file is not a certificate Wharf can read: neither PKCS#12 (PFX) nor PEM, or damaged.',
   TLS_PASSWORD: 'The password does not open a PFX file or an encrypted private key (wrong or missing).',
@@ -78,6 +79,13 @@ export const ERROR_CODES = {
   TLS_ACME_ORDER: 'An ACME order failed (CA unreachable, challenge not validated, rate limited …); retried after a backoff that survives restarts.',
   OTEL_EXPORT: 'Spans could not be sent to the OpenTelemetry collector (unreachable, refused, timed out); they are dropped, requests are not affected.',
   OTEL_CONFIG: 'An OTEL_* environment variable has a value Wharf cannot use (an unknown OTLP protocol or exporter); the standard default is used instead.',
+  SEC_USER_NAME: 'wharf user: a user name is empty, too long, or has characters Wharf users may not have.',
+  SEC_USER_EXISTS: 'wharf user add: a Wharf user of that name exists already (names are case-insensitive).',
+  SEC_USER_NOT_FOUND: 'wharf user delete: no Wharf user has that name.',
+  SEC_USER_STORE: 'Wharf\'s user store or its machine key cannot be read or written, or is not valid; logons of Wharf users fail until it is fixed.',
+  SEC_PAM: 'PAM cannot be used (the optional module authenticate-pam is not installed or did not build); logons of Linux accounts get 500.',
+  SEC_LOGON_FAILED: 'Warning: a logon failed (wrong password, unknown user, bad Digest response); the line names the user, the client address and why, never the password.',
+  SEC_THROTTLED: 'Warning: a client address failed to log on too often; its logons are refused without checking for a while.',
 } as const satisfies Readonly<Record<string, string>>;
 
 /** A code of the catalogue. */
@@ -210,6 +218,14 @@ export class TelemetryError extends WharfError {
 export class TlsError extends WharfError {
   declare readonly code: AreaCode<'TLS'>;
   constructor(code: AreaCode<'TLS'>, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Users and credentials: Wharf's user store, PAM, the logon failure limit (src/security/). */
+export class SecurityError extends WharfError {
+  declare readonly code: AreaCode<'SEC'>;
+  constructor(code: AreaCode<'SEC'>, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }

@@ -25,6 +25,8 @@ import { referencedEnvironment } from './was/worker-environment.js';
 import { tracingEnabled } from './tracing/otel-env.js';
 import { CertificateSource } from './tls/index.js';
 import { AcmeManager, type AcmeWantedHost } from './tls/acme.js';
+import { NegotiateAcceptor } from './security/negotiate.js';
+import { CredentialService } from './security/credential-service.js';
 import type { TracingHandle } from './tracing/index.js';
 import { adminSocketPath } from './admin/paths.js';
 import { startAdminServer, type AdminServer } from './admin/socket.js';
@@ -182,6 +184,7 @@ export class WharfServer implements AdminTarget {
   #tracing: TracingHandle | undefined;
   #certificates: CertificateSource | undefined;
   #acme: AcmeManager | undefined;
+  #credentials: CredentialService | undefined;
 
   constructor(options: ServerOptions = {}) {
     this.#o = options;
@@ -274,9 +277,19 @@ export class WharfServer implements AdminTarget {
     // WAS and the listener, each given the other's typed interface: the listener asks for workers
     // (WorkerSupply), WAS tells it about request channels and pools (RequestRouting). Workers talk
     // to WAS on their own control channel (src/ipc/control-messages.ts).
+    // Credential checks workers ask for (PAM, Wharf's users, Kerberos): answered here, in the
+    // privileged process, never in a worker (src/security/).
+    const credentials = new CredentialService({
+      systemDrive: this.systemDrive,
+      log: (level, m) => this.#log[level](m),
+      usersChanged: () => this.#activation?.credentialsChanged(),
+      negotiate: new NegotiateAcceptor().accept,
+    });
+    credentials.watch();
+    this.#credentials = credentials;
     const activation = new ActivationService(
       { log: (level, m) => this.#log[level](m), output: (pool, pid, stream, line) => this.#poolOutput.write(pool, pid, stream, line) },
-      { prepare: (s) => this.#prepareLaunch(s) },
+      { prepare: (s) => this.#prepareLaunch(s), credentials },
     );
     // Certificates for https bindings: the store, the SSL table and the Central Certificate Store
     // under the system drive (src/tls/), watched, so `wharf sslcert add` applies to new connections.
@@ -295,7 +308,7 @@ export class WharfServer implements AdminTarget {
     const acme = AcmeManager.start({ systemDrive: this.systemDrive, logger: this.#log, source: certificates });
     this.#acme = acme;
     listener.acmeChallenges = (host, token) => acme.httpChallenge(host, token);
-    listener.acmeAlpnChallenges = (host) => acme.alpnChallenge(host);
+    listener.acmeAlpnChallenges = { lookup: (host) => acme.alpnChallenge(host), pending: () => acme.alpnPending };
     acme.setWantedHosts(acmeHosts(config));
     const devPort = this.embeddedHttpsPort;
     if (devPort !== undefined && devPort !== 0) {
@@ -665,6 +678,7 @@ export class WharfServer implements AdminTarget {
     await this.#listener?.close(timeoutMs);
     this.#acme?.close();
     this.#certificates?.close();
+    this.#credentials?.close();
     // Workers were told to drain when the last connection closed; what is left of the budget is theirs.
     await this.#activation?.stop(Math.max(1000, deadline - Date.now()));
     await this.#metrics?.close();

@@ -207,10 +207,12 @@ test('wharf check on every configuration in shared/compat: each loads, and what 
   }
   // The IIS Express default: IIS's shipped security settings are defaults, so nothing is flagged.
   assert.doesNotMatch(outputs.get('iisexpress-default-applicationhost.config') ?? '', /SECURITY/);
+  // …but its NTLM provider is named: Wharf offers Negotiate only.
+  assert.match(outputs.get('iisexpress-default-applicationhost.config') ?? '', /note: system\.webServer\/security\/authentication\/windowsAuthentication: entry <add value="NTLM"\/> has no effect in Wharf: only Negotiate/);
   // What the real files ask for and Wharf does not do, each with its line.
   const ancm = outputs.get('aspnetcore-ancm-windows-auth-url-authorization.web.config') ?? '';
-  assert.match(ancm, /web\.config:10:\d+: warning: SECURITY: system\.webServer\/security\/authentication\/windowsAuthentication: enabled="true" is not enforced/);
-  // URL authorization is enforced (the default configuration lists UrlAuthorizationModule).
+  // Windows authentication (Negotiate) and URL authorization are enforced: neither is reported.
+  assert.doesNotMatch(ancm, /windowsAuthentication/);
   assert.doesNotMatch(ancm, /security\/authorization/);
   const forms = outputs.get('aspnet-webforms-forms-auth-location-authorization.web.config') ?? '';
   assert.equal(lines(forms, 'warning').filter((l) => l.includes('system.web/authorization: <deny')).length, 4, forms);

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -94,24 +94,6 @@ async function curl(port: number, host: string, path: string, options: { ca: str
   const split = r.stdout.indexOf('\r\n\r\n');
   const headers = r.stdout.slice(0, split);
   return { status: Number(/^HTTP\/[\d.]+ (\d{3})/.exec(headers)?.[1]), headers, body: r.stdout.slice(split + 4) };
-}
-
-/** W3C lines of a site as field-name → value maps (the #Fields header of each file names the columns). */
-function w3c(wharf: WharfProcess, siteId: number): Array<Record<string, string>> {
-  const dir = join(wharf.systemDrive, 'inetpub', 'logs', 'LogFiles', `W3SVC${siteId}`);
-  if (!existsSync(dir)) return [];
-  const rows: Array<Record<string, string>> = [];
-  for (const f of readdirSync(dir).sort()) {
-    let fields: string[] = [];
-    for (const line of readFileSync(join(dir, f), 'utf8').split(/\r?\n/)) {
-      if (line.startsWith('#Fields: ')) fields = line.slice(9).split(' ');
-      else if (line !== '' && !line.startsWith('#')) {
-        const values = line.split(' ');
-        rows.push(Object.fromEntries(fields.map((n, i) => [n, values[i] ?? ''])));
-      }
-    }
-  }
-  return rows;
 }
 
 const hasTools = tool('openssl').met && tool('curl').met;
@@ -341,7 +323,7 @@ describe('https end to end', () => {
 
     // The W3C log has IIS's sub-statuses and win32 codes.
     const rows = await eventually(() => {
-      const r = w3c(wharf, 6);
+      const r = wharf.w3cRecords(6);
       return r.filter((x) => x['cs-uri-stem'] === '/cert/').length >= 7 ? r : undefined;
     });
     const codes = rows.filter((x) => x['cs-uri-stem'] === '/cert/').map((x) => `${x['sc-status']}.${x['sc-substatus']} ${x['sc-win32-status']}`);
@@ -356,7 +338,7 @@ describe('https end to end', () => {
   it('the W3C line of an https request: s-port is the https port, cs-version HTTP/2 (curl negotiates h2 by ALPN), sc-status 200', async (t) => {
     if (!needs(t, tool('openssl'), tool('curl'))) return;
     await curl(port, 'store.example.test', '/index.html?w3c=1', { ca: rootCa });
-    const row = await eventually(() => w3c(wharf, 1).find((x) => x['cs-uri-query'] === 'w3c=1'));
+    const row = await eventually(() => wharf.w3cRecords(1).find((x) => x['cs-uri-query'] === 'w3c=1'));
     assert.equal(row['s-port'], String(port));
     assert.equal(row['cs-version'], 'HTTP/2');
     assert.equal(row['sc-status'], '200');

@@ -13,6 +13,7 @@ import { runInForeground } from './foreground.js';
 import { isLifecycleInvocation, runLifecycleCommand } from './lifecycle.js';
 import { runMetricsCommand } from './metrics.js';
 import { CERTIFICATE_HELP, CERTIFICATE_VERBS, runCertificateCommand } from './certificates.js';
+import { USER_HELP, runUserCommand } from './users.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/index.js';
 import { closeInheritedDescriptors } from '../ipc/inherited-descriptors.js';
 
@@ -27,7 +28,7 @@ Usage:
   wharf logs apppool <name> [/lines:N] [--config <file>]
   wharf metrics [--config <file>]
   wharf check [--config <applicationHost.config>] [--system-drive <dir>]
-${CERTIFICATE_HELP}  wharf --help | --version
+${CERTIFICATE_HELP}${USER_HELP}  wharf --help | --version
 
 Commands:
   start            Run the server in the foreground. Stops cleanly on SIGTERM or SIGINT
@@ -59,6 +60,9 @@ Commands:
                    with sslFlags 2.
                    These three work on files under --system-drive (no running server needed);
                    a running server applies the change within seconds.
+  user             Wharf's own users (IIS Manager users): for basicAuthentication against
+                   Wharf's users and for digestAuthentication. Stored under --system-drive,
+                   readable by root only; a running server picks changes up within seconds.
   logs             Print the last lines (default 100) an application pool's workers wrote to
                    stdout and stderr (a hosted Node.js app's console output). The files are in
                    <system drive>/inetpub/logs/AppPools/<pool>/.
@@ -115,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'check') return check(argv.slice(1));
   if (argv[0] === 'metrics') return runMetricsCommand(argv.slice(1));
   if ((CERTIFICATE_VERBS as readonly string[]).includes(argv[0] ?? '')) return runCertificateCommand(argv);
+  if (argv[0] === 'user') return runUserCommand(argv);
   if (isLifecycleInvocation(argv)) return runLifecycleCommand(argv);
   if (isAdminInvocation(argv)) return admin(argv);
   let parsed;

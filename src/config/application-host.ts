@@ -329,7 +329,57 @@ export function loadAppHost(file: string, text: string, opts: LoadAppHostOptions
   const centralW3CLogDirectory = mapExpandedPath(centralW3C.str('directory'), mapOptions, centralW3C.attributeSource('directory'));
   const loaded = new LoadedAppHost(file, text, sites, applicationPools, config.unsupported, sections, context, centralW3CLogDirectory);
   internals.set(loaded, { config, context, mapOptions, serverBlocks, siteBlocks });
+  for (const site of sites) siteOwners.set(site, loaded);
   return loaded;
+}
+
+/** A section as applicationHost.config alone sets it for a whole site (siteLevelSection). */
+export interface SiteLevelSection {
+  /** The server level merged with `<location path="Site">`. */
+  readonly element: ConfigElement;
+  /**
+   * Whether every URL of the site gets exactly this: no `<location>` deeper in the site writes
+   * the section and it stays locked (overrideMode Deny) for the site's web.config files. The
+   * listener enforces such a section itself; a module skips it then (ipSecurity).
+   */
+  readonly final: boolean;
+}
+
+const siteOwners = new WeakMap<SiteConfig, AppHostConfig>();
+const siteLevelCache = new WeakMap<SiteConfig, Map<string, SiteLevelSection>>();
+
+/**
+ * A section of `site` as applicationHost.config sets it (server level, then `<location>`s for
+ * the site root), or undefined for a site not produced by loadAppHost. Cached per site object,
+ * so both the listener and a worker (each with its own load of the same text) pay it once.
+ */
+export function siteLevelSection(site: SiteConfig, path: string): SiteLevelSection | undefined {
+  const appHost = siteOwners.get(site);
+  const int = appHost === undefined ? undefined : internals.get(appHost);
+  const schema = SECTIONS.get(path);
+  if (int === undefined || schema === undefined) return undefined;
+  let cache = siteLevelCache.get(site);
+  if (cache === undefined) siteLevelCache.set(site, (cache = new Map()));
+  const hit = cache.get(path);
+  if (hit !== undefined) return hit;
+  const registration = registrationFor(path, int.config.registrations);
+  const contributions = serverContributions(int.serverBlocks, path);
+  let deeper = false;
+  for (const l of int.siteBlocks.get(site.name.toLowerCase()) ?? []) {
+    const use = l.block.sections.get(path);
+    if (use === undefined) continue;
+    if (l.urlLower === '/') contributions.push({ use, block: l.block, fromAppHost: true, atApplicationRoot: true });
+    else deeper = true;
+  }
+  // The lock web.config files see, as mergeSection computes it: the registration's default,
+  // then each contributing level's overrideMode.
+  let mode = registration.overrideModeDefault;
+  for (const c of contributions) if (c.block.overrideMode !== 'Inherit') mode = c.block.overrideMode;
+  // Every <location> was trial-merged at load time, so this merge cannot throw.
+  const element = mergeSection(schema, registration, contributions, int.context);
+  const result: SiteLevelSection = { element, final: !deeper && mode === 'Deny' };
+  cache.set(path, result);
+  return result;
 }
 
 function readError(file: string, err: unknown): ConfigError {

@@ -83,12 +83,6 @@ export const FOREIGN_NOT_ENFORCED: readonly ForeignNotEnforced[] = [
     elements: ['deny'],
     effect: 'ASP.NET URL authorization is not applied (Wharf hosts no .NET): every request is allowed',
   },
-  {
-    section: 'system.webServer/security/authentication/iisClientCertificateMappingAuthentication',
-    kind: 'security',
-    attributes: { enabled: 'false' },
-    effect: 'Wharf does not authenticate users yet: no client certificate is asked for and every request is served as anonymous',
-  },
 ];
 
 function warning(kind: 'security' | 'feature', section: string, what: string, effect: string, position: SourcePosition): ConfigWarning {
@@ -184,8 +178,7 @@ export function notEnforcedWarnings(config: ConfigFile): ConfigWarning[] {
   const out: ConfigWarning[] = [];
   for (const block of config.blocks) {
     for (const use of block.sections.values()) {
-      const flag = use.schema.notEnforced;
-      if (flag !== undefined) sectionWarnings(use.schema, flag, use.node, out);
+      for (const flag of use.schema.notEnforced) sectionWarnings(use.schema, flag, use.node, out);
     }
   }
   for (const p of config.preserved) {

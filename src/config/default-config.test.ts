@@ -60,18 +60,22 @@ describe('the embedded applicationHost.config', () => {
       'DigestAuthenticationModule',
       'DirectoryListingModule',
       'DynamicCompressionModule',
+      'DynamicIpRestrictionModule',
       'HttpLoggingModule',
       'HttpRedirectionModule',
+      'IISCertificateMappingAuthenticationModule',
+      'IpRestrictionModule',
       'ProtocolSupportModule',
       'RequestFilteringModule',
       'RewriteModule',
       'StaticCompressionModule',
       'StaticFileModule',
       'UrlAuthorizationModule',
+      'WindowsAuthenticationModule',
       'iisnode',
     ]);
     const modules = c.section('system.webServer/modules').items;
-    assert.equal(modules.length, 16);
+    assert.equal(modules.length, 20);
     // URL Rewrite and Node.js hosting are on, unlocked, as their installers leave them.
     assert.deepEqual(modules.slice(-2).map((m) => m.str('name')), ['RewriteModule', 'iisnode']);
     const handlers = c.section('system.webServer/handlers');

@@ -24,8 +24,8 @@ export type {
   UnsupportedUse,
   VirtualDirectoryConfig,
 } from './types.js';
-export { loadAppHost, loadAppHostFile, parseBindingInformation, readConfigText } from './application-host.js';
-export type { LoadAppHostOptions } from './application-host.js';
+export { loadAppHost, loadAppHostFile, parseBindingInformation, readConfigText, siteLevelSection } from './application-host.js';
+export type { LoadAppHostOptions, SiteLevelSection } from './application-host.js';
 export { ConfigSystem } from './config-system.js';
 export { appHostWarnings, describeWarning, FOREIGN_NOT_ENFORCED, notEnforcedWarnings, servingWarnings, sortWarnings, warningKey } from './config-warnings.js';
 export type { ConfigWarning, ConfigWarningCode } from './config-warnings.js';

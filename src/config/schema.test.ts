@@ -49,6 +49,7 @@ const IMPLEMENTED = [
   'system.webServer/security/authentication/basicAuthentication',
   'system.webServer/security/authentication/clientCertificateMappingAuthentication',
   'system.webServer/security/authentication/digestAuthentication',
+  'system.webServer/security/authentication/iisClientCertificateMappingAuthentication',
   'system.webServer/security/authentication/windowsAuthentication',
   'system.webServer/security/ipSecurity',
   'system.webServer/security/dynamicIpSecurity',
@@ -85,16 +86,14 @@ describe('the schema table', () => {
   });
 
   it('flags the security sections Wharf reads but does not enforce (config-warnings.ts reports their use)', () => {
-    const security = [...SECTIONS.values()].filter((s) => s.notEnforced?.kind === 'security').map((s) => s.path).sort();
+    const security = [...SECTIONS.values()].filter((s) => s.notEnforced.some((f) => f.kind === 'security')).map((s) => s.path).sort();
     assert.deepEqual(security, [
       'system.webServer/security/authentication/clientCertificateMappingAuthentication',
       'system.webServer/security/authentication/windowsAuthentication',
-      'system.webServer/security/dynamicIpSecurity',
-      'system.webServer/security/ipSecurity',
     ]);
     // Every attribute path a flag names exists in its section's schema.
     for (const s of SECTIONS.values()) {
-      for (const path of s.notEnforced?.attributes ?? []) {
+      for (const path of s.notEnforced.flatMap((f) => f.attributes ?? [])) {
         let el: ElementSchema | undefined = s;
         const parts = path.split('/');
         for (const p of parts.slice(0, -1)) el = el?.children.get(p);

@@ -111,8 +111,8 @@ export interface NotEnforced {
 export interface SectionDef extends SectionDelegation {
   readonly path: string;
   readonly body: readonly SchemaDef[];
-  /** Parsed but not (fully) acted on: see NotEnforced. */
-  readonly notEnforced?: NotEnforced;
+  /** Parsed but not (fully) acted on: see NotEnforced (several when their effects differ). */
+  readonly notEnforced?: NotEnforced | readonly NotEnforced[];
   /**
    * The schema file a third-party module installs for this section (iisnode_schema.xml), when
    * the section is not IIS's own: the compat test checks only IIS's sections against IIS_schema.xml.
@@ -132,7 +132,7 @@ function element(name: string, ...rest: [readonly SchemaDef[]] | [{ isCollection
 function collection(options: CollectionOptions, body: readonly SchemaDef[]): CollectionDef {
   return { kind: 'collection', options, body };
 }
-function section(path: string, delegation: SectionDelegation & { schemaFile?: string; notEnforced?: NotEnforced }, body: readonly SchemaDef[]): SectionDef {
+function section(path: string, delegation: SectionDelegation & { schemaFile?: string; notEnforced?: NotEnforced | readonly NotEnforced[] }, body: readonly SchemaDef[]): SectionDef {
   return { path, ...delegation, body };
 }
 
@@ -203,7 +203,8 @@ export interface SectionSchema extends ElementSchema {
   readonly overrideModeDefault: OverrideModeDefault;
   readonly allowDefinition: AllowDefinition;
   readonly allowLocation: boolean;
-  readonly notEnforced: NotEnforced | undefined;
+  /** The section's NotEnforced flags (none: everything it sets is acted on). */
+  readonly notEnforced: readonly NotEnforced[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,7 +493,7 @@ function compileSection(def: SectionDef): SectionSchema {
     overrideModeDefault: def.overrideModeDefault,
     allowDefinition: def.allowDefinition,
     allowLocation: def.allowLocation !== false,
-    notEnforced: def.notEnforced,
+    notEnforced: def.notEnforced === undefined ? [] : 'kind' in def.notEnforced ? [def.notEnforced] : def.notEnforced,
   };
 }
 
@@ -645,10 +646,6 @@ function rewriteRuleBody(kind: 'global' | 'distributed'): readonly SchemaDef[] {
 // What Wharf parses but does not enforce (NotEnforced). Security settings first: a rule IIS would
 // enforce and Wharf does not must never be silent (docs/configuration.md says so on its first screen).
 
-const NOT_AUTHENTICATED =
-  'Wharf does not authenticate users yet: no 401 challenge is sent and every request is served as anonymous';
-const AUTHENTICATION: NotEnforced = { kind: 'security', attributes: ['enabled'], effect: NOT_AUTHENTICATED };
-
 const NOT_ENFORCED = {
   // The account is looked up by name: PAM has no logon types, and Wharf never logs it on with a password.
   anonymousAuthentication: {
@@ -657,16 +654,32 @@ const NOT_ENFORCED = {
     effect: 'the named account is looked up without logging on (Linux has no logon types)',
   },
   basicAuthentication: { kind: 'feature', attributes: ['logonMethod'], effect: 'PAM has no logon types: every logon is checked the same way' },
-  ipSecurity: {
+  windowsAuthentication: [
+    {
+      kind: 'security',
+      attributes: ['extendedProtection/tokenChecking'],
+      effect: 'Wharf checks no channel binding token (Extended Protection): Negotiate clients are accepted without one',
+    },
+    {
+      kind: 'feature',
+      items: { providers: [{ value: 'Negotiate' }, { value: 'Negotiate:Kerberos' }] },
+      effect: 'only Negotiate (Kerberos) is offered: NTLM has no acceptor on Linux, and a client that can only do NTLM gets 401',
+    },
+    {
+      kind: 'feature',
+      attributes: ['authPersistNonNTLM'],
+      effect: 'each request is authenticated on its own (Wharf keeps no logon per connection): clients send their Negotiate token with every request',
+    },
+  ],
+  clientCertificateMappingAuthentication: {
     kind: 'security',
-    attributes: ['allowUnlisted'],
-    items: { '': [] },
-    effect: 'Wharf does not restrict clients by IP address or domain name yet: every client is served',
+    attributes: ['enabled'],
+    effect: 'certificates are not mapped through Active Directory (there is none on Linux): use iisClientCertificateMappingAuthentication; every request is served as if this were off',
   },
-  dynamicIpSecurity: {
-    kind: 'security',
-    attributes: ['denyByConcurrentRequests/enabled', 'denyByRequestRate/enabled'],
-    effect: 'Wharf does not block clients by request rate or concurrent requests yet: every client is served',
+  iisClientCertificateMappingAuthentication: {
+    kind: 'feature',
+    attributes: ['defaultLogonDomain', 'logonMethod'],
+    effect: 'Linux accounts have no logon domain or logon type: a mapping names the account itself',
   },
   httpRedirect: { kind: 'feature', attributes: ['enabled'], effect: 'no redirect is sent from this section' },
   fastCgi: { kind: 'feature', items: { '': [] }, effect: 'Wharf has no FastCGI yet: these applications are not started' },
@@ -676,7 +689,7 @@ const NOT_ENFORCED = {
     attributes: ['remapManagedRequestsTo', 'skipManagedModules', 'doAppInitAfterRestart'],
     effect: 'these attributes have no effect (initializationPage warm-up is honoured)',
   },
-} as const satisfies Record<string, NotEnforced>;
+} as const satisfies Record<string, NotEnforced | readonly NotEnforced[]>;
 
 export const SECTION_TABLE: readonly SectionDef[] = [
   section('system.applicationHost/applicationPools', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly' }, [
@@ -1177,14 +1190,47 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('defaultLogonDomain', 'string'),
     attr('logonMethod', 'enum', { default: 'ClearText', values: { Interactive: 0, Batch: 1, Network: 2, ClearText: 3 } }),
   ]),
-  section('system.webServer/security/authentication/clientCertificateMappingAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
+  section('system.webServer/security/authentication/clientCertificateMappingAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.clientCertificateMappingAuthentication }, [
     attr('enabled', 'bool', { default: 'false' }),
+  ]),
+  section('system.webServer/security/authentication/iisClientCertificateMappingAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.iisClientCertificateMappingAuthentication }, [
+    attr('enabled', 'bool', { default: 'false' }),
+    attr('oneToOneCertificateMappingsEnabled', 'bool', { default: 'true' }),
+    attr('manyToOneCertificateMappingsEnabled', 'bool', { default: 'true' }),
+    attr('defaultLogonDomain', 'string'),
+    attr('logonMethod', 'enum', { default: 'ClearText', values: { Interactive: 0, Batch: 1, Network: 2, ClearText: 3 } }),
+    element('manyToOneMappings', [
+      collection({ add: 'add', clear: 'clear' }, [
+        attr('name', 'string', { required: true, key: 'unique', validation: ['nonEmptyString'] }),
+        attr('description', 'string'),
+        attr('enabled', 'bool', { default: 'true' }),
+        attr('permissionMode', 'enum', { default: 'Allow', values: { Allow: 1, Deny: 2 } }),
+        element('rules', [
+          collection({ add: 'add', clear: 'clear' }, [
+            attr('certificateField', 'enum', { required: true, key: 'combined', values: { Subject: 1, Issuer: 2 } }),
+            attr('certificateSubField', 'string', { caseSensitive: true, required: true, key: 'combined' }),
+            attr('matchCriteria', 'string', { caseSensitive: true, required: true, key: 'combined' }),
+            attr('compareCaseSensitive', 'bool', { key: 'combined', default: 'true' }),
+          ]),
+        ]),
+        attr('userName', 'string', { validation: ['nonEmptyString'] }),
+        attr('password', 'string', { default: '[enc:AesProvider::enc]', caseSensitive: true, encrypted: true }),
+      ]),
+    ]),
+    element('oneToOneMappings', [
+      collection({ add: 'add', clear: 'clear' }, [
+        attr('enabled', 'bool', { default: 'true' }),
+        attr('userName', 'string'),
+        attr('password', 'string', { default: '[enc:AesProvider::enc]', caseSensitive: true, encrypted: true }),
+        attr('certificate', 'string', { caseSensitive: true, required: true, key: 'unique' }),
+      ]),
+    ]),
   ]),
   section('system.webServer/security/authentication/digestAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
     attr('enabled', 'bool', { default: 'false' }),
     attr('realm', 'string'),
   ]),
-  section('system.webServer/security/authentication/windowsAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
+  section('system.webServer/security/authentication/windowsAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.windowsAuthentication }, [
     attr('enabled', 'bool', { default: 'false' }),
     element('providers', [
       collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
@@ -1212,7 +1258,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('verbs', 'string', { key: 'combined', caseSensitive: true }),
     ]),
   ]),
-  section('system.webServer/security/ipSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.ipSecurity }, [
+  section('system.webServer/security/ipSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
     attr('enableReverseDns', 'bool', { default: 'false' }),
     attr('allowUnlisted', 'bool', { default: 'true' }),
     attr('enableProxyMode', 'bool', { default: 'false' }),
@@ -1224,7 +1270,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       attr('allowed', 'bool', { default: 'false' }),
     ]),
   ]),
-  section('system.webServer/security/dynamicIpSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.dynamicIpSecurity }, [
+  section('system.webServer/security/dynamicIpSecurity', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
     attr('denyAction', 'enum', { default: 'Forbidden', values: { AbortRequest: 0, Unauthorized: 401, Forbidden: 403, NotFound: 404 } }),
     attr('enableProxyMode', 'bool', { default: 'false' }),
     attr('enableLoggingOnlyMode', 'bool', { default: 'false' }),

@@ -15,6 +15,8 @@ import {
   type WasControlType,
   type WorkerControlInbound,
 } from './control-messages.js';
+import type { CredentialRequest, CredentialResult } from './credential-messages.js';
+import { decodeCredentialResult } from './credential-validate.js';
 
 /**
  * WAS's end. A spare worker's channel exists before any pool owns the worker: its handler is
@@ -34,6 +36,12 @@ export class WasControlChannel extends Channel {
 
   sendPing(id: number): void {
     this.frame(ControlType.Ping, id >>> 0);
+  }
+  sendCredentialResult(id: number, result: CredentialResult): void {
+    this.jsonFrame(ControlType.CredentialResult, result, id >>> 0);
+  }
+  sendCredentialsChanged(): void {
+    this.frame(ControlType.CredentialsChanged, 0);
   }
 
   protected dispatch(type: number, stream: number, payload: Buffer): void {
@@ -66,17 +74,27 @@ export class WorkerControlChannel extends Channel {
   sendAppHints(msg: AppHintsMessage): void {
     this.jsonFrame(ControlType.AppHints, msg);
   }
+  /** `id`: the worker's own, echoed by the CredentialResult. */
+  sendCredentialCheck(id: number, request: CredentialRequest): void {
+    this.jsonFrame(ControlType.CredentialCheck, request, id);
+  }
   /** Said last, as the process exits: written now, not on the next turn (there may be none). */
   sendExiting(msg: ExitingMessage): void {
     this.jsonFrame(ControlType.Exiting, msg);
     this.flushNow();
   }
 
-  protected dispatch(type: number, stream: number): void {
+  protected dispatch(type: number, stream: number, payload: Buffer): void {
     const t = type as WasControlType;
     switch (t) {
       case ControlType.Ping:
         this.#h.ping(stream);
+        return;
+      case ControlType.CredentialResult:
+        this.#h.credentialResult(stream, decodeCredentialResult(payload));
+        return;
+      case ControlType.CredentialsChanged:
+        this.#h.credentialsChanged();
         return;
       default: {
         const unknown: never = t;

@@ -15,10 +15,17 @@
  * checked and bounded by `parseWorkerControl` before WAS looks at it.
  */
 
+import type { CredentialRequest, CredentialResult } from './credential-messages.js';
+import { parseCredentialRequest } from './credential-validate.js';
+
 export const ControlType = {
   // WAS → worker
   /** Answer with Pong from the event loop (a busy or deadlocked worker does not). `stream`: the id. */
   Ping: 1,
+  /** The answer to a CredentialCheck. `stream`: the check's id; payload: a JSON CredentialResult. */
+  CredentialResult: 2,
+  /** Wharf's user store changed: drop cached logons (a deleted user must not stay logged on). */
+  CredentialsChanged: 3,
   // worker → WAS
   /** Configuration loaded and preloadEnabled applications warmed: the worker may take requests. */
   Ready: 20,
@@ -33,11 +40,16 @@ export const ControlType = {
    * configuration could not be loaded): WAS's exit line names the cause, not only the exit code.
    */
   Exiting: 24,
+  /**
+   * A module asks the main process to check credentials (src/ipc/credential-messages.ts).
+   * `stream`: an id the worker chose, echoed by CredentialResult; payload: a JSON CredentialRequest.
+   */
+  CredentialCheck: 25,
 } as const;
 
 /** The messages WAS may receive: the keys a handler switch must cover. */
-export type WorkerControlType = (typeof ControlType)['Ready' | 'Pong' | 'RecycleRequest' | 'AppHints' | 'Exiting'];
-export type WasControlType = (typeof ControlType)['Ping'];
+export type WorkerControlType = (typeof ControlType)['Ready' | 'Pong' | 'RecycleRequest' | 'AppHints' | 'Exiting' | 'CredentialCheck'];
+export type WasControlType = (typeof ControlType)['Ping' | 'CredentialResult' | 'CredentialsChanged'];
 
 /** The most workers AppHintsMessage.processes may ask for (the worker runs the pool's code). */
 export const MAX_HINTED_PROCESSES = 64;
@@ -83,6 +95,10 @@ export interface WasControlInbound {
   appHints(msg: AppHintsMessage, asked: number): void;
   /** The worker's last word before it exits. */
   exiting(msg: ExitingMessage): void;
+  /** A credential check, bounded field by field (credential-validate.ts); answer it under `id`. */
+  credentialCheck(id: number, request: CredentialRequest): void;
+  /** A credential check that does not check: answer `id` (the worker waits for it) and log `problem`. */
+  credentialRefused(id: number, problem: string): void;
   /** The worker sent something that is not a control message, or a payload that does not check. */
   invalid(problem: string): void;
   closed(error: Error | undefined): void;
@@ -91,6 +107,8 @@ export interface WasControlInbound {
 /** What a worker receives from WAS. */
 export interface WorkerControlInbound {
   ping(id: number): void;
+  credentialResult(id: number, result: CredentialResult): void;
+  credentialsChanged(): void;
   closed(error: Error | undefined): void;
 }
 
@@ -101,6 +119,8 @@ export type WorkerControlMessage =
   | { readonly type: typeof ControlType.RecycleRequest; readonly msg: RecycleRequestMessage }
   | { readonly type: typeof ControlType.AppHints; readonly msg: AppHintsMessage; readonly asked: number }
   | { readonly type: typeof ControlType.Exiting; readonly msg: ExitingMessage }
+  | { readonly type: typeof ControlType.CredentialCheck; readonly id: number; readonly request: CredentialRequest }
+  | { readonly type: 'credential-refused'; readonly id: number; readonly problem: string }
   | { readonly type: 'invalid'; readonly problem: string };
 
 function json(payload: Buffer): unknown {
@@ -154,6 +174,10 @@ export function parseWorkerControl(type: number, stream: number, payload: Buffer
         asked: typeof asked === 'number' && Number.isSafeInteger(asked) ? asked : 0,
       };
     }
+    case ControlType.CredentialCheck: {
+      const request = parseCredentialRequest(payload);
+      return 'problem' in request ? { type: 'credential-refused', id: stream, problem: request.problem } : { type: t, id: stream, request };
+    }
     default: {
       const unknown: never = t;
       return { type: 'invalid', problem: `unknown control message type ${String(unknown)}` };
@@ -178,6 +202,12 @@ export function deliverWorkerControl(m: WorkerControlMessage, h: WasControlInbou
       return;
     case ControlType.Exiting:
       h.exiting(m.msg);
+      return;
+    case ControlType.CredentialCheck:
+      h.credentialCheck(m.id, m.request);
+      return;
+    case 'credential-refused':
+      h.credentialRefused(m.id, m.problem);
       return;
     case 'invalid':
       h.invalid(m.problem);

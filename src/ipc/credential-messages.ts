@@ -100,3 +100,15 @@ export type CredentialResult =
 export interface CredentialClient {
   check(request: CredentialRequest): Promise<CredentialResult>;
 }
+
+/**
+ * How long a verified logon is reused without asking again: IIS's UserTokenTTL default (15
+ * minutes). The main process and each worker keep their own cache for this long.
+ */
+export const LOGON_CACHE_TTL_MS = 15 * 60_000;
+
+/**
+ * How long a client address that failed too often is answered 'throttled'. A worker remembers it
+ * too, so its own logon cache cannot be used to go on guessing at full speed.
+ */
+export const LOGON_THROTTLE_MS = 5 * 60_000;

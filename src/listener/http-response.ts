@@ -291,6 +291,10 @@ export const HTTP_SYS_ERROR_PAGES = {
     heading: 'Internal Server Error',
     sentence: 'The server encountered an error processing the request.',
   },
+  // ipSecurity / dynamicIpSecurity denyAction, with their 5xx sub-status in the log (ip-restrictions.ts).
+  unauthorized: { status: 401, title: 'Unauthorized', heading: 'Unauthorized', sentence: 'Access is denied.' },
+  forbidden: { status: 403, title: 'Forbidden', heading: 'Forbidden', sentence: 'Access is denied.' },
+  notFound: { status: 404, title: 'Not Found', heading: 'Not Found', sentence: 'The requested resource is not found.' },
   badGateway: {
     status: 502,
     title: 'Bad Gateway',

@@ -33,7 +33,8 @@ import { RoutingTable, type Endpoint } from './routing.js';
 import { SiteLogs } from './logging/site-logs.js';
 import { FailedRequestLogs, type TraceFileInfo } from './logging/failed-request-logs.js';
 import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
-import { NO_CERTIFICATES, TlsTermination, type CertificateMaterial, type CertificateProvider, type SecureConnection } from './tls-termination.js';
+import { IpRestrictions, PENDING, type IpDenial } from './ip-restrictions.js';
+import { NO_CERTIFICATES, TlsTermination, type AlpnChallenges, type CertificateMaterial, type CertificateProvider, type SecureConnection } from './tls-termination.js';
 
 export interface ListenerLogger {
   info(message: string): void;
@@ -58,7 +59,7 @@ const ALPN: readonly string[] = ['h2', 'http/1.1'];
 /** caching maxCacheSize="0" (IIS: "the system decides"): Wharf keeps up to 64 MiB of responses. */
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
-/** Cache answers have no worker behind them. */
+/** Cache answers (and the listener's aborts) have no worker behind them. */
 const CACHE_OWNER: ExchangeOwner = {
   sendBody() {},
   sendBodyEnd() {},
@@ -151,11 +152,13 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   /** ACME HTTP-01: the key authorization for a host's token, answered before any pool (server.ts sets it). */
   acmeChallenges: ((host: string, token: string) => string | undefined) | undefined = undefined;
   /** ACME TLS-ALPN-01: the acme-tls/1 certificate for a host, presented before any binding's (server.ts sets it). */
-  set acmeAlpnChallenges(lookup: ((host: string) => { readonly keyPem: string; readonly certPem: string } | undefined) | undefined) {
-    this.#tls.alpnChallenge = lookup;
+  set acmeAlpnChallenges(challenges: AlpnChallenges | undefined) {
+    this.#tls.alpnChallenges = challenges;
   }
   /** TLS for https bindings: certificate choice, handshakes. */
   readonly #tls: TlsTermination;
+  /** Site-level ipSecurity and dynamicIpSecurity, enforced before the cache or a pool (ip-restrictions.ts). */
+  readonly #ip: IpRestrictions;
 
   constructor(options: ListenerOptions) {
     this.#o = options;
@@ -168,6 +171,13 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       onError: (err) => options.logger.warn(`${err.code}: ${err.message}`),
     });
     this.parserLimits = options.parserLimits ?? DEFAULT_PARSER_LIMITS;
+    this.#ip = new IpRestrictions({
+      warn: (m) => options.logger.warn(m),
+      // A host name was looked up: the request goes on unless its client left meanwhile.
+      resume: (ex) => {
+        if (ex.state === 'received' && !ex.conn.closed) this.submit(ex);
+      },
+    });
     this.#tls = new TlsTermination({ provider: options.certificates ?? NO_CERTIFICATES, timers: this.timers, warn: (m) => options.logger.warn(m) });
     this.routing = new RoutingTable({ sites: [], applicationPools: [] } as unknown as AppHostConfig);
     this.#httpErr = new HttpErrLog({
@@ -259,6 +269,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
       else requestEnd.unsubscribe(this.#onRequestEnd);
     }
     this.#failedRequests.apply(config);
+    this.#ip.apply(config);
     this.#applyQos(config);
     // A new configuration may change any response: start the cache afresh (IIS flushes too).
     const maxCacheSize = config.section('system.webServer/caching').num('maxCacheSize');
@@ -524,6 +535,13 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   // ---- ConnectionHost / PoolQueueHost ----------------------------------------------------------
 
   submit(ex: Exchange): void {
+    if (this.#ip.active) {
+      const denied = this.#ip.check(ex);
+      if (denied !== undefined) {
+        if (denied !== PENDING) this.#refuse(ex, denied);
+        return;
+      }
+    }
     if (!this.#admit(ex)) return;
     // The response cache answers before any pool is involved (HTTP.sys serves kernel-cached
     // responses even while the application pool is stopped).
@@ -634,7 +652,29 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
     return true;
   }
 
+  /**
+   * An IP restriction's answer: the deny action's page with its sub-status, logged in the site's
+   * W3C log (as IIS logs 403.503), or for AbortRequest a reset connection (HTTP/2: the stream),
+   * logged with 403 and the sub-status and no bytes sent, as a worker's abort is.
+   */
+  #refuse(ex: Exchange, d: IpDenial): void {
+    ex.subStatus = d.subStatus;
+    // The connection closes after the answer: whatever else the client pipelined on it is not
+    // read, so a denied flood costs a connection per request, not a parse per request.
+    ex.keepAlive = false;
+    if (d.status !== 0) {
+      ex.conn.respondLocally(ex, d.status === 401 ? 'unauthorized' : d.status === 404 ? 'notFound' : d.status === 403 ? 'forbidden' : 'internalError', undefined);
+      return;
+    }
+    ex.answeredBy = 'listener';
+    ex.owner = CACHE_OWNER;
+    ex.to('dispatched');
+    ex.status = 403;
+    ex.conn.responseEnd(ex, d.subStatus, 0, '', true, true);
+  }
+
   #release(ex: Exchange): void {
+    this.#ip.release(ex);
     if (!ex.concurrencySlot) return;
     ex.concurrencySlot = false;
     this.#inProgress--;

@@ -114,3 +114,10 @@ test('https bindings: their port speaks TLS; the SNI name picks the binding; htt
   assert.match(t.unserved[0]!.reason, /port 443 already carries https bindings/);
   assert.equal(t.site('10.0.0.1', 443, 'clash.example.com')?.site.name, 'Any');
 });
+
+test('namesMatter: a port where a TLS client\'s name can choose the binding or its certificate', () => {
+  const https = (id: number, info: string, flags = 0): string =>
+    `<site name="S${id}" id="${id}"><application path="/"><virtualDirectory path="/" physicalPath="." /></application><bindings><binding protocol="https" bindingInformation="${info}" sslFlags="${flags}" /></bindings></site>`;
+  const t = table(https(1, '*:443:') + https(2, '127.0.0.1:444:') + https(3, '*:444:') + https(4, '*:445:www.example.com') + https(5, '*:446:', 1) + https(6, '*:447:', 2) + https(7, '*:448:', 32));
+  assert.deepEqual([443, 444, 445, 446, 447, 448].map((p) => t.namesMatter(p)), [false, false, true, true, true, false]);
+});

@@ -44,6 +44,8 @@ export class RoutingTable {
   readonly #byPort = new Map<number, BindingRoute[]>();
   /** Per port whose bindings share one IP: Host header value → site (null = none). */
   readonly #hostCache = new Map<number, Map<string, SiteRoute | null>>();
+  /** Ports where a TLS client's SNI name can choose the binding or the certificate (namesMatter). */
+  readonly #namedPorts = new Set<number>();
   readonly sites: readonly SiteRoute[];
   /** Bindings Wharf does not listen for (http and https on one port). */
   readonly unserved: readonly UnservedBinding[];
@@ -82,6 +84,8 @@ export class RoutingTable {
       // One IP for every binding on the port (all '*', or all one address, whose socket only
       // ever sees that local address): the answer depends on the Host header alone.
       if (list.every((b) => b.binding.ip === list[0]!.binding.ip)) this.#hostCache.set(port, new Map());
+      // sslFlags 1 (SNI) and 2 (Central Certificate Store) choose the certificate by name.
+      if (list.some((b) => b.binding.host !== '' || (b.binding.sslFlags & 3) !== 0)) this.#namedPorts.add(port);
     }
     const endpoints: Endpoint[] = [];
     for (const [port, list] of this.#byPort) {
@@ -131,6 +135,15 @@ export class RoutingTable {
     const list = this.#byPort.get(localPort);
     if (list === undefined) return undefined;
     return this.#best(list, localAddress, serverName === undefined ? '' : normalizeHost(serverName))?.binding;
+  }
+
+  /**
+   * Whether a TLS client's SNI name can change anything on this port: some binding has a host
+   * name (the binding, with its certificate and sslFlags, is chosen by name) or takes its
+   * certificate by name (sslFlags 1 or 2). When not, the handshake is the same for every name.
+   */
+  namesMatter(port: number): boolean {
+    return this.#namedPorts.has(port);
   }
 
   /** Whether any https binding is on this port (a TLS socket). */

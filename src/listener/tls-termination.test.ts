@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect as netConnect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
@@ -240,5 +240,31 @@ test('clientcertnegotiation=enable on the SSL entry: the handshake asks for a cl
     assert.ok(ccs!.clientCert !== '' && ccs!.clientCertError === '');
   } finally {
     server.close();
+  }
+});
+
+test('a port whose handshake no name can change is left to OpenSSL: same certificate, ALPN and plain-HTTP answer as a port read first', { skip }, async () => {
+  const t = new TlsTermination({ provider: provider(), timers: new TimerWheel({ autoStart: false }), warn: () => undefined });
+  // One host-less binding without sslFlags 1/2: no name can choose anything, the ClientHello is not read first.
+  const plain = await serve(t, `<binding protocol="https" bindingInformation="*:{port}:" />`, ['h2', 'http/1.1']);
+  const named = await serve(t, BINDINGS, ['h2', 'http/1.1']);
+  try {
+    for (const { port } of [plain, named]) {
+      assert.equal(await cn(port, 'anything.example.test'), 'ip.test');
+      const h2 = await handshake(port, { ALPNProtocols: ['h2', 'http/1.1'] });
+      assert.ok(!(h2 instanceof Error));
+      assert.equal(h2.socket.alpnProtocol, 'h2');
+      const answer = await new Promise<string>((resolve) => {
+        const s = netConnect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+        let text = '';
+        s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        s.on('close', () => resolve(text));
+        s.on('error', () => undefined);
+      });
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*plain HTTP request was sent to an https port/);
+    }
+  } finally {
+    plain.server.close();
+    named.server.close();
   }
 });

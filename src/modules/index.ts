@@ -8,14 +8,17 @@ import { DynamicCompressionModule, StaticCompressionModule } from './compression
 import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
 import { DirectoryListingModule } from './directory-listing/index.js';
+import { IisCertificateMappingModule } from './certificate-mapping/index.js';
 import { HttpLoggingModule } from './http-logging/index.js';
 import { HttpRedirectionModule } from './http-redirect/index.js';
 import { IisNodeModule } from './iisnode/index.js';
+import { DynamicIpRestrictionModule, IpRestrictionModule } from './ip-security/index.js';
 import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
 import { StaticFileModule } from './static-file/index.js';
 import { RewriteModule } from './url-rewrite/index.js';
 import { UrlAuthorizationModule } from './url-authorization/index.js';
+import { WindowsAuthenticationModule } from './windows-authentication/index.js';
 
 export { AnonymousAuthenticationModule, BasicAuthenticationModule, DigestAuthenticationModule, addChallenge } from './authentication/index.js';
 export { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
@@ -23,14 +26,17 @@ export { CustomErrorModule, createCustomErrorModule, preloadBuiltinErrorPages } 
 export type { CustomErrorOptions } from './custom-error/index.js';
 export { DefaultDocumentModule } from './default-document/index.js';
 export { DirectoryListingModule } from './directory-listing/index.js';
+export { IisCertificateMappingModule } from './certificate-mapping/index.js';
 export { HttpLoggingModule } from './http-logging/index.js';
 export { HttpRedirectionModule } from './http-redirect/index.js';
 export { IisNodeModule } from './iisnode/index.js';
+export { DynamicIpRestrictionModule, IpRestrictionModule } from './ip-security/index.js';
 export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
 export { StaticFileModule } from './static-file/index.js';
 export { RewriteModule } from './url-rewrite/index.js';
 export { UrlAuthorizationModule } from './url-authorization/index.js';
+export { WindowsAuthenticationModule } from './windows-authentication/index.js';
 export { statusText } from './sub-status.js';
 export type { StatusText } from './sub-status.js';
 
@@ -47,7 +53,11 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   AnonymousAuthenticationModule,
   UrlAuthorizationModule,
   BasicAuthenticationModule,
+  WindowsAuthenticationModule,
   DigestAuthenticationModule,
+  IisCertificateMappingModule,
+  IpRestrictionModule,
+  DynamicIpRestrictionModule,
   RequestFilteringModule,
   CustomErrorModule,
   RewriteModule,

@@ -200,6 +200,11 @@ export class AcmeManager {
     return this.#alpn.get(normalHost(host));
   }
 
+  /** Whether a TLS-ALPN-01 challenge is pending for any host. */
+  get alpnPending(): boolean {
+    return this.#alpn.size !== 0;
+  }
+
   /** What the manager knows per host (for status output and tests). */
   hostState(host: string): AcmeHostState | undefined {
     return this.#state[host.toLowerCase()];

@@ -33,6 +33,7 @@ import type { PoolSettings, RecycleReason } from './pool-settings.js';
 import { ResourceLimits, type ResourcePool } from './resource-limits.js';
 import { SpareWorker, SPARE_DELAY_MS } from './spare.js';
 import { nodeSpawner, type OutputLabel, type WorkerProcess, type WorkerSpawner } from './worker-process.js';
+import { CredentialBroker, type CredentialAsker, type CredentialChecker } from './credential-broker.js';
 
 export type { PoolSettings, RecycleReason } from './pool-settings.js';
 export type { PoolState, WorkerState } from './lifecycle.js';
@@ -113,6 +114,8 @@ export interface ActivationOptions {
   readonly spawner?: WorkerSpawner;
   /** Memory and CPU limits; /proc and cgroups by default. */
   readonly resources?: ResourceLimits;
+  /** Who checks the credentials workers ask about (src/security/); none: every check is 'unavailable'. */
+  readonly credentials?: CredentialChecker;
 }
 
 interface PoolRuntime extends ResourcePool {
@@ -150,6 +153,8 @@ interface WorkerEntry {
   shutdownHintMs: number;
   /** Why WAS let it go, in the words of wharf:worker:exit ('' = nobody asked: a crash). */
   exitCause: ExitCause;
+  /** Where its credential checks are answered, and how many wait (credential-broker.ts). */
+  readonly asker: CredentialAsker;
 }
 
 /** Start failures in a row before the queue is answered with 503 (when rapid-fail protection is off). */
@@ -173,6 +178,7 @@ export class ActivationService implements WorkerSupply {
   readonly #clock: Clock;
   readonly #spawner: WorkerSpawner;
   readonly #resources: ResourceLimits;
+  readonly #credentials: CredentialBroker;
   readonly #spare: SpareWorker;
   readonly #pools = new Map<PoolKey, PoolRuntime>();
   #routing: RequestRouting | undefined;
@@ -186,6 +192,7 @@ export class ActivationService implements WorkerSupply {
     this.#clock = options.clock ?? realClock;
     this.#spawner = options.spawner ?? nodeSpawner;
     this.#resources = options.resources ?? new ResourceLimits({ clock: this.#clock, log: (level, m) => log.log(level, m) });
+    this.#credentials = new CredentialBroker(options.credentials, (level, m) => log.log(level, m));
     this.#spare = new SpareWorker({
       clock: this.#clock,
       enabled: options.spareWorker ?? process.env['WHARF_SPARE_WORKER'] !== '0',
@@ -341,6 +348,8 @@ export class ActivationService implements WorkerSupply {
         if (w.exitReason === '') w.exitReason = msg.reason;
       },
       invalid: (problem) => this.#log.log('warn', `worker ${w.pid} of pool ${rt.settings.name} sent an invalid control message (${problem}); ignored`),
+      credentialCheck: (id, request) => this.#credentials.check(w.asker, id, request),
+      credentialRefused: (id, problem) => this.#credentials.refuse(w.asker, id, problem),
       // The worker closed its end or died: its exit follows and is handled there.
       closed: () => undefined,
     };
@@ -392,6 +401,11 @@ export class ActivationService implements WorkerSupply {
     rt.hintedProcesses = processes;
     this.#to.poolProcessHint(rt.key, processes);
     w.shutdownHintMs = hints.shutdownTimeLimitMs;
+  }
+
+  /** Wharf's user store changed: every worker drops the logons it cached (a deleted user is out at once). */
+  credentialsChanged(): void {
+    for (const rt of this.#pools.values()) for (const w of rt.workers.values()) if (w.state !== 'Exited') w.process.control.sendCredentialsChanged();
   }
 
   // ---- admin verbs -----------------------------------------------------------------------------
@@ -676,6 +690,13 @@ export class ActivationService implements WorkerSupply {
       lastCpuMs: 0,
       shutdownHintMs: 0,
       exitCause: '',
+      asker: {
+        pid,
+        pool: s.name,
+        credentialChecks: 0,
+        alive: () => w.state !== 'Exited',
+        answer: (id, result) => p.control.sendCredentialResult(id, result),
+      },
     };
     w.startupTimer = this.#clock.setTimeout(() => {
       this.#log.log('warn', `worker ${pid} of pool ${s.name} did not start within startupTimeLimit (${s.startupTimeLimitMs} ms); killing it`);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { WasControlChannel } from '../ipc/control-channel.js';
 import type { WasControlInbound } from '../ipc/control-messages.js';
+import type { CredentialResult } from '../ipc/credential-messages.js';
 import { workerBaseEnvironment } from './worker-environment.js';
 
 /** WAS's end of a worker's control channel. */
@@ -19,6 +20,10 @@ export interface ControlPort {
   /** Where the worker's control messages go from now on (a spare's are bound when a pool takes it). */
   bind(handlers: WasControlInbound): void;
   sendPing(id: number): void;
+  /** The answer to the worker's CredentialCheck `id`. */
+  sendCredentialResult(id: number, result: CredentialResult): void;
+  /** Wharf's users changed: the worker drops its cached logons. */
+  sendCredentialsChanged(): void;
 }
 
 export interface WorkerProcess {

@@ -161,6 +161,10 @@ export class WorkerRequest implements HttpRequest {
     return this.#headers;
   }
 
+  limitBody(maxBytes: number): void {
+    this.#body?.limit(maxBytes);
+  }
+
   setHeader(name: string, value: string): void {
     const lower = name.toLowerCase();
     const raw: string[] = [];

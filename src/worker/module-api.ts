@@ -140,6 +140,11 @@ export interface HttpRequest {
   /** Trailer fields after a chunked body, flat [name, value, …]: known once body() has ended. */
   readonly trailers: readonly string[];
   /**
+   * Cap a body whose length is not announced (chunked): past `maxBytes` received, reading it fails
+   * with MOD_BODY_TOO_LARGE and the pipeline answers 404.13 (requestFiltering maxAllowedContentLength).
+   */
+  limitBody(maxBytes: number): void;
+  /**
    * Set (or with '' remove) a request header for the rest of the pipeline and the handler, e.g. a
    * hosted application (IIS IHttpRequest::SetHeader). The header keeps its place if present.
    */

@@ -338,6 +338,7 @@ export class Pipeline implements ContextHost {
   #moduleFailed(ctx: WorkerContext, err: unknown): void {
     // A module (or the application) may throw anything: a non-Error is reported as MOD_FAILED.
     const e = err instanceof Error ? err : new ModuleError('MOD_FAILED', String(err));
+    if (e instanceof ModuleError && e.code === 'MOD_BODY_TOO_LARGE') return bodyTooLarge(ctx, e);
     this.#o.log('error', `${ctx.currentModule} failed in ${ctx.notification} for ${ctx.request.path}: ${e.stack ?? e.message}`);
     if (!ctx.response.headersSent) {
       ctx.setStatus(500, 0, { hresult: 0x80004005, description: e.message });
@@ -666,6 +667,21 @@ export class Pipeline implements ContextHost {
 
 /** Request headers that keep a response out of the kernel cache (HTTP.sys's rules). */
 const UNCACHEABLE_REQUEST_HEADERS = ['authorization', 'range', 'if-range', 'translate'];
+
+/**
+ * A chunked body grew past requestFiltering maxAllowedContentLength while a handler read it
+ * (RequestBody.limit): the client's doing, not a module failure, so 404.13 as for a Content-Length
+ * over the limit, with the handler's partial answer dropped; reset if the answer had started.
+ */
+function bodyTooLarge(ctx: WorkerContext, e: ModuleError): void {
+  if (ctx.response.headersSent) {
+    ctx.response.abort();
+  } else {
+    ctx.response.clear();
+    ctx.setStatus(404, 13, { module: 'RequestFilteringModule', hresult: 0, description: e.message });
+  }
+  ctx.finish();
+}
 
 /**
  * The kernel cache decision a worker can make (the listener adds frequent-hit counting): a module

@@ -2,6 +2,11 @@
  * A request body as the listener streams it: chunks queue here until the handler reads them.
  * When more than `highWaterMark` bytes wait unread, the worker asks the listener to stop reading
  * the client (RequestPause) and resumes it once the handler catches up.
+ *
+ * A body of unknown length (chunked) may carry a cap (requestFiltering maxAllowedContentLength):
+ * bytes are counted as they arrive, whether or not anyone reads them, and once past the cap the
+ * body fails with MOD_BODY_TOO_LARGE: what is queued is dropped, the listener stays paused, and
+ * the reader's next read throws, so no handler consumes a byte beyond the cap.
  */
 import { ModuleError } from '../errors.js';
 
@@ -20,6 +25,9 @@ export class RequestBody implements AsyncIterable<Buffer> {
   #waiter: (() => void) | undefined;
   #paused = false;
   #iterated = false;
+  /** Bytes that arrived so far, and the most that may (limit()); Infinity: no cap. */
+  #received = 0;
+  #max = Number.POSITIVE_INFINITY;
   readonly #flow: BodyFlowControl;
   readonly #highWaterMark: number;
 
@@ -28,8 +36,16 @@ export class RequestBody implements AsyncIterable<Buffer> {
     this.#highWaterMark = highWaterMark;
   }
 
+  /** Cap the body at `maxBytes`; bytes that arrived already count (see the class comment). */
+  limit(maxBytes: number): void {
+    this.#max = maxBytes;
+    this.#checkLimit();
+  }
+
   push(chunk: Buffer): void {
     if (this.#ended) return;
+    this.#received += chunk.length;
+    if (this.#checkLimit()) return;
     this.#chunks.push(chunk);
     this.#queued += chunk.length;
     if (!this.#paused && this.#queued > this.#highWaterMark) {
@@ -49,6 +65,19 @@ export class RequestBody implements AsyncIterable<Buffer> {
     this.#error = error;
     this.#ended = true;
     this.#wake();
+  }
+
+  /** Past the cap: fail the body (true). The listener stops reading the client until the answer is sent. */
+  #checkLimit(): boolean {
+    if (this.#received <= this.#max || this.#ended) return false;
+    this.#chunks = [];
+    this.#queued = 0;
+    if (!this.#paused) {
+      this.#paused = true;
+      this.#flow.pause();
+    }
+    this.fail(new ModuleError('MOD_BODY_TOO_LARGE', `the request body is longer than the ${this.#max} bytes allowed (requestFiltering maxAllowedContentLength)`));
+    return true;
   }
 
   get ended(): boolean {

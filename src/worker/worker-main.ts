@@ -13,6 +13,7 @@ import { WorkerControlChannel } from '../ipc/control-channel.js';
 import type { CacheableMessage, ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
 import { BUILTIN_MODULES, createCustomErrorModule, preloadBuiltinErrorPages } from '../modules/index.js';
 import { StatCache } from './stat-cache.js';
+import { ControlCredentialClient } from './credential-client.js';
 import type { ResponseTransport } from './http-context.js';
 import { ModuleRegistry } from './module-registry.js';
 import type { WorkerServices } from './module-api.js';
@@ -211,8 +212,13 @@ class Worker implements WorkerInbound {
     // (a busy loop, a deadlock) misses WAS's pingResponseTime and is replaced.
     this.#control = new WorkerControlChannel(new Socket({ fd: CONTROL_FD, readable: true, writable: true }), {
       ping: (id) => this.#control.sendPong(id),
+      credentialResult: (id, result) => this.#credentials.answer(id, result),
+      credentialsChanged: () => this.#credentials.flush(),
       // WAS is gone (the main process died): nothing can reach us any more.
-      closed: () => process.exit(0),
+      closed: () => {
+        this.#credentials.closed();
+        process.exit(0);
+      },
     });
     // A hosted app that throws out of a callback or calls process.exit ends this process (the
     // pool's crash rules apply); responses it finished just before still go out, and WAS is told
@@ -271,6 +277,9 @@ class Worker implements WorkerInbound {
     log: (level, message) => this.#log(level, message),
   });
 
+  /** Credential checks by the main process, over the control channel (credential-client.ts). */
+  readonly #credentials = new ControlCredentialClient((id, request) => this.#control.sendCredentialCheck(id, request));
+
   #recycleAsked = false;
   /** The main process's --system-drive (from the configuration message). */
   #systemDrive = '/';
@@ -286,10 +295,7 @@ class Worker implements WorkerInbound {
       if (!this.#shuttingDown) this.#control.sendAppHints({ processes, shutdownTimeLimitMs });
     },
     log: (level, message) => this.#log(level, message),
-    // Replaced by the control channel's credential requests (issue 17, in progress on a branch).
-    credentials: {
-      check: () => Promise.resolve({ ok: false, reason: 'unavailable', message: 'the credential service is not built yet' }),
-    },
+    credentials: this.#credentials,
   };
 
   init(msg: ConfigMessage): void {

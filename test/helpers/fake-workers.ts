@@ -5,6 +5,7 @@
  */
 import { PassThrough } from 'node:stream';
 import type { WasControlInbound } from '../../src/ipc/control-messages.js';
+import type { CredentialResult } from '../../src/ipc/credential-messages.js';
 import type { RequestRouting } from '../../src/was/activation.js';
 import type { PoolKey } from '../../src/config/pool-key.js';
 import type { ControlPort, SpawnRequest, WorkerProcess, WorkerSpawner } from '../../src/was/worker-process.js';
@@ -19,6 +20,14 @@ export class FakeControl implements ControlPort {
   }
   sendPing(id: number): void {
     this.pings.push(id);
+  }
+  readonly credentialResults: { id: number; result: CredentialResult }[] = [];
+  credentialsChanged = 0;
+  sendCredentialResult(id: number, result: CredentialResult): void {
+    this.credentialResults.push({ id, result });
+  }
+  sendCredentialsChanged(): void {
+    this.credentialsChanged++;
   }
   /** The worker answers the last ping. */
   pong(): void {

@@ -447,6 +447,8 @@ export class TestContext implements HttpContext {
   readonly logs: { level: string; message: string }[] = [];
   readonly childUrls: string[] = [];
   readonly childOptions: (ChildRequestOptions | undefined)[] = [];
+  /** What a module passed to request.limitBody (undefined: no cap). */
+  bodyLimit: number | undefined = undefined;
   readonly #options: TestContextOptions;
   readonly #sections = new Map<string, ConfigElement>();
 
@@ -486,6 +488,9 @@ export class TestContext implements HttpContext {
       hasBody: (options.contentLength ?? 0) !== 0,
       body: async function* () {},
       trailers: [],
+      limitBody: (maxBytes: number): void => {
+        this.bodyLimit = maxBytes;
+      },
       setHeader(name: string, value: string): void {
         const lower = name.toLowerCase();
         if (value === '') delete headers[lower];

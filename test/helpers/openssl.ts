@@ -40,6 +40,8 @@ export interface LeafOptions {
   readonly endDate?: string;
   /** Extended key usage: serverAuth (the default) or clientAuth (a client certificate). */
   readonly usage?: 'server' | 'client';
+  /** The subject as `openssl req -subj` takes it (default `/CN=<cn>`). */
+  readonly subject?: string;
 }
 
 /** A small PKI in a folder: a root, an intermediate, and leaves signed by either or by themselves. */
@@ -93,7 +95,7 @@ export class TestPki {
     const sans = [cn, ...(options.sans ?? [])].map((s) => (/^[\d.]+$|:/.test(s) ? `IP:${s}` : `DNS:${s}`)).join(',');
     const eku = options.usage === 'client' ? 'clientAuth' : 'serverAuth';
     writeFileSync(`${base}.ext`, `subjectAltName=${sans}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=${eku}\n`);
-    openssl(['req', '-new', '-key', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${cn}`]);
+    openssl(['req', '-new', '-key', `${base}.key`, '-out', `${base}.csr`, '-subj', options.subject ?? `/CN=${cn}`]);
     const issuer = options.issuer ?? 'intermediate';
     if (options.startDate !== undefined || options.endDate !== undefined) {
       // Dates in the past need `openssl ca` (x509 -days only counts forward from now).

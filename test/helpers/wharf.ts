@@ -123,6 +123,8 @@ export interface WharfProcess {
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<string>;
   /** W3C log lines (without # headers) of a site, for today's file. */
   logLines(siteId: number): string[];
+  /** W3C records of a site as field name → value, the columns named by each file's #Fields line. */
+  w3cRecords(siteId: number): Array<Record<string, string>>;
   httpErrLines(): string[];
   stop(): Promise<number | null>;
 }
@@ -242,6 +244,22 @@ async function launch(options: StartOptions, port: number): Promise<WharfProcess
         for (const l of readFileSync(join(dir, f), 'utf8').split(/\r?\n/)) if (l !== '' && !l.startsWith('#')) lines.push(l);
       }
       return lines;
+    },
+    w3cRecords(siteId) {
+      const dir = logDir(siteId);
+      if (!existsSync(dir)) return [];
+      const rows: Array<Record<string, string>> = [];
+      for (const f of readdirSync(dir).sort()) {
+        let fields: string[] = [];
+        for (const l of readFileSync(join(dir, f), 'utf8').split(/\r?\n/)) {
+          if (l.startsWith('#Fields: ')) fields = l.slice(9).split(' ');
+          else if (l !== '' && !l.startsWith('#')) {
+            const values = l.split(' ');
+            rows.push(Object.fromEntries(fields.map((n, i) => [n, values[i] ?? ''])));
+          }
+        }
+      }
+      return rows;
     },
     httpErrLines() {
       const dir = join(systemDrive, 'Windows', 'System32', 'LogFiles', 'HTTPERR');

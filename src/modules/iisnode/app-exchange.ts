@@ -11,6 +11,7 @@ import type { HttpContext } from '../../worker/module-api.js';
 import type { AppSocket, SocketOwner, SocketPool } from './app-socket.js';
 import { ResponseReader, type BodyFraming, type ResponseSink } from './response-reader.js';
 import { lastChunk } from '../../http/chunked.js';
+import { ModuleError } from '../../errors.js';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const HOP_BY_HOP = new Set(['connection', 'keep-alive']);
@@ -31,6 +32,8 @@ export class AppExchange implements ResponseSink, SocketOwner {
   readonly #pool: SocketPool;
   #resolve!: (outcome: ExchangeOutcome) => void;
   readonly done: Promise<ExchangeOutcome>;
+  /** Reading the request body failed with MOD_BODY_TOO_LARGE (the exchange settled 'failed'). */
+  bodyError: ModuleError | undefined;
 
   constructor(ctx: HttpContext, pool: SocketPool, upgrade: boolean) {
     this.#ctx = ctx;
@@ -82,7 +85,14 @@ export class AppExchange implements ResponseSink, SocketOwner {
       this.#requestDone = true;
       // The request is complete. A tunnel's client half-closed: tell the app's side.
       if (this.#upgraded) socket.endRequest();
-    } catch {
+    } catch (err) {
+      if (err instanceof ModuleError && err.code === 'MOD_BODY_TOO_LARGE') {
+        // Request filtering capped a chunked body: the caller rethrows this for the pipeline's 404.13.
+        this.bodyError = err;
+        this.#settle('failed');
+        if (!socket.destroyed) socket.destroy();
+        return;
+      }
       // The client went away (RequestAbort): the app sees its socket close.
       this.#abort();
     }

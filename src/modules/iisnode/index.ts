@@ -161,7 +161,10 @@ function dispatch(ctx: HttpContext, server: AppServer, settings: ConfigElement):
     throw err;
   }
   if (ex.settled) return finished(ctx);
-  return ex.done.then(() => finished(ctx));
+  return ex.done.then(() => {
+    finished(ctx);
+    if (ex.bodyError !== undefined) throw ex.bodyError;
+  });
 }
 
 function finished(ctx: HttpContext): void {

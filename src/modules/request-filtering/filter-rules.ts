@@ -1,18 +1,24 @@
 /**
  * The requestFiltering section compiled into lookup tables once per configuration element, and the
  * checks IIS's RequestFilteringModule makes, as a pure function of request and tables.
+ *
+ * Every scan is linear in what it scans: string lists are SequenceMatcher automatons (one pass
+ * whatever the list's length), hidden segments are set lookups per segment, and the regular
+ * expressions below have no nested or overlapping repetition.
  */
 import type { ConfigElement } from '../../config/types.js';
 import type { HttpRequest } from '../../worker/module-api.js';
+import { SequenceMatcher } from './sequence-matcher.js';
 
 interface CompiledRule {
   readonly scanUrl: boolean;
   readonly scanQueryString: boolean;
   readonly scanAllRaw: boolean;
   readonly denyUnescapedPercent: boolean;
-  readonly scanHeaders: readonly string[];
+  /** Lower-case header names. */
+  readonly scanHeaders: ReadonlySet<string>;
   readonly appliesTo: ReadonlySet<string>;
-  readonly denyStrings: readonly string[];
+  readonly denyStrings: SequenceMatcher;
 }
 
 export interface RequestFilter {
@@ -32,12 +38,12 @@ export interface RequestFilter {
   readonly extensions: ReadonlyMap<string, boolean>;
   /** Lower-case segment names. */
   readonly hiddenSegments: ReadonlySet<string>;
-  /** The same as '/name' search strings, for scanning a path without splitting it. */
-  readonly hiddenNeedles: readonly string[];
+  /** Their lengths: a URL segment of another length is not looked up (no slice, no hash). */
+  readonly hiddenSegmentLengths: ReadonlySet<number>;
   readonly alwaysAllowedUrls: ReadonlySet<string>;
   readonly alwaysAllowedQueryStrings: ReadonlySet<string>;
-  readonly denyUrlSequences: readonly string[];
-  readonly denyQueryStringSequences: readonly string[];
+  readonly denyUrlSequences: SequenceMatcher;
+  readonly denyQueryStringSequences: SequenceMatcher;
   readonly rules: readonly CompiledRule[];
 }
 
@@ -56,6 +62,7 @@ export function compileRequestFilter(section: ConfigElement): RequestFilter {
   const verbs = section.child('verbs');
   const exts = section.child('fileExtensions');
   const hidden = lowerValues(section.child('hiddenSegments').items, 'segment');
+  const strings = (element: ConfigElement, attribute: string): SequenceMatcher => new SequenceMatcher(element.items.map((i) => i.str(attribute)));
   f = {
     allowDoubleEscaping: section.bool('allowDoubleEscaping'),
     allowHighBitCharacters: section.bool('allowHighBitCharacters'),
@@ -75,23 +82,28 @@ export function compileRequestFilter(section: ConfigElement): RequestFilter {
     extensionsAllowUnlisted: exts.bool('allowUnlisted'),
     extensions: new Map(exts.items.map((i) => [i.str('fileExtension').toLowerCase(), i.bool('allowed')] as const)),
     hiddenSegments: new Set(hidden),
-    hiddenNeedles: hidden.map((h) => '/' + h),
+    hiddenSegmentLengths: new Set(hidden.map((h) => h.length)),
     alwaysAllowedUrls: new Set(lowerValues(section.child('alwaysAllowedUrls').items, 'url')),
-    alwaysAllowedQueryStrings: new Set(lowerValues(section.child('alwaysAllowedQueryStrings').items, 'queryString')),
-    denyUrlSequences: lowerValues(section.child('denyUrlSequences').items, 'sequence'),
-    denyQueryStringSequences: lowerValues(section.child('denyQueryStringSequences').items, 'sequence'),
+    alwaysAllowedQueryStrings: allowedQueryStrings(lowerValues(section.child('alwaysAllowedQueryStrings').items, 'queryString'), section.bool('unescapeQueryString')),
+    denyUrlSequences: strings(section.child('denyUrlSequences'), 'sequence'),
+    denyQueryStringSequences: strings(section.child('denyQueryStringSequences'), 'sequence'),
     rules: section.child('filteringRules').items.map((r) => ({
       scanUrl: r.bool('scanUrl'),
       scanQueryString: r.bool('scanQueryString'),
       scanAllRaw: r.bool('scanAllRaw'),
       denyUnescapedPercent: r.bool('denyUnescapedPercent'),
-      scanHeaders: lowerValues(r.child('scanHeaders').items, 'requestHeader'),
+      scanHeaders: new Set(lowerValues(r.child('scanHeaders').items, 'requestHeader').map((h) => h.replace(/:$/, ''))),
       appliesTo: new Set(lowerValues(r.child('appliesTo').items, 'fileExtension')),
-      denyStrings: lowerValues(r.child('denyStrings').items, 'string'),
+      denyStrings: strings(r.child('denyStrings'), 'string'),
     })),
   };
   compiled.set(section, f);
   return f;
+}
+
+/** alwaysAllowedQueryStrings entries as written, and decoded when query strings are compared decoded too. */
+function allowedQueryStrings(entries: readonly string[], unescape: boolean): ReadonlySet<string> {
+  return new Set(unescape ? [...entries, ...entries.map((e) => unescapeQuery(e))] : entries);
 }
 
 /** Extension of the last URL segment, lower-case with its dot; '.' when there is none (IIS). */
@@ -102,17 +114,17 @@ export function urlExtension(path: string): string {
 }
 
 /**
- * Whether some segment of a (lower-cased) URL path equals one of the '/name' needles. Runs on every
- * request with the default web.config entry, so it searches instead of splitting the path.
+ * Whether some segment of a (lower-cased) URL path is a hidden segment. Runs on every request with
+ * the default web.config entry: one walk over the path, a set lookup only for a segment whose
+ * length is one of the names'.
  */
-export function hasHiddenSegment(lowerPath: string, needles: readonly string[]): boolean {
-  for (const needle of needles) {
-    let at = lowerPath.indexOf(needle);
-    while (at >= 0) {
-      const after = at + needle.length;
-      if (after === lowerPath.length || lowerPath.charCodeAt(after) === 47) return true;
-      at = lowerPath.indexOf(needle, after);
-    }
+export function hasHiddenSegment(lowerPath: string, names: ReadonlySet<string>, lengths: ReadonlySet<number>): boolean {
+  if (names.size === 0) return false;
+  let start = 0;
+  for (let i = 0; i <= lowerPath.length; i++) {
+    if (i < lowerPath.length && lowerPath.charCodeAt(i) !== 47) continue;
+    if (lengths.has(i - start) && names.has(lowerPath.slice(start, i))) return true;
+    start = i + 1;
   }
   return false;
 }
@@ -130,11 +142,21 @@ function countSegments(path: string): number {
 // second unescape turns into a space) all count as double escaping (404.11).
 const STILL_ESCAPED = /%[0-9a-f]{2}|%u[0-9a-f]{4}|\+/i;
 const NON_ASCII = /[^\x00-\x7f]/;
-const BAD_PERCENT = /%(?![0-9a-f]{2})/i;
+// A '%' that starts neither '%XX' nor IIS's '%uXXXX' (filteringRule denyUnescapedPercent).
+const BAD_PERCENT = /%(?![0-9a-f]{2}|u[0-9a-f]{4})/i;
 
-function rawPathOf(rawUrl: string): string {
+/**
+ * The path of the request-target as the client sent it (still escaped, dot segments kept): what
+ * IIS's raw URL scans see. An absolute-form target ('http://host/a') loses its scheme and host.
+ */
+export function rawPathOf(rawUrl: string): string {
   const q = rawUrl.indexOf('?');
-  return q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const target = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  if (target.charCodeAt(0) === 47) return target;
+  const scheme = target.indexOf('://');
+  if (scheme < 0) return target; // '*'
+  const slash = target.indexOf('/', scheme + 3);
+  return slash < 0 ? '/' : target.slice(slash);
 }
 
 /** Percent-decode a query string; bytes that are not UTF-8 stay escaped rather than failing. */
@@ -150,19 +172,62 @@ export function unescapeQuery(query: string): string {
   }
 }
 
-function containsAny(haystack: string, needles: readonly string[]): boolean {
-  for (const n of needles) if (haystack.includes(n)) return true;
-  return false;
+/** UTF-8 length of `s` without encoding it when its UTF-16 length already settles the comparison. */
+function longerThan(s: string, maxBytes: number): boolean {
+  if (s.length > maxBytes) return true;
+  return s.length * 3 > maxBytes && Buffer.byteLength(s) > maxBytes;
 }
 
-/** The sub-status of a 404 rejection, or 0 when the request passes. */
+/** The request's URL and query string in the forms the scans look at, each made once, when first needed. */
+class ScanText {
+  readonly #req: HttpRequest;
+  readonly #unescape: boolean;
+  #lowerPath: string | undefined;
+  #lowerRawPath: string | undefined;
+  #lowerQuery: string | undefined;
+  #lowerUnescapedQuery: string | undefined;
+
+  constructor(req: HttpRequest, unescapeQueryString: boolean) {
+    this.#req = req;
+    this.#unescape = unescapeQueryString;
+  }
+  /** The decoded, canonical path. */
+  get path(): string {
+    return (this.#lowerPath ??= this.#req.path.toLowerCase());
+  }
+  /** The path as sent ('%2e%2e', '..' and '%' still there). */
+  get rawPath(): string {
+    return (this.#lowerRawPath ??= rawPathOf(this.#req.rawUrl).toLowerCase());
+  }
+  get query(): string {
+    return (this.#lowerQuery ??= this.#req.queryString.toLowerCase());
+  }
+  /** unescapeQueryString: the decoded query string, scanned as well as the raw one (IIS's two passes). */
+  get unescapedQuery(): string {
+    return (this.#lowerUnescapedQuery ??= this.#unescape ? unescapeQuery(this.#req.queryString).toLowerCase() : this.query);
+  }
+  /** Whether the path, as sent or decoded, holds one of the strings. */
+  urlHas(m: SequenceMatcher): boolean {
+    return m.test(this.path) || m.test(this.rawPath);
+  }
+  queryHas(m: SequenceMatcher): boolean {
+    return this.#req.queryString !== '' && (m.test(this.query) || (this.#unescape && m.test(this.unescapedQuery)));
+  }
+}
+
+/**
+ * The sub-status of a 404 rejection, or 0 when the request passes. The order decides which
+ * sub-status a request that breaks several rules gets (docs/configuration.md lists it): sizes
+ * first (cheap, and they bound the scans after them), then the URL's form (double escaping, high-bit
+ * characters), the verb, the path's names (hidden segment before extension: IIS answers
+ * /web.config 404.8 although .config is a denied extension too), then the sequence scans and the
+ * custom rules, and last the segment count of the site's limits.
+ */
 export function checkRequest(f: RequestFilter, req: HttpRequest, maxUrlSegments: number): number {
-  // Size limits first: they are cheap and bound the work of the scans below.
   if (req.contentLength > f.maxAllowedContentLength) return 13;
   const path = req.path;
-  // maxUrl counts UTF-8 bytes; a UTF-16 length of at most a third of the limit cannot exceed it.
-  if (path.length * 3 > f.maxUrl && Buffer.byteLength(path) > f.maxUrl) return 14;
-  if (req.queryString.length > f.maxQueryString) return 15;
+  if (longerThan(path, f.maxUrl)) return 14;
+  if (longerThan(req.queryString, f.maxQueryString)) return 15;
   for (const h of f.headerLimits) {
     if (headerTooLong(req.rawHeaders, h.header, h.sizeLimit)) return 10;
   }
@@ -172,38 +237,27 @@ export function checkRequest(f: RequestFilter, req: HttpRequest, maxUrlSegments:
   const verbAllowed = f.verbs.get(req.method);
   if (verbAllowed === false || (verbAllowed === undefined && !f.verbsAllowUnlisted)) return 6;
 
-  // Hidden segments before extensions: IIS answers /web.config with 404.8, although the shipped
-  // fileExtensions list also denies .config.
-  const lowerPath = path.toLowerCase();
-  if (hasHiddenSegment(lowerPath, f.hiddenNeedles)) return 8;
+  const text = new ScanText(req, f.unescapeQueryString);
+  if (hasHiddenSegment(text.path, f.hiddenSegments, f.hiddenSegmentLengths)) return 8;
   const ext = f.extensions.size > 0 || !f.extensionsAllowUnlisted || f.rules.length > 0 ? urlExtension(path) : '';
   if (f.extensions.size > 0 || !f.extensionsAllowUnlisted) {
     const extAllowed = f.extensions.get(ext);
     if (extAllowed === false || (extAllowed === undefined && !f.extensionsAllowUnlisted)) return 7;
   }
 
-  // alwaysAllowedUrls overrides denyUrlSequences only (IIS docs).
-  if (f.denyUrlSequences.length > 0 && !f.alwaysAllowedUrls.has(lowerPath)) {
-    if (containsAny(lowerPath, f.denyUrlSequences)) return 5;
-  }
+  // alwaysAllowedUrls overrides denyUrlSequences only (IIS docs); an entry names the decoded path.
+  if (f.denyUrlSequences.size > 0 && !f.alwaysAllowedUrls.has(text.path) && text.urlHas(f.denyUrlSequences)) return 5;
 
-  const query = req.queryString;
-  let lowerQuery = '';
-  let lowerUnescapedQuery = '';
-  if (query !== '' && (f.denyQueryStringSequences.length > 0 || f.rules.length > 0)) {
-    lowerQuery = query.toLowerCase();
-    // unescapeQueryString: scan both the raw and the decoded query string (IIS makes two passes).
-    lowerUnescapedQuery = f.unescapeQueryString ? unescapeQuery(query).toLowerCase() : lowerQuery;
-  }
-  if (f.denyQueryStringSequences.length > 0 && query !== '' && !f.alwaysAllowedQueryStrings.has(lowerQuery)) {
-    if (containsAny(lowerQuery, f.denyQueryStringSequences) || containsAny(lowerUnescapedQuery, f.denyQueryStringSequences)) {
-      return 18;
-    }
+  // alwaysAllowedQueryStrings overrides denyQueryStringSequences only; an entry matches the whole
+  // query string, as sent or decoded.
+  if (f.denyQueryStringSequences.size > 0 && text.queryHas(f.denyQueryStringSequences)) {
+    const allowed = f.alwaysAllowedQueryStrings;
+    if (!allowed.has(text.query) && !(f.unescapeQueryString && allowed.has(text.unescapedQuery))) return 18;
   }
 
   for (const rule of f.rules) {
     if (rule.appliesTo.size > 0 && !rule.appliesTo.has(ext)) continue;
-    if (ruleDenies(rule, req, lowerPath, lowerQuery, lowerUnescapedQuery)) return 19;
+    if (ruleDenies(rule, req, text)) return 19;
   }
 
   if (countSegments(path) > maxUrlSegments) return 20;
@@ -213,29 +267,37 @@ export function checkRequest(f: RequestFilter, req: HttpRequest, maxUrlSegments:
 function headerTooLong(rawHeaders: readonly string[], name: string, limit: number): boolean {
   // Each occurrence is measured on its own, as it arrived (not the ', '-joined value).
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const n = rawHeaders[i];
-    const v = rawHeaders[i + 1];
-    if (n !== undefined && v !== undefined && n.toLowerCase() === name && Buffer.byteLength(v) > limit) return true;
+    const n = rawHeaders[i]!;
+    if (n.length === name.length && n.toLowerCase() === name && Buffer.byteLength(rawHeaders[i + 1]!) > limit) return true;
   }
   return false;
 }
 
-function ruleDenies(rule: CompiledRule, req: HttpRequest, lowerPath: string, lowerQuery: string, lowerUnescapedQuery: string): boolean {
+/**
+ * One filteringRule: scanUrl (the path, as sent and decoded), scanQueryString (raw, and decoded
+ * when unescapeQueryString), denyUnescapedPercent (a '%' that starts no escape in what the rule
+ * scans of the URL), scanHeaders (the named headers' values), scanAllRaw (every header line as sent).
+ */
+function ruleDenies(rule: CompiledRule, req: HttpRequest, text: ScanText): boolean {
   const deny = rule.denyStrings;
-  if (rule.scanUrl && containsAny(lowerPath, deny)) return true;
-  if (rule.scanQueryString && lowerQuery !== '') {
-    if (rule.denyUnescapedPercent && BAD_PERCENT.test(lowerQuery)) return true;
-    if (containsAny(lowerQuery, deny) || containsAny(lowerUnescapedQuery, deny)) return true;
+  if (rule.scanUrl) {
+    if (rule.denyUnescapedPercent && BAD_PERCENT.test(text.rawPath)) return true;
+    if (text.urlHas(deny)) return true;
   }
-  for (const h of rule.scanHeaders) {
-    const v = req.headers[h];
-    if (v !== undefined && containsAny(v.toLowerCase(), deny)) return true;
+  if (rule.scanQueryString && req.queryString !== '') {
+    if (rule.denyUnescapedPercent && BAD_PERCENT.test(req.queryString)) return true;
+    if (text.queryHas(deny)) return true;
+  }
+  if (deny.size === 0) return false;
+  const raw = req.rawHeaders;
+  if (rule.scanHeaders.size > 0) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (rule.scanHeaders.has(raw[i]!.toLowerCase()) && deny.test(raw[i + 1]!.toLowerCase())) return true;
+    }
   }
   if (rule.scanAllRaw) {
-    if (containsAny(req.rawUrl.toLowerCase(), deny)) return true;
-    for (let i = 1; i < req.rawHeaders.length; i += 2) {
-      const v = req.rawHeaders[i];
-      if (v !== undefined && containsAny(v.toLowerCase(), deny)) return true;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (deny.test((raw[i] + ': ' + raw[i + 1]).toLowerCase())) return true;
     }
   }
   return false;

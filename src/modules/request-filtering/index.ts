@@ -1,7 +1,8 @@
 /**
  * RequestFilteringModule (IIS modrqflt): rejects requests in BeginRequest with 404.x sub-statuses
- * so that scanners see "not found" (reference §2 security/requestFiltering), and drops the Server
- * header in SendResponse when removeServerHeader is true (IIS 10).
+ * so that scanners see "not found" (reference §2 security/requestFiltering), caps a chunked body at
+ * maxAllowedContentLength, and drops the Server header in SendResponse when removeServerHeader is
+ * true (IIS 10).
  */
 import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { statusText } from '../sub-status.js';
@@ -24,8 +25,15 @@ export function requestFilterFor(ctx: HttpContext): RequestFilter {
 }
 
 function beginRequest(ctx: HttpContext): void {
-  const sub = checkRequest(requestFilterFor(ctx), ctx.request, ctx.site.limits.num('maxUrlSegments'));
-  if (sub === 0) return;
+  const filter = requestFilterFor(ctx);
+  const req = ctx.request;
+  const sub = checkRequest(filter, req, ctx.site.limits.num('maxUrlSegments'));
+  if (sub === 0) {
+    // A body of unannounced length (chunked) is counted as it arrives: past the limit, reading it
+    // fails and the pipeline answers 404.13 (RequestBody.limit).
+    if (req.contentLength < 0) req.limitBody(filter.maxAllowedContentLength);
+    return;
+  }
   ctx.setStatus(404, sub, {
     module: 'RequestFilteringModule',
     notification: ctx.notification,

@@ -46,6 +46,17 @@ test('hidden segment web.config anywhere in the path, any case → 404.8', async
   await assertPassed({ url: '/binary/web.configs' });
 });
 
+test('denyUrlSequences scan the path as sent too: dot segments and escapes the decoded path no longer has', async () => {
+  const spec: ElementSpec = { children: { denyUrlSequences: { items: [{ attributes: { sequence: '..' } }, { attributes: { sequence: '%' } }] } } };
+  // The listener resolved '/a/../b.htm' to '/b.htm'; the client sent '..'.
+  await assertRejected({ url: '/a/../b.htm', path: '/b.htm', sections: section(spec) }, 5);
+  await assertRejected({ url: '/a%20b.htm', sections: section(spec) }, 5);
+  await assertRejected({ url: 'http://localhost/a/%2e%2e/b.htm', path: '/b.htm', sections: section(spec) }, 5);
+  // The scheme and host of an absolute-form target are not part of the path (':' is not scanned).
+  await assertPassed({ url: 'http://localhost/b.htm', path: '/b.htm', sections: section({ children: { denyUrlSequences: { items: [{ attributes: { sequence: ':' } }] } } }) });
+  await assertPassed({ url: '/a/b.htm', sections: section(spec) });
+});
+
 test('denyUrlSequences → 404.5, case-insensitive; alwaysAllowedUrls bypasses it', async () => {
   const spec: ElementSpec = {
     children: {
@@ -87,12 +98,20 @@ test('verbs → 404.6 (denied verb, or unlisted when allowUnlisted=false); verbs
   await assertRejected({ method: 'get', sections: section(only) }, 6);
 });
 
-test('maxAllowedContentLength → 404.13', async () => {
+test('maxAllowedContentLength → 404.13 on Content-Length; a chunked body is capped as it streams', async () => {
   const spec: ElementSpec = { children: { requestLimits: { attributes: { maxAllowedContentLength: 100 } } } };
   await assertRejected({ method: 'POST', contentLength: 101, sections: section(spec) }, 13);
-  await assertPassed({ method: 'POST', contentLength: 100, sections: section(spec) });
-  // Chunked (unknown length) cannot be judged up front.
-  await assertPassed({ method: 'POST', contentLength: -1, sections: section(spec) });
+  const exact = await begin({ method: 'POST', contentLength: 100, sections: section(spec) });
+  assert.equal(exact.finished, false);
+  assert.equal(exact.bodyLimit, undefined, 'an announced length was judged already');
+  // Chunked (unknown length): passes BeginRequest, with the body capped at the limit.
+  const chunked = await begin({ method: 'POST', contentLength: -1, sections: section(spec) });
+  assert.equal(chunked.finished, false);
+  assert.equal(chunked.bodyLimit, 100);
+  // A request rejected for another reason sets no cap.
+  const rejected = await begin({ method: 'POST', url: '/web.config', contentLength: -1, sections: section(spec) });
+  assert.equal(rejected.response.subStatus, 8);
+  assert.equal(rejected.bodyLimit, undefined);
 });
 
 test('maxUrl → 404.14 on the path length (UTF-8 bytes), query excluded', async () => {
@@ -102,10 +121,11 @@ test('maxUrl → 404.14 on the path length (UTF-8 bytes), query excluded', async
   await assertRejected({ url: '/%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9', sections: section(spec) }, 14);
 });
 
-test('maxQueryString → 404.15', async () => {
+test('maxQueryString → 404.15 (bytes of the query string as sent)', async () => {
   const spec: ElementSpec = { children: { requestLimits: { attributes: { maxQueryString: 5 } } } };
   await assertPassed({ url: '/a?12345', sections: section(spec) });
   await assertRejected({ url: '/a?123456', sections: section(spec) }, 15);
+  await assertRejected({ url: '/a?\u00e9\u00e9\u00e9', sections: section(spec) }, 15); // 6 UTF-8 bytes
 });
 
 test('headerLimits → 404.10 when a header value is longer than its sizeLimit', async () => {
@@ -141,6 +161,9 @@ test('denyQueryStringSequences → 404.18 on raw or decoded query; alwaysAllowed
   await assertRejected({ url: '/a?q=<SCRIPT>', sections: section(spec) }, 18);
   await assertRejected({ url: '/a?q=%3Cscript%3E', sections: section(spec) }, 18);
   await assertPassed({ url: '/a?x=%3Cscript', sections: section(spec) });
+  // An always-allowed entry matches the query string as sent or decoded, never a part of it.
+  await assertPassed({ url: '/a?x=<script', sections: section(spec) });
+  await assertRejected({ url: '/a?x=%3Cscript&y=1', sections: section(spec) }, 18);
   // unescapeQueryString=false: only the raw form is scanned.
   await assertPassed({
     url: '/a?q=%3Cscript%3E',
@@ -168,8 +191,58 @@ test('filteringRules → 404.19 (scanUrl, scanQueryString, scanHeaders, appliesT
   await assertRejected({ url: '/x.asp?q=DROP%20TABLE', sections: section(spec) }, 19);
   await assertRejected({ url: '/x.asp', headers: { 'user-agent': 'drop table bot' }, sections: section(spec) }, 19);
   await assertPassed({ url: '/x.html?q=drop%20table', sections: section(spec) });
-  // denyUnescapedPercent: a '%' that is not an escape in a scanned query string.
+  // denyUnescapedPercent: a '%' that is not an escape in a scanned query string or URL.
   await assertRejected({ url: '/x.asp?q=100%', sections: section(spec) }, 19);
+  await assertRejected({ url: '/100%.asp', path: '/100%.asp', sections: section({ attributes: { allowDoubleEscaping: true }, ...spec }) }, 19);
+  await assertPassed({ url: '/x.asp?q=100%25&u=%u0041', sections: section(spec) });
+});
+
+test('filteringRules: denyUnescapedPercent="false", scanAllRaw scans every header line, scanHeaders only its headers', async () => {
+  const rule = (attributes: Record<string, boolean | string>, header?: string): ElementSpec => ({
+    children: {
+      filteringRules: {
+        items: [
+          {
+            attributes: { name: 'r', ...attributes },
+            children: {
+              scanHeaders: { items: header !== undefined ? [{ attributes: { requestHeader: header } }] : [] },
+              appliesTo: { items: [] },
+              denyStrings: { items: [{ attributes: { string: 'evil' } }] },
+            },
+          },
+        ],
+      },
+    },
+  });
+  await assertPassed({ url: '/x?q=100%', sections: section(rule({ scanQueryString: true, denyUnescapedPercent: false })) });
+  const raw = section(rule({ scanAllRaw: true }));
+  await assertRejected({ headers: { 'x-anything': 'so EVIL' }, sections: raw }, 19);
+  await assertRejected({ headers: { 'x-evil-name': '1' }, sections: raw }, 19);
+  await assertPassed({ url: '/evil.htm', sections: raw });
+  const named = section(rule({}, 'Referer'));
+  await assertRejected({ headers: { referer: 'http://evil/' }, sections: named }, 19);
+  await assertPassed({ headers: { 'user-agent': 'evil' }, sections: named });
+});
+
+test('which sub-status wins when a request breaks several rules', async () => {
+  const spec: ElementSpec = {
+    children: {
+      requestLimits: { attributes: { maxQueryString: 10 } },
+      verbs: { items: [{ attributes: { verb: 'DELETE', allowed: false } }] },
+      fileExtensions: { items: [{ attributes: { fileExtension: '.bak', allowed: false } }] },
+      hiddenSegments: { items: [{ attributes: { segment: 'secret' } }] },
+      denyUrlSequences: { items: [{ attributes: { sequence: 'old' } }] },
+      denyQueryStringSequences: { items: [{ attributes: { sequence: 'x=' } }] },
+    },
+  };
+  const s = section(spec);
+  await assertRejected({ url: '/secret/old.bak?' + 'x='.repeat(10), method: 'DELETE', sections: s }, 15);
+  await assertRejected({ url: '/secret/a+old.bak', method: 'DELETE', sections: s }, 11);
+  await assertRejected({ url: '/secret/old.bak', method: 'DELETE', sections: s }, 6);
+  await assertRejected({ url: '/secret/old.bak', sections: s }, 8);
+  await assertRejected({ url: '/old.bak?x=1', sections: s }, 7);
+  await assertRejected({ url: '/old.txt?x=1', sections: s }, 5);
+  await assertRejected({ url: '/new.txt?x=1', sections: s }, 18);
 });
 
 test('maxUrlSegments from the site limits → 404.20', async () => {
