@@ -38,7 +38,7 @@ function count(haystack: string, needle: string): number {
   return haystack.split(needle).length - 1;
 }
 
-test('at start the console warns about each unenforced security setting of applicationHost.config, with file:line:column; defaults are silent', async () => {
+test('at start the console warns about each unenforced security setting of applicationHost.config (its module not in <modules>), with file:line:column; defaults are silent', async () => {
   const dir = fixture((t) =>
     t.replace(
       '<security>',
@@ -63,7 +63,7 @@ test('at start the console warns about each unenforced security setting of appli
     const text = readFileSync(w.configFile, 'utf8');
     const out = await w.waitForOutput(/Wharf is serving/).then(() => w.output());
     assert.ok(
-      out.includes(`warn  ${w.configFile}:${positionOf(text, 'enabled="true" realm')}: SECURITY: system.webServer/security/authentication/basicAuthentication: enabled="true" is not enforced: Wharf does not authenticate users yet`),
+      out.includes(`warn  ${w.configFile}:${positionOf(text, '<basicAuthentication')}: SECURITY: system.webServer/security/authentication/basicAuthentication: this setting is not enforced: BasicAuthenticationModule is not in <modules>: no Basic challenge is sent`),
       out,
     );
     // IIS's defaults change nothing and are not reported; ipSecurity is enforced (test/ip-security.test.ts).
@@ -76,7 +76,7 @@ test('at start the console warns about each unenforced security setting of appli
   }
 });
 
-test('a web.config security rule Wharf does not enforce is warned once per worker, naming the file and line; the request is served', async () => {
+test('a web.config rule whose module is not in <modules> is warned once per worker, naming the file and line, as ASP.NET rules are; the request is served', async () => {
   const webConfig = [
     '<?xml version="1.0" encoding="utf-8"?>',
     '<configuration>',
@@ -96,20 +96,21 @@ test('a web.config security rule Wharf does not enforce is warned once per worke
     '</configuration>',
     '',
   ].join('\n');
+  // The static fixture's <modules> has no UrlAuthorizationModule: nothing enforces the rule.
   const dir = fixture((t) => t, { 'wwwroot/admin/web.config': webConfig, 'wwwroot/admin/index.html': '<p>admin</p>\n', 'wwwroot/admin/secret.txt': 'secret\n' });
   const w = await startWharf({ fixture: dir });
   try {
     const file = join(w.root, 'wwwroot', 'admin', 'web.config');
     for (const path of ['/admin/secret.txt', '/admin/secret.txt', '/admin/', '/admin/index.html']) {
       const r = await get(w.port, path);
-      assert.equal(r.status, 200, `${path} is served: <deny users="*"/> is not enforced`);
+      assert.equal(r.status, 200, `${path} is served: <deny users="*"/> is not enforced without UrlAuthorizationModule`);
     }
-    const urlAuth = `${file}:7:9: SECURITY: system.webServer/security/authorization: entry <add accessType="Deny" users="*"/> is not enforced: Wharf does not apply URL authorization rules yet: every request is allowed`;
+    const urlAuth = `${file}:7:9: SECURITY: system.webServer/security/authorization: this rule is not enforced: UrlAuthorizationModule is not in <modules>: every request is allowed`;
     const aspnet = `${file}:13:7: SECURITY: system.web/authorization: <deny users="*"/> is not enforced: ASP.NET URL authorization is not applied (Wharf hosts no .NET): every request is allowed`;
     await eventually(() => w.output().includes(aspnet) && w.output().includes(urlAuth), 10000).catch(() => assert.fail(w.output()));
     const out = w.output();
     // From the pool's worker, as a warning, exactly once for four requests.
-    assert.match(out, new RegExp(`warn  \\[DefaultAppPool pid \\d+\\] ${file.replace(/[.]/g, '\\.')}:7:9: SECURITY`));
+    assert.match(out, new RegExp(`warn  \\[DefaultAppPool pid \\d+\\] ${file.replace(/[.]/g, '\\.')}:13:7: SECURITY`));
     assert.equal(count(out, urlAuth), 1, out);
     assert.equal(count(out, aspnet), 1, out);
   } finally {
@@ -117,15 +118,15 @@ test('a web.config security rule Wharf does not enforce is warned once per worke
   }
 });
 
-test('a site root web.config that restricts access is warned at start, before any request', async () => {
+test('a site root web.config that restricts access without UrlAuthorizationModule is warned at start, before any request', async () => {
   const webConfig = '<configuration>\n  <system.webServer>\n    <security>\n      <authorization>\n        <add accessType="Deny" users="?" />\n      </authorization>\n    </security>\n  </system.webServer>\n</configuration>\n';
   const dir = fixture((t) => t, { 'wwwroot/web.config': webConfig });
   const w = await startWharf({ fixture: dir });
   try {
     const file = join(w.root, 'wwwroot', 'web.config');
     // From the main process (no "[pool pid]" prefix): no worker has started yet.
-    const line = await w.waitForOutput(/warn {2}\/\S+web\.config:5:9: SECURITY: [^\n]*/);
-    assert.equal(line, `warn  ${file}:5:9: SECURITY: system.webServer/security/authorization: entry <add accessType="Deny" users="?"/> is not enforced: Wharf does not apply URL authorization rules yet: every request is allowed`);
+    const line = await w.waitForOutput(/warn {2}\/\S+web\.config:5:\d+: SECURITY: [^\n]*/);
+    assert.equal(line, `warn  ${file}:5:9: SECURITY: system.webServer/security/authorization: this rule is not enforced: UrlAuthorizationModule is not in <modules>: every request is allowed`);
     assert.doesNotMatch(w.output(), /started worker/);
   } finally {
     await w.stop();

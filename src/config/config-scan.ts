@@ -9,7 +9,7 @@ import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigError, SourcePosition } from '../errors.js';
 import { ConfigSystem } from './config-system.js';
-import { servingWarnings } from './config-warnings.js';
+import { securityModuleWarnings, servingWarnings } from './config-warnings.js';
 import type { ConfigWarning } from './config-warnings.js';
 import type { AppHostConfig, UnsupportedUse } from './types.js';
 
@@ -110,9 +110,11 @@ export function scanSiteConfigs(appHost: AppHostConfig, o: ScanOptions): ScanRes
           }
           // A folder hidden behind another virtual directory or application is not reached by its URL.
           if (r.config.physicalPath !== folder.path) return;
-          for (const w of servingWarnings(r.config.section('system.webServer/handlers'), r.config.section('system.webServer/modules'), serverLevel)) {
+          const modules = r.config.section('system.webServer/modules');
+          for (const w of servingWarnings(r.config.section('system.webServer/handlers'), modules, serverLevel)) {
             if (w.position.line > 0) o.onWarning(w);
           }
+          for (const w of securityModuleWarnings((path) => r.config.section(path), modules)) o.onWarning(w);
         });
       }
     }

@@ -23,7 +23,7 @@ describe('settings read but not enforced', () => {
     );
   });
 
-  it('names each restricting setting at its line and column (access sslFlags, ipSecurity and dynamicIpSecurity are enforced: not reported)', () => {
+  it('reports none of these restricting settings: access sslFlags, authentication, authorization, ipSecurity and dynamicIpSecurity are enforced', () => {
     const w = warned(
       [
         '<authentication><anonymousAuthentication enabled="false" /><digestAuthentication enabled="true" /></authentication>',
@@ -33,19 +33,19 @@ describe('settings read but not enforced', () => {
         '<access sslFlags="Ssl, SslRequireCert" />',
       ].join('\n'),
     );
-    assert.deepEqual(w, [
-      '/site/web.config:4:42: SECURITY: system.webServer/security/authentication/anonymousAuthentication: enabled="false" is not enforced: IIS would refuse anonymous requests (401.2 unless another scheme authenticates them); Wharf serves every request as anonymous',
-      '/site/web.config:4:82: SECURITY: system.webServer/security/authentication/digestAuthentication: enabled="true" is not enforced: Wharf does not authenticate users yet: no 401 challenge is sent and every request is served as anonymous',
-      '/site/web.config:5:16: SECURITY: system.webServer/security/authorization: <remove users="*" roles="" verbs=""/> (removing the default entry) is not enforced: Wharf does not apply URL authorization rules yet: every request is allowed',
-    ]);
+    assert.deepEqual(w, []);
   });
 
-  it('an allow rule limited to some users, roles or verbs restricts, and is reported', () => {
-    assert.equal(warned('<authorization><add accessType="Allow" users="*" verbs="GET" /></authorization>').length, 1);
-    assert.equal(warned('<authorization><add accessType="Allow" roles="admins" /></authorization>').length, 1);
-    // A <clear/> followed by entries is reported through those entries, not twice.
-    assert.equal(warned('<authorization><clear /><add accessType="Deny" users="?" /></authorization>').length, 1);
-    assert.equal(warned('<authorization><clear /></authorization>').length, 1);
+  it('URL authorization rules are enforced: none is reported', () => {
+    assert.deepEqual(warned('<authorization><add accessType="Allow" users="*" verbs="GET" /></authorization>'), []);
+    assert.deepEqual(warned('<authorization><clear /><add accessType="Deny" users="?" /></authorization>'), []);
+  });
+
+  it('logon types and the anonymous account\'s password have no effect (an info line each)', () => {
+    assert.deepEqual(warned('<authentication><anonymousAuthentication userName="web" password="secret" /><basicAuthentication logonMethod="Network" /></authentication>'), [
+      '/site/web.config:4:57: system.webServer/security/authentication/anonymousAuthentication: password="secret" has no effect in Wharf: the named account is looked up without logging on (Linux has no logon types)',
+      '/site/web.config:4:98: system.webServer/security/authentication/basicAuthentication: logonMethod="Network" has no effect in Wharf: PAM has no logon types: every logon is checked the same way',
+    ]);
   });
 
   it('reports a feature setting without effect as a note-level warning', () => {

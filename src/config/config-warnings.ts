@@ -246,6 +246,64 @@ export function servingWarnings(handlers: ConfigElement, modules: ConfigElement,
 }
 
 /**
+ * Security sections enforced by a module: used in a way that restricts access while their
+ * module is not in <modules>, nothing enforces them (IIS would not either, but an administrator
+ * who copied the section and not the module must hear it). `restricts` gives the element to point
+ * at, or undefined when the use changes nothing.
+ */
+const SECURITY_MODULES: readonly { readonly section: string; readonly module: string; readonly effect: string; readonly restricts: (s: ConfigElement) => ConfigElement | undefined }[] = [
+  {
+    section: 'system.webServer/security/authentication/anonymousAuthentication',
+    module: 'AnonymousAuthenticationModule',
+    effect: 'anonymous requests run as the pool identity, not as the named account',
+    restricts: (s) => (s.bool('enabled') && s.str('userName') !== '' && s.str('userName').toUpperCase() !== 'IUSR' ? s : undefined),
+  },
+  {
+    section: 'system.webServer/security/authentication/basicAuthentication',
+    module: 'BasicAuthenticationModule',
+    effect: 'no Basic challenge is sent and Basic credentials are ignored',
+    restricts: (s) => (s.bool('enabled') ? s : undefined),
+  },
+  {
+    section: 'system.webServer/security/authentication/digestAuthentication',
+    module: 'DigestAuthenticationModule',
+    effect: 'no Digest challenge is sent and Digest credentials are ignored',
+    restricts: (s) => (s.bool('enabled') ? s : undefined),
+  },
+  {
+    section: 'system.webServer/security/authorization',
+    module: 'UrlAuthorizationModule',
+    effect: 'every request is allowed',
+    // Anything but IIS's shipped `Allow users="*"` restricts (an empty list denies everyone).
+    restricts: (s) => {
+      if (s.items.length === 0) return s.source === undefined ? undefined : s;
+      return s.items.find((i) => !(i.enumName('accessType') === 'Allow' && i.str('users').trim() === '*' && i.str('roles').trim() === '' && i.str('verbs').trim() === ''));
+    },
+  },
+];
+
+/**
+ * The security sections one URL sees (merged) that restrict access while the module enforcing
+ * them is not in its <modules>.
+ */
+export function securityModuleWarnings(section: (path: string) => ConfigElement, modules: ConfigElement, scope = ''): ConfigWarning[] {
+  const enabled = new Set(modules.items.map((m) => m.str('name').toLowerCase()));
+  const out: ConfigWarning[] = [];
+  for (const rule of SECURITY_MODULES) {
+    if (enabled.has(rule.module.toLowerCase())) continue;
+    const at = rule.restricts(section(rule.section));
+    if (at?.source === undefined) continue;
+    out.push({
+      code: 'CFG_NOT_ENFORCED',
+      kind: 'security',
+      position: at.source,
+      message: `SECURITY: ${rule.section}: ${at.name === 'add' ? 'this rule' : 'this setting'} is not enforced: ${rule.module} is not in <modules>${scope}: ${rule.effect}`,
+    });
+  }
+  return out;
+}
+
+/**
  * Everything to warn about in applicationHost.config itself: its unenforced settings and whether
  * its server level can serve. (web.config files are looked at by workers and `wharf check`.)
  */
@@ -255,6 +313,7 @@ export function appHostWarnings(appHost: AppHostConfig): ConfigWarning[] {
   const root = internals?.serverBlocks[0]?.position ?? { file: appHost.file, line: 0, column: 0 };
   if (appHost.sites.length > 0) {
     out.push(...servingWarnings(appHost.section('system.webServer/handlers'), appHost.section('system.webServer/modules'), root));
+    out.push(...securityModuleWarnings((path) => appHost.section(path), appHost.section('system.webServer/modules')));
   }
   return sortWarnings(out);
 }

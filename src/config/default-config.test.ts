@@ -53,8 +53,11 @@ describe('the embedded applicationHost.config', () => {
   it("lists the modules Wharf implements, each locked, and IIS's last three handlers", () => {
     const c = root();
     assert.deepEqual(appHost.section('system.webServer/globalModules').items.map((m) => m.str('name')).sort(), [
+      'AnonymousAuthenticationModule',
+      'BasicAuthenticationModule',
       'CustomErrorModule',
       'DefaultDocumentModule',
+      'DigestAuthenticationModule',
       'DirectoryListingModule',
       'DynamicCompressionModule',
       'DynamicIpRestrictionModule',
@@ -67,11 +70,12 @@ describe('the embedded applicationHost.config', () => {
       'RewriteModule',
       'StaticCompressionModule',
       'StaticFileModule',
+      'UrlAuthorizationModule',
       'WindowsAuthenticationModule',
       'iisnode',
     ]);
     const modules = c.section('system.webServer/modules').items;
-    assert.equal(modules.length, 16);
+    assert.equal(modules.length, 20);
     // URL Rewrite and Node.js hosting are on, unlocked, as their installers leave them.
     assert.deepEqual(modules.slice(-2).map((m) => m.str('name')), ['RewriteModule', 'iisnode']);
     const handlers = c.section('system.webServer/handlers');

@@ -88,12 +88,8 @@ describe('the schema table', () => {
   it('flags the security sections Wharf reads but does not enforce (config-warnings.ts reports their use)', () => {
     const security = [...SECTIONS.values()].filter((s) => s.notEnforced.some((f) => f.kind === 'security')).map((s) => s.path).sort();
     assert.deepEqual(security, [
-      'system.webServer/security/authentication/anonymousAuthentication',
-      'system.webServer/security/authentication/basicAuthentication',
       'system.webServer/security/authentication/clientCertificateMappingAuthentication',
-      'system.webServer/security/authentication/digestAuthentication',
       'system.webServer/security/authentication/windowsAuthentication',
-      'system.webServer/security/authorization',
     ]);
     // Every attribute path a flag names exists in its section's schema.
     for (const s of SECTIONS.values()) {

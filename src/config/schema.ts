@@ -646,22 +646,14 @@ function rewriteRuleBody(kind: 'global' | 'distributed'): readonly SchemaDef[] {
 // What Wharf parses but does not enforce (NotEnforced). Security settings first: a rule IIS would
 // enforce and Wharf does not must never be silent (docs/configuration.md says so on its first screen).
 
-const NOT_AUTHENTICATED =
-  'Wharf does not authenticate users yet: no 401 challenge is sent and every request is served as anonymous';
-const AUTHENTICATION: NotEnforced = { kind: 'security', attributes: ['enabled'], effect: NOT_AUTHENTICATED };
-
 const NOT_ENFORCED = {
+  // The account is looked up by name: PAM has no logon types, and Wharf never logs it on with a password.
   anonymousAuthentication: {
-    kind: 'security',
-    attributes: ['enabled'],
-    effect: 'IIS would refuse anonymous requests (401.2 unless another scheme authenticates them); Wharf serves every request as anonymous',
+    kind: 'feature',
+    attributes: ['password', 'logonMethod'],
+    effect: 'the named account is looked up without logging on (Linux has no logon types)',
   },
-  authorization: {
-    kind: 'security',
-    // IIS's shipped rule; anything else (a Deny, an Allow for some users, roles or verbs, a <clear/>) restricts.
-    items: { '': [{ accessType: 'Allow', users: '*' }] },
-    effect: 'Wharf does not apply URL authorization rules yet: every request is allowed',
-  },
+  basicAuthentication: { kind: 'feature', attributes: ['logonMethod'], effect: 'PAM has no logon types: every logon is checked the same way' },
   windowsAuthentication: [
     {
       kind: 'security',
@@ -1192,7 +1184,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('password', 'string', { default: '[enc:AesProvider::enc]', caseSensitive: true, encrypted: true }),
     attr('logonMethod', 'enum', { default: 'ClearText', values: { Interactive: 0, Batch: 1, Network: 2, ClearText: 3 } }),
   ]),
-  section('system.webServer/security/authentication/basicAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
+  section('system.webServer/security/authentication/basicAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.basicAuthentication }, [
     attr('enabled', 'bool', { default: 'false' }),
     attr('realm', 'string'),
     attr('defaultLogonDomain', 'string'),
@@ -1234,7 +1226,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       ]),
     ]),
   ]),
-  section('system.webServer/security/authentication/digestAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: AUTHENTICATION }, [
+  section('system.webServer/security/authentication/digestAuthentication', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
     attr('enabled', 'bool', { default: 'false' }),
     attr('realm', 'string'),
   ]),
@@ -1257,7 +1249,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       ]),
     ]),
   ]),
-  section('system.webServer/security/authorization', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.authorization }, [
+  section('system.webServer/security/authorization', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
     attr('bypassLoginPages', 'bool', { default: 'true' }),
     collection({ add: 'add', remove: 'remove', clear: 'clear' }, [
       attr('accessType', 'enum', { required: true, values: { Allow: 0, Deny: 1 } }),

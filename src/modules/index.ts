@@ -3,6 +3,7 @@
  * third-party modules (STYLE.md §5); `<modules>` and the `<handlers>` entries decide where they run.
  */
 import type { ModuleDefinition } from '../worker/module-api.js';
+import { AnonymousAuthenticationModule, BasicAuthenticationModule, DigestAuthenticationModule } from './authentication/index.js';
 import { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
@@ -16,8 +17,10 @@ import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
 import { StaticFileModule } from './static-file/index.js';
 import { RewriteModule } from './url-rewrite/index.js';
+import { UrlAuthorizationModule } from './url-authorization/index.js';
 import { WindowsAuthenticationModule } from './windows-authentication/index.js';
 
+export { AnonymousAuthenticationModule, BasicAuthenticationModule, DigestAuthenticationModule, addChallenge } from './authentication/index.js';
 export { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 export { CustomErrorModule, createCustomErrorModule, preloadBuiltinErrorPages } from './custom-error/index.js';
 export type { CustomErrorOptions } from './custom-error/index.js';
@@ -32,6 +35,7 @@ export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
 export { StaticFileModule } from './static-file/index.js';
 export { RewriteModule } from './url-rewrite/index.js';
+export { UrlAuthorizationModule } from './url-authorization/index.js';
 export { WindowsAuthenticationModule } from './windows-authentication/index.js';
 export { statusText } from './sub-status.js';
 export type { StatusText } from './sub-status.js';
@@ -46,7 +50,11 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   ProtocolSupportModule,
   HttpRedirectionModule,
   StaticFileModule,
+  AnonymousAuthenticationModule,
+  UrlAuthorizationModule,
+  BasicAuthenticationModule,
   WindowsAuthenticationModule,
+  DigestAuthenticationModule,
   IisCertificateMappingModule,
   IpRestrictionModule,
   DynamicIpRestrictionModule,

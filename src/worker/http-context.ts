@@ -628,6 +628,12 @@ export class WorkerContext implements HttpContext {
     this.isChildRequest = init.parent !== undefined;
     this.executedBy = init.parent?.currentModule;
     this.root = init.parent?.root ?? this;
+    // A child request (default document, custom error page) runs as its parent's user.
+    if (init.parent !== undefined) {
+      this.user = init.parent.user;
+      this.identity = init.parent.identity;
+      this.authType = init.parent.authType;
+    }
   }
 
   finish(): void {

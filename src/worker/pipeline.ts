@@ -39,6 +39,10 @@ import type { RequestBody } from './request-body.js';
 import { StatCache } from './stat-cache.js';
 import { checkSslAccess, sslAccessCacheable } from './ssl-access.js';
 import { renderConfigErrorPage } from './config-error-page.js';
+import { ANONYMOUS_SECTION } from '../modules/authentication/index.js';
+import { FileRights, type RightsVerdict } from '../modules/file-rights/index.js';
+import { AUTHORIZATION_SECTION } from '../modules/url-authorization/index.js';
+import { describeWarning, securityModuleWarnings, warningKey } from '../config/config-warnings.js';
 
 export interface ConfigResolver {
   resolve(siteId: number, urlPath: string): ResolveResult;
@@ -135,6 +139,15 @@ function publishNotification(ch: TypedChannel<NotificationEvent>, ctx: WorkerCon
   ev.key = NO_KEY;
 }
 
+/** Modules that enforce a security section (config-warnings.ts securityModuleWarnings), by lower-case name. */
+const SECURITY_MODULES = ['anonymousauthenticationmodule', 'basicauthenticationmodule', 'digestauthenticationmodule', 'urlauthorizationmodule'];
+const lacksCache = new WeakMap<ModuleChain, boolean>();
+function lacksSecurityModule(chain: ModuleChain): boolean {
+  let lacks = lacksCache.get(chain);
+  if (lacks === undefined) lacksCache.set(chain, (lacks = SECURITY_MODULES.some((m) => !chain.enabled.has(m))));
+  return lacks;
+}
+
 /** resourceType File / Directory / Either needs the target on disk (IIS Web Core: 404.0). */
 function checkResource(ctx: WorkerContext, h: HandlerMapping, info: FileInfo | undefined): void {
   const ok = info !== undefined && (h.resourceType === 'Either' || (h.resourceType === 'File' ? info.isFile : info.isDirectory));
@@ -149,9 +162,14 @@ function checkResource(ctx: WorkerContext, h: HandlerMapping, info: FileInfo | u
 
 export class Pipeline implements ContextHost {
   readonly #o: PipelineOptions;
+  readonly #fileRights: FileRights;
+  /** Per <modules> element, the authorization sections already checked by #warnUnenforced. */
+  readonly #securityChecked = new WeakMap<ConfigElement, WeakSet<ConfigElement>>();
+  readonly #warned = new Set<string>();
 
   constructor(options: PipelineOptions) {
     this.#o = options;
+    this.#fileRights = new FileRights({ log: (m) => options.log('warn', m) });
   }
 
   /** Serve one request from head to end frame. Never throws. */
@@ -188,7 +206,9 @@ export class Pipeline implements ContextHost {
   // and a microtask hop each, several times per request.
 
   async #runStages(ctx: WorkerContext): Promise<void> {
-    const chain = this.#o.registry.chain(ctx.config.section('system.webServer/modules'));
+    const modules = ctx.config.section('system.webServer/modules');
+    const chain = this.#o.registry.chain(modules);
+    if (lacksSecurityModule(chain)) this.#warnUnenforced(ctx, modules);
     const n = chain.notifications;
     for (let s = 0; s < STAGES.length; s++) {
       const stage = STAGES[s]!;
@@ -227,6 +247,7 @@ export class Pipeline implements ContextHost {
         const r = this.#notify(ctx, list, stage, false);
         if (r !== undefined) await r;
       }
+      if (stage === 'AuthenticateRequest' && !ctx.finished) this.#requireUser(ctx);
     }
     // LogRequest and EndRequest always run (for child requests only EndRequest: the parent logs).
     if (!ctx.isChildRequest && n.LogRequest.length !== 0) {
@@ -340,6 +361,41 @@ export class Pipeline implements ContextHost {
     ctx.finish();
   }
 
+  /**
+   * IIS Web Core after AuthenticateRequest: a request no scheme authenticated may go on only as
+   * anonymous, so with anonymousAuthentication off it is refused with 401.2, which the enabled
+   * schemes' modules turn into their challenges. A child request runs as its parent.
+   */
+  #requireUser(ctx: WorkerContext): void {
+    if (ctx.user !== '' || ctx.isChildRequest) return;
+    if (ctx.config.section(ANONYMOUS_SECTION).bool('enabled')) return;
+    ctx.currentModule = 'IIS Web Core';
+    ctx.setStatus(401, 2, {
+      hresult: 0x80070005,
+      description: 'Logon failed due to server configuration: anonymous access is disabled and the request carried no credentials of an enabled authentication scheme.',
+    });
+    ctx.finish();
+  }
+
+  /**
+   * A security section that restricts access where its module is not in <modules> (a web.config
+   * below the site root, which the start-up scan does not read): warned once per worker, per
+   * effective section, as config-warnings.ts words it.
+   */
+  #warnUnenforced(ctx: WorkerContext, modules: ConfigElement): void {
+    const authorization = ctx.config.section(AUTHORIZATION_SECTION);
+    let seen = this.#securityChecked.get(modules);
+    if (seen === undefined) this.#securityChecked.set(modules, (seen = new WeakSet()));
+    if (seen.has(authorization)) return;
+    seen.add(authorization);
+    for (const w of securityModuleWarnings((path) => ctx.config.section(path), modules)) {
+      const key = warningKey(w);
+      if (this.#warned.has(key)) continue;
+      if (this.#warned.size < 10_000) this.#warned.add(key);
+      this.#o.log('warn', describeWarning(w));
+    }
+  }
+
   /** Choose the handler (404.4, 405 when none fits) and what it serves. */
   #mapHandler(ctx: WorkerContext): void {
     ctx.currentModule = 'IIS Web Core';
@@ -393,11 +449,43 @@ export class Pipeline implements ContextHost {
       ctx.finish();
       return;
     }
-    if (h.resourceType === 'Unspecified') return;
-    // A fresh cached stat answers without a promise (the common case on a hot URL).
-    const cached = this.#o.statCache.peek(ctx.physicalPath);
-    if (cached !== undefined) return checkResource(ctx, h, cached.info);
-    return this.stat(ctx.physicalPath).then((info) => checkResource(ctx, h, info));
+    if (h.resourceType !== 'Unspecified') {
+      // A fresh cached stat answers without a promise (the common case on a hot URL).
+      const cached = this.#o.statCache.peek(ctx.physicalPath);
+      if (cached === undefined) return this.stat(ctx.physicalPath).then((info) => this.#resourceAndRights(ctx, h, info));
+      checkResource(ctx, h, cached.info);
+      if (ctx.finished) return;
+    }
+    return this.#checkFileRights(ctx);
+  }
+
+  #resourceAndRights(ctx: WorkerContext, h: HandlerMapping, info: FileInfo | undefined): void | Promise<void> {
+    checkResource(ctx, h, info);
+    if (!ctx.finished) return this.#checkFileRights(ctx);
+  }
+
+  /**
+   * 401.3: the authenticated account (or anonymousAuthentication's named account) may not read
+   * the file the handler serves or runs, as IIS finds when it opens it with the user's token
+   * (src/modules/file-rights/). Wharf's users (uid -1) have no Linux account: the pool's rights apply.
+   */
+  #checkFileRights(ctx: WorkerContext): void | Promise<void> {
+    const id = ctx.identity;
+    if (id === undefined || id.uid < 0) return;
+    const r = this.#fileRights.check(id, ctx.physicalPath);
+    if (r === undefined) return;
+    if (!(r instanceof Promise)) return this.#rightsVerdict(ctx, r);
+    return r.then((v) => {
+      if (v !== undefined) this.#rightsVerdict(ctx, v);
+    });
+  }
+
+  #rightsVerdict(ctx: WorkerContext, v: RightsVerdict): void {
+    if (v.allowed) return;
+    ctx.currentModule = 'IIS Web Core';
+    ctx.response.win32Status = 5;
+    ctx.setStatus(401, 3, { hresult: 0x80070005, description: `Access is denied by the file's permissions: ${v.why}.` });
+    ctx.finish();
   }
 
   #executeHandler(ctx: WorkerContext, chain: ModuleChain): void | Promise<void> {
@@ -509,7 +597,6 @@ export class Pipeline implements ContextHost {
       host: this,
       parent,
     });
-    child.user = parent.user;
     const produced = res.produced;
     const keep = options?.keepStatus === true;
     if (keep) {

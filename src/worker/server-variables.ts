@@ -7,6 +7,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import type { HttpContext, TlsInfo } from './module-api.js';
 import { encodeUrlPath } from '../http/url-path.js';
+import { AUTH_PASSWORD_ITEM } from '../modules/authentication/basic.js';
 
 /**
  * A distinguished name as IIS prints it in CERT_SUBJECT and HTTPS_SERVER_SUBJECT: the RDNs in the
@@ -107,10 +108,17 @@ const VARIABLES: Readonly<Record<string, Getter>> = {
   HTTP_URL: (c) => c.request.rawUrl,
   UNENCODED_URL: (c) => c.request.rawUrl,
   CACHE_URL: (c) => `${c.request.secure ? 'https' : 'http'}://${host(c)}${c.request.rawUrl}`,
+  // AUTH_USER and REMOTE_USER: the name as the client sent it ('DOMAIN\\alice'); LOGON_USER:
+  // the account it logged on to, which is anonymousAuthentication's named account for an
+  // anonymous request. AUTH_PASSWORD only for Basic, as IIS.
   AUTH_USER: (c) => c.user,
-  LOGON_USER: (c) => c.user,
   REMOTE_USER: (c) => c.user,
-  AUTH_TYPE: (c) => (c.user === '' ? '' : 'Basic'),
+  LOGON_USER: (c) => (c.user !== '' ? c.user : (c.identity?.name ?? '')),
+  AUTH_TYPE: (c) => c.authType,
+  AUTH_PASSWORD: (c) => {
+    const p = c.authType === 'Basic' ? c.items.get(AUTH_PASSWORD_ITEM) : undefined;
+    return typeof p === 'string' ? p : '';
+  },
   // IIS ends it with the directory separator: rules write {APPL_PHYSICAL_PATH}public\{R:1}.
   APPL_PHYSICAL_PATH: (c) => {
     const p = c.config.application.virtualDirectories.find((v) => v.path === '/')?.physicalPath ?? '';

@@ -80,6 +80,19 @@ export const SCHEMA_DEFAULTS: Readonly<Record<string, ElementSpec>> = {
       },
     },
   },
+  'system.webServer/security/authentication/anonymousAuthentication': {
+    attributes: { enabled: true, userName: 'IUSR', password: '', logonMethod: 'ClearText' },
+  },
+  'system.webServer/security/authentication/basicAuthentication': {
+    attributes: { enabled: false, realm: '', defaultLogonDomain: '', logonMethod: 'ClearText' },
+  },
+  'system.webServer/security/authentication/digestAuthentication': {
+    attributes: { enabled: false, realm: '' },
+  },
+  'system.webServer/security/authorization': {
+    attributes: { bypassLoginPages: true },
+    itemDefaults: { users: '', roles: '', verbs: '' },
+  },
   'system.webServer/httpLogging': {
     attributes: { dontLog: false, selectiveLogging: 'LogAll' },
   },

@@ -231,8 +231,12 @@ export function serializeRequestHead(ctx: HttpContext, extra: readonly string[],
   let head = req.method + ' ' + req.rawUrl + (http10 ? ' HTTP/1.0\r\n' : ' HTTP/1.1\r\n');
   const raw = req.rawHeaders;
   let framed = req.contentLength >= 0 || http10;
+  // A header Wharf sets (X-iisnode-AUTH_USER, X-Forwarded-For) replaces the client's own: an app
+  // trusts it to name the user or the client, so a client must not be able to send it.
+  const replaced = extra.length === 0 ? undefined : new Set(extra.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase()));
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    if (replaced?.has(name.toLowerCase()) === true) continue;
     if (!framed && name.length === 17 && name.toLowerCase() === 'transfer-encoding') framed = true;
     // Connection and Keep-Alive describe the client's connection, which the listener owns
     // (RFC 9110 §7.6.1); the app's socket stays alive between requests. An upgrade keeps them.

@@ -16,7 +16,9 @@
  * per-connection logon), which is also what authPersistSingleRequest asks for.
  */
 import type { ConfigElement } from '../../config/types.js';
-import type { CredentialClient, HttpContext, HttpResponse, ModuleDefinition, WorkerServices } from '../../worker/module-api.js';
+import type { CredentialClient, HttpContext, ModuleDefinition, WorkerServices } from '../../worker/module-api.js';
+// One `WWW-Authenticate` line per scheme, in IIS's order whatever the order of <modules>.
+import { addChallenge } from '../authentication/challenge.js';
 
 export const WINDOWS_AUTHENTICATION_SECTION = 'system.webServer/security/authentication/windowsAuthentication';
 
@@ -43,13 +45,6 @@ function settingsFor(ctx: HttpContext): WindowsAuthSettings {
     compiled.set(section, s);
   }
   return s;
-}
-
-/** One `WWW-Authenticate` line per scheme (RFC 9110 §11.6.1), after those other modules added. */
-function addChallenge(res: HttpResponse, challenge: string): void {
-  const existing = res.getHeader('WWW-Authenticate');
-  if (existing === undefined) res.setHeader('WWW-Authenticate', challenge);
-  else res.setHeader('WWW-Authenticate', typeof existing === 'string' ? [existing, challenge] : [...existing, challenge]);
 }
 
 let credentials: CredentialClient | undefined;
