@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accountExpiry, epochDay, parseShadowLine } from './account-expiry.js';
+import { accountExpiry, accountExpiryProblem, epochDay, parseShadowLine } from './account-expiry.js';
 
 const TODAY = 20_000; // 2024-10-04
 
@@ -47,4 +47,8 @@ test("another user's entry, or one that does not parse, gives no verdict", () =>
 test('days count from the epoch in UTC', () => {
   assert.equal(epochDay(Date.UTC(2024, 9, 4, 23, 59)), TODAY);
   assert.equal(epochDay(Date.UTC(2024, 9, 5)), TODAY + 1);
+});
+
+test('through NSS (getent): a name with no shadow entry is allowed, PAM having decided', async () => {
+  assert.equal(await accountExpiryProblem('nosuchuser-wharf-expiry'), undefined);
 });
