@@ -106,6 +106,45 @@ test('a verified logon is cached (IIS UserTokenTTL): after chpasswd the old pass
   spawnSync('chpasswd', { input: `${LINUX_USER}:${PASSWORD}\n` });
 });
 
+test("an expired Linux account, or one that must change its password, is 401.1 even with the right password (pam_unix's account stage); chage -E -1 restores it", async (t) => {
+  if (!ready(t)) return;
+  // A new password for each step, so no cached logon answers; 127.0.0.3 keeps these failures off the other tests' failure limit.
+  const from = '127.0.0.3';
+  const logon = (password: string): Promise<Answer> => ask('/check?kind=password&providers=system', [LINUX_USER, password], from);
+  const refusals = (): number =>
+    w!.w3cRecords(1).filter((r) => r['c-ip'] === from && r['cs-uri-query'] === 'kind=password&providers=system' && r['sc-status'] === '401' && r['sc-substatus'] === '1').length;
+  const refusal = async (password: string, why: RegExp): Promise<void> => {
+    const before = refusals();
+    const a = await logon(password);
+    assert.equal(a.status, 401, JSON.stringify(a.body));
+    assert.equal(a.body.reason, 'bad-credentials');
+    assert.match(a.body.message!, why);
+    await eventually(() => refusals() === before + 1);
+    await w!.waitForOutput(new RegExp(`SEC_LOGON_FAILED: logon of user "${LINUX_USER}" from 127\\.0\\.0\\.3 failed: bad-credentials \\(${why.source}`));
+  };
+  const setPassword = (password: string): void => assert.equal(spawnSync('chpasswd', { input: `${LINUX_USER}:${password}\n`, encoding: 'utf8' }).status, 0);
+  try {
+    setPassword('expiring password 1');
+    admin('chage', ['-E', '0', LINUX_USER]);
+    await refusal('expiring password 1', /the account expired on 1970-01-01/);
+    // An account a certificate mapping (or anonymous userName) names is refused the same way.
+    const named = await ask(`/check?kind=account&providers=system,wharf&user=${LINUX_USER}`, undefined, from);
+    assert.equal(named.status, 401);
+    assert.match(named.body.message!, /the account expired on 1970-01-01/);
+
+    admin('chage', ['-E', '-1', LINUX_USER]);
+    assert.equal((await logon('expiring password 1')).status, 200, 'failures are not cached: the restored account logs on at once');
+    assert.equal((await ask(`/check?kind=account&providers=system,wharf&user=${LINUX_USER}`, undefined, from)).status, 200);
+
+    setPassword('expiring password 2');
+    admin('chage', ['-d', '0', LINUX_USER]);
+    await refusal('expiring password 2', /the password must be changed before the next logon/);
+  } finally {
+    setPassword(PASSWORD);
+    admin('chage', ['-E', '-1', LINUX_USER]);
+  }
+});
+
 test('an account without a password (anonymousAuthentication userName): its identity, or unknown-user; a numeric name is not a uid', async (t) => {
   if (!ready(t)) return;
   const known = await ask(`/check?kind=account&providers=system&user=${LINUX_USER}`);

@@ -7,7 +7,8 @@
  * through their argon2id hash; the first that knows the user decides); 'digest' recomputes the
  * response from a Wharf user's password (digest.ts); 'negotiate' goes to the injected Kerberos
  * acceptor; 'account' names an account without a password (anonymousAuthentication's userName, a
- * certificate mapping's user).
+ * certificate mapping's user). A Linux account must also be valid today (not expired, its password
+ * not expired: account-expiry.ts), checked like the password only when no cached logon answers.
  *
  * What bounds the work a client can cause: the failure limit per address (failure-limit.ts) is
  * asked first; a verified logon is cached (logon-cache.ts); PAM conversations and argon2
@@ -17,6 +18,7 @@
  */
 import { isIP } from 'node:net';
 import type { CredentialProvider, CredentialRequest, CredentialResult, Identity } from '../ipc/credential-messages.js';
+import { accountExpiryProblem } from './account-expiry.js';
 import { digestMatches, digestProblem } from './digest.js';
 import { FailureLimit } from './failure-limit.js';
 import { LogonCache } from './logon-cache.js';
@@ -27,7 +29,6 @@ export const MAX_SLOW_CHECKS = 2;
 export const MAX_WAITING_CHECKS = 256;
 
 type Failure = CredentialResult & { ok: false };
-type Success = CredentialResult & { ok: true };
 
 export interface CredentialServiceOptions {
   readonly systemDrive: string;
@@ -165,7 +166,18 @@ export class CredentialService {
     }
     const identity = await lookupAccount(r.user);
     if (identity === undefined) return { ok: false, reason: 'unavailable', message: `PAM accepted ${r.user}, but NSS knows no such account (id ${r.user})` };
-    return { ok: true, identity };
+    return this.#validToday(identity);
+  }
+
+  /** A Linux account's logon, refused (401.1, the log says why) when the account or its password expired. */
+  async #validToday(identity: Identity): Promise<CredentialResult> {
+    let problem: string | undefined;
+    try {
+      problem = await accountExpiryProblem(identity.name, (this.#o.now ?? Date.now)());
+    } catch (err) {
+      return { ok: false, reason: 'unavailable', message: (err as Error).message };
+    }
+    return problem === undefined ? { ok: true, identity } : { ok: false, reason: 'bad-credentials', message: problem };
   }
 
   async #wharfPassword(r: CredentialRequest & { kind: 'password' }): Promise<CredentialResult> {
@@ -202,20 +214,22 @@ export class CredentialService {
     const hit = this.#cache.get(key);
     if (hit !== undefined) return hit;
     for (const provider of providers) {
-      let identity: Identity | undefined;
+      let result: CredentialResult | undefined;
       if (provider === 'wharf') {
         const u = this.#users.find(name);
-        identity = u === undefined ? undefined : wharfIdentity(u.name);
+        result = u === undefined ? undefined : { ok: true, identity: wharfIdentity(u.name) };
       } else {
+        let identity: Identity | undefined;
         try {
           identity = await lookupAccount(name);
         } catch (err) {
           return { ok: false, reason: 'unavailable', message: (err as Error).message };
         }
+        // An expired account the administrator named is refused too: it decides, not a Wharf user of the same name.
+        result = identity === undefined ? undefined : await this.#validToday(identity);
       }
-      if (identity !== undefined) {
-        const result: Success = { ok: true, identity };
-        this.#cache.set(key, result);
+      if (result !== undefined) {
+        if (result.ok) this.#cache.set(key, result);
         return result;
       }
     }

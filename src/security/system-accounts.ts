@@ -79,14 +79,24 @@ export function parseIdOutput(name: string, text: string): Identity | undefined 
   return { name, provider: 'system', uid: Number(m[1]), gid, groups };
 }
 
+/** Whether `name` can name an NSS account at all (no control characters, no field separator, not an option). */
+export function isAccountName(name: string): boolean {
+  return name !== '' && !name.startsWith('-') && !/[\x00-\x1f\x7f:]/.test(name);
+}
+
+/** How NSS tools (`id`, `getent`) are run: no shell, bounded time (output: execFile's 1 MiB), C locale. */
+export function nssToolOptions(): { timeout: number; env: NodeJS.ProcessEnv } {
+  return { timeout: 5000, env: { LC_ALL: 'C', PATH: process.env['PATH'] ?? '/usr/bin:/bin' } };
+}
+
 /**
  * The Linux account `name` with its groups, undefined when NSS has no such user. A user name that
  * is all digits is not taken as a uid: `id` would, so the name it prints must be the one asked.
  */
 export function lookupAccount(name: string): Promise<Identity | undefined> {
-  if (name === '' || name.startsWith('-') || /[\x00-\x1f\x7f:]/.test(name)) return Promise.resolve(undefined);
+  if (!isAccountName(name)) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
-    execFile('id', ['--', name], { timeout: 5000, env: { LC_ALL: 'C', PATH: process.env['PATH'] ?? '/usr/bin:/bin' } }, (err, stdout) => {
+    execFile('id', ['--', name], nssToolOptions(), (err, stdout) => {
       if (err !== null) {
         // exit 1: no such user; a timeout or a missing `id` is a failure of the lookup itself.
         if (typeof err.code === 'number' && err.code === 1) resolve(undefined);

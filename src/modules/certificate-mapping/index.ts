@@ -50,8 +50,10 @@ async function logOn(ctx: HttpContext, userName: string, mapping: string): Promi
     ctx.log('error', `client certificate mapping "${mapping}": the account ${user} cannot be looked up: ${r.message}`);
     ctx.setStatus(500, 0, { description: 'The account a client certificate maps to cannot be looked up; the server log says why.' });
   } else {
-    ctx.log('warn', `client certificate mapping "${mapping}" names the account "${userName}", which does not exist (${r.message})`);
-    ctx.setStatus(401, 1, { description: 'Logon failed: the account the client certificate maps to does not exist.' });
+    // unknown-user: no such account; otherwise it exists but may not log on (expired: account-expiry.ts).
+    const why = r.reason === 'unknown-user' ? 'does not exist' : 'cannot log on';
+    ctx.log('warn', `client certificate mapping "${mapping}" names the account "${userName}", which ${why} (${r.message})`);
+    ctx.setStatus(401, 1, { description: `Logon failed: the account the client certificate maps to ${why}.` });
   }
   ctx.finish();
 }
