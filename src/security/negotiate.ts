@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import type { CredentialRequest, CredentialResult, Identity } from '../ipc/credential-messages.js';
+import { accountExpiryProblem } from './account-expiry.js';
 import { lookupAccount } from './system-accounts.js';
 
 export type NegotiateRequest = Extract<CredentialRequest, { kind: 'negotiate' }>;
@@ -51,6 +52,8 @@ export interface NegotiateOptions {
   readonly contextTimeoutMs?: number;
   /** The account behind a user name (default: NSS through `id`). */
   readonly lookupAccount?: (name: string) => Promise<AccountInfo | undefined>;
+  /** Why a Linux account cannot log on now (account-expiry.ts); default: its shadow entry's aging. */
+  readonly accountExpiry?: (name: string) => Promise<string | undefined>;
   /** Clock for context expiry (tests). */
   readonly now?: () => number;
 }
@@ -118,6 +121,7 @@ export class NegotiateAcceptor {
   readonly #maxContexts: number;
   readonly #timeoutMs: number;
   readonly #lookup: (name: string) => Promise<AccountInfo | undefined>;
+  readonly #expiry: (name: string) => Promise<string | undefined>;
   readonly #now: () => number;
   /** Unfinished contexts in creation order (so expired ones are at the front). */
   readonly #contexts = new Map<string, PendingContext>();
@@ -128,6 +132,7 @@ export class NegotiateAcceptor {
     this.#maxContexts = options.maxContexts ?? 256;
     this.#timeoutMs = options.contextTimeoutMs ?? 60_000;
     this.#lookup = options.lookupAccount ?? ((name) => lookupAccount(name).catch(() => undefined));
+    this.#expiry = options.accountExpiry ?? ((name) => accountExpiryProblem(name));
     this.#now = options.now ?? Date.now;
   }
 
@@ -178,6 +183,14 @@ export class NegotiateAcceptor {
     const { account, shown } = mapPrincipal(principal, this.#localRealms ?? [serviceRealm]);
     const info = await this.#lookup(account);
     if (info === undefined) return failure('unknown-user', `Kerberos principal ${principal} has no Linux account ${account}`);
+    // A valid ticket does not make an expired Linux account usable (pam_unix's account rules).
+    let problem: string | undefined;
+    try {
+      problem = await this.#expiry(account);
+    } catch (err) {
+      return failure('unavailable', (err as Error).message);
+    }
+    if (problem !== undefined) return failure('bad-credentials', `Kerberos principal ${principal}: ${problem}`);
     const identity: Identity = { name: shown, provider: 'system', uid: info.uid, gid: info.gid, groups: info.groups };
     return server.response === '' ? { ok: true, identity } : { ok: true, identity, token: server.response };
   };
