@@ -99,6 +99,12 @@ export type CredentialResult =
 /** What the worker's modules call; WorkerServices.credentials implements it over the control channel. */
 export interface CredentialClient {
   check(request: CredentialRequest): Promise<CredentialResult>;
+  /**
+   * The answer check() would give at once without asking the main process (a logon verified in
+   * the last 15 minutes, an address still throttled), else undefined. Lets a keep-alive client's
+   * Basic requests stay synchronous: no promise per request once the logon is cached.
+   */
+  cached(request: CredentialRequest): CredentialResult | undefined;
 }
 
 /**

@@ -22,6 +22,8 @@ test('a check travels once; a verified logon is then answered from the cache unt
   assert.deepEqual(await first, alice);
   assert.deepEqual(await client.check(basic('right')), alice);
   assert.equal(sent.length, 1, 'no round trip for a cached logon');
+  assert.deepEqual(client.cached(basic('right')), alice, 'and answered synchronously');
+  assert.equal(client.cached(basic('other')), undefined);
 
   const wrong = client.check(basic('wrong'));
   client.answer(sent[1]!.id, { ok: false, reason: 'bad-credentials', message: 'no' });
@@ -30,6 +32,7 @@ test('a check travels once; a verified logon is then answered from the cache unt
   assert.equal(sent.length, 3, 'failures are asked again');
 
   advance(LOGON_CACHE_TTL_MS + 1);
+  assert.equal(client.cached(basic('right')), undefined, 'not after the TTL');
   void client.check(basic('right'));
   assert.equal(sent.length, 4, 'expired after the TTL');
 });

@@ -11,7 +11,7 @@
  * throttled here too, before the cache is looked at: a cache hit must not tell a guesser that a
  * guess was right.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { LOGON_CACHE_TTL_MS, LOGON_THROTTLE_MS, type CredentialClient, type CredentialRequest, type CredentialResult } from '../ipc/credential-messages.js';
 
 /** A check without an answer after this long resolves 'unavailable'. */
@@ -35,7 +35,7 @@ export class ControlCredentialClient implements CredentialClient {
   readonly #send: (id: number, request: CredentialRequest) => void;
   readonly #timeoutMs: number;
   readonly #now: () => number;
-  readonly #salt = randomBytes(16);
+  readonly #salt = randomBytes(16).toString('base64');
   readonly #pending = new Map<number, Pending>();
   readonly #cache = new Map<string, { readonly result: CredentialResult; readonly until: number }>();
   readonly #throttled = new Map<string, number>();
@@ -48,13 +48,17 @@ export class ControlCredentialClient implements CredentialClient {
     this.#now = options.now ?? Date.now;
   }
 
-  check(request: CredentialRequest): Promise<CredentialResult> {
-    const now = this.#now();
+  cached(request: CredentialRequest): CredentialResult | undefined {
+    return this.#local(request, this.#now()).result;
+  }
+
+  /** What is known here: the throttled answer or a fresh cached logon (result), and the cache key. */
+  #local(request: CredentialRequest, now: number): { result: CredentialResult | undefined; key: string | undefined } {
     const address = 'clientAddress' in request ? request.clientAddress : undefined;
     if (address !== undefined && this.#throttled.size !== 0) {
       const until = this.#throttled.get(address);
       if (until !== undefined) {
-        if (until > now) return Promise.resolve({ ok: false, reason: 'throttled', message: `client ${address} failed to log on too often` });
+        if (until > now) return { result: { ok: false, reason: 'throttled', message: `client ${address} failed to log on too often` }, key: undefined };
         this.#throttled.delete(address);
       }
     }
@@ -62,10 +66,17 @@ export class ControlCredentialClient implements CredentialClient {
     if (key !== undefined) {
       const hit = this.#cache.get(key);
       if (hit !== undefined) {
-        if (hit.until > now) return Promise.resolve(hit.result);
+        if (hit.until > now) return { result: hit.result, key };
         this.#cache.delete(key);
       }
     }
+    return { result: undefined, key };
+  }
+
+  check(request: CredentialRequest): Promise<CredentialResult> {
+    const { result, key } = this.#local(request, this.#now());
+    if (result !== undefined) return Promise.resolve(result);
+    const address = 'clientAddress' in request ? request.clientAddress : undefined;
     if (this.#closed) return Promise.resolve({ ok: false, reason: 'unavailable', message: 'the control channel to the main process is closed' });
     const id = this.#nextId;
     this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
@@ -117,9 +128,11 @@ export class ControlCredentialClient implements CredentialClient {
   /** Cacheable kinds only (a Digest response and a Negotiate token are single-use). */
   #keyOf(r: CredentialRequest): string | undefined {
     if (r.kind !== 'password' && r.kind !== 'account') return undefined;
-    const h = createHash('sha256').update(this.#salt);
-    // Length-prefixed fields: no two different requests give the same input.
-    for (const part of r.kind === 'password' ? [r.kind, r.providers.join(','), r.domain, r.user, r.password] : [r.kind, r.providers.join(','), r.user]) h.update(`${part.length}:${part};`);
-    return h.digest('base64');
+    // Length-prefixed fields: no two different requests give the same input. One string and the
+    // one-shot hash (no Hash object per request): this runs for every Basic request.
+    let input = this.#salt;
+    for (const part of r.kind === 'password' ? [r.kind, r.providers.join(','), r.domain, r.user, r.password] : [r.kind, r.providers.join(','), r.user]) input += `${part.length}:${part};`;
+    return hash('sha256', input, 'base64');
   }
+
 }

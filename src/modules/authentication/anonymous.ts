@@ -9,7 +9,7 @@
  * When the section is disabled nothing happens here: IIS Web Core answers 401.2 after
  * AuthenticateRequest when no scheme produced a user (src/worker/pipeline.ts).
  */
-import type { CredentialClient, HttpContext, ModuleDefinition } from '../../worker/module-api.js';
+import type { CredentialClient, CredentialResult, HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { logonFailed } from './challenge.js';
 
 export const ANONYMOUS_SECTION = 'system.webServer/security/authentication/anonymousAuthentication';
@@ -28,10 +28,14 @@ function authenticate(ctx: HttpContext): void | Promise<void> {
   if (!section.bool('enabled')) return;
   const userName = section.str('userName');
   if (isPoolIdentity(userName) || credentials === undefined) return;
-  return credentials.check({ kind: 'account', providers: ['system', 'wharf'], user: userName }).then((r) => {
+  const request = { kind: 'account', providers: ['system', 'wharf'], user: userName } as const;
+  const apply = (r: CredentialResult): void => {
     if (r.ok) ctx.identity = r.identity;
     else logonFailed(ctx, 'anonymous', '', r);
-  });
+  };
+  const known = credentials.cached(request);
+  if (known !== undefined) return apply(known);
+  return credentials.check(request).then(apply);
 }
 
 export const AnonymousAuthenticationModule: ModuleDefinition = {

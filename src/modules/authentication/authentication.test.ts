@@ -25,6 +25,9 @@ class FakeCredentials {
     this.asked.push(r);
     return Promise.resolve(this.answer(r));
   }
+  cached(): CredentialResult | undefined {
+    return undefined;
+  }
 }
 
 function services(credentials: FakeCredentials): WorkerServices {

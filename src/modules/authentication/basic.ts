@@ -15,7 +15,7 @@
  * password for the request, as IIS exposes it to Basic requests.
  */
 import type { CredentialProvider } from '../../ipc/credential-messages.js';
-import type { CredentialClient, HttpContext, ModuleDefinition } from '../../worker/module-api.js';
+import type { CredentialClient, CredentialResult, HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { addChallenge, badHeader, credentialsFor, defaultRealm, logonFailed, quoted } from './challenge.js';
 
 export const BASIC_SECTION = 'system.webServer/security/authentication/basicAuthentication';
@@ -85,13 +85,17 @@ function authenticate(ctx: HttpContext): void | Promise<void> {
     domain: parsed.domain.toUpperCase() === WHARF_DOMAIN ? '' : parsed.domain,
     clientAddress: ctx.request.remoteAddress,
   } as const;
-  return credentials.check(request).then((r) => {
+  const apply = (r: CredentialResult): void => {
     if (!r.ok) return logonFailed(ctx, 'Basic', parsed.sent, r);
     ctx.user = parsed.sent;
     ctx.identity = r.identity;
     ctx.authType = 'Basic';
     ctx.items.set(AUTH_PASSWORD_ITEM, parsed.password);
-  });
+  };
+  // A logon verified recently is answered here, synchronously: the usual keep-alive request.
+  const known = credentials.cached(request);
+  if (known !== undefined) return apply(known);
+  return credentials.check(request).then(apply);
 }
 
 function challenge(ctx: HttpContext): void {
