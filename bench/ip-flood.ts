@@ -4,7 +4,9 @@
  * (ipSecurity denies 127.0.0.2). wrk from 127.0.0.1 measures a 1 KiB file from the listener's
  * cache on each; then again on "guarded" while a flood client bound to 127.0.0.2 (wrk cannot bind a
  * source address) keeps 16 connections busy with pipelined requests the listener refuses with
- * 403.503 (closing the connection after it; the flooder reconnects at once). Target: allowed throughput under the flood ≥ 0.8× without it.
+ * 403.503 (closing the connection after it; the flooder reconnects at once); past a hundred refusals
+ * a second the listener's flood shunt closes the address's new connections unread. Target: allowed
+ * throughput under the flood ≥ 0.8× without it.
  *
  * Run as `node dist/bench/ip-flood.js flood <port> <seconds>` this file is the flood client.
  */
@@ -73,6 +75,7 @@ export async function ipFlood(dir: string, t: BenchTools): Promise<void> {
     for (const host of ['open', 'guarded']) t.wrk(port, '/1k.txt', 1, pg, [`Host: ${host}`]); // warm-up, fills the cache
     const best = { open: 0, guarded: 0, flooded: 0 };
     let refusedPerSecond = 0;
+    let droppedPerSecond = 0;
     for (let round = 0; round < t.rounds; round++) {
       best.open = Math.max(best.open, t.wrk(port, '/1k.txt', t.duration, pg, ['Host: open']).rps);
       best.guarded = Math.max(best.guarded, t.wrk(port, '/1k.txt', t.duration, pg, ['Host: guarded']).rps);
@@ -85,9 +88,10 @@ export async function ipFlood(dir: string, t: BenchTools): Promise<void> {
       });
       await new Promise((r) => setTimeout(r, 500)); // the flood is under way
       best.flooded = Math.max(best.flooded, t.wrk(port, '/1k.txt', t.duration, pg, ['Host: guarded']).rps);
-      const m = /refused (\d+) in ([\d.]+) s/.exec(await out);
-      if (m === null || Number(m[1]) === 0) throw new Error(`ip bench: the flood was not refused: ${await out}`);
+      const m = /refused (\d+) in ([\d.]+) s, (\d+) connections closed unanswered/.exec(await out);
+      if (m === null || Number(m[1]) + Number(m[3]) === 0) throw new Error(`ip bench: the flood was not refused: ${await out}`);
       refusedPerSecond = Math.max(refusedPerSecond, Number(m[1]) / Number(m[2]));
+      droppedPerSecond = Math.max(droppedPerSecond, Number(m[3]) / Number(m[2]));
     }
     console.log(`\nIP restrictions — allowed clients under a flood from a denied address (best of ${t.rounds})`);
     console.log(`${'scenario'.padEnd(52)}${'req/s'.padStart(8)}  ratio  target`);
@@ -95,6 +99,7 @@ export async function ipFlood(dir: string, t: BenchTools): Promise<void> {
     console.log(`${'1 KiB cached, ipSecurity site, no flood'.padEnd(52)}${best.guarded.toFixed(0).padStart(8)}  ${(best.guarded / best.open).toFixed(2)}x  (cost of the check)`);
     console.log(`${'1 KiB cached, ipSecurity site, 127.0.0.2 flooding'.padEnd(52)}${best.flooded.toFixed(0).padStart(8)}  ${(best.flooded / best.guarded).toFixed(2)}x  ≥ 0.8x`);
     console.log(`${'  (flood refused with 403.503, per second)'.padEnd(52)}${refusedPerSecond.toFixed(0).padStart(8)}`);
+    console.log(`${'  (flood connections closed at accept, per second)'.padEnd(52)}${droppedPerSecond.toFixed(0).padStart(8)}`);
   } finally {
     for (const c of children) t.stop(c);
     await new Promise((r) => setTimeout(r, 500));
@@ -107,6 +112,8 @@ async function flood(port: number, seconds: number): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   const started = Date.now();
   let refused = 0;
+  /** Connections the server closed without an answer (the listener's flood shunt, ip-restrictions.ts). */
+  let dropped = 0;
   console.log('flooding');
   const one = (): Promise<void> =>
     new Promise((resolve) => {
@@ -123,6 +130,7 @@ async function flood(port: number, seconds: number): Promise<void> {
       };
       s.on('connect', send);
       s.on('data', (d: Buffer) => {
+        answered = true;
         const text = tail + d.toString('latin1');
         let i = -1;
         while ((i = text.indexOf('HTTP/1.1 403', i + 1)) >= 0) {
@@ -132,15 +140,19 @@ async function flood(port: number, seconds: number): Promise<void> {
         tail = text.slice(-11);
         if (waiting <= 0) send();
       });
+      let answered = false;
       s.on('error', () => undefined);
-      s.on('close', () => resolve());
+      s.on('close', () => {
+        if (!answered) dropped++;
+        resolve();
+      });
     });
   // A refused connection is closed by the server: the flooder opens another at once.
   const loop = async (): Promise<void> => {
     while (Date.now() < deadline) await one();
   };
   await Promise.all(Array.from({ length: FLOOD_CONNECTIONS }, loop));
-  console.log(`refused ${refused} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`refused ${refused} in ${((Date.now() - started) / 1000).toFixed(1)} s, ${dropped} connections closed unanswered`);
 }
 
 if (process.argv[2] === 'flood') await flood(Number(process.argv[3]), Number(process.argv[4]));

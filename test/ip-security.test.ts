@@ -186,3 +186,19 @@ test('an entry IIS could not use is reported at its line; that site answers 500.
   await loggedEventually(35, '/ok.txt', '127.0.0.1', '500.19');
   assert.deepEqual((await curl('127.0.0.1', 'ip', ['/ok.txt'])).statuses, ['200']);
 });
+
+test('flood shunt: an address refused a hundred times in a second is reset at accept, for every site on the port; others are served', async (t) => {
+  if (!needs(t, tool('curl'))) return;
+  // 127.0.1.0/24 is denied on site Ip; this address is used by no other test (the shunt lasts 10 s).
+  const flooder = '127.0.1.200';
+  const burst = await curl(flooder, 'ip', Array.from({ length: 150 }, () => '/ok.txt'), '--max-time', '30');
+  assert.ok(burst.statuses.filter((s) => s === '403').length >= 100, burst.statuses.join(' '));
+  assert.ok(burst.statuses.slice(-1)[0] === '000', `the last requests of the burst are not answered: ${burst.statuses.slice(-5).join(' ')}`);
+  // While shunned, even a site without rules is out of reach for it …
+  const web = await curl(flooder, 'web', ['/ok.txt']);
+  assert.deepEqual(web.statuses, ['000']);
+  assert.notEqual(web.code, 0);
+  // … and everyone else is served.
+  assert.deepEqual((await curl('127.0.0.1', 'ip', ['/ok.txt'])).statuses, ['200']);
+  await eventually(() => /client 127\.0\.1\.200 was refused \d+ times in a second by site "Ip"'s IP restrictions/.test(w.output()), 5000);
+});

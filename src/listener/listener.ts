@@ -29,11 +29,11 @@ import { DEFAULT_SERVER_QOS, SiteQos, serverQos, type ServerQos } from './qos-li
 import { TimerWheel } from './timer-wheel.js';
 import { ResponseCache, type CachedResponse } from './response-cache.js';
 import type { ExchangeOwner } from './exchange.js';
-import { RoutingTable, type Endpoint } from './routing.js';
+import { normalizeAddress, RoutingTable, type Endpoint } from './routing.js';
 import { SiteLogs } from './logging/site-logs.js';
 import { FailedRequestLogs, type TraceFileInfo } from './logging/failed-request-logs.js';
 import { WorkerEndpoint, type WorkerEndpointEvents } from './worker-endpoint.js';
-import { IpRestrictions, PENDING, type IpDenial } from './ip-restrictions.js';
+import { CONFIG_ERROR, IpRestrictions, PENDING, type IpDenial } from './ip-restrictions.js';
 import { NO_CERTIFICATES, TlsTermination, type AlpnChallenges, type CertificateMaterial, type CertificateProvider, type SecureConnection } from './tls-termination.js';
 
 export interface ListenerLogger {
@@ -337,6 +337,12 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
   #accept(socket: Socket): void {
     if (this.draining) {
       socket.destroy();
+      return;
+    }
+    // A flooding address its IP restrictions keep refusing is reset unread (ip-restrictions.ts):
+    // an RST ends the connection at once, with no FIN exchange or TIME_WAIT on this side.
+    if (this.#ip.active && this.#ip.shunned(normalizeAddress(socket.remoteAddress ?? ''))) {
+      socket.resetAndDestroy();
       return;
     }
     // Whether a port speaks TLS is the routing table's answer now: a binding moved from http to
@@ -658,6 +664,7 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
    * logged with 403 and the sub-status and no bytes sent, as a worker's abort is.
    */
   #refuse(ex: Exchange, d: IpDenial): void {
+    if (d !== CONFIG_ERROR) this.#ip.refused(ex);
     ex.subStatus = d.subStatus;
     // The connection closes after the answer: whatever else the client pipelined on it is not
     // read, so a denied flood costs a connection per request, not a parse per request.
