@@ -278,6 +278,13 @@ export class CertificateSource {
   }
 
   async #load(): Promise<void> {
+    // The files as the previous reload knew them, before anything is read: one that changes while
+    // this reload reads (a `wharf centralcert enable` a moment after an `sslcert add`) may have
+    // been read before its change, so the reload runs again (#reloadAgain) rather than take the
+    // new signature as seen and leave the change to the once-a-minute full reload.
+    const oldEntries = this.#entries;
+    const oldSettings = this.#settings;
+    const before = this.#computeFilesSignature(oldEntries, oldSettings);
     const seen = new Set<string>();
     // 1. The table; a damaged file keeps the last good table in use.
     let entries = this.#entries;
@@ -332,6 +339,7 @@ export class CertificateSource {
     this.#crls = crls;
     this.#reported = seen;
     this.#filesSignature = this.#computeFilesSignature();
+    if (this.#computeFilesSignature(oldEntries, oldSettings) !== before) this.#reloadAgain = true;
     this.#watchFolders();
 
     const answers = [
@@ -484,10 +492,10 @@ export class CertificateSource {
   }
 
   /** Every file a reload reads, by stat: a difference means something changed. */
-  #computeFilesSignature(): string {
+  #computeFilesSignature(entries: readonly SslBindingEntry[] = this.#entries, settings = this.#settings): string {
     const paths = tlsPaths(this.#systemDrive);
     const parts = [fileSignature(paths.sslTable), fileSignature(paths.centralStore)];
-    for (const e of this.#entries) {
+    for (const e of entries) {
       const dir = this.#store.folder(e.certstorename);
       parts.push(fileSignature(join(dir, `${e.certhash}.crt`)), fileSignature(join(dir, `${e.certhash}.key`)));
     }
@@ -501,8 +509,8 @@ export class CertificateSource {
       }
       for (const n of names) parts.push(`${name}/${n}=${fileSignature(join(dir, n))}`);
     }
-    if (this.#settings?.enabled === true) {
-      const dir = this.#settings.physicalPath;
+    if (settings?.enabled === true) {
+      const dir = settings.physicalPath;
       let names: string[] = [];
       try {
         names = readdirSync(dir).filter((n) => n.toLowerCase().endsWith('.pfx')).sort();
