@@ -7,10 +7,9 @@ import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ensureAppInstalled } from './helpers/node-apps.js';
-import { acls, isRoot, needs, root, tool, type Need } from './helpers/skip.js';
+import { acls, isRoot, type Need, needs, pamModule, root, tool } from './helpers/skip.js';
 import { admin, getent } from './helpers/test-users.js';
 import { eventually, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 
@@ -22,15 +21,6 @@ const WHARF_USER = 'dora';
 const WHARF_PASSWORD = 'digest secret 9';
 const SITE = 61;
 
-function pamModule(): Need {
-  let missing = '';
-  try {
-    createRequire(import.meta.url)('authenticate-pam');
-  } catch (err) {
-    missing = `the authenticate-pam module (${(err as Error).message.split('\n')[0]}): apt-get install libpam0g-dev, then npm rebuild authenticate-pam; .ci/run installs it`;
-  }
-  return { kind: 'tool', met: missing === '', missing };
-}
 
 function removeAccounts(): void {
   for (const u of [MEMBER, OUTSIDER]) if (getent('passwd', u) !== undefined) admin('userdel', [u]);

@@ -7,10 +7,9 @@ import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { createRequire } from 'node:module';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { isRoot, needs, root, type Need } from './helpers/skip.js';
+import { isRoot, needs, pamModule, root } from './helpers/skip.js';
 import { admin, getent } from './helpers/test-users.js';
 import { eventually, run, startWharf, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 
@@ -18,15 +17,6 @@ const LINUX_USER = 'wharfcredtest';
 const LINUX_GROUP = 'wharfcredgrp';
 const PASSWORD = 'Linux pässword 1';
 
-function pamModule(): Need {
-  let missing = '';
-  try {
-    createRequire(import.meta.url)('authenticate-pam');
-  } catch (err) {
-    missing = `the authenticate-pam module (${(err as Error).message.split('\n')[0]}): apt-get install libpam0g-dev, then npm rebuild authenticate-pam; .ci/run installs it`;
-  }
-  return { kind: 'tool', met: missing === '', missing };
-}
 
 let w: WharfProcess | undefined;
 before(async () => {

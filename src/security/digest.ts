@@ -6,20 +6,10 @@
  * clear reason, and so is the RFC 2069 form without qop, which RFC 7616 no longer allows.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { DigestAlgorithm } from '../ipc/credential-messages.js';
+import type { CredentialRequest, DigestAlgorithm } from '../ipc/credential-messages.js';
 
-export interface DigestFields {
-  readonly user: string;
-  readonly realm: string;
-  readonly algorithm: DigestAlgorithm;
-  readonly method: string;
-  readonly uri: string;
-  readonly nonce: string;
-  readonly nc: string;
-  readonly cnonce: string;
-  readonly qop: string;
-  readonly response: string;
-}
+/** The client's Digest fields as the worker forwards them (the contract's 'digest' request). */
+export type DigestFields = Omit<Extract<CredentialRequest, { kind: 'digest' }>, 'kind' | 'clientAddress'>;
 
 function h(algorithm: DigestAlgorithm, text: string): string {
   return createHash(algorithm.startsWith('SHA-256') ? 'sha256' : 'md5')

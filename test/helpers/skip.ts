@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
@@ -141,4 +142,15 @@ export function cgroupCpu(): Need {
     met: false,
     missing: `a writable cgroup with the cpu controller (found: ${seen.join('; ') || 'no cgroup mount'}); in a container, run it with a writable /sys/fs/cgroup`,
   };
+}
+
+/** The optional npm module Basic logons of Linux accounts go through (built against libpam0g-dev). */
+export function pamModule(): Need {
+  let missing = '';
+  try {
+    createRequire(import.meta.url)('authenticate-pam');
+  } catch (err) {
+    missing = `the authenticate-pam module (${(err as Error).message.split('\n')[0]}): apt-get install libpam0g-dev, then npm rebuild authenticate-pam; .ci/run installs it`;
+  }
+  return { kind: 'tool', met: missing === '', missing };
 }
