@@ -76,6 +76,14 @@ function documentRoot(ctx: HttpContext): string {
  * environment's proxy setting).
  */
 export function cgiVariables(ctx: HttpContext, options: CgiEnvironmentOptions = {}): string[] {
+  return cgiVariableList(ctx, options).variables;
+}
+
+/**
+ * cgiVariables, and where the HTTP_* variables begin: their values are request header values,
+ * one character per byte the client sent (latin1), where the others are text (UTF-8).
+ */
+export function cgiVariableList(ctx: HttpContext, options: CgiEnvironmentOptions = {}): { variables: string[]; headersFrom: number } {
   const req = ctx.request;
   const out: string[] = [];
   const host = req.headers['host'] ?? req.localAddress;
@@ -92,7 +100,10 @@ export function cgiVariables(ctx: HttpContext, options: CgiEnvironmentOptions = 
     'QUERY_STRING', req.queryString,
     'SCRIPT_NAME', ctx.scriptPath,
     'SCRIPT_FILENAME', options.scriptFilename ?? ctx.physicalPath,
-    'PATH_INFO', ctx.getServerVariable('PATH_INFO'),
+    // CGI's PATH_INFO: what follows the script in the URL ('' when nothing does). IIS's own
+    // server variable is the whole URL unless the handler has allowPathInfo, which made PHP's
+    // PHP_SELF read /index.php/index.php (WordPress derives its admin pages from it).
+    'PATH_INFO', ctx.request.path.length > ctx.scriptPath.length ? ctx.request.path.slice(ctx.scriptPath.length) : '',
     'PATH_TRANSLATED', ctx.getServerVariable('PATH_TRANSLATED'),
     'DOCUMENT_ROOT', documentRoot(ctx),
     'APPL_PHYSICAL_PATH', ctx.getServerVariable('APPL_PHYSICAL_PATH'),
@@ -113,11 +124,12 @@ export function cgiVariables(ctx: HttpContext, options: CgiEnvironmentOptions = 
   const headers = req.headers;
   if (headers['x-original-url'] !== undefined) out.push('IIS_WasUrlRewritten', '1');
   if (options.redirectStatus === true) out.push('REDIRECT_STATUS', '200');
+  const headersFrom = out.length;
   for (const name in headers) {
     if (name === 'content-length' || name === 'content-type' || name === 'proxy' || name.includes('_')) continue;
     out.push('HTTP_' + name.toUpperCase().replace(/-/g, '_'), headers[name]!);
   }
-  return out;
+  return { variables: out, headersFrom };
 }
 
 /** The same variables as an environment object (CgiModule's child process). */
