@@ -9,7 +9,9 @@
  * (only 100 KiB of text, gzip, against nginx gzip_static), BENCH_ONLY=tls (only HTTPS and HTTP/2 from the
  * cache and new TLS connections per second, against nginx; needs h2load and openssl), BENCH_ONLY=ip
  * (only allowed clients' throughput under a flood from an address ipSecurity denies: ip-flood.ts), BENCH_ONLY=auth
- * (Basic with a cached logon against anonymous; needs root for a throw-away account).
+ * (Basic with a cached logon against anonymous; needs root for a throw-away account), BENCH_ONLY=php (hello.php
+ * and a 100 KiB PHP response through FastCgiModule against nginx + php-fpm, the same number of PHP processes each:
+ * php.ts; BENCH_PHP_PROCESSES sets it).
  *
  * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
  * bench/load-client.ts (which counts every request; wrk would only count errors) against a Wharf
@@ -27,6 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runLoad, type LoadResult } from './load-client.js';
 import { ipFlood } from './ip-flood.js';
+import { php } from './php.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIST_BENCH = fileURLToPath(new URL('./', import.meta.url));
@@ -746,6 +749,15 @@ async function main(): Promise<void> {
   if (process.env['BENCH_ONLY'] === 'tls') {
     try {
       await tls(dir, ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
+  // BENCH_ONLY=php: hello.php and 100 KiB from PHP, Wharf's FastCgiModule against nginx + php-fpm (issue 18).
+  if (process.env['BENCH_ONLY'] === 'php') {
+    try {
+      await php(dir, { repo: REPO, rounds: ROUNDS, duration: DURATION, pin, freePort, start, stop, wrk });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
