@@ -104,6 +104,8 @@ export interface ExchangeTarget {
 export async function exchange(ctx: HttpContext, target: ExchangeTarget): Promise<void> {
   const { app } = target;
   let lastWhy = '';
+  const client = new ClientWatch();
+  ctx.response.onClientAbort(client.gone);
   for (let attempt = 1; attempt <= MAX_TRIES; attempt++) {
     let lease: Lease;
     try {
@@ -115,8 +117,16 @@ export async function exchange(ctx: HttpContext, target: ExchangeTarget): Promis
       else ctx.setStatus(err.status, err.subStatus, { description: err.message, hresult: err.hresult });
       return;
     }
+    // The client hung up while the request waited in the queue: nobody reads the answer, so the
+    // application is not asked (a wrk run ending with 50 requests queued sent 50 for nothing).
+    if (client.isGone) {
+      app.release(lease, false);
+      return;
+    }
     const run = new FastCgiRun(ctx, target, lease, attempt);
+    client.run = run;
     const outcome = await run.done;
+    client.run = undefined;
     if (run.bodyError !== undefined) throw run.bodyError;
     if (outcome.kind === 'done') {
       const redirect = run.localRedirect;
@@ -139,6 +149,16 @@ export async function exchange(ctx: HttpContext, target: ExchangeTarget): Promis
     }
     return;
   }
+}
+
+/** Whether the client went away, told to the try under way. */
+class ClientWatch {
+  isGone = false;
+  run: FastCgiRun | undefined;
+  readonly gone = (): void => {
+    this.isGone = true;
+    this.run?.clientGone();
+  };
 }
 
 /** One try on one connection. */
@@ -173,10 +193,19 @@ class FastCgiRun implements FcgiRequestEvents {
     const hasBody = target.body.length > 0;
     this.#id = lease.conn.begin(this, target.params, hasBody);
     if (hasBody) void this.#sendBody();
-    ctx.response.onClientAbort(() => {
-      this.#clientGone = true;
-      lease.conn.abort(this.#id);
-    });
+  }
+
+  /**
+   * The client went away: its answer is dropped from here on. FCGI_ABORT_REQUEST goes only to an
+   * application that multiplexes. One that serves a connection one request at a time (PHP) reads
+   * the next record only as the start of its next request, and closes the connection on an abort
+   * record there: that cost a php-cgi process (killed and restarted) per client that hung up. The
+   * request runs to its end instead, bounded by activityTimeout and requestTimeout, as it would
+   * have anyway (PHP does not read its connection while a GET runs).
+   */
+  clientGone(): void {
+    this.#clientGone = true;
+    if (this.#lease.conn.capacity > 1) this.#lease.conn.abort(this.#id);
   }
 
   async #sendBody(): Promise<void> {
