@@ -682,7 +682,6 @@ const NOT_ENFORCED = {
     effect: 'Linux accounts have no logon domain or logon type: a mapping names the account itself',
   },
   httpRedirect: { kind: 'feature', attributes: ['enabled'], effect: 'no redirect is sent from this section' },
-  fastCgi: { kind: 'feature', items: { '': [] }, effect: 'Wharf has no FastCGI yet: these applications are not started' },
   webSocket: { kind: 'feature', attributes: ['enabled'], effect: 'WebSocket upgrades are still accepted' },
   applicationInitialization: {
     kind: 'feature',
@@ -961,7 +960,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('enabled', 'bool', { default: 'false' }),
     attr('showFlags', 'flags', { default: 'Date, Time, Size, Extension', values: { None: 0, Date: 2, Time: 4, Size: 8, Extension: 16, LongDate: 32 } }),
   ]),
-  section('system.webServer/fastCgi', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly', notEnforced: NOT_ENFORCED.fastCgi }, [
+  section('system.webServer/fastCgi', { overrideModeDefault: 'Deny', allowDefinition: 'AppHostOnly' }, [
     collection({ add: 'application' }, [
       attr('fullPath', 'string', { required: true, key: 'combined', expanded: true, validation: ['nonEmptyString'] }),
       attr('arguments', 'string', { default: '', key: 'combined', expanded: true }),

@@ -8,6 +8,7 @@ import { DynamicCompressionModule, StaticCompressionModule } from './compression
 import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
 import { DirectoryListingModule } from './directory-listing/index.js';
+import { FastCgiModule } from './fastcgi/index.js';
 import { IisCertificateMappingModule } from './certificate-mapping/index.js';
 import { HttpLoggingModule } from './http-logging/index.js';
 import { HttpRedirectionModule } from './http-redirect/index.js';
@@ -26,6 +27,7 @@ export { CustomErrorModule, createCustomErrorModule, preloadBuiltinErrorPages } 
 export type { CustomErrorOptions } from './custom-error/index.js';
 export { DefaultDocumentModule } from './default-document/index.js';
 export { DirectoryListingModule } from './directory-listing/index.js';
+export { FastCgiModule } from './fastcgi/index.js';
 export { IisCertificateMappingModule } from './certificate-mapping/index.js';
 export { HttpLoggingModule } from './http-logging/index.js';
 export { HttpRedirectionModule } from './http-redirect/index.js';
@@ -60,6 +62,7 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   DynamicIpRestrictionModule,
   RequestFilteringModule,
   CustomErrorModule,
+  FastCgiModule,
   RewriteModule,
   IisNodeModule,
 ];
