@@ -83,11 +83,13 @@ export function programPath(name: string): string | undefined {
   return undefined;
 }
 
-/** php-cgi (FastCGI's PHP) with these extensions loaded, as `php-cgi -m` lists them. */
+/** Where Debian's php-cgi is: the fastCgi fullPath of the PHP test fixtures. */
+export const PHP_CGI = '/usr/bin/php-cgi';
+
+/** php-cgi (FastCGI's PHP) at PHP_CGI, with these extensions loaded, as `php-cgi -m` lists them. */
 export function phpCgi(...extensions: Array<{ name: string; pkg: string }>): Need {
-  const bin = programPath('php-cgi');
-  if (bin === undefined) return { kind: 'tool', met: false, missing: 'php-cgi is not installed (apt-get install php-cgi); .ci/run installs it' };
-  const r = spawnSync(bin, ['-m'], { encoding: 'utf8', timeout: 10_000 });
+  if (!existsSync(PHP_CGI)) return { kind: 'tool', met: false, missing: `${PHP_CGI} is not there (apt-get install php-cgi); .ci/run installs it` };
+  const r = spawnSync(PHP_CGI, ['-m'], { encoding: 'utf8', timeout: 10_000 });
   const loaded = new Set((r.stdout ?? '').split('\n').map((l) => l.trim().toLowerCase()));
   const lacking = extensions.find((e) => !loaded.has(e.name));
   if (lacking === undefined) return { kind: 'tool', met: true, missing: '' };
@@ -97,22 +99,16 @@ export function phpCgi(...extensions: Array<{ name: string; pkg: string }>): Nee
 /** A MariaDB server a test can start in a folder of its own (test/helpers/mariadb.ts). */
 export function mariadb(): Need {
   const lacking = ['mariadb-install-db', 'mariadbd', 'mariadb'].find((n) => programPath(n) === undefined);
-  return {
-    kind: 'tool',
-    met: lacking === undefined,
-    missing: `${lacking} is not installed (apt-get install mariadb-server); .ci/run installs it`,
-  };
+  if (lacking === undefined) return { kind: 'tool', met: true, missing: '' };
+  return { kind: 'tool', met: false, missing: `${lacking} is not installed (apt-get install mariadb-server); .ci/run installs it` };
 }
 
 /** Debian's WordPress with its default theme (/usr/share/wordpress, shared with /var/lib/wordpress). */
 export function wordpress(): Need {
   const files = ['/usr/share/wordpress/wp-settings.php', '/usr/share/wordpress/wp-content/themes/twentytwentythree/style.css'];
   const lacking = files.find((f) => !existsSync(f));
-  return {
-    kind: 'tool',
-    met: lacking === undefined,
-    missing: `${lacking} is not there (apt-get install wordpress wordpress-theme-twentytwentythree); .ci/run installs them`,
-  };
+  if (lacking === undefined) return { kind: 'tool', met: true, missing: '' };
+  return { kind: 'tool', met: false, missing: `${lacking} is not there (apt-get install wordpress wordpress-theme-twentytwentythree); .ci/run installs them` };
 }
 
 /** A file the test reads from outside the repository (../shared beside the clone in CI). */

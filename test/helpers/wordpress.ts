@@ -156,7 +156,9 @@ export function describeReply(what: string, r: Reply): string {
   const text = r
     .text()
     .replace(/<(style|script)\b[\s\S]*?<\/\1>/gi, ' ')
-    .replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return `${what}: got ${r.status}${r.headers['location'] ? ` → ${String(r.headers['location'])}` : ''}: ${text.slice(0, 600)}`;
 }
 
@@ -210,8 +212,12 @@ export class WordPressSite {
     return r;
   }
 
-  /** Settings › Permalinks: the form, posted back with its nonce and a custom structure. */
-  async setPermalinkStructure(structure: string): Promise<Reply> {
+  /**
+   * Settings › Permalinks: the form, posted back with its nonce and a custom structure, then the
+   * page WordPress sends the browser back to (where it rebuilds its rewrite rules). The notice that
+   * page shows says how WordPress sees the server (web.config for IIS, .htaccess for Apache).
+   */
+  async setPermalinkStructure(structure: string): Promise<{ reply: Reply; notice: string }> {
     const page = await this.browser.request('/wp-admin/options-permalink.php');
     const nonce = formField(page.text(), '_wpnonce');
     if (page.status !== 200 || nonce === undefined) throw new Error(describeReply('the permalink settings page', page));
@@ -227,11 +233,11 @@ export class WordPressSite {
       },
     });
     if (r.status !== 302) throw new Error(describeReply('saving the permalink structure', r));
-    // The page the browser is sent back to is where WordPress rebuilds its rewrite rules.
     const location = new URL(String(r.headers['location']), this.browser.origin);
     const back = await this.browser.request(location.pathname + location.search);
-    if (back.status !== 200 || !back.text().includes('Permalink structure updated.')) throw new Error(describeReply('the permalink settings page after saving', back));
-    return r;
+    const notice = /<div id=["']setting-error-settings_updated["'][^>]*>([\s\S]*?)<\/div>/.exec(back.text());
+    if (back.status !== 200 || notice === null) throw new Error(describeReply('the permalink settings page after saving', back));
+    return { reply: r, notice: notice[1]!.replace(/<[^>]+>/g, '').replace(/\s+/g, ' ').trim() };
   }
 
   /** The REST API's cookie-authentication nonce, as wp-admin's scripts get it. */
@@ -243,14 +249,14 @@ export class WordPressSite {
   }
 
   /** Publishes a post through the REST API (as the block editor does); its id and permalink. */
-  async publishPost(title: string, content: string): Promise<{ id: number; link: string; reply: Reply }> {
+  async publishPost(title: string, content: string): Promise<{ id: number; link: string; date: string; reply: Reply }> {
     const nonce = await this.restNonce();
     const r = await this.browser.request('/wp-json/wp/v2/posts', {
       json: { title, content, status: 'publish' },
       headers: { 'x-wp-nonce': nonce, accept: 'application/json' },
     });
     if (r.status !== 201) throw new Error(describeReply('publishing a post', r));
-    const post = r.json() as { id: number; link: string };
-    return { id: post.id, link: post.link, reply: r };
+    const post = r.json() as { id: number; link: string; date: string };
+    return { id: post.id, link: post.link, date: post.date, reply: r };
   }
 }
