@@ -1389,6 +1389,9 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('frequentHitTimePeriod', 'timeSpan', { default: '00:00:10' }),
     attr('authenticatedUserOverride', 'enum', { default: 'UseAuthenticatedUser', values: { UseAuthenticatedUser: 1, UseWorkerProcessUser: 2 } }),
   ]),
+  section('system.webServer/serverSideInclude', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+    attr('ssiExecDisable', 'bool', { default: 'false' }),
+  ]),
   section('system.webServer/staticContent', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
     element('clientCache', [
       attr('cacheControlMode', 'enum', { default: 'NoControl', values: { NoControl: 0, DisableCache: 1, UseMaxAge: 2, UseExpires: 3 } }),

@@ -16,6 +16,7 @@ import { IisNodeModule } from './iisnode/index.js';
 import { DynamicIpRestrictionModule, IpRestrictionModule } from './ip-security/index.js';
 import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
+import { ServerSideIncludeModule } from './server-side-include/index.js';
 import { StaticFileModule } from './static-file/index.js';
 import { RewriteModule } from './url-rewrite/index.js';
 import { UrlAuthorizationModule } from './url-authorization/index.js';
@@ -35,6 +36,7 @@ export { IisNodeModule } from './iisnode/index.js';
 export { DynamicIpRestrictionModule, IpRestrictionModule } from './ip-security/index.js';
 export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
+export { ServerSideIncludeModule } from './server-side-include/index.js';
 export { StaticFileModule } from './static-file/index.js';
 export { RewriteModule } from './url-rewrite/index.js';
 export { UrlAuthorizationModule } from './url-authorization/index.js';
@@ -51,6 +53,7 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   DirectoryListingModule,
   ProtocolSupportModule,
   HttpRedirectionModule,
+  ServerSideIncludeModule,
   StaticFileModule,
   AnonymousAuthenticationModule,
   UrlAuthorizationModule,

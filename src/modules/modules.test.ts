@@ -13,6 +13,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     'DirectoryListingModule',
     'ProtocolSupportModule',
     'HttpRedirectionModule',
+    'ServerSideIncludeModule',
     'StaticFileModule',
     'AnonymousAuthenticationModule',
     'UrlAuthorizationModule',
@@ -24,6 +25,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     'DynamicIpRestrictionModule',
     'RequestFilteringModule',
     'CustomErrorModule',
+    'FastCgiModule',
     'RewriteModule',
     'iisnode',
   ]);
@@ -38,6 +40,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     DirectoryListingModule: ['handler'],
     ProtocolSupportModule: ['SendResponse', 'handler'],
     HttpRedirectionModule: ['MapRequestHandler'],
+    ServerSideIncludeModule: ['handler'],
     StaticFileModule: ['handler'],
     AnonymousAuthenticationModule: ['AuthenticateRequest'],
     UrlAuthorizationModule: ['AuthorizeRequest'],
@@ -49,6 +52,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     DynamicIpRestrictionModule: ['BeginRequest', 'EndRequest'],
     RequestFilteringModule: ['BeginRequest', 'SendResponse'],
     CustomErrorModule: ['SendResponse'],
+    FastCgiModule: ['handler'],
     RewriteModule: ['BeginRequest'],
     iisnode: ['handler'],
   });
