@@ -24,6 +24,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     'DynamicIpRestrictionModule',
     'RequestFilteringModule',
     'CustomErrorModule',
+    'CgiModule',
     'RewriteModule',
     'iisnode',
   ]);
@@ -49,6 +50,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     DynamicIpRestrictionModule: ['BeginRequest', 'EndRequest'],
     RequestFilteringModule: ['BeginRequest', 'SendResponse'],
     CustomErrorModule: ['SendResponse'],
+    CgiModule: ['handler'],
     RewriteModule: ['BeginRequest'],
     iisnode: ['handler'],
   });
