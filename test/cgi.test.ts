@@ -39,10 +39,22 @@ function processesWith(marker: string): number[] {
   return out;
 }
 
+/** Running, not gone nor a zombie waiting for a parent that died to be reaped. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 describe('CGI programs (CgiModule)', () => {
   let w: WharfProcess;
   let work: string;
   let n = 0;
+  /** Requests curl() sent, per URL path: the W3C records to wait for. */
+  const sent = new Map<string, number>();
 
   before(async () => {
     work = tempDir('wharf-cgi-client-');
@@ -55,6 +67,8 @@ describe('CGI programs (CgiModule)', () => {
   /** curl, headers and body to files (binary-safe); extra arguments before the URL. */
   async function curl(path: string, ...args: string[]): Promise<Reply> {
     const id = ++n;
+    const stem = path.split('?')[0]!;
+    sent.set(stem, (sent.get(stem) ?? 0) + 1);
     const headFile = join(work, `h${id}`);
     const bodyFile = join(work, `b${id}`);
     const r = await run('curl', ['-sS', '--max-time', '30', '-D', headFile, '-o', bodyFile, ...args, `http://127.0.0.1:${w.port}${path}`], 40_000);
@@ -88,9 +102,10 @@ describe('CGI programs (CgiModule)', () => {
     return m;
   }
 
-  /** The W3C record of the last request for `stem`. */
+  /** The W3C record of the last request curl() sent for `stem`, once it is written. */
   async function logged(stem: string): Promise<Record<string, string>> {
-    return eventually(() => w.w3cRecords(1).filter((r) => r['cs-uri-stem'] === stem).at(-1), 10_000);
+    const count = sent.get(stem) ?? 0;
+    return eventually(() => w.w3cRecords(1).filter((r) => r['cs-uri-stem'] === stem)[count - 1], 10_000);
   }
 
   it('a #!/bin/sh script sets the status line with its reason, two Set-Cookie lines and its own header', async (t) => {
@@ -137,6 +152,8 @@ describe('CGI programs (CgiModule)', () => {
     assert.deepEqual(leaked, []);
     // RFC 3875 §4.4: a query without '=' is search words, passed as arguments after the script.
     assert.equal(variables(await curl('/env.pl?one+two%20three')).get('ARGS'), 'one|two three');
+    // A script that runs itself gets them too.
+    assert.equal((await curl('/args.cgi?a+b%20c')).text(), '[a]\n[b c]\n');
   });
 
   it('POST bodies reach the program: a form, a Content-Length upload and a chunked one, streamed back', async (t) => {
@@ -245,16 +262,21 @@ describe('CGI programs (CgiModule)', () => {
     await eventually(() => processesWith('sleep 4343.5').length === 0 && processesWith('hang.cgi').length === 0, 5000);
 
     // A worker that dies with the program running (no code of its own runs): its watchdog ends it.
+    // (The listener replays the GET on a new worker, which starts the program again: the test
+    // follows the first program's processes by pid.)
     const client = spawn('curl', ['-sS', '--max-time', '20', `http://127.0.0.1:${w.port}/hang/hang.cgi`], { stdio: 'ignore' });
     try {
       await eventually(() => processesWith('sleep 4343.5').length === 1, 10_000);
+      const programs = [...processesWith('sleep 4343.5'), ...processesWith('hang.cgi')];
+      assert.equal(programs.length, 2, 'hang.cgi and its sleep');
       const [worker] = workerPids(w.child.pid!, 'CgiPool');
       assert.ok(worker !== undefined, 'the pool has a worker');
       process.kill(worker, 'SIGKILL');
-      await eventually(() => processesWith('sleep 4343.5').length === 0 && processesWith('hang.cgi').length === 0, 5000);
+      await eventually(() => programs.every((pid) => !alive(pid)), 5000);
     } finally {
       client.kill();
     }
+    await eventually(() => processesWith('sleep 4343.5').length === 0 && processesWith('hang.cgi').length === 0, 5000);
     // The pool serves on with a new worker.
     assert.equal((await curl('/headers.cgi')).status, 201);
   });
