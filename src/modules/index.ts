@@ -4,6 +4,7 @@
  */
 import type { ModuleDefinition } from '../worker/module-api.js';
 import { AnonymousAuthenticationModule, BasicAuthenticationModule, DigestAuthenticationModule } from './authentication/index.js';
+import { CgiModule } from './cgi/index.js';
 import { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
@@ -23,6 +24,7 @@ import { UrlAuthorizationModule } from './url-authorization/index.js';
 import { WindowsAuthenticationModule } from './windows-authentication/index.js';
 
 export { AnonymousAuthenticationModule, BasicAuthenticationModule, DigestAuthenticationModule, addChallenge } from './authentication/index.js';
+export { CgiModule } from './cgi/index.js';
 export { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 export { CustomErrorModule, createCustomErrorModule, preloadBuiltinErrorPages } from './custom-error/index.js';
 export type { CustomErrorOptions } from './custom-error/index.js';
@@ -65,6 +67,7 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   DynamicIpRestrictionModule,
   RequestFilteringModule,
   CustomErrorModule,
+  CgiModule,
   FastCgiModule,
   RewriteModule,
   IisNodeModule,

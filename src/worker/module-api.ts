@@ -289,6 +289,11 @@ export interface ChildRequestOptions {
    * child streams and the head leaves while it runs.
    */
   readonly keepStatus?: boolean;
+  /**
+   * The child's method; default: this request's. Another method leaves the child without a body
+   * (a CGI local redirect, RFC 3875 §6.2.2, is served as GET: the body was the program's).
+   */
+  readonly method?: string;
 }
 
 /** The child request's own outcome (with keepStatus, not what the client gets). */

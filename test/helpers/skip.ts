@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -153,4 +153,17 @@ export function pamModule(): Need {
     missing = `the authenticate-pam module (${(err as Error).message.split('\n')[0]}): apt-get install libpam0g-dev, then npm rebuild authenticate-pam; .ci/run installs it`;
   }
   return { kind: 'tool', met: missing === '', missing };
+}
+
+/** PHP's CGI binary where the fixtures name it (Debian's php-cgi package puts it there). */
+export function phpCgi(): Need {
+  const path = '/usr/bin/php-cgi';
+  let met = false;
+  try {
+    accessSync(path, constants.X_OK);
+    met = true;
+  } catch {
+    // missing or not executable
+  }
+  return { kind: 'tool', met, missing: `${path} is not installed (apt-get install php-cgi); .ci/run installs it` };
 }
