@@ -276,7 +276,7 @@ function badHead(ctx: HttpContext, run: CgiRun, why: string, output: Buffer): vo
 }
 
 /** RFC 3875 §6.2.2: serve the local path instead, as a GET without the request's body. */
-async function localRedirect(ctx: HttpContext, location: string): Promise<void> {
+export async function localRedirect(ctx: HttpContext, location: string): Promise<void> {
   const raw = ctx.request.rawHeaders;
   const headers: string[] = [];
   for (let i = 0; i < raw.length; i += 2) if (!BODY_HEADERS.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
