@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TRACE_LEVEL, type HttpContext } from '../../worker/module-api.js';
+import { localRedirect } from '../cgi/cgi-exchange.js';
 import { applyCgiHead, CgiHeadError, CgiHeadParser, type CgiHead } from '../cgi/response-head.js';
 import { FastCgiRefusal, type FastCgiApplication, type Lease } from './application.js';
 import type { FcgiRequestEvents } from './connection.js';
@@ -120,7 +121,7 @@ export async function exchange(ctx: HttpContext, target: ExchangeTarget): Promis
     if (run.bodyError !== undefined) throw run.bodyError;
     if (outcome.kind === 'done') {
       const redirect = run.localRedirect;
-      if (redirect !== undefined) await ctx.executeChildRequest(redirect, { ownUrl: true });
+      if (redirect !== undefined) await localRedirect(ctx, redirect);
       return;
     }
     if (outcome.kind === 'retry' && attempt < MAX_TRIES) {
