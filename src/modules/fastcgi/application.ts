@@ -137,6 +137,7 @@ export class FastCgiApplication {
         0x80004005,
       );
     }
+    if (this.settings.address === undefined) this.#checkProgram();
     if (this.#monitorMissing) {
       throw new FastCgiRefusal(500, 0, `${this.settings.fullPath} - The file to monitor for changes, ${this.settings.monitorChangesTo} (monitorChangesTo), does not exist.`, 0x80070002);
     }
