@@ -26,6 +26,13 @@ export const MAX_SEARCH_WORDS = 256;
  * Throws on an unbalanced quote or an empty line.
  */
 export function splitCommandLine(text: string): string[] {
+  const words = splitWords(text);
+  if (words.length === 0 || words[0] === '') throw new Error('the command line names no program');
+  return words;
+}
+
+/** splitCommandLine's words, none for an empty text (arguments without a program). */
+export function splitWords(text: string): string[] {
   const words: string[] = [];
   let word = '';
   let inWord = false;
@@ -50,7 +57,6 @@ export function splitCommandLine(text: string): string[] {
   }
   if (quoted) throw new Error(`the command line ${JSON.stringify(text)} has an unclosed quote`);
   if (inWord) words.push(word);
-  if (words.length === 0 || words[0] === '') throw new Error('the command line names no program');
   return words;
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseAddress, splitArguments, splitScriptProcessor } from './settings.js';
+import { splitWords } from '../cgi/command-line.js';
+import { parseAddress, splitScriptProcessor } from './settings.js';
 
 test('scriptProcessor halves: fullPath|arguments, quotes around the path', () => {
   assert.deepEqual(splitScriptProcessor('C:\\PHP\\php-cgi.exe|-d host=x'), { fullPath: 'C:\\PHP\\php-cgi.exe', arguments: '-d host=x' });
@@ -8,9 +9,10 @@ test('scriptProcessor halves: fullPath|arguments, quotes around the path', () =>
 });
 
 test('arguments split like a command line', () => {
-  assert.deepEqual(splitArguments('-d "error_log=/var/log/php errors.log"  -c /etc/php.ini'), ['-d', 'error_log=/var/log/php errors.log', '-c', '/etc/php.ini']);
-  assert.deepEqual(splitArguments('""'), ['']);
-  assert.deepEqual(splitArguments(''), []);
+  assert.deepEqual(splitWords('-d "error_log=/var/log/php errors.log"  -c /etc/php.ini'), ['-d', 'error_log=/var/log/php errors.log', '-c', '/etc/php.ini']);
+  assert.deepEqual(splitWords('""'), ['']);
+  assert.deepEqual(splitWords(''), []);
+  assert.throws(() => splitWords('-d "x'), /unclosed quote/);
 });
 
 test('FastCGI server addresses', () => {
