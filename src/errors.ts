@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   CFG_NO_EFFECT: 'Note: a setting is read but has no effect in Wharf.',
   CFG_NO_HANDLERS: 'Warning: there are no handler mappings; every request will get 404.4.',
   CFG_HANDLER_MODULE: 'Warning: a handler mapping names a module that is not in <modules>; its requests will get 500.21.',
+  CFG_FASTCGI: 'Warning: a FastCGI handler names no fastCgi application, or an application\'s program cannot be started; its requests will get 500.0.',
   LSN_BIND: 'A binding\'s address and port cannot be listened on.',
   LSN_PROTOCOL: 'A client sent a malformed HTTP request.',
   LSN_HTTP_PARAMETER: 'WHARF_HTTP_PARAMETERS names an unknown HTTP.sys parameter or a value out of range.',

@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
 import { appHostWarnings, describeWarning, loadAppHost, readConfigText, resolvePathAttribute, scanSiteConfigs, warningKey } from './config/index.js';
+import { fastCgiWarnings } from './modules/fastcgi/check.js';
 import type { AppHostConfig } from './config/types.js';
 import { ConfigError, WharfError } from './errors.js';
 import type { ConfigMessage } from './ipc/messages.js';
@@ -440,6 +441,7 @@ export class WharfServer implements AdminTarget {
     // Settings read but not enforced (security ones first) and a configuration that cannot serve
     // (config-warnings.ts; `wharf check` prints the same lines, web.config files included).
     for (const w of appHostWarnings(config)) this.#warnOnce(warningKey(w), w.kind === 'feature' ? 'info' : 'warn', describeWarning(w));
+    for (const w of fastCgiWarnings(config, this.systemDrive)) this.#warnOnce(warningKey(w), 'warn', describeWarning(w));
     for (const u of config.unsupported) {
       this.#log.info(`${u.position.file}:${u.position.line}: section ${u.section} is not supported by Wharf yet; kept and ignored`);
     }

@@ -9,6 +9,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appHostWarnings, loadAppHost, readConfigText, scanSiteConfigs } from '../config/index.js';
+import { fastCgiWarnings } from '../modules/fastcgi/check.js';
 import type { AppHostConfig, ConfigWarning } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { SourcePosition } from '../errors.js';
@@ -127,6 +128,7 @@ export async function check(argv: string[]): Promise<number> {
   let truncated = false;
   if (appHost !== undefined) {
     for (const w of appHostWarnings(appHost)) report.warning(w);
+    for (const w of fastCgiWarnings(appHost, systemDrive)) report.warning(w);
     for (const u of appHost.unsupported) report.add('note', u.position, `section ${u.section} is not supported by Wharf yet; kept and ignored`, 3);
     // The embedded default's https binding is served with the development certificate.
     if (values.config !== undefined) await checkCertificates(appHost, systemDrive, report);

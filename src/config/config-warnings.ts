@@ -21,7 +21,7 @@ import { attributeOf, attributePosition, elementPosition } from './xml-document.
 import type { XmlElement } from './xml-document.js';
 
 /** Warning codes: entries of the error catalogue (src/errors.ts), so each is documented. */
-export type ConfigWarningCode = Extract<ErrorCode, 'CFG_NOT_ENFORCED' | 'CFG_NO_EFFECT' | 'CFG_NO_HANDLERS' | 'CFG_HANDLER_MODULE'>;
+export type ConfigWarningCode = Extract<ErrorCode, 'CFG_NOT_ENFORCED' | 'CFG_NO_EFFECT' | 'CFG_NO_HANDLERS' | 'CFG_HANDLER_MODULE' | 'CFG_FASTCGI'>;
 
 export interface ConfigWarning {
   readonly code: ConfigWarningCode;

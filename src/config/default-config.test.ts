@@ -50,17 +50,19 @@ describe('the embedded applicationHost.config', () => {
     assert.equal(site.logFile.enumName('logFormat'), 'W3C');
   });
 
-  it("lists the modules Wharf implements, each locked, and IIS's last three handlers", () => {
+  it("lists the modules Wharf implements, each locked, and IIS's CGI-exe, SSI and last three handlers", () => {
     const c = root();
     assert.deepEqual(appHost.section('system.webServer/globalModules').items.map((m) => m.str('name')).sort(), [
       'AnonymousAuthenticationModule',
       'BasicAuthenticationModule',
+      'CgiModule',
       'CustomErrorModule',
       'DefaultDocumentModule',
       'DigestAuthenticationModule',
       'DirectoryListingModule',
       'DynamicCompressionModule',
       'DynamicIpRestrictionModule',
+      'FastCgiModule',
       'HttpLoggingModule',
       'HttpRedirectionModule',
       'IISCertificateMappingAuthenticationModule',
@@ -68,6 +70,7 @@ describe('the embedded applicationHost.config', () => {
       'ProtocolSupportModule',
       'RequestFilteringModule',
       'RewriteModule',
+      'ServerSideIncludeModule',
       'StaticCompressionModule',
       'StaticFileModule',
       'UrlAuthorizationModule',
@@ -75,7 +78,7 @@ describe('the embedded applicationHost.config', () => {
       'iisnode',
     ]);
     const modules = c.section('system.webServer/modules').items;
-    assert.equal(modules.length, 21);
+    assert.equal(modules.length, 23);
     // URL Rewrite and Node.js hosting are on, unlocked, as their installers leave them.
     assert.deepEqual(modules.slice(-2).map((m) => m.str('name')), ['RewriteModule', 'iisnode']);
     const handlers = c.section('system.webServer/handlers');
@@ -83,8 +86,12 @@ describe('the embedded applicationHost.config', () => {
     assert.deepEqual(
       handlers.items.map((h) => [h.str('name'), h.str('path'), h.str('verb'), h.str('modules'), h.enumName('resourceType'), h.enumName('requireAccess')]),
       [
+        ['CGI-exe', '*.exe', '*', 'CgiModule', 'File', 'Execute'],
         ['TRACEVerbHandler', '*', 'TRACE', 'ProtocolSupportModule', 'Unspecified', 'None'],
         ['OPTIONSVerbHandler', '*', 'OPTIONS', 'ProtocolSupportModule', 'Unspecified', 'None'],
+        ['SSINC-stm', '*.stm', 'GET,HEAD,POST', 'ServerSideIncludeModule', 'File', 'Script'],
+        ['SSINC-shtm', '*.shtm', 'GET,HEAD,POST', 'ServerSideIncludeModule', 'File', 'Script'],
+        ['SSINC-shtml', '*.shtml', 'GET,HEAD,POST', 'ServerSideIncludeModule', 'File', 'Script'],
         ['StaticFile', '*', '*', 'StaticFileModule,DefaultDocumentModule,DirectoryListingModule', 'Either', 'Read'],
       ],
     );
@@ -132,7 +139,7 @@ describe('the embedded applicationHost.config', () => {
       };
       const added = resolve('<configuration><system.webServer><handlers><add name="node" path="*.js" verb="*" modules="iisnode" /></handlers><modules><add name="Mine" type="x" /></modules></system.webServer></configuration>');
       assert.ok(added.ok);
-      assert.deepEqual(added.config.section('system.webServer/handlers').items.map((h) => h.str('name')), ['node', 'TRACEVerbHandler', 'OPTIONSVerbHandler', 'StaticFile']);
+      assert.deepEqual(added.config.section('system.webServer/handlers').items.map((h) => h.str('name')), ['node', 'CGI-exe', 'TRACEVerbHandler', 'OPTIONSVerbHandler', 'SSINC-stm', 'SSINC-shtm', 'SSINC-shtml', 'StaticFile']);
       assert.equal(added.config.section('system.webServer/modules').items.at(-1)!.str('name'), 'Mine');
       const removed = resolve('<configuration><system.webServer><modules><remove name="StaticFileModule" /></modules></system.webServer></configuration>');
       assert.ok(!removed.ok);

@@ -36,6 +36,7 @@ const IMPLEMENTED = [
   'system.webServer/iisnode',
   'system.webServer/security/requestFiltering',
   'system.webServer/serverRuntime',
+  'system.webServer/serverSideInclude',
   'system.webServer/caching',
   'system.webServer/httpLogging',
   'system.webServer/urlCompression',

@@ -681,6 +681,13 @@ const NOT_ENFORCED = {
     attributes: ['defaultLogonDomain', 'logonMethod'],
     effect: 'Linux accounts have no logon domain or logon type: a mapping names the account itself',
   },
+  // Linux has no consoles. (createProcessAsUser's default cannot be honoured either: CgiModule says so
+  // at run time, once, when a request runs as another Linux account than the pool's.)
+  cgi: {
+    kind: 'feature',
+    attributes: ['createCGIWithNewConsole'],
+    effect: 'Linux has no consoles: CGI programs run without one, their stderr going to the pool log',
+  },
   httpRedirect: { kind: 'feature', attributes: ['enabled'], effect: 'no redirect is sent from this section' },
   webSocket: { kind: 'feature', attributes: ['enabled'], effect: 'WebSocket upgrades are still accepted' },
   applicationInitialization: {
@@ -943,7 +950,7 @@ export const SECTION_TABLE: readonly SectionDef[] = [
       ]),
     ]),
   ]),
-  section('system.webServer/cgi', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+  section('system.webServer/cgi', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere', notEnforced: NOT_ENFORCED.cgi }, [
     attr('createCGIWithNewConsole', 'bool', { default: 'false' }),
     attr('createProcessAsUser', 'bool', { default: 'true' }),
     attr('timeout', 'timeSpan', { default: '00:15:00', validation: ['timeSpanRange', '1,2147483647,1'] }),
@@ -1388,6 +1395,9 @@ export const SECTION_TABLE: readonly SectionDef[] = [
     attr('frequentHitThreshold', 'uint', { default: '2', validation: ['integerRange', '1,2147483647'] }),
     attr('frequentHitTimePeriod', 'timeSpan', { default: '00:00:10' }),
     attr('authenticatedUserOverride', 'enum', { default: 'UseAuthenticatedUser', values: { UseAuthenticatedUser: 1, UseWorkerProcessUser: 2 } }),
+  ]),
+  section('system.webServer/serverSideInclude', { overrideModeDefault: 'Deny', allowDefinition: 'Everywhere' }, [
+    attr('ssiExecDisable', 'bool', { default: 'false' }),
   ]),
   section('system.webServer/staticContent', { overrideModeDefault: 'Allow', allowDefinition: 'Everywhere' }, [
     element('clientCache', [

@@ -4,6 +4,7 @@
  */
 import type { ModuleDefinition } from '../worker/module-api.js';
 import { AnonymousAuthenticationModule, BasicAuthenticationModule, DigestAuthenticationModule } from './authentication/index.js';
+import { CgiModule } from './cgi/index.js';
 import { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 import { CustomErrorModule } from './custom-error/index.js';
 import { DefaultDocumentModule } from './default-document/index.js';
@@ -16,12 +17,14 @@ import { IisNodeModule } from './iisnode/index.js';
 import { DynamicIpRestrictionModule, IpRestrictionModule } from './ip-security/index.js';
 import { ProtocolSupportModule } from './protocol-support/index.js';
 import { RequestFilteringModule } from './request-filtering/index.js';
+import { ServerSideIncludeModule } from './server-side-include/index.js';
 import { StaticFileModule } from './static-file/index.js';
 import { RewriteModule } from './url-rewrite/index.js';
 import { UrlAuthorizationModule } from './url-authorization/index.js';
 import { WindowsAuthenticationModule } from './windows-authentication/index.js';
 
 export { AnonymousAuthenticationModule, BasicAuthenticationModule, DigestAuthenticationModule, addChallenge } from './authentication/index.js';
+export { CgiModule } from './cgi/index.js';
 export { DynamicCompressionModule, StaticCompressionModule } from './compression/index.js';
 export { CustomErrorModule, createCustomErrorModule, preloadBuiltinErrorPages } from './custom-error/index.js';
 export type { CustomErrorOptions } from './custom-error/index.js';
@@ -35,6 +38,7 @@ export { IisNodeModule } from './iisnode/index.js';
 export { DynamicIpRestrictionModule, IpRestrictionModule } from './ip-security/index.js';
 export { ProtocolSupportModule } from './protocol-support/index.js';
 export { RequestFilteringModule, REMOVE_SERVER_HEADER_ITEM } from './request-filtering/index.js';
+export { ServerSideIncludeModule } from './server-side-include/index.js';
 export { StaticFileModule } from './static-file/index.js';
 export { RewriteModule } from './url-rewrite/index.js';
 export { UrlAuthorizationModule } from './url-authorization/index.js';
@@ -51,6 +55,7 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   DirectoryListingModule,
   ProtocolSupportModule,
   HttpRedirectionModule,
+  ServerSideIncludeModule,
   StaticFileModule,
   AnonymousAuthenticationModule,
   UrlAuthorizationModule,
@@ -62,6 +67,7 @@ export const BUILTIN_MODULES: readonly ModuleDefinition[] = [
   DynamicIpRestrictionModule,
   RequestFilteringModule,
   CustomErrorModule,
+  CgiModule,
   FastCgiModule,
   RewriteModule,
   IisNodeModule,

@@ -13,6 +13,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     'DirectoryListingModule',
     'ProtocolSupportModule',
     'HttpRedirectionModule',
+    'ServerSideIncludeModule',
     'StaticFileModule',
     'AnonymousAuthenticationModule',
     'UrlAuthorizationModule',
@@ -24,6 +25,8 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     'DynamicIpRestrictionModule',
     'RequestFilteringModule',
     'CustomErrorModule',
+    'CgiModule',
+    'FastCgiModule',
     'RewriteModule',
     'iisnode',
   ]);
@@ -38,6 +41,7 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     DirectoryListingModule: ['handler'],
     ProtocolSupportModule: ['SendResponse', 'handler'],
     HttpRedirectionModule: ['MapRequestHandler'],
+    ServerSideIncludeModule: ['handler'],
     StaticFileModule: ['handler'],
     AnonymousAuthenticationModule: ['AuthenticateRequest'],
     UrlAuthorizationModule: ['AuthorizeRequest'],
@@ -49,6 +53,8 @@ test('built-in modules carry IIS names, once each, and hook what IIS hooks', () 
     DynamicIpRestrictionModule: ['BeginRequest', 'EndRequest'],
     RequestFilteringModule: ['BeginRequest', 'SendResponse'],
     CustomErrorModule: ['SendResponse'],
+    CgiModule: ['handler'],
+    FastCgiModule: ['handler'],
     RewriteModule: ['BeginRequest'],
     iisnode: ['handler'],
   });

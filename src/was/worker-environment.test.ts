@@ -20,6 +20,8 @@ test('the base environment is the allow-list, the locale family and OpenTelemetr
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
     OTEL_TRACES_SAMPLER: 'always_off',
     OTELX: 'no',
+    WHARF_W3SVC_PARAMETERS: 'SSIEnableCmdDirective=1',
+    WHARF_HTTP_PARAMETERS: 'MaxFieldLength=100',
   };
   assert.deepEqual(workerBaseEnvironment(env), {
     PATH: '/usr/bin:/bin',
@@ -31,6 +33,7 @@ test('the base environment is the allow-list, the locale family and OpenTelemetr
     USER: 'root',
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
     OTEL_TRACES_SAMPLER: 'always_off',
+    WHARF_W3SVC_PARAMETERS: 'SSIEnableCmdDirective=1',
   });
   assert.match(workerBaseEnvironment({})['PATH']!, /\/usr\/bin/, 'a PATH even when Wharf had none');
 });

@@ -20,8 +20,10 @@
 /**
  * Names copied from Wharf's environment. USER, LOGNAME and HOME describe Wharf's own user and are
  * replaced by the pool user's when the worker runs as one (Wharf started as root).
+ * WHARF_W3SVC_PARAMETERS stands for IIS's machine-wide W3SVC registry values, which every w3wp
+ * reads (SSIEnableCmdDirective: src/modules/server-side-include/w3svc-parameters.ts).
  */
-export const WORKER_ENVIRONMENT_ALLOW_LIST: readonly string[] = ['PATH', 'LANG', 'LANGUAGE', 'TZ', 'USER', 'LOGNAME', 'HOME'];
+export const WORKER_ENVIRONMENT_ALLOW_LIST: readonly string[] = ['PATH', 'LANG', 'LANGUAGE', 'TZ', 'USER', 'LOGNAME', 'HOME', 'WHARF_W3SVC_PARAMETERS'];
 
 /** Locale categories (LC_ALL, LC_CTYPE, LC_TIME …) are allowed as a family. */
 const LOCALE = /^LC_[A-Z_]+$/;

@@ -725,6 +725,10 @@ export class WorkerContext implements HttpContext {
     (this.#variables ??= new Map()).set(upper, value);
   }
 
+  mapUrl(path: string): ResolveResult | undefined {
+    return isCanonicalPath(path) ? this.#host.resolve(this.site.id, path) : undefined;
+  }
+
   rewriteUrl(path: string, queryString: string, options?: { readonly cacheable?: boolean }): RewriteRefusal | undefined {
     if (!isCanonicalPath(path)) {
       return { status: 500, subStatus: 0, description: `"${path.replace(/[\0-\x1f]/g, '?')}" is not a canonical URL path (it must start with "/", without "." or ".." segments or control characters).` };

@@ -7,7 +7,7 @@
  * handlers return nothing and cost no promise (STYLE.md §8).
  */
 import type { Transform } from 'node:stream';
-import type { ConfigElement, ResolvedConfig, SiteConfig } from '../config/types.js';
+import type { ConfigElement, ResolveResult, ResolvedConfig, SiteConfig } from '../config/types.js';
 import type { CredentialClient, Identity } from '../ipc/credential-messages.js';
 import type { TlsInfoMessage } from '../ipc/messages.js';
 
@@ -289,6 +289,11 @@ export interface ChildRequestOptions {
    * child streams and the head leaves while it runs.
    */
   readonly keepStatus?: boolean;
+  /**
+   * The child's method; default: this request's. Another method leaves the child without a body
+   * (a CGI local redirect, RFC 3875 §6.2.2, is served as GET: the body was the program's).
+   */
+  readonly method?: string;
 }
 
 /** The child request's own outcome (with keepStatus, not what the client gets). */
@@ -385,6 +390,14 @@ export interface HttpContext {
    * another pool.
    */
   rewriteUrl(path: string, queryString: string, options?: { readonly cacheable?: boolean }): RewriteRefusal | undefined;
+  /**
+   * Where another URL path of this site leads, as IIS's IHttpContext::MapPath finds it through
+   * the site's virtual directories: its physical path, virtual directory, application and
+   * configuration (ServerSideIncludeModule's `#include virtual`). `path` is decoded and canonical
+   * like request.path; undefined when it is not, `ok: false` when its configuration is invalid.
+   * Nothing is checked on disk.
+   */
+  mapUrl(path: string): ResolveResult | undefined;
   /**
    * An IIS server variable (REMOTE_ADDR, URL, REQUEST_FILENAME, HTTP_HOST …, see
    * src/worker/server-variables.ts), including any set by setServerVariable; '' when unset.

@@ -564,7 +564,7 @@ export class Pipeline implements ContextHost {
     if (path === undefined) return failed(500, 0, `Invalid child request URL ${url}.`);
     const pr = parent.request;
     const head: RequestHeadMessage = {
-      method: pr.method,
+      method: options?.method ?? pr.method,
       rawUrl: options?.ownUrl === true ? url : pr.rawUrl,
       path,
       query,
@@ -574,7 +574,7 @@ export class Pipeline implements ContextHost {
       remotePort: pr.remotePort,
       localAddress: pr.localAddress,
       localPort: pr.localPort,
-      contentLength: pr.contentLength,
+      contentLength: options?.method === undefined || options.method === pr.method ? pr.contentLength : 0,
       rawHeaders: options?.rawHeaders ?? pr.rawHeaders,
       // The same connection: HTTPS, CERT_* and security/access see what the parent saw.
       ...(pr.secure ? { tls: pr.tlsText } : {}),

@@ -12,6 +12,7 @@ import { join, posix } from 'node:path';
 import type {
   ConfigElement,
   ConfigValue,
+  ResolveResult,
   ResolvedConfig,
   SiteConfig,
   ApplicationConfig,
@@ -136,6 +137,12 @@ export const SCHEMA_DEFAULTS: Readonly<Record<string, ElementSpec>> = {
         })),
       },
     },
+  },
+  'system.webServer/serverSideInclude': {
+    attributes: { ssiExecDisable: false },
+  },
+  'system.webServer/cgi': {
+    attributes: { createCGIWithNewConsole: false, createProcessAsUser: true, timeout: 900_000 },
   },
   'system.webServer/directoryBrowse': {
     attributes: { enabled: false, showFlags: 'Date, Time, Size, Extension' },
@@ -598,6 +605,12 @@ export class TestContext implements HttpContext {
     this.request.queryString = queryString;
     this.physicalPath = join(this.root, ...path.split('/').filter((s) => s !== ''));
     return undefined;
+  }
+
+  /** The harness's one virtual directory: `path` under root, same application and configuration. */
+  mapUrl(path: string): ResolveResult | undefined {
+    if (!path.startsWith('/') || /[\0-\x1f\\]|(?:^|\/)\.\.?(?:\/|$)/.test(path)) return undefined;
+    return { ok: true, config: { ...this.config, physicalPath: join(this.root, ...path.split('/').filter((s) => s !== '')) } };
   }
 
   getServerVariable(name: string): string {

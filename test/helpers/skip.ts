@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -71,6 +71,52 @@ export function tool(name: string, pkg = name): Need {
   const paths = (process.env['PATH'] ?? '').split(':');
   const met = paths.some((p) => p !== '' && existsSync(join(p, name)));
   return { kind: 'tool', met, missing: `${name} is not installed (apt-get install ${pkg}); .ci/run installs it` };
+}
+
+/**
+ * Where a program is: PATH, then the sbin folders a user's PATH may lack (mariadbd is in
+ * /usr/sbin, which is not on a non-root Debian user's PATH).
+ */
+export function programPath(name: string): string | undefined {
+  const dirs = [...(process.env['PATH'] ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const d of dirs) if (d !== '' && existsSync(join(d, name))) return join(d, name);
+  return undefined;
+}
+
+/** Where Debian's php-cgi is: the fastCgi fullPath of the PHP test fixtures. */
+export const PHP_CGI = '/usr/bin/php-cgi';
+
+/**
+ * PHP's CGI binary where the fixtures name it (Debian's php-cgi package puts it there), with these
+ * extensions loaded, as `php-cgi -m` lists them.
+ */
+export function phpCgi(...extensions: Array<{ name: string; pkg: string }>): Need {
+  try {
+    accessSync(PHP_CGI, constants.X_OK);
+  } catch {
+    return { kind: 'tool', met: false, missing: `${PHP_CGI} is not installed (apt-get install php-cgi); .ci/run installs it` };
+  }
+  if (extensions.length === 0) return { kind: 'tool', met: true, missing: '' };
+  const r = spawnSync(PHP_CGI, ['-m'], { encoding: 'utf8', timeout: 10_000 });
+  const loaded = new Set((r.stdout ?? '').split('\n').map((l) => l.trim().toLowerCase()));
+  const lacking = extensions.find((e) => !loaded.has(e.name));
+  if (lacking === undefined) return { kind: 'tool', met: true, missing: '' };
+  return { kind: 'tool', met: false, missing: `php-cgi has no ${lacking.name} extension (apt-get install ${lacking.pkg}); .ci/run installs it` };
+}
+
+/** A MariaDB server a test can start in a folder of its own (test/helpers/mariadb.ts). */
+export function mariadb(): Need {
+  const lacking = ['mariadb-install-db', 'mariadbd', 'mariadb'].find((n) => programPath(n) === undefined);
+  if (lacking === undefined) return { kind: 'tool', met: true, missing: '' };
+  return { kind: 'tool', met: false, missing: `${lacking} is not installed (apt-get install mariadb-server); .ci/run installs it` };
+}
+
+/** Debian's WordPress with its default theme (/usr/share/wordpress, shared with /var/lib/wordpress). */
+export function wordpress(): Need {
+  const files = ['/usr/share/wordpress/wp-settings.php', '/usr/share/wordpress/wp-content/themes/twentytwentythree/style.css'];
+  const lacking = files.find((f) => !existsSync(f));
+  if (lacking === undefined) return { kind: 'tool', met: true, missing: '' };
+  return { kind: 'tool', met: false, missing: `${lacking} is not there (apt-get install wordpress wordpress-theme-twentytwentythree); .ci/run installs them` };
 }
 
 /** A file the test reads from outside the repository (../shared beside the clone in CI). */
@@ -154,3 +200,4 @@ export function pamModule(): Need {
   }
   return { kind: 'tool', met: missing === '', missing };
 }
+

@@ -62,6 +62,9 @@ export interface CgiEnvironmentOptions {
   readonly urlRewrite?: boolean;
 }
 
+/** Header names that make an HTTP_ variable (lower case, as HttpRequest.headers has them). */
+const HEADER_VARIABLE_NAME = /^[a-z0-9-]+$/;
+
 /** Root folder of the site (the root application's root virtual directory), without a trailing '/'. */
 function documentRoot(ctx: HttpContext): string {
   const root = ctx.site.applications.find((a) => a.path === '/')?.virtualDirectories.find((v) => v.path === '/')?.physicalPath;
@@ -72,8 +75,9 @@ function documentRoot(ctx: HttpContext): string {
 /**
  * The variables, flat [name, value, …]. Request headers become HTTP_<NAME>; a header whose name
  * holds '_' is left out (it would read as the same variable as its '-' twin, letting a client
- * forge one a proxy in front set), as is `Proxy` (httpoxy: HTTP_PROXY would pose as the
- * environment's proxy setting).
+ * forge one a proxy in front set), as is one with other characters than letters, digits and '-'
+ * (`X.Y`, `X!`: no shell or CGI library can name such a variable), and `Proxy` (httpoxy:
+ * HTTP_PROXY would pose as the environment's proxy setting).
  */
 export function cgiVariables(ctx: HttpContext, options: CgiEnvironmentOptions = {}): string[] {
   return cgiVariableList(ctx, options).variables;
@@ -126,7 +130,7 @@ export function cgiVariableList(ctx: HttpContext, options: CgiEnvironmentOptions
   if (options.redirectStatus === true) out.push('REDIRECT_STATUS', '200');
   const headersFrom = out.length;
   for (const name in headers) {
-    if (name === 'content-length' || name === 'content-type' || name === 'proxy' || name.includes('_')) continue;
+    if (name === 'content-length' || name === 'content-type' || name === 'proxy' || !HEADER_VARIABLE_NAME.test(name)) continue;
     out.push('HTTP_' + name.toUpperCase().replace(/-/g, '_'), headers[name]!);
   }
   return { variables: out, headersFrom };

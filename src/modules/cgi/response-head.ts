@@ -113,7 +113,8 @@ function parseHead(text: string): CgiHead {
     else if (lower === 'content-type') contentType = true;
     headers.push(name, value);
   }
-  if (status === 0 && location === undefined && !contentType && headers.length === 0) {
+  // RFC 3875 §6.2: a document response needs Content-Type; redirects and Status-only answers may omit it.
+  if (status === 0 && location === undefined && !contentType) {
     throw new CgiHeadError('the response has neither Content-Type, Location nor Status');
   }
   const local = location !== undefined && status === 0 && location.startsWith('/') && !location.startsWith('//');

@@ -89,12 +89,16 @@ export class FastCgiApplication {
   #closed = false;
   #watching = false;
   #checkedProgram = false;
+  /** The file monitorChangesTo names does not exist: IIS answers every request 500 then. */
+  #monitorMissing = false;
 
   constructor(settings: FastCgiSettings, host: ApplicationHost) {
     this.settings = settings;
     this.#host = host;
     if (settings.monitorChangesTo !== '') {
+      this.#monitorMissing = !existsSync(settings.monitorChangesTo);
       watchFile(settings.monitorChangesTo, { interval: 1000, persistent: false }, (cur, prev) => {
+        this.#monitorMissing = cur.ino === 0 && cur.mtimeMs === 0;
         if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) this.rotate(`${settings.monitorChangesTo} changed`);
       });
       this.#watching = true;
@@ -132,6 +136,10 @@ export class FastCgiApplication {
         `${this.settings.fullPath} - The FastCGI process has failed frequently recently (more than rapidFailsPerMinute=${this.settings.rapidFailsPerMinute} times in a minute). Try the request again in a while.`,
         0x80004005,
       );
+    }
+    if (this.settings.address === undefined) this.#checkProgram();
+    if (this.#monitorMissing) {
+      throw new FastCgiRefusal(500, 0, `${this.settings.fullPath} - The file to monitor for changes, ${this.settings.monitorChangesTo} (monitorChangesTo), does not exist.`, 0x80070002);
     }
     const free = this.#freeInstance();
     if (free !== undefined && this.#waiters.length === 0) return this.#lend(free);

@@ -10,7 +10,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HttpContext } from '../../worker/module-api.js';
+import { TRACE_LEVEL, type HttpContext } from '../../worker/module-api.js';
+import { localRedirect } from '../cgi/cgi-exchange.js';
 import { applyCgiHead, CgiHeadError, CgiHeadParser, type CgiHead } from '../cgi/response-head.js';
 import { FastCgiRefusal, type FastCgiApplication, type Lease } from './application.js';
 import type { FcgiRequestEvents } from './connection.js';
@@ -130,7 +131,7 @@ export async function exchange(ctx: HttpContext, target: ExchangeTarget): Promis
     if (run.bodyError !== undefined) throw run.bodyError;
     if (outcome.kind === 'done') {
       const redirect = run.localRedirect;
-      if (redirect !== undefined) await ctx.executeChildRequest(redirect, { ownUrl: true });
+      if (redirect !== undefined) await localRedirect(ctx, redirect);
       return;
     }
     if (outcome.kind === 'retry' && attempt < MAX_TRIES) {
@@ -190,6 +191,16 @@ class FastCgiRun implements FcgiRequestEvents {
     this.#lease = lease;
     this.done = new Promise((r) => (this.#resolve = r));
     lease.onTimeout = (kind) => this.#timedOut(kind);
+    if (ctx.tracing) {
+      const inst = lease.instance;
+      const s = target.app.settings;
+      ctx.trace({
+        area: 'FastCGI',
+        opcode: 'FASTCGI_ASSIGN_PROCESS',
+        level: TRACE_LEVEL.Verbose,
+        data: { CommandLine: [s.fullPath, ...s.arguments].join(' '), IsNewProcess: inst.served === 1, ProcessId: inst.child?.pid ?? 0, RequestNumber: inst.served },
+      });
+    }
     const hasBody = target.body.length > 0;
     this.#id = lease.conn.begin(this, target.params, hasBody);
     if (hasBody) void this.#sendBody();
@@ -266,7 +277,8 @@ class FastCgiRun implements FcgiRequestEvents {
 
   stderr(data: Buffer): void {
     this.#lease.lastActivity = Date.now();
-    const text = data.toString('utf8');
+    const text = this.#traceMessages(data.toString('utf8'));
+    if (text.trim() === '') return;
     for (const line of text.split('\n')) if (line.trim() !== '') this.#ctx.log('warn', `${this.#target.app.settings.fullPath} stderr: ${line.slice(0, 4096)}`);
     if (this.#settled) return;
     const mode = this.#target.app.settings.stderrMode;
@@ -315,6 +327,26 @@ class FastCgiRun implements FcgiRequestEvents {
       return;
     }
     this.#settle({ kind: 'failed', why: `The FastCGI process exited unexpectedly (${reason})`, hresult: 0x800700ff }, true);
+  }
+
+  /**
+   * IIS 7.5's trace messages on stderr, `IIS_TRACE_INFO:…:IIS_TRACE_END` (or _WARNING, _ERROR):
+   * they become Failed Request Tracing events of the FastCGI area, not errors. The rest is returned.
+   */
+  #traceMessages(text: string): string {
+    if (text.indexOf('IIS_TRACE_') === -1) return text;
+    return text.replace(/IIS_TRACE_(INFO|WARNING|ERROR):([\s\S]*?):IIS_TRACE_END/g, (_m, level: string, message: string) => {
+      const ctx = this.#ctx;
+      if (ctx.tracing) {
+        ctx.trace({
+          area: 'FastCGI',
+          opcode: `FASTCGI_TRACE_${level}`,
+          level: level === 'ERROR' ? TRACE_LEVEL.Error : level === 'WARNING' ? TRACE_LEVEL.Warning : TRACE_LEVEL.Information,
+          data: { Message: message },
+        });
+      }
+      return '';
+    });
   }
 
   #timedOut(kind: 'activity' | 'request'): void {

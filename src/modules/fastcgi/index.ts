@@ -88,6 +88,18 @@ async function serve(ctx: HttpContext): Promise<void> {
     ctx.finish();
     return;
   }
+  if (app.settings.address === undefined) {
+    // The script must be a file here: PHP would otherwise (cgi.fix_pathinfo) walk up the path
+    // and run whatever file it finds, an uploaded image in /uploads/cat.jpg/x.php included.
+    // (A FastCGI server by address may see another file system: it decides for itself.)
+    const cached = ctx.statCached(ctx.physicalPath);
+    const info = cached === undefined ? await ctx.stat(ctx.physicalPath) : cached;
+    if (info === null || info === undefined || !info.isFile) {
+      ctx.setStatus(404, 0, { description: `The script ${ctx.scriptPath} does not exist.`, hresult: 0x80070002 });
+      ctx.finish();
+      return;
+    }
+  }
   const req = ctx.request;
   let body: BodySource = NO_BODY;
   if (req.contentLength > 0) body = streamedBody(ctx);

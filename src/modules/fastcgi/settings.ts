@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import type { ConfigElement } from '../../config/types.js';
 import { mapExpandedPath } from '../../config/index.js';
+import { splitWords } from '../cgi/command-line.js';
 
 export type StderrMode = 'ReturnStdErrIn500' | 'ReturnGeneric500' | 'IgnoreAndReturn200' | 'TerminateProcess';
 
@@ -60,29 +61,6 @@ export function parseAddress(text: string): FastCgiAddress | undefined {
   return { kind: 'tcp', host: m[1] ?? m[2]!, port };
 }
 
-/** Split IIS's `arguments` like a command line: spaces separate, double quotes group. */
-export function splitArguments(text: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  let any = false;
-  for (const ch of text) {
-    if (ch === '"') {
-      quoted = !quoted;
-      any = true;
-    } else if (!quoted && /\s/.test(ch)) {
-      if (any) out.push(cur);
-      cur = '';
-      any = false;
-    } else {
-      cur += ch;
-      any = true;
-    }
-  }
-  if (any) out.push(cur);
-  return out;
-}
-
 /** The `fullPath` and `arguments` halves of a handler's scriptProcessor. */
 export function splitScriptProcessor(scriptProcessor: string): { fullPath: string; arguments: string } {
   const s = scriptProcessor.trim();
@@ -110,7 +88,11 @@ export function lookupApplication(fastCgi: ConfigElement, scriptProcessor: strin
   const wantedPath = address !== undefined ? wanted.fullPath : map(wanted.fullPath);
   for (const app of fastCgi.items) {
     if (map(app.str('fullPath')) === wantedPath && app.str('arguments').trim() === wanted.arguments) {
-      return { settings: readSettings(app, wantedPath, address, systemDrive) };
+      try {
+        return { settings: readSettings(app, wantedPath, address, systemDrive) };
+      } catch (err) {
+        return { error: `the fastCgi application's arguments cannot be read: ${(err as Error).message}` };
+      }
     }
   }
   if (address !== undefined) return { settings: readSettings(undefined, wantedPath, address, systemDrive) };
@@ -148,7 +130,7 @@ function readSettings(app: ConfigElement | undefined, fullPath: string, address:
   const settings = {
     key: app === undefined ? fullPath : `${app.str('fullPath')}|${app.str('arguments')}`,
     fullPath,
-    arguments: app === undefined ? [] : splitArguments(app.str('arguments')),
+    arguments: app === undefined ? [] : splitWords(app.str('arguments')),
     address,
     maxInstances: maxInstances === 0 ? automaticInstances() : maxInstances,
     instanceMaxRequests,
