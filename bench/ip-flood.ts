@@ -25,7 +25,7 @@ export interface BenchTools {
   freePort(): Promise<number>;
   start(argv: string[], readyRe: RegExp): Promise<ChildProcess>;
   stop(child: ChildProcess | undefined): void;
-  wrk(port: number, path: string, seconds: number, pgids: readonly number[], headers: readonly string[]): { rps: number; cpuUs: number };
+  wrk(port: number, path: string, seconds: number, pgids: readonly number[], headers: readonly string[]): { rps: number; cpuUs: number; p99Ms?: number };
 }
 
 const FLOOD_CONNECTIONS = 16;

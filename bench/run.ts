@@ -273,11 +273,18 @@ interface Measurement {
   readonly rps: number;
   /** Server CPU per request (all of its processes), µs: steadier than req/s on a busy machine. */
   readonly cpuUs: number;
+  /** 99th percentile latency in ms (wrk --latency); undefined when wrk did not print it. */
+  readonly p99Ms?: number;
+}
+
+/** wrk's latency figure ('812.00us', '33.17ms', '1.25s') in ms. */
+function latencyMs(value: string, unit: string): number {
+  return Number(value) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 1);
 }
 
 /** `pgids`: the process groups serving this scenario (a proxy and its upstream count together). */
 function wrk(port: number, path: string, seconds: number, pgids: readonly number[] = [], headers: readonly string[] = [], scheme: 'http' | 'https' = 'http'): Measurement {
-  const argv = pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...headers.flatMap((h) => ['-H', h]), `${scheme}://127.0.0.1:${port}${path}`]);
+  const argv = pin(1, ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), `${scheme}://127.0.0.1:${port}${path}`]);
   const ticks = (): number => pgids.reduce((t, g) => t + groupTicks(g), 0);
   const before = ticks();
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
@@ -287,7 +294,12 @@ function wrk(port: number, path: string, seconds: number, pgids: readonly number
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout ?? '');
   if (non2xx) throw new Error(`wrk saw ${non2xx[1]} error responses on ${path}`);
   const requests = n ? Number(n[1]) : 0;
-  return { rps: m ? Number(m[1]) : 0, cpuUs: requests > 0 && pgids.length > 0 ? ((after - before) * TICK_US) / requests : 0 };
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(r.stdout ?? '');
+  return {
+    rps: m ? Number(m[1]) : 0,
+    cpuUs: requests > 0 && pgids.length > 0 ? ((after - before) * TICK_US) / requests : 0,
+    ...(p99 !== null ? { p99Ms: latencyMs(p99[1]!, p99[2]!) } : {}),
+  };
 }
 
 /** An ordinary Node.js app listening by itself (`node <entry>` with PORT), pinned like the others. */
