@@ -161,11 +161,6 @@ export class FastCgiApplication {
     this.#pump();
   }
 
-  /** End a process whose request hung or failed (the caller answers the request). */
-  kill(lease: Lease): void {
-    this.#end(lease.instance, false);
-  }
-
   /** Replace every process: idle ones now, busy ones when their request ends. */
   rotate(reason: string): void {
     if (this.#instances.length === 0) return;

@@ -192,7 +192,6 @@ class FastCgiRun implements FcgiRequestEvents {
       // The client's body failed (too large, the client went away): the request cannot go on.
       if (this.#settled) return;
       this.bodyError = err as Error;
-      this.#target.app.kill(this.#lease);
       this.#settle({ kind: 'failed', why: `the request body could not be read: ${(err as Error).message}`, hresult: 0x80070000 + 64 }, true);
     }
   }
@@ -245,7 +244,6 @@ class FastCgiRun implements FcgiRequestEvents {
     if (this.#stderrBytes < MAX_STDERR_KEPT) this.#stderr += text.slice(0, MAX_STDERR_KEPT - this.#stderrBytes);
     this.#stderrBytes += data.length;
     if (mode === 'TerminateProcess') {
-      this.#target.app.kill(this.#lease);
       this.#settle({ kind: 'failed', why: `The FastCGI process wrote to stderr and was terminated (stderrMode TerminateProcess): ${this.#stderr.trim()}`, hresult: 0x80004005 }, true);
     }
   }
@@ -291,7 +289,6 @@ class FastCgiRun implements FcgiRequestEvents {
   #timedOut(kind: 'activity' | 'request'): void {
     if (this.#settled) return;
     const s = this.#target.app.settings;
-    this.#target.app.kill(this.#lease);
     const why =
       kind === 'activity'
         ? `The FastCGI process exceeded configured activity timeout (activityTimeout ${s.activityTimeoutMs / 1000} s)`
@@ -300,10 +297,14 @@ class FastCgiRun implements FcgiRequestEvents {
   }
 
   #badHead(why: string): void {
-    this.#target.app.kill(this.#lease);
     this.#settle({ kind: 'failed', why: `The FastCGI process returned a malformed response: ${why}`, hresult: 0x8007000d }, true);
   }
 
+  /**
+   * The try's end. `broken`: its process is ended (release does it). A try that ends its own
+   * process (timeout, malformed answer, TerminateProcess) settles first: ending the process
+   * breaks the requests still open on it, and a broken GET would be replayed.
+   */
   #settle(outcome: Outcome, broken: boolean): void {
     if (this.#settled) return;
     this.#settled = true;
