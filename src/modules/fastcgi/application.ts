@@ -334,6 +334,8 @@ export class FastCgiApplication {
   #processExited(inst: Instance, code: number | null, signal: NodeJS.Signals | null): void {
     const expected = inst.ending || (code === 0 && inst.active === 0);
     if (!expected) this.#failed(`process ${inst.child?.pid ?? '?'} exited unexpectedly (${signal !== null ? `signal ${signal}` : `exit code ${code ?? '?'}`})`);
+    // Counted once: its connection's close (next) is the same failure.
+    inst.ending = true;
     inst.gone = true;
     inst.conn?.destroy(`the FastCGI process exited (${signal ?? `code ${code ?? '?'}`})`);
     this.#remove(inst);
