@@ -58,6 +58,11 @@ const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 let instanceSerial = 0;
 
+/** The id of the newest process or connection of any application: ids grow in start order. */
+export function newestInstanceId(): number {
+  return instanceSerial;
+}
+
 export class Instance {
   readonly id = ++instanceSerial;
   conn: FcgiConnection | undefined;
