@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -153,4 +153,36 @@ export function pamModule(): Need {
     missing = `the authenticate-pam module (${(err as Error).message.split('\n')[0]}): apt-get install libpam0g-dev, then npm rebuild authenticate-pam; .ci/run installs it`;
   }
   return { kind: 'tool', met: missing === '', missing };
+}
+
+/** An executable file at `path` (tools outside PATH, such as /usr/sbin's daemons). */
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** PHP's FastCGI/CGI binary, where handler mappings name it (scriptProcessor="/usr/bin/php-cgi"). */
+export function phpCgi(): Need {
+  return { kind: 'tool', met: executable('/usr/bin/php-cgi'), missing: '/usr/bin/php-cgi is not installed (apt-get install php-cgi); .ci/run installs it' };
+}
+
+/** php-fpm (Debian names it php-fpm<version> in /usr/sbin): the path of the newest, or '' when none. */
+export function phpFpmPath(): string {
+  let names: string[] = [];
+  try {
+    names = readdirSync('/usr/sbin').filter((n) => /^php-fpm\d+\.\d+$/.test(n));
+  } catch {
+    // no /usr/sbin
+  }
+  names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const found = names.reverse().find((n) => executable(`/usr/sbin/${n}`));
+  return found === undefined ? '' : `/usr/sbin/${found}`;
+}
+
+export function phpFpm(): Need {
+  return { kind: 'tool', met: phpFpmPath() !== '', missing: 'php-fpm is not installed (/usr/sbin/php-fpm<version>; apt-get install php-fpm); .ci/run installs it' };
 }
