@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -201,3 +201,29 @@ export function pamModule(): Need {
   return { kind: 'tool', met: missing === '', missing };
 }
 
+/** An executable file at `path` (tools outside PATH, such as /usr/sbin's daemons). */
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** php-fpm (Debian names it php-fpm<version> in /usr/sbin): the path of the newest, or '' when none. */
+export function phpFpmPath(): string {
+  let names: string[] = [];
+  try {
+    names = readdirSync('/usr/sbin').filter((n) => /^php-fpm\d+\.\d+$/.test(n));
+  } catch {
+    // no /usr/sbin
+  }
+  names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const found = names.reverse().find((n) => executable(`/usr/sbin/${n}`));
+  return found === undefined ? '' : `/usr/sbin/${found}`;
+}
+
+export function phpFpm(): Need {
+  return { kind: 'tool', met: phpFpmPath() !== '', missing: 'php-fpm is not installed (/usr/sbin/php-fpm<version>; apt-get install php-fpm); .ci/run installs it' };
+}

@@ -15,7 +15,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, renameSync, rmSync, unwatchFile, watchFile, existsSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FcgiConnection } from './connection.js';
@@ -57,6 +57,11 @@ export interface ApplicationHost {
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 let instanceSerial = 0;
+
+/** The id of the newest process or connection of any application: ids grow in start order. */
+export function newestInstanceId(): number {
+  return instanceSerial;
+}
 
 export class Instance {
   readonly id = ++instanceSerial;
@@ -167,11 +172,6 @@ export class FastCgiApplication {
     if (broken) this.#end(inst, false);
     else if ((inst.retiring || inst.served >= this.settings.instanceMaxRequests) && inst.active === 0) this.#end(inst, true);
     this.#pump();
-  }
-
-  /** End a process whose request hung or failed (the caller answers the request). */
-  kill(lease: Lease): void {
-    this.#end(lease.instance, false);
   }
 
   /** Replace every process: idle ones now, busy ones when their request ends. */
@@ -288,27 +288,53 @@ export class FastCgiApplication {
     this.#checkedProgram = true;
   }
 
+  /**
+   * Start a process with a listening socket of its own, and connect to it. A unix socket is
+   * bound at once (NamedPipe). Node binds a TCP address only after a lookup, on a later tick, so
+   * for Tcp the connection is returned corked, unconnected: the request's writes wait in it until
+   * the process runs and it connects.
+   */
   #spawn(inst: Instance): Socket {
     const s = this.settings;
     const server: Server = createServer();
-    let connectTo: { path: string } | { host: string; port: number };
     if (s.transport === 'unix') {
       this.#dir ??= mkdtempSync(join(tmpdir(), 'wharf-fastcgi-'));
       const path = join(this.#dir, `${inst.id}.sock`);
       server.listen(path + '.new');
       inst.socketPath = path;
-      connectTo = { path };
-    } else {
-      server.listen(0, '127.0.0.1');
-      connectTo = { host: '127.0.0.1', port: 0 };
+      this.#launch(inst, server);
+      return createConnection({ path });
     }
+    const socket = new Socket();
+    socket.cork();
+    server.once('error', (err) => socket.destroy(err));
+    server.listen(0, '127.0.0.1', () => {
+      if (inst.ended) {
+        server.close();
+        return;
+      }
+      const port = (server.address() as AddressInfo).port;
+      try {
+        this.#launch(inst, server);
+      } catch (err) {
+        socket.destroy(err as Error);
+        return;
+      }
+      socket.connect(port, '127.0.0.1');
+      socket.uncork();
+    });
+    return socket;
+  }
+
+  /** Run the program with the listening socket as its fd 0 (FCGI_LISTENSOCK_FILENO); closes ours. */
+  #launch(inst: Instance, server: Server): void {
+    const s = this.settings;
     const handle = (server as unknown as { _handle?: { fd?: number } })._handle;
     const fd = handle?.fd;
     if (fd === undefined || fd < 0) {
       server.close();
       throw new FastCgiRefusal(500, 0, `${s.fullPath} - Wharf could not create the socket for a FastCGI process`, 0x80004005);
     }
-    if (s.transport === 'tcp') connectTo = { host: '127.0.0.1', port: (server.address() as { port: number }).port };
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('WHARF_')) env[k] = v;
     Object.assign(env, s.environment);
@@ -326,7 +352,6 @@ export class FastCgiApplication {
     child.once('error', (err) => this.#host.log('error', `FastCGI application ${s.fullPath}: cannot start a process: ${err.message}`));
     child.once('exit', (code, signal) => this.#processExited(inst, code, signal));
     readStderr(child, (line) => this.#host.log('warn', `FastCGI process ${child.pid ?? '?'} (${s.fullPath}): ${line}`));
-    return 'path' in connectTo ? createConnection({ path: connectTo.path }) : createConnection(connectTo);
   }
 
   #connectionClosed(inst: Instance, reason: string): void {
@@ -347,6 +372,8 @@ export class FastCgiApplication {
   #processExited(inst: Instance, code: number | null, signal: NodeJS.Signals | null): void {
     const expected = inst.ending || (code === 0 && inst.active === 0);
     if (!expected) this.#failed(`process ${inst.child?.pid ?? '?'} exited unexpectedly (${signal !== null ? `signal ${signal}` : `exit code ${code ?? '?'}`})`);
+    // Counted once: its connection's close (next) is the same failure.
+    inst.ending = true;
     inst.gone = true;
     inst.conn?.destroy(`the FastCGI process exited (${signal ?? `code ${code ?? '?'}`})`);
     this.#remove(inst);

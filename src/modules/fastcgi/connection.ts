@@ -29,7 +29,11 @@ export interface FcgiRequestEvents {
 }
 
 export interface ConnectionEvents {
-  /** The connection closed or broke (after telling every open request). */
+  /**
+   * The connection closed or broke. Called before the open requests hear of it (broken()), so
+   * the owner still sees them open: a process that dies under a request has failed (rapid-fail
+   * accounting), one that closes idle has not.
+   */
   closed(conn: FcgiConnection, reason: string): void;
   /** The application answered FCGI_GET_VALUES. */
   values?(conn: FcgiConnection, values: Map<string, string>): void;
@@ -177,10 +181,10 @@ export class FcgiConnection {
     this.#socket.destroy();
     const open = [...this.#requests.values()];
     this.#requests.clear();
+    this.#events.closed(this, reason);
     for (const r of open) r.broken(reason);
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of waiters) w();
-    this.#events.closed(this, reason);
   }
 }

@@ -4,7 +4,7 @@
  *
  * Nothing is lost to a dying process: a request whose response has not started reaching the
  * client is replayed on another process when replaying it is safe (a safe method, or nothing of
- * it was sent yet), up to three tries.
+ * it was sent yet), until three processes have died under it (see exchange()).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,12 +13,13 @@ import { join } from 'node:path';
 import { TRACE_LEVEL, type HttpContext } from '../../worker/module-api.js';
 import { localRedirect } from '../cgi/cgi-exchange.js';
 import { applyCgiHead, CgiHeadError, CgiHeadParser, type CgiHead } from '../cgi/response-head.js';
-import { FastCgiRefusal, type FastCgiApplication, type Lease } from './application.js';
+import { FastCgiRefusal, newestInstanceId, type FastCgiApplication, type Lease } from './application.js';
 import type { FcgiRequestEvents } from './connection.js';
 import { ProtocolStatus } from './records.js';
 
 /** Methods whose replay cannot do anything the first try did not (RFC 9110 §9.2.1). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** Processes that may die under one request before it fails (counted as exchange() says). */
 const MAX_TRIES = 3;
 /** Error text kept from the application's stderr for the error page. */
 const MAX_STDERR_KEPT = 16 * 1024;
@@ -101,13 +102,25 @@ export interface ExchangeTarget {
   readonly body: BodySource;
 }
 
-/** Run the request, retrying on another process when that is safe. Answers errors itself. */
+/**
+ * Run the request, retrying on another process when that is safe. Answers errors itself.
+ *
+ * A request fails after MAX_TRIES processes died under it. One event often ends several processes
+ * at once (`pkill php-cgi`, the OOM killer, a kill of the whole pool's processes), and a replay may
+ * land on one of them before its death is seen: a death counts as another try only when the
+ * process was started after the request's previous one died. A request that kills every process
+ * it reaches still ends, after at most MAX_TRIES + maxInstances tries.
+ */
 export async function exchange(ctx: HttpContext, target: ExchangeTarget): Promise<void> {
   const { app } = target;
   let lastWhy = '';
   const client = new ClientWatch();
   ctx.response.onClientAbort(client.gone);
-  for (let attempt = 1; attempt <= MAX_TRIES; attempt++) {
+  let counted = 0;
+  /** The newest process id when the request's previous process died. */
+  let horizon = 0;
+  const maxAttempts = MAX_TRIES + app.settings.maxInstances;
+  for (let attempt = 1; ; attempt++) {
     let lease: Lease;
     try {
       const got = app.acquire();
@@ -124,7 +137,7 @@ export async function exchange(ctx: HttpContext, target: ExchangeTarget): Promis
       app.release(lease, false);
       return;
     }
-    const run = new FastCgiRun(ctx, target, lease, attempt);
+    const run = new FastCgiRun(ctx, target, lease);
     client.run = run;
     const outcome = await run.done;
     client.run = undefined;
@@ -134,12 +147,16 @@ export async function exchange(ctx: HttpContext, target: ExchangeTarget): Promis
       if (redirect !== undefined) await localRedirect(ctx, redirect);
       return;
     }
-    if (outcome.kind === 'retry' && attempt < MAX_TRIES) {
-      lastWhy = outcome.why;
-      ctx.log('warn', `${app.settings.fullPath}: ${outcome.why}; the request is sent to another process (try ${attempt + 1})`);
-      continue;
+    if (outcome.kind === 'retry') {
+      if (lease.instance.id > horizon) counted++;
+      horizon = newestInstanceId();
+      if (counted < MAX_TRIES && attempt < maxAttempts) {
+        lastWhy = outcome.why;
+        ctx.log('warn', `${app.settings.fullPath}: ${outcome.why}; the request is sent to another process (try ${attempt + 1})`);
+        continue;
+      }
     }
-    const why = outcome.kind === 'retry' ? outcome.why : outcome.why;
+    const why = outcome.why;
     const hresult = outcome.kind === 'failed' ? outcome.hresult : 0x800700ff;
     if (ctx.response.headersSent) {
       ctx.log('warn', `${app.settings.fullPath}: ${why} after the response had started: the connection is closed`);
@@ -185,7 +202,7 @@ class FastCgiRun implements FcgiRequestEvents {
   /** Reading the client's body failed: the pipeline answers it (404.13 for a body too large). */
   bodyError: Error | undefined;
 
-  constructor(ctx: HttpContext, target: ExchangeTarget, lease: Lease, _attempt: number) {
+  constructor(ctx: HttpContext, target: ExchangeTarget, lease: Lease) {
     this.#ctx = ctx;
     this.#target = target;
     this.#lease = lease;
@@ -232,7 +249,6 @@ class FastCgiRun implements FcgiRequestEvents {
       // The client's body failed (too large, the client went away): the request cannot go on.
       if (this.#settled) return;
       this.bodyError = err as Error;
-      this.#target.app.kill(this.#lease);
       this.#settle({ kind: 'failed', why: `the request body could not be read: ${(err as Error).message}`, hresult: 0x80070000 + 64 }, true);
     }
   }
@@ -286,7 +302,6 @@ class FastCgiRun implements FcgiRequestEvents {
     if (this.#stderrBytes < MAX_STDERR_KEPT) this.#stderr += text.slice(0, MAX_STDERR_KEPT - this.#stderrBytes);
     this.#stderrBytes += data.length;
     if (mode === 'TerminateProcess') {
-      this.#target.app.kill(this.#lease);
       this.#settle({ kind: 'failed', why: `The FastCGI process wrote to stderr and was terminated (stderrMode TerminateProcess): ${this.#stderr.trim()}`, hresult: 0x80004005 }, true);
     }
   }
@@ -352,7 +367,6 @@ class FastCgiRun implements FcgiRequestEvents {
   #timedOut(kind: 'activity' | 'request'): void {
     if (this.#settled) return;
     const s = this.#target.app.settings;
-    this.#target.app.kill(this.#lease);
     const why =
       kind === 'activity'
         ? `The FastCGI process exceeded configured activity timeout (activityTimeout ${s.activityTimeoutMs / 1000} s)`
@@ -361,10 +375,14 @@ class FastCgiRun implements FcgiRequestEvents {
   }
 
   #badHead(why: string): void {
-    this.#target.app.kill(this.#lease);
     this.#settle({ kind: 'failed', why: `The FastCGI process returned a malformed response: ${why}`, hresult: 0x8007000d }, true);
   }
 
+  /**
+   * The try's end. `broken`: its process is ended (release does it). A try that ends its own
+   * process (timeout, malformed answer, TerminateProcess) settles first: ending the process
+   * breaks the requests still open on it, and a broken GET would be replayed.
+   */
   #settle(outcome: Outcome, broken: boolean): void {
     if (this.#settled) return;
     this.#settled = true;
