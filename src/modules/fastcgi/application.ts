@@ -14,7 +14,7 @@
  * deaths in a minute take the application offline until the minute has passed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, renameSync, rmSync, unwatchFile, watchFile, existsSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readdirSync, renameSync, rmSync, unwatchFile, watchFile, existsSync } from 'node:fs';
 import { createConnection, createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -265,6 +265,9 @@ export class FastCgiApplication {
     inst.conn = new FcgiConnection(socket, {
       closed: (_conn, reason) => this.#connectionClosed(inst, reason),
     });
+    // A FastCGI server may multiplex requests over one connection: ask (FCGI_GET_VALUES), and
+    // its answer raises the connection's capacity. PHP does not, so php-cgi is not asked.
+    if (s.address !== undefined) inst.conn.askValues();
     this.#instances.push(inst);
     return inst;
   }
@@ -298,7 +301,7 @@ export class FastCgiApplication {
     const s = this.settings;
     const server: Server = createServer();
     if (s.transport === 'unix') {
-      this.#dir ??= mkdtempSync(join(tmpdir(), 'wharf-fastcgi-'));
+      this.#dir ??= mkdtempSync(join(tmpdir(), `wharf-fastcgi-${process.pid}-`));
       const path = join(this.#dir, `${inst.id}.sock`);
       server.listen(path + '.new');
       inst.socketPath = path;
@@ -443,6 +446,34 @@ export class FastCgiApplication {
       }
       if (inst.active === 0 && now - inst.lastUsed >= s.idleTimeoutMs) this.#end(inst, true);
     }
+  }
+}
+
+/**
+ * Remove the socket folders of workers that are gone (a worker killed with SIGKILL cannot remove
+ * its own): `wharf-fastcgi-<pid>-…` in this pool's temporary folder whose pid no longer runs.
+ */
+export function sweepStaleSocketFolders(): void {
+  const dir = tmpdir();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^wharf-fastcgi-(\d+)-/.exec(name);
+    if (m === null || Number(m[1]) === process.pid || processRuns(Number(m[1]))) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

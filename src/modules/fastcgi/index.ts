@@ -12,7 +12,7 @@
 import type { ConfigElement } from '../../config/types.js';
 import type { HttpContext, ModuleDefinition, WorkerServices } from '../../worker/module-api.js';
 import { cgiVariableList } from '../cgi/environment.js';
-import { FastCgiApplication } from './application.js';
+import { FastCgiApplication, sweepStaleSocketFolders } from './application.js';
 import { exchange, NO_BODY, spooledBody, streamedBody, type BodySource } from './exchange.js';
 import { encodePairs } from './records.js';
 import { lookupApplication, type SettingsLookup } from './settings.js';
@@ -53,6 +53,8 @@ function lookup(ctx: HttpContext, scriptProcessor: string): SettingsLookup {
   return found;
 }
 
+let swept = false;
+
 function applicationFor(ctx: HttpContext): FastCgiApplication | string {
   const handler = ctx.handler!;
   const found = lookup(ctx, handler.scriptProcessor);
@@ -65,6 +67,10 @@ function applicationFor(ctx: HttpContext): FastCgiApplication | string {
     app = undefined;
   }
   if (app === undefined) {
+    if (!swept) {
+      swept = true;
+      sweepStaleSocketFolders();
+    }
     app = new FastCgiApplication(settings, { log: (level, message) => (services ? services.log(level, message) : ctx.log(level, message)) });
     applications.set(settings.key, app);
   }
