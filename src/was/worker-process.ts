@@ -14,6 +14,7 @@ import { WasControlChannel } from '../ipc/control-channel.js';
 import type { WasControlInbound } from '../ipc/control-messages.js';
 import type { CredentialResult } from '../ipc/credential-messages.js';
 import { workerBaseEnvironment } from './worker-environment.js';
+import { readOutputLines } from '../output-lines.js';
 
 /** WAS's end of a worker's control channel. */
 export interface ControlPort {
@@ -101,32 +102,10 @@ class NodeWorkerProcess implements WorkerProcess {
 }
 
 function pipeOutput(child: ChildProcess, req: SpawnRequest, pid: number): void {
-  for (const [stream, name] of [
-    [child.stdout, 'stdout'],
-    [child.stderr, 'stderr'],
-  ] as const) {
-    if (stream === null) continue;
-    let partial = '';
-    const emit = (line: string): void => {
-      if (line !== '') req.output(req.label, pid, name, line);
-    };
-    stream.setEncoding('utf8');
-    stream.on('data', (text: string) => {
-      const lines = (partial + text).split('\n');
-      partial = lines.pop() ?? '';
-      // A line longer than 64 KiB without a newline is cut there: memory stays bounded.
-      if (partial.length > 65536) {
-        lines.push(partial);
-        partial = '';
-      }
-      for (const line of lines) emit(line);
-    });
-    // The last words of a crashing worker often lack a final newline.
-    stream.on('end', () => {
-      emit(partial);
-      partial = '';
-    });
-  }
+  // Lines past 64 KiB without a newline are cut there; a crashing worker's last words, often
+  // without a final newline, still come out.
+  if (child.stdout !== null) readOutputLines(child.stdout, 65536, (line) => req.output(req.label, pid, 'stdout', line));
+  if (child.stderr !== null) readOutputLines(child.stderr, 65536, (line) => req.output(req.label, pid, 'stderr', line));
 }
 
 /** Real processes: `node <flags> worker-main.js -ap <pool>` (or `--spare`). */

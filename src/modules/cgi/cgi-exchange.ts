@@ -18,6 +18,7 @@ import { spoolBody, type SpooledBody } from './body-spool.js';
 import { cgiProcesses } from './cgi-processes.js';
 import { cgiEnvironment } from './environment.js';
 import { applyCgiHead, CgiHeadError, CgiHeadParser, type CgiHead } from './response-head.js';
+import { readOutputLines } from '../../output-lines.js';
 
 /** What to run for this request (index.ts decides). */
 export interface CgiRun {
@@ -209,10 +210,8 @@ async function feed(stdin: Writable, body: Iterable<Buffer> | AsyncIterable<Buff
 
 /** stderr to the pool's log, line by line, bounded in line length and count. */
 function logStderr(ctx: HttpContext, stderr: Readable, run: CgiRun, pid: number): void {
-  let partial = '';
   let lines = 0;
-  const emit = (line: string): void => {
-    if (line === '') return;
+  readOutputLines(stderr, MAX_STDERR_LINE, (line) => {
     lines++;
     if (lines <= MAX_STDERR_LINES) {
       const cut = line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}… (${line.length} characters)` : line;
@@ -220,19 +219,7 @@ function logStderr(ctx: HttpContext, stderr: Readable, run: CgiRun, pid: number)
     } else if (lines === MAX_STDERR_LINES + 1) {
       ctx.log('warn', `CGI ${run.shown} (pid ${pid}): more than ${MAX_STDERR_LINES} lines on stderr; the rest is not logged`);
     }
-  };
-  stderr.setEncoding('utf8');
-  stderr.on('data', (text: string) => {
-    if (lines > MAX_STDERR_LINES) return;
-    const parts = (partial + text).split('\n');
-    partial = parts.pop() ?? '';
-    if (partial.length > MAX_STDERR_LINE) {
-      parts.push(partial);
-      partial = '';
-    }
-    for (const p of parts) emit(p.endsWith('\r') ? p.slice(0, -1) : p);
   });
-  stderr.on('end', () => emit(partial));
   stderr.on('error', () => undefined);
 }
 

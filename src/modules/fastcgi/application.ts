@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FcgiConnection } from './connection.js';
 import type { FastCgiSettings } from './settings.js';
+import { readOutputLines } from '../../output-lines.js';
 
 /** Why a request gets no connection: the status to answer with and what to say. */
 export class FastCgiRefusal extends Error {
@@ -354,7 +355,11 @@ export class FastCgiApplication {
     inst.child = child;
     child.once('error', (err) => this.#host.log('error', `FastCGI application ${s.fullPath}: cannot start a process: ${err.message}`));
     child.once('exit', (code, signal) => this.#processExited(inst, code, signal));
-    readStderr(child, (line) => this.#host.log('warn', `FastCGI process ${child.pid ?? '?'} (${s.fullPath}): ${line}`));
+    if (child.stderr !== null) {
+      readOutputLines(child.stderr, 4096, (line) => {
+        if (line.trim() !== '') this.#host.log('warn', `FastCGI process ${child.pid ?? '?'} (${s.fullPath}): ${line.slice(0, 4096)}`);
+      });
+    }
   }
 
   #connectionClosed(inst: Instance, reason: string): void {
@@ -483,24 +488,4 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-/** A process's stderr as lines (each cut at 4 KiB) for the pool log. */
-function readStderr(child: ChildProcess, line: (text: string) => void): void {
-  const stream = child.stderr;
-  if (stream === null) return;
-  let partial = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (text: string) => {
-    const lines = (partial + text).split('\n');
-    partial = lines.pop() ?? '';
-    if (partial.length > 4096) {
-      lines.push(partial);
-      partial = '';
-    }
-    for (const l of lines) if (l.trim() !== '') line(l.slice(0, 4096));
-  });
-  stream.on('end', () => {
-    if (partial.trim() !== '') line(partial.slice(0, 4096));
-  });
 }
