@@ -6,11 +6,8 @@
  * client is replayed on another process when replaying it is safe (a safe method, or nothing of
  * it was sent yet), until three processes have died under it (see exchange()).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { TRACE_LEVEL, type HttpContext } from '../../worker/module-api.js';
+import { spoolBody } from '../cgi/body-spool.js';
 import { localRedirect } from '../cgi/cgi-exchange.js';
 import { applyCgiHead, CgiHeadError, CgiHeadParser, type CgiHead } from '../cgi/response-head.js';
 import { FastCgiRefusal, newestInstanceId, type FastCgiApplication, type Lease } from './application.js';
@@ -23,8 +20,6 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const MAX_TRIES = 3;
 /** Error text kept from the application's stderr for the error page. */
 const MAX_STDERR_KEPT = 16 * 1024;
-/** A chunked body is held in memory up to this, then in a file. */
-const SPOOL_IN_MEMORY = 1024 * 1024;
 
 /** How the request body reaches the application. */
 export interface BodySource {
@@ -49,47 +44,18 @@ export function streamedBody(ctx: HttpContext): BodySource {
 }
 
 /**
- * A body without a Content-Length (chunked) read whole first, as CGI needs CONTENT_LENGTH:
- * in memory up to 1 MiB, beyond that in a private temporary file. Its size is capped by
- * requestFiltering's maxAllowedContentLength (404.13), enforced while it is read.
+ * A body without a Content-Length (chunked) read whole first, as CGI needs CONTENT_LENGTH: the
+ * CGI module's spool (in memory, then an unlinked private file), read again for each try. Its
+ * size is capped by requestFiltering's maxAllowedContentLength (404.13), enforced while it is read.
  */
 export async function spooledBody(ctx: HttpContext): Promise<BodySource> {
-  const held: Buffer[] = [];
-  let length = 0;
-  let file: { dir: string; path: string; out: ReturnType<typeof createWriteStream> } | undefined;
-  try {
-    for await (const chunk of ctx.request.body()) {
-      length += chunk.length;
-      if (file === undefined && length <= SPOOL_IN_MEMORY) {
-        held.push(chunk);
-        continue;
-      }
-      if (file === undefined) {
-        const dir = await mkdtemp(join(tmpdir(), 'wharf-body-'));
-        const path = join(dir, 'body');
-        file = { dir, path, out: createWriteStream(path, { mode: 0o600 }) };
-        for (const h of held) file.out.write(h);
-        held.length = 0;
-      }
-      if (!file.out.write(chunk)) await new Promise<void>((r) => file!.out.once('drain', r));
-    }
-    if (file !== undefined) await new Promise<void>((resolve, reject) => file!.out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  } catch (err) {
-    if (file !== undefined) {
-      file.out.destroy();
-      await rm(file.dir, { recursive: true, force: true });
-    }
-    throw err;
-  }
-  if (file === undefined) {
-    return { length, chunks: async function* () { yield* held; }, replayable: true, dispose: () => Promise.resolve() };
-  }
-  const f = file;
+  const spool = await spoolBody(ctx.request.body());
+  const { chunks, file } = spool;
   return {
-    length,
-    chunks: () => createReadStream(f.path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>,
+    length: spool.length,
+    chunks: chunks !== undefined ? async function* () { yield* chunks; } : () => file!.createReadStream({ start: 0, autoClose: false, highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>,
     replayable: true,
-    dispose: () => rm(f.dir, { recursive: true, force: true }),
+    dispose: () => (file === undefined ? Promise.resolve() : file.close()),
   };
 }
 
