@@ -146,9 +146,11 @@ test('list wps: nothing before any request; then one line per real worker proces
 });
 
 test('list requests shows requests in flight; /elapsed:N shows them once they have run N ms', async () => {
+  // The requests run 4.5 s (the client gives up at 5): a slow moment of the machine (CI under load
+  // has taken 3 s to reach the /elapsed check) still finds them in flight.
   const sent = Date.now();
-  const slow = [get(w.port, '/sleep.app?ms=3000'), get(w.port, '/two/sleep.app?ms=3000')];
-  const line = /^REQUEST "([0-9a-f]{16})" \(url:GET (\/(?:two\/)?sleep\.app\?ms=3000),time:(\d+) msec,client:127\.0\.0\.1[^)]*\)$/;
+  const slow = [get(w.port, '/sleep.app?ms=4500'), get(w.port, '/two/sleep.app?ms=4500')];
+  const line = /^REQUEST "([0-9a-f]{16})" \(url:GET (\/(?:two\/)?sleep\.app\?ms=4500),time:(\d+) msec,client:127\.0\.0\.1[^)]*\)$/;
   try {
     const listed = await eventually(async () => {
       const l = await lines('list', 'requests');
@@ -159,14 +161,14 @@ test('list requests shows requests in flight; /elapsed:N shows them once they ha
       assert.ok(m, `appcmd's REQUEST line: ${l}`);
       return { id: m[1]!, url: m[2]!, time: Number(m[3]) };
     });
-    assert.deepEqual(parsed.map((p) => p.url).sort(), ['/sleep.app?ms=3000', '/two/sleep.app?ms=3000']);
+    assert.deepEqual(parsed.map((p) => p.url).sort(), ['/sleep.app?ms=4500', '/two/sleep.app?ms=4500']);
     assert.notEqual(parsed[0]!.id, parsed[1]!.id);
     for (const p of parsed) assert.ok(p.time <= Date.now() - sent + 50, `time:${p.time} msec is no more than the request's age`);
 
     // Filters on generated properties: the pool and the worker process.
     const byPool = await lines('list', 'requests', '/apppool.name:PoolTwo');
     assert.equal(byPool.length, 1);
-    assert.match(byPool[0]!, /url:GET \/two\/sleep\.app\?ms=3000,/);
+    assert.match(byPool[0]!, /url:GET \/two\/sleep\.app\?ms=4500,/);
 
     // Young requests do not pass /elapsed:1500 …
     const young = await wharf('list', 'requests', '/elapsed:1500');
