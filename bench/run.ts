@@ -11,7 +11,9 @@
  * (only allowed clients' throughput under a flood from an address ipSecurity denies: ip-flood.ts), BENCH_ONLY=auth
  * (Basic with a cached logon against anonymous; needs root for a throw-away account), BENCH_ONLY=php (hello.php
  * and a 100 KiB PHP response through FastCgiModule against nginx + php-fpm, the same number of PHP processes each:
- * php.ts; BENCH_PHP_PROCESSES sets it).
+ * php.ts; BENCH_PHP_PROCESSES sets it), BENCH_ONLY=hosted (issue 19's rows: hosted node:http and Express against
+ * nginx → the same app on a unix socket, CPU per hosted request against bare node, 100 KiB through the
+ * worker against nginx, idle worker memory: hosted.ts).
  *
  * Zero-drop scenarios (BRIEF.md, "how peers lose requests") follow: 64 keep-alive clients of
  * bench/load-client.ts (which counts every request; wrk would only count errors) against a Wharf
@@ -30,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { runLoad, type LoadResult } from './load-client.js';
 import { ipFlood } from './ip-flood.js';
 import { php } from './php.js';
+import { hosted } from './hosted.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIST_BENCH = fileURLToPath(new URL('./', import.meta.url));
@@ -766,6 +769,16 @@ async function main(): Promise<void> {
     }
     return;
   }
+  // BENCH_ONLY=hosted: the five rows of issue 19 (hosted apps vs nginx → the same app on a unix
+  // socket, CPU per hosted request vs bare node, 100 KiB through the worker vs nginx, idle worker memory).
+  if (process.env['BENCH_ONLY'] === 'hosted') {
+    try {
+      await hosted(dir, { repo: REPO, rounds: ROUNDS, duration: DURATION, pin, freePort, start, stop, wrk });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   // BENCH_ONLY=php: hello.php and 100 KiB from PHP, Wharf's FastCgiModule against nginx + php-fpm (issue 18).
   if (process.env['BENCH_ONLY'] === 'php') {
     try {
@@ -1066,6 +1079,7 @@ http { access_log ${dir}/nginx-access.log; sendfile on; tcp_nopush on; keepalive
     await compression(dir, nginxBin);
     await tls(dir, nginxBin);
     await auth(dir);
+    await hosted(dir, { repo: REPO, rounds: ROUNDS, duration: DURATION, pin, freePort, start, stop, wrk });
     console.log(`Zero-drop — ${ZERO_DROP_CONNECTIONS} keep-alive clients (bench/load-client.ts, no retries), a fault every ${FAULT_EVERY_MS / 1000} s for ${zeroDropSeconds} s:`);
     console.log(zeroDropLine('kill -9 every 2 s', killed));
     console.log(zeroDropLine('recycle every 2 s', recycled));
