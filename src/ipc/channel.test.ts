@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListenerChannel, WorkerChannel } from './channel.js';
-import type { ListenerInbound, WorkerInbound, RequestHeadMessage, ResponseEndMessage } from './messages.js';
+import type { ListenerInbound, WorkerInbound, RequestHeadMessage, ResponseEndMessage, ResponseHeadMessage } from './messages.js';
 
 /** Temp folders this file made, removed when it is done. */
 const tempDirs: string[] = [];
@@ -36,6 +36,7 @@ function noopListener(over: Partial<ListenerInbound>): ListenerInbound {
     responseBody() {},
     responseEnd() {},
     responseComplete() {},
+    responseFile() {},
     responseCacheable() {},
     responseLogUrl() {},
     requestPause() {},
@@ -215,6 +216,44 @@ test('a buffered response travels as one ResponseComplete frame, small or large'
   assert.deepEqual(got[1]!.headers, []);
   assert.equal(got[1]!.body.length, 200000);
   assert.equal(got[1]!.user, '');
+  a.destroy();
+  b.destroy();
+});
+
+test('a file body travels by reference: head, the file\'s identity and range, end; a request may ask for bytes instead', async () => {
+  const [a, b] = await socketPair();
+  const got = new Promise<{ head: ResponseHeadMessage; file: unknown; end: ResponseEndMessage }>((resolve) => {
+    new ListenerChannel(a, noopListener({ responseFile: (_s, head, file, end) => resolve({ head, file, end }) }));
+  });
+  const heads: boolean[] = [];
+  const asked = new Promise<void>((resolve) => {
+    new WorkerChannel(
+      b,
+      noopWorker({
+        requestHead: (_s, h) => {
+          heads.push(h.bytes === true);
+          assert.deepEqual(h.rawHeaders, ['Host', 'x']);
+          if (heads.length === 2) resolve();
+        },
+      }),
+    ).sendResponseFile(
+      9,
+      { status: 206, reason: '', headers: ['Content-Range', 'bytes 10-19/100000'] },
+      { fd: 27, dev: 2049, ino: 1234567, size: 100000, mtimeMs: 1733500000123.4567, offset: 10, length: 10 },
+      { subStatus: 0, win32Status: 0, username: 'zoë', close: false, abort: false, log: true },
+    );
+  });
+  const r = await got;
+  assert.equal(r.head.status, 206);
+  assert.deepEqual(r.head.headers, ['Content-Range', 'bytes 10-19/100000']);
+  assert.deepEqual(r.file, { fd: 27, dev: 2049, ino: 1234567, size: 100000, mtimeMs: 1733500000123.4567, offset: 10, length: 10 });
+  assert.equal(r.end.username, 'zoë');
+  const l = new ListenerChannel(a, noopListener({}));
+  const head = { method: 'GET', rawUrl: '/', path: '/', query: '', protocol: 'HTTP/1.1', siteId: 1, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, contentLength: 0, rawHeaders: ['Host', 'x'] };
+  l.sendRequestHead(1, head);
+  l.sendRequestHead(2, { ...head, bytes: true });
+  await asked;
+  assert.deepEqual(heads, [false, true]);
   a.destroy();
   b.destroy();
 });

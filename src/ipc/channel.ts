@@ -10,6 +10,7 @@ import {
   type CacheableMessage,
   MessageType,
   type ConfigMessage,
+  type FileBodyMessage,
   type ListenerInbound,
   type LogMessage,
   type TraceRecordMessage,
@@ -20,6 +21,7 @@ import {
 } from './messages.js';
 import { isListenerMessageCode, isWorkerMessageCode } from './messages.js';
 import {
+  checkFinite,
   checkHeaderFields,
   checkShortText,
   checkStatus,
@@ -342,7 +344,7 @@ export class ListenerChannel extends Channel {
     const path = isAscii(h.path) ? h.path : toLatin1Bytes(h.path);
     let s =
       h.method + SEP + h.rawUrl + SEP + path + SEP + h.query + SEP + h.protocol + SEP + h.siteId + SEP +
-      h.remoteAddress + SEP + h.remotePort + SEP + h.localAddress + SEP + h.localPort + SEP + h.contentLength + SEP + (h.traceparent ?? '') + SEP + (h.tls ?? '');
+      h.remoteAddress + SEP + h.remotePort + SEP + h.localAddress + SEP + h.localPort + SEP + h.contentLength + SEP + (h.traceparent ?? '') + SEP + (h.tls ?? '') + SEP + (h.bytes === true ? '1' : '');
     const hs = h.rawHeaders;
     for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
     this.frame(MessageType.RequestHead, stream, s);
@@ -415,6 +417,34 @@ export class ListenerChannel extends Channel {
           stream,
           { status: checkStatus(Number(f[0])), reason: checkShortText(f[1]!, 'reason phrase'), headers: checkHeaderFields(f.slice(8), 'a response head') },
           payload.subarray(4 + headLen),
+          {
+            subStatus: checkUint(Number(f[2]), MAX_SUB_STATUS, 'sub-status'),
+            win32Status: checkUint(Number(f[3]), MAX_WIN32_STATUS, 'win32 status'),
+            username: f[4] === '' ? '' : checkShortText(Buffer.from(f[4]!, 'latin1').toString('utf8'), 'user name'),
+            close: f[5] === '1',
+            abort: false,
+            log: f[7] !== '0',
+          },
+        );
+        return;
+      }
+      case MessageType.ResponseFile: {
+        const f = splitHead(payload);
+        if (f.length < 14) throw new IpcError('IPC_INVALID_MESSAGE', `worker sent a file response of ${f.length} head fields`);
+        const size = checkUint(Number(f[11]), Number.MAX_SAFE_INTEGER, 'file size');
+        const offset = checkUint(Number(f[13]), size, 'file offset');
+        h.responseFile(
+          stream,
+          { status: checkStatus(Number(f[0])), reason: checkShortText(f[1]!, 'reason phrase'), headers: checkHeaderFields(f.slice(15), 'a response head') },
+          {
+            fd: checkUint(Number(f[8]), 0x7fffffff, 'file descriptor'),
+            dev: checkUint(Number(f[9]), Number.MAX_SAFE_INTEGER, 'device'),
+            ino: checkUint(Number(f[10]), Number.MAX_SAFE_INTEGER, 'inode'),
+            size,
+            mtimeMs: checkFinite(Number(f[12]), 'modification time'),
+            offset,
+            length: checkUint(Number(f[14]), size - offset, 'file length'),
+          },
           {
             subStatus: checkUint(Number(f[2]), MAX_SUB_STATUS, 'sub-status'),
             win32Status: checkUint(Number(f[3]), MAX_WIN32_STATUS, 'win32 status'),
@@ -507,6 +537,16 @@ export class WorkerChannel extends Channel {
     prefix.write(s, 4, 'latin1');
     this.partsFrame(MessageType.ResponseComplete, stream, prefix, body, bodyBytes);
   }
+  /** Head, a body by reference to an open file, and end in one frame (see FileBodyMessage). */
+  sendResponseFile(stream: number, h: ResponseHeadMessage, file: FileBodyMessage, e: ResponseEndMessage): void {
+    let s =
+      h.status + SEP + h.reason + SEP + e.subStatus + SEP + e.win32Status + SEP +
+      (e.username === '' ? '' : toLatin1Bytes(e.username)) + SEP + (e.close ? '1' : '0') + SEP + '0' + SEP + (e.log ? '1' : '0') + SEP +
+      file.fd + SEP + file.dev + SEP + file.ino + SEP + file.size + SEP + file.mtimeMs + SEP + file.offset + SEP + file.length;
+    const hs = h.headers;
+    for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
+    this.frame(MessageType.ResponseFile, stream, s);
+  }
   sendRequestPause(stream: number): void {
     this.frame(MessageType.RequestPause, stream);
   }
@@ -549,9 +589,10 @@ export class WorkerChannel extends Channel {
           localAddress: f[8]!,
           localPort: Number(f[9]),
           contentLength: Number(f[10]),
-          rawHeaders: f.slice(13),
+          rawHeaders: f.slice(14),
           traceparent: f[11]!,
           tls: f[12]!,
+          ...(f[13] === '1' ? { bytes: true } : {}),
         });
         return;
       }

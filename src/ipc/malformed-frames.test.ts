@@ -67,6 +67,10 @@ async function feed(frames: readonly Buffer[], options: { expectClose?: boolean 
         heads.push(h);
         ends.push(e);
       },
+      responseFile: (_s, h, _f, e) => {
+        heads.push(h);
+        ends.push(e);
+      },
       responseCacheable() {},
       responseLogUrl() {},
       traceRecord() {},

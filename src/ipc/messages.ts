@@ -39,6 +39,8 @@ export const MessageType = {
   ResponseLogUrl: 33,
   /** A failed request's trace (Failed Request Tracing) for the main process to write: TraceRecordMessage. */
   TraceRecord: 34,
+  /** Head and end of a response whose body is a range of a file the worker holds open: FileBodyMessage. */
+  ResponseFile: 35,
 } as const;
 export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
 
@@ -107,6 +109,11 @@ export interface RequestHeadMessage {
    * plain http. The worker decodes it only when a module asks (server variables, hosted apps).
    */
   readonly tls?: string;
+  /**
+   * The listener could not send a file the worker named by reference for this request (it changed
+   * in between): the worker sends the body's bytes this time (no ResponseFile).
+   */
+  readonly bytes?: boolean;
 }
 
 /** What a worker learns of an https request's connection (HTTPS_*, CERT_* server variables). */
@@ -176,6 +183,25 @@ export interface ResponseEndMessage {
   readonly log: boolean;
   /** Trailer fields of a streamed response, flat [name, value, …] (sent when the client's framing is chunked). */
   readonly trailers?: readonly string[];
+}
+
+/**
+ * A response body that is bytes [offset, offset + length) of a regular file the worker has open
+ * as `fd` (HTTP.sys's TransmitFile: the worker decides everything — access, headers, range — and
+ * the listener only moves the bytes). The listener opens `/proc/<worker pid>/fd/<fd>`, a link to
+ * the very file the worker opened whatever happened to its path since, and sends it only if the
+ * device, inode, size and modification time still match; otherwise the request runs again with
+ * `bytes` (RequestHeadMessage). The worker runs the pool's code: it can only name files it could
+ * read itself, and a non-regular file is refused.
+ */
+export interface FileBodyMessage {
+  readonly fd: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly offset: number;
+  readonly length: number;
 }
 
 /**
@@ -271,6 +297,8 @@ export interface ListenerInbound {
   responseBody(stream: number, chunk: Buffer): void;
   responseEnd(stream: number, end: ResponseEndMessage): void;
   responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
+  /** Head, body by reference to a file the worker holds open, and end: the request is done in the worker. */
+  responseFile(stream: number, head: ResponseHeadMessage, file: FileBodyMessage, end: ResponseEndMessage): void;
   responseCacheable(stream: number, hint: CacheableMessage): void;
   /** The W3C line logs this path (decoded) and query instead of the client's (before the end). */
   responseLogUrl(stream: number, path: string, query: string): void;

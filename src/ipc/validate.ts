@@ -46,6 +46,12 @@ export function checkUint(value: number, max: number, what: string): number {
   return value;
 }
 
+/** A finite number (a file's modification time in ms, which may have a fraction). */
+export function checkFinite(value: number, what: string): number {
+  if (!Number.isFinite(value)) invalid(`${what} ${value}`);
+  return value;
+}
+
 /** Flat [name, value, …] header fields: an even count, bounded, each field bounded. */
 export function checkHeaderFields(fields: readonly string[], what: string): readonly string[] {
   const n = fields.length;

@@ -118,6 +118,8 @@ export class Exchange {
   readonly replayable: boolean;
   /** It ran once on a worker that died before answering; it is not replayed twice. */
   replayed = false;
+  /** The worker may name a file for the body (FileBodyMessage); false after such a file changed. */
+  fileReferences = true;
   /** The pool queue it waits in (set while queued), and since when (performance.now()). */
   queue: PoolQueue | undefined = undefined;
   queuedAt = 0;

@@ -18,7 +18,7 @@ import type { ClientConnection } from './client-connection.js';
 import { createSessionFactory, Http2Connection } from './h2-connection.js';
 import type { Http2Server } from 'node:http2';
 import { headerValue } from './header-value.js';
-import { setInvalidTransitionHandler, type Exchange } from './exchange.js';
+import { isFinal, setInvalidTransitionHandler, type Exchange } from './exchange.js';
 import { cacheHit, cacheMiss, connectionClose, connectionOpen, httpErr, queueReject, requestEnd, type HttpErrEvent, type RequestEndEvent } from '../diagnostics.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits, type RequestHead } from './http-parser.js';
 import type { HttpSysErrorPage } from './http-response.js';
@@ -520,6 +520,22 @@ export class Listener implements ConnectionHost, PoolQueueHost, WorkerEndpointEv
 
   idle(ep: WorkerEndpoint): void {
     this.pool(ep.poolKey)?.workerIdle();
+  }
+
+  refetch(ep: WorkerEndpoint, ex: Exchange): void {
+    const q = this.pool(ep.poolKey);
+    if (ex.conn.closed || isFinal(ex.state)) return;
+    if (q !== undefined && q.state === 'Started') {
+      // Nothing reached the client: the same request again, answered with its bytes this time.
+      const replayed = ex.replayed;
+      ex.resetForReplay();
+      ex.replayed = replayed;
+      ex.fileReferences = false;
+      q.requeueFront(ex);
+    } else {
+      ex.owner = undefined;
+      this.reject(ex, 'badGateway', 'Connection_Abandoned_By_AppPool');
+    }
   }
 
   traceRecord(ep: WorkerEndpoint, json: Buffer): void {

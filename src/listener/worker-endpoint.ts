@@ -6,7 +6,8 @@
 import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
 import { IpcError } from '../errors.js';
-import type { CacheableMessage, ConfigMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import type { CacheableMessage, ConfigMessage, FileBodyMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
+import { FileBody, openFileBody } from './file-body.js';
 import type { PoolKey } from '../config/pool-key.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 import { requestDispatch, type RequestDispatchEvent } from '../diagnostics.js';
@@ -20,6 +21,11 @@ export interface WorkerEndpointEvents {
   idle(ep: WorkerEndpoint): void;
   /** A whole response the worker allowed the listener to cache (before it goes to the client). */
   cacheable(ex: Exchange, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void;
+  /**
+   * The worker named a file for the body that is no longer what it described (FileBodyMessage):
+   * the request, answered by nobody yet, runs again with its bytes.
+   */
+  refetch(ep: WorkerEndpoint, ex: Exchange): void;
   log(ep: WorkerEndpoint, msg: LogMessage): void;
   /** The worker sent a failed request's trace to write (its JSON, not validated yet). */
   traceRecord(ep: WorkerEndpoint, json: Buffer): void;
@@ -107,6 +113,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
       rawHeaders: h.rawHeaders,
       traceparent,
       tls: conn.tlsInfo,
+      ...(ex.fileReferences ? {} : { bytes: true }),
     });
     conn.dispatched(ex);
   }
@@ -195,6 +202,29 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     ex.conn.responseHead(ex, head.status, head.reason, head.headers);
     if (body.length !== 0) ex.conn.responseBody(ex, body);
     this.responseEnd(stream, end);
+  }
+  responseFile(stream: number, head: ResponseHeadMessage, file: FileBodyMessage, end: ResponseEndMessage): void {
+    const ex = this.#inflight.get(stream);
+    if (ex === undefined) return;
+    const fd = ex.state === 'dispatched' ? openFileBody(this.pid, file) : undefined;
+    // The worker is done with the request either way.
+    this.#inflight.delete(stream);
+    this.served++;
+    if (this.#inflight.size === 0) this.lastActivity = Date.now();
+    this.#releaseBody(ex);
+    if (fd === undefined) {
+      this.#events.refetch(this, ex);
+    } else {
+      if (!end.log) ex.logged = false;
+      const body = new FileBody(ex, fd, file, end);
+      ex.conn.responseHead(ex, head.status, head.reason, head.headers);
+      // The listener produces the rest: the connection's pauses and aborts go to the file.
+      if (ex.state === 'responding') {
+        ex.owner = body;
+        body.start();
+      } else body.abort();
+    }
+    this.#events.idle(this);
   }
   responseCacheable(stream: number, hint: CacheableMessage): void {
     const ex = this.#inflight.get(stream);

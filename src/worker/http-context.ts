@@ -8,7 +8,7 @@ import type { ResolveResult, ResolvedConfig, SiteConfig } from '../config/types.
 import { moduleTrace, statusSet } from '../diagnostics.js';
 import { formatHResult } from '../errors.js';
 import { computeServerVariable, headerOfVariable } from './server-variables.js';
-import { decodeTlsInfo, type CacheableMessage, type RequestHeadMessage, type ResponseEndMessage } from '../ipc/messages.js';
+import { decodeTlsInfo, type CacheableMessage, type FileBodyMessage, type RequestHeadMessage, type ResponseEndMessage } from '../ipc/messages.js';
 import type {
   Identity,
   ChildRequestOptions,
@@ -39,6 +39,10 @@ export interface ResponseTransport {
   end(info: ResponseEndMessage): void;
   /** A buffered response in one go: head, whole body, end. */
   complete(status: number, reason: string, headers: string[], body: readonly Buffer[], bodyBytes: number, info: ResponseEndMessage): void;
+  /** file() may be used for this response (the listener did not ask for the bytes). */
+  readonly fileReferences?: boolean;
+  /** Head, a body by reference to a file this process holds open (HttpResponse.writeFile), end. */
+  file?(status: number, reason: string, headers: string[], file: FileBodyMessage, info: ResponseEndMessage): void;
   /** The listener may cache the response that complete() sends next. */
   cacheable?(hint: CacheableMessage): void;
   /** An interim 1xx (102, 103) before the head. */
@@ -244,6 +248,8 @@ export class WorkerResponse implements HttpResponse {
   #flushEncoder: (() => void) | undefined;
   /** Body bytes as sent when they differ from bodyLength (a body encoded whole). */
   #wireLength = -1;
+  /** The body is these bytes of an open file (writeFile), while they are its only chunk. */
+  #file: { readonly file: FileBodyMessage; readonly bytes: Buffer } | undefined;
   /** The status line the head goes out with while a keepStatus child request runs. */
   #pinned: { readonly status: number; readonly subStatus: number; readonly reason: string } | undefined;
 
@@ -353,6 +359,12 @@ export class WorkerResponse implements HttpResponse {
     return this.#transport.body(buf);
   }
 
+  writeFile(file: FileBodyMessage, bytes: Buffer): boolean {
+    const ok = this.write(bytes);
+    if (this.#transport.fileReferences === true && !this.#headersSent && this.#chunks.length === 1 && this.#chunks[0] === bytes) this.#file = { file, bytes };
+    return ok;
+  }
+
   drained(): Promise<void> {
     if (this.#autoFlushing && !this.#headersSent) return this.flush();
     const enc = this.#encoding;
@@ -442,21 +454,31 @@ export class WorkerResponse implements HttpResponse {
         const wire = this.#wireLength >= 0 ? this.#wireLength : this.#bodyLength;
         const hint = this.cacheHint;
         const kc = this.#kernelCache;
+        let offered = false;
         if (hint !== undefined && kc?.policy !== 'disabled' && head.status === 200 && wire <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
           const encodings = kc?.encodings;
           const ex = kc?.encodingExceptions;
           this.#transport.cacheable(
             encodings === undefined ? hint : { ...hint, encodings, ...(ex?.http10 === true ? { identityForHttp10: true } : {}), ...(ex?.proxies === true ? { identityForProxies: true } : {}) },
           );
+          offered = true;
         }
-        this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : wire, {
+        const info: ResponseEndMessage = {
           subStatus: this.subStatus,
           win32Status: this.win32Status,
           username: user,
           close: this.#closeConnection,
           abort: false,
           log: this.logRequest,
-        });
+        };
+        // The body is still exactly the file's bytes (no encoder, no module replaced them, the
+        // listener's cache does not want them): the listener reads them from the file.
+        const file = this.#file;
+        if (file !== undefined && !offered && !head.noBody && this.#wireLength < 0 && chunks.length === 1 && chunks[0] === file.bytes) {
+          this.#transport.file!(head.status, this.statusReason, head.headers, file.file, info);
+          return;
+        }
+        this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : wire, info);
         return;
       }
     }

@@ -9,7 +9,7 @@
 import type { Transform } from 'node:stream';
 import type { ConfigElement, ResolveResult, ResolvedConfig, SiteConfig } from '../config/types.js';
 import type { CredentialClient, Identity } from '../ipc/credential-messages.js';
-import type { TlsInfoMessage } from '../ipc/messages.js';
+import type { FileBodyMessage, TlsInfoMessage } from '../ipc/messages.js';
 
 export type { CredentialClient, CredentialRequest, CredentialResult, Identity } from '../ipc/credential-messages.js';
 
@@ -171,6 +171,14 @@ export interface HttpResponse {
    * client. Returns false when the caller should `await drained()` before writing more.
    */
   write(chunk: Buffer | string): boolean;
+  /**
+   * write(bytes), where `bytes` are exactly bytes [offset, offset + length) of the regular file this
+   * process holds open as `file.fd` (described by its device, inode, size and mtime) and keeps open
+   * for a while. If the response leaves whole with these bytes as its only body — nothing encoded,
+   * replaced or cached them — the listener sends them from the file itself (HTTP.sys's
+   * TransmitFile) instead of receiving them over the channel.
+   */
+  writeFile(file: FileBodyMessage, bytes: Buffer): boolean;
   /** Resolves when written bytes have been accepted by the channel again. */
   drained(): Promise<void>;
   /** Send the head (running SendResponse first) and everything buffered so far. */

@@ -10,7 +10,7 @@ import { ConfigSystem, describeWarning, loadAppHost, warningKey } from '../confi
 import type { AppHostConfig } from '../config/types.js';
 import { WorkerChannel } from '../ipc/channel.js';
 import { WorkerControlChannel } from '../ipc/control-channel.js';
-import type { CacheableMessage, ConfigMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
+import type { CacheableMessage, ConfigMessage, FileBodyMessage, RequestHeadMessage, ResponseEndMessage, WorkerInbound } from '../ipc/messages.js';
 import { BUILTIN_MODULES, createCustomErrorModule, preloadBuiltinErrorPages } from '../modules/index.js';
 import { StatCache } from './stat-cache.js';
 import { ControlCredentialClient } from './credential-client.js';
@@ -96,14 +96,17 @@ class Stream implements ResponseTransport, BodyFlowControl {
   abortListeners: Array<() => void> | undefined = undefined;
   /** The listener was told it may cache this response (it then needs it as one frame). */
   #cacheable = false;
+  /** A body may go by reference to an open file (HttpResponse.writeFile): not when the listener asked for bytes. */
+  readonly fileReferences: boolean;
   readonly #worker: Worker;
   readonly #channel: WorkerChannel;
 
-  constructor(worker: Worker, channel: WorkerChannel, id: number, hasBody: boolean) {
+  constructor(worker: Worker, channel: WorkerChannel, id: number, hasBody: boolean, fileReferences: boolean) {
     this.id = id;
     this.#worker = worker;
     this.#channel = channel;
     this.requestBody = hasBody ? new RequestBody(this) : undefined;
+    this.fileReferences = fileReferences && !hasBody;
   }
 
   onAbort(listener: () => void): void {
@@ -174,6 +177,10 @@ class Stream implements ResponseTransport, BodyFlowControl {
         channel.sendResponseComplete(this.id, { status, reason, headers }, body, bodyBytes, info);
       }
     }
+    this.#worker.streamDone(this);
+  }
+  file(status: number, reason: string, headers: string[], file: FileBodyMessage, info: ResponseEndMessage): void {
+    if (!this.aborted) this.#channel.sendResponseFile(this.id, { status, reason, headers }, file, info);
     this.#worker.streamDone(this);
   }
   wake(): void {
@@ -400,7 +407,7 @@ class Worker implements WorkerInbound {
     }
     // An upgrade request has no body, but after a 101 the client's bytes of the new protocol
     // arrive as body frames on the same stream.
-    const st = new Stream(this, this.#channel, stream, head.contentLength !== 0 || isUpgradeRequest(head.rawHeaders));
+    const st = new Stream(this, this.#channel, stream, head.contentLength !== 0 || isUpgradeRequest(head.rawHeaders), head.bytes !== true);
     this.#streams.set(stream, st);
     if (this.#installing !== undefined) {
       void this.#installing.then(() => this.#run(head, st));

@@ -18,6 +18,7 @@ import type {
   ApplicationConfig,
   VirtualDirectoryConfig,
 } from '../../src/config/types.js';
+import type { FileBodyMessage } from '../../src/ipc/messages.js';
 import type { SourcePosition } from '../../src/errors.js';
 import { KernelCache } from '../../src/worker/http-context.js';
 import { computeServerVariable, headerOfVariable } from '../../src/worker/server-variables.js';
@@ -333,6 +334,12 @@ export class RecordingResponse implements HttpResponse {
     this.#pending += b.length;
     this.writeCount++;
     return this.#pending < this.#highWaterMark;
+  }
+  /** The file ranges written by reference (writeFile), besides their bytes in the body. */
+  readonly files: FileBodyMessage[] = [];
+  writeFile(file: FileBodyMessage, bytes: Buffer): boolean {
+    this.files.push(file);
+    return this.write(bytes);
   }
   trailers: string[] | undefined = undefined;
   readonly abortListeners: Array<() => void> = [];

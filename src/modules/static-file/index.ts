@@ -12,7 +12,7 @@ import { statusText } from '../sub-status.js';
 import { parseRange, type ByteRange, type RangeRequest } from './byte-range.js';
 import { clientCacheHeaders, type ClientCacheHeaders } from './client-cache.js';
 import { realPathInsideRoot } from './containment.js';
-import { SMALL_FILE_LIMIT, SmallFileCache, makeCachedFile } from './small-file-cache.js';
+import { FILE_REFERENCE_MIN, SMALL_FILE_LIMIT, SmallFileCache, makeCachedFile, type HeldFile } from './small-file-cache.js';
 import { acceptAllows, mimeMapFor, mimeTypeOf } from './mime-map.js';
 import { evaluatePreconditions, fileEtag, httpDate, ifRangeMatches, type Validators } from './validators.js';
 import { ModuleError } from '../../errors.js';
@@ -87,6 +87,10 @@ interface Representation extends Validators {
   readonly contentLength: string;
   readonly body?: Buffer;
   readonly handle?: FileHandle;
+  /** A cached file kept open: responses may name it instead of carrying `body` (writeFile). */
+  readonly held?: HeldFile | undefined;
+  readonly ino?: number;
+  readonly mtimeMs?: number;
 }
 
 // HRESULTs and Win32 codes IIS shows and logs with these statuses.
@@ -214,13 +218,17 @@ async function readAndServe(ctx: HttpContext, path: string, staticContent: Confi
   } catch (err) {
     return failRead(ctx, err);
   }
+  /** The cache keeps the file open (for references to it): not closed here. */
+  let kept = false;
   try {
     // Describe the file from the open handle, so headers and bytes belong to the same version.
     const st = await handle.stat();
     if (!st.isFile()) return notFound(ctx);
     const opened = { path, isFile: true, isDirectory: false, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
     if (st.size <= SMALL_FILE_LIMIT) {
-      const entry = makeCachedFile(opened, await handle.readFile());
+      const body = await handle.readFile();
+      kept = body.length >= FILE_REFERENCE_MIN && body.length === st.size;
+      const entry = makeCachedFile(opened, body, kept ? { handle, dev: st.dev } : undefined);
       cache.set(path, entry);
       return await serve(ctx, staticContent, type, entry, mapping, undefined);
     }
@@ -240,7 +248,7 @@ async function readAndServe(ctx: HttpContext, path: string, staticContent: Confi
       ctx.finish();
     } else failRead(ctx, err);
   } finally {
-    await handle.close();
+    if (!kept) await handle.close();
   }
 }
 
@@ -331,8 +339,15 @@ function sendBytes(ctx: HttpContext, rep: Representation, start: number, end: nu
   if (ctx.request.method === 'HEAD' || end < start) return;
   const res = ctx.response;
   if (rep.body !== undefined) {
-    // Small file: one write of the cached buffer (or a view of it), no copy.
-    res.write(start === 0 && end === rep.body.length - 1 ? rep.body : rep.body.subarray(start, end + 1));
+    // Small file: one write of the cached buffer (or a view of it), no copy; from a file kept
+    // open, the listener may send it from the file instead.
+    const bytes = start === 0 && end === rep.body.length - 1 ? rep.body : rep.body.subarray(start, end + 1);
+    const held = rep.held;
+    if (held !== undefined && bytes.length >= FILE_REFERENCE_MIN && rep.ino !== undefined && rep.mtimeMs !== undefined) {
+      res.writeFile({ fd: held.handle.fd, dev: held.dev, ino: rep.ino, size: rep.size, mtimeMs: rep.mtimeMs, offset: start, length: bytes.length }, bytes);
+    } else {
+      res.write(bytes);
+    }
     return;
   }
   if (rep.handle === undefined) return;

@@ -1,0 +1,209 @@
+/**
+ * A response body the listener reads from a file the worker named by reference (FileBodyMessage):
+ * HTTP.sys's TransmitFile. The worker decided everything — access, status, headers, the range —
+ * and finished the request; the listener moves the bytes from the page cache to the client
+ * without them crossing the worker's channel.
+ *
+ * The file is opened through `/proc/<worker pid>/fd/<fd>`: a link to the open file itself, not to
+ * a path, so no rename or symlink swapped in since the worker's open can point the listener at
+ * another file. It must still be a regular file of the device, inode, size and modification time
+ * the worker described (an fd the worker closed and reused meanwhile describes another file);
+ * otherwise `openFileBody` answers undefined and the request runs again with the bytes.
+ *
+ * As the body's producer it stands in for the worker (ExchangeOwner): the connection pauses and
+ * resumes it with the client socket's backpressure, and aborts it when the client goes away.
+ *
+ * Files up to CACHED_FILE_MAX are read whole once and kept (FileBytes: by device and inode, valid
+ * while size and mtime are those of the open file, CACHE_BYTES in all), as Windows' file cache
+ * serves TransmitFile: a hot file costs an open and an fstat per response, and no read, no
+ * allocation and no garbage. Every response still passes through the worker, which decides it.
+ */
+import { close, constants, fstatSync, openSync, read } from 'node:fs';
+import type { FileBodyMessage, ResponseEndMessage } from '../ipc/messages.js';
+import type { Exchange, ExchangeOwner } from './exchange.js';
+
+/** Bytes read per step (one read, one socket write) of a file too large to keep. */
+const CHUNK = 256 * 1024;
+/** Files up to this size are read whole and kept (the worker names files up to 256 KiB today). */
+const CACHED_FILE_MAX = 256 * 1024;
+/** What the kept files may hold in all. */
+const CACHE_BYTES = 32 * 1024 * 1024;
+
+interface KeptFile {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly bytes: Buffer;
+}
+
+/** Whole files by `dev:ino`, oldest first; an entry is used only while size and mtime match. */
+const kept = new Map<string, KeptFile>();
+let keptBytes = 0;
+
+function keptFile(f: FileBodyMessage): KeptFile | undefined {
+  const key = f.dev + ':' + f.ino;
+  const e = kept.get(key);
+  if (e === undefined) return undefined;
+  if (e.size === f.size && e.mtimeMs === f.mtimeMs) return e;
+  kept.delete(key);
+  keptBytes -= e.bytes.length;
+  return undefined;
+}
+
+function keep(f: FileBodyMessage, bytes: Buffer): void {
+  const key = f.dev + ':' + f.ino;
+  const old = kept.get(key);
+  if (old !== undefined) {
+    kept.delete(key);
+    keptBytes -= old.bytes.length;
+  }
+  for (const [k, v] of kept) {
+    if (keptBytes + bytes.length <= CACHE_BYTES) break;
+    kept.delete(k);
+    keptBytes -= v.bytes.length;
+  }
+  kept.set(key, { size: f.size, mtimeMs: f.mtimeMs, bytes });
+  keptBytes += bytes.length;
+}
+
+/** Forget every kept file (tests; memory pressure). */
+export function clearKeptFiles(): void {
+  kept.clear();
+  keptBytes = 0;
+}
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+/** Open the worker's file if it is still what the worker described; undefined if not (or gone). */
+export function openFileBody(workerPid: number, f: FileBodyMessage): number | undefined {
+  let fd: number;
+  try {
+    fd = openSync(`/proc/${workerPid}/fd/${f.fd}`, OPEN_FLAGS);
+  } catch {
+    return undefined; // the worker closed it (or died): not the file any more
+  }
+  try {
+    const st = fstatSync(fd, { bigint: false });
+    if (st.isFile() && st.dev === f.dev && st.ino === f.ino && st.size === f.size && st.mtimeMs === f.mtimeMs) return fd;
+  } catch {
+    // fall through
+  }
+  close(fd, noop);
+  return undefined;
+}
+
+function noop(): void {}
+
+export class FileBody implements ExchangeOwner {
+  readonly #ex: Exchange;
+  readonly #fd: number;
+  readonly #file: FileBodyMessage;
+  readonly #end: ResponseEndMessage;
+  #pos: number;
+  #left: number;
+  #paused = false;
+  #reading = false;
+  #closed = false;
+
+  constructor(ex: Exchange, fd: number, file: FileBodyMessage, end: ResponseEndMessage) {
+    this.#ex = ex;
+    this.#fd = fd;
+    this.#file = file;
+    this.#end = end;
+    this.#pos = file.offset;
+    this.#left = file.length;
+  }
+
+  /** Send the bytes (the head is already with the connection). */
+  start(): void {
+    const f = this.#file;
+    if (f.size > CACHED_FILE_MAX) {
+      this.#next();
+      return;
+    }
+    const k = keptFile(f);
+    if (k !== undefined) {
+      this.#close();
+      this.#sendKept(k.bytes);
+      return;
+    }
+    // Read the whole file once, keep it, send the range.
+    const buf = Buffer.allocUnsafe(f.size);
+    this.#reading = true;
+    read(this.#fd, buf, 0, f.size, 0, (err, n) => {
+      this.#reading = false;
+      const closed = this.#closed;
+      this.#close();
+      if (err !== null || n !== f.size) {
+        if (!closed) this.#fail();
+        return;
+      }
+      keep(f, buf);
+      if (!closed) this.#sendKept(buf);
+    });
+  }
+
+  #sendKept(bytes: Buffer): void {
+    const f = this.#file;
+    const ex = this.#ex;
+    ex.conn.responseBody(ex, f.offset === 0 && f.length === bytes.length ? bytes : bytes.subarray(f.offset, f.offset + f.length));
+    const e = this.#end;
+    if (ex.state === 'responding') ex.conn.responseEnd(ex, e.subStatus, e.win32Status, e.username, e.close, false);
+  }
+
+  /** Shrunk or unreadable after the head promised its length: only a reset is honest. */
+  #fail(): void {
+    const ex = this.#ex;
+    const e = this.#end;
+    ex.conn.responseEnd(ex, e.subStatus, e.win32Status, e.username, true, true);
+  }
+
+  #next(): void {
+    if (this.#closed || this.#paused || this.#reading) return;
+    const ex = this.#ex;
+    if (this.#left === 0) {
+      this.#close();
+      const e = this.#end;
+      ex.conn.responseEnd(ex, e.subStatus, e.win32Status, e.username, e.close, false);
+      return;
+    }
+    const want = Math.min(CHUNK, this.#left);
+    // A fresh buffer per read: the socket keeps a reference until the bytes are written.
+    const buf = Buffer.allocUnsafe(want);
+    this.#reading = true;
+    read(this.#fd, buf, 0, want, this.#pos, (err, n) => {
+      this.#reading = false;
+      if (this.#closed) return;
+      if (err !== null || n === 0) {
+        this.#close();
+        this.#fail();
+        return;
+      }
+      this.#pos += n;
+      this.#left -= n;
+      ex.conn.responseBody(ex, n === want ? buf : buf.subarray(0, n));
+      this.#next();
+    });
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    close(this.#fd, noop);
+  }
+
+  // ---- ExchangeOwner: the connection's side of the body ------------------------------------------
+
+  sendBody(): void {
+    // A GET: no request body goes anywhere.
+  }
+  sendBodyEnd(): void {}
+  pauseResponse(): void {
+    this.#paused = true;
+  }
+  resumeResponse(): void {
+    this.#paused = false;
+    this.#next();
+  }
+  abort(): void {
+    this.#close();
+  }
+}
