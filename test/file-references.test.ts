@@ -3,9 +3,10 @@
 // it saw when the bytes crossed the worker's channel.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { connect } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
 
@@ -18,12 +19,10 @@ function pattern(size: number, seed: number): Buffer {
 }
 
 before(async () => {
-  w = await startWharf({ fixture: 'static' });
-  // The listener's response cache off: every request goes through the worker.
-  const dir = join(w.root, 'wwwroot', 'nocache');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'web.config'), '<configuration><system.webServer><caching enableKernelCache="false" /></system.webServer></configuration>\n');
-  for (const [name, size, seed] of [['a.txt', 100 * 1024, 1], ['b.txt', 200 * 1024, 2], ['small.txt', 4 * 1024, 3], ['edge.txt', 32 * 1024, 4]] as const) {
+  // The listener's response cache is off there: every request goes through the worker.
+  w = await startWharf({ fixture: 'file-refs' });
+  const dir = join(w.root, 'www');
+  for (const [name, size, seed] of [['a.txt', 100 * 1024, 1], ['b.txt', 200 * 1024, 2], ['small.txt', 4 * 1024, 3], ['edge.txt', 32 * 1024, 4], ['large.txt', 3 * 1024 * 1024 + 17, 5]] as const) {
     FILES[name] = pattern(size, seed);
     writeFileSync(join(dir, name), FILES[name]!);
   }
@@ -53,7 +52,7 @@ test('files through the worker arrive byte for byte, 64 clients at once on kept-
     for (let i = 0; i < 512; i++) {
       const name = names[i % names.length]!;
       jobs.push(
-        fetchBody(`/nocache/${name}`, agent).then((r) => {
+        fetchBody(`/${name}`, agent).then((r) => {
           assert.equal(r.status, 200);
           assert.equal(r.headers['content-length'], String(FILES[name]!.length));
           assert.ok(r.body.equals(FILES[name]!), `${name}: body differs`);
@@ -66,26 +65,61 @@ test('files through the worker arrive byte for byte, 64 clients at once on kept-
   }
 });
 
+test('a large file (3 MiB) by reference: whole, ranged, and many at once', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  try {
+    const big = FILES['large.txt']!;
+    const all = await Promise.all(Array.from({ length: 24 }, () => fetchBody('/large.txt', agent)));
+    for (const r of all) assert.ok(r.body.equals(big));
+    const mid = await fetchBody('/large.txt', agent, { Range: 'bytes=1000000-2999999' });
+    assert.equal(mid.status, 206);
+    assert.ok(mid.body.equals(big.subarray(1000000, 3000000)));
+    const head = await get(w.port, '/large.txt', {}, 'HEAD');
+    assert.equal(head.headers['content-length'], String(big.length));
+  } finally {
+    agent.destroy();
+  }
+});
+
+test('a file body that a module encodes or extends at SendResponse passes through the worker and arrives whole', async () => {
+  const agent = new Agent({ keepAlive: true });
+  try {
+    for (const name of ['large.txt', 'a.txt']) {
+      const bytes = FILES[name]!;
+      const zipped = await fetchBody(`/${name}?gzip`, agent, { 'Accept-Encoding': 'gzip' });
+      assert.equal(zipped.status, 200);
+      assert.equal(zipped.headers['content-encoding'], 'gzip');
+      assert.ok(gunzipSync(zipped.body).equals(bytes), `${name}: gzip body differs`);
+      const tailed = await fetchBody(`/${name}?tail`, agent);
+      assert.ok(tailed.body.equals(Buffer.concat([bytes, Buffer.from('-- the end --\n')])), `${name}: extended body differs`);
+      const plain = await fetchBody(`/${name}`, agent);
+      assert.ok(plain.body.equals(bytes));
+    }
+  } finally {
+    agent.destroy();
+  }
+});
+
 test('ranges, HEAD and conditional requests answer as before', async () => {
   const agent = new Agent({ keepAlive: true });
   try {
     const a = FILES['a.txt']!;
-    const range = await fetchBody('/nocache/a.txt', agent, { Range: 'bytes=40000-80000' });
+    const range = await fetchBody('/a.txt', agent, { Range: 'bytes=40000-80000' });
     assert.equal(range.status, 206);
     assert.equal(range.headers['content-range'], `bytes 40000-80000/${a.length}`);
     assert.ok(range.body.equals(a.subarray(40000, 80001)));
-    const tail = await fetchBody('/nocache/a.txt', agent, { Range: 'bytes=-50' });
+    const tail = await fetchBody('/a.txt', agent, { Range: 'bytes=-50' });
     assert.ok(tail.body.equals(a.subarray(a.length - 50)));
-    const multi = await fetchBody('/nocache/a.txt', agent, { Range: 'bytes=0-9,50000-50009' });
+    const multi = await fetchBody('/a.txt', agent, { Range: 'bytes=0-9,50000-50009' });
     assert.equal(multi.status, 206);
     assert.match(String(multi.headers['content-type']), /^multipart\/byteranges; boundary=/);
-    const head = await get(w.port, '/nocache/a.txt', {}, 'HEAD');
+    const head = await get(w.port, '/a.txt', {}, 'HEAD');
     assert.equal(head.status, 200);
     assert.equal(head.headers['content-length'], String(a.length));
     assert.equal(head.body.length, 0);
-    const first = await fetchBody('/nocache/a.txt', agent);
+    const first = await fetchBody('/a.txt', agent);
     const etag = String(first.headers['etag']);
-    const again = await fetchBody('/nocache/a.txt', agent, { 'If-None-Match': etag });
+    const again = await fetchBody('/a.txt', agent, { 'If-None-Match': etag });
     assert.equal(again.status, 304);
     assert.equal(again.body.length, 0);
   } finally {
@@ -95,11 +129,11 @@ test('ranges, HEAD and conditional requests answer as before', async () => {
 
 test('a file rewritten in place (same size) is served whole, then as its new version', async (t) => {
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-  const file = join(w.root, 'wwwroot', 'nocache', 'b.txt');
+  const file = join(w.root, 'www', 'b.txt');
   const before = FILES['b.txt']!;
   const next = pattern(before.length, 99);
   try {
-    assert.ok((await fetchBody('/nocache/b.txt', agent)).body.equals(before));
+    assert.ok((await fetchBody('/b.txt', agent)).body.equals(before));
     // While the worker still trusts its cached stat of the old version (up to a second), the
     // listener finds the file changed under the descriptor the worker named and has the request
     // answered again with bytes: every response is one whole version with its own length.
@@ -108,7 +142,7 @@ test('a file rewritten in place (same size) is served whole, then as its new ver
     closeSync(fd);
     const seen = new Set<string>();
     for (let round = 0; round < 10; round++) {
-      const rs = await Promise.all(Array.from({ length: 16 }, () => fetchBody('/nocache/b.txt', agent)));
+      const rs = await Promise.all(Array.from({ length: 16 }, () => fetchBody('/b.txt', agent)));
       for (const r of rs) {
         assert.equal(r.status, 200);
         assert.equal(r.body.length, before.length);
@@ -116,7 +150,7 @@ test('a file rewritten in place (same size) is served whole, then as its new ver
       }
     }
     t.diagnostic(`versions seen during the change: ${[...seen].join(', ')}`);
-    await eventually(async () => (await fetchBody('/nocache/b.txt', agent)).body.equals(next), 5000);
+    await eventually(async () => (await fetchBody('/b.txt', agent)).body.equals(next), 5000);
   } finally {
     agent.destroy();
     FILES['b.txt'] = next;
@@ -126,7 +160,7 @@ test('a file rewritten in place (same size) is served whole, then as its new ver
 test('clients that hang up mid-file leave no descriptor open in the listener', async () => {
   const fds = (): number => readdirSync(`/proc/${w.child.pid}/fd`).length;
   const agent = new Agent({ keepAlive: true });
-  await fetchBody('/nocache/b.txt', agent); // warm: the file is kept, the worker is running
+  await fetchBody('/b.txt', agent); // warm: the file is kept, the worker is running
   agent.destroy();
   const baseline = fds();
   await Promise.all(
@@ -134,7 +168,7 @@ test('clients that hang up mid-file leave no descriptor open in the listener', a
       { length: 100 },
       () =>
         new Promise<void>((resolve) => {
-          const s = connect(w.port, '127.0.0.1', () => s.write('GET /nocache/b.txt HTTP/1.1\r\nHost: x\r\n\r\n'));
+          const s = connect(w.port, '127.0.0.1', () => s.write('GET /b.txt HTTP/1.1\r\nHost: x\r\n\r\n'));
           s.once('data', () => s.destroy());
           s.on('close', () => resolve());
           s.on('error', () => resolve());
@@ -143,7 +177,7 @@ test('clients that hang up mid-file leave no descriptor open in the listener', a
   );
   await eventually(() => fds() <= baseline + 2, 5000);
   // And the server keeps serving.
-  const r = await get(w.port, '/nocache/a.txt');
+  const r = await get(w.port, '/a.txt');
   assert.equal(r.status, 200);
   assert.equal(r.body.length, FILES['a.txt']!.length);
 });

@@ -3,6 +3,7 @@
  * A response is buffered until it is flushed, like IIS: that is what lets CustomErrorModule
  * replace an error body at SendResponse and lets the pipeline send an exact Content-Length.
  */
+import { read } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import type { ResolveResult, ResolvedConfig, SiteConfig } from '../config/types.js';
 import { moduleTrace, statusSet } from '../diagnostics.js';
@@ -206,6 +207,9 @@ async function* emptyBody(): AsyncGenerator<Buffer> {
   // no body
 }
 
+/** Bytes read per step when a file body must pass through the worker (#streamFile). */
+const STREAM_FILE_CHUNK = 64 * 1024;
+
 type HeaderEntry = { name: string; value: string | readonly string[] };
 
 export class WorkerResponse implements HttpResponse {
@@ -248,8 +252,12 @@ export class WorkerResponse implements HttpResponse {
   #flushEncoder: (() => void) | undefined;
   /** Body bytes as sent when they differ from bodyLength (a body encoded whole). */
   #wireLength = -1;
-  /** The body is these bytes of an open file (writeFile), while they are its only chunk. */
-  #file: { readonly file: FileBodyMessage; readonly bytes: Buffer } | undefined;
+  /**
+   * The body is this range of an open file (writeFile): with `bytes`, while they are its only
+   * chunk; without, the range is the body and is read from the file only if it must pass through
+   * this process (#streamFile).
+   */
+  #file: { readonly file: FileBodyMessage; readonly bytes: Buffer | undefined } | undefined;
   /** The status line the head goes out with while a keepStatus child request runs. */
   #pinned: { readonly status: number; readonly subStatus: number; readonly reason: string } | undefined;
 
@@ -359,10 +367,42 @@ export class WorkerResponse implements HttpResponse {
     return this.#transport.body(buf);
   }
 
-  writeFile(file: FileBodyMessage, bytes: Buffer): boolean {
+  writeFile(file: FileBodyMessage, bytes?: Buffer): boolean {
+    if (bytes === undefined) {
+      // The range alone: only as the whole body of a response not started yet.
+      if (this.#transport.fileReferences !== true || this.#headersSent || this.#aborted || this.#isHead || this.#chunks.length !== 0 || this.#file !== undefined) return false;
+      this.#file = { file, bytes: undefined };
+      this.#bodyLength += file.length;
+      this.produced = true;
+      return true;
+    }
     const ok = this.write(bytes);
     if (this.#transport.fileReferences === true && !this.#headersSent && this.#chunks.length === 1 && this.#chunks[0] === bytes) this.#file = { file, bytes };
     return ok;
+  }
+
+  /**
+   * A range-only file body that must pass through this process after all (SendResponse set a
+   * content encoder, or a module wrote more): the head goes out, then the range is read from the
+   * file and written like any streamed body, then whatever was written after it.
+   */
+  async #streamFile(file: FileBodyMessage): Promise<void> {
+    const later = this.#chunks;
+    this.#chunks = [];
+    this.#bodyLength -= later.reduce((n, c) => n + c.length, 0);
+    await this.#sendHead(false);
+    let pos = file.offset;
+    const end = file.offset + file.length;
+    while (pos < end && !this.#aborted) {
+      const want = Math.min(STREAM_FILE_CHUNK, end - pos);
+      const buf = Buffer.allocUnsafe(want);
+      const n = await new Promise<number>((resolve, reject) => read(file.fd, buf, 0, want, pos, (err, got) => (err !== null ? reject(err) : resolve(got))));
+      if (n === 0) throw new Error('file shrank while being sent');
+      pos += n;
+      this.#bodyLength -= n; // write() counts them again
+      if (!this.write(n === want ? buf : buf.subarray(0, n))) await this.drained();
+    }
+    for (const c of later) if (!this.write(c)) await this.drained();
   }
 
   drained(): Promise<void> {
@@ -422,6 +462,7 @@ export class WorkerResponse implements HttpResponse {
     if (this.#headersSent) return false;
     this.#chunks = [];
     this.#bodyLength = 0;
+    this.#file = undefined;
     return true;
   }
 
@@ -444,6 +485,22 @@ export class WorkerResponse implements HttpResponse {
   /** Called by the pipeline once every stage ran: send what is left and end the stream. */
   async finish(user: string): Promise<void> {
     if (this.logUrl !== undefined) this.#transport.logUrl?.(this.logUrl.path, this.logUrl.query);
+    const rangeOnly = this.#file !== undefined && this.#file.bytes === undefined ? this.#file.file : undefined;
+    if (rangeOnly !== undefined && !this.#aborted && !this.#headersSent) {
+      if (this.#hookHost !== undefined) {
+        const host = this.#hookHost;
+        this.#hookHost = undefined; // SendResponse fires once
+        const r = host.runSendResponse(this.#hookCtx!);
+        if (r !== undefined) await r;
+      }
+      if (!this.#aborted && !this.#headersSent && (this.#encoder !== undefined || this.#chunks.length !== 0 || this.#file?.file !== rangeOnly)) {
+        try {
+          if (this.#file?.file === rangeOnly) await this.#streamFile(rangeOnly);
+        } catch {
+          this.abort();
+        }
+      }
+    }
     if (!this.#aborted && !this.#headersSent) {
       const head = await this.#prepareHead(true);
       if (head !== undefined) {
@@ -455,7 +512,7 @@ export class WorkerResponse implements HttpResponse {
         const hint = this.cacheHint;
         const kc = this.#kernelCache;
         let offered = false;
-        if (hint !== undefined && kc?.policy !== 'disabled' && head.status === 200 && wire <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
+        if (hint !== undefined && rangeOnly === undefined && kc?.policy !== 'disabled' && head.status === 200 && wire <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
           const encodings = kc?.encodings;
           const ex = kc?.encodingExceptions;
           this.#transport.cacheable(
@@ -474,7 +531,7 @@ export class WorkerResponse implements HttpResponse {
         // The body is still exactly the file's bytes (no encoder, no module replaced them, the
         // listener's cache does not want them): the listener reads them from the file.
         const file = this.#file;
-        if (file !== undefined && !offered && !head.noBody && this.#wireLength < 0 && chunks.length === 1 && chunks[0] === file.bytes) {
+        if (file !== undefined && !offered && !head.noBody && this.#wireLength < 0 && (file.bytes === undefined ? chunks.length === 0 : chunks.length === 1 && chunks[0] === file.bytes)) {
           this.#transport.file!(head.status, this.statusReason, head.headers, file.file, info);
           return;
         }

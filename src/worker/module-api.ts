@@ -172,13 +172,19 @@ export interface HttpResponse {
    */
   write(chunk: Buffer | string): boolean;
   /**
-   * write(bytes), where `bytes` are exactly bytes [offset, offset + length) of the regular file this
-   * process holds open as `file.fd` (described by its device, inode, size and mtime) and keeps open
-   * for a while. If the response leaves whole with these bytes as its only body — nothing encoded,
-   * replaced or cached them — the listener sends them from the file itself (HTTP.sys's
-   * TransmitFile) instead of receiving them over the channel.
+   * A body that is bytes [offset, offset + length) of the regular file this process holds open as
+   * `file.fd` (described by its device, inode, size and mtime) and keeps open for a while. If the
+   * response leaves whole with that range as its only body — nothing encoded, replaced or cached it
+   * — the listener sends it from the file itself (HTTP.sys's TransmitFile) instead of receiving it
+   * over the channel.
+   *
+   * With `bytes` (the range's bytes, in memory): write(bytes), and the reference if it applies.
+   * Without: the range is the whole body of this response, read from the file only if it must pass
+   * through the worker after all; returns false, doing nothing, when that is not possible (a HEAD,
+   * a response already started or with bytes written, the listener asked for bytes): the caller
+   * then writes the bytes itself.
    */
-  writeFile(file: FileBodyMessage, bytes: Buffer): boolean;
+  writeFile(file: FileBodyMessage, bytes?: Buffer): boolean;
   /** Resolves when written bytes have been accepted by the channel again. */
   drained(): Promise<void>;
   /** Send the head (running SendResponse first) and everything buffered so far. */

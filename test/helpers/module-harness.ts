@@ -335,9 +335,11 @@ export class RecordingResponse implements HttpResponse {
     this.writeCount++;
     return this.#pending < this.#highWaterMark;
   }
-  /** The file ranges written by reference (writeFile), besides their bytes in the body. */
+  /** The file ranges written by reference with their bytes (writeFile), besides the bytes in the body. */
   readonly files: FileBodyMessage[] = [];
-  writeFile(file: FileBodyMessage, bytes: Buffer): boolean {
+  /** A range without its bytes is refused, as a listener that asked for bytes refuses it: the module writes them. */
+  writeFile(file: FileBodyMessage, bytes?: Buffer): boolean {
+    if (bytes === undefined) return false;
     this.files.push(file);
     return this.write(bytes);
   }

@@ -12,7 +12,8 @@ import { statusText } from '../sub-status.js';
 import { parseRange, type ByteRange, type RangeRequest } from './byte-range.js';
 import { clientCacheHeaders, type ClientCacheHeaders } from './client-cache.js';
 import { realPathInsideRoot } from './containment.js';
-import { FILE_REFERENCE_MIN, SMALL_FILE_LIMIT, SmallFileCache, makeCachedFile, type HeldFile } from './small-file-cache.js';
+import { SMALL_FILE_LIMIT, SmallFileCache, makeCachedFile } from './small-file-cache.js';
+import { FILE_REFERENCE_MIN, OpenFiles, type OpenFile } from './open-files.js';
 import { acceptAllows, mimeMapFor, mimeTypeOf } from './mime-map.js';
 import { evaluatePreconditions, fileEtag, httpDate, ifRangeMatches, type Validators } from './validators.js';
 import { ModuleError } from '../../errors.js';
@@ -31,6 +32,8 @@ export const STREAM_CHUNK = 64 * 1024;
 const STATIC_ALLOW = 'GET, HEAD, OPTIONS, TRACE';
 
 const cache = new SmallFileCache(32 * 1024 * 1024);
+/** Files kept open so that responses can name them (HttpResponse.writeFile): cached ones of FILE_REFERENCE_MIN or more, and large ones. */
+const openFiles = new OpenFiles();
 
 /**
  * A representation a module maps in place of the file at MapRequestHandler, as IIS's
@@ -75,6 +78,7 @@ export function mapStaticFile(ctx: HttpContext, mapping: StaticFileMapping): voi
 /** Drop every cached file (tests; memory pressure). */
 export function clearStaticFileCache(): void {
   cache.clear();
+  openFiles.clear();
 }
 
 /**
@@ -87,10 +91,6 @@ interface Representation extends Validators {
   readonly contentLength: string;
   readonly body?: Buffer;
   readonly handle?: FileHandle;
-  /** A cached file kept open: responses may name it instead of carrying `body` (writeFile). */
-  readonly held?: HeldFile | undefined;
-  readonly ino?: number;
-  readonly mtimeMs?: number;
 }
 
 // HRESULTs and Win32 codes IIS shows and logs with these statuses.
@@ -168,9 +168,38 @@ function withInfo(ctx: HttpContext, info: FileInfo | undefined): void | Promise<
 }
 
 function serveFile(ctx: HttpContext, info: FileInfo, staticContent: ConfigElement, type: string, mapping: StaticFileMapping | undefined): void | Promise<void> {
-  const cached = cache.get(ctx.physicalPath, info);
-  if (cached !== undefined) return serve(ctx, staticContent, type, cached, mapping, undefined);
-  return readAndServe(ctx, ctx.physicalPath, staticContent, type, mapping);
+  const path = ctx.physicalPath;
+  const cached = cache.get(path, info);
+  if (cached !== undefined) return serve(ctx, staticContent, type, cached, mapping, undefined, cached.size >= FILE_REFERENCE_MIN ? openFiles.get(path, info) : undefined);
+  // A large file kept open since an earlier request (its path checked then, the same version now).
+  if (info.size > SMALL_FILE_LIMIT) {
+    const open = openFiles.get(path, info);
+    if (open !== undefined) return serveOpen(ctx, staticContent, type, open, mapping);
+  }
+  return readAndServe(ctx, path, staticContent, type, mapping);
+}
+
+async function serveOpen(ctx: HttpContext, staticContent: ConfigElement, type: string, open: OpenFile, mapping: StaticFileMapping | undefined): Promise<void> {
+  try {
+    await serve(ctx, staticContent, type, openRep(open), mapping, undefined, open);
+  } catch (err) {
+    if (!ctx.response.headersSent) throw err;
+    // Mid-stream failure: the promised Content-Length can no longer be met.
+    ctx.log('error', `reading ${ctx.physicalPath} failed: ${String(err)}`);
+    ctx.response.abort();
+    ctx.finish();
+  }
+}
+
+function openRep(open: OpenFile): Representation {
+  return {
+    size: open.size,
+    etag: fileEtag(open.mtimeMs),
+    lastModified: httpDate(open.mtimeMs),
+    mtimeSeconds: Math.floor(open.mtimeMs / 1000),
+    contentLength: String(open.size),
+    handle: open.handle,
+  };
 }
 
 function variantRep(v: StaticFileVariant, body: Buffer | undefined, handle: FileHandle | undefined): Representation {
@@ -218,7 +247,7 @@ async function readAndServe(ctx: HttpContext, path: string, staticContent: Confi
   } catch (err) {
     return failRead(ctx, err);
   }
-  /** The cache keeps the file open (for references to it): not closed here. */
+  /** openFiles keeps the file open (for references to it): not closed here. */
   let kept = false;
   try {
     // Describe the file from the open handle, so headers and bytes belong to the same version.
@@ -227,19 +256,14 @@ async function readAndServe(ctx: HttpContext, path: string, staticContent: Confi
     const opened = { path, isFile: true, isDirectory: false, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
     if (st.size <= SMALL_FILE_LIMIT) {
       const body = await handle.readFile();
-      kept = body.length >= FILE_REFERENCE_MIN && body.length === st.size;
-      const entry = makeCachedFile(opened, body, kept ? { handle, dev: st.dev } : undefined);
+      const entry = makeCachedFile(opened, body);
       cache.set(path, entry);
-      return await serve(ctx, staticContent, type, entry, mapping, undefined);
+      kept = body.length >= FILE_REFERENCE_MIN && body.length === st.size;
+      return await serve(ctx, staticContent, type, entry, mapping, undefined, kept ? openFiles.adopt(path, handle, st) : undefined);
     }
-    await serve(ctx, staticContent, type, {
-      size: st.size,
-      etag: fileEtag(st.mtimeMs),
-      lastModified: httpDate(st.mtimeMs),
-      mtimeSeconds: Math.floor(st.mtimeMs / 1000),
-      contentLength: String(st.size),
-      handle,
-    }, mapping, undefined);
+    kept = true;
+    const open = openFiles.adopt(path, handle, st);
+    await serve(ctx, staticContent, type, openRep(open), mapping, undefined, open);
   } catch (err) {
     if (ctx.response.headersSent) {
       // Mid-stream failure: the promised Content-Length can no longer be met.
@@ -267,6 +291,8 @@ function serve(
   file: Representation,
   mapping: StaticFileMapping | undefined,
   variant: StaticFileVariant | undefined,
+  /** The file kept open: its responses may name it instead of carrying its bytes. */
+  open?: OpenFile,
 ): void | Promise<void> {
   // FREB's GENERAL_STATIC_FILE_HANDLER (area StaticFile): the file the handler serves.
   if (ctx.tracing) ctx.trace({ area: 'StaticFile', opcode: 'GENERAL_STATIC_FILE_HANDLER', level: 4, data: { FileName: ctx.physicalPath, ContentType: type, Size: file.size } });
@@ -310,7 +336,7 @@ function serve(
       res.setHeader('Content-Type', type);
       res.setHeader('Content-Range', `bytes ${only.start}-${only.end}/${rep.size}`);
       res.setHeader('Content-Length', String(only.end - only.start + 1));
-      return thenFinish(ctx, sendBytes(ctx, rep, only.start, only.end));
+      return thenFinish(ctx, sendBytes(ctx, rep, only.start, only.end, open));
     }
     return thenFinish(ctx, sendMultipart(ctx, rep, type, range.ranges));
   }
@@ -322,7 +348,7 @@ function serve(
     if (variant === undefined || variant.dependencies.length === 0) res.kernelCache.cacheUntilChange(ctx.physicalPath);
     else res.kernelCache.cacheUntilChange(ctx.physicalPath, ...variant.dependencies);
   }
-  return thenFinish(ctx, sendBytes(ctx, rep, 0, rep.size - 1));
+  return thenFinish(ctx, sendBytes(ctx, rep, 0, rep.size - 1, open));
 }
 
 /** ctx.finish() after `pending` (now, when nothing is pending). */
@@ -334,22 +360,25 @@ function thenFinish(ctx: HttpContext, pending: void | Promise<void>): void | Pro
   return pending.then(() => ctx.finish());
 }
 
-/** Send bytes start..end (inclusive) of the file; nothing for HEAD. */
-function sendBytes(ctx: HttpContext, rep: Representation, start: number, end: number): void | Promise<void> {
+/**
+ * Send bytes start..end (inclusive) of the file; nothing for HEAD. From a file kept open (`open`),
+ * a range of FILE_REFERENCE_MIN or more goes by reference when the response allows it.
+ */
+function sendBytes(ctx: HttpContext, rep: Representation, start: number, end: number, open?: OpenFile): void | Promise<void> {
   if (ctx.request.method === 'HEAD' || end < start) return;
   const res = ctx.response;
+  const length = end - start + 1;
+  const ref = open !== undefined && length >= FILE_REFERENCE_MIN
+    ? { fd: open.handle.fd, dev: open.dev, ino: open.ino, size: open.size, mtimeMs: open.mtimeMs, offset: start, length }
+    : undefined;
   if (rep.body !== undefined) {
-    // Small file: one write of the cached buffer (or a view of it), no copy; from a file kept
-    // open, the listener may send it from the file instead.
+    // Small file: one write of the cached buffer (or a view of it), no copy.
     const bytes = start === 0 && end === rep.body.length - 1 ? rep.body : rep.body.subarray(start, end + 1);
-    const held = rep.held;
-    if (held !== undefined && bytes.length >= FILE_REFERENCE_MIN && rep.ino !== undefined && rep.mtimeMs !== undefined) {
-      res.writeFile({ fd: held.handle.fd, dev: held.dev, ino: rep.ino, size: rep.size, mtimeMs: rep.mtimeMs, offset: start, length: bytes.length }, bytes);
-    } else {
-      res.write(bytes);
-    }
+    if (ref !== undefined) res.writeFile(ref, bytes);
+    else res.write(bytes);
     return;
   }
+  if (ref !== undefined && res.writeFile(ref)) return;
   if (rep.handle === undefined) return;
   return streamLarge(ctx, rep.handle, start, end);
 }
