@@ -13,12 +13,15 @@
  * As the body's producer it stands in for the worker (ExchangeOwner): the connection pauses and
  * resumes it with the client socket's backpressure, and aborts it when the client goes away.
  *
- * Files up to CACHED_FILE_MAX are read whole once and kept (FileBytes: by device and inode, valid
- * while size and mtime are those of the open file, CACHE_BYTES in all), as Windows' file cache
- * serves TransmitFile: a hot file costs an open and an fstat per response, and no read, no
- * allocation and no garbage. Every response still passes through the worker, which decides it.
+ * Files up to CACHED_FILE_MAX are read whole once and kept, as Windows' file cache serves
+ * TransmitFile: by device and inode, used while the size and mtime the worker describes are those
+ * of the kept copy (CACHE_BYTES in all). A copy is used without opening the file again only for a
+ * worker process that already proved it holds that file open (the check above), so a worker can
+ * only ever name bytes it could read; a hot file then costs no open, no read, no allocation and no
+ * garbage. Every response still passes through the worker, which decides it (its own cache of the
+ * file is validated the same way).
  */
-import { close, constants, fstatSync, openSync, read } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read } from 'node:fs';
 import type { FileBodyMessage, ResponseEndMessage } from '../ipc/messages.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 
@@ -33,6 +36,8 @@ interface KeptFile {
   readonly size: number;
   readonly mtimeMs: number;
   readonly bytes: Buffer;
+  /** Worker processes that opened this very file through /proc (bounded: cleared past 32). */
+  readonly provenBy: Set<number>;
 }
 
 /** Whole files by `dev:ino`, oldest first; an entry is used only while size and mtime match. */
@@ -49,7 +54,7 @@ function keptFile(f: FileBodyMessage): KeptFile | undefined {
   return undefined;
 }
 
-function keep(f: FileBodyMessage, bytes: Buffer): void {
+function keep(workerPid: number, f: FileBodyMessage, bytes: Buffer): void {
   const key = f.dev + ':' + f.ino;
   const old = kept.get(key);
   if (old !== undefined) {
@@ -61,7 +66,7 @@ function keep(f: FileBodyMessage, bytes: Buffer): void {
     kept.delete(k);
     keptBytes -= v.bytes.length;
   }
-  kept.set(key, { size: f.size, mtimeMs: f.mtimeMs, bytes });
+  kept.set(key, { size: f.size, mtimeMs: f.mtimeMs, bytes, provenBy: new Set([workerPid]) });
   keptBytes += bytes.length;
 }
 
@@ -86,15 +91,16 @@ export function openFileBody(workerPid: number, f: FileBodyMessage): number | un
   } catch {
     // fall through
   }
-  close(fd, noop);
+  closeSync(fd);
   return undefined;
 }
 
-function noop(): void {}
-
 export class FileBody implements ExchangeOwner {
   readonly #ex: Exchange;
+  readonly #workerPid: number;
+  /** -1: the bytes are kept (#kept), no file is open. */
   readonly #fd: number;
+  readonly #kept: Buffer | undefined;
   readonly #file: FileBodyMessage;
   readonly #end: ResponseEndMessage;
   #pos: number;
@@ -103,9 +109,29 @@ export class FileBody implements ExchangeOwner {
   #reading = false;
   #closed = false;
 
-  constructor(ex: Exchange, fd: number, file: FileBodyMessage, end: ResponseEndMessage) {
+  /**
+   * The body the worker process `workerPid` named, or undefined when the file is not what it
+   * described (the request must then run again with its bytes).
+   */
+  static open(ex: Exchange, workerPid: number, file: FileBodyMessage, end: ResponseEndMessage): FileBody | undefined {
+    const k = file.size <= CACHED_FILE_MAX ? keptFile(file) : undefined;
+    if (k !== undefined && k.provenBy.has(workerPid)) return new FileBody(ex, workerPid, -1, k.bytes, file, end);
+    const fd = openFileBody(workerPid, file);
+    if (fd === undefined) return undefined;
+    if (k === undefined) return new FileBody(ex, workerPid, fd, undefined, file, end);
+    // Proven now: this worker holds the file the kept copy is of.
+    closeSync(fd);
+    if (k.provenBy.size >= 32) k.provenBy.clear();
+    k.provenBy.add(workerPid);
+    return new FileBody(ex, workerPid, -1, k.bytes, file, end);
+  }
+
+  private constructor(ex: Exchange, workerPid: number, fd: number, kept: Buffer | undefined, file: FileBodyMessage, end: ResponseEndMessage) {
     this.#ex = ex;
+    this.#workerPid = workerPid;
     this.#fd = fd;
+    this.#kept = kept;
+    this.#closed = fd < 0;
     this.#file = file;
     this.#end = end;
     this.#pos = file.offset;
@@ -114,15 +140,13 @@ export class FileBody implements ExchangeOwner {
 
   /** Send the bytes (the head is already with the connection). */
   start(): void {
+    if (this.#kept !== undefined) {
+      this.#sendKept(this.#kept);
+      return;
+    }
     const f = this.#file;
     if (f.size > CACHED_FILE_MAX) {
       this.#next();
-      return;
-    }
-    const k = keptFile(f);
-    if (k !== undefined) {
-      this.#close();
-      this.#sendKept(k.bytes);
       return;
     }
     // Read the whole file once, keep it, send the range.
@@ -136,7 +160,7 @@ export class FileBody implements ExchangeOwner {
         if (!closed) this.#fail();
         return;
       }
-      keep(f, buf);
+      keep(this.#workerPid, f, buf);
       if (!closed) this.#sendKept(buf);
     });
   }
@@ -187,7 +211,8 @@ export class FileBody implements ExchangeOwner {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    close(this.#fd, noop);
+    // Synchronous: closing a regular file is cheaper than a trip through libuv's thread pool.
+    closeSync(this.#fd);
   }
 
   // ---- ExchangeOwner: the connection's side of the body ------------------------------------------

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { ListenerChannel } from '../ipc/channel.js';
 import { IpcError } from '../errors.js';
 import type { CacheableMessage, ConfigMessage, FileBodyMessage, ListenerInbound, LogMessage, ResponseEndMessage, ResponseHeadMessage } from '../ipc/messages.js';
-import { FileBody, openFileBody } from './file-body.js';
+import { FileBody } from './file-body.js';
 import type { PoolKey } from '../config/pool-key.js';
 import type { Exchange, ExchangeOwner } from './exchange.js';
 import { requestDispatch, type RequestDispatchEvent } from '../diagnostics.js';
@@ -206,17 +206,16 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   responseFile(stream: number, head: ResponseHeadMessage, file: FileBodyMessage, end: ResponseEndMessage): void {
     const ex = this.#inflight.get(stream);
     if (ex === undefined) return;
-    const fd = ex.state === 'dispatched' ? openFileBody(this.pid, file) : undefined;
+    const body = ex.state === 'dispatched' ? FileBody.open(ex, this.pid, file, end) : undefined;
     // The worker is done with the request either way.
     this.#inflight.delete(stream);
     this.served++;
     if (this.#inflight.size === 0) this.lastActivity = Date.now();
     this.#releaseBody(ex);
-    if (fd === undefined) {
+    if (body === undefined) {
       this.#events.refetch(this, ex);
     } else {
       if (!end.log) ex.logged = false;
-      const body = new FileBody(ex, fd, file, end);
       ex.conn.responseHead(ex, head.status, head.reason, head.headers);
       // The listener produces the rest: the connection's pauses and aborts go to the file.
       if (ex.state === 'responding') {
