@@ -77,13 +77,18 @@ export function clearKeptFiles(): void {
 }
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
-/** Open the worker's file if it is still what the worker described; undefined if not (or gone). */
-export function openFileBody(workerPid: number, f: FileBodyMessage): number | undefined {
+/**
+ * Open the worker's file if it is still what the worker described: its descriptor, or why not —
+ * 'changed' (closed, reused, or the file changed: the request runs again with bytes) or 'denied'
+ * (this process may not open the worker's descriptors at all: /proc restricted by the system).
+ */
+export function openFileBody(workerPid: number, f: FileBodyMessage): number | 'changed' | 'denied' {
   let fd: number;
   try {
     fd = openSync(`/proc/${workerPid}/fd/${f.fd}`, OPEN_FLAGS);
-  } catch {
-    return undefined; // the worker closed it (or died): not the file any more
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? 'denied' : 'changed';
   }
   try {
     const st = fstatSync(fd, { bigint: false });
@@ -92,7 +97,7 @@ export function openFileBody(workerPid: number, f: FileBodyMessage): number | un
     // fall through
   }
   closeSync(fd);
-  return undefined;
+  return 'changed';
 }
 
 export class FileBody implements ExchangeOwner {
@@ -110,14 +115,14 @@ export class FileBody implements ExchangeOwner {
   #closed = false;
 
   /**
-   * The body the worker process `workerPid` named, or undefined when the file is not what it
-   * described (the request must then run again with its bytes).
+   * The body the worker process `workerPid` named, or why the file is not what it described (the
+   * request must then run again with its bytes): see openFileBody.
    */
-  static open(ex: Exchange, workerPid: number, file: FileBodyMessage, end: ResponseEndMessage): FileBody | undefined {
+  static open(ex: Exchange, workerPid: number, file: FileBodyMessage, end: ResponseEndMessage): FileBody | 'changed' | 'denied' {
     const k = file.size <= CACHED_FILE_MAX ? keptFile(file) : undefined;
     if (k !== undefined && k.provenBy.has(workerPid)) return new FileBody(ex, workerPid, -1, k.bytes, file, end);
     const fd = openFileBody(workerPid, file);
-    if (fd === undefined) return undefined;
+    if (typeof fd === 'string') return fd;
     if (k === undefined) return new FileBody(ex, workerPid, fd, undefined, file, end);
     // Proven now: this worker holds the file the kept copy is of.
     closeSync(fd);

@@ -40,6 +40,8 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   readonly #inflight = new Map<number, Exchange>();
   #nextStream = 1;
   readonly #events: WorkerEndpointEvents;
+  /** The listener may not open this worker's descriptors (/proc restricted): it is asked for bytes. */
+  #filesDenied = false;
   /** Requests given to this worker (periodicRestart requests) and answered by it. */
   dispatched = 0;
   served = 0;
@@ -113,7 +115,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
       rawHeaders: h.rawHeaders,
       traceparent,
       tls: conn.tlsInfo,
-      ...(ex.fileReferences ? {} : { bytes: true }),
+      ...(ex.fileReferences && !this.#filesDenied ? {} : { bytes: true }),
     });
     conn.dispatched(ex);
   }
@@ -206,13 +208,17 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   responseFile(stream: number, head: ResponseHeadMessage, file: FileBodyMessage, end: ResponseEndMessage): void {
     const ex = this.#inflight.get(stream);
     if (ex === undefined) return;
-    const body = ex.state === 'dispatched' ? FileBody.open(ex, this.pid, file, end) : undefined;
+    const body = ex.state === 'dispatched' ? FileBody.open(ex, this.pid, file, end) : 'changed';
     // The worker is done with the request either way.
     this.#inflight.delete(stream);
     this.served++;
     if (this.#inflight.size === 0) this.lastActivity = Date.now();
     this.#releaseBody(ex);
-    if (body === undefined) {
+    if (typeof body === 'string') {
+      if (body === 'denied' && !this.#filesDenied) {
+        this.#filesDenied = true;
+        this.#events.log(this, { level: 'warn', message: `the listener may not open /proc/${this.pid}/fd (the system restricts /proc): this worker's files go through its channel` });
+      }
       this.#events.refetch(this, ex);
     } else {
       if (!end.log) ex.logged = false;
