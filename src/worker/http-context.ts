@@ -100,6 +100,13 @@ export interface ContextHost {
 
 const NO_TRAILERS: readonly string[] = [];
 
+/** A response head as it goes out: status, flat name/value list, whether a body may follow. */
+interface PreparedHead {
+  readonly status: number;
+  readonly headers: string[];
+  readonly noBody: boolean;
+}
+
 export class WorkerRequest implements HttpRequest {
   readonly method: string;
   readonly rawUrl: string;
@@ -482,72 +489,99 @@ export class WorkerResponse implements HttpResponse {
     this.#transport.onAbort?.(listener);
   }
 
-  /** Called by the pipeline once every stage ran: send what is left and end the stream. */
-  async finish(user: string): Promise<void> {
+  /**
+   * Called by the pipeline once every stage ran: send what is left and end the stream. Returns a
+   * promise only when something had to wait (an asynchronous SendResponse module, an encoder):
+   * the common whole response goes out without a promise or a microtask hop.
+   */
+  finish(user: string): void | Promise<void> {
     if (this.logUrl !== undefined) this.#transport.logUrl?.(this.logUrl.path, this.logUrl.query);
     const rangeOnly = this.#file !== undefined && this.#file.bytes === undefined ? this.#file.file : undefined;
-    if (rangeOnly !== undefined && !this.#aborted && !this.#headersSent) {
-      if (this.#hookHost !== undefined) {
-        const host = this.#hookHost;
-        this.#hookHost = undefined; // SendResponse fires once
-        const r = host.runSendResponse(this.#hookCtx!);
-        if (r !== undefined) await r;
-      }
-      if (!this.#aborted && !this.#headersSent && (this.#encoder !== undefined || this.#chunks.length !== 0 || this.#file?.file !== rangeOnly)) {
-        try {
-          if (this.#file?.file === rangeOnly) await this.#streamFile(rangeOnly);
-        } catch {
-          this.abort();
-        }
-      }
-    }
+    if (rangeOnly !== undefined && !this.#aborted && !this.#headersSent) return this.#finishRange(rangeOnly, user);
+    return this.#finishNow(user);
+  }
+
+  #finishNow(user: string): void | Promise<void> {
     if (!this.#aborted && !this.#headersSent) {
-      const head = await this.#prepareHead(true);
-      if (head !== undefined) {
-        // The whole response is known: one frame instead of head, body and end frames.
-        this.#headersSent = true;
-        const chunks = head.noBody ? [] : this.#chunks;
-        this.#chunks = [];
-        const wire = this.#wireLength >= 0 ? this.#wireLength : this.#bodyLength;
-        const hint = this.cacheHint;
-        const kc = this.#kernelCache;
-        let offered = false;
-        if (hint !== undefined && rangeOnly === undefined && kc?.policy !== 'disabled' && head.status === 200 && wire <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
-          const encodings = kc?.encodings;
-          const ex = kc?.encodingExceptions;
-          this.#transport.cacheable(
-            encodings === undefined ? hint : { ...hint, encodings, ...(ex?.http10 === true ? { identityForHttp10: true } : {}), ...(ex?.proxies === true ? { identityForProxies: true } : {}) },
-          );
-          offered = true;
-        }
-        const info: ResponseEndMessage = {
-          subStatus: this.subStatus,
-          win32Status: this.win32Status,
-          username: user,
-          close: this.#closeConnection,
-          abort: false,
-          log: this.logRequest,
-        };
-        // The body is still exactly the file's bytes (no encoder, no module replaced them, the
-        // listener's cache does not want them): the listener reads them from the file.
-        const file = this.#file;
-        if (file !== undefined && !offered && !head.noBody && this.#wireLength < 0 && (file.bytes === undefined ? chunks.length === 0 : chunks.length === 1 && chunks[0] === file.bytes)) {
-          this.#transport.file!(head.status, this.statusReason, head.headers, file.file, info);
-          return;
-        }
-        this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : wire, info);
-        return;
+      const head = this.#prepareHead(true);
+      if (head instanceof Promise) return head.then((h) => this.#finishWith(h, user));
+      return this.#finishWith(head, user);
+    }
+    return this.#endStream(user);
+  }
+
+  /**
+   * A range-only file body (writeFile without bytes): SendResponse runs first; if the body is still
+   * just the range afterwards it goes by reference, else it is read from the file here.
+   */
+  async #finishRange(rangeOnly: FileBodyMessage, user: string): Promise<void> {
+    const host = this.#hookHost;
+    if (host !== undefined) {
+      this.#hookHost = undefined; // SendResponse fires once
+      const r = host.runSendResponse(this.#hookCtx!);
+      if (r !== undefined) await r;
+    }
+    if (!this.#aborted && !this.#headersSent && this.#file?.file === rangeOnly && (this.#encoder !== undefined || this.#chunks.length !== 0)) {
+      try {
+        await this.#streamFile(rangeOnly);
+      } catch {
+        this.abort();
       }
     }
+    await this.#finishNow(user);
+  }
+
+  #finishWith(head: PreparedHead | undefined, user: string): void | Promise<void> {
+    if (head === undefined) return this.#endStream(user);
+    // The whole response is known: one frame instead of head, body and end frames.
+    this.#headersSent = true;
+    const chunks = head.noBody ? [] : this.#chunks;
+    this.#chunks = [];
+    const wire = this.#wireLength >= 0 ? this.#wireLength : this.#bodyLength;
+    const hint = this.cacheHint;
+    const kc = this.#kernelCache;
+    const file = this.#file;
+    let offered = false;
+    if (hint !== undefined && (file === undefined || file.bytes !== undefined) && kc?.policy !== 'disabled' && head.status === 200 && wire <= this.maxCacheableBytes && this.#transport.cacheable !== undefined && cacheableHeaders(head.headers)) {
+      const encodings = kc?.encodings;
+      const ex = kc?.encodingExceptions;
+      this.#transport.cacheable(
+        encodings === undefined ? hint : { ...hint, encodings, ...(ex?.http10 === true ? { identityForHttp10: true } : {}), ...(ex?.proxies === true ? { identityForProxies: true } : {}) },
+      );
+      offered = true;
+    }
+    const info: ResponseEndMessage = {
+      subStatus: this.subStatus,
+      win32Status: this.win32Status,
+      username: user,
+      close: this.#closeConnection,
+      abort: false,
+      log: this.logRequest,
+    };
+    // The body is still exactly the file's range (no encoder, no module replaced or extended it,
+    // the listener's cache does not want it): the listener reads it from the file.
+    if (file !== undefined && !offered && !head.noBody && this.#wireLength < 0 && (file.bytes === undefined ? chunks.length === 0 : chunks.length === 1 && chunks[0] === file.bytes)) {
+      this.#transport.file!(head.status, this.statusReason, head.headers, file.file, info);
+      return;
+    }
+    this.#transport.complete(head.status, this.statusReason, head.headers, chunks, head.noBody ? 0 : wire, info);
+  }
+
+  /** The head went out already (streamed) or the response was aborted: the encoder's tail, then the end frame. */
+  #endStream(user: string): void | Promise<void> {
     const enc = this.#encoding;
     if (enc !== undefined && !this.#aborted) {
       // The encoder's last bytes go out before the end frame.
-      await new Promise<void>((resolve) => {
+      return new Promise<void>((resolve) => {
         enc.once('end', resolve);
         enc.once('close', resolve);
         enc.end();
-      });
+      }).then(() => this.#sendEnd(user));
     }
+    this.#sendEnd(user);
+  }
+
+  #sendEnd(user: string): void {
     this.#transport.end({
       subStatus: this.subStatus,
       win32Status: this.win32Status,
@@ -559,15 +593,22 @@ export class WorkerResponse implements HttpResponse {
     });
   }
 
-  /** Run SendResponse (once) and fix the head; undefined when the response was aborted or sent meanwhile. */
-  async #prepareHead(final: boolean): Promise<{ status: number; headers: string[]; noBody: boolean } | undefined> {
+  /**
+   * Run SendResponse (once) and fix the head; undefined when the response was aborted or sent
+   * meanwhile. A promise only when a SendResponse module or the encoder went asynchronous.
+   */
+  #prepareHead(final: boolean): PreparedHead | undefined | Promise<PreparedHead | undefined> {
     const host = this.#hookHost;
     if (host !== undefined) {
       this.#hookHost = undefined; // SendResponse fires once
       const r = host.runSendResponse(this.#hookCtx!);
-      if (r !== undefined) await r;
+      if (r !== undefined) return r.then(() => (this.#aborted || this.#headersSent ? undefined : this.#fixHead(final)));
       if (this.#aborted || this.#headersSent) return undefined;
     }
+    return this.#fixHead(final);
+  }
+
+  #fixHead(final: boolean): PreparedHead | Promise<PreparedHead | undefined> {
     const status = this.#pinned?.status ?? this.#status;
     // After a 101 the "body" is the new protocol's bytes (a WebSocket tunnel): they still flow.
     if (status === 101) final = false;
@@ -578,18 +619,24 @@ export class WorkerResponse implements HttpResponse {
         this.#encoder = undefined; // nothing to encode: the response goes as it is
       } else if (final) {
         // The whole body is known: encode it in one go and send its length.
-        const encoded = await encodeWhole(encoder, this.#chunks);
-        if (this.#aborted || this.#headersSent) return undefined;
-        this.#chunks = [encoded];
-        this.#wireLength = encoded.length;
-        this.#headers.set('content-encoding', { name: 'Content-Encoding', value: encoder.coding });
-        this.#headers.set('content-length', { name: 'Content-Length', value: String(encoded.length) });
+        return encodeWhole(encoder, this.#chunks).then((encoded) => {
+          if (this.#aborted || this.#headersSent) return undefined;
+          this.#chunks = [encoded];
+          this.#wireLength = encoded.length;
+          this.#headers.set('content-encoding', { name: 'Content-Encoding', value: encoder.coding });
+          this.#headers.set('content-length', { name: 'Content-Length', value: String(encoded.length) });
+          return this.#flatHead(status, noBody, final);
+        });
       } else {
         // Streamed: the length is unknown (chunked), the encoder starts with the head.
         this.#headers.set('content-encoding', { name: 'Content-Encoding', value: encoder.coding });
         this.#headers.delete('content-length');
       }
     }
+    return this.#flatHead(status, noBody, final);
+  }
+
+  #flatHead(status: number, noBody: boolean, final: boolean): PreparedHead {
     if (final && !noBody && !this.#headers.has('content-length') && !this.#headers.has('transfer-encoding')) {
       this.#headers.set('content-length', { name: 'Content-Length', value: String(this.#bodyLength) });
     }

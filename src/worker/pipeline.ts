@@ -196,7 +196,11 @@ export class Pipeline implements ContextHost {
     } catch (err) {
       this.#o.log('error', `sending the response for ${head.path} failed: ${(err as Error).stack ?? String(err)}`);
       response.abort();
-      await response.finish(ctx.user).catch(() => undefined);
+      try {
+        await response.finish(ctx.user);
+      } catch {
+        // reported above: the aborted response only ends its stream
+      }
     }
     if (pipelineEnd.hasSubscribers) pipelineEnd.publish({ key: ctx, status: response.statusCode, subStatus: response.subStatus, bytesSent: response.bodyLength, at: performance.now() });
   }

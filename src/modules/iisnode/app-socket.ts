@@ -72,6 +72,9 @@ export class AppSocket extends Duplex {
   #wantRead: (() => void) | undefined;
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** The duration #timer was made with; #armed: whether its expiry counts (see #touch). */
+  #timerMs = 0;
+  #armed = false;
   bytesRead = 0;
   bytesWritten = 0;
 
@@ -212,21 +215,34 @@ export class AppSocket extends Duplex {
     return this.#timeoutMs;
   }
 
+  /**
+   * Node's server disarms the timeout when a request arrives (setTimeout(0)) and arms its
+   * keepAliveTimeout again after the response: a disarmed timer is kept, and fires without effect
+   * if it is not armed again first, so the next arming refreshes it instead of allocating a timer
+   * per request.
+   */
   #touch(): void {
-    if (this.#timeoutMs === 0) {
-      this.#clearTimer();
+    const ms = this.#timeoutMs;
+    if (ms === 0) {
+      this.#armed = false;
       return;
     }
-    if (this.#timer !== undefined) {
-      this.#timer.refresh();
+    this.#armed = true;
+    const t = this.#timer;
+    if (t !== undefined && this.#timerMs === ms) {
+      t.refresh();
       return;
     }
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.emit('timeout');
-    }, this.#timeoutMs);
+    if (t !== undefined) clearTimeout(t);
+    this.#timerMs = ms;
+    this.#timer = setTimeout(this.#onTimer, ms);
     this.#timer.unref();
   }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    if (this.#armed) this.emit('timeout');
+  };
 
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);

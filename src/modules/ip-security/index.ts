@@ -11,9 +11,9 @@
  */
 import { siteLevelSection } from '../../config/application-host.js';
 import type { ConfigElement } from '../../config/types.js';
-import { addressKey, parseAddress } from '../../http/ip-address.js';
+import { addressKey, parseAddress, type Address128 } from '../../http/ip-address.js';
 import { admitted, DynamicIpCounters, released, type ClientCounter } from '../../http/dynamic-ip-counters.js';
-import { compileDynamicIpSecurity, compileIpSecurity, DENY_STATUS, dynamicClient, requestVerdict, type DenyAction } from '../../http/ip-security-rules.js';
+import { compileDynamicIpSecurity, compileIpSecurity, DENY_STATUS, dynamicClient, requestVerdict, type DenyAction, type IpSecurityPolicy } from '../../http/ip-security-rules.js';
 import { ReverseDns } from '../../http/reverse-dns.js';
 import type { HttpContext, ModuleDefinition } from '../../worker/module-api.js';
 import { statusText } from '../sub-status.js';
@@ -43,7 +43,12 @@ function refuse(ctx: HttpContext, module: string, action: DenyAction, subStatus:
   ctx.finish();
 }
 
-async function ipRestriction(ctx: HttpContext): Promise<void> {
+/**
+ * Synchronous unless a rule needs the client's host name (STYLE.md §8): a promise here would send
+ * every request's BeginRequest down the pipeline's asynchronous path, even where the listener
+ * judged the site's rules and this module has nothing to do.
+ */
+function ipRestriction(ctx: HttpContext): void | Promise<void> {
   const section = sectionToEnforce(ctx, IP_SECURITY_SECTION);
   if (section === undefined) return;
   const policy = compileIpSecurity(section);
@@ -55,7 +60,11 @@ async function ipRestriction(ctx: HttpContext): Promise<void> {
   if (policy.inert) return;
   const client = parseAddress(ctx.request.remoteAddress);
   if (client === undefined) return;
-  const host = policy.needsHostName ? await reverseDns.resolve(ctx.request.remoteAddress) : undefined;
+  if (policy.needsHostName) return reverseDns.resolve(ctx.request.remoteAddress).then((host) => judge(ctx, policy, client, host));
+  judge(ctx, policy, client, undefined);
+}
+
+function judge(ctx: HttpContext, policy: IpSecurityPolicy, client: Address128, host: string | null | undefined): void {
   const v = requestVerdict(policy, client, host, policy.enableProxyMode ? ctx.request.headers['x-forwarded-for'] : undefined);
   if (v !== 0) refuse(ctx, 'IpRestrictionModule', policy.denyAction, v);
 }
