@@ -162,11 +162,21 @@ const MAX_START_FAILURES = 5;
 /** A worker whose request channel closed gets this long to exit on its own before it is killed. */
 const CHANNEL_CLOSED_KILL_MS = 1000;
 /**
- * Node flags every worker gets (before $WHARF_WORKER_NODE_ARGS, which can override them): a small
- * young generation keeps an idle worker near 55 MiB instead of ~100 MiB after a burst of load;
- * request-sized garbage dies young either way.
+ * Node flags every worker gets (before $WHARF_WORKER_NODE_ARGS, which can override them), each
+ * measured on an idle worker's private memory (RssAnon + VmSwap; docs/architecture.md, "Worker
+ * memory"):
+ * - a small young generation (2 MiB semi-spaces; V8's default grows them to 16): start-up's
+ *   surviving allocations grow them to the maximum, so it is what an idle worker keeps (-2 MiB
+ *   against 4 MiB semi-spaces, which already kept ~55 MiB instead of ~100 MiB after a burst of
+ *   load); request-sized garbage dies young either way. 1 MiB would save 1.5 MiB more but cost ~7% CPU per hosted
+ *   request (Express and node:http, worker CPU per request over 3 A/B rounds); 2 MiB cost none.
+ * - one V8 helper thread instead of four: each helper's malloc arena keeps the compiler's and
+ *   GC's freed memory, ~1.5 MiB a thread in an idle worker (-4.5 MiB); no CPU cost measured on
+ *   the hosted bench, whose server side runs on one core as a busy pool does.
+ * Not taken: --optimize-for-size and --lite-mode (-7 and -15 MiB, but +40% CPU per hosted request
+ * and, for the second, no optimising compiler).
  */
-const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'];
+const WORKER_NODE_FLAGS = ['--max-semi-space-size=2', '--v8-pool-size=1'];
 
 function publishPoolState(rt: PoolRuntime, reason: string): void {
   if (events.poolState.hasSubscribers) events.poolState.publish({ poolName: rt.settings.name, state: rt.state, reason });
