@@ -417,20 +417,13 @@ export class ListenerChannel extends Channel {
           stream,
           { status: checkStatus(Number(f[0])), reason: checkShortText(f[1]!, 'reason phrase'), headers: checkHeaderFields(f.slice(8), 'a response head') },
           payload.subarray(4 + headLen),
-          {
-            subStatus: checkUint(Number(f[2]), MAX_SUB_STATUS, 'sub-status'),
-            win32Status: checkUint(Number(f[3]), MAX_WIN32_STATUS, 'win32 status'),
-            username: f[4] === '' ? '' : checkShortText(Buffer.from(f[4]!, 'latin1').toString('utf8'), 'user name'),
-            close: f[5] === '1',
-            abort: false,
-            log: f[7] !== '0',
-          },
+          wholeResponseEnd(f),
         );
         return;
       }
       case MessageType.ResponseFile: {
         const f = splitHead(payload);
-        if (f.length < 14) throw new IpcError('IPC_INVALID_MESSAGE', `worker sent a file response of ${f.length} head fields`);
+        if (f.length < 15) throw new IpcError('IPC_INVALID_MESSAGE', `worker sent a file response of ${f.length} head fields`);
         const size = checkUint(Number(f[11]), Number.MAX_SAFE_INTEGER, 'file size');
         const offset = checkUint(Number(f[13]), size, 'file offset');
         h.responseFile(
@@ -445,14 +438,7 @@ export class ListenerChannel extends Channel {
             offset,
             length: checkUint(Number(f[14]), size - offset, 'file length'),
           },
-          {
-            subStatus: checkUint(Number(f[2]), MAX_SUB_STATUS, 'sub-status'),
-            win32Status: checkUint(Number(f[3]), MAX_WIN32_STATUS, 'win32 status'),
-            username: f[4] === '' ? '' : checkShortText(Buffer.from(f[4]!, 'latin1').toString('utf8'), 'user name'),
-            close: f[5] === '1',
-            abort: false,
-            log: f[7] !== '0',
-          },
+          wholeResponseEnd(f),
         );
         return;
       }
@@ -527,9 +513,7 @@ export class WorkerChannel extends Channel {
   }
   /** Head + body + end of a buffered response in one frame (one dispatch in the listener). */
   sendResponseComplete(stream: number, h: ResponseHeadMessage, body: readonly Buffer[], bodyBytes: number, e: ResponseEndMessage): void {
-    let s =
-      h.status + SEP + h.reason + SEP + e.subStatus + SEP + e.win32Status + SEP +
-      (e.username === '' ? '' : toLatin1Bytes(e.username)) + SEP + (e.close ? '1' : '0') + SEP + '0' + SEP + (e.log ? '1' : '0');
+    let s = wholeResponsePrefix(h, e);
     const hs = h.headers;
     for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
     const prefix = Buffer.allocUnsafe(4 + s.length);
@@ -540,9 +524,7 @@ export class WorkerChannel extends Channel {
   /** Head, a body by reference to an open file, and end in one frame (see FileBodyMessage). */
   sendResponseFile(stream: number, h: ResponseHeadMessage, file: FileBodyMessage, e: ResponseEndMessage): void {
     let s =
-      h.status + SEP + h.reason + SEP + e.subStatus + SEP + e.win32Status + SEP +
-      (e.username === '' ? '' : toLatin1Bytes(e.username)) + SEP + (e.close ? '1' : '0') + SEP + '0' + SEP + (e.log ? '1' : '0') + SEP +
-      file.fd + SEP + file.dev + SEP + file.ino + SEP + file.size + SEP + file.mtimeMs + SEP + file.offset + SEP + file.length;
+      wholeResponsePrefix(h, e) + SEP + file.fd + SEP + file.dev + SEP + file.ino + SEP + file.size + SEP + file.mtimeMs + SEP + file.offset + SEP + file.length;
     const hs = h.headers;
     for (let i = 0; i < hs.length; i++) s += SEP + hs[i];
     this.frame(MessageType.ResponseFile, stream, s);
@@ -625,6 +607,29 @@ export class WorkerChannel extends Channel {
   protected onClosed(error: Error | undefined): void {
     this.#h.closed(error);
   }
+}
+
+/**
+ * The eight fields that open a whole response (ResponseComplete, ResponseFile): status, reason,
+ * sub-status, win32 status, user, close, abort (always 0), log.
+ */
+function wholeResponsePrefix(h: ResponseHeadMessage, e: ResponseEndMessage): string {
+  return (
+    h.status + SEP + h.reason + SEP + e.subStatus + SEP + e.win32Status + SEP +
+    (e.username === '' ? '' : toLatin1Bytes(e.username)) + SEP + (e.close ? '1' : '0') + SEP + '0' + SEP + (e.log ? '1' : '0')
+  );
+}
+
+/** The end a whole response's opening fields carry (see wholeResponsePrefix), checked. */
+function wholeResponseEnd(f: readonly string[]): ResponseEndMessage {
+  return {
+    subStatus: checkUint(Number(f[2]), MAX_SUB_STATUS, 'sub-status'),
+    win32Status: checkUint(Number(f[3]), MAX_WIN32_STATUS, 'win32 status'),
+    username: f[4] === '' ? '' : checkShortText(Buffer.from(f[4]!, 'latin1').toString('utf8'), 'user name'),
+    close: f[5] === '1',
+    abort: false,
+    log: f[7] !== '0',
+  };
 }
 
 /** The end of an exhaustive switch: `type` is `never` here, or the switch does not compile. */

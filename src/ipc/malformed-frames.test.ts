@@ -192,6 +192,30 @@ describe('malformed frames from a worker', () => {
     assert.ok(long.logs[0]!.message.length < MAX_LOG_MESSAGE + 10);
   });
 
+  // A file response: 8 opening fields, then fd, dev, ino, size, mtime, offset, length, then headers.
+  const fileFrame = (fd: string, size: string, offset: string, length: string, mtime = '1733500000000.5'): Buffer =>
+    frame(MessageType.ResponseFile, 1, ['200', 'OK', '0', '0', '', '0', '0', '1', fd, '2049', '77', size, mtime, offset, length, 'Content-Length', length].join('\x00'));
+
+  it('a valid file response is handled', async () => {
+    const o = await feed([fileFrame('12', '1000', '10', '990')], { expectClose: false });
+    assert.deepEqual(o.heads, [{ status: 200, reason: 'OK', headers: ['Content-Length', '990'] }]);
+  });
+
+  for (const [what, f] of [
+    ['a negative descriptor', fileFrame('-1', '1000', '0', '1000')],
+    ['a range past the end of the file', fileFrame('12', '1000', '10', '991')],
+    ['an offset past the end of the file', fileFrame('12', '1000', '1001', '0')],
+    ['a size that is not a number', fileFrame('12', 'big', '0', '0')],
+    ['a modification time that is not a number', fileFrame('12', '1000', '0', '1000', 'NaN')],
+    ['missing fields', frame(MessageType.ResponseFile, 1, '200\x00OK\x000\x000')],
+  ] as const) {
+    it(`a file response with ${what}: IPC_INVALID_MESSAGE, nothing handled`, async () => {
+      const o = await feed([f]);
+      assert.equal(code(o), 'IPC_INVALID_MESSAGE');
+      assert.deepEqual(o.heads, []);
+    });
+  }
+
   it('an unknown message type, or one only the listener sends, is a protocol error', async () => {
     assert.equal(code(await feed([frame(99, 0)])), 'IPC_PROTOCOL');
     assert.equal(code(await feed([frame(MessageType.RequestHead, 1, 'GET')])), 'IPC_PROTOCOL');

@@ -158,15 +158,14 @@ export class FileBody implements ExchangeOwner {
     const buf = Buffer.allocUnsafe(f.size);
     this.#reading = true;
     read(this.#fd, buf, 0, f.size, 0, (err, n) => {
-      this.#reading = false;
-      const closed = this.#closed;
+      const aborted = this.#readDone();
       this.#close();
       if (err !== null || n !== f.size) {
-        if (!closed) this.#fail();
+        if (!aborted) this.#fail();
         return;
       }
       keep(this.#workerPid, f, buf);
-      if (!closed) this.#sendKept(buf);
+      if (!aborted) this.#sendKept(buf);
     });
   }
 
@@ -199,8 +198,7 @@ export class FileBody implements ExchangeOwner {
     const buf = Buffer.allocUnsafe(want);
     this.#reading = true;
     read(this.#fd, buf, 0, want, this.#pos, (err, n) => {
-      this.#reading = false;
-      if (this.#closed) return;
+      if (this.#readDone()) return;
       if (err !== null || n === 0) {
         this.#close();
         this.#fail();
@@ -216,8 +214,19 @@ export class FileBody implements ExchangeOwner {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // A read in flight still uses the descriptor (its number could be reused meanwhile): the read's
+    // callback closes it.
+    if (this.#reading) return;
     // Synchronous: closing a regular file is cheaper than a trip through libuv's thread pool.
     closeSync(this.#fd);
+  }
+
+  /** In a read's callback: close the descriptor if #close() came while the read was in flight. */
+  #readDone(): boolean {
+    this.#reading = false;
+    if (!this.#closed) return false;
+    closeSync(this.#fd);
+    return true;
   }
 
   // ---- ExchangeOwner: the connection's side of the body ------------------------------------------

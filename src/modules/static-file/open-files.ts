@@ -6,9 +6,11 @@
  *
  * A descriptor named in a response may still be on its way to the listener when it is closed here:
  * the listener then finds it gone (or another file in its place) and the request is answered again
- * with its bytes. So a file is closed only when it changed, or when more than MAX_OPEN are kept and
- * it is the least recently used one not used in the last REUSE_GRACE_MS (a large file whose bytes a
- * response is still reading stays open); past HARD_MAX the least recently used one goes anyway.
+ * with its bytes. So a file is closed when it changed, when it was not used for REUSE_GRACE_MS (a
+ * sweep every REUSE_GRACE_MS: a deleted file's disk space is not held for long), or when more than
+ * MAX_OPEN are kept and it is the least recently used one not used in the last REUSE_GRACE_MS (a
+ * large file whose bytes a response is still reading stays open); past HARD_MAX the least recently
+ * used one goes anyway.
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { FileInfo } from '../../worker/module-api.js';
@@ -34,6 +36,7 @@ export interface OpenFile {
 export class OpenFiles {
   /** By path, least recently used first. */
   readonly #byPath = new Map<string, OpenFile>();
+  #sweep: NodeJS.Timeout | undefined;
 
   /** The file kept for `path` if it is still this version of it. */
   get(path: string, info: FileInfo): OpenFile | undefined {
@@ -59,7 +62,22 @@ export class OpenFiles {
     const f: OpenFile = { handle, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, usedAt: performance.now() };
     this.#byPath.set(path, f);
     if (this.#byPath.size > MAX_OPEN) this.#trim();
+    this.#sweep ??= setInterval(() => this.#closeIdle(), REUSE_GRACE_MS).unref();
     return f;
+  }
+
+  /** Close what was not used for REUSE_GRACE_MS; the sweep stops when nothing is kept. */
+  #closeIdle(): void {
+    const idleBefore = performance.now() - REUSE_GRACE_MS;
+    for (const [path, f] of this.#byPath) {
+      if (f.usedAt > idleBefore) break; // least recently used first: the rest are newer
+      this.#byPath.delete(path);
+      close(f);
+    }
+    if (this.#byPath.size === 0 && this.#sweep !== undefined) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
   }
 
   get size(): number {
@@ -69,6 +87,8 @@ export class OpenFiles {
   clear(): void {
     for (const f of this.#byPath.values()) close(f);
     this.#byPath.clear();
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
   }
 
   #trim(): void {
