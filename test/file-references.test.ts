@@ -3,7 +3,7 @@
 // it saw when the bytes crossed the worker's channel.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { connect } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -22,6 +22,7 @@ before(async () => {
   // The listener's response cache is off there: every request goes through the worker.
   w = await startWharf({ fixture: 'file-refs' });
   const dir = join(w.root, 'www');
+  mkdirSync(dir, { recursive: true }); // git keeps no empty folder: a fresh clone's fixture has none
   for (const [name, size, seed] of [['a.txt', 100 * 1024, 1], ['b.txt', 200 * 1024, 2], ['small.txt', 4 * 1024, 3], ['edge.txt', 32 * 1024, 4], ['large.txt', 3 * 1024 * 1024 + 17, 5]] as const) {
     FILES[name] = pattern(size, seed);
     writeFileSync(join(dir, name), FILES[name]!);
