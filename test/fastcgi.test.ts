@@ -443,7 +443,10 @@ test('a 50 MB upload reaches PHP whole (MD5 checked by PHP), with Content-Length
       assert.equal(answer.length, TRANSFER_MIB * MiB, `${what}: PHP read every byte`);
       assert.equal(answer.md5, md5, `${what}: PHP's MD5 is the client's`);
       assert.equal(answer.contentLength, String(TRANSFER_MIB * MiB), `${what}: CONTENT_LENGTH`);
-      if (!chunked) assert.ok(sentWhileWaiting < 20 * MiB, `${what}: the client could send ${(sentWhileWaiting / MiB).toFixed(1)} MiB while PHP did not read: Wharf did not hold it back`);
+      // Held back: less than half the body left the client. The kernel's own buffers on the way
+      // (loopback TCP autotuned up to tcp_wmem + tcp_rmem, ~10 MiB, plus the unix sockets to the
+      // worker and to PHP) hold up to ~20 MiB on some machines; Wharf adds its small windows.
+      if (!chunked) assert.ok(sentWhileWaiting < 25 * MiB, `${what}: the client could send ${(sentWhileWaiting / MiB).toFixed(1)} MiB while PHP did not read: Wharf did not hold it back`);
       assertFlat(`${what}, whole transfer`, watch.growth(), TRANSFER_BOUND_MIB);
     } finally {
       watch.stop();
