@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, get, run, startWharf, tempDir, type WharfProcess } from './helpers/wharf.js';
+import { alive, eventually, get, run, startWharf, tempDir, type WharfProcess } from './helpers/wharf.js';
 import { needs, phpCgi, tool } from './helpers/skip.js';
 import { workerPids } from '../bench/procs.js';
 
@@ -39,15 +39,6 @@ function processesWith(marker: string): number[] {
   return out;
 }
 
-/** Running, not gone nor a zombie waiting for a parent that died to be reaped. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('CGI programs (CgiModule)', () => {
   let w: WharfProcess;

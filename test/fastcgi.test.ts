@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { commandLine, parentPid, rssMiB, workerPids } from '../bench/procs.js';
 import { runLoad } from './helpers/load.js';
 import { isRoot, needs, phpCgi, phpFpm, phpFpmPath, tool } from './helpers/skip.js';
-import { eventually, freePort, run, startWharf, tempDir, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
+import { alive, eventually, freePort, run, startWharf, tempDir, WHARF_BIN, type WharfProcess } from './helpers/wharf.js';
 
 const SITE = 1;
 const POOL = 'PhpPool';
@@ -147,15 +147,6 @@ function worker(pool = POOL): number {
   return pids[0]!;
 }
 
-/** A process that still runs (a zombie waiting for its parent counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Live php-cgi processes of one fastCgi application (told apart by `-d wharf.app=<name>`), any parent. */
 function phpProcesses(app: string): number[] {

@@ -2,8 +2,7 @@
 // in whole minutes, so this file takes a little over a minute; its two tests run side by side.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
+import { alive, eventually, get, startWharf, type WharfProcess } from './helpers/wharf.js';
 
 /** The first whole minute at least 15 s from now, local time, as hh:mm:ss (periodicRestart schedule). */
 const scheduleAt = new Date(Math.ceil((Date.now() + 15000) / 60000) * 60000);
@@ -17,13 +16,6 @@ after(async () => {
   await w?.stop();
 });
 
-function alive(pid: number): boolean {
-  try {
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
-}
 
 describe('time-driven lifecycle', { concurrency: true }, () => {
   test('periodicRestart schedule: the worker is recycled at the scheduled time of day', async () => {

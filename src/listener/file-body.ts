@@ -173,8 +173,13 @@ export class FileBody implements ExchangeOwner {
     const f = this.#file;
     const ex = this.#ex;
     ex.conn.responseBody(ex, f.offset === 0 && f.length === bytes.length ? bytes : bytes.subarray(f.offset, f.offset + f.length));
+    if (ex.state === 'responding') this.#ended();
+  }
+
+  /** Every byte is with the connection: the response ends as the worker said it would. */
+  #ended(): void {
     const e = this.#end;
-    if (ex.state === 'responding') ex.conn.responseEnd(ex, e.subStatus, e.win32Status, e.username, e.close, false);
+    this.#ex.conn.responseEnd(this.#ex, e.subStatus, e.win32Status, e.username, e.close, false);
   }
 
   /** Shrunk or unreadable after the head promised its length: only a reset is honest. */
@@ -189,8 +194,7 @@ export class FileBody implements ExchangeOwner {
     const ex = this.#ex;
     if (this.#left === 0) {
       this.#close();
-      const e = this.#end;
-      ex.conn.responseEnd(ex, e.subStatus, e.win32Status, e.username, e.close, false);
+      this.#ended();
       return;
     }
     const want = Math.min(CHUNK, this.#left);

@@ -115,7 +115,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
       rawHeaders: h.rawHeaders,
       traceparent,
       tls: conn.tlsInfo,
-      ...(ex.fileReferences && !this.#filesDenied ? {} : { bytes: true }),
+      bytes: !ex.fileReferences || this.#filesDenied,
     });
     conn.dispatched(ex);
   }
@@ -189,13 +189,17 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
   responseEnd(stream: number, end: ResponseEndMessage): void {
     const ex = this.#inflight.get(stream);
     if (ex === undefined) return;
+    this.#settle(stream, ex);
+    if (!end.log) ex.logged = false;
+    ex.conn.responseEnd(ex, end.subStatus, end.win32Status, end.username, end.close, end.abort, end.trailers);
+    this.#events.idle(this);
+  }
+  /** The worker is done with `ex` (its response ended, or the listener took over its body). */
+  #settle(stream: number, ex: Exchange): void {
     this.#inflight.delete(stream);
     this.served++;
     if (this.#inflight.size === 0) this.lastActivity = Date.now();
     this.#releaseBody(ex);
-    if (!end.log) ex.logged = false;
-    ex.conn.responseEnd(ex, end.subStatus, end.win32Status, end.username, end.close, end.abort, end.trailers);
-    this.#events.idle(this);
   }
   responseComplete(stream: number, head: ResponseHeadMessage, body: Buffer, end: ResponseEndMessage): void {
     const ex = this.#inflight.get(stream);
@@ -210,10 +214,7 @@ export class WorkerEndpoint implements ListenerInbound, ExchangeOwner {
     if (ex === undefined) return;
     const body = ex.state === 'dispatched' ? FileBody.open(ex, this.pid, file, end) : 'changed';
     // The worker is done with the request either way.
-    this.#inflight.delete(stream);
-    this.served++;
-    if (this.#inflight.size === 0) this.lastActivity = Date.now();
-    this.#releaseBody(ex);
+    this.#settle(stream, ex);
     if (typeof body === 'string') {
       if (body === 'denied' && !this.#filesDenied) {
         this.#filesDenied = true;

@@ -351,6 +351,15 @@ export async function get(
   return parseResponse(await rawRequest(port, req));
 }
 
+/** Whether process `pid` still runs (a zombie waiting for its parent to reap it counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
 /** Run a command (curl, wrk…) and capture its output. */
 export async function run(cmd: string, args: readonly string[], timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
